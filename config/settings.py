@@ -1,0 +1,93 @@
+"""Typed settings read from the environment; the names are a public contract for operators."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that mean "nobody filled this in"; production refuses them.
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "xxx", "todo", "your-secret-here"})
+
+
+def _env(name: str) -> AliasChoices:
+    """Read a field from exactly this environment name (and from its field name in code)."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Every setting Atelier reads. Local defaults need no secrets; production refuses placeholders."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    environment: Literal["local", "production"] = Field("local", validation_alias=_env("ATELIER_ENV"))
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+    data_dir: Path = Field(Path(".data"), validation_alias=_env("ATELIER_DATA_DIR"))
+    db_pool_min: int = Field(1, ge=0, validation_alias=_env("ATELIER_DB_POOL_MIN"))
+    db_pool_max: int = Field(10, ge=1, validation_alias=_env("ATELIER_DB_POOL_MAX"))
+
+    supabase_url: str | None = Field(None, validation_alias=_env("SUPABASE_URL"))
+    supabase_jwt_secret: str | None = Field(None, validation_alias=_env("SUPABASE_JWT_SECRET"))
+    supabase_secret_key: str | None = Field(None, validation_alias=_env("SUPABASE_SECRET_KEY"))
+    jwks_cache_seconds: int = Field(600, ge=0, validation_alias=_env("ATELIER_JWKS_CACHE_SECONDS"))
+    http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("supabase_url", mode="after")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        required = {
+            "DATABASE_URL": self.database_url,
+            "SUPABASE_URL": self.supabase_url,
+            "SUPABASE_SECRET_KEY": self.supabase_secret_key,
+        }
+        if self.supabase_jwt_secret is not None:
+            required["SUPABASE_JWT_SECRET"] = self.supabase_jwt_secret
+        bad = sorted(name for name, value in required.items() if is_placeholder(value))
+        if bad:
+            raise ValueError(f"production refuses missing or placeholder settings: {', '.join(bad)}")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def supabase_issuer(self) -> str | None:
+        return f"{self.supabase_url}/auth/v1" if self.supabase_url else None
+
+    @property
+    def supabase_jwks_url(self) -> str | None:
+        return f"{self.supabase_url}/auth/v1/.well-known/jwks.json" if self.supabase_url else None
+
+    @property
+    def dev_key_path(self) -> Path:
+        """Signing key for local-only tokens (`deploy.py token`); never read in production."""
+        return self.data_dir / "dev-jwt.key"
+
+
+def is_placeholder(value: str | None) -> bool:
+    return value is None or value.strip().lower() in PLACEHOLDERS
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

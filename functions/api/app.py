@@ -1,0 +1,59 @@
+"""Builds the FastAPI app: settings, database pool, token verifier, middleware, error shape and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from config.settings import Settings, get_settings
+from functions.api.errors import install_error_handlers
+from functions.api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
+from functions.api.routes import ROUTERS
+from shared.auth import TokenVerifier
+from shared.db import Database, open_database
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.db = database if database is not None else open_database(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.db.close()
+
+    app = FastAPI(
+        title="Atelier API",
+        version="1",
+        description="Backend of the Atelier image studio.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings)
+    if database is not None:
+        app.state.db = database
+
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
+        expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,5 @@
+"""Every router the API serves, in one list."""
+
+from functions.api.routes import health, me
+
+ROUTERS = [health.router, me.router]

@@ -1,0 +1,81 @@
+"""The local stack: the same API under uvicorn, the embedded Postgres, an in-process worker and a scheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.db import Database, migrate
+from shared.db.database import database_url
+from shared.db.embedded import stop_embedded
+
+log = logging.getLogger("atelier.local")
+
+
+@dataclass(frozen=True)
+class ScheduledTask:
+    name: str
+    every_seconds: float
+    run: Callable[[Database], object]
+
+
+class LocalScheduler:
+    """Runs scheduled tasks on their interval in one background thread, as Modal Cron does in production."""
+
+    def __init__(self, db: Database, tasks: list[ScheduledTask]) -> None:
+        self.db = db
+        self.tasks = tasks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="atelier-scheduler", daemon=True)
+
+    def start(self) -> None:
+        if self.tasks:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        next_run = {task.name: time.monotonic() for task in self.tasks}
+        while not self._stop.is_set():
+            for task in self.tasks:
+                if time.monotonic() >= next_run[task.name]:
+                    try:
+                        task.run(self.db)
+                    except Exception:  # a failing task must not stop the others; it is recorded by the task
+                        log.exception("scheduled task failed", extra={"task": task.name})
+                    next_run[task.name] = time.monotonic() + task.every_seconds
+            self._stop.wait(1.0)
+
+
+def scheduled_tasks() -> list[ScheduledTask]:
+    """The tasks the local stack runs; filled by the scheduled-tasks work."""
+    return []
+
+
+def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Start everything, serve until Ctrl-C, then stop everything; a second start reuses the data."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url(settings)
+    applied = migrate(url)
+    log.info("database ready", extra={"migrations_applied": len(applied)})
+    db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max).open()
+    scheduler = LocalScheduler(db, scheduled_tasks())
+    scheduler.start()
+    app = create_app(settings, db)
+    app.state.local_workers = workers
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        scheduler.stop()
+        db.close()
+        stop_embedded()

@@ -1,0 +1,46 @@
+"""The one place that names Modal resources: the App, its Images, Volumes and Secrets, and the API function.
+
+Later modules (generation, tasks, webhooks) register their functions on `app` from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import modal
+
+APP_NAME = "atelier"
+PYPROJECT = str(Path(__file__).resolve().parent.parent / "pyproject.toml")
+LOCAL_SOURCES = ("functions", "shared", "config")
+
+app = modal.App(APP_NAME)
+
+# One secret holds the production environment: ATELIER_ENV=production, DATABASE_URL, SUPABASE_URL,
+# SUPABASE_SECRET_KEY, SUPABASE_JWT_SECRET (legacy projects), CORS_ORIGINS, and the Polar settings.
+SECRETS = [modal.Secret.from_name("atelier-production")]
+
+# The API image carries only the base dependencies: no torch, so a cold start stays fast.
+api_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install_from_pyproject(PYPROJECT)
+    .env({"ATELIER_ENV": "production"})
+    .add_local_python_source(*LOCAL_SOURCES)
+)
+
+# The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.
+gpu_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install_from_pyproject(PYPROJECT, optional_dependencies=["gpu"])
+    .env({"ATELIER_ENV": "production", "HF_HUB_DISABLE_TELEMETRY": "1"})
+    .add_local_python_source(*LOCAL_SOURCES)
+)
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=150, scaledown_window=300)
+@modal.concurrent(max_inputs=64)
+@modal.asgi_app(label="atelier-api")
+def api() -> object:
+    """The FastAPI app; long work is spawned, never awaited inside a request."""
+    from functions.api.app import create_app
+
+    return create_app()

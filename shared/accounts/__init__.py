@@ -1,0 +1,1 @@
+"""Accounts: who the caller is, created from their access token on first use."""

@@ -1,0 +1,176 @@
+"""Supabase access tokens → Principal.
+
+Tokens are verified locally: asymmetric keys (ES256/RS256) from the project's JWKS, the legacy HS256
+project secret when configured, and — only outside production — tokens signed by the local stack's
+dev key (`python deploy.py token EMAIL`). Anything else is refused with 401 and a stable code.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from config.settings import Settings
+from shared.errors import ServiceUnavailable, Unauthorized
+
+AUDIENCE = "authenticated"
+DEV_KID = "atelier-dev"
+DEV_ISSUER = "atelier-local"
+_DEV_NAMESPACE = uuid.UUID("6f1c1d2e-5b0a-4d8e-9a55-3c2f7e0b9d41")
+_LEEWAY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a verified token speaks for."""
+
+    user_id: uuid.UUID
+    email: str | None
+    session_id: str | None = None
+    aal: str | None = None
+    name: str | None = None
+    full_name: str | None = None
+    avatar_url: str | None = None
+    issued_at: datetime | None = None
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the keys the settings name. Safe to share between threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._dev_key_cache: str | None = None
+
+    @cached_property
+    def _jwks(self) -> jwt.PyJWKClient | None:
+        url = self.settings.supabase_jwks_url
+        if url is None:
+            return None
+        return jwt.PyJWKClient(
+            url,
+            cache_keys=True,
+            lifespan=max(self.settings.jwks_cache_seconds, 1),
+            timeout=int(self.settings.http_timeout_seconds),
+        )
+
+    @property
+    def _dev_key(self) -> str | None:
+        """Read lazily (the key may be created while the stack runs); never in production."""
+        if self.settings.is_production:
+            return None
+        if self._dev_key_cache is None and self.settings.dev_key_path.exists():
+            self._dev_key_cache = self.settings.dev_key_path.read_text().strip()
+        return self._dev_key_cache
+
+    def verify(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthorized("An access token is required.", code="missing_token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The access token is malformed.") from exc
+        key, algorithm, issuer = self._key_for(token, header)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=AUDIENCE,
+                issuer=issuer,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["exp", "sub", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired.", code="token_expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The access token is not valid.") from exc
+        return _principal(claims)
+
+    def _key_for(self, token: str, header: dict[str, Any]) -> tuple[Any, str, str | None]:
+        algorithm = header.get("alg")
+        if header.get("kid") == DEV_KID:
+            if algorithm != "HS256" or self._dev_key is None:
+                raise Unauthorized("Local development tokens are not accepted here.")
+            return self._dev_key, "HS256", DEV_ISSUER
+        if algorithm == "HS256":
+            if not self.settings.supabase_jwt_secret:
+                raise Unauthorized("HS256 tokens are not accepted by this deployment.")
+            return self.settings.supabase_jwt_secret, "HS256", self.settings.supabase_issuer
+        if algorithm in ("ES256", "RS256"):
+            if self._jwks is None:
+                raise Unauthorized("Asymmetric tokens are not accepted by this deployment.")
+            try:
+                signing_key = self._jwks.get_signing_key_from_jwt(token)
+            except jwt.PyJWKClientConnectionError as exc:
+                raise ServiceUnavailable(
+                    "The identity provider's keys are unreachable.", code="auth_unavailable"
+                ) from exc
+            except jwt.PyJWTError as exc:
+                raise Unauthorized("The access token's signing key is unknown.") from exc
+            return signing_key.key, algorithm, self.settings.supabase_issuer
+        raise Unauthorized("The access token's algorithm is not accepted.")
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("The access token's subject is not a user id.") from exc
+    if claims.get("is_anonymous") is True:
+        raise Unauthorized("Anonymous sessions cannot use Atelier; sign in with an account.", code="anonymous_session")
+    raw_metadata = claims.get("user_metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    issued_at = claims.get("iat")
+    return Principal(
+        user_id=user_id,
+        email=_text(claims.get("email")),
+        session_id=_text(claims.get("session_id")),
+        aal=_text(claims.get("aal")),
+        name=_text(metadata.get("name") or metadata.get("display_name") or metadata.get("user_name")),
+        full_name=_text(metadata.get("full_name")),
+        avatar_url=_text(metadata.get("avatar_url") or metadata.get("picture")),
+        issued_at=datetime.fromtimestamp(issued_at, UTC) if isinstance(issued_at, int | float) else None,
+    )
+
+
+def _text(value: object, limit: int = 320) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def dev_user_id(email: str) -> uuid.UUID:
+    """The same email always maps to the same local account."""
+    return uuid.uuid5(_DEV_NAMESPACE, email.strip().lower())
+
+
+def ensure_dev_key(path: Path) -> str:
+    """Create the local signing key once; it lives only in the data directory."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def issue_dev_token(settings: Settings, email: str, *, hours: int = 24) -> str:
+    """A token only the local stack accepts, for trying the API with curl."""
+    if settings.is_production:
+        raise RuntimeError("development tokens are never issued for production")
+    key = ensure_dev_key(settings.dev_key_path)
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(dev_user_id(email)),
+        "email": email.strip(),
+        "aud": AUDIENCE,
+        "iss": DEV_ISSUER,
+        "role": "authenticated",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=hours)).timestamp()),
+    }
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": DEV_KID})

@@ -1,0 +1,98 @@
+"""Domain errors. Each carries a stable machine-readable code and the HTTP status the edge answers with."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AtelierError(Exception):
+    """Base of every error a client may see; `code` is a contract, `message` is for humans."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        self.message = message or self.__class__.__doc__ or self.code
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # an instance may narrow the class code
+        super().__init__(self.message)
+
+
+class BadRequest(AtelierError):
+    """The request is malformed."""
+
+    status = 400
+    code = "bad_request"
+
+
+class InvalidCursor(BadRequest):
+    """The pagination cursor is not one this API issued."""
+
+    code = "invalid_cursor"
+
+
+class Unauthorized(AtelierError):
+    """A valid access token is required."""
+
+    status = 401
+    code = "invalid_token"
+
+
+class Forbidden(AtelierError):
+    """The caller may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(AtelierError):
+    """No such resource (or it belongs to someone else)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AtelierError):
+    """The resource is in a state that does not allow this."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(AtelierError):
+    """The request body is larger than this route accepts."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(AtelierError):
+    """This content type is not accepted here."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unprocessable(AtelierError):
+    """The request is well-formed but its content cannot be used."""
+
+    status = 422
+    code = "invalid_request"
+
+
+class RateLimited(AtelierError):
+    """Too many requests; retry later."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(AtelierError):
+    """A dependency is unavailable; retry later."""
+
+    status = 503
+    code = "unavailable"

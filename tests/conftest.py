@@ -1,0 +1,70 @@
+"""Fixtures shared by every test: a real embedded Postgres, one fresh database per test, the app."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from psycopg.conninfo import make_conninfo
+
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.db import Database, migrate
+from shared.db.embedded import embedded_database_url, stop_embedded
+from tests.support.tokens import HS256_SECRET
+
+TEMPLATE_DB = "atelier_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded Postgres per test process, with a migrated template database to clone."""
+    url = embedded_database_url(tmp_path_factory.mktemp("pg"))
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"drop database if exists {TEMPLATE_DB}")
+        admin.execute(f"create database {TEMPLATE_DB}")
+    migrate(make_conninfo(url, dbname=TEMPLATE_DB))
+    yield url
+    stop_embedded()
+
+
+@pytest.fixture
+def database_url(pg_server: str) -> Iterator[str]:
+    """A database of its own for each test, cloned from the migrated template (fast, fully isolated)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"create database {name} template {TEMPLATE_DB}")
+    yield make_conninfo(pg_server, dbname=name)
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"drop database {name} with (force)")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url, min_size=1, max_size=16).open()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Local settings that accept HS256 tokens signed with the test secret."""
+    return Settings(
+        data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET, cors_origins=["https://studio.example"]
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> FastAPI:
+    return create_app(settings, db)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
