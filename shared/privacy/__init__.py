@@ -1,0 +1,1 @@
+"""Privacy by construction: the data map, and (later) export, erasure, restriction and the consent guard."""
