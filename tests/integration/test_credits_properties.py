@@ -235,7 +235,7 @@ def _check(conn: Connection, model: Model, user: uuid.UUID) -> None:
 
 
 @settings(
-    max_examples=80,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
