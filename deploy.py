@@ -5,6 +5,7 @@ python deploy.py local [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--work
 python deploy.py migrate
 python deploy.py deploy
 python deploy.py token EMAIL
+python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 """
 
 from __future__ import annotations
@@ -106,6 +107,30 @@ def cmd_task(args: argparse.Namespace) -> int:
     return 0 if run.outcome == "succeeded" else 1
 
 
+def cmd_credits_grant(args: argparse.Namespace) -> int:
+    """An audited `adjustment` grant to the account with this email."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.credits.operator import grant_adjustment
+    from shared.db import open_database
+    from shared.errors import AtelierError
+
+    expires_at = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            granted = grant_adjustment(
+                conn, email=args.email, amount=args.amount, reason=args.reason, ref=args.ref, expires_at=expires_at
+            )
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(f"granted {granted.amount} credits (grant {granted.id}, account {granted.user_id})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -133,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--history", action="store_true", help="recent runs (of NAME, or of all tasks)")
     task.add_argument("--limit", type=int, default=50)
     task.set_defaults(run=cmd_task)
+    credits = verbs.add_parser("credits", help="operator actions on credits (audited)")
+    credit_verbs = credits.add_subparsers(dest="credits_verb", required=True)
+    credit_grant = credit_verbs.add_parser("grant", help="grant adjustment credits to the account with EMAIL")
+    credit_grant.add_argument("email")
+    credit_grant.add_argument("amount", type=int)
+    credit_grant.add_argument("--reason", required=True, help="why (kept with the grant, not in the audit log)")
+    credit_grant.add_argument("--ref", help="an idempotency reference: the same ref grants once")
+    credit_grant.add_argument("--expires-days", type=int, help="expire after N days (default: never)")
+    credit_grant.set_defaults(run=cmd_credits_grant)
     return parser
 
 

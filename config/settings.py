@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(600, ge=0, validation_alias=_env("ATELIER_JWKS_CACHE_SECONDS"))
     http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
 
+    signup_credits: int = Field(10, ge=0, validation_alias=_env("ATELIER_SIGNUP_CREDITS"))
+    signup_credit_days: int = Field(30, ge=1, validation_alias=_env("ATELIER_SIGNUP_CREDIT_DAYS"))
+    credit_hold_ttl_seconds: int = Field(3600, ge=1, validation_alias=_env("ATELIER_CREDIT_HOLD_TTL_SECONDS"))
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
 
     @field_validator("cors_origins", mode="before")

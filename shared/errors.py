@@ -96,3 +96,16 @@ class ServiceUnavailable(AtelierError):
 
     status = 503
     code = "unavailable"
+
+
+class InsufficientCredits(AtelierError):
+    """Not enough credits are available for this."""
+
+    status = 402
+    code = "insufficient_credits"
+
+
+class HoldAlreadyResolved(Conflict):
+    """This credit hold was already posted or voided; nothing was changed."""
+
+    code = "hold_already_resolved"

@@ -42,7 +42,7 @@ def _caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller:
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     with db.transaction() as conn:
-        account, _created = ensure_account(conn, principal)
+        account, _created = ensure_account(conn, principal, settings=request.app.state.settings)
     return Caller(principal, account)
 
 

@@ -40,3 +40,11 @@ def upsert_from_claims(conn: Connection, values: dict[str, Any]) -> tuple[Accoun
 def get(conn: Connection, account_id: UUID) -> Account | None:
     row = conn.execute(f"select {_COLUMNS} from accounts where id = %s", (account_id,)).fetchone()
     return _account(row) if row else None
+
+
+def find_by_email(conn: Connection, email: str) -> list[Account]:
+    """Accounts whose email matches, ignoring case (normally zero or one)."""
+    rows = conn.execute(
+        f"select {_COLUMNS} from accounts where lower(email) = lower(%s) order by created_at", (email.strip(),)
+    ).fetchall()
+    return [_account(row) for row in rows]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from config.settings import Settings
 from shared.accounts import repo
 from shared.accounts.models import Account
 from shared.auth import Principal
+from shared.credits.service import grant_signup
 from shared.db.database import Connection
 
 
-def ensure_account(conn: Connection, principal: Principal) -> tuple[Account, bool]:
-    """The caller's account, created from their token's claims the first time they call; returns (account, created)."""
-    return repo.upsert_from_claims(
+def ensure_account(conn: Connection, principal: Principal, *, settings: Settings | None = None) -> tuple[Account, bool]:
+    """The caller's account, created from their token's claims the first time they call; returns (account, created).
+
+    A new account gets its signup credits in the same transaction (granted once: keyed on the account id).
+    """
+    account, created = repo.upsert_from_claims(
         conn,
         {
             "id": principal.user_id,
@@ -20,3 +25,6 @@ def ensure_account(conn: Connection, principal: Principal) -> tuple[Account, boo
             "avatar_url": principal.avatar_url,
         },
     )
+    if created:
+        grant_signup(conn, account.id, at=account.created_at, settings=settings)
+    return account, created

@@ -65,6 +65,37 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.DELETE,
         personal_columns=("email", "display_name", "full_name", "avatar_url"),
     ),
+    *(
+        TableEntry(
+            table=table,
+            subject_column="user_id",
+            category=Category.USAGE,
+            purpose=purpose,
+            legal_basis=LegalBasis.CONTRACT,
+            retention="relationship_plus_3_years",
+            erasure=Erasure.DELETE,
+            personal_columns=personal,
+        )
+        for table, purpose, personal in (
+            ("credit_accounts", "serialise changes to the user's credits", ()),
+            ("credit_grants", "record where the user's credits came from", ("reason",)),
+            ("credit_grant_state", "track what is left of each credit grant", ()),
+            ("credit_revocations", "record credits removed after a refund or chargeback", ("reason",)),
+            ("credit_holds", "reserve credits for a generation until it succeeds or fails", ()),
+            ("credit_hold_allocations", "record which grants a reservation drew from", ()),
+            ("credit_ledger", "show the user every movement of their credits", ()),
+        )
+    ),
+    TableEntry(
+        table="audit_log",
+        subject_column=None,  # subject_ref is a salted hash of the account id, never the id itself
+        category=Category.ACCOUNT,
+        purpose="accountability for operator and security actions",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="audit_log",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_ref",),
+    ),
 )
 
 STORAGE: tuple[StorageEntry, ...] = ()
@@ -73,6 +104,7 @@ STORAGE: tuple[StorageEntry, ...] = ()
 SYSTEM_TABLES: dict[str, str] = {
     "schema_migrations": "migration bookkeeping",
     "task_runs": "scheduled task bookkeeping: task name, times, counts; no user data",
+    "audit_pseudonym_key": "the random salt that pseudonymises audit_log.subject_ref",
 }
 
 

@@ -1,0 +1,390 @@
+"""SQL for credits. Every time comparison uses `coalesce(%(now)s, now())`, so tests can travel in time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from shared.credits.models import Balance, Grant, Hold, LedgerEntry
+from shared.db.database import Connection
+from shared.pagination import Cursor
+
+_NOW = "coalesce(%(now)s::timestamptz, now())"
+
+_GRANT_COLUMNS = """g.id, g.user_id, g.kind, g.amount, g.source_ref, g.expires_at, g.reason, g.created_at,
+                    s.remaining, s.spent, s.revoked"""
+_HOLD_COLUMNS = "id, user_id, ref, amount, status, posted_amount, created_at, expires_at, resolved_at"
+
+
+def _grant(row: dict[str, Any]) -> Grant:
+    return Grant(
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        amount=row["amount"],
+        source_ref=row["source_ref"],
+        expires_at=row["expires_at"],
+        reason=row["reason"],
+        created_at=row["created_at"],
+        remaining=row["remaining"],
+        spent=row["spent"],
+        revoked=row["revoked"],
+    )
+
+
+def _hold(row: dict[str, Any]) -> Hold:
+    return Hold(**{key: row[key] for key in _HOLD_COLUMNS.split(", ")})
+
+
+# --- the per-user lock -----------------------------------------------------------------------------
+
+
+def lock_account(conn: Connection, user_id: UUID) -> bool:
+    """Lock the user's credit row FOR UPDATE (creating it on first use); False when no such account exists.
+
+    Every operation that moves a user's credits takes this lock first, so they are serialised per user
+    and always lock in the same order (account row → hold → grant state): no deadlocks, no lost updates.
+    """
+    sql = "select user_id from credit_accounts where user_id = %s for update"
+    if conn.execute(sql, (user_id,)).fetchone() is not None:
+        return True
+    conn.execute(
+        "insert into credit_accounts (user_id) select id from accounts where id = %s on conflict do nothing",
+        (user_id,),
+    )
+    return conn.execute(sql, (user_id,)).fetchone() is not None
+
+
+# --- grants ----------------------------------------------------------------------------------------
+
+_INSERT_GRANT = f"""
+with g as (
+    insert into credit_grants (user_id, kind, amount, source_ref, expires_at, reason, created_at)
+    select a.id, %(kind)s, %(amount)s, %(source_ref)s, %(expires_at)s, %(reason)s, {_NOW}
+      from accounts a where a.id = %(user_id)s
+    on conflict (source_ref) do nothing
+    returning *
+), s as (
+    insert into credit_grant_state (grant_id, user_id, amount, expires_at, created_at, remaining)
+    select id, user_id, amount, expires_at, created_at, amount from g
+    returning remaining, spent, revoked
+), c as (
+    insert into credit_accounts (user_id) select user_id from g on conflict do nothing
+), l as (
+    insert into credit_ledger (user_id, type, amount, grant_id, ref, created_at)
+    select user_id, 'grant', amount, id, source_ref, created_at from g
+)
+select g.*, s.remaining, s.spent, s.revoked from g, s
+"""
+
+
+def insert_grant(
+    conn: Connection,
+    *,
+    user_id: UUID,
+    amount: int,
+    kind: str,
+    source_ref: str,
+    expires_at: datetime | None,
+    reason: str | None,
+    now: datetime | None,
+) -> Grant | None:
+    """The new grant, or None when the source reference exists already (or the account does not)."""
+    row = conn.execute(
+        _INSERT_GRANT,
+        {
+            "user_id": user_id,
+            "amount": amount,
+            "kind": kind,
+            "source_ref": source_ref,
+            "expires_at": expires_at,
+            "reason": reason,
+            "now": now,
+        },
+    ).fetchone()
+    return _grant(row) if row else None
+
+
+def grant_by_source_ref(conn: Connection, source_ref: str) -> Grant | None:
+    row = conn.execute(
+        f"""select {_GRANT_COLUMNS} from credit_grants g join credit_grant_state s on s.grant_id = g.id
+            where g.source_ref = %s""",
+        (source_ref,),
+    ).fetchone()
+    return _grant(row) if row else None
+
+
+def live_grants(conn: Connection, user_id: UUID, now: datetime | None) -> list[Grant]:
+    """The user's grants that have not expired, in spend order."""
+    rows = conn.execute(
+        f"""select {_GRANT_COLUMNS} from credit_grants g join credit_grant_state s on s.grant_id = g.id
+            where s.user_id = %(user_id)s and (s.expires_at is null or s.expires_at > {_NOW})
+            order by s.expires_at asc nulls last, s.created_at, s.grant_id""",
+        {"user_id": user_id, "now": now},
+    ).fetchall()
+    return [_grant(row) for row in rows]
+
+
+def spendable(conn: Connection, user_id: UUID, now: datetime | None) -> list[tuple[UUID, int]]:
+    """(grant id, remaining) of every grant that can be spent now, soonest-expiring first, never-expiring last."""
+    rows = conn.execute(
+        f"""select grant_id, remaining from credit_grant_state
+            where user_id = %(user_id)s and remaining > 0 and (expires_at is null or expires_at > {_NOW})
+            order by expires_at asc nulls last, created_at, grant_id""",
+        {"user_id": user_id, "now": now},
+    ).fetchall()
+    return [(row["grant_id"], row["remaining"]) for row in rows]
+
+
+# --- revocations -----------------------------------------------------------------------------------
+
+
+def revocation_by_ref(conn: Connection, revocation_ref: str) -> tuple[UUID, int] | None:
+    row = conn.execute(
+        "select grant_id, amount from credit_revocations where revocation_ref = %s", (revocation_ref,)
+    ).fetchone()
+    return (row["grant_id"], row["amount"]) if row else None
+
+
+_REVOKE = f"""
+with s as (
+    select grant_id, user_id,
+           case when expires_at is not null and expires_at <= {_NOW} then 0
+                else least(remaining, coalesce(%(requested)s::integer, remaining)) end as n
+      from credit_grant_state where grant_id = %(grant_id)s
+), r as (
+    insert into credit_revocations (user_id, grant_id, revocation_ref, requested, amount, reason, created_at)
+    select user_id, grant_id, %(revocation_ref)s, %(requested)s, n, %(reason)s, {_NOW} from s
+    returning amount, created_at
+), u as (
+    update credit_grant_state t
+       set remaining = t.remaining - s.n, revoked = t.revoked + s.n, closed = t.closed or %(close)s
+      from s where t.grant_id = s.grant_id
+), l as (
+    insert into credit_ledger (user_id, type, amount, grant_id, ref, created_at)
+    select s.user_id, 'revoke', s.n, s.grant_id, %(revocation_ref)s, r.created_at from s, r where s.n > 0
+)
+select amount from r
+"""
+
+
+def insert_revocation(
+    conn: Connection,
+    *,
+    grant_id: UUID,
+    revocation_ref: str,
+    requested: int | None,
+    reason: str | None,
+    now: datetime | None,
+) -> int:
+    row = conn.execute(
+        _REVOKE,
+        {
+            "grant_id": grant_id,
+            "revocation_ref": revocation_ref,
+            "requested": requested,
+            "close": requested is None,
+            "reason": reason,
+            "now": now,
+        },
+    ).fetchone()
+    if row is None:  # the grant state row exists for every grant; this would be a bug in the SQL
+        raise RuntimeError("grant state vanished during revocation")
+    amount: int = row["amount"]
+    return amount
+
+
+# --- holds -----------------------------------------------------------------------------------------
+
+
+def hold_by_ref(conn: Connection, ref: str) -> Hold | None:
+    row = conn.execute(f"select {_HOLD_COLUMNS} from credit_holds where ref = %s", (ref,)).fetchone()
+    return _hold(row) if row else None
+
+
+def get_hold(conn: Connection, hold_id: UUID) -> Hold | None:
+    row = conn.execute(f"select {_HOLD_COLUMNS} from credit_holds where id = %s", (hold_id,)).fetchone()
+    return _hold(row) if row else None
+
+
+_INSERT_HOLD = f"""
+with h as (
+    insert into credit_holds (user_id, ref, amount, created_at, expires_at)
+    values (%(user_id)s, %(ref)s, %(amount)s, {_NOW}, {_NOW} + %(ttl)s::interval)
+    on conflict (ref) do nothing
+    returning *
+), t as (
+    select grant_id, amount, (ord - 1)::smallint as seq
+      from unnest(%(grants)s::uuid[], %(amounts)s::integer[]) with ordinality as x(grant_id, amount, ord)
+     where exists (select 1 from h)
+), a as (
+    insert into credit_hold_allocations (hold_id, seq, grant_id, user_id, amount)
+    select h.id, t.seq, t.grant_id, h.user_id, t.amount from h, t
+), u as (
+    update credit_grant_state s set remaining = s.remaining - t.amount
+      from t where s.grant_id = t.grant_id and s.user_id = %(user_id)s
+    returning s.grant_id
+), l as (
+    insert into credit_ledger (user_id, type, amount, hold_id, ref, created_at)
+    select user_id, 'hold', amount, id, ref, created_at from h
+)
+select h.*, (select count(*) from u) as drawn from h
+"""
+
+
+def insert_hold(
+    conn: Connection,
+    *,
+    user_id: UUID,
+    ref: str,
+    amount: int,
+    ttl: timedelta,
+    allocations: list[tuple[UUID, int]],
+    now: datetime | None,
+) -> Hold | None:
+    """The new hold, or None when a hold with this ref exists already (nothing is written then)."""
+    row = conn.execute(
+        _INSERT_HOLD,
+        {
+            "user_id": user_id,
+            "ref": ref,
+            "amount": amount,
+            "ttl": ttl,
+            "grants": [grant_id for grant_id, _ in allocations],
+            "amounts": [n for _, n in allocations],
+            "now": now,
+        },
+    ).fetchone()
+    if row is None:
+        return None
+    if row["drawn"] != len(allocations):
+        raise RuntimeError("a hold did not draw from every grant it was allocated")
+    return _hold(row)
+
+
+def lock_hold_owner(conn: Connection, hold_id: UUID) -> tuple[UUID, int, list[tuple[UUID, int]]] | None:
+    """Lock the credit row of the hold's owner; return (user id, amount, allocations in spend order).
+
+    Only immutable columns are read here: after waiting for the lock this statement's view of the
+    hold may be stale, so its status is decided by the conditional update in `resolve_hold`.
+    """
+    row = conn.execute(
+        """select h.user_id, h.amount,
+                  array(select array[al.grant_id::text, al.amount::text] from credit_hold_allocations al
+                         where al.hold_id = h.id order by al.seq) as allocations
+             from credit_holds h join credit_accounts a on a.user_id = h.user_id
+            where h.id = %s
+              for update of a""",
+        (hold_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    allocations = [(UUID(grant_id), int(n)) for grant_id, n in row["allocations"]]
+    return row["user_id"], row["amount"], allocations
+
+
+_RESOLVE = f"""
+with h as (
+    update credit_holds
+       set status = %(status)s, posted_amount = %(posted)s, resolved_at = {_NOW}
+     where id = %(hold_id)s and status = 'pending'
+    returning *
+), t as (
+    select grant_id, spent, back
+      from unnest(%(grants)s::uuid[], %(spent)s::integer[], %(back)s::integer[]) as x(grant_id, spent, back)
+     where exists (select 1 from h)
+), u as (
+    update credit_grant_state s
+       set spent = s.spent + t.spent,
+           remaining = s.remaining + case when s.closed then 0 else t.back end,
+           revoked = s.revoked + case when s.closed then t.back else 0 end
+      from t where s.grant_id = t.grant_id
+    returning s.grant_id, s.closed, t.back
+), l as (
+    insert into credit_ledger (user_id, type, amount, grant_id, hold_id, ref, created_at)
+    select h.user_id, e.type, e.amount, e.grant_id, h.id, h.ref, h.resolved_at
+      from h, (
+          select x.type, x.amount, null::uuid as grant_id
+            from unnest(%(types)s::text[], %(amounts)s::integer[]) as x(type, amount)
+          union all
+          select 'revoke', u.back, u.grant_id from u where u.closed and u.back > 0
+      ) e
+)
+select {_HOLD_COLUMNS} from h
+"""
+
+
+def resolve_hold(
+    conn: Connection,
+    *,
+    hold_id: UUID,
+    status: str,
+    posted: int | None,
+    per_grant: list[tuple[UUID, int, int]],
+    entries: list[tuple[str, int]],
+    now: datetime | None,
+) -> Hold | None:
+    """Resolve a pending hold: per grant (id, spent, released). None when it was not pending any more."""
+    row = conn.execute(
+        _RESOLVE,
+        {
+            "hold_id": hold_id,
+            "status": status,
+            "posted": posted,
+            "grants": [g for g, _, _ in per_grant],
+            "spent": [s for _, s, _ in per_grant],
+            "back": [b for _, _, b in per_grant],
+            "types": [t for t, _ in entries],
+            "amounts": [a for _, a in entries],
+            "now": now,
+        },
+    ).fetchone()
+    return _hold(row) if row else None
+
+
+def overdue_holds(conn: Connection, *, now: datetime | None, limit: int, user_id: UUID | None = None) -> list[UUID]:
+    rows = conn.execute(
+        f"""select id from credit_holds
+             where status = 'pending' and expires_at <= {_NOW}
+               and (%(user_id)s::uuid is null or user_id = %(user_id)s::uuid)
+             order by expires_at limit %(limit)s""",
+        {"now": now, "limit": limit, "user_id": user_id},
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def balance(conn: Connection, user_id: UUID, now: datetime | None) -> Balance:
+    row = conn.execute(
+        f"""select
+              coalesce((select sum(remaining) from credit_grant_state
+                         where user_id = %(user_id)s and remaining > 0
+                           and (expires_at is null or expires_at > {_NOW})), 0)::bigint as available,
+              coalesce((select sum(amount) from credit_holds
+                         where user_id = %(user_id)s and status = 'pending'), 0)::bigint as pending""",
+        {"user_id": user_id, "now": now},
+    ).fetchone()
+    if row is None:  # an aggregate always answers one row
+        raise RuntimeError("balance query answered nothing")
+    return Balance(available=int(row["available"]), pending=int(row["pending"]))
+
+
+def ledger_page(conn: Connection, user_id: UUID, *, after: Cursor | None, limit: int) -> list[LedgerEntry]:
+    """Up to `limit` entries newest first, strictly after the cursor."""
+    rows = conn.execute(
+        """select id, type, amount, grant_id, hold_id, ref, created_at from credit_ledger
+            where user_id = %(user_id)s
+              and (%(at)s::timestamptz is null or (created_at, id) < (%(at)s::timestamptz, %(id)s::uuid))
+            order by created_at desc, id desc
+            limit %(limit)s""",
+        {
+            "user_id": user_id,
+            "at": after.created_at if after else None,
+            "id": after.id if after else None,
+            "limit": limit,
+        },
+    ).fetchall()
+    return [LedgerEntry(**row) for row in rows]
