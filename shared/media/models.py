@@ -39,6 +39,7 @@ class GalleryItem:
 
     id: UUID
     storage_key: str
+    content_type: str
     width: int
     height: int
     prompt: str | None

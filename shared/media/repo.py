@@ -143,18 +143,20 @@ def delete_trashed(conn: Connection, ids: list[UUID]) -> int:
     return cur.rowcount
 
 
+_GALLERY = f"""
+    select m.id, m.storage_key, m.content_type, m.width, m.height, m.prompt, m.model, m.published_at
+      from media m
+      join accounts a on a.id = m.user_id
+      left join preferences p on p.user_id = m.user_id
+     where m.public and m.kind = 'output' and m.deleted_at is null
+       and {GALLERY_OWNER_VISIBLE}
+"""
+
+
 def gallery(conn: Connection, cursor: Cursor | None, limit: int) -> list[GalleryItem]:
     after = "and (m.published_at, m.id) < (%(c_at)s, %(c_id)s)" if cursor is not None else ""
     rows = conn.execute(
-        f"""select m.id, m.storage_key, m.width, m.height, m.prompt, m.model, m.published_at
-              from media m
-              join accounts a on a.id = m.user_id
-              left join preferences p on p.user_id = m.user_id
-             where m.public and m.kind = 'output' and m.deleted_at is null
-               and {GALLERY_OWNER_VISIBLE}
-               {after}
-             order by m.published_at desc, m.id desc
-             limit %(limit)s""",
+        f"{_GALLERY} {after} order by m.published_at desc, m.id desc limit %(limit)s",
         {
             "limit": limit + 1,
             "c_at": cursor.created_at if cursor else None,
@@ -162,3 +164,8 @@ def gallery(conn: Connection, cursor: Cursor | None, limit: int) -> list[Gallery
         },
     ).fetchall()
     return [GalleryItem(**row) for row in rows]
+
+
+def gallery_one(conn: Connection, media_id: UUID) -> GalleryItem | None:
+    row = conn.execute(f"{_GALLERY} and m.id = %(id)s", {"id": media_id}).fetchone()
+    return GalleryItem(**row) if row else None

@@ -209,6 +209,14 @@ def gallery(conn: Connection, cursor: str | None, limit: int) -> Page[GalleryIte
     return page_of(rows, limit, lambda item: Cursor(item.published_at, item.id))
 
 
+def gallery_item(conn: Connection, media_id: UUID) -> GalleryItem:
+    """One item as long as the gallery may show it (published, not deleted, owner shown); else `NotFound`."""
+    item = repo.gallery_one(conn, media_id)
+    if item is None:
+        raise NotFound("No such image.")
+    return item
+
+
 def purge_media(
     db: Database, storage: Storage, *, now: datetime, limit: int = 5000, ids: list[UUID] | None = None
 ) -> int:

@@ -261,16 +261,27 @@ def _purge_now(db: Db, storage: ObjectStorage, media_id: UUID, now: datetime) ->
 def gallery(
     request: Request,
     db: Db,
-    storage: Storage,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> GalleryPage:
     with db.transaction() as conn:
         page = service.gallery(conn, cursor, limit)
-    urls = storage.signed_urls([item.storage_key for item in page.items])
     return GalleryPage(
-        items=[_gallery_out(request, item, urls[item.storage_key]) for item in page.items],
+        items=[_gallery_out(request, item, f"/v1/gallery/{item.id}/image") for item in page.items],
         next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/gallery/{media_id}/image", summary="The image of one gallery item, anonymous")
+def gallery_image(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse:
+    """Served through the API, not by a storage link: a storage path names its owner, and a withdrawn,
+    deleted or opted-out item stops showing on the very next request instead of when a link expires."""
+    with db.transaction() as conn:
+        item = service.gallery_item(conn, media_id)
+    return StreamingResponse(
+        storage.open(item.storage_key),
+        media_type=item.content_type,
+        headers={"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"},
     )
 
 
