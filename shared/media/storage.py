@@ -114,7 +114,7 @@ class Storage(ABC):
         """A URL that serves this one private object until it expires (default: the configured lifetime)."""
 
     def signed_urls(self, keys: Sequence[str], seconds: int | None = None) -> dict[str, str]:
-        """Signed URLs for many keys at once (backends may batch)."""
+        """Signed URLs for many keys at once (backends may batch); keys whose object is missing may be left out."""
         return {key: self.signed_url(key, seconds) for key in keys}
 
     def delete_prefix(self, prefix: str) -> int:
@@ -349,10 +349,7 @@ class SupabaseStorage(Storage):
             for item in self._call("sign URLs", self._bucket().create_signed_urls, batch, lifetime):
                 if item.get("signedURL") and not item.get("error"):
                     urls[item["path"]] = str(item["signedURL"])
-        missing = [key for key in names if key not in urls]
-        if missing:
-            raise StorageUnavailable("Storage did not sign every requested object.")
-        return urls
+        return urls  # an object Storage could not sign (missing) is left out, not fatal for a whole page
 
     def close(self) -> None:
         self._http.close()

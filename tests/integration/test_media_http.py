@@ -447,3 +447,20 @@ def test_account_erasure_cascades_media_rows_and_user_objects_can_be_removed(loc
         conn.execute("delete from accounts where id = %s", (ada.id,))
         assert conn.execute("select count(*) as n from media").fetchone()["n"] == 0  # type: ignore[index]
     assert local.storage.list(f"users/{ada.id}/") == []
+
+
+def test_history_survives_an_object_missing_from_storage(media: MediaApp) -> None:
+    ada = user("ada@example.com")
+    _sign_in(media, ada)
+    lost = _output(media, ada, prompt="lost")
+    kept = _output(media, ada, prompt="kept")
+    media.storage.delete([lost.storage_key])  # e.g. removed by hand in the provider's console
+    response = media.client.get("/v1/media", headers=ada.headers)
+    assert response.status_code == 200
+    items = {item["id"]: item for item in response.json()["items"]}
+    assert set(items) == {str(lost.id), str(kept.id)}
+    assert media.fetch(items[str(kept.id)]["url"]).status_code == 200
+    if items[str(lost.id)]["url"] is not None:  # the local backend signs without looking; the link then 404s
+        assert media.fetch(items[str(lost.id)]["url"]).status_code == 404
+    download = media.client.get(f"/v1/media/{lost.id}/download", headers=ada.headers)
+    assert download.status_code == 404

@@ -87,7 +87,7 @@ class MediaOut(BaseModel):
     public: bool
     published_at: datetime | None
     created_at: datetime
-    url: str
+    url: str | None  # None only when the stored object is missing
 
 
 class MediaPage(BaseModel):
@@ -119,7 +119,7 @@ def _absolute(request: Request, url: str) -> str:
     return f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
 
 
-def _media_out(request: Request, item: MediaItem, url: str) -> MediaOut:
+def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
     return MediaOut(
         id=item.id,
         kind=item.kind,
@@ -134,7 +134,7 @@ def _media_out(request: Request, item: MediaItem, url: str) -> MediaOut:
         public=item.public,
         published_at=item.published_at,
         created_at=item.created_at,
-        url=_absolute(request, url),
+        url=_absolute(request, url) if url else None,
     )
 
 
@@ -200,7 +200,7 @@ def list_media(
         page = service.history(conn, caller.account.id, filters, cursor, limit)
     urls = storage.signed_urls([item.storage_key for item in page.items])
     return MediaPage(
-        items=[_media_out(request, item, urls[item.storage_key]) for item in page.items],
+        items=[_media_out(request, item, urls.get(item.storage_key)) for item in page.items],
         next_cursor=page.next_cursor,
     )
 
