@@ -12,6 +12,7 @@ from shared.accounts.models import Account
 from shared.accounts.service import ensure_account
 from shared.auth import Principal, TokenVerifier
 from shared.db import Database
+from shared.media.storage import Storage as ObjectStorage
 
 
 def _db(request: Request) -> Database:
@@ -22,6 +23,11 @@ def _db(request: Request) -> Database:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _storage(request: Request) -> ObjectStorage:
+    storage: ObjectStorage = request.app.state.storage
+    return storage
 
 
 def bearer_token(request: Request) -> str | None:
@@ -49,3 +55,4 @@ def _caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller:
 Db = Annotated[Database, Depends(_db)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 CurrentCaller = Annotated[Caller, Depends(_caller)]
+Storage = Annotated[ObjectStorage, Depends(_storage)]
