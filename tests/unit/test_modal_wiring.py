@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import modal
+import pytest
 
 from functions import modal_app
 
@@ -31,8 +32,111 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
     assert not same_image(modal_app.api._spec_.image, modal_app.gpu_image)
 
 
+def _classes() -> dict[str, modal.Cls]:
+    return {name: value for name, value in vars(modal_app).items() if isinstance(value, modal.Cls)}
+
+
 def test_every_registered_function_is_known() -> None:
-    assert set(_functions()) == {"api"}
+    assert set(_functions()) == {"api", "download_weights"}
+    assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
+
+
+def _enter_flags(cls: modal.Cls) -> dict[str, int]:
+    """The lifecycle flags of a class's methods, read offline from Modal's partial functions."""
+    from modal._partial_function import _PartialFunctionFlags
+    from modal._utils.async_utils import synchronizer
+
+    translate: Any = synchronizer._translate_in
+    flags = {name: translate(pf).flags for name, pf in cls._get_partial_functions().items()}
+    return {
+        name: flag
+        for name, flag in flags.items()
+        if flag & (_PartialFunctionFlags.ENTER_PRE_SNAPSHOT | _PartialFunctionFlags.ENTER_POST_SNAPSHOT)
+    }
+
+
+def test_each_gpu_class_has_a_gpu_the_weights_volume_and_snapshots() -> None:
+    from modal._partial_function import _PartialFunctionFlags
+
+    from config.models import BY_ID
+    from functions.generation.gpu import CLASS_FOR_MODEL
+
+    assert set(CLASS_FOR_MODEL) == set(BY_ID)
+    for name, cls in _classes().items():
+        service = cls._get_class_service_function()
+        info = service.info()
+        served = [model_id for model_id, cls_name in CLASS_FOR_MODEL.items() if cls_name == name]
+        assert served, name
+        assert info.gpus == [(BY_ID[served[0]].gpu, 1)], name
+        assert set(info.volumes) == {modal_app.WEIGHTS_MOUNT}
+        assert info.volumes[modal_app.WEIGHTS_MOUNT].name == "atelier-weights"
+        assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
+        assert 0 < info.timeout <= 900
+        # One input at a time per container (no @modal.concurrent), so one job at a time per GPU.
+        assert info.concurrency_info is None or info.concurrency_info.max_inputs == 1
+        assert info.method_names == ["render"]
+        # Weights load before the snapshot and move to the GPU after it. Modal refuses snap=True methods on a
+        # class without enable_memory_snapshot=True (InvalidError at decoration), so their presence proves it.
+        flags = sorted(_enter_flags(cls).values())
+        assert flags == [_PartialFunctionFlags.ENTER_PRE_SNAPSHOT, _PartialFunctionFlags.ENTER_POST_SNAPSHOT], name
+        assert same_image(service._spec_.image, modal_app.gpu_image)
+        assert not same_image(service._spec_.image, modal_app.api_image)
+
+
+def test_snap_enter_methods_require_snapshots_enabled() -> None:
+    """The premise of the snapshot check above: Modal rejects snap=True without enable_memory_snapshot."""
+    probe = modal.App("probe")
+
+    class Probe:
+        @modal.enter(snap=True)
+        def load(self) -> None:
+            pass
+
+        @modal.method()
+        def run(self) -> None:
+            pass
+
+    with pytest.raises(modal.exception.InvalidError, match="enable_memory_snapshot"):
+        probe.cls()(Probe)
+
+
+def _pip_commands(image: Any) -> str:
+    """The pip install lines an image's build runs, computed offline from its layers' Dockerfile functions."""
+    from modal._utils.async_utils import synchronizer
+
+    commands: list[str] = []
+    seen: set[int] = set()
+    stack = [synchronizer._translate_in(image)]  # type: ignore[no-untyped-call]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        for cell in getattr(layer._load, "__closure__", None) or ():
+            value = cell.cell_contents
+            if getattr(value, "__name__", "") == "build_dockerfile":
+                commands.extend(value("2024.10").commands)
+            elif type(value).__name__ == "_Image":
+                stack.append(value)
+        if callable(layer._deps):
+            stack.extend(layer._deps())
+    return "\n".join(command for command in commands if "pip install" in command)
+
+
+def test_gpu_image_has_the_gpu_extra_and_the_api_image_does_not() -> None:
+    gpu, api = _pip_commands(modal_app.gpu_image), _pip_commands(modal_app.api_image)
+    assert "fastapi" in api
+    assert "fastapi" in gpu
+    for heavy in ("torch", "diffusers==0.42.1", "transformers", "accelerate"):
+        assert heavy in gpu
+        assert heavy not in api
+    assert "torch" not in _pip_commands(modal_app.weights_image)
+
+
+def test_the_weights_downloader_runs_without_a_gpu_on_the_weights_volume() -> None:
+    info = modal_app.download_weights.info()
+    assert info.gpus == []
+    assert set(info.volumes) == {modal_app.WEIGHTS_MOUNT}
 
 
 def test_api_image_dependencies_carry_no_gpu_stack() -> None:
