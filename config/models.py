@@ -265,6 +265,16 @@ def require_pinned(entries: tuple[ModelEntry, ...]) -> None:
         raise ValueError(f"revisions not pinned to a commit, pin them in config/models.py: {', '.join(loose)}")
 
 
+def select_for_download(model_ids: list[str] | None) -> tuple[ModelEntry, ...]:
+    """The entries `deploy.py weights` downloads (all when None); refuses unknown ids and unpinned revisions."""
+    unknown = sorted(set(model_ids or ()) - set(BY_ID))
+    if unknown:
+        raise ValueError(f"unknown models: {', '.join(unknown)}")
+    entries = tuple(BY_ID[m] for m in model_ids) if model_ids else MODELS
+    require_pinned(entries)
+    return entries
+
+
 def output_size(entry: ModelEntry, aspect_ratio: str | None) -> tuple[int, int]:
     """(width, height) for an aspect ratio the model allows; None picks the model's first (1:1)."""
     ratio = aspect_ratio or entry.default_aspect_ratio

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.models import offered_models
+
 # Values that mean "nobody filled this in"; production refuses them.
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "xxx", "todo", "your-secret-here"})
 
@@ -63,6 +65,11 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _licences_name_known_models(self) -> Settings:
+        offered_models(self)  # raises ValueError for an unknown id in ATELIER_NONCOMMERCIAL_LICENSED
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -68,13 +68,3 @@ def api() -> object:
 
 
 # Generation: one GPU class per model family and the weights downloader, registered on `app` by importing them.
-from functions.generation.gpu import (  # noqa: E402  # registers on `app`; must follow the definitions above
-    Captioner,
-    FluxFill,
-    FluxKontext,
-    FluxSchnell,
-    Upscaler,
-    download_weights,
-)
-
-__all__ = ["Captioner", "FluxFill", "FluxKontext", "FluxSchnell", "Upscaler", "api", "app", "download_weights"]

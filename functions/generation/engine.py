@@ -131,6 +131,9 @@ class ModelSource(Protocol):
     @property
     def size_divisor(self) -> int: ...
 
+    @property
+    def default_steps_cap(self) -> int: ...
+
     def path_for(self, entry: ModelEntry) -> Path: ...
 
 
@@ -141,6 +144,7 @@ class TinySource:
     root: Path
     kind: str = "tiny"
     size_divisor: int = 8  # tiny renders are 1/8 of the production size per side (1:1 → 128x128), still on 16 px
+    default_steps_cap: int = 4  # without an explicit `steps`, tiny models run at most 4 (the images are noise)
 
     def path_for(self, entry: ModelEntry) -> Path:
         from functions.generation.tiny import ensure_tiny
@@ -155,6 +159,7 @@ class VolumeSource:
     root: Path
     kind: str = "volume"
     size_divisor: int = 1
+    default_steps_cap: int = 1000
 
     def path_for(self, entry: ModelEntry) -> Path:
         if not entry.pinned:
@@ -344,7 +349,7 @@ class Engine:
         if request.task in ("edit", "inpaint"):
             source = _decode(request.image, "image")
         width, height = _flux_size(request, source)
-        steps = request.steps if request.steps is not None else entry.default_steps
+        steps = request.steps if request.steps is not None else min(entry.default_steps, self.source.default_steps_cap)
         guidance = request.guidance if request.guidance is not None else entry.default_guidance
         if not 1 <= steps <= 100:
             raise RenderFailed("invalid_steps", "steps must be between 1 and 100")

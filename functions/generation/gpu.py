@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import modal
 
-from config.models import BY_ID, MODELS, ModelEntry, require_pinned
+from config.models import BY_ID, select_for_download
 from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_image, weights_volume
 
 RENDER_TIMEOUT = 600  # seconds for one render, loading included on a cold start
@@ -107,16 +107,6 @@ class Captioner(_Renderer):
     model_ids = SERVES["Captioner"]
 
 
-def select_models(model_ids: list[str] | None) -> tuple[ModelEntry, ...]:
-    """The entries to download (all when None); refuses unknown ids and unpinned revisions."""
-    unknown = sorted(set(model_ids or ()) - set(BY_ID))
-    if unknown:
-        raise ValueError(f"unknown models: {', '.join(unknown)}")
-    entries = tuple(BY_ID[m] for m in model_ids) if model_ids else MODELS
-    require_pinned(entries)
-    return entries
-
-
 @app.function(image=weights_image, volumes={WEIGHTS_MOUNT: weights_volume}, timeout=3 * 3600, cpu=2.0, memory=4096)
 def download_weights(model_ids: list[str] | None = None, hf_token: str | None = None) -> list[str]:
     """Download the pinned snapshots into `/weights/<repo>/<revision>` with progress bars, then commit the volume.
@@ -127,7 +117,7 @@ def download_weights(model_ids: list[str] | None = None, hf_token: str | None = 
     from huggingface_hub import snapshot_download
 
     done: list[str] = []
-    for entry in select_models(model_ids):
+    for entry in select_for_download(model_ids):
         target = Path(WEIGHTS_MOUNT) / entry.weights_path
         print(f"[weights] {entry.id}: {entry.repo}@{entry.revision} → {target}", flush=True)
         snapshot_download(

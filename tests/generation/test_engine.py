@@ -94,6 +94,7 @@ def test_edit_renders_at_the_requested_size(engine: Engine) -> None:
     )
     result = engine.render(request, on_progress=lambda _: None, should_cancel=lambda: False)
     assert [(i.width, i.height) for i in result.images] == [(64, 48)]
+    assert result.parameters["steps"] == 4  # the tiny source caps the registry's 28 default steps
     assert size_of(result.images[0].data) == (64, 48)
 
 

@@ -10,6 +10,7 @@ import modal
 import pytest
 
 from functions import modal_app
+from functions.generation import gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,8 +20,13 @@ def same_image(a: Any, b: Any) -> bool:
     return repr(a._deps_()[0]) == repr(b._deps_()[0])
 
 
+def _registered() -> dict[str, Any]:
+    """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
+    return {**vars(gpu), **vars(modal_app)}
+
+
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
-    return {name: value for name, value in vars(modal_app).items() if isinstance(value, modal.Function)}
+    return {name: value for name, value in _registered().items() if isinstance(value, modal.Function)}
 
 
 def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
@@ -33,12 +39,23 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
 
 
 def _classes() -> dict[str, modal.Cls]:
-    return {name: value for name, value in vars(modal_app).items() if isinstance(value, modal.Cls)}
+    return {name: value for name, value in _registered().items() if isinstance(value, modal.Cls)}
 
 
 def test_every_registered_function_is_known() -> None:
     assert set(_functions()) == {"api", "download_weights"}
     assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
+    # Nothing is registered on the app that this module does not know about.
+    local_state: Any = synchronizer_app()._local_state
+    assert set(local_state.functions) == {"api", "download_weights"} | {f"{name}.*" for name in _classes()}
+    assert set(local_state.classes) == set(_classes())
+
+
+def synchronizer_app() -> Any:
+    from modal._utils.async_utils import synchronizer
+
+    translate: Any = synchronizer._translate_in
+    return translate(modal_app.app)
 
 
 def _enter_flags(cls: modal.Cls) -> dict[str, int]:
@@ -134,7 +151,7 @@ def test_gpu_image_has_the_gpu_extra_and_the_api_image_does_not() -> None:
 
 
 def test_the_weights_downloader_runs_without_a_gpu_on_the_weights_volume() -> None:
-    info = modal_app.download_weights.info()
+    info = gpu.download_weights.info()
     assert info.gpus == []
     assert set(info.volumes) == {modal_app.WEIGHTS_MOUNT}
 
