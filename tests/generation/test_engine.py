@@ -258,3 +258,12 @@ def test_engine_for_settings_and_tiny_sizes(tmp_path: Path) -> None:
     with pytest.raises(RenderFailed) as bad:
         local.output_size("flux-schnell", "7:3")
     assert bad.value.code == "bad_size"
+
+
+def test_render_failed_survives_pickling_across_a_remote_call() -> None:
+    import pickle
+
+    original = RenderFailed("invalid_image", "the input image is not a readable image")
+    failed = pickle.loads(pickle.dumps(original))  # noqa: S301  # our own bytes, as Modal does
+    assert isinstance(failed, RenderFailed)
+    assert (failed.code, failed.message) == ("invalid_image", "the input image is not a readable image")
