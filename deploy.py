@@ -4,6 +4,7 @@
 python deploy.py local [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--workers N]
 python deploy.py migrate
 python deploy.py deploy
+python deploy.py weights [--model ID ...] [--ephemeral]
 python deploy.py token EMAIL
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 """
@@ -53,14 +54,52 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         return 2
     import modal
 
-    from functions.deployment import app
+    from config.models import offered_models, require_pinned
+    from functions.modal_app import app
     from shared.db import migrate
 
+    try:
+        require_pinned(offered_models(_settings()))
+    except ValueError as exc:
+        print(f"deploy refused: {exc}", file=sys.stderr)
+        return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
     with modal.enable_output():
         app.deploy()
     print("deployed")
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Fill the weights volume with the pinned snapshots, running `download_weights` on Modal (no GPU).
+
+    By default it calls the deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary
+    app (`app.run()`) instead, e.g. before the first deploy. HF_TOKEN from the environment, when set, is passed for
+    the gated FLUX.1 [dev] repositories and used for that call only.
+    """
+    import modal
+
+    from config.models import select_for_download
+    from functions.modal_app import APP_NAME, app
+
+    try:
+        entries = select_for_download(args.model or None)
+    except ValueError as exc:
+        print(f"weights refused: {exc}", file=sys.stderr)
+        return 2
+    ids = [entry.id for entry in entries]
+    token = os.environ.get("HF_TOKEN") or None
+    print(f"downloading {len(ids)} model(s) to the weights volume: {', '.join(ids)}")
+    with modal.enable_output():
+        if args.ephemeral:
+            from functions.generation.gpu import download_weights
+
+            with app.run():
+                done = download_weights.remote(ids, token)
+        else:
+            done = modal.Function.from_name(APP_NAME, "download_weights").remote(ids, token)
+    print(f"weights ready: {', '.join(done)}")
     return 0
 
 
@@ -146,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="apply pending migrations to DATABASE_URL (or the embedded Postgres)"
     ).set_defaults(run=cmd_migrate)
     verbs.add_parser("deploy", help="migrate DATABASE_URL, then deploy the Modal App").set_defaults(run=cmd_deploy)
+
+    weights = verbs.add_parser("weights", help="download the pinned model revisions to the Modal weights volume")
+    weights.add_argument("--model", action="append", help="a registry id (repeatable; default: every model)")
+    weights.add_argument("--ephemeral", action="store_true", help="run in a temporary app instead of the deployed one")
+    weights.set_defaults(run=cmd_weights)
 
     token = verbs.add_parser("token", help="print an access token the local stack accepts")
     token.add_argument("email")

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.models import offered_models
+
 # Values that mean "nobody filled this in"; production refuses them.
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "xxx", "todo", "your-secret-here"})
 
@@ -48,6 +50,21 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
 
+    # Generation (config/models.py): where weights come from and which licences the operator holds.
+    model_source: Literal["tiny", "volume"] = Field("tiny", validation_alias=_env("ATELIER_MODEL_SOURCE"))
+    weights_dir: Path = Field(Path("/weights"), validation_alias=_env("ATELIER_WEIGHTS_DIR"))
+    paid: bool | None = Field(None, validation_alias=_env("ATELIER_PAID"))
+    noncommercial_licensed: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ATELIER_NONCOMMERCIAL_LICENSED")
+    )
+
+    @field_validator("noncommercial_licensed", mode="before")
+    @classmethod
+    def _split_licensed(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -59,6 +76,11 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _licences_name_known_models(self) -> Settings:
+        offered_models(self)  # raises ValueError for an unknown id in ATELIER_NONCOMMERCIAL_LICENSED
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
@@ -79,6 +101,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def is_paid(self) -> bool:
+        """A paid deployment offers only commercially licensed models (see config/models.py)."""
+        return self.paid if self.paid is not None else self.is_production
 
     @property
     def supabase_issuer(self) -> str | None:

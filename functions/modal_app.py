@@ -28,10 +28,31 @@ api_image = (
 )
 
 # The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.
+# It reads pinned weights from the volume only: the hub is never contacted at run time.
 gpu_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install_from_pyproject(PYPROJECT, optional_dependencies=["gpu"])
-    .env({"ATELIER_ENV": "production", "HF_HUB_DISABLE_TELEMETRY": "1"})
+    .env(
+        {
+            "ATELIER_ENV": "production",
+            "ATELIER_MODEL_SOURCE": "volume",
+            "ATELIER_WEIGHTS_DIR": "/weights",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    .add_local_python_source(*LOCAL_SOURCES)
+)
+
+# Pinned model snapshots, `/weights/<repo>/<revision>`, written by `python deploy.py weights`.
+WEIGHTS_MOUNT = "/weights"
+weights_volume = modal.Volume.from_name("atelier-weights", create_if_missing=True)
+
+# The downloader needs only the hub client and the registry (config/), no torch.
+weights_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install("huggingface_hub>=0.34", "hf_xet>=1.1")
+    .env({"HF_HUB_DISABLE_TELEMETRY": "1"})
     .add_local_python_source(*LOCAL_SOURCES)
 )
 
@@ -44,3 +65,9 @@ def api() -> object:
     from functions.api.app import create_app
 
     return create_app()
+
+
+# Generation: one GPU class per model family and the weights downloader, registered on `app` by importing them.
+# Scheduled tasks likewise. These imports come last because those modules import `app` from here.
+import functions.generation.gpu  # noqa: E402
+import functions.tasks  # noqa: E402, F401

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import modal
+import pytest
 
-from functions import deployment, modal_app, tasks
+from functions import modal_app, tasks
+from functions.generation import gpu
 from shared.tasks.runner import TaskDef
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,12 +21,13 @@ def same_image(a: Any, b: Any) -> bool:
     return repr(a._deps_()[0]) == repr(b._deps_()[0])
 
 
+def _registered() -> dict[str, Any]:
+    """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
+    return {**vars(gpu), **vars(tasks), **vars(modal_app)}
+
+
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
-    """Every Modal function the deployment module pulls in, by attribute name."""
-    found: dict[str, modal.Function[..., Any, Any]] = {}
-    for module in (modal_app, *(vars(deployment)[name] for name in deployment.__all__ if name != "app")):
-        found.update({name: value for name, value in vars(module).items() if isinstance(value, modal.Function)})
-    return found
+    return {name: value for name, value in _registered().items() if isinstance(value, modal.Function)}
 
 
 def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
@@ -36,13 +39,28 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
     assert not same_image(modal_app.api._spec_.image, modal_app.gpu_image)
 
 
+def _classes() -> dict[str, modal.Cls]:
+    return {name: value for name, value in _registered().items() if isinstance(value, modal.Cls)}
+
+
 def test_every_registered_function_is_known() -> None:
-    assert set(_functions()) == {"api", *(f"{name.replace('-', '_')}_task" for name in tasks.TASKS)}
+    task_functions = {_task_function_name(name) for name in tasks.TASKS}
+    assert set(_functions()) == {"api", "download_weights", *task_functions}
+    assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
+    # Nothing is registered on the app that this module does not know about.
+    local_state: Any = synchronizer_app()._local_state
+    expected = {"api", "download_weights", *task_functions} | {f"{name}.*" for name in _classes()}
+    assert set(local_state.functions) == expected
+    assert set(local_state.classes) == set(_classes())
+
+
+def _task_function_name(task: str) -> str:
+    return f"{task.replace('-', '_')}_task"
 
 
 def test_every_task_is_scheduled_on_the_api_image_without_gpu() -> None:
     for name, task in tasks.TASKS.items():
-        function = _functions()[f"{name.replace('-', '_')}_task"]
+        function = _functions()[_task_function_name(name)]
         info = function.info()
         assert info.gpus == []
         assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
@@ -53,6 +71,119 @@ def test_every_task_is_scheduled_on_the_api_image_without_gpu() -> None:
         assert same_image(function._spec_.image, modal_app.api_image)
 
 
+def test_local_scheduler_intervals_follow_the_schedules() -> None:
+    assert TaskDef("a", "every 30s", lambda db, now: 0, "").every_seconds == 30.0
+    assert TaskDef("b", "* * * * *", lambda db, now: 0, "").every_seconds == 60.0
+    assert TaskDef("c", "*/5 * * * *", lambda db, now: 0, "").every_seconds == 300.0
+    assert TaskDef("d", "7 * * * *", lambda db, now: 0, "").every_seconds == 3600.0
+    assert TaskDef("e", "17 3 * * *", lambda db, now: 0, "").every_seconds == 86400.0
+
+
+def synchronizer_app() -> Any:
+    from modal._utils.async_utils import synchronizer
+
+    translate: Any = synchronizer._translate_in
+    return translate(modal_app.app)
+
+
+def _enter_flags(cls: modal.Cls) -> dict[str, int]:
+    """The lifecycle flags of a class's methods, read offline from Modal's partial functions."""
+    from modal._partial_function import _PartialFunctionFlags
+    from modal._utils.async_utils import synchronizer
+
+    translate: Any = synchronizer._translate_in
+    flags = {name: translate(pf).flags for name, pf in cls._get_partial_functions().items()}
+    return {
+        name: flag
+        for name, flag in flags.items()
+        if flag & (_PartialFunctionFlags.ENTER_PRE_SNAPSHOT | _PartialFunctionFlags.ENTER_POST_SNAPSHOT)
+    }
+
+
+def test_each_gpu_class_has_a_gpu_the_weights_volume_and_snapshots() -> None:
+    from modal._partial_function import _PartialFunctionFlags
+
+    from config.models import BY_ID
+    from functions.generation.gpu import CLASS_FOR_MODEL
+
+    assert set(CLASS_FOR_MODEL) == set(BY_ID)
+    for name, cls in _classes().items():
+        service = cls._get_class_service_function()
+        info = service.info()
+        served = [model_id for model_id, cls_name in CLASS_FOR_MODEL.items() if cls_name == name]
+        assert served, name
+        assert info.gpus == [(BY_ID[served[0]].gpu, 1)], name
+        assert set(info.volumes) == {modal_app.WEIGHTS_MOUNT}
+        assert info.volumes[modal_app.WEIGHTS_MOUNT].name == "atelier-weights"
+        assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
+        assert 0 < info.timeout <= 900
+        # One input at a time per container (no @modal.concurrent), so one job at a time per GPU.
+        assert info.concurrency_info is None or info.concurrency_info.max_inputs == 1
+        assert info.method_names == ["render"]
+        # Weights load before the snapshot and move to the GPU after it. Modal refuses snap=True methods on a
+        # class without enable_memory_snapshot=True (InvalidError at decoration), so their presence proves it.
+        flags = sorted(_enter_flags(cls).values())
+        assert flags == [_PartialFunctionFlags.ENTER_PRE_SNAPSHOT, _PartialFunctionFlags.ENTER_POST_SNAPSHOT], name
+        assert same_image(service._spec_.image, modal_app.gpu_image)
+        assert not same_image(service._spec_.image, modal_app.api_image)
+
+
+def test_snap_enter_methods_require_snapshots_enabled() -> None:
+    """The premise of the snapshot check above: Modal rejects snap=True without enable_memory_snapshot."""
+    probe = modal.App("probe")
+
+    class Probe:
+        @modal.enter(snap=True)
+        def load(self) -> None:
+            pass
+
+        @modal.method()
+        def run(self) -> None:
+            pass
+
+    with pytest.raises(modal.exception.InvalidError, match="enable_memory_snapshot"):
+        probe.cls()(Probe)
+
+
+def _pip_commands(image: Any) -> str:
+    """The pip install lines an image's build runs, computed offline from its layers' Dockerfile functions."""
+    from modal._utils.async_utils import synchronizer
+
+    commands: list[str] = []
+    seen: set[int] = set()
+    stack = [synchronizer._translate_in(image)]  # type: ignore[no-untyped-call]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        for cell in getattr(layer._load, "__closure__", None) or ():
+            value = cell.cell_contents
+            if getattr(value, "__name__", "") == "build_dockerfile":
+                commands.extend(value("2024.10").commands)
+            elif type(value).__name__ == "_Image":
+                stack.append(value)
+        if callable(layer._deps):
+            stack.extend(layer._deps())
+    return "\n".join(command for command in commands if "pip install" in command)
+
+
+def test_gpu_image_has_the_gpu_extra_and_the_api_image_does_not() -> None:
+    gpu, api = _pip_commands(modal_app.gpu_image), _pip_commands(modal_app.api_image)
+    assert "fastapi" in api
+    assert "fastapi" in gpu
+    for heavy in ("torch", "diffusers==0.42.1", "transformers", "accelerate"):
+        assert heavy in gpu
+        assert heavy not in api
+    assert "torch" not in _pip_commands(modal_app.weights_image)
+
+
+def test_the_weights_downloader_runs_without_a_gpu_on_the_weights_volume() -> None:
+    info = gpu.download_weights.info()
+    assert info.gpus == []
+    assert set(info.volumes) == {modal_app.WEIGHTS_MOUNT}
+
+
 def test_api_image_dependencies_carry_no_gpu_stack() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = " ".join(project["dependencies"]).lower()
@@ -61,11 +192,3 @@ def test_api_image_dependencies_carry_no_gpu_stack() -> None:
     gpu = " ".join(project["optional-dependencies"]["gpu"]).lower()
     assert "torch" in gpu
     assert "diffusers" in gpu
-
-
-def test_local_scheduler_intervals_follow_the_schedules() -> None:
-    assert TaskDef("a", "every 30s", lambda db, now: 0, "").every_seconds == 30.0
-    assert TaskDef("b", "* * * * *", lambda db, now: 0, "").every_seconds == 60.0
-    assert TaskDef("c", "*/5 * * * *", lambda db, now: 0, "").every_seconds == 300.0
-    assert TaskDef("d", "7 * * * *", lambda db, now: 0, "").every_seconds == 3600.0
-    assert TaskDef("e", "17 3 * * *", lambda db, now: 0, "").every_seconds == 86400.0

@@ -1,0 +1,325 @@
+"""The model registry as data: what each model does, where its weights come from, what it costs, who may use it.
+
+No torch here: the API lists and prices models without loading any. The engine (`functions/generation/engine.py`)
+turns an entry into a pipeline; `deploy.py weights` fills the weights volume from the pinned revisions.
+
+Licences. A *paid* deployment (production, unless `ATELIER_PAID` says otherwise) offers only models whose
+licence allows commercial use, plus the non-commercial ones the operator declares a licence for in
+`ATELIER_NONCOMMERCIAL_LICENSED` (a comma-separated list of model ids or licence ids, e.g.
+`flux-kontext-dev,flux-fill-dev` or `flux-1-dev-non-commercial` for every FLUX.1 [dev] model). An unpaid
+(local, evaluation) deployment offers everything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
+TASKS: tuple[Task, ...] = get_args(Task)
+Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2"]
+GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
+
+# A revision still to be looked up on the hub; `deploy.py weights` and the volume source refuse it.
+TO_PIN = "TO-PIN"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+# Upscale output limits.
+MAX_UPSCALE_LONG_SIDE = 4096
+MAX_UPSCALE_FACTOR = 16  # two passes of a 4x model at most
+
+# FLUX works on multiples of 16 pixels; about one megapixel per image.
+FLUX_SIZES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "1:1": (1024, 1024),
+        "16:9": (1344, 768),
+        "9:16": (768, 1344),
+        "4:3": (1152, 896),
+        "3:4": (896, 1152),
+        "3:2": (1216, 832),
+        "2:3": (832, 1216),
+        "21:9": (1536, 640),
+    }
+)
+
+
+class ModelUnavailable(LookupError):
+    """The model does not exist, does not do this task, or this deployment does not offer it."""
+
+    def __init__(self, message: str, *, code: str = "model_unavailable") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Licence:
+    id: str
+    commercial: bool
+    url: str
+
+
+APACHE_2 = Licence("apache-2.0", True, "https://www.apache.org/licenses/LICENSE-2.0")
+MIT = Licence("mit", True, "https://opensource.org/license/mit")
+BSD_3 = Licence("bsd-3-clause", True, "https://opensource.org/license/bsd-3-clause")
+FLUX_DEV_NC = Licence(
+    "flux-1-dev-non-commercial",
+    False,
+    "https://huggingface.co/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md",
+)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model the engine can run. Prices are in credits."""
+
+    id: str
+    name: str
+    family: Family
+    tasks: tuple[Task, ...]
+    repo: str
+    revision: str
+    pipeline: str  # the class the engine instantiates with from_pretrained
+    licence: Licence
+    gpu: GpuType
+    default_steps: int
+    default_guidance: float
+    # aspect ratio → (width, height); empty for tasks whose size follows the input (upscale, image_to_prompt)
+    sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    credits_per_image: int = 0
+    credits_per_megapixel: int = 0  # upscale: charged on the output's megapixels, rounded up
+    max_sequence_length: int = 512
+    allow_patterns: tuple[str, ...] = ()  # what `deploy.py weights` downloads; empty = the whole repo
+    upscale_factor: int = 0
+
+    @property
+    def commercial(self) -> bool:
+        return self.licence.commercial
+
+    @property
+    def pinned(self) -> bool:
+        return bool(_COMMIT.match(self.revision))
+
+    @property
+    def weights_path(self) -> str:
+        """Where the pinned snapshot lives, relative to the weights volume: `<repo>/<revision>`."""
+        return f"{self.repo}/{self.revision}"
+
+    @property
+    def default_aspect_ratio(self) -> str | None:
+        return next(iter(self.sizes), None)
+
+
+MODELS: tuple[ModelEntry, ...] = (
+    ModelEntry(
+        id="flux-schnell",
+        name="FLUX.1 [schnell]",
+        family="flux",
+        tasks=("text_to_image",),
+        repo="black-forest-labs/FLUX.1-schnell",
+        revision="741f7c3ce8b383c54771c7003378a50191e9efe9",
+        pipeline="FluxPipeline",
+        licence=APACHE_2,
+        gpu="H100",
+        default_steps=4,
+        default_guidance=0.0,
+        sizes=FLUX_SIZES,
+        credits_per_image=1,
+        max_sequence_length=256,
+        allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
+    ),
+    ModelEntry(
+        id="flux-kontext-dev",
+        name="FLUX.1 Kontext [dev]",
+        family="flux-kontext",
+        tasks=("edit",),
+        repo="black-forest-labs/FLUX.1-Kontext-dev",
+        revision="24e9dedc4ef646698dc8eb4e18ae2cec3c9fea0d",
+        pipeline="FluxKontextPipeline",
+        licence=FLUX_DEV_NC,
+        gpu="H100",
+        default_steps=28,
+        default_guidance=2.5,
+        sizes=FLUX_SIZES,
+        credits_per_image=4,
+        allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
+    ),
+    ModelEntry(
+        id="flux-fill-dev",
+        name="FLUX.1 Fill [dev]",
+        family="flux-fill",
+        tasks=("inpaint",),
+        repo="black-forest-labs/FLUX.1-Fill-dev",
+        revision="358293da0354175698b67ec8299acf928313a78a",
+        pipeline="FluxFillPipeline",
+        licence=FLUX_DEV_NC,
+        gpu="H100",
+        default_steps=28,
+        default_guidance=30.0,
+        sizes=FLUX_SIZES,
+        credits_per_image=4,
+        allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
+    ),
+    ModelEntry(
+        id="real-esrgan-x4",
+        name="Real-ESRGAN 4x",
+        family="esrgan",
+        tasks=("upscale",),
+        repo="ai-forever/Real-ESRGAN",
+        revision=TO_PIN,
+        pipeline="RRDBNet",
+        licence=BSD_3,
+        gpu="L40S",
+        default_steps=1,
+        default_guidance=0.0,
+        credits_per_megapixel=1,
+        allow_patterns=("RealESRGAN_x4.pth",),
+        upscale_factor=4,
+    ),
+    ModelEntry(
+        id="florence-2-base",
+        name="Florence-2 base",
+        family="florence2",
+        tasks=("image_to_prompt",),
+        repo="florence-community/Florence-2-base",
+        revision=TO_PIN,
+        pipeline="Florence2ForConditionalGeneration",
+        licence=MIT,
+        gpu="L4",
+        default_steps=1,
+        default_guidance=0.0,
+        credits_per_image=1,
+    ),
+)
+
+BY_ID: Mapping[str, ModelEntry] = MappingProxyType({entry.id: entry for entry in MODELS})
+DEFAULT_MODEL: Mapping[Task, str] = MappingProxyType(
+    {
+        "text_to_image": "flux-schnell",
+        "edit": "flux-kontext-dev",
+        "inpaint": "flux-fill-dev",
+        "upscale": "real-esrgan-x4",
+        "image_to_prompt": "florence-2-base",
+    }
+)
+
+
+def get_model(model_id: str) -> ModelEntry:
+    try:
+        return BY_ID[model_id]
+    except KeyError:
+        raise ModelUnavailable(f"unknown model {model_id!r}", code="unknown_model") from None
+
+
+def licensed_ids(settings: Settings) -> frozenset[str]:
+    return frozenset(settings.noncommercial_licensed)
+
+
+def refusal(entry: ModelEntry, settings: Settings) -> str | None:
+    """Why this deployment may not offer `entry`, or None when it may."""
+    if entry.commercial or not settings.is_paid:
+        return None
+    declared = licensed_ids(settings)
+    if entry.id in declared or entry.licence.id in declared:
+        return None
+    return (
+        f"{entry.id} is under the {entry.licence.id} licence, which forbids commercial use; a paid deployment "
+        f"offers it only when ATELIER_NONCOMMERCIAL_LICENSED names {entry.id!r} or {entry.licence.id!r}"
+    )
+
+
+def offered_models(settings: Settings) -> tuple[ModelEntry, ...]:
+    """The models this deployment offers: every model, less non-commercial ones a paid deployment holds no licence for.
+
+    Unknown ids in ATELIER_NONCOMMERCIAL_LICENSED raise ValueError: a typo fails at startup, not by hiding a model.
+    """
+    known = set(BY_ID) | {entry.licence.id for entry in MODELS}
+    unknown = sorted(licensed_ids(settings) - known)
+    if unknown:
+        raise ValueError(f"ATELIER_NONCOMMERCIAL_LICENSED names unknown models or licences: {', '.join(unknown)}")
+    return tuple(entry for entry in MODELS if refusal(entry, settings) is None)
+
+
+def model_for(settings: Settings, task: Task, model_id: str | None = None) -> ModelEntry:
+    """The model that runs `task` here: the one asked for, or the task's default. Raises ModelUnavailable."""
+    entry = get_model(model_id or DEFAULT_MODEL[task])
+    if task not in entry.tasks:
+        raise ModelUnavailable(f"{entry.id} does not do {task}", code="model_task_mismatch")
+    reason = refusal(entry, settings)
+    if reason is not None:
+        raise ModelUnavailable(reason, code="model_not_licensed")
+    return entry
+
+
+def require_pinned(entries: tuple[ModelEntry, ...]) -> None:
+    """Refuse to download or load unpinned weights: every revision must be a full 40-hex commit."""
+    loose = [f"{entry.id} ({entry.repo}@{entry.revision})" for entry in entries if not entry.pinned]
+    if loose:
+        raise ValueError(f"revisions not pinned to a commit, pin them in config/models.py: {', '.join(loose)}")
+
+
+def select_for_download(model_ids: list[str] | None) -> tuple[ModelEntry, ...]:
+    """The entries `deploy.py weights` downloads (all when None); refuses unknown ids and unpinned revisions."""
+    unknown = sorted(set(model_ids or ()) - set(BY_ID))
+    if unknown:
+        raise ValueError(f"unknown models: {', '.join(unknown)}")
+    entries = tuple(BY_ID[m] for m in model_ids) if model_ids else MODELS
+    require_pinned(entries)
+    return entries
+
+
+def output_size(entry: ModelEntry, aspect_ratio: str | None) -> tuple[int, int]:
+    """(width, height) for an aspect ratio the model allows; None picks the model's first (1:1)."""
+    ratio = aspect_ratio or entry.default_aspect_ratio
+    if ratio is None or ratio not in entry.sizes:
+        allowed = ", ".join(entry.sizes) or "none"
+        raise ModelUnavailable(
+            f"{entry.id} does not offer aspect ratio {ratio!r} (allowed: {allowed})", code="bad_size"
+        )
+    return entry.sizes[ratio]
+
+
+def upscale_size(width: int, height: int, target_long_side: int) -> tuple[int, int]:
+    """The output size of upscaling width x height so its long side is `target_long_side` (aspect kept).
+
+    The target must be larger than the input's long side, at most MAX_UPSCALE_LONG_SIDE and at most
+    MAX_UPSCALE_FACTOR times the input; the short side is rounded to the nearest pixel (at least 1).
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError("the image has no pixels")
+    long_side = max(width, height)
+    if not long_side < target_long_side <= MAX_UPSCALE_LONG_SIDE:
+        raise ValueError(
+            f"target long side must be above the image's {long_side} px and at most {MAX_UPSCALE_LONG_SIDE} px"
+        )
+    if target_long_side > long_side * MAX_UPSCALE_FACTOR:
+        raise ValueError(f"upscaling is limited to {MAX_UPSCALE_FACTOR}x the input's long side")
+    scale = target_long_side / long_side
+    if width >= height:
+        return target_long_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), target_long_side
+
+
+def upscale_passes(entry: ModelEntry, long_side: int, target_long_side: int) -> int:
+    """How many passes of the model's fixed factor reach the target (the last one is resized down exactly)."""
+    factor = entry.upscale_factor or 4
+    return max(1, math.ceil(math.log(target_long_side / long_side, factor) - 1e-9))
+
+
+def price(entry: ModelEntry, task: Task, count: int, width: int, height: int) -> int:
+    """Credits for one job: per image for generation and captioning, per started output megapixel for upscale."""
+    if task not in entry.tasks:
+        raise ModelUnavailable(f"{entry.id} does not do {task}", code="model_task_mismatch")
+    if not 1 <= count <= 4:
+        raise ValueError("count must be between 1 and 4")
+    if task == "upscale":
+        megapixels = math.ceil(width * height / 1_000_000)
+        return count * max(1, megapixels) * entry.credits_per_megapixel
+    return count * entry.credits_per_image

@@ -1,0 +1,293 @@
+"""Tiny offline variants of every production pipeline: real architectures, random (seeded) weights, no download.
+
+Each builder creates the pipeline in code with a few thousand parameters and offline tokenizers, then writes it
+with `save_pretrained`; the engine loads it back with `from_pretrained`, so the very loading code production runs
+is exercised locally and in tests. The images are noise, but their size, count, determinism, progress and
+cancellation behave exactly as in production.
+
+Tokenizers, built from files we write ourselves (nothing comes from a hub):
+- CLIP: a byte-level `vocab.json` (every byte character, alone and as a word end), an empty `merges.txt`.
+- T5: a Unigram vocabulary of the same characters through the `tokenizers` library, as `T5TokenizerFast`.
+- BART (Florence-2's text side): a byte-level `vocab.json` with an empty `merges.txt` and an `<image>` token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# Bump when a builder changes, so stale tiny models on disk are rebuilt.
+TINY_VERSION = "1"
+MARKER = ".atelier-tiny"
+SEED = 0
+
+
+def _byte_chars() -> list[str]:
+    """GPT-2's reversible byte → printable character table, as CLIP and BART use."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return [chr(c) for c in chars]
+
+
+def _clip_tokenizer(directory: Path) -> Any:
+    from transformers import CLIPTokenizer
+
+    vocab: dict[str, int] = {}
+    for char in _byte_chars():
+        vocab.setdefault(char, len(vocab))
+        vocab.setdefault(char + "</w>", len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    (directory / "merges.txt").write_text("#version: 0.2\n")
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps({"model_max_length": 77, "tokenizer_class": "CLIPTokenizer"})
+    )
+    return CLIPTokenizer.from_pretrained(str(directory)), len(vocab)
+
+
+def _t5_tokenizer() -> Any:
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    t5_tokenizer: Any = transformers.T5TokenizerFast  # type: ignore[attr-defined]  # lazily exported
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
+    pieces += [(chr(c), -2.0) for c in range(32, 127)]
+    tok = Tokenizer(models.Unigram(pieces, unk_id=2))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    special = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}  # token names, not secrets
+    return t5_tokenizer(tokenizer_object=tok, model_max_length=512, **special)
+
+
+def _flux_parts(*, in_channels: int, out_channels: int, guidance_embeds: bool, work: Path) -> dict[str, Any]:
+    import diffusers
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    d: Any = diffusers  # diffusers' constructors are untyped
+
+    torch.manual_seed(SEED)
+    tokenizer, clip_vocab = _clip_tokenizer(work / "clip-tokenizer")
+    tokenizer_2 = _t5_tokenizer()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=clip_vocab,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            projection_dim=32,
+            bos_token_id=clip_vocab - 2,
+            eos_token_id=clip_vocab - 1,
+            pad_token_id=clip_vocab - 1,
+        )
+    )
+    text_encoder_2 = T5EncoderModel(
+        T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4)
+    )
+    transformer = d.FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        guidance_embeds=guidance_embeds,
+        axes_dims_rope=[4, 4, 8],
+    )
+    # Four blocks give the production VAE scale factor of 8; no mid-block attention keeps large sizes cheap.
+    vae = d.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(4, 4, 4, 4),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        mid_block_add_attention=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    return {
+        "scheduler": d.FlowMatchEulerDiscreteScheduler(),
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": tokenizer_2,
+        "transformer": transformer,
+    }
+
+
+def build_flux(target: Path, work: Path) -> None:
+    import diffusers
+
+    pipeline: Any = diffusers.FluxPipeline
+    pipeline(**_flux_parts(in_channels=16, out_channels=16, guidance_embeds=False, work=work)).save_pretrained(
+        str(target)
+    )
+
+
+def build_flux_kontext(target: Path, work: Path) -> None:
+    import diffusers
+
+    pipeline: Any = diffusers.FluxKontextPipeline
+    parts = _flux_parts(in_channels=16, out_channels=16, guidance_embeds=True, work=work)
+    pipeline(**parts).save_pretrained(str(target))
+
+
+def build_flux_fill(target: Path, work: Path) -> None:
+    import diffusers
+
+    pipeline: Any = diffusers.FluxFillPipeline
+    # Packed latents (4 x 4) + packed masked-image latents (4 x 4) + the packed 8x8 mask (64 x 4).
+    parts = _flux_parts(in_channels=16 + 16 + 256, out_channels=16, guidance_embeds=True, work=work)
+    pipeline(**parts).save_pretrained(str(target))
+
+
+def build_esrgan(target: Path, work: Path) -> None:
+    from functions.generation.esrgan import RRDBNet
+
+    torch.manual_seed(SEED)
+    model = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
+    # Random convolutions drift far from the input; scale the residual path down so outputs stay image-like.
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(0.5)
+    model.save_pretrained(target)
+
+
+def _bart_tokenizer(directory: Path) -> Any:
+    from transformers import BartTokenizer
+
+    vocab: dict[str, int] = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for char in _byte_chars():
+        vocab.setdefault(char, len(vocab))
+    vocab["<mask>"] = len(vocab)
+    vocab["<image>"] = len(vocab)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    (directory / "merges.txt").write_text("#version: 0.2\n")
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "BartTokenizer",
+                "model_max_length": 1024,
+                "extra_special_tokens": {"image_token": "<image>"},
+            }
+        )
+    )
+    return BartTokenizer.from_pretrained(str(directory))
+
+
+def build_florence2(target: Path, work: Path) -> None:
+    from transformers import (
+        CLIPImageProcessorPil,
+        Florence2Config,
+        Florence2ForConditionalGeneration,
+        Florence2Processor,
+    )
+
+    torch.manual_seed(SEED)
+    tokenizer = _bart_tokenizer(work / "bart-tokenizer")
+    image_size, stride = 16, 4
+    image_tokens = (image_size // stride) ** 2 + 1  # the last stage's grid plus one pooled token
+    image_processor = CLIPImageProcessorPil(
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
+        image_seq_length=image_tokens,
+    )
+    processor = Florence2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    config = Florence2Config(
+        text_config={
+            "model_type": "bart",
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": 128,
+            "encoder_layers": 1,
+            "encoder_ffn_dim": 16,
+            "encoder_attention_heads": 1,
+            "decoder_layers": 1,
+            "decoder_ffn_dim": 16,
+            "decoder_attention_heads": 1,
+            "d_model": 16,
+            "bos_token_id": 0,
+            "pad_token_id": 1,
+            "eos_token_id": 2,
+            "decoder_start_token_id": 2,
+            "forced_bos_token_id": 0,
+        },
+        vision_config={
+            "depths": [1],
+            "patch_size": [7],
+            "patch_stride": [stride],
+            "patch_padding": [3],
+            "patch_prenorm": [False],
+            "embed_dim": [16],
+            "num_heads": [1],
+            "num_groups": [1],
+            "window_size": 12,
+            "drop_path_rate": 0.0,
+            "projection_dim": 16,
+        },
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    model = Florence2ForConditionalGeneration(config).eval()  # type: ignore[no-untyped-call]
+    model.save_pretrained(str(target))
+    processor.save_pretrained(str(target))
+
+
+BUILDERS: dict[str, Callable[[Path, Path], None]] = {
+    "flux": build_flux,
+    "flux-kontext": build_flux_kontext,
+    "flux-fill": build_flux_fill,
+    "esrgan": build_esrgan,
+    "florence2": build_florence2,
+}
+
+
+def ensure_tiny(family: str, root: Path) -> Path:
+    """The folder of the tiny model for `family` under `root`, built there once (atomically) if missing."""
+    target = root / family
+    marker = target / MARKER
+    if marker.exists() and marker.read_text() == TINY_VERSION:
+        return target
+    builder = BUILDERS[family]
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
+    try:
+        builder(staging / "model", staging / "work")
+        (staging / "model" / MARKER).write_text(TINY_VERSION)
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(staging / "model", target)
+        except OSError:
+            # Another process finished the same build first; its copy is identical (same seed, same code).
+            if not (marker.exists() and marker.read_text() == TINY_VERSION):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

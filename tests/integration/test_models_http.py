@@ -1,0 +1,57 @@
+"""GET /v1/models lists what the deployment offers, with prices, and hides unlicensed non-commercial models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config.models import MODELS, get_model
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.db import Database
+
+
+def test_models_are_public_and_priced(client: TestClient) -> None:
+    response = client.get("/v1/models")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["next_cursor"] is None
+    items = {item["id"]: item for item in body["items"]}
+    assert set(items) == {entry.id for entry in MODELS}  # a local deployment offers everything
+    schnell = items["flux-schnell"]
+    assert schnell["tasks"] == ["text_to_image"]
+    assert schnell["price"]["credits_per_image"] == get_model("flux-schnell").credits_per_image
+    assert {"aspect_ratio": "16:9", "width": 1344, "height": 768} in schnell["aspect_ratios"]
+    assert schnell["licence"] == {
+        "id": "apache-2.0",
+        "commercial": True,
+        "url": get_model("flux-schnell").licence.url,
+    }
+    upscaler = items["real-esrgan-x4"]
+    assert upscaler["upscale"] == {"factor": 4, "max_long_side": 4096}
+    assert upscaler["price"]["credits_per_megapixel"] > 0
+
+
+@pytest.mark.parametrize(
+    ("licensed", "expected_extra"),
+    [
+        ([], set()),
+        (["flux-kontext-dev"], {"flux-kontext-dev"}),
+        (["flux-1-dev-non-commercial"], {"flux-kontext-dev", "flux-fill-dev"}),
+    ],
+)
+def test_a_paid_deployment_lists_only_licensed_models(
+    db: Database, tmp_path: Path, licensed: list[str], expected_extra: set[str]
+) -> None:
+    settings = Settings(data_dir=tmp_path, paid=True, noncommercial_licensed=licensed)
+    with TestClient(create_app(settings, db)) as client:
+        items = {item["id"] for item in client.get("/v1/models").json()["items"]}
+    commercial = {entry.id for entry in MODELS if entry.commercial}
+    assert items == commercial | expected_extra
+
+
+def test_an_unknown_licence_declaration_fails_at_startup(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="flux-dvv"):
+        Settings(data_dir=tmp_path, noncommercial_licensed=["flux-dvv"])

@@ -1,0 +1,132 @@
+"""The model registry: licences, pinning, sizes and prices, as pure data and functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.models import (
+    BY_ID,
+    DEFAULT_MODEL,
+    FLUX_SIZES,
+    MODELS,
+    TASKS,
+    ModelUnavailable,
+    get_model,
+    model_for,
+    offered_models,
+    output_size,
+    price,
+    require_pinned,
+    upscale_passes,
+    upscale_size,
+)
+from config.settings import Settings
+
+
+def test_every_task_has_a_default_model_that_does_it() -> None:
+    for task in TASKS:
+        assert task in get_model(DEFAULT_MODEL[task]).tasks
+
+
+def test_entries_are_complete() -> None:
+    for entry in MODELS:
+        assert entry.repo.count("/") == 1
+        assert entry.pinned == (len(entry.revision) == 40)
+        assert entry.weights_path == f"{entry.repo}/{entry.revision}"
+        if "text_to_image" in entry.tasks or "edit" in entry.tasks or "inpaint" in entry.tasks:
+            assert entry.credits_per_image > 0
+            assert all(w % 16 == 0 and h % 16 == 0 for w, h in entry.sizes.values())
+    assert get_model("flux-schnell").commercial
+    assert not get_model("flux-kontext-dev").commercial
+
+
+def test_a_paid_deployment_refuses_non_commercial_models_without_a_declared_licence() -> None:
+    paid = Settings(paid=True)
+    offered = {entry.id for entry in offered_models(paid)}
+    assert offered == {entry.id for entry in MODELS if entry.commercial}
+    with pytest.raises(ModelUnavailable) as refused:
+        model_for(paid, "edit")
+    assert refused.value.code == "model_not_licensed"
+    assert "ATELIER_NONCOMMERCIAL_LICENSED" in refused.value.message
+
+
+def test_a_declared_licence_admits_the_model_by_id_or_by_licence() -> None:
+    by_id = Settings(paid=True, noncommercial_licensed=["flux-kontext-dev"])
+    assert model_for(by_id, "edit").id == "flux-kontext-dev"
+    with pytest.raises(ModelUnavailable):
+        model_for(by_id, "inpaint")
+    by_licence = Settings(paid=True, noncommercial_licensed=["flux-1-dev-non-commercial"])
+    assert {e.id for e in offered_models(by_licence)} == set(BY_ID)
+
+
+def test_an_unknown_declared_licence_fails_loudly() -> None:
+    with pytest.raises(ValueError, match="flux-dve"):
+        offered_models(Settings(paid=True, noncommercial_licensed=["flux-dve"]))
+
+
+def test_local_deployments_offer_everything_and_production_is_paid() -> None:
+    assert len(offered_models(Settings())) == len(MODELS)
+    assert not Settings().is_paid
+    assert Settings(paid=False).is_paid is False
+
+
+def test_settings_read_the_licence_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATELIER_NONCOMMERCIAL_LICENSED", " flux-fill-dev , flux-kontext-dev,")
+    monkeypatch.setenv("ATELIER_MODEL_SOURCE", "volume")
+    settings = Settings()
+    assert settings.noncommercial_licensed == ["flux-fill-dev", "flux-kontext-dev"]
+    assert settings.model_source == "volume"
+
+
+def test_model_for_rejects_unknown_models_and_wrong_tasks() -> None:
+    with pytest.raises(ModelUnavailable) as unknown:
+        model_for(Settings(), "text_to_image", "dall-e")
+    assert unknown.value.code == "unknown_model"
+    with pytest.raises(ModelUnavailable) as mismatch:
+        model_for(Settings(), "upscale", "flux-schnell")
+    assert mismatch.value.code == "model_task_mismatch"
+
+
+def test_unpinned_revisions_are_refused() -> None:
+    require_pinned(tuple(e for e in MODELS if e.pinned))
+    unpinned = tuple(e for e in MODELS if not e.pinned)
+    if unpinned:
+        with pytest.raises(ValueError, match="not pinned"):
+            require_pinned(MODELS)
+
+
+def test_output_sizes_follow_the_aspect_ratio() -> None:
+    schnell = get_model("flux-schnell")
+    assert output_size(schnell, None) == (1024, 1024)
+    assert output_size(schnell, "16:9") == FLUX_SIZES["16:9"]
+    with pytest.raises(ModelUnavailable) as bad:
+        output_size(schnell, "5:1")
+    assert bad.value.code == "bad_size"
+
+
+def test_upscale_size_arithmetic_reaches_4096() -> None:
+    assert upscale_size(1024, 768, 4096) == (4096, 3072)
+    assert upscale_size(768, 1344, 4096) == (2341, 4096)
+    assert upscale_size(64, 48, 256) == (256, 192)
+    for bad_target in (4097, 1024, 10):
+        with pytest.raises(ValueError, match="long side"):
+            upscale_size(1024, 768, bad_target)
+    with pytest.raises(ValueError, match="16x"):
+        upscale_size(200, 100, 4096)
+    esrgan = get_model("real-esrgan-x4")
+    assert upscale_passes(esrgan, 1024, 4096) == 1
+    assert upscale_passes(esrgan, 1024, 2048) == 1
+    assert upscale_passes(esrgan, 512, 4096) == 2
+
+
+def test_prices() -> None:
+    schnell, kontext, esrgan = get_model("flux-schnell"), get_model("flux-kontext-dev"), get_model("real-esrgan-x4")
+    assert price(schnell, "text_to_image", 3, 1024, 1024) == 3 * schnell.credits_per_image
+    assert price(kontext, "edit", 1, 1024, 1024) == kontext.credits_per_image
+    # 4096x3072 = 12.58 MP → 13 started megapixels
+    assert price(esrgan, "upscale", 1, 4096, 3072) == 13 * esrgan.credits_per_megapixel
+    assert price(esrgan, "upscale", 1, 256, 192) == esrgan.credits_per_megapixel
+    with pytest.raises(ValueError, match="count"):
+        price(schnell, "text_to_image", 5, 1024, 1024)
+    with pytest.raises(ModelUnavailable):
+        price(schnell, "upscale", 1, 1024, 1024)
