@@ -65,6 +65,73 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.DELETE,
         personal_columns=("email", "display_name", "full_name", "avatar_url"),
     ),
+    # Consent, policies and device data (issue 8).
+    TableEntry(
+        table="policy_acceptances",
+        subject_column="user_id",
+        category=Category.CONSENT,
+        purpose="prove which policy and terms version the user accepted and when",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="consent_events",
+        subject_column="user_id",
+        category=Category.CONSENT,
+        purpose="prove the cookie and analytics choices made, against the exact notice shown",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.DELETE,
+        personal_columns=("device_id", "ip_truncated", "user_agent_sha256"),
+    ),
+    TableEntry(
+        table="notifications",
+        subject_column="user_id",
+        category=Category.ACCOUNT,
+        purpose="tell the user about policy changes in the app",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="email_outbox",
+        subject_column="user_id",
+        category=Category.ACCOUNT,
+        purpose="email the user about policy changes (the address is read from the account at send time)",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="analytics_events",
+        subject_column="user_id",
+        category=Category.USAGE,
+        purpose="count feature, model, aspect-ratio and edit-action use to improve the product",
+        legal_basis=LegalBasis.CONSENT,
+        retention="relationship",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="security_log",
+        subject_column="user_id",
+        category=Category.DEVICE,
+        purpose="secure the service and troubleshoot per device (IP, browser, OS, device type, language, screen)",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="security_log_90_days_then_ip_truncated",
+        erasure=Erasure.DELETE,
+        personal_columns=("ip", "user_agent", "browser", "os", "device_type", "language", "screen"),
+    ),
+    TableEntry(
+        table="blocked_signups",
+        subject_column=None,
+        category=Category.ACCOUNT,
+        purpose="refuse an immediate retry by an account refused as under 13 (salted hash of the id only)",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="signup_block_24_hours",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_hash",),
+    ),
 )
 
 STORAGE: tuple[StorageEntry, ...] = ()
@@ -72,6 +139,7 @@ STORAGE: tuple[StorageEntry, ...] = ()
 # Tables that hold no personal data, with the reason; the schema test accepts these unmapped.
 SYSTEM_TABLES: dict[str, str] = {
     "schema_migrations": "migration bookkeeping",
+    "policy_versions": "published policy texts, the same for everyone",
 }
 
 
