@@ -81,9 +81,10 @@ def _caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller:
     info = request_info(request)
     gate_error: AtelierError | None = None
     with db.transaction() as conn:
+        account, _created = ensure_account(conn, principal)
+        # Checked after the upsert, in its transaction: a refusal committed meanwhile rolls this back too.
         if is_blocked(conn, request.app.state.settings, principal.user_id):
             raise Underage()
-        account, _created = ensure_account(conn, principal)
         security_log.record(conn, account.id, info)
         if info.device_id:
             consent.link_device(conn, account.id, info.device_id)

@@ -84,15 +84,17 @@ def onboarded_at(conn: Connection, account_id: UUID) -> datetime | None:
     return row["onboarded_at"] if row else None
 
 
-def _erase_child(conn: Connection, settings: Settings, user_id: UUID) -> None:
+def _erase_child(conn: Connection, settings: Settings, user_id: UUID) -> bool:
+    """Delete the account (every user-linked row cascades, append-only ones included) and block its id."""
     conn.execute("set local atelier.erasing = 'on'")
-    conn.execute("delete from accounts where id = %s", (user_id,))
+    deleted = conn.execute("delete from accounts where id = %s", (user_id,)).rowcount
     conn.execute("delete from blocked_signups where expires_at <= now()")
     conn.execute(
         """insert into blocked_signups (subject_hash, expires_at) values (%s, now() + %s)
            on conflict (subject_hash) do update set expires_at = excluded.expires_at""",
         (block_hash(settings, user_id), timedelta(hours=settings.signup_block_hours)),
     )
+    return deleted > 0
 
 
 def onboard(
@@ -121,9 +123,10 @@ def onboard(
 
     if not old_enough:
         with db.transaction() as conn:
-            _erase_child(conn, settings, user_id)
+            deleted = _erase_child(conn, settings, user_id)
         try:
-            auth_admin.delete_user(user_id)
+            if deleted:  # a concurrent refusal of the same account deletes the Auth user once
+                auth_admin.delete_user(user_id)
         except AuthAdminError as exc:  # the account is gone and blocked; the Auth user must be removed by hand
             log.error("auth user deletion failed after an underage refusal: %s", exc)
         raise Underage()

@@ -112,7 +112,8 @@ def record(
 
 
 def current(conn: Connection, *, user_id: UUID | None, device_id: str | None) -> ConsentEvent | None:
-    """The choice in force: the user's latest event when signed in, else (or failing that) the device's."""
+    """The choice in force: the user's latest event when signed in; failing that the device's latest
+    (signed out: any event of this browser; signed in: its anonymous ones, never another user's)."""
     if user_id is not None:
         row = conn.execute(
             f"select {_COLUMNS} from consent_events where user_id = %s order by created_at desc, id desc limit 1",
@@ -123,9 +124,10 @@ def current(conn: Connection, *, user_id: UUID | None, device_id: str | None) ->
     if device_id is not None and DEVICE_ID.match(device_id):
         row = conn.execute(
             f"""select {_COLUMNS} from consent_events
-                where device_id = %s and (user_id is null or user_id = %s)
+                where device_id = %(device)s
+                  and (%(uid)s::uuid is null or user_id is null or user_id = %(uid)s)
                 order by created_at desc, id desc limit 1""",
-            (device_id, user_id),
+            {"device": device_id, "uid": user_id},
         ).fetchone()
         if row is not None:
             return _event(row)
