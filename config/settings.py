@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(600, ge=0, validation_alias=_env("ATELIER_JWKS_CACHE_SECONDS"))
     http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
 
+    # Media: object storage, signed URLs, upload limits and trash (see shared/media/).
+    storage_backend: Literal["local", "supabase"] | None = Field(None, validation_alias=_env("ATELIER_STORAGE"))
+    storage_bucket: str = Field("atelier", min_length=3, validation_alias=_env("ATELIER_STORAGE_BUCKET"))
+    signed_url_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600, validation_alias=_env("ATELIER_SIGNED_URL_SECONDS"))
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_BYTES"))
+    max_upload_pixels: int = Field(40_000_000, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
 
     # Consent, policies, device data (issue 8).
@@ -92,6 +100,18 @@ class Settings(BaseSettings):
     @property
     def supabase_jwks_url(self) -> str | None:
         return f"{self.supabase_url}/auth/v1/.well-known/jwks.json" if self.supabase_url else None
+
+    @property
+    def storage_kind(self) -> Literal["local", "supabase"]:
+        """`ATELIER_STORAGE` when set; otherwise Supabase Storage when its URL and secret key are configured."""
+        if self.storage_backend is not None:
+            return self.storage_backend
+        return "supabase" if self.supabase_url and self.supabase_secret_key else "local"
+
+    @property
+    def storage_dir(self) -> Path:
+        """The local storage backend's folder (and its URL-signing key beside it)."""
+        return self.data_dir / "storage"
 
     @property
     def dev_key_path(self) -> Path:

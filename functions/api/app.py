@@ -14,10 +14,16 @@ from functions.api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from functions.api.routes import ROUTERS
 from shared.auth import TokenVerifier
 from shared.db import Database, open_database
+from shared.media.storage import Storage, build_storage
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup."""
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, storage: Storage | None = None
+) -> FastAPI:
+    """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
+
+    `storage` defaults to the backend the settings choose (a local folder or Supabase Storage).
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -40,6 +46,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
+    app.state.storage = storage if storage is not None else build_storage(settings)
     if database is not None:
         app.state.db = database
 

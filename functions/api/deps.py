@@ -18,6 +18,7 @@ from shared.db import Database
 from shared.devices import security_log
 from shared.devices.network import client_ip
 from shared.errors import AtelierError, Underage
+from shared.media.storage import Storage as ObjectStorage
 from shared.policies import service as policies
 
 DEVICE_ID_HEADER = "X-Device-ID"
@@ -40,6 +41,11 @@ def _auth_admin(request: Request) -> SupabaseAuthAdmin:
         admin = SupabaseAuthAdmin(request.app.state.settings)
         request.app.state.auth_admin = admin
     return admin
+
+
+def _storage(request: Request) -> ObjectStorage:
+    storage: ObjectStorage = request.app.state.storage
+    return storage
 
 
 def bearer_token(request: Request) -> str | None:
@@ -118,3 +124,4 @@ CurrentCaller = Annotated[Caller, Depends(_caller)]
 OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
 OnboardedCaller = Annotated[Caller, Depends(_onboarded_caller)]
 RequestData = Annotated[security_log.RequestInfo, Depends(request_info)]
+Storage = Annotated[ObjectStorage, Depends(_storage)]

@@ -132,9 +132,41 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.KEEP_PSEUDONYMISED,
         personal_columns=("subject_hash",),
     ),
+    TableEntry(
+        table="media",
+        subject_column="user_id",
+        category=Category.MEDIA,
+        purpose="store uploads and generated images, show them in the history and, when published, the gallery",
+        legal_basis=LegalBasis.CONTRACT,
+        retention="until_deleted_then_trash",
+        erasure=Erasure.DELETE,
+        personal_columns=("prompt",),
+    ),
+    TableEntry(
+        table="preferences",
+        subject_column="user_id",
+        category=Category.CONSENT,
+        purpose="remember the user's choices about optional processing and gallery display",
+        legal_basis=LegalBasis.CONTRACT,
+        retention="relationship",
+        erasure=Erasure.DELETE,
+    ),
 )
 
-STORAGE: tuple[StorageEntry, ...] = ()
+STORAGE: tuple[StorageEntry, ...] = (
+    StorageEntry(
+        prefix="users/{user_id}/uploads/",
+        category=Category.MEDIA,
+        purpose="images the user uploaded (metadata stripped) as inputs for editing, inpainting and upscaling",
+        retention="until_deleted_then_trash",
+    ),
+    StorageEntry(
+        prefix="users/{user_id}/outputs/",
+        category=Category.MEDIA,
+        purpose="images generated for the user",
+        retention="until_deleted_then_trash",
+    ),
+)
 
 # Tables that hold no personal data, with the reason; the schema test accepts these unmapped.
 SYSTEM_TABLES: dict[str, str] = {

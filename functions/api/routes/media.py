@@ -1,0 +1,300 @@
+"""Uploads, the caller's image history, downloads, deletion, publishing, the public gallery and local file links."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.types import Message
+
+from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from shared.errors import AtelierError, NotFound
+from shared.media import service
+from shared.media.images import EXTENSIONS, ImageBodyTooLarge, validate_image
+from shared.media.models import GalleryItem, MediaFilter, MediaItem
+from shared.media.storage import LocalStorage
+from shared.media.storage import Storage as ObjectStorage
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+log = logging.getLogger("atelier.api.media")
+
+# Room for the multipart envelope around the one image part (boundaries, part headers, a small form field).
+MULTIPART_SLACK = 64 * 1024
+
+
+class _BodyLimitedRoute(APIRoute):
+    """Refuses bodies over the upload limit from Content-Length, and counts bytes while they stream in.
+
+    The limit comes from the running app's settings, so nothing large is ever spooled before it is refused.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            limit = request.app.state.settings.max_upload_bytes + MULTIPART_SLACK
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise ImageBodyTooLarge(f"The request body is larger than {limit} bytes.")
+            receive = request.receive
+            seen = 0
+
+            async def counted() -> Message:
+                nonlocal seen
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > limit:
+                        # an HTTPException passes through FastAPI's body parsing; it renders as payload_too_large
+                        raise HTTPException(413, f"The request body is larger than {limit} bytes.")
+                return message
+
+            return await handler(Request(request.scope, counted))
+
+        return limited
+
+
+router = APIRouter(prefix="/v1", tags=["media"], route_class=_BodyLimitedRoute)
+
+
+class UploadOut(BaseModel):
+    id: UUID
+    width: int
+    height: int
+    content_type: str
+    bytes: int
+
+
+class MediaOut(BaseModel):
+    id: UUID
+    kind: str
+    job_id: UUID | None
+    prompt: str | None
+    model: str | None
+    task: str | None
+    width: int
+    height: int
+    content_type: str
+    bytes: int
+    public: bool
+    published_at: datetime | None
+    created_at: datetime
+    url: str | None  # None only when the stored object is missing
+
+
+class MediaPage(BaseModel):
+    items: list[MediaOut]
+    next_cursor: str | None
+
+
+class PublishIn(BaseModel):
+    public: bool
+
+
+class GalleryOut(BaseModel):
+    id: UUID
+    url: str
+    width: int
+    height: int
+    prompt: str | None
+    model: str | None
+    published_at: datetime
+
+
+class GalleryPage(BaseModel):
+    items: list[GalleryOut]
+    next_cursor: str | None
+
+
+def _absolute(request: Request, url: str) -> str:
+    """Local signed URLs are paths on this API; give the caller a full URL on the host they called."""
+    return f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
+
+
+def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
+    return MediaOut(
+        id=item.id,
+        kind=item.kind,
+        job_id=item.job_id,
+        prompt=item.prompt,
+        model=item.model,
+        task=item.task,
+        width=item.width,
+        height=item.height,
+        content_type=item.content_type,
+        bytes=item.bytes,
+        public=item.public,
+        published_at=item.published_at,
+        created_at=item.created_at,
+        url=_absolute(request, url) if url else None,
+    )
+
+
+def _gallery_out(request: Request, item: GalleryItem, url: str) -> GalleryOut:
+    return GalleryOut(
+        id=item.id,
+        url=_absolute(request, url),
+        width=item.width,
+        height=item.height,
+        prompt=item.prompt,
+        model=item.model,
+        published_at=item.published_at,
+    )
+
+
+def _read_limited(file: UploadFile, limit: int) -> bytes:
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise ImageBodyTooLarge(f"The image is larger than {limit} bytes.")
+    return data
+
+
+@router.post("/uploads", status_code=201, summary="Upload one image (JPEG, PNG or WebP), stripped of metadata")
+def upload(
+    *,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    settings: AppSettings,
+    file: Annotated[UploadFile, File(description="The image")],
+    purpose: Annotated[Literal["image", "mask"], Form(description="'mask' for an inpainting mask")] = "image",
+) -> UploadOut:
+    data = _read_limited(file, settings.max_upload_bytes)
+    clean = validate_image(
+        data,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_upload_pixels,
+        output_format="PNG" if purpose == "mask" else None,  # masks stay lossless
+    )
+    kind: Literal["upload", "mask"] = "mask" if purpose == "mask" else "upload"
+    item = service.store_upload(db, storage, user_id=caller.account.id, image=clean, kind=kind)
+    log.info("upload stored", extra={"media_id": str(item.id), "kind": kind})
+    return UploadOut(id=item.id, width=item.width, height=item.height, content_type=item.content_type, bytes=item.bytes)
+
+
+@router.get("/media", summary="The caller's images, newest first")
+def list_media(
+    *,
+    request: Request,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    kind: Literal["upload", "output", "mask"] | None = None,
+    task: str | None = None,
+    model: str | None = None,
+    before: datetime | None = None,
+    after: datetime | None = None,
+) -> MediaPage:
+    filters = MediaFilter(kind=kind, task=task, model=model, before=before, after=after)
+    with db.transaction() as conn:
+        page = service.history(conn, caller.account.id, filters, cursor, limit)
+    urls = storage.signed_urls([item.storage_key for item in page.items])
+    return MediaPage(
+        items=[_media_out(request, item, urls.get(item.storage_key)) for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/media/{media_id}", summary="One of the caller's images")
+def get_media(request: Request, media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> MediaOut:
+    with db.transaction() as conn:
+        item = service.get_owned(conn, caller.account.id, media_id)
+    return _media_out(request, item, storage.signed_url(item.storage_key))
+
+
+@router.get("/media/{media_id}/download", summary="Download one of the caller's images as an attachment")
+def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> StreamingResponse:
+    with db.transaction() as conn:
+        item = service.get_owned(conn, caller.account.id, media_id)
+    chunks = storage.open(item.storage_key)
+    filename = f"atelier-{item.id}.{EXTENSIONS[item.content_type]}"
+    return StreamingResponse(
+        chunks,
+        media_type=item.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(item.bytes),
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.patch("/media/{media_id}", summary="Publish an output to the gallery or withdraw it")
+def publish_media(
+    *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
+) -> MediaOut:
+    with db.transaction() as conn:
+        item = service.set_public(conn, caller.account.id, media_id, body.public)
+    return _media_out(request, item, storage.signed_url(item.storage_key))
+
+
+@router.delete("/media/{media_id}", status_code=204, summary="Delete one of the caller's images")
+def delete_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage, settings: AppSettings) -> Response:
+    now = datetime.now(UTC)
+    with db.transaction() as conn:
+        service.trash(conn, caller.account.id, media_id, now=now, trash_days=settings.trash_days)
+    if settings.trash_days == 0:
+        _purge_now(db, storage, media_id, now)
+    return Response(status_code=204)
+
+
+def _purge_now(db: Db, storage: ObjectStorage, media_id: UUID, now: datetime) -> None:
+    """With no trash period the object goes in this request; if storage fails, the scheduled purge retries."""
+    try:
+        service.purge_media(db, storage, now=now, ids=[media_id])
+    except AtelierError:
+        log.warning("immediate purge failed; the scheduled purge will retry", extra={"media_id": str(media_id)})
+
+
+@router.get("/gallery", summary="Published outputs, anonymous")
+def gallery(
+    request: Request,
+    db: Db,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> GalleryPage:
+    with db.transaction() as conn:
+        page = service.gallery(conn, cursor, limit)
+    return GalleryPage(
+        items=[_gallery_out(request, item, f"/v1/gallery/{item.id}/image") for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/gallery/{media_id}/image", summary="The image of one gallery item, anonymous")
+def gallery_image(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse:
+    """Served through the API, not by a storage link: a storage path names its owner, and a withdrawn,
+    deleted or opted-out item stops showing on the very next request instead of when a link expires."""
+    with db.transaction() as conn:
+        item = service.gallery_item(conn, media_id)
+    return StreamingResponse(
+        storage.open(item.storage_key),
+        media_type=item.content_type,
+        headers={"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/files/{token}", summary="A local signed file link (local storage backend only)", include_in_schema=False)
+def signed_file(token: str, db: Db, storage: Storage) -> StreamingResponse:
+    if not isinstance(storage, LocalStorage):
+        raise NotFound()
+    key = storage.verify_token(token)
+    with db.transaction() as conn:
+        content_type = service.servable_content_type(conn, key)
+    content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    return StreamingResponse(
+        storage.open(key),
+        media_type=content_type,
+        headers={"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"},
+    )

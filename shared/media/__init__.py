@@ -1,0 +1,1 @@
+"""Media: private object storage, validated uploads, generation outputs, history and the public gallery."""

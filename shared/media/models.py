@@ -1,0 +1,56 @@
+"""Media rows as the domain sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+MediaKind = Literal["upload", "output", "mask"]
+KINDS: tuple[MediaKind, ...] = ("upload", "output", "mask")
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    id: UUID
+    user_id: UUID
+    kind: MediaKind
+    job_id: UUID | None
+    storage_key: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    task: str | None
+    model: str | None
+    prompt: str | None
+    public: bool
+    published_at: datetime | None
+    created_at: datetime
+    deleted_at: datetime | None
+    purge_after: datetime | None
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """What the anonymous gallery may show: never the owner, never an upload."""
+
+    id: UUID
+    storage_key: str
+    content_type: str
+    width: int
+    height: int
+    prompt: str | None
+    model: str | None
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class MediaFilter:
+    kind: MediaKind | None = None
+    task: str | None = None
+    model: str | None = None
+    before: datetime | None = None
+    after: datetime | None = None

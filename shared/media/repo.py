@@ -1,0 +1,171 @@
+"""SQL for the media table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared.db.database import Connection
+from shared.media.models import GalleryItem, MediaFilter, MediaItem, MediaKind
+from shared.pagination import Cursor
+
+COLUMNS = (
+    "id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256, task, model, prompt,"
+    " public, published_at, created_at, deleted_at, purge_after"
+)
+_FIELDS = [name.strip() for name in COLUMNS.split(",")]
+
+# Whose published outputs the gallery may show. A missing preferences row means the default (shown).
+# The privacy work extends this one condition when accounts gain restriction and erasure columns
+# (e.g. "and a.restricted_at is null and a.erasure_requested_at is null"); nothing else needs to change.
+GALLERY_OWNER_VISIBLE = "coalesce(p.gallery_display, true)"
+
+
+def _item(row: dict[str, Any]) -> MediaItem:
+    return MediaItem(**{name: row[name] for name in _FIELDS})
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> MediaItem:
+    row = conn.execute(
+        f"""insert into media (id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256,
+                               task, model, prompt)
+            values (%(id)s, %(user_id)s, %(kind)s, %(job_id)s, %(storage_key)s, %(content_type)s, %(width)s,
+                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s)
+            returning {COLUMNS}""",
+        values,
+    ).fetchone()
+    if row is None:  # pragma: no cover - insert ... returning always yields the row
+        raise RuntimeError("media insert returned nothing")
+    return _item(row)
+
+
+def get_visible(
+    conn: Connection, user_id: UUID, media_id: UUID, kinds: tuple[MediaKind, ...], *, lock: bool = False
+) -> MediaItem | None:
+    row = conn.execute(
+        f"""select {COLUMNS} from media
+            where id = %s and user_id = %s and deleted_at is null and kind = any(%s)
+            {"for update" if lock else ""}""",
+        (media_id, user_id, list(kinds)),
+    ).fetchone()
+    return _item(row) if row else None
+
+
+def by_key(conn: Connection, storage_key: str) -> MediaItem | None:
+    row = conn.execute(f"select {COLUMNS} from media where storage_key = %s", (storage_key,)).fetchone()
+    return _item(row) if row else None
+
+
+def list_visible(
+    conn: Connection, user_id: UUID, filters: MediaFilter, cursor: Cursor | None, limit: int
+) -> list[MediaItem]:
+    clauses = ["user_id = %(user_id)s", "deleted_at is null"]
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
+    if filters.kind is not None:
+        clauses.append("kind = %(kind)s")
+        params["kind"] = filters.kind
+    if filters.task is not None:
+        clauses.append("task = %(task)s")
+        params["task"] = filters.task
+    if filters.model is not None:
+        clauses.append("model = %(model)s")
+        params["model"] = filters.model
+    if filters.before is not None:
+        clauses.append("created_at < %(before)s")
+        params["before"] = filters.before
+    if filters.after is not None:
+        clauses.append("created_at > %(after)s")
+        params["after"] = filters.after
+    if cursor is not None:
+        clauses.append("(created_at, id) < (%(c_at)s, %(c_id)s)")
+        params["c_at"], params["c_id"] = cursor.created_at, cursor.id
+    rows = conn.execute(
+        f"""select {COLUMNS} from media where {" and ".join(clauses)}
+            order by created_at desc, id desc limit %(limit)s""",
+        params,
+    ).fetchall()
+    return [_item(row) for row in rows]
+
+
+def set_public(conn: Connection, media_id: UUID, public: bool) -> MediaItem:
+    row = conn.execute(
+        f"""update media
+               set public = %(public)s,
+                   published_at = case when not %(public)s then null
+                                       when public then published_at
+                                       else now() end
+             where id = %(id)s
+            returning {COLUMNS}""",
+        {"id": media_id, "public": public},
+    ).fetchone()
+    if row is None:  # pragma: no cover - the caller holds the row lock
+        raise RuntimeError("media row vanished under its lock")
+    return _item(row)
+
+
+def trash(conn: Connection, user_id: UUID, media_id: UUID, purge_after: datetime) -> MediaItem | None:
+    row = conn.execute(
+        f"""update media
+               set deleted_at = now(), purge_after = %(purge_after)s, public = false,
+                   published_at = null
+             where id = %(id)s and user_id = %(user_id)s and deleted_at is null
+            returning {COLUMNS}""",
+        {"id": media_id, "user_id": user_id, "purge_after": purge_after},
+    ).fetchone()
+    return _item(row) if row else None
+
+
+def claim_purgeable(
+    conn: Connection, now: datetime, lease_until: datetime, limit: int, ids: list[UUID] | None = None
+) -> list[tuple[UUID, str]]:
+    """Take up to `limit` trashed rows due for purging; rows another purger holds are skipped.
+
+    Their purge_after moves to `lease_until`, so a crashed purge is retried after the lease and a
+    concurrent one does not take the same rows once this transaction commits.
+    """
+    only = "and id = any(%(ids)s)" if ids is not None else ""
+    rows = conn.execute(
+        f"""update media set purge_after = %(lease)s
+             where id in (select id from media
+                           where deleted_at is not null and purge_after <= %(now)s {only}
+                           order by purge_after, id
+                           limit %(limit)s
+                           for update skip locked)
+            returning id, storage_key""",
+        {"now": now, "lease": lease_until, "limit": limit, "ids": ids},
+    ).fetchall()
+    return [(row["id"], row["storage_key"]) for row in rows]
+
+
+def delete_trashed(conn: Connection, ids: list[UUID]) -> int:
+    cur = conn.execute("delete from media where id = any(%s) and deleted_at is not null", (ids,))
+    return cur.rowcount
+
+
+_GALLERY = f"""
+    select m.id, m.storage_key, m.content_type, m.width, m.height, m.prompt, m.model, m.published_at
+      from media m
+      join accounts a on a.id = m.user_id
+      left join preferences p on p.user_id = m.user_id
+     where m.public and m.kind = 'output' and m.deleted_at is null
+       and {GALLERY_OWNER_VISIBLE}
+"""
+
+
+def gallery(conn: Connection, cursor: Cursor | None, limit: int) -> list[GalleryItem]:
+    after = "and (m.published_at, m.id) < (%(c_at)s, %(c_id)s)" if cursor is not None else ""
+    rows = conn.execute(
+        f"{_GALLERY} {after} order by m.published_at desc, m.id desc limit %(limit)s",
+        {
+            "limit": limit + 1,
+            "c_at": cursor.created_at if cursor else None,
+            "c_id": cursor.id if cursor else None,
+        },
+    ).fetchall()
+    return [GalleryItem(**row) for row in rows]
+
+
+def gallery_one(conn: Connection, media_id: UUID) -> GalleryItem | None:
+    row = conn.execute(f"{_GALLERY} and m.id = %(id)s", {"id": media_id}).fetchone()
+    return GalleryItem(**row) if row else None

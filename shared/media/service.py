@@ -1,0 +1,247 @@
+"""Rules for media: storing uploads and outputs, ownership, history, publishing, trash and purge.
+
+Object writes are remote calls and happen outside database transactions where the caller allows it:
+the object is written first, then the row; if the row cannot be written the object is deleted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from shared.db.database import Connection, Database
+from shared.errors import NotFound, Unprocessable
+from shared.media import repo
+from shared.media.images import EXTENSIONS, CleanImage
+from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
+from shared.media.storage import Storage, outputs_prefix, uploads_prefix, user_prefix
+from shared.pagination import Cursor, Page, page_of
+
+log = logging.getLogger("atelier.media")
+
+PURGE_BATCH = 500  # rows per purge transaction; Storage removes at most 1000 names per call
+PURGE_LEASE = timedelta(minutes=10)
+
+
+class NotPublishable(Unprocessable):
+    """Only generated outputs can be published to the gallery."""
+
+    code = "not_publishable"
+
+
+def new_key(user_id: UUID, kind: MediaKind, media_id: UUID, content_type: str) -> str:
+    """Where an item's object lives: always under its owner's prefix."""
+    prefix = outputs_prefix(user_id) if kind == "output" else uploads_prefix(user_id)
+    return f"{prefix}{media_id}.{EXTENSIONS[content_type]}"
+
+
+def _values(
+    *,
+    media_id: UUID,
+    user_id: UUID,
+    kind: MediaKind,
+    key: str,
+    data: bytes,
+    content_type: str,
+    width: int,
+    height: int,
+    job_id: UUID | None = None,
+    task: str | None = None,
+    model: str | None = None,
+    prompt: str | None = None,
+) -> dict[str, object]:
+    return {
+        "id": media_id,
+        "user_id": user_id,
+        "kind": kind,
+        "job_id": job_id,
+        "storage_key": key,
+        "content_type": content_type,
+        "width": width,
+        "height": height,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "task": task,
+        "model": model,
+        "prompt": prompt,
+    }
+
+
+def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanImage, kind: MediaKind) -> MediaItem:
+    """Store a validated upload (or mask): object first, then the row in its own short transaction.
+
+    If the row (or its commit) fails, the object is deleted again, so nothing is left behind.
+    """
+    if kind not in ("upload", "mask"):
+        raise ValueError("uploads are stored as 'upload' or 'mask'")
+    media_id = uuid.uuid4()
+    key = new_key(user_id, kind, media_id, image.content_type)
+    storage.put(key, image.data, image.content_type)
+    try:
+        with db.transaction() as conn:
+            return repo.insert(
+                conn,
+                _values(
+                    media_id=media_id,
+                    user_id=user_id,
+                    kind=kind,
+                    key=key,
+                    data=image.data,
+                    content_type=image.content_type,
+                    width=image.width,
+                    height=image.height,
+                ),
+            )
+    except BaseException:
+        storage.delete([key])
+        raise
+
+
+def store_output(
+    conn: Connection,
+    storage: Storage,
+    *,
+    user_id: UUID,
+    job_id: UUID | None,
+    data: bytes,
+    content_type: str,
+    width: int,
+    height: int,
+    task: str | None,
+    model: str | None,
+    prompt: str | None,
+) -> MediaItem:
+    """Store a generated image for a job: the object first, then its row on `conn`.
+
+    If the insert fails the object is deleted and the error re-raised. The caller owns the transaction:
+    keep it short, and if its commit fails call `discard(storage, item)` so no object is left behind.
+    """
+    if content_type not in EXTENSIONS:
+        raise ValueError(f"unsupported content type for an output: {content_type}")
+    media_id = uuid.uuid4()
+    key = new_key(user_id, "output", media_id, content_type)
+    storage.put(key, data, content_type)
+    try:
+        return repo.insert(
+            conn,
+            _values(
+                media_id=media_id,
+                user_id=user_id,
+                kind="output",
+                key=key,
+                data=data,
+                content_type=content_type,
+                width=width,
+                height=height,
+                job_id=job_id,
+                task=task,
+                model=model,
+                prompt=prompt,
+            ),
+        )
+    except BaseException:
+        storage.delete([key])
+        raise
+
+
+def discard(storage: Storage, item: MediaItem) -> None:
+    """Delete the object of an item whose row was never committed."""
+    storage.delete([item.storage_key])
+
+
+def get_owned(
+    conn: Connection, user_id: UUID, media_id: UUID, kinds: tuple[MediaKind, ...] = KINDS, *, lock: bool = False
+) -> MediaItem:
+    """The caller's own, not deleted item of one of `kinds`; `NotFound` for anything else (others' included)."""
+    item = repo.get_visible(conn, user_id, media_id, kinds, lock=lock)
+    if item is None:
+        raise NotFound("No such image.")
+    return item
+
+
+def servable_content_type(conn: Connection, storage_key: str) -> str | None:
+    """For a signed link: the media type of the item stored at this key, `NotFound` once it is deleted.
+
+    None when no media row owns the key (objects of other domains, e.g. exports).
+    """
+    row = repo.by_key(conn, storage_key)
+    if row is None:
+        return None
+    if row.deleted_at is not None:
+        raise NotFound("No such file.")  # deleted images are hidden at once, even from links handed out before
+    return row.content_type
+
+
+def load_bytes(storage: Storage, item: MediaItem) -> bytes:
+    return storage.get(item.storage_key)
+
+
+def history(conn: Connection, user_id: UUID, filters: MediaFilter, cursor: str | None, limit: int) -> Page[MediaItem]:
+    """The caller's images, newest first; the cursor is (created_at, id), stable while new images arrive."""
+    rows = repo.list_visible(conn, user_id, filters, Cursor.decode(cursor), limit)
+    return page_of(rows, limit, lambda item: Cursor(item.created_at, item.id))
+
+
+def set_public(conn: Connection, user_id: UUID, media_id: UUID, public: bool) -> MediaItem:
+    """Publish or withdraw one of the caller's outputs (uploads and masks never)."""
+    item = get_owned(conn, user_id, media_id, lock=True)
+    if item.kind != "output":
+        raise NotPublishable()
+    if item.public == public:
+        return item
+    return repo.set_public(conn, media_id, public)
+
+
+def trash(conn: Connection, user_id: UUID, media_id: UUID, *, now: datetime, trash_days: int) -> MediaItem:
+    """Hide one of the caller's items at once and schedule its purge; a second call is `NotFound`."""
+    item = repo.trash(conn, user_id, media_id, now + timedelta(days=trash_days))
+    if item is None:
+        raise NotFound("No such image.")
+    log.info("media trashed", extra={"media_id": str(media_id)})
+    return item
+
+
+def gallery(conn: Connection, cursor: str | None, limit: int) -> Page[GalleryItem]:
+    rows = repo.gallery(conn, Cursor.decode(cursor), limit)
+    return page_of(rows, limit, lambda item: Cursor(item.published_at, item.id))
+
+
+def gallery_item(conn: Connection, media_id: UUID) -> GalleryItem:
+    """One item as long as the gallery may show it (published, not deleted, owner shown); else `NotFound`."""
+    item = repo.gallery_one(conn, media_id)
+    if item is None:
+        raise NotFound("No such image.")
+    return item
+
+
+def purge_media(
+    db: Database, storage: Storage, *, now: datetime, limit: int = 5000, ids: list[UUID] | None = None
+) -> int:
+    """Remove the objects, then the rows, of trashed items whose purge time has passed; returns rows purged.
+
+    Works in bounded batches of short transactions and never holds one across a storage call. Safe to run
+    twice at once (rows are claimed with FOR UPDATE SKIP LOCKED under a lease) and idempotent (deleting a
+    missing object is no error; a purged row is gone). `ids` limits the purge to those items.
+    """
+    purged = 0
+    while purged < limit:
+        with db.transaction() as conn:
+            claimed = repo.claim_purgeable(conn, now, now + PURGE_LEASE, min(PURGE_BATCH, limit - purged), ids)
+        if not claimed:
+            break
+        storage.delete([key for _id, key in claimed])
+        with db.transaction() as conn:
+            purged += repo.delete_trashed(conn, [ident for ident, _key in claimed])
+        if ids is not None:
+            break
+    if purged:
+        log.info("media purged", extra={"count": purged})
+    return purged
+
+
+def purge_user_objects(storage: Storage, user_id: UUID) -> int:
+    """Delete every object under a user's prefix (erasure); returns how many there were."""
+    return storage.delete_prefix(user_prefix(user_id))

@@ -1,0 +1,262 @@
+"""One contract for every storage backend: the local folder and Supabase Storage (over real HTTP to a stand-in).
+
+The Supabase backend is the production code path through storage3; only the remote service is replaced, by a
+loopback server that answers storage3's requests in Supabase's shapes (tests/support/fake_storage_api.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from config.settings import Settings
+from shared.errors import Forbidden
+from shared.media.storage import (
+    FILES_PATH,
+    LocalStorage,
+    ObjectMissing,
+    SignedUrlExpired,
+    SignedUrlInvalid,
+    Storage,
+    StorageUnavailable,
+    SupabaseStorage,
+    build_storage,
+)
+from tests.support.fake_storage_api import BUCKET, SECRET_KEY, FakeStorageApi, fake_storage_api
+
+
+@dataclass
+class Backend:
+    name: str
+    storage: Storage
+    fetch: Callable[[str], bytes]  # follow a signed URL as a browser would; raises Forbidden when refused
+    api: FakeStorageApi | None = None
+
+
+def _local(tmp_path: Path) -> Iterator[Backend]:
+    storage = LocalStorage(tmp_path / "storage", signed_url_seconds=60)
+
+    def fetch(url: str) -> bytes:
+        assert url.startswith(FILES_PATH)
+        return storage.get(storage.verify_token(url[len(FILES_PATH) :]))
+
+    yield Backend("local", storage, fetch)
+
+
+def _supabase() -> Iterator[Backend]:
+    with fake_storage_api() as api:
+        storage = SupabaseStorage(api.url, SECRET_KEY, BUCKET, signed_url_seconds=60)
+
+        def fetch(url: str) -> bytes:
+            response = httpx.get(url)
+            if response.status_code != 200:
+                raise Forbidden(response.text)
+            return response.content
+
+        try:
+            yield Backend("supabase", storage, fetch, api)
+        finally:
+            storage.close()
+
+
+@pytest.fixture(params=["local", "supabase"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    yield from (_local(tmp_path) if request.param == "local" else _supabase())
+
+
+def _key(user: uuid.UUID | None = None, kind: str = "uploads", name: str | None = None) -> str:
+    return f"users/{user or uuid.uuid4()}/{kind}/{name or uuid.uuid4().hex + '.png'}"
+
+
+def test_put_get_exists_round_trip(backend: Backend) -> None:
+    key = _key()
+    assert not backend.storage.exists(key)
+    backend.storage.put(key, b"\x89PNG first", "image/png")
+    assert backend.storage.exists(key)
+    assert backend.storage.get(key) == b"\x89PNG first"
+
+
+def test_put_overwrites_an_existing_object(backend: Backend) -> None:
+    key = _key()
+    backend.storage.put(key, b"one", "image/png")
+    backend.storage.put(key, b"two", "image/png")
+    assert backend.storage.get(key) == b"two"
+    if backend.api is not None:  # upsert travels as the string "true", which is what Supabase checks
+        uploads = [r for r in backend.api.requests if r.method == "POST" and "/object/atelier/" in r.path]
+        assert [{k.lower(): v for k, v in r.headers.items()}.get("x-upsert") for r in uploads] == ["true", "true"]
+
+
+def test_missing_object_is_object_missing(backend: Backend) -> None:
+    key = _key()
+    with pytest.raises(ObjectMissing):
+        backend.storage.get(key)
+    with pytest.raises(ObjectMissing):
+        b"".join(backend.storage.open(key))
+
+
+def test_open_streams_the_whole_object_in_chunks(backend: Backend) -> None:
+    key = _key()
+    data = bytes(range(256)) * 1024  # 256 KiB: several chunks
+    backend.storage.put(key, data, "image/png")
+    chunks = list(backend.storage.open(key))
+    assert len(chunks) > 1
+    assert b"".join(chunks) == data
+
+
+def test_list_is_recursive_and_stays_inside_the_prefix(backend: Backend) -> None:
+    user, other = uuid.uuid4(), uuid.uuid4()
+    mine = sorted([_key(user, "uploads", "a.png"), _key(user, "outputs", "b.png"), _key(user, "outputs", "c.webp")])
+    for key in [*mine, _key(other, "uploads", "a.png")]:
+        backend.storage.put(key, b"x", "image/png")
+    assert backend.storage.list(f"users/{user}/") == mine
+    assert backend.storage.list(f"users/{user}/outputs/") == mine[:2]
+    assert backend.storage.list(f"users/{uuid.uuid4()}/") == []
+    with pytest.raises(ValueError, match="folder"):
+        backend.storage.list(f"users/{user}")
+
+
+def test_delete_many_ignores_missing_and_batches_over_a_thousand(backend: Backend) -> None:
+    user = uuid.uuid4()
+    keys = [_key(user, "outputs", f"{i:05d}.png") for i in range(1003)]
+    for key in keys:
+        backend.storage.put(key, b"x", "image/png")
+    listed = backend.storage.list(f"users/{user}/outputs/")  # more than one list page
+    assert listed == keys
+    backend.storage.delete([*keys, _key(user, "outputs", "never-existed.png")])
+    assert backend.storage.list(f"users/{user}/") == []
+    assert not backend.storage.exists(keys[0])
+    if backend.api is not None:
+        removes = [json.loads(r.body)["prefixes"] for r in backend.api.requests if r.method == "DELETE"]
+        assert [len(names) for names in removes] == [1000, 4]
+        lists = [json.loads(r.body) for r in backend.api.requests if "/object/list/" in r.path]
+        assert {(body["offset"], body["limit"]) for body in lists} >= {(0, 1000), (1000, 1000)}
+
+
+def test_delete_prefix_removes_everything_of_one_user(backend: Backend) -> None:
+    user, other = uuid.uuid4(), uuid.uuid4()
+    for key in (_key(user, "uploads"), _key(user, "outputs"), _key(other, "outputs")):
+        backend.storage.put(key, b"x", "image/png")
+    assert backend.storage.delete_prefix(f"users/{user}/") == 2
+    assert backend.storage.list(f"users/{user}/") == []
+    assert len(backend.storage.list(f"users/{other}/")) == 1
+
+
+def test_signed_url_serves_exactly_that_object(backend: Backend) -> None:
+    key, other = _key(), _key()
+    backend.storage.put(key, b"the image", "image/png")
+    backend.storage.put(other, b"another", "image/png")
+    url = backend.storage.signed_url(key)
+    assert backend.fetch(url) == b"the image"
+    urls = backend.storage.signed_urls([key, other])
+    assert backend.fetch(urls[other]) == b"another"
+
+
+def test_a_tampered_signed_url_is_refused(backend: Backend) -> None:
+    key, other = _key(), _key()
+    backend.storage.put(key, b"the image", "image/png")
+    backend.storage.put(other, b"secret", "image/png")
+    url = backend.storage.signed_url(key)
+    forged = url.replace(key, other)
+    if forged == url:  # the local token carries the key inside its signed payload: flip a signature byte
+        forged = url[:-2] + ("A" if url[-2] != "A" else "B") + url[-1]
+    with pytest.raises(Forbidden):
+        backend.fetch(forged)
+
+
+def test_signed_urls_never_point_at_public_paths(backend: Backend) -> None:
+    key = _key()
+    backend.storage.put(key, b"x", "image/png")
+    url = backend.storage.signed_url(key)
+    assert "/public/" not in url
+    if backend.api is not None:
+        assert urlsplit(url).path.startswith(f"/storage/v1/object/sign/{BUCKET}/")
+        assert not any("/public/" in r.path for r in backend.api.requests)
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "/users/x/a.png", "users//a.png", "users/./a.png", "a b.png", ""])
+def test_keys_that_could_escape_are_refused_before_any_request(backend: Backend, bad: str) -> None:
+    before = len(backend.api.requests) if backend.api else 0
+    with pytest.raises(ValueError, match="key"):
+        backend.storage.put(bad, b"x", "image/png")
+    with pytest.raises(ValueError, match="key"):
+        backend.storage.delete([bad])
+    assert (len(backend.api.requests) if backend.api else 0) == before
+
+
+# --- backend-specific behaviour -----------------------------------------------------------------------------------
+
+
+def test_local_tokens_expire_and_resist_tampering(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "storage", signed_url_seconds=60)
+    key = _key()
+    token = storage.signed_url(key)[len(FILES_PATH) :]
+    assert storage.verify_token(token) == key
+    with pytest.raises(SignedUrlExpired):
+        storage.verify_token(token, now=10**12)
+    payload, _, signature = token.partition(".")
+    for forged in (f"{payload}x.{signature}", f"{payload}.{signature[::-1]}", payload, "", "a.b"):
+        with pytest.raises(SignedUrlInvalid):
+            storage.verify_token(forged)
+    # another deployment's key never validates this one's tokens
+    with pytest.raises(SignedUrlInvalid):
+        LocalStorage(tmp_path / "elsewhere" / "storage").verify_token(token)
+
+
+def test_local_signing_key_lives_in_the_data_dir_and_is_reused(tmp_path: Path) -> None:
+    first = LocalStorage(tmp_path / "storage")
+    token = first.signed_url(_key())[len(FILES_PATH) :]
+    second = LocalStorage(tmp_path / "storage")
+    assert second.verify_token(token)
+    assert (tmp_path / "storage-url.key").stat().st_mode & 0o077 == 0
+
+
+def test_supabase_requests_carry_the_service_key_and_a_wrong_key_fails_clearly() -> None:
+    with fake_storage_api() as api:
+        good = SupabaseStorage(api.url, SECRET_KEY, BUCKET)
+        good.put(_key(), b"x", "image/png")
+        for rec in api.requests:
+            headers = {k.lower(): v for k, v in rec.headers.items()}
+            assert headers["apikey"] == SECRET_KEY
+            assert headers["authorization"] == f"Bearer {SECRET_KEY}"
+        bad = SupabaseStorage(api.url, "sb_secret_wrong", BUCKET)
+        with pytest.raises(StorageUnavailable):
+            bad.put(_key(), b"x", "image/png")
+        good.close()
+        bad.close()
+
+
+def test_supabase_unreachable_is_storage_unavailable() -> None:
+    with fake_storage_api() as api:
+        url = api.url
+    storage = SupabaseStorage(url, SECRET_KEY, BUCKET, timeout=2)
+    with pytest.raises(StorageUnavailable) as caught:
+        storage.put(_key(), b"x", "image/png")
+    assert caught.value.status == 503
+    storage.close()
+
+
+def test_build_storage_picks_the_backend_from_settings(tmp_path: Path) -> None:
+    local = build_storage(Settings(data_dir=tmp_path))
+    assert isinstance(local, LocalStorage)
+    assert local.root == (tmp_path / "storage").resolve()
+    remote = build_storage(Settings(data_dir=tmp_path, supabase_url="https://p.supabase.co", supabase_secret_key="k"))
+    assert isinstance(remote, SupabaseStorage)
+    assert remote.bucket == "atelier"
+    forced = build_storage(
+        Settings(
+            data_dir=tmp_path,
+            supabase_url="https://p.supabase.co",
+            supabase_secret_key="k",
+            storage_backend="local",
+        )
+    )
+    assert isinstance(forced, LocalStorage)
+    with pytest.raises(ValueError, match="SUPABASE"):
+        build_storage(Settings(data_dir=tmp_path, storage_backend="supabase"))

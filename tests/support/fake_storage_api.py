@@ -1,0 +1,221 @@
+"""A loopback stand-in for the Supabase Storage API, with an in-memory object store.
+
+It answers the requests storage3 makes (paths under /storage/v1/object/...), in the shapes Supabase answers
+them, and refuses what Supabase refuses: a missing or wrong service key, an unknown bucket, an upload over an
+existing object without `x-upsert: true`, more than 1000 names in one remove call.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.support.loopback import Recorded
+
+SECRET_KEY = "sb_secret_test-storage-key"
+BUCKET = "atelier"
+PREFIX = "/storage/v1/object/"
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    content_type: str
+    created_at: float
+
+
+@dataclass
+class FakeStorageApi:
+    url: str = ""
+    bucket: str = BUCKET
+    secret_key: str = SECRET_KEY
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return sorted(self.objects)
+
+    # -- signed URL tokens (an HMAC over path and expiry, as the real service signs a JWT) --
+    def token(self, key: str, expires: int) -> str:
+        payload = f"{key}:{expires}"
+        mac = hmac.new(self.signing_key, payload.encode(), hashlib.sha256).hexdigest()
+        return f"{expires}.{mac}"
+
+    def token_ok(self, key: str, token: str) -> bool:
+        expires = token.partition(".")[0]
+        if not expires.isdigit():
+            return False
+        good = hmac.compare_digest(self.token(key, int(expires)), token)
+        return good and time.time() < int(expires)
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, Any]:
+    return status, {"statusCode": str(status), "error": code, "message": message}
+
+
+def _multipart_file(headers: dict[str, str], body: bytes) -> tuple[bytes, str]:
+    """The `file` part of a multipart/form-data body and its content type."""
+    raw = f"Content-Type: {headers.get('content-type', '')}\r\n\r\n".encode() + body
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    for part in message.iter_parts():
+        disposition = part.get("Content-Disposition", "")
+        if 'name="file"' in disposition:
+            payload = part.get_payload(decode=True)
+            return (payload if isinstance(payload, bytes) else b""), part.get_content_type()
+    raise ValueError("no file part")
+
+
+def _handle(api: FakeStorageApi, rec: Recorded) -> tuple[int, Any]:  # noqa: PLR0911, PLR0912 - one route table
+    parts = urlsplit(rec.path)
+    path = unquote(parts.path)
+    if not path.startswith(PREFIX):
+        return _error(404, "not_found", "no such route")
+    headers = {name.lower(): value for name, value in rec.headers.items()}
+    signed_get = rec.method == "GET" and path.startswith(f"{PREFIX}sign/")  # the token alone authorises it
+    if not signed_get and (
+        headers.get("apikey") != api.secret_key or headers.get("authorization") != f"Bearer {api.secret_key}"
+    ):
+        return _error(403, "Unauthorized", "Invalid Compact JWS")
+    rest = path[len(PREFIX) :]
+    action, _, tail = rest.partition("/")
+
+    def split_bucket(text: str) -> tuple[str, str] | None:
+        bucket, _, key = text.partition("/")
+        return (bucket, key) if bucket == api.bucket else None
+
+    with api.lock:
+        if rec.method == "POST" and action == "list":
+            if tail != api.bucket:
+                return _error(404, "not_found", "Bucket not found")
+            body = json.loads(rec.body)
+            prefix = body.get("prefix", "")
+            folder = f"{prefix.rstrip('/')}/" if prefix else ""
+            entries: dict[str, dict[str, Any]] = {}
+            for key, obj in api.objects.items():
+                if not key.startswith(folder):
+                    continue
+                name, slash, _ = key[len(folder) :].partition("/")
+                if slash:
+                    entries.setdefault(name, {"name": name, "id": None, "metadata": None})
+                else:
+                    entries[name] = {
+                        "name": name,
+                        "id": hashlib.md5(key.encode()).hexdigest(),  # noqa: S324 - an id, not security
+                        "metadata": {"size": len(obj.data), "mimetype": obj.content_type},
+                    }
+            ordered = [entries[name] for name in sorted(entries)]
+            offset, limit = int(body.get("offset", 0)), int(body.get("limit", 100))
+            return 200, ordered[offset : offset + limit]
+        if rec.method == "POST" and action == "sign":
+            target = split_bucket(tail)
+            if target is None:
+                return _error(404, "not_found", "Bucket not found")
+            body = json.loads(rec.body)
+            expires = int(time.time()) + int(body["expiresIn"])
+            if target[1]:  # one object
+                if target[1] not in api.objects:
+                    return _error(404, "not_found", "Object not found")
+                url = f"/object/sign/{api.bucket}/{target[1]}?token={api.token(target[1], expires)}"
+                return 200, {"signedURL": url}
+            items = []
+            for key in body["paths"]:
+                if key in api.objects:
+                    url = f"/object/sign/{api.bucket}/{key}?token={api.token(key, expires)}"
+                    items.append({"error": None, "path": key, "signedURL": url})
+                else:
+                    items.append({"error": "Either the object does not exist or you do not have access to it",
+                                  "path": key, "signedURL": None})  # fmt: skip
+            return 200, items
+        if rec.method == "GET" and action == "sign":
+            target = split_bucket(tail)
+            token = parse_qs(parts.query).get("token", [""])[0]
+            if target is None or not api.token_ok(target[1], token):
+                return _error(400, "InvalidJWT", "jwt expired or invalid signature")
+            signed = api.objects.get(target[1])
+            if signed is None:
+                return _error(404, "not_found", "Object not found")
+            return 200, signed
+        if rec.method == "GET" and action == "info":
+            target = split_bucket(tail)
+            if target is None or target[1] not in api.objects:
+                return _error(404, "not_found", "Object not found")
+            obj = api.objects[target[1]]
+            return 200, {"name": target[1], "size": len(obj.data), "content_type": obj.content_type}
+        if rec.method == "DELETE" and rest == api.bucket:
+            names = json.loads(rec.body)["prefixes"]
+            if len(names) > 1000:
+                return _error(400, "InvalidRequest", "at most 1000 names per request")
+            removed = [{"name": name} for name in names if api.objects.pop(name, None) is not None]
+            return 200, removed
+        target = split_bucket(rest)
+        if target is None:
+            return _error(404, "not_found", "Bucket not found")
+        key = target[1]
+        if rec.method == "POST":
+            if key in api.objects and headers.get("x-upsert") != "true":
+                return _error(409, "Duplicate", "The resource already exists")
+            data, content_type = _multipart_file(headers, rec.body)
+            api.objects[key] = StoredObject(data, content_type, time.time())
+            return 200, {"Key": f"{api.bucket}/{key}", "Id": hashlib.md5(key.encode()).hexdigest()}  # noqa: S324
+        if rec.method == "GET":
+            found = api.objects.get(key)
+            if found is None:
+                return _error(404, "not_found", "Object not found")
+            return 200, found
+    return _error(404, "not_found", "no such route")
+
+
+@contextmanager
+def fake_storage_api() -> Iterator[FakeStorageApi]:
+    api = FakeStorageApi()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # keep-alive plus small writes would otherwise stall on delayed ACKs
+        wbufsize = 1 << 16  # one write per response (flushed after each request)
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            rec = Recorded(self.command, self.path, dict(self.headers), self.rfile.read(length))
+            with api.lock:
+                api.requests.append(rec)
+            status, body = _handle(api, rec)
+            if isinstance(body, StoredObject):
+                payload, content_type = body.data, body.content_type
+            else:
+                payload, content_type = json.dumps(body).encode(), "application/json"
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()

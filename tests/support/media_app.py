@@ -1,0 +1,76 @@
+"""The API over either storage backend: the local folder, or Supabase Storage through a loopback stand-in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi.testclient import TestClient
+
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.db import Database
+from shared.media.storage import LocalStorage, Storage, SupabaseStorage, build_storage
+from tests.support.fake_storage_api import BUCKET, SECRET_KEY, FakeStorageApi, fake_storage_api
+from tests.support.tokens import bearer, hs256
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status_code: int
+    content: bytes
+
+
+@dataclass
+class MediaApp:
+    client: TestClient
+    storage: Storage
+    db: Database
+    api: FakeStorageApi | None
+
+    def fetch(self, url: str) -> Fetched:
+        """Follow an image URL without credentials, as an <img> tag would (the API's own URLs via the client)."""
+        if url.startswith("http://testserver/"):
+            response = self.client.get(url)
+            return Fetched(response.status_code, response.content)
+        remote = httpx.get(url)
+        return Fetched(remote.status_code, remote.content)
+
+    def all_keys(self) -> list[str]:
+        return self.storage.list("users/")
+
+
+@contextmanager
+def media_app(
+    settings: Settings, db: Database, backend: str, *, raise_server_exceptions: bool = True
+) -> Iterator[MediaApp]:
+    if backend == "local":
+        storage = build_storage(settings)
+        assert isinstance(storage, LocalStorage)
+        with TestClient(create_app(settings, db, storage), raise_server_exceptions=raise_server_exceptions) as client:
+            yield MediaApp(client, storage, db, None)
+        return
+    with fake_storage_api() as api:
+        remote = SupabaseStorage(api.url, SECRET_KEY, BUCKET, signed_url_seconds=settings.signed_url_seconds)
+        try:
+            with TestClient(
+                create_app(settings, db, remote), raise_server_exceptions=raise_server_exceptions
+            ) as client:
+                yield MediaApp(client, remote, db, api)
+        finally:
+            remote.close()
+
+
+@dataclass(frozen=True)
+class User:
+    id: uuid.UUID
+    email: str
+    headers: dict[str, str]
+
+
+def user(email: str) -> User:
+    uid = uuid.uuid4()
+    return User(uid, email, bearer(hs256(user_id=uid, email=email)))
