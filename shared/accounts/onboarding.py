@@ -1,8 +1,8 @@
 """Onboarding: the age check and the first policy acceptance; under 13 the account is erased at once.
 
 Only the fact that the age check passed is stored (how and when), never the birth date. An under-13
-account row is deleted in one transaction (every user-linked table cascades), the Supabase Auth user is
-deleted afterwards, and a salted hash of the user id blocks the same account for a short time.
+account's storage objects are deleted, then its row in one transaction (every user-linked table cascades),
+then the Supabase Auth user, and a salted hash of the user id blocks the same account for a short time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from config.settings import Settings
 from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
 from shared.db.database import Connection, Database
 from shared.errors import OnboardingRequired, Underage, Unprocessable
+from shared.media.storage import Storage, user_prefix
 from shared.policies import service as policies
 
 log = logging.getLogger("atelier.onboarding")
@@ -106,6 +107,7 @@ def onboard(
     birth_date: date | None,
     age_confirmed: bool | None,
     accepted_policy_version: int,
+    storage: Storage | None = None,
     today: date | None = None,
 ) -> Onboarded:
     """Complete onboarding, or — under 13 — erase the account, delete the Auth user and raise 403 `underage`."""
@@ -122,6 +124,8 @@ def onboard(
         raise Unprocessable("Send either birth_date or age_confirmed.")
 
     if not old_enough:
+        if storage is not None:  # objects first (uploads, support attachments): rows alone would orphan them
+            storage.delete_prefix(user_prefix(user_id))
         with db.transaction() as conn:
             deleted = _erase_child(conn, settings, user_id)
         try:

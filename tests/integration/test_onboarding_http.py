@@ -19,7 +19,9 @@ from functions.api.deps import OnboardedCaller
 from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
 from shared.accounts.onboarding import age_on
 from shared.db import Database
+from shared.media.storage import LocalStorage
 from shared.policies.service import publish
+from tests.support.images import photo, plain
 from tests.support.loopback import Loopback, Reply, loopback_server
 from tests.support.people import Person, onboard, person, rows_mentioning
 from tests.support.tokens import HS256_SECRET, bearer, hs256
@@ -55,7 +57,8 @@ def supabase_client(tmp_path: Path, db: Database) -> Iterator[tuple[TestClient, 
             supabase_jwt_secret=HS256_SECRET,
             supabase_secret_key=SECRET_KEY,
         )
-        with TestClient(_with_probe(create_app(settings, db))) as client:
+        storage = LocalStorage(tmp_path / "objects")
+        with TestClient(_with_probe(create_app(settings, db, storage=storage))) as client:
             yield client, server
 
 
@@ -67,7 +70,7 @@ def _supabase_person(server: Loopback, email: str) -> Person:
 
 
 def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
-    supabase_client: tuple[TestClient, Loopback], db: Database
+    supabase_client: tuple[TestClient, Loopback], db: Database, tmp_path: Path
 ) -> None:
     client, server = supabase_client
     child = _supabase_person(server, "young.one@example.com")
@@ -75,7 +78,7 @@ def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
     onboard(client, adult)
     device = f"dev-{uuid.uuid4().hex}"
     headers = {**child.headers, "X-Device-ID": device, "User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"}
-    # Give the account some data first: consent, a policy notice and email, a security log, an acceptance.
+    # Give the account data first: consent, a notice and email, a security log, an acceptance, an upload, a ticket.
     assert (
         client.post(
             "/v1/consents",
@@ -88,6 +91,17 @@ def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
         client.post("/v1/me/policy-acceptances", json={"version": 1, "kind": "terms"}, headers=headers).status_code
         == 201
     )
+    upload = client.post("/v1/uploads", files={"file": ("me.jpg", photo("JPEG"), "image/jpeg")}, headers=headers)
+    assert upload.status_code == 201, upload.text
+    ticket = client.post(
+        "/v1/support/tickets",
+        data={"subject": "help", "message": "from young.one@example.com"},
+        files=[("attachments", ("a.png", plain("PNG"), "image/png"))],
+        headers=headers,
+    )
+    assert ticket.status_code == 201, ticket.text
+    objects = tmp_path / "objects" / "users" / str(child.id)
+    assert len([p for p in objects.rglob("*") if p.is_file()]) == 2
     publish(db, "Privacy v2.\n", kind="privacy", material=False)
     assert rows_mentioning(db, [str(child.id)]), "the scan must see the child's rows before the refusal"
 
@@ -99,6 +113,7 @@ def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
     assert response.json()["error"]["code"] == "underage"
 
     assert rows_mentioning(db, [str(child.id), child.id.hex, child.email, birth.isoformat()]) == []
+    assert not [p for p in objects.rglob("*") if p.is_file()], "the child's stored images must be gone"
     assert rows_mentioning(db, [str(adult.id)]), "the adult's rows must survive"
     deletes = [r for r in server.requests if r.method == "DELETE"]
     assert len(deletes) == 1

@@ -3,7 +3,7 @@ from datetime import date, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
-from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db
+from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storage
 from shared.accounts import onboarding
 
 router = APIRouter(prefix="/v1", tags=["account"])
@@ -29,7 +29,7 @@ class OnboardingOut(BaseModel):
 
 @router.post("/me/onboarding", summary="Age check and policy acceptance; under 13 the account is deleted")
 def post_onboarding(
-    body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin
+    *, body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin, storage: Storage
 ) -> OnboardingOut:
     done = onboarding.onboard(
         db,
@@ -39,6 +39,7 @@ def post_onboarding(
         birth_date=body.birth_date,
         age_confirmed=body.age_confirmed,
         accepted_policy_version=body.accepted_policy_version,
+        storage=storage,
     )
     return OnboardingOut(
         onboarded_at=done.onboarded_at, policy_version=done.policy_version, terms_version=done.terms_version
