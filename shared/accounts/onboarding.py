@@ -73,6 +73,11 @@ def is_blocked(conn: Connection, settings: Settings, user_id: UUID) -> bool:
     return row is not None
 
 
+def purge_expired_blocks(conn: Connection) -> int:
+    """Drop under-13 block hashes whose time is up (a scheduled step; refusals also clean up as they go)."""
+    return conn.execute("delete from blocked_signups where expires_at <= now()").rowcount
+
+
 def require_onboarded(conn: Connection, account_id: UUID) -> None:
     """403 `onboarding_required` unless the account finished onboarding (generation and purchase call this)."""
     row = conn.execute("select onboarded_at from accounts where id = %s", (account_id,)).fetchone()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.db.database import Connection, Database
 from shared.devices.network import IPAddress
 from shared.devices.useragent import parse_user_agent, preferred_language, screen_resolution
 
@@ -68,3 +68,14 @@ def anonymise_security_log(conn: Connection, *, now: datetime, limit: int = 1000
     user agent; returns how many. Run repeatedly until it returns 0; concurrent runs skip each other's rows."""
     cursor = conn.execute(_ANONYMISE, {"cutoff": now - timedelta(days=retention_days), "limit": limit, "now": now})
     return cursor.rowcount
+
+
+def run_retention(db: Database, *, now: datetime, retention_days: int, batch: int = 1000) -> int:
+    """The scheduled retention step: anonymise every due entry, one short transaction per batch; returns the total."""
+    total = 0
+    while True:
+        with db.transaction() as conn:
+            done = anonymise_security_log(conn, now=now, limit=batch, retention_days=retention_days)
+        total += done
+        if done < batch:
+            return total

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from functions.api.app import create_app
 from shared.db import Database
-from shared.devices.security_log import anonymise_security_log
+from shared.devices.security_log import anonymise_security_log, run_retention
 from tests.support.people import person
 from tests.support.tokens import HS256_SECRET
 
@@ -148,3 +148,14 @@ def test_the_retention_setting_is_honoured(db: Database, settings: Settings) -> 
         client.get("/v1/me", headers=ada.headers)
     with db.transaction() as conn:
         assert anonymise_security_log(conn, now=datetime.now(UTC) + timedelta(days=8), retention_days=7) == 1
+
+
+def test_the_retention_step_loops_batches_until_done(app: FastAPI, db: Database) -> None:
+    ada = person()
+    with _client(app, "198.51.100.23") as client:
+        for _ in range(5):
+            client.get("/v1/me", headers=ada.headers)
+    later = datetime.now(UTC) + timedelta(days=91)
+    assert run_retention(db, now=later, retention_days=90, batch=2) == 5
+    assert run_retention(db, now=later, retention_days=90, batch=2) == 0
+    assert {row["ip"] for row in _log(db)} == {"198.51.100.0"}
