@@ -17,6 +17,7 @@ from shared.consent import can_process
 from shared.consent.service import notice_of
 from shared.db import Database
 from shared.policies.service import publish
+from tests.support.images import plain
 from tests.support.people import onboard, person
 
 NON_ESSENTIAL = {c.name for c in COOKIES if not c.essential}
@@ -181,7 +182,8 @@ def test_gpc_counts_as_opt_out(client: TestClient, db: Database) -> None:
 
 
 def _flow(client: TestClient, headers: dict[str, str], device: str, analytics: bool) -> list[Any]:
-    """Everything a new user does on this branch: banner, onboarding, account, notices, feature use."""
+    """A new user's flow: banner, onboarding, account, notices, an upload and its history, then feature use
+    (the generation routes call `record_analytics` the same way the analytics endpoint does)."""
     version = client.get("/v1/policies/current", headers=headers).json()["version"]
     responses = [
         client.post(
@@ -195,6 +197,8 @@ def _flow(client: TestClient, headers: dict[str, str], device: str, analytics: b
         client.get("/v1/me", headers=headers),
         client.get("/v1/me/notifications", headers=headers),
         client.get(f"/v1/consents/current?device_id={device}", headers=headers),
+        client.post("/v1/uploads", files={"file": ("in.png", plain("PNG"), "image/png")}, headers=headers),
+        client.get("/v1/media", headers=headers),
     ]
     for edit in ("text_to_image", "edit", "inpaint", "upscale"):
         responses.append(
