@@ -7,6 +7,7 @@ python deploy.py deploy
 python deploy.py weights [--model ID ...] [--ephemeral]
 python deploy.py token EMAIL
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
+python deploy.py policy publish FILE --kind privacy|terms [--material] [--effective-at ISO]
 """
 
 from __future__ import annotations
@@ -170,6 +171,31 @@ def cmd_credits_grant(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_publish(args: argparse.Namespace) -> int:
+    """Publish a policy version and queue one notice and one email per user (idempotent per version and user)."""
+    from datetime import datetime
+
+    from shared.db import open_database
+    from shared.policies.service import publish
+
+    text = Path(args.file).read_text(encoding="utf-8")
+    effective_at = datetime.fromisoformat(args.effective_at) if args.effective_at else None
+    if effective_at is not None and effective_at.tzinfo is None:
+        print("--effective-at needs a time zone, e.g. 2026-12-01T00:00:00+00:00", file=sys.stderr)
+        return 2
+    db = open_database(_settings())
+    try:
+        result = publish(db, text, kind=args.kind, material=args.material, effective_at=effective_at)
+    finally:
+        db.close()
+    state = "published" if result.created else "already the latest version; fan-out resumed for"
+    print(
+        f"{state} {result.policy.kind} v{result.policy.version} (material={result.policy.material}, "
+        f"sha256={result.policy.text_sha256}): {result.notices_created} notice(s), {result.emails_queued} email(s)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -211,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     credit_grant.add_argument("--ref", help="an idempotency reference: the same ref grants once")
     credit_grant.add_argument("--expires-days", type=int, help="expire after N days (default: never)")
     credit_grant.set_defaults(run=cmd_credits_grant)
+    policy = verbs.add_parser("policy", help="policy versions").add_subparsers(dest="policy_verb", required=True)
+    publish = policy.add_parser("publish", help="publish a policy text as a new version and notify every user")
+    publish.add_argument("file")
+    publish.add_argument("--kind", choices=["privacy", "terms"], required=True)
+    publish.add_argument("--material", action="store_true", help="users must accept it before continuing")
+    publish.add_argument("--effective-at", help="ISO time with zone (default: now)")
+    publish.set_defaults(run=cmd_policy_publish)
     return parser
 
 

@@ -58,9 +58,18 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("ATELIER_NONCOMMERCIAL_LICENSED")
     )
 
-    @field_validator("noncommercial_licensed", mode="before")
+    # Consent, policies, device data (issue 8).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ATELIER_TRUSTED_PROXIES")
+    )  # proxy IPs/CIDRs (or "*") whose X-Forwarded-For is believed
+    security_log_retention_days: int = Field(90, ge=1, validation_alias=_env("ATELIER_SECURITY_LOG_RETENTION_DAYS"))
+    signup_block_salt: str | None = Field(None, validation_alias=_env("ATELIER_SIGNUP_BLOCK_SALT"))
+    signup_block_hours: int = Field(24, ge=1, validation_alias=_env("ATELIER_SIGNUP_BLOCK_HOURS"))
+    email_sender: Literal["log"] = Field("log", validation_alias=_env("ATELIER_EMAIL_SENDER"))
+
+    @field_validator("noncommercial_licensed", "trusted_proxies", mode="before")
     @classmethod
-    def _split_licensed(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
@@ -131,6 +140,11 @@ class Settings(BaseSettings):
     def dev_key_path(self) -> Path:
         """Signing key for local-only tokens (`deploy.py token`); never read in production."""
         return self.data_dir / "dev-jwt.key"
+
+    @property
+    def signup_block_salt_path(self) -> Path:
+        """Salt for under-13 block hashes when neither ATELIER_SIGNUP_BLOCK_SALT nor a secret key is set."""
+        return self.data_dir / "signup-block.salt"
 
 
 def is_placeholder(value: str | None) -> bool:

@@ -109,3 +109,34 @@ class HoldAlreadyResolved(Conflict):
     """This credit hold was already posted or voided; nothing was changed."""
 
     code = "hold_already_resolved"
+
+
+class PolicyAcceptanceRequired(AtelierError):
+    """A new version of the privacy policy or terms must be accepted before continuing."""
+
+    status = 428
+    code = "policy_acceptance_required"
+
+
+class UnknownPolicyVersion(Unprocessable):
+    """No such policy version."""
+
+    code = "unknown_policy_version"
+
+
+class PolicyVersionNotCurrent(Conflict):
+    """Only the current version of a policy can be accepted."""
+
+    code = "policy_version_not_current"
+
+
+class OnboardingRequired(Forbidden):
+    """Finish onboarding (age check and policy acceptance) first."""
+
+    code = "onboarding_required"
+
+
+class Underage(Forbidden):
+    """Atelier is not available to anyone under 13."""
+
+    code = "underage"

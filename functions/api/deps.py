@@ -8,11 +8,21 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from config.settings import Settings
+from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
+from shared.accounts.onboarding import is_blocked, require_onboarded
 from shared.accounts.service import ensure_account
 from shared.auth import Principal, TokenVerifier
+from shared.consent import service as consent
 from shared.db import Database
+from shared.devices import security_log
+from shared.devices.network import client_ip
+from shared.errors import AtelierError, Underage
 from shared.media.storage import Storage as ObjectStorage
+from shared.policies import service as policies
+
+DEVICE_ID_HEADER = "X-Device-ID"
+SCREEN_HEADER = "X-Screen-Resolution"
 
 
 def _db(request: Request) -> Database:
@@ -23,6 +33,14 @@ def _db(request: Request) -> Database:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _auth_admin(request: Request) -> SupabaseAuthAdmin:
+    admin: SupabaseAuthAdmin | None = getattr(request.app.state, "auth_admin", None)
+    if admin is None:
+        admin = SupabaseAuthAdmin(request.app.state.settings)
+        request.app.state.auth_admin = admin
+    return admin
 
 
 def _storage(request: Request) -> ObjectStorage:
@@ -36,6 +54,23 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def request_info(request: Request) -> security_log.RequestInfo:
+    """Device and connection data of this request (IP per ATELIER_TRUSTED_PROXIES, route template, headers)."""
+    settings: Settings = request.app.state.settings
+    route = request.scope.get("route")
+    peer = request.client.host if request.client else None
+    return security_log.RequestInfo(
+        method=request.method,
+        route=str(getattr(route, "path", "") or "unknown"),
+        ip=client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+        accept_language=request.headers.get("accept-language"),
+        screen=request.headers.get(SCREEN_HEADER.lower()),
+        device_id=request.headers.get(DEVICE_ID_HEADER.lower()),
+        gpc=request.headers.get("sec-gpc", "").strip() == "1",
+    )
+
+
 @dataclass(frozen=True)
 class Caller:
     """The verified principal and their account row."""
@@ -45,14 +80,48 @@ class Caller:
 
 
 def _caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller:
+    """Verify the token, refuse a blocked (under-13) account, create the account, log the request's device data,
+    link the device's consent, and apply the policy-acceptance gate (428)."""
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
+    info = request_info(request)
+    gate_error: AtelierError | None = None
     with db.transaction() as conn:
         account, _created = ensure_account(conn, principal, settings=request.app.state.settings)
+        # Checked after the upsert, in its transaction: a refusal committed meanwhile rolls this back too.
+        if is_blocked(conn, request.app.state.settings, principal.user_id):
+            raise Underage()
+        security_log.record(conn, account.id, info)
+        if info.device_id:
+            consent.link_device(conn, account.id, info.device_id)
+        try:
+            policies.check_gate(conn, account.id, request.method, request.url.path)
+        except AtelierError as exc:  # raised after commit, so the security log keeps the refused request
+            gate_error = exc
+    if gate_error is not None:
+        raise gate_error
     return Caller(principal, account)
+
+
+def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller | None:
+    """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
+    if bearer_token(request) is None:
+        return None
+    return _caller(request, db)
+
+
+def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
+    """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase)."""
+    with db.transaction() as conn:
+        require_onboarded(conn, caller.account.id)
+    return caller
 
 
 Db = Annotated[Database, Depends(_db)]
 AppSettings = Annotated[Settings, Depends(_settings)]
+AuthAdmin = Annotated[SupabaseAuthAdmin, Depends(_auth_admin)]
 CurrentCaller = Annotated[Caller, Depends(_caller)]
+OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
+OnboardedCaller = Annotated[Caller, Depends(_onboarded_caller)]
+RequestData = Annotated[security_log.RequestInfo, Depends(request_info)]
 Storage = Annotated[ObjectStorage, Depends(_storage)]

@@ -1,5 +1,15 @@
 """Every router the API serves, in one list."""
 
-from functions.api.routes import credits, health, me, media, models
+from functions.api.routes import consent, credits, health, me, media, models, onboarding, policies, support
 
-ROUTERS = [health.router, me.router, credits.router, media.router, models.router]
+ROUTERS = [
+    health.router,
+    me.router,
+    credits.router,
+    media.router,
+    models.router,
+    policies.router,
+    consent.router,
+    onboarding.router,
+    support.router,
+]

@@ -1,0 +1,136 @@
+from datetime import datetime
+from typing import Annotated
+from uuid import uuid4
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from config.cookies import CONSENT_CATEGORIES, COOKIES
+from functions.api.cookies import clear_cookie, set_cookie
+from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
+from shared.consent import can_process, record_analytics
+from shared.consent import service as consent
+
+router = APIRouter(prefix="/v1", tags=["consent"])
+
+
+class ConsentIn(BaseModel):
+    device_id: str = Field(min_length=8, max_length=128)
+    categories: dict[str, bool]
+    notice_version: int = Field(ge=1)
+
+
+class ConsentOut(BaseModel):
+    device_id: str
+    categories: dict[str, bool]
+    requested: dict[str, bool] | None
+    gpc: bool
+    notice_version: int | None
+    notice_sha256: str | None
+    recorded_at: datetime | None
+
+
+def _out(event: consent.ConsentEvent | None, device_id: str) -> ConsentOut:
+    if event is None:
+        return ConsentOut(
+            device_id=device_id,
+            categories=dict.fromkeys(CONSENT_CATEGORIES, False),
+            requested=None,
+            gpc=False,
+            notice_version=None,
+            notice_sha256=None,
+            recorded_at=None,
+        )
+    return ConsentOut(
+        device_id=event.device_id,
+        categories=event.categories,
+        requested=event.requested,
+        gpc=event.gpc,
+        notice_version=event.notice_version,
+        notice_sha256=event.notice_sha256,
+        recorded_at=event.created_at,
+    )
+
+
+@router.post("/consents", status_code=201, summary="Record cookie-banner choices (signed in or not); false withdraws")
+def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by parameter
+    body: ConsentIn, request: Request, response: Response, caller: OptionalCaller, info: RequestData, db: Db
+) -> ConsentOut:
+    user_id = caller.account.id if caller else None
+    with db.transaction() as conn:
+        event = consent.record(
+            conn,
+            device_id=body.device_id,
+            user_id=user_id,
+            categories=body.categories,
+            notice_version=body.notice_version,
+            ip=info.ip,
+            user_agent=info.user_agent,
+            gpc=info.gpc,
+        )
+        analytics = can_process(conn, user_id, "analytics", device_id=body.device_id, gpc=info.gpc)
+    set_cookie(response, "atelier_device", body.device_id, allowed=True)
+    if analytics:
+        set_cookie(response, "atelier_aid", request.cookies.get("atelier_aid") or uuid4().hex, allowed=analytics)
+    else:
+        clear_cookie(request, response, "atelier_aid")
+    return _out(event, body.device_id)
+
+
+@router.get("/consents/current", summary="The choice in force for this device (or the signed-in user)")
+def current_consent(
+    caller: OptionalCaller, db: Db, device_id: Annotated[str, Query(min_length=8, max_length=128)]
+) -> ConsentOut:
+    consent.check_device_id(device_id)
+    with db.transaction() as conn:
+        event = consent.current(conn, user_id=caller.account.id if caller else None, device_id=device_id)
+    return _out(event, device_id)
+
+
+class CookieOut(BaseModel):
+    name: str
+    purpose: str
+    essential: bool
+    lifetime_seconds: int | None
+    category: str | None
+
+
+@router.get("/consents/cookies", summary="The cookie registry: every cookie, its purpose and whether it is essential")
+def cookie_registry() -> list[CookieOut]:
+    return [
+        CookieOut(
+            name=c.name,
+            purpose=c.purpose,
+            essential=c.essential,
+            lifetime_seconds=c.lifetime_seconds,
+            category=c.category,
+        )
+        for c in COOKIES
+    ]
+
+
+class AnalyticsIn(BaseModel):
+    feature: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    model: str | None = Field(None, max_length=128)
+    aspect_ratio: str | None = Field(None, max_length=16, pattern=r"^[0-9]{1,5}:[0-9]{1,5}$")
+    edit_action: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+
+
+class AnalyticsOut(BaseModel):
+    recorded: bool
+
+
+@router.post("/analytics/events", status_code=202, summary="Report a feature use; kept only with analytics consent")
+def post_analytics(body: AnalyticsIn, caller: CurrentCaller, info: RequestData, db: Db) -> AnalyticsOut:
+    with db.transaction() as conn:
+        allowed = can_process(conn, caller.account.id, "analytics", device_id=info.device_id, gpc=info.gpc)
+        recorded = record_analytics(
+            conn,
+            caller.account.id,
+            feature=body.feature,
+            model=body.model,
+            aspect_ratio=body.aspect_ratio,
+            edit_action=body.edit_action,
+            allowed=allowed,
+        )
+    return AnalyticsOut(recorded=recorded)

@@ -1,0 +1,46 @@
+from datetime import date, datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, model_validator
+
+from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storage
+from shared.accounts import onboarding
+
+router = APIRouter(prefix="/v1", tags=["account"])
+
+
+class OnboardingIn(BaseModel):
+    birth_date: date | None = None
+    age_confirmed: bool | None = None
+    accepted_policy_version: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _one_age_signal(self) -> "OnboardingIn":
+        if (self.birth_date is None) == (self.age_confirmed is None):
+            raise ValueError("send exactly one of birth_date or age_confirmed")
+        return self
+
+
+class OnboardingOut(BaseModel):
+    onboarded_at: datetime
+    policy_version: int
+    terms_version: int
+
+
+@router.post("/me/onboarding", summary="Age check and policy acceptance; under 13 the account is deleted")
+def post_onboarding(
+    *, body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin, storage: Storage
+) -> OnboardingOut:
+    done = onboarding.onboard(
+        db,
+        settings,
+        auth_admin,
+        caller.account.id,
+        birth_date=body.birth_date,
+        age_confirmed=body.age_confirmed,
+        accepted_policy_version=body.accepted_policy_version,
+        storage=storage,
+    )
+    return OnboardingOut(
+        onboarded_at=done.onboarded_at, policy_version=done.policy_version, terms_version=done.terms_version
+    )

@@ -1,0 +1,113 @@
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from functions.api.deps import CurrentCaller, Db
+from shared.notify import notifications
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
+from shared.policies import service as policies
+from shared.policies.models import PolicyVersion
+
+router = APIRouter(prefix="/v1", tags=["policies"])
+
+
+class PolicyOut(BaseModel):
+    version: int
+    effective_at: datetime
+    sha256: str
+    material: bool
+    url: str
+
+
+class CurrentPoliciesOut(PolicyOut):
+    terms: PolicyOut
+
+
+def _out(policy: PolicyVersion) -> PolicyOut:
+    return PolicyOut(
+        version=policy.version,
+        effective_at=policy.effective_at,
+        sha256=policy.text_sha256,
+        material=policy.material,
+        url=policy.url,
+    )
+
+
+@router.get("/policies/current", summary="The privacy policy in force (with the terms alongside); public")
+def current_policies(db: Db) -> CurrentPoliciesOut:
+    with db.transaction() as conn:
+        privacy = policies.current(conn, "privacy")
+        terms = policies.current(conn, "terms")
+    return CurrentPoliciesOut(**_out(privacy).model_dump(), terms=_out(terms))
+
+
+@router.get(
+    "/policies/{kind}/{version}",
+    summary="The exact text of one policy version; public",
+    response_class=PlainTextResponse,
+)
+def policy_text(kind: Literal["privacy", "terms"], version: int, db: Db) -> PlainTextResponse:
+    with db.transaction() as conn:
+        policy = policies.get_version(conn, kind, version)
+    return PlainTextResponse(
+        policy.text, media_type="text/markdown; charset=utf-8", headers={"X-Content-SHA256": policy.text_sha256}
+    )
+
+
+class AcceptanceIn(BaseModel):
+    version: int = Field(ge=1)
+    kind: Literal["privacy", "terms"] = "privacy"
+
+
+class AcceptanceOut(BaseModel):
+    kind: str
+    version: int
+    accepted_at: datetime
+
+
+@router.post("/me/policy-acceptances", status_code=201, summary="Accept the current version of a policy")
+def accept_policy(body: AcceptanceIn, caller: CurrentCaller, db: Db) -> AcceptanceOut:
+    with db.transaction() as conn:
+        acceptance = policies.accept(conn, caller.account.id, body.kind, body.version)
+    return AcceptanceOut(kind=acceptance.kind, version=acceptance.version, accepted_at=acceptance.accepted_at)
+
+
+class NotificationOut(BaseModel):
+    id: UUID
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    seen_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None
+
+
+def _notification(n: notifications.Notification) -> NotificationOut:
+    return NotificationOut(id=n.id, kind=n.kind, title=n.title, body=n.body, created_at=n.created_at, seen_at=n.seen_at)
+
+
+@router.get("/me/notifications", summary="In-app notices, newest first")
+def list_notifications(
+    caller: CurrentCaller,
+    db: Db,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> NotificationPage:
+    position = Cursor.decode(cursor)
+    with db.transaction() as conn:
+        page = notifications.list_for(conn, caller.account.id, cursor=position, limit=limit)
+    return NotificationPage(items=[_notification(n) for n in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/me/notifications/{notification_id}/seen", summary="Mark a notice as seen")
+def mark_seen(notification_id: UUID, caller: CurrentCaller, db: Db) -> NotificationOut:
+    with db.transaction() as conn:
+        return _notification(notifications.mark_seen(conn, caller.account.id, notification_id))

@@ -1,0 +1,212 @@
+"""Support tickets: open one (multipart, up to five image attachments validated like uploads), list, reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.types import Message as AsgiMessage
+
+from config.settings import Settings
+from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from shared.errors import PayloadTooLarge
+from shared.media.images import CleanImage, ImageBodyTooLarge, validate_image
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
+from shared.support import service
+from shared.support.service import MAX_ATTACHMENTS
+
+log = logging.getLogger("atelier.api.support")
+
+TEXT_SLACK = 128 * 1024  # subject, message and the multipart envelope
+
+
+def _body_limit(settings: Settings) -> int:
+    return MAX_ATTACHMENTS * settings.max_upload_bytes + TEXT_SLACK
+
+
+class _SupportBodyLimit(APIRoute):
+    """Refuses bodies over five uploads' worth from Content-Length, and counts bytes while they stream in."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            limit = _body_limit(request.app.state.settings)
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+            receive = request.receive
+            seen = 0
+
+            async def counted() -> AsgiMessage:
+                nonlocal seen
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > limit:
+                        raise HTTPException(413, f"The request body is larger than {limit} bytes.")
+                return message
+
+            return await handler(Request(request.scope, counted))
+
+        return limited
+
+
+router = APIRouter(prefix="/v1/support", tags=["support"], route_class=_SupportBodyLimit)
+
+
+class AttachmentOut(BaseModel):
+    id: UUID
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    url: str | None
+
+
+class MessageOut(BaseModel):
+    id: UUID
+    author: str
+    body: str
+    created_at: datetime
+    attachments: list[AttachmentOut]
+
+
+class TicketOut(BaseModel):
+    id: UUID
+    subject: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    messages: list[MessageOut]
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next_cursor: str | None
+
+
+def _absolute(request: Request, url: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
+
+
+def _message_out(request: Request, message: service.Message, urls: dict[str, str]) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        author=message.author,
+        body=message.body,
+        created_at=message.created_at,
+        attachments=[
+            AttachmentOut(
+                id=a.id,
+                content_type=a.content_type,
+                width=a.width,
+                height=a.height,
+                bytes=a.bytes,
+                url=_absolute(request, urls[a.storage_key]) if a.storage_key in urls else None,
+            )
+            for a in message.attachments
+        ],
+    )
+
+
+def _urls(storage: Any, messages: list[service.Message]) -> dict[str, str]:
+    keys = [a.storage_key for m in messages for a in m.attachments]
+    found: dict[str, str] = storage.signed_urls(keys) if keys else {}
+    return found
+
+
+def _ticket_out(request: Request, ticket: service.Ticket, urls: dict[str, str]) -> TicketOut:
+    return TicketOut(
+        id=ticket.id,
+        subject=ticket.subject,
+        status=ticket.status,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        messages=[_message_out(request, m, urls) for m in ticket.messages],
+    )
+
+
+def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
+    """Validate every attachment before anything is stored; the first bad one refuses the whole request."""
+    service.check_attachment_count(len(files))
+    images = []
+    for file in files:
+        data = file.file.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise ImageBodyTooLarge(f"An attachment is larger than {settings.max_upload_bytes} bytes.")
+        images.append(validate_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels))
+    return images
+
+
+@router.post("/tickets", status_code=201, summary="Open a support ticket (multipart: subject, message, attachments)")
+def open_ticket(
+    *,
+    request: Request,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    settings: AppSettings,
+    subject: Annotated[str, Form()],
+    message: Annotated[str, Form()],
+    attachments: Annotated[list[UploadFile] | None, File(description="up to 5 images")] = None,
+) -> TicketOut:
+    service.check_text(subject, message)
+    images = _clean(attachments or [], settings)
+    ticket = service.open_ticket(
+        db, storage, user_id=caller.account.id, subject=subject, message=message, images=images
+    )
+    log.info("support ticket opened", extra={"ticket_id": str(ticket.id), "attachments": len(images)})
+    return _ticket_out(request, ticket, _urls(storage, ticket.messages))
+
+
+@router.get("/tickets", summary="The caller's support tickets with their messages, newest first")
+def list_tickets(
+    *,
+    request: Request,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> TicketPage:
+    position = Cursor.decode(cursor)
+    with db.transaction() as conn:
+        page = service.list_tickets(conn, caller.account.id, cursor=position, limit=limit)
+    urls = _urls(storage, [m for t in page.items for m in t.messages])
+    return TicketPage(items=[_ticket_out(request, t, urls) for t in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/tickets/{ticket_id}", summary="One of the caller's support tickets")
+def get_ticket(request: Request, ticket_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> TicketOut:
+    with db.transaction() as conn:
+        ticket = service.get_ticket(conn, caller.account.id, ticket_id)
+    return _ticket_out(request, ticket, _urls(storage, ticket.messages))
+
+
+@router.post("/tickets/{ticket_id}/messages", status_code=201, summary="Add a message (and attachments) to a ticket")
+def post_message(
+    *,
+    request: Request,
+    ticket_id: UUID,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    settings: AppSettings,
+    message: Annotated[str, Form()],
+    attachments: Annotated[list[UploadFile] | None, File(description="up to 5 images")] = None,
+) -> MessageOut:
+    service.check_text(None, message)
+    with db.transaction() as conn:
+        service.get_ticket(conn, caller.account.id, ticket_id)  # 404 before reading any attachment
+    images = _clean(attachments or [], settings)
+    added = service.add_message(
+        db, storage, user_id=caller.account.id, ticket_id=ticket_id, message=message, images=images
+    )
+    return _message_out(request, added, _urls(storage, [added]))

@@ -1,0 +1,1 @@
+"""Device and connection data: client IP, user-agent parsing, the security log and its retention."""

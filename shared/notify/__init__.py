@@ -1,0 +1,1 @@
+"""In-app notifications and the email outbox with a pluggable sender."""

@@ -1,0 +1,56 @@
+"""In-app notifications: list newest first, mark as seen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared.db.database import Connection
+from shared.errors import NotFound
+from shared.pagination import Cursor, Page, page_of
+
+_COLUMNS = "id, kind, title, body, created_at, seen_at, policy_version_id"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: UUID
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    seen_at: datetime | None
+    policy_version_id: UUID | None
+
+
+def _notification(row: dict[str, Any]) -> Notification:
+    return Notification(**{key: row[key] for key in _COLUMNS.split(", ")})
+
+
+def list_for(conn: Connection, user_id: UUID, *, cursor: Cursor | None, limit: int) -> Page[Notification]:
+    rows = conn.execute(
+        f"""select {_COLUMNS} from notifications
+            where user_id = %(uid)s
+              and (%(at)s::timestamptz is null or (created_at, id) < (%(at)s, %(id)s))
+            order by created_at desc, id desc limit %(limit)s""",
+        {
+            "uid": user_id,
+            "at": cursor.created_at if cursor else None,
+            "id": cursor.id if cursor else None,
+            "limit": limit + 1,
+        },
+    ).fetchall()
+    return page_of([_notification(r) for r in rows], limit, lambda n: Cursor(n.created_at, n.id))
+
+
+def mark_seen(conn: Connection, user_id: UUID, notification_id: UUID) -> Notification:
+    row = conn.execute(
+        f"""update notifications set seen_at = coalesce(seen_at, now())
+            where id = %s and user_id = %s returning {_COLUMNS}""",
+        (notification_id, user_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound("No such notification.")
+    return _notification(row)

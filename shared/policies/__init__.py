@@ -1,0 +1,1 @@
+"""Policy versions (privacy policy, terms), acceptances, the acceptance gate and change notices."""

@@ -1,0 +1,41 @@
+"""Policy versions and acceptances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from config.policies import PolicyKind
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    id: UUID
+    kind: PolicyKind
+    version: int
+    effective_at: datetime
+    text_sha256: str
+    material: bool
+    text: str
+
+    @property
+    def url(self) -> str:
+        return f"/v1/policies/{self.kind}/{self.version}"
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    id: UUID
+    kind: PolicyKind
+    version: int
+    policy_version_id: UUID
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    policy: PolicyVersion
+    created: bool  # False when the text equals the latest version (a re-run resumes the fan-out)
+    notices_created: int
+    emails_queued: int

@@ -1,0 +1,196 @@
+"""Rules for policy versions: shipped version 1, publishing, acceptance, the 428 gate and change notices."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from config.policies import KINDS, PolicyKind, shipped_text
+from shared.db.database import Connection, Database
+from shared.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
+from shared.policies import repo
+from shared.policies.models import Acceptance, PolicyVersion, PublishResult
+
+DEFAULT_BATCH = 500
+_PUBLISH_LOCK = 7_351_005  # advisory-lock key: one publisher per kind at a time
+
+
+@dataclass(frozen=True)
+class GateExempt:
+    """A route the acceptance gate lets through: `path` exactly or anything under `path/`."""
+
+    path: str
+    method: str | None = None  # None: every method
+    prefix: bool = True
+
+
+# The one list of authenticated routes that still answer while a material change awaits acceptance:
+# reading policies and the account, accepting, notices, consent, onboarding and every privacy right.
+GATE_EXEMPT: tuple[GateExempt, ...] = (
+    GateExempt("/v1/policies"),
+    GateExempt("/v1/me", method="GET", prefix=False),
+    GateExempt("/v1/me", method="PATCH", prefix=False),  # rectification is a right
+    GateExempt("/v1/me", method="DELETE", prefix=False),
+    GateExempt("/v1/me/policy-acceptances"),
+    GateExempt("/v1/me/onboarding"),
+    GateExempt("/v1/me/notifications"),
+    GateExempt("/v1/consents"),
+    GateExempt("/v1/me/exports"),
+    GateExempt("/v1/me/deletion"),
+    GateExempt("/v1/me/restriction"),
+    GateExempt("/v1/me/preferences"),
+)
+
+
+def is_gate_exempt(method: str, path: str) -> bool:
+    path = path.rstrip("/") or "/"
+    for item in GATE_EXEMPT:
+        if item.method is not None and item.method != method.upper():
+            continue
+        if path == item.path or (item.prefix and path.startswith(item.path + "/")):
+            return True
+    return False
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ensure_shipped(conn: Connection) -> None:
+    """Version 1 of each kind from the texts in config/, inserted once (concurrent callers are safe)."""
+    for kind in KINDS:
+        if repo.count(conn, kind) == 0:
+            text = shipped_text(kind)
+            repo.insert(
+                conn,
+                kind=kind,
+                version=1,
+                effective_at=datetime(2026, 1, 1, tzinfo=UTC),
+                sha256=text_sha256(text),
+                material=False,
+                text=text,
+            )
+
+
+def current(conn: Connection, kind: PolicyKind, *, now: datetime | None = None) -> PolicyVersion:
+    """The version of `kind` in force now."""
+    ensure_shipped(conn)
+    found = repo.latest(conn, kind, effective_by=now or datetime.now(UTC))
+    if found is None:  # only when every version is scheduled in the future
+        found = repo.get(conn, kind, 1)
+    if found is None:
+        raise RuntimeError(f"no {kind} policy version")
+    return found
+
+
+def get_version(conn: Connection, kind: PolicyKind, version: int) -> PolicyVersion:
+    ensure_shipped(conn)
+    found = repo.get(conn, kind, version)
+    if found is None:
+        raise UnknownPolicyVersion(f"There is no version {version} of the {kind} policy.")
+    return found
+
+
+def accept(conn: Connection, user_id: UUID, kind: PolicyKind, version: int) -> Acceptance:
+    """Record that the user accepted `version` of `kind`; only the version in force can be accepted."""
+    policy = get_version(conn, kind, version)
+    if policy.version != current(conn, kind).version:
+        raise PolicyVersionNotCurrent(f"Version {version} of the {kind} policy is not the current one.")
+    return repo.accept(conn, user_id, policy)
+
+
+def accept_current(conn: Connection, user_id: UUID) -> list[Acceptance]:
+    """Accept the versions in force of every kind (onboarding)."""
+    return [repo.accept(conn, user_id, current(conn, kind)) for kind in KINDS]
+
+
+def check_gate(conn: Connection, user_id: UUID, method: str, path: str, *, now: datetime | None = None) -> None:
+    """Raise 428 when a material version the user has not accepted is in force, unless the route is exempt."""
+    if is_gate_exempt(method, path):
+        return
+    pending = repo.pending_material(conn, user_id, now or datetime.now(UTC))
+    if pending:
+        names = ", ".join(f"{p.kind} v{p.version}" for p in sorted(pending, key=lambda p: p.kind))
+        raise PolicyAcceptanceRequired(f"Accept the updated policy first: {names}.")
+
+
+def publish(
+    db: Database,
+    text: str,
+    *,
+    kind: PolicyKind,
+    material: bool,
+    effective_at: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> PublishResult:
+    """Publish a new version and queue one in-app notice and one email per user.
+
+    Publishing the text of the latest version again creates nothing new and resumes the fan-out, so a
+    crashed or concurrent run is harmless: notices and emails are unique per (policy version, user).
+    """
+    if not text.strip():
+        raise ValueError("a policy text cannot be empty")
+    sha = text_sha256(text)
+    with db.transaction() as conn:
+        conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_PUBLISH_LOCK, kind))
+        ensure_shipped(conn)
+        latest = repo.latest(conn, kind)
+        created = latest is None or latest.text_sha256 != sha
+        if created:
+            policy = repo.insert(
+                conn,
+                kind=kind,
+                version=(latest.version + 1) if latest else 1,
+                effective_at=effective_at or datetime.now(UTC),
+                sha256=sha,
+                material=material,
+                text=text,
+            )
+        else:
+            policy = latest
+    if policy is None:  # the advisory lock makes the version number ours
+        raise RuntimeError("policy version insert lost a race")
+    notices, emails = fan_out(db, policy, batch_size=batch_size)
+    return PublishResult(policy=policy, created=created, notices_created=notices, emails_queued=emails)
+
+
+_FAN_OUT = """
+with batch as (
+    select id from accounts where id > %(after)s order by id limit %(limit)s
+), notices as (
+    insert into notifications (user_id, kind, policy_version_id, title, body)
+    select id, 'policy_update', %(policy)s, %(title)s, %(body)s from batch
+    on conflict (user_id, policy_version_id) do nothing returning 1
+), emails as (
+    insert into email_outbox (user_id, template, policy_version_id)
+    select id, 'policy_update', %(policy)s from batch
+    on conflict (user_id, policy_version_id, template) do nothing returning 1
+)
+select (select id from batch order by id desc limit 1) as last_id,
+       (select count(*) from notices) as notices,
+       (select count(*) from emails) as emails
+"""
+
+
+def fan_out(db: Database, policy: PolicyVersion, *, batch_size: int = DEFAULT_BATCH) -> tuple[int, int]:
+    """Notice + email for every account, in batches of `batch_size`, one short transaction each."""
+    label = "privacy policy" if policy.kind == "privacy" else "terms of service"
+    title = f"We updated our {label}"
+    body = f"Version {policy.version} of our {label} is in force from {policy.effective_at:%Y-%m-%d}."
+    if policy.material:
+        body += " Please review and accept it to keep using Atelier."
+    after = UUID(int=0)
+    notices = emails = 0
+    while True:
+        with db.transaction() as conn:
+            row = conn.execute(
+                _FAN_OUT,
+                {"after": after, "limit": batch_size, "policy": policy.id, "title": title, "body": body},
+            ).fetchone()
+        if row is None or row["last_id"] is None:
+            return notices, emails
+        notices += int(row["notices"])
+        emails += int(row["emails"])
+        after = row["last_id"]

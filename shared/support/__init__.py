@@ -1,0 +1,1 @@
+"""Support tickets, messages and validated image attachments."""
