@@ -6,6 +6,8 @@ python deploy.py migrate
 python deploy.py deploy
 python deploy.py token EMAIL
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
+python deploy.py billing unmatched [--status unmatched|unparsed|failed|ignored] [--limit N]
+python deploy.py task sync-billing
 """
 
 from __future__ import annotations
@@ -99,6 +101,46 @@ def cmd_credits_grant(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_billing_unmatched(args: argparse.Namespace) -> int:
+    """Polar deliveries waiting for an account (or in another status): ids, types and notes only."""
+    from shared.billing.service import list_inbox
+    from shared.db import open_database
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            rows = list_inbox(conn, status=args.status, limit=args.limit)
+    finally:
+        db.close()
+    for row in rows:
+        print(
+            f"{row['received_at']:%Y-%m-%d %H:%M:%S}  {row['webhook_id']}  {row['event_type']}  "
+            f"object={row['object_id']}  attempts={row['attempts']}  {row['note'] or ''}".rstrip()
+        )
+    print(f"{len(rows)} {args.status} deliver{'y' if len(rows) == 1 else 'ies'}")
+    return 0
+
+
+TASKS = ("sync-billing",)
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    """Run one scheduled task now, here, against DATABASE_URL (or the embedded Postgres)."""
+    from shared.db import open_database
+
+    settings = _settings()
+    db = open_database(settings)
+    try:
+        if args.name == "sync-billing":
+            from functions.tasks import run_sync_billing
+
+            result = run_sync_billing(db, settings)
+    finally:
+        db.close()
+    print(f"{args.name}: {result}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -129,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     credit_grant.add_argument("--ref", help="an idempotency reference: the same ref grants once")
     credit_grant.add_argument("--expires-days", type=int, help="expire after N days (default: never)")
     credit_grant.set_defaults(run=cmd_credits_grant)
+
+    billing = verbs.add_parser("billing", help="operator views of Polar billing")
+    billing_verbs = billing.add_subparsers(dest="billing_verb", required=True)
+    unmatched = billing_verbs.add_parser("unmatched", help="list Polar deliveries waiting for an account")
+    unmatched.add_argument(
+        "--status", default="unmatched", choices=["unmatched", "unparsed", "failed", "ignored", "processed"]
+    )
+    unmatched.add_argument("--limit", type=int, default=100)
+    unmatched.set_defaults(run=cmd_billing_unmatched)
+
+    task = verbs.add_parser("task", help="run a scheduled task now")
+    task.add_argument("name", choices=TASKS)
+    task.set_defaults(run=cmd_task)
     return parser
 
 

@@ -10,6 +10,9 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that mean "nobody filled this in"; production refuses them.
+# The product catalogue ships next to this module, so it is found wherever the package is installed.
+DEFAULT_PRODUCTS_FILE = Path(__file__).resolve().parent / "products.toml"
+
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "xxx", "todo", "your-secret-here"})
 
 
@@ -39,6 +42,14 @@ class Settings(BaseSettings):
     signup_credit_days: int = Field(30, ge=1, validation_alias=_env("ATELIER_SIGNUP_CREDIT_DAYS"))
     credit_hold_ttl_seconds: int = Field(3600, ge=1, validation_alias=_env("ATELIER_CREDIT_HOLD_TTL_SECONDS"))
 
+    polar_access_token: str | None = Field(None, validation_alias=_env("POLAR_ACCESS_TOKEN"))
+    polar_webhook_secret: str | None = Field(None, validation_alias=_env("POLAR_WEBHOOK_SECRET"))
+    polar_server: Literal["sandbox", "production"] = Field("sandbox", validation_alias=_env("POLAR_SERVER"))
+    polar_api_url: str | None = Field(None, validation_alias=_env("POLAR_API_URL"))
+    products_file: Path = Field(DEFAULT_PRODUCTS_FILE, validation_alias=_env("ATELIER_PRODUCTS_FILE"))
+    checkout_success_url: str | None = Field(None, validation_alias=_env("ATELIER_CHECKOUT_SUCCESS_URL"))
+    portal_return_url: str | None = Field(None, validation_alias=_env("ATELIER_PORTAL_RETURN_URL"))
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
 
     @field_validator("cors_origins", mode="before")
@@ -64,6 +75,9 @@ class Settings(BaseSettings):
         }
         if self.supabase_jwt_secret is not None:
             required["SUPABASE_JWT_SECRET"] = self.supabase_jwt_secret
+        if self.billing_enabled:  # billing is on as soon as either Polar secret is set; then both must be real
+            required["POLAR_ACCESS_TOKEN"] = self.polar_access_token
+            required["POLAR_WEBHOOK_SECRET"] = self.polar_webhook_secret
         bad = sorted(name for name, value in required.items() if is_placeholder(value))
         if bad:
             raise ValueError(f"production refuses missing or placeholder settings: {', '.join(bad)}")
@@ -72,6 +86,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def billing_enabled(self) -> bool:
+        return self.polar_access_token is not None or self.polar_webhook_secret is not None
 
     @property
     def supabase_issuer(self) -> str | None:

@@ -58,8 +58,10 @@ class LocalScheduler:
 
 
 def scheduled_tasks() -> list[ScheduledTask]:
-    """The tasks the local stack runs; filled by the scheduled-tasks work."""
-    return []
+    """The tasks the local stack runs, on the same cadence as their Modal schedules."""
+    from functions.tasks import run_sync_billing
+
+    return [ScheduledTask("sync-billing", 24 * 3600, run_sync_billing)]
 
 
 def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import modal
 
-from functions import modal_app
+from functions import modal_app, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,10 @@ def same_image(a: Any, b: Any) -> bool:
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
-    return {name: value for name, value in vars(modal_app).items() if isinstance(value, modal.Function)}
+    found: dict[str, modal.Function[..., Any, Any]] = {}
+    for module in (modal_app, tasks):
+        found.update({name: value for name, value in vars(module).items() if isinstance(value, modal.Function)})
+    return found
 
 
 def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
@@ -32,7 +35,16 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
 
 
 def test_every_registered_function_is_known() -> None:
-    assert set(_functions()) == {"api"}
+    assert set(_functions()) == {"api", "sync_billing"}
+
+
+def test_sync_billing_runs_daily_on_the_api_image_with_the_secret() -> None:
+    info = tasks.sync_billing.info()
+    assert info.schedule is not None
+    assert info.schedule.startswith("Cron(")
+    assert info.gpus == []
+    assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
+    assert same_image(tasks.sync_billing._spec_.image, modal_app.api_image)
 
 
 def test_api_image_dependencies_carry_no_gpu_stack() -> None:

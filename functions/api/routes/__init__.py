@@ -1,5 +1,6 @@
 """Every router the API serves, in one list."""
 
-from functions.api.routes import credits, health, me
+from functions import webhooks
+from functions.api.routes import billing, credits, health, me
 
-ROUTERS = [health.router, me.router, credits.router]
+ROUTERS = [health.router, me.router, credits.router, billing.router, webhooks.router]
