@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,10 +19,11 @@ from polar.v2026_10 import Polar
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import run_sync_billing
+from functions.webhooks import handle_polar_delivery
 from shared.billing.catalogue import parse_catalogue
 from shared.billing.reconcile import sync_billing
 from shared.db import Database
-from tests.integration.test_polar_webhooks import PRODUCTS, make_settings, paid, post, rows
+from tests.integration.test_polar_webhooks import PRODUCTS, ROOT, make_settings, paid, post, rows
 from tests.support import polar as fx
 from tests.support.accounts import make_account
 from tests.support.loopback import Loopback, Recorded, Reply, loopback_server
@@ -79,7 +83,46 @@ def test_a_lost_webhook_is_repaired_once_and_a_late_webhook_adds_nothing(
     assert {k.lower(): v for k, v in request.headers.items()}["authorization"] == f"Bearer {TOKEN}"
     query = parse_qs(urlsplit(request.path).query)
     assert query["status"] == ["paid", "partially_refunded"]
-    assert datetime.fromisoformat(query["created_after"][0]) == since.replace(microsecond=since.microsecond)
+    assert datetime.fromisoformat(query["created_after"][0]) == since
+
+
+def test_two_runs_and_the_webhooks_at_once_grant_each_order_once(
+    tmp_path: Path, db: Database, orders: FakeOrders, polar_api: Loopback
+) -> None:
+    user = make_account(db)
+    envelopes = [paid(user) for _ in range(6)]
+    orders.orders = [e["data"] for e in envelopes]
+    settings = make_settings(tmp_path)
+    since = datetime.now(UTC) - timedelta(days=1)
+    results: list[int] = []
+    statuses: list[int] = []
+    barrier = threading.Barrier(3)
+
+    def reconcile() -> None:
+        with _client(polar_api.url) as polar:
+            barrier.wait()
+            results.append(sync_billing(db, polar, since=since, catalogue=CATALOGUE))
+
+    def webhooks() -> None:
+        barrier.wait()
+        for envelope in envelopes:
+            body = fx.encode(envelope)
+            statuses.append(handle_polar_delivery(db, settings, body, fx.sign(body, fx.NEW_SECRET)).status_code)
+
+    threads = [
+        threading.Thread(target=reconcile),
+        threading.Thread(target=reconcile),
+        threading.Thread(target=webhooks),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 6
+    assert len(results) == 2
+    assert len(_grants(db)) == 6
+    assert sum(results) <= 6
+    assert rows(db, "select count(*) as n from billing_orders where grant_state = 'granted'")[0]["n"] == 6
 
 
 def test_every_page_is_read(db: Database, orders: FakeOrders, polar_api: Loopback) -> None:
@@ -113,6 +156,34 @@ def test_an_unmatched_order_is_applied_by_the_task_once_the_account_exists(
     assert run_sync_billing(db, settings) == 0  # Polar lists nothing new; the sweep applies the waiting one
     assert _grants(db) == [f"polar:order:{envelope['data']['id']}"]
     assert rows(db, "select status from billing_webhook_inbox")[0]["status"] == "processed"
+
+
+def test_deploy_task_sync_billing_runs_it_now(
+    tmp_path: Path, db: Database, database_url: str, orders: FakeOrders, polar_api: Loopback
+) -> None:
+    user = make_account(db)
+    lost = paid(user)
+    orders.orders = [lost["data"]]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": database_url,
+        "ATELIER_DATA_DIR": str(tmp_path / "cli"),
+        "ATELIER_PRODUCTS_FILE": str(make_settings(tmp_path).products_file),
+        "POLAR_ACCESS_TOKEN": TOKEN,
+        "POLAR_API_URL": polar_api.url,
+    }
+    for expected in ("sync-billing: 1", "sync-billing: 0"):
+        done = subprocess.run(
+            [sys.executable, "deploy.py", "task", "sync-billing"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout
+    assert _grants(db) == [f"polar:order:{lost['data']['id']}"]
 
 
 def test_the_task_is_a_no_op_without_billing(tmp_path: Path, db: Database) -> None:

@@ -457,6 +457,32 @@ def test_a_refund_before_its_order_waits_and_is_applied_with_it(hook_client: Tes
     assert available(db, user) == 75
 
 
+def test_concurrent_refund_deliveries_revoke_each_share_once(hook_settings: Settings, db: Database) -> None:
+    user = make_account(db)
+    envelope = paid(user, total_amount=1000)
+    handle_polar_delivery(db, hook_settings, fx.encode(envelope), fx.sign(fx.encode(envelope), fx.NEW_SECRET))
+    bodies = [
+        fx.encode(fx.event("refund.updated", fx.refund(order_id=envelope["data"]["id"], amount=250))) for _ in range(4)
+    ]
+    deliveries = [(body, fx.sign(body, fx.NEW_SECRET)) for body in bodies for _ in range(2)]  # each refund twice
+    barrier = threading.Barrier(len(deliveries))
+    statuses: list[int] = []
+
+    def deliver(body: bytes, headers: dict[str, str]) -> None:
+        barrier.wait()
+        statuses.append(handle_polar_delivery(db, hook_settings, body, headers).status_code)
+
+    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 8
+    assert _revoked(db) == [25, 25, 25, 25]
+    assert available(db, user) == 0
+    assert rows(db, "select refunded_amount from billing_orders")[0]["refunded_amount"] == 1000
+
+
 def test_order_refunded_records_the_status_without_revoking(hook_client: TestClient, db: Database) -> None:
     user = make_account(db)
     envelope = paid(user, total_amount=1000)
