@@ -212,10 +212,12 @@ _INSERT_HOLD = f"""
 with h as (
     insert into credit_holds (user_id, ref, amount, created_at, expires_at)
     values (%(user_id)s, %(ref)s, %(amount)s, {_NOW}, {_NOW} + %(ttl)s::interval)
+    on conflict (ref) do nothing
     returning *
 ), t as (
     select grant_id, amount, (ord - 1)::smallint as seq
       from unnest(%(grants)s::uuid[], %(amounts)s::integer[]) with ordinality as x(grant_id, amount, ord)
+     where exists (select 1 from h)
 ), a as (
     insert into credit_hold_allocations (hold_id, seq, grant_id, user_id, amount)
     select h.id, t.seq, t.grant_id, h.user_id, t.amount from h, t
@@ -240,7 +242,8 @@ def insert_hold(
     ttl: timedelta,
     allocations: list[tuple[UUID, int]],
     now: datetime | None,
-) -> Hold:
+) -> Hold | None:
+    """The new hold, or None when a hold with this ref exists already (nothing is written then)."""
     row = conn.execute(
         _INSERT_HOLD,
         {
@@ -253,7 +256,9 @@ def insert_hold(
             "now": now,
         },
     ).fetchone()
-    if row is None or row["drawn"] != len(allocations):
+    if row is None:
+        return None
+    if row["drawn"] != len(allocations):
         raise RuntimeError("a hold did not draw from every grant it was allocated")
     return _hold(row)
 

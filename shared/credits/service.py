@@ -198,13 +198,13 @@ def reserve(
         raise BadRequest("ttl must be positive.", code="invalid_ttl")
     if not repo.lock_account(conn, user_id):
         raise InsufficientCredits("This account has no credits.")
-    existing = repo.hold_by_ref(conn, ref)
-    if existing is not None:
-        if (existing.user_id, existing.amount) != (user_id, amount):
-            raise Conflict("This hold reference is already used.", code="hold_ref_conflict")
-        return existing
+    # The replay check costs a query only off the hot path: when credits look short, or the insert
+    # finds the ref taken (it then writes nothing).
     allocations = _allocate(repo.spendable(conn, user_id, now), amount)
     if allocations is None:
+        replayed = _replayed_hold(conn, ref, user_id, amount)
+        if replayed is not None:
+            return replayed
         overdue = repo.overdue_holds(conn, now=now, limit=1000, user_id=user_id)
         for hold_id in overdue:
             _resolve_locked(conn, hold_id, None, now=now)
@@ -212,12 +212,20 @@ def reserve(
             allocations = _allocate(repo.spendable(conn, user_id, now), amount)
     if allocations is None:
         raise InsufficientCredits(f"{amount} credits are needed; fewer are available.")
-    try:
-        return repo.insert_hold(
-            conn, user_id=user_id, ref=ref, amount=amount, ttl=ttl, allocations=allocations, now=now
-        )
-    except psycopg.errors.UniqueViolation as exc:  # the same ref raced in for another user
-        raise Conflict("This hold reference is already used.", code="hold_ref_conflict") from exc
+    hold = repo.insert_hold(conn, user_id=user_id, ref=ref, amount=amount, ttl=ttl, allocations=allocations, now=now)
+    if hold is None:
+        replayed = _replayed_hold(conn, ref, user_id, amount)
+        if replayed is None:  # the ref's hold vanished between the insert and the read: only by erasure
+            raise Conflict("This hold reference is already used.", code="hold_ref_conflict")
+        return replayed
+    return hold
+
+
+def _replayed_hold(conn: Connection, ref: str, user_id: UUID, amount: int) -> Hold | None:
+    existing = repo.hold_by_ref(conn, ref)
+    if existing is not None and (existing.user_id, existing.amount) != (user_id, amount):
+        raise Conflict("This hold reference is already used.", code="hold_ref_conflict")
+    return existing
 
 
 def _allocate(spendable: list[tuple[UUID, int]], amount: int) -> list[tuple[UUID, int]] | None:
