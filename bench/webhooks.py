@@ -1,7 +1,7 @@
 """Signed Polar webhooks through POST /webhooks/polar: events per second with 30% duplicate deliveries,
 then a check that the credit grants equal the distinct orders.
 
-    python -m bench.webhooks [--events 600] [--threads 8]
+    .venv/bin/python bench/webhooks.py [--events 600] [--threads 8]
 
 Runs against a fresh embedded Postgres in a temporary directory (the real app, the real inbox, the real
 ledger); nothing is faked but Polar itself, whose deliveries are built and signed here as it signs them.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -18,6 +19,8 @@ import uuid
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from config.settings import Settings
 from functions.api.app import create_app
