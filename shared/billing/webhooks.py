@@ -31,8 +31,23 @@ from polar.v2026_10.webhooks import (
 from shared.errors import InvalidSignature, WebhooksDisabled
 
 MAX_BODY_BYTES = 1_000_000
-_CUSTOMER_PERSONAL = ("email", "name", "billing_name", "billing_address", "tax_id", "avatar_url")
-_OBJECT_PERSONAL = ("billing_name", "billing_address", "custom_field_data")
+_PERSONAL_KEYS = frozenset(
+    {
+        "email",
+        "billing_name",
+        "billing_address",
+        "tax_id",
+        "avatar_url",
+        "custom_field_data",
+        "customer_email",
+        "customer_name",
+        "customer_ip_address",
+        "customer_billing_name",
+        "customer_billing_address",
+        "customer_tax_id",
+        "customer_cancellation_comment",
+    }
+)
 METADATA_USER_KEY = "atelier_user_id"
 
 
@@ -50,19 +65,25 @@ class Delivery:
 
 
 def redact(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy without the customer's personal fields (kept as null so the SDK still parses it)."""
+    """A copy without personal fields, at any depth (kept as null so the SDK still parses the document).
+
+    Customer objects (any object with an `email`) also lose their `name`; product names stay."""
     out: dict[str, Any] = json.loads(json.dumps(document))
-    data = out.get("data")
-    if isinstance(data, dict):
-        for key in _OBJECT_PERSONAL:
-            if key in data:
-                data[key] = None
-        customer = data.get("customer")
-        if isinstance(customer, dict):
-            for key in _CUSTOMER_PERSONAL:
-                if key in customer:
-                    customer[key] = None
+    _redact(out)
     return out
+
+
+def _redact(value: Any) -> None:
+    if isinstance(value, dict):
+        person = "email" in value
+        for key in value:
+            if key in _PERSONAL_KEYS or (person and key == "name"):
+                value[key] = None
+            else:
+                _redact(value[key])
+    elif isinstance(value, list):
+        for item in value:
+            _redact(item)
 
 
 def external_customer_id(document: Mapping[str, Any]) -> str | None:

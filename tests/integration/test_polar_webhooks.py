@@ -288,12 +288,15 @@ def test_without_a_secret_the_endpoint_is_disabled(tmp_path: Path, db: Database)
 
 
 def test_a_signed_event_we_do_not_handle_is_stored_as_ignored(hook_client: TestClient, db: Database) -> None:
-    envelope = fx.event("checkout.created", fx.build(outputs.Checkout))
+    checkout = fx.build(outputs.Checkout, customer_email="someone@example.com", customer_ip_address="198.51.100.7")
+    envelope = fx.event("checkout.created", checkout)
     response = post(hook_client, envelope)
     assert response.status_code == 200
     assert response.json() == {"status": "ignored", "note": "event_type_not_handled"}
-    [inbox] = rows(db, "select status, event_type from billing_webhook_inbox")
+    [inbox] = rows(db, "select status, event_type, payload from billing_webhook_inbox")
     assert (inbox["status"], inbox["event_type"]) == ("ignored", "checkout.created")
+    assert "198.51.100.7" not in str(inbox["payload"])
+    assert "someone@example.com" not in str(inbox["payload"])
 
 
 def test_a_signed_event_of_a_type_the_sdk_does_not_know_is_stored_as_ignored(
