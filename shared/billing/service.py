@@ -22,7 +22,8 @@ Effects:
   revoked, and each refund revokes the difference it makes. A refund reaching N revokes everything left
   and closes the grant. A refund that arrives before its order waits and is settled when the order is.
 - `order.refunded` / `order.updated` update the order's status and Polar's refunded figure; they revoke
-  nothing themselves (they carry no refund id; the refund events do).
+  nothing themselves (they carry no refund id, so they could not tell a refund already applied from a
+  new one; the refund events, and the reconciler's refund listing, do the revoking).
 - `subscription.*` → the subscription's latest state per account; granted credits stay until they expire.
 - a customer whose external id matches no account → inbox status `unmatched` (the order is recorded,
   nothing granted); applied when the account is created (`apply_unmatched_for`, called by account
@@ -147,7 +148,7 @@ def apply_event(conn: Connection, payload: WebhookPayload, *, catalogue: Catalog
     if isinstance(payload, WebhookOrderRefundedPayload | WebhookOrderUpdatedPayload):
         return _order_changed(conn, payload.data)
     if isinstance(payload, WebhookRefundCreatedPayload | WebhookRefundUpdatedPayload):
-        return _refund(conn, payload.data)
+        return apply_refund(conn, payload.data)
     if isinstance(payload, _SUBSCRIPTION_EVENTS):
         return _subscription(conn, payload.data, event_at=event_at)
     return Outcome("ignored", "event_type_not_handled")
@@ -259,7 +260,8 @@ def _order_changed(conn: Connection, order: Order) -> Outcome:
 # --- refunds ---------------------------------------------------------------------------------------
 
 
-def _refund(conn: Connection, refund: Refund) -> Outcome:
+def apply_refund(conn: Connection, refund: Refund) -> Outcome:
+    """The effect of a refund event (or of the reconciler finding one); once per refund id."""
     if refund.status != "succeeded":
         return Outcome("ignored", f"refund_{refund.status}")
     repo.lock_order(conn, refund.order_id)

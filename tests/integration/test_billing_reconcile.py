@@ -33,17 +33,25 @@ CATALOGUE = parse_catalogue(PRODUCTS)
 
 
 class FakeOrders:
-    """GET /v1/orders/ with Polar's page/limit pagination over a list of order objects."""
+    """GET /v1/orders/ and /v1/refunds/ with Polar's page/limit pagination over lists of objects."""
 
     def __init__(self) -> None:
         self.orders: list[dict[str, Any]] = []
+        self.refunds: list[dict[str, Any]] = []  # newest first, as listed with sorting=-created_at
 
     def __call__(self, request: Recorded) -> Reply:
+        return self._page(request, self.orders)
+
+    def list_refunds(self, request: Recorded) -> Reply:
+        return self._page(request, self.refunds)
+
+    @staticmethod
+    def _page(request: Recorded, objects: list[dict[str, Any]]) -> Reply:
         query = parse_qs(urlsplit(request.path).query)
         page, limit = int(query["page"][0]), int(query["limit"][0])
-        items = self.orders[(page - 1) * limit : page * limit]
-        max_page = max(1, -(-len(self.orders) // limit))
-        return Reply(200, {"items": items, "pagination": {"total_count": len(self.orders), "max_page": max_page}})
+        items = objects[(page - 1) * limit : page * limit]
+        max_page = max(1, -(-len(objects) // limit))
+        return Reply(200, {"items": items, "pagination": {"total_count": len(objects), "max_page": max_page}})
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def orders() -> FakeOrders:
 
 @pytest.fixture
 def polar_api(orders: FakeOrders) -> Iterator[Loopback]:
-    with loopback_server({("GET", "/v1/orders/"): orders}) as server:
+    with loopback_server({("GET", "/v1/orders/"): orders, ("GET", "/v1/refunds/"): orders.list_refunds}) as server:
         yield server
 
 
@@ -123,6 +131,29 @@ def test_two_runs_and_the_webhooks_at_once_grant_each_order_once(
     assert len(_grants(db)) == 6
     assert sum(results) <= 6
     assert rows(db, "select count(*) as n from billing_orders where grant_state = 'granted'")[0]["n"] == 6
+
+
+def test_a_lost_refund_is_repaired_once_and_old_refunds_are_not_read(
+    tmp_path: Path, db: Database, orders: FakeOrders, polar_api: Loopback
+) -> None:
+    user = make_account(db)
+    envelope = paid(user, total_amount=1000)
+    order_id = envelope["data"]["id"]
+    recent = fx.refund(order_id=order_id, amount=500)
+    old = fx.refund(order_id=order_id, amount=500)
+    old["created_at"] = fx.iso(datetime.now(UTC) - timedelta(days=30))
+    orders.orders = [envelope["data"]]
+    orders.refunds = [recent, old]
+    since = datetime.now(UTC) - timedelta(days=3)
+    with _client(polar_api.url) as polar:
+        assert sync_billing(db, polar, since=since, catalogue=CATALOGUE) == 1
+        assert sync_billing(db, polar, since=since, catalogue=CATALOGUE) == 0
+    with TestClient(create_app(make_settings(tmp_path), db)) as client:  # the refund webhook turns up late
+        assert post(client, fx.event("refund.updated", recent)).json()["note"] == "refund_already_recorded"
+    revoked = rows(db, "select revocation_ref, amount from credit_revocations")
+    assert [(r["revocation_ref"], r["amount"]) for r in revoked] == [(f"polar:refund:{recent['id']}", 50)]
+    refund_query = parse_qs(urlsplit(next(r for r in polar_api.requests if "/v1/refunds/" in r.path).path).query)
+    assert refund_query["succeeded"] == ["true"]
 
 
 def test_every_page_is_read(db: Database, orders: FakeOrders, polar_api: Loopback) -> None:
