@@ -8,6 +8,7 @@ python deploy.py weights [--model ID ...] [--ephemeral]
 python deploy.py token EMAIL
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 python deploy.py policy publish FILE --kind privacy|terms [--material] [--effective-at ISO]
+python deploy.py billing unmatched [--status unmatched|unparsed|failed|ignored] [--limit N]
 """
 
 from __future__ import annotations
@@ -196,6 +197,26 @@ def cmd_policy_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_billing_unmatched(args: argparse.Namespace) -> int:
+    """Polar deliveries waiting for an account (or in another status): ids, types and notes only."""
+    from shared.billing.service import list_inbox
+    from shared.db import open_database
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            rows = list_inbox(conn, status=args.status, limit=args.limit)
+    finally:
+        db.close()
+    for row in rows:
+        print(
+            f"{row['received_at']:%Y-%m-%d %H:%M:%S}  {row['webhook_id']}  {row['event_type']}  "
+            f"object={row['object_id']}  attempts={row['attempts']}  {row['note'] or ''}".rstrip()
+        )
+    print(f"{len(rows)} {args.status} deliver{'y' if len(rows) == 1 else 'ies'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -244,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--material", action="store_true", help="users must accept it before continuing")
     publish.add_argument("--effective-at", help="ISO time with zone (default: now)")
     publish.set_defaults(run=cmd_policy_publish)
+
+    billing = verbs.add_parser("billing", help="operator views of Polar billing")
+    billing_verbs = billing.add_subparsers(dest="billing_verb", required=True)
+    unmatched = billing_verbs.add_parser("unmatched", help="list Polar deliveries waiting for an account")
+    unmatched.add_argument(
+        "--status", default="unmatched", choices=["unmatched", "unparsed", "failed", "ignored", "processed"]
+    )
+    unmatched.add_argument("--limit", type=int, default=100)
+    unmatched.set_defaults(run=cmd_billing_unmatched)
+
     return parser
 
 

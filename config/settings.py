@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from config.models import offered_models
 
 # Values that mean "nobody filled this in"; production refuses them.
+# The product catalogue ships next to this module, so it is found wherever the package is installed.
+DEFAULT_PRODUCTS_FILE = Path(__file__).resolve().parent / "products.toml"
+
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "xxx", "todo", "your-secret-here"})
 
 
@@ -47,6 +50,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_BYTES"))
     max_upload_pixels: int = Field(40_000_000, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
     trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
+
+    polar_access_token: str | None = Field(None, validation_alias=_env("POLAR_ACCESS_TOKEN"))
+    polar_webhook_secret: str | None = Field(None, validation_alias=_env("POLAR_WEBHOOK_SECRET"))
+    polar_server: Literal["sandbox", "production"] = Field("sandbox", validation_alias=_env("POLAR_SERVER"))
+    polar_api_url: str | None = Field(None, validation_alias=_env("POLAR_API_URL"))
+    products_file: Path = Field(DEFAULT_PRODUCTS_FILE, validation_alias=_env("ATELIER_PRODUCTS_FILE"))
+    checkout_success_url: str | None = Field(None, validation_alias=_env("ATELIER_CHECKOUT_SUCCESS_URL"))
+    portal_return_url: str | None = Field(None, validation_alias=_env("ATELIER_PORTAL_RETURN_URL"))
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
 
@@ -102,6 +113,9 @@ class Settings(BaseSettings):
         }
         if self.supabase_jwt_secret is not None:
             required["SUPABASE_JWT_SECRET"] = self.supabase_jwt_secret
+        if self.billing_enabled:  # billing is on as soon as either Polar secret is set; then both must be real
+            required["POLAR_ACCESS_TOKEN"] = self.polar_access_token
+            required["POLAR_WEBHOOK_SECRET"] = self.polar_webhook_secret
         bad = sorted(name for name, value in required.items() if is_placeholder(value))
         if bad:
             raise ValueError(f"production refuses missing or placeholder settings: {', '.join(bad)}")
@@ -115,6 +129,10 @@ class Settings(BaseSettings):
     def is_paid(self) -> bool:
         """A paid deployment offers only commercially licensed models (see config/models.py)."""
         return self.paid if self.paid is not None else self.is_production
+
+    @property
+    def billing_enabled(self) -> bool:
+        return self.polar_access_token is not None or self.polar_webhook_secret is not None
 
     @property
     def supabase_issuer(self) -> str | None:

@@ -12,6 +12,7 @@ import modal
 APP_NAME = "atelier"
 PYPROJECT = str(Path(__file__).resolve().parent.parent / "pyproject.toml")
 LOCAL_SOURCES = ("functions", "shared", "config")
+PRODUCTS_FILE = Path(__file__).resolve().parent.parent / "config" / "products.toml"
 
 app = modal.App(APP_NAME)
 
@@ -25,6 +26,8 @@ api_image = (
     .pip_install_from_pyproject(PYPROJECT)
     .env({"ATELIER_ENV": "production"})
     .add_local_python_source(*LOCAL_SOURCES)
+    # Python sources are mounted without data files; the product catalogue is data the API reads.
+    .add_local_file(str(PRODUCTS_FILE), "/root/config/products.toml")
 )
 
 # The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.

@@ -1,22 +1,61 @@
 """Scheduled tasks: the registry (name, schedule, function) and one Modal scheduled function per task.
 
 The same registry drives `deploy.py task`, the local stack's scheduler and Modal Cron, so a task
-runs on the same schedule everywhere.
+runs on the same schedule everywhere. Each task is a thin call into `shared/`.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
+
 import modal
 
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 from functions.modal_app import SECRETS, api_image, app
-from shared.db import open_database
+from shared.db import Database, open_database
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, TaskRun, run_task
 
+log = logging.getLogger("atelier.tasks")
+
+# Look back further than the schedule, so a failed or late run is covered by the next one.
+SYNC_BILLING_LOOKBACK = timedelta(days=3)
+
+
+def run_sync_billing(
+    db: Database,
+    settings: Settings | None = None,
+    *,
+    lookback: timedelta = SYNC_BILLING_LOOKBACK,
+    now: datetime | None = None,
+) -> int:
+    """Repair lost `order.paid` and refund webhooks; a no-op (0) when billing is not configured."""
+    from datetime import UTC
+
+    from shared.billing.catalogue import load_catalogue
+    from shared.billing.polar_api import polar_client
+    from shared.billing.reconcile import sync_billing
+
+    settings = settings or get_settings()
+    if not settings.polar_access_token:
+        log.info("sync-billing skipped: POLAR_ACCESS_TOKEN is not set")
+        return 0
+    since = (now or datetime.now(UTC)) - lookback
+    with polar_client(settings) as client:
+        return sync_billing(db, client, since=since, catalogue=load_catalogue(settings.products_file))
+
+
+def _sync_billing(db: Database, now: datetime) -> int:
+    return run_sync_billing(db, now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
-    for task in (TaskDef("prune-task-runs", "17 3 * * *", prune_task_runs, "delete task-run records past retention"),)
+    for task in (
+        TaskDef("prune-task-runs", "17 3 * * *", prune_task_runs, "delete task-run records past retention"),
+        TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
+    )
 }
 
 
@@ -42,3 +81,8 @@ def _schedule(name: str) -> modal.Cron | modal.Period:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-task-runs"))
 def prune_task_runs_task() -> None:
     run_named("prune-task-runs")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("sync-billing"))
+def sync_billing_task() -> None:
+    run_named("sync-billing")

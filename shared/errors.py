@@ -140,3 +140,34 @@ class Underage(Forbidden):
     """Atelier is not available to anyone under 13."""
 
     code = "underage"
+
+
+class UnknownProduct(NotFound):
+    """No product with this id is on sale here."""
+
+    code = "unknown_product"
+
+
+class BillingDisabled(ServiceUnavailable):
+    """Billing is not configured on this deployment."""
+
+    code = "billing_disabled"
+
+
+class PaymentProviderError(AtelierError):
+    """The payment provider did not answer as expected; retry later."""
+
+    status = 502
+    code = "payment_provider_error"
+
+
+class InvalidSignature(Forbidden):
+    """The webhook signature, its headers or its timestamp could not be verified."""
+
+    code = "invalid_signature"
+
+
+class WebhooksDisabled(ServiceUnavailable):
+    """No webhook secret is configured, so webhooks are refused rather than accepted unverified."""
+
+    code = "webhooks_disabled"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from shared.accounts import repo
 from shared.accounts.models import Account
 from shared.auth import Principal
+from shared.billing import service as billing
+from shared.billing.catalogue import load_catalogue
 from shared.credits.service import grant_signup
 from shared.db.database import Connection
 
@@ -13,7 +15,8 @@ from shared.db.database import Connection
 def ensure_account(conn: Connection, principal: Principal, *, settings: Settings | None = None) -> tuple[Account, bool]:
     """The caller's account, created from their token's claims the first time they call; returns (account, created).
 
-    A new account gets its signup credits in the same transaction (granted once: keyed on the account id).
+    A new account gets its signup credits in the same transaction (granted once: keyed on the account id),
+    and Polar payments that arrived before it existed (billing inbox `unmatched`) are applied.
     """
     account, created = repo.upsert_from_claims(
         conn,
@@ -27,4 +30,7 @@ def ensure_account(conn: Connection, principal: Principal, *, settings: Settings
     )
     if created:
         grant_signup(conn, account.id, at=account.created_at, settings=settings)
+        if billing.has_unmatched(conn, account.id):  # paid through Polar before the account existed
+            catalogue = load_catalogue((settings or get_settings()).products_file)
+            billing.apply_unmatched_for(conn, account.id, catalogue=catalogue)
     return account, created

@@ -212,6 +212,46 @@ TABLES: tuple[TableEntry, ...] = (
         retention="relationship",
         erasure=Erasure.DELETE,
     ),
+    TableEntry(
+        table="billing_orders",
+        subject_column="user_id",  # set to null when the account is erased; customer_ref stays
+        category=Category.PAYMENT,
+        purpose="keep the record of each sale the law requires and tie it to the credits it granted",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="accounting_records",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("customer_ref",),  # a salted hash of the account id (the audit pseudonym)
+    ),
+    TableEntry(
+        table="billing_refunds",
+        subject_column=None,  # linked to an order, never to an account
+        category=Category.PAYMENT,
+        purpose="revoke the credits of a refunded payment exactly once",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="accounting_records",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+    ),
+    TableEntry(
+        table="billing_subscriptions",
+        subject_column="user_id",
+        category=Category.PAYMENT,
+        purpose="show the state of the user's subscription",
+        legal_basis=LegalBasis.CONTRACT,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="billing_webhook_inbox",
+        # Our account id as Polar's customer.external_id (text, no foreign key: it may arrive before the
+        # account). The stored payload has the customer's email, names, address and tax id removed.
+        subject_column="external_customer_id",
+        category=Category.PAYMENT,
+        purpose="apply each payment event exactly once and let operators see what Polar sent",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="billing_inbox",
+        erasure=Erasure.DELETE,
+        personal_columns=("payload",),
+    ),
 )
 
 STORAGE: tuple[StorageEntry, ...] = (

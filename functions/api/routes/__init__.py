@@ -1,11 +1,14 @@
 """Every router the API serves, in one list."""
 
-from functions.api.routes import consent, credits, health, me, media, models, onboarding, policies, support
+from functions import webhooks
+from functions.api.routes import billing, consent, credits, health, me, media, models, onboarding, policies, support
 
 ROUTERS = [
     health.router,
     me.router,
     credits.router,
+    billing.router,
+    webhooks.router,
     media.router,
     models.router,
     policies.router,

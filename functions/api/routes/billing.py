@@ -1,0 +1,60 @@
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from functions.api.deps import AppSettings, CurrentCaller
+from shared.billing import polar_api
+from shared.billing.catalogue import load_catalogue
+from shared.errors import UnknownProduct
+
+router = APIRouter(prefix="/v1/billing", tags=["billing"])
+
+
+class ProductOut(BaseModel):
+    product_id: str
+    name: str
+    kind: Literal["pack", "subscription"]
+    credits: int
+
+
+class ProductList(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None = None
+
+
+class CheckoutIn(BaseModel):
+    product_id: str = Field(min_length=1, max_length=200)
+
+
+class UrlOut(BaseModel):
+    url: str
+
+
+@router.get("/products", summary="What can be bought, and the credits each grants (public)")
+def list_products(settings: AppSettings) -> ProductList:
+    catalogue = load_catalogue(settings.products_file)
+    return ProductList(
+        items=[
+            ProductOut(product_id=p.polar_product_id, name=p.name, kind=p.kind, credits=p.credits) for p in catalogue
+        ]
+    )
+
+
+@router.post("/checkout", summary="Start a Polar checkout for one product; answers its URL")
+def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+    product = load_catalogue(settings.products_file).get(body.product_id)
+    if product is None:
+        raise UnknownProduct("No product with this id is on sale.")
+    with polar_api.polar_client(settings) as client:
+        url = polar_api.create_checkout(
+            client, product=product, user_id=caller.account.id, success_url=settings.checkout_success_url
+        )
+    return UrlOut(url=url)
+
+
+@router.post("/portal", summary="Open the Polar customer portal (invoices, subscriptions); answers its URL")
+def create_portal(caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+    with polar_api.polar_client(settings) as client:
+        url = polar_api.create_portal_session(client, user_id=caller.account.id, return_url=settings.portal_return_url)
+    return UrlOut(url=url)

@@ -1,0 +1,60 @@
+"""POST /webhooks/polar: verified Polar events, recorded in the inbox and applied in one transaction.
+
+Answers: 2xx for every verified delivery that needs no retry (applied, duplicate, ignored, unmatched,
+unparseable); 403 `invalid_signature` when verification fails (nothing stored); 503 `webhooks_disabled`
+without a secret; 5xx `webhook_processing_failed` when applying raised, after rolling everything back, so
+Polar retries the same webhook-id and the retry applies it once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from config.settings import Settings
+from functions.api.errors import error_response
+from shared.billing import service
+from shared.billing.catalogue import load_catalogue
+from shared.billing.webhooks import MAX_BODY_BYTES, verify
+from shared.db import Database
+from shared.errors import PayloadTooLarge
+
+log = logging.getLogger("atelier.webhooks")
+
+router = APIRouter(tags=["webhooks"])
+
+
+def handle_polar_delivery(db: Database, settings: Settings, body: bytes, headers: dict[str, str]) -> JSONResponse:
+    delivery = verify(body, headers, settings.polar_webhook_secret)
+    catalogue = load_catalogue(settings.products_file)
+    try:
+        with db.transaction() as conn:
+            outcome = service.receive(conn, delivery, catalogue=catalogue)
+    except Exception as exc:
+        log.exception("webhook effect failed", extra={"webhook_id": delivery.webhook_id, "type": delivery.event_type})
+        with db.transaction() as conn:
+            service.record_failure(conn, delivery, exc)
+        return error_response(
+            500, "webhook_processing_failed", "The event could not be applied; it was rolled back for a retry."
+        )
+    log.info(
+        "webhook received",
+        extra={"webhook_id": delivery.webhook_id, "type": delivery.event_type, "outcome": outcome.status},
+    )
+    return JSONResponse({"status": outcome.status, "note": outcome.note}, status_code=200)
+
+
+@router.post("/webhooks/polar", summary="Polar webhook endpoint (Standard Webhooks signatures)")
+async def polar_webhook(request: Request) -> JSONResponse:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("A webhook body is at most 1 MB.")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("A webhook body is at most 1 MB.")
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    return await run_in_threadpool(handle_polar_delivery, db, settings, body, dict(request.headers))

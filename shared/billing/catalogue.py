@@ -1,0 +1,95 @@
+"""The product catalogue (`config/products.toml`, or `ATELIER_PRODUCTS_FILE`): Polar product → credits."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+ProductKind = Literal["pack", "subscription"]
+KINDS: tuple[ProductKind, ...] = ("pack", "subscription")
+_FIELDS = {"polar_product_id", "name", "kind", "credits"}
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is missing or invalid; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Product:
+    polar_product_id: str
+    name: str
+    kind: ProductKind
+    credits: int
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    products: tuple[Product, ...]
+
+    def get(self, polar_product_id: str | None) -> Product | None:
+        if polar_product_id is None:
+            return None
+        for product in self.products:
+            if product.polar_product_id == polar_product_id:
+                return product
+        return None
+
+    def __iter__(self) -> Iterator[Product]:
+        return iter(self.products)
+
+
+def _product(where: str, raw: Any) -> Product:
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"{where}: each [[product]] must be a table")
+    unknown = set(raw) - _FIELDS
+    missing = _FIELDS - set(raw)
+    if unknown or missing:
+        raise CatalogueError(f"{where}: unknown fields {sorted(unknown)} / missing fields {sorted(missing)}")
+    pid, name, kind, credits = raw["polar_product_id"], raw["name"], raw["kind"], raw["credits"]
+    if not isinstance(pid, str) or not pid.strip():
+        raise CatalogueError(f"{where}: polar_product_id must be a non-empty string")
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogueError(f"{where}: name must be a non-empty string")
+    if kind not in KINDS:
+        raise CatalogueError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits <= 0:
+        raise CatalogueError(f"{where}: credits must be a whole number > 0")
+    return Product(polar_product_id=pid.strip(), name=name.strip(), kind=kind, credits=credits)
+
+
+def parse_catalogue(text: str, *, source: str = "catalogue") -> Catalogue:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"{source}: not valid TOML ({exc})") from exc
+    unknown = set(data) - {"product"}
+    if unknown:
+        raise CatalogueError(f"{source}: unknown top-level keys {sorted(unknown)}")
+    entries = data.get("product", [])
+    if not isinstance(entries, list):
+        raise CatalogueError(f"{source}: use [[product]] tables")
+    products = tuple(_product(f"{source} product #{n + 1}", raw) for n, raw in enumerate(entries))
+    seen: set[str] = set()
+    for product in products:
+        if product.polar_product_id in seen:
+            raise CatalogueError(f"{source}: polar_product_id {product.polar_product_id} appears twice")
+        seen.add(product.polar_product_id)
+    return Catalogue(products)
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Read and validate the catalogue; cached per file path and modification time."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise CatalogueError(f"product catalogue not found: {path.name}") from exc
+    return _load(path.resolve(), stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, _mtime_ns: int) -> Catalogue:
+    return parse_catalogue(path.read_text(encoding="utf-8"), source=path.name)
