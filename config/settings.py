@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from config.limits import Bucket, buckets_with
 
 # Values that mean "nobody filled this in"; production refuses them.
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "xxx", "todo", "your-secret-here"})
@@ -36,6 +39,27 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
+
+    # Abuse resistance (config/limits.py holds the defaults as data).
+    max_prompt_chars: int = Field(2000, ge=1, validation_alias=_env("ATELIER_MAX_PROMPT_CHARS"))
+    rate_limit_overrides: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("ATELIER_RATE_LIMITS")
+    )
+    trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias=_env("ATELIER_TRUSTED_PROXY_HOPS"))
+    pseudonym_secret: str | None = Field(None, validation_alias=_env("ATELIER_PSEUDONYM_KEY"))
+
+    @field_validator("rate_limit_overrides", mode="before")
+    @classmethod
+    def _parse_budgets(cls, value: object) -> object:
+        """`jobs.user=10/60,public.ip=50/60` → {"jobs.user": "10/60", ...}; checked against config/limits.py."""
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("ATELIER_RATE_LIMITS is a comma-separated list of BUCKET.user|ip=LIMIT/SECONDS")
+            value = {name.strip(): budget.strip() for name, _, budget in pairs}
+        if isinstance(value, dict):
+            buckets_with({str(k): str(v) for k, v in value.items()})  # raises on unknown names or bad budgets
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -76,6 +100,18 @@ class Settings(BaseSettings):
     @property
     def supabase_jwks_url(self) -> str | None:
         return f"{self.supabase_url}/auth/v1/.well-known/jwks.json" if self.supabase_url else None
+
+    @property
+    def rate_buckets(self) -> dict[str, Bucket]:
+        """The rate-limit budgets in force: config/limits.py with ATELIER_RATE_LIMITS applied."""
+        return buckets_with(self.rate_limit_overrides)
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """HMAC key for hashed subjects (rate-limit keys, security events): ATELIER_PSEUDONYM_KEY, else derived
+        from the service secret, else a fixed local key. Rotating it only restarts counters."""
+        material = self.pseudonym_secret or self.supabase_secret_key or "atelier-local-pseudonyms"
+        return hashlib.sha256(b"atelier-pseudonym:" + material.encode()).digest()
 
     @property
     def dev_key_path(self) -> Path:

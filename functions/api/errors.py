@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,6 +37,51 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, invalid or expired access token",
+    404: "No such resource (or it belongs to someone else)",
+    413: "Request body too large",
+    422: "Invalid request",
+    429: "Rate limited; see Retry-After",
+    503: "A dependency (database, rate limiter, identity provider) is unavailable",
+}
+
+
+def _declared(status: int) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+
+
+def _is_authenticated(route: APIRoute) -> bool:
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if dependant.call is not None and getattr(dependant.call, "__name__", "") == "_caller":
+            return True
+        stack.extend(dependant.dependencies)
+    return False
+
+
+def declare_error_responses(app: FastAPI) -> None:
+    """Every route's OpenAPI entry names the error answers it can give, all shaped as `ErrorBody`.
+
+    Runs once the routers are included: 422/429/503 everywhere, 400/413 where a body is read,
+    401 where the caller must be authenticated, 404 where the path names a resource.
+    """
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        statuses = [422, 429, 503]
+        if route.body_field is not None:
+            statuses += [400, 413]
+        if _is_authenticated(route):
+            statuses.append(401)
+        if "{" in route.path:
+            statuses.append(404)
+        for status in statuses:
+            route.responses.setdefault(status, _declared(status))
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
