@@ -289,7 +289,12 @@ class BodyLimitMiddleware:
                 started = True
             await send(message)
 
-        await self.app(scope, counting_receive, guarded_send)
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+            # The app saw the disconnect we injected (e.g. starlette's ClientDisconnect); the 413 is the answer.
 
 
 async def _reply(send: Send, status: int, code: str, message: str) -> None:

@@ -7,7 +7,6 @@ store is unreachable the request is refused with 503 `rate_limiter_unavailable`:
 closed, cheap reads included, because those reads need the same database anyway.
 """
 
-
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
