@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,38 +49,42 @@ _DESCRIPTIONS = {
 }
 
 
-def _declared(status: int) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
-
-
-def _is_authenticated(route: APIRoute) -> bool:
-    stack = [route.dependant]
-    while stack:
-        dependant = stack.pop()
-        if dependant.call is not None and getattr(dependant.call, "__name__", "") == "_caller":
-            return True
-        stack.extend(dependant.dependencies)
-    return False
-
-
 def declare_error_responses(app: FastAPI) -> None:
-    """Every route's OpenAPI entry names the error answers it can give, all shaped as `ErrorBody`.
+    """Every operation in the OpenAPI description names the error answers it can give, shaped as `ErrorBody`.
 
-    Runs once the routers are included: 422/429/503 everywhere, 400/413 where a body is read,
-    401 where the caller must be authenticated, 404 where the path names a resource.
+    Applied to the generated description (whatever way the framework builds it): 422/429/503 everywhere
+    (replacing the framework's own 422 shape, which this API never sends), 400/413 where a body is read,
+    401 where a bearer token is required, 404 where the path names a resource.
     """
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        statuses = [422, 429, 503]
-        if route.body_field is not None:
-            statuses += [400, 413]
-        if _is_authenticated(route):
-            statuses.append(401)
-        if "{" in route.path:
-            statuses.append(404)
-        for status in statuses:
-            route.responses.setdefault(status, _declared(status))
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorBody"] = error_schema
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                statuses = [422, 429, 503]
+                if "requestBody" in operation:
+                    statuses += [400, 413]
+                if operation.get("security"):
+                    statuses.append(401)
+                if "{" in path:
+                    statuses.append(404)
+                responses = operation.setdefault("responses", {})
+                for status in statuses:
+                    if status == 422 or str(status) not in responses:
+                        responses[str(status)] = {
+                            "description": _DESCRIPTIONS[status],
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                        }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import socket
 from pathlib import Path
 
 import httpx
@@ -15,7 +15,6 @@ from config.settings import Settings
 from functions.api.deps import DEFAULT_LIMIT, Limit
 from functions.api.middleware import json_depth_exceeds
 from shared import http
-from tests.support.loopback import Recorded, Reply, loopback_server
 
 
 def test_every_required_bucket_has_per_user_or_per_ip_budgets() -> None:
@@ -88,14 +87,11 @@ def test_outbound_client_has_timeouts(tmp_path: Path) -> None:
 
 
 def test_outbound_client_gives_up_on_a_hanging_service(tmp_path: Path) -> None:
-    def hang(_: Recorded) -> Reply:
-        time.sleep(2.0)
-        return Reply(200, {"late": True})
-
+    """A loopback service that accepts the connection and never answers: the read timeout ends the call."""
     settings = Settings(data_dir=tmp_path, http_timeout_seconds=0.3)
-    with (
-        loopback_server({("GET", "/v1/orders"): hang}) as remote,
-        http.client(settings, base_url=remote.url) as client,
-        pytest.raises(httpx.ReadTimeout),
-    ):
-        client.get("/v1/orders")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with http.client(settings, base_url=base) as client, pytest.raises(httpx.ReadTimeout):
+            client.get("/v1/orders")
