@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
+from functions.api.deps import CurrentCaller
 from functions.api.ratelimits import rate_limited
 from functions.tasks import TASKS
 from shared import ratelimit
@@ -99,9 +101,10 @@ def test_unreachable_store_fails_closed(tmp_path: Path) -> None:
         with pytest.raises(ratelimit.RateLimiterUnavailable):
             ratelimit.check(unreachable, bucket="b", key="k", limit=100, window_seconds=60)
         with TestClient(create_app(Settings(data_dir=tmp_path), unreachable)) as client:
-            response = client.get("/openapi.json")
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "rate_limiter_unavailable"
+            for path in ("/openapi.json", "/v1/me"):
+                response = client.get(path, headers=bearer(hs256()))
+                assert response.status_code == 503
+                assert response.json()["error"]["code"] == "rate_limiter_unavailable"
     finally:
         unreachable.close()
 
@@ -144,3 +147,48 @@ def test_unknown_buckets_and_budgets_are_errors_not_unlimited(tmp_path: Path) ->
         Settings(data_dir=tmp_path, rate_limit_overrides={"jobz.user": "1/60"})
     with pytest.raises(ValueError, match="limit >= 1"):
         Settings(data_dir=tmp_path, rate_limit_overrides={"jobs.user": "0/60"})
+
+
+def test_a_burst_of_job_creations_passes_the_budget_and_refused_ones_never_reach_the_handler(
+    tmp_path: Path, db: Database
+) -> None:
+    """What the jobs route gets from `dependencies=[rate_limited("jobs")]`: 100 concurrent creations, budget 10."""
+    reached: list[str] = []
+    lock = threading.Lock()
+    router = APIRouter(prefix="/v1/scratch")
+
+    @router.post("/jobs", dependencies=[rate_limited("jobs")])
+    def create_job(caller: CurrentCaller) -> dict[str, str]:
+        with lock:
+            reached.append(str(caller.account.id))  # where a real route would hold credits
+        return {"status": "queued"}
+
+    settings = Settings(
+        data_dir=tmp_path, supabase_jwt_secret=HS256_SECRET, rate_limit_overrides={"jobs.user": "10/3600"}
+    )
+    app = create_app(settings, db)
+    app.include_router(router)
+    token = bearer(hs256(email="burst@example.com"))
+    statuses: list[int] = []
+    retry_after: list[str] = []
+    with TestClient(app) as client:
+        client.get("/v1/me", headers=token)  # the account exists before the burst
+        barrier = threading.Barrier(100)
+
+        def create() -> None:
+            barrier.wait()
+            response = client.post("/v1/scratch/jobs", headers=token, json={"prompt": "a lighthouse"})
+            with lock:
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    retry_after.append(response.headers["retry-after"])
+
+        threads = [threading.Thread(target=create) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 90
+    assert len(reached) == 10
+    assert all(int(value) >= 1 for value in retry_after)
