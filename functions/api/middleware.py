@@ -338,7 +338,10 @@ class DenialMonitorMiddleware:
             kind = "access_denied"
         else:
             return
-        await anyio.to_thread.run_sync(self._record, scope, kind, status, route)
+        try:
+            await anyio.to_thread.run_sync(self._record, scope, kind, status, route)
+        except Exception:  # monitoring never turns an answered request into an error
+            security_log.exception("could not record a denial", extra={"kind": kind})
 
     @staticmethod
     def _record(scope: Scope, kind: Kind, status: int, route: str) -> None:
@@ -353,19 +356,15 @@ class DenialMonitorMiddleware:
             budget = getattr(buckets[kind], "ip" if subject_kind == "ip" else "user")
             if budget is None:
                 continue
-            try:
-                event = record_denial(
-                    db,
-                    kind=kind,
-                    subject_kind=subject_kind,
-                    subject=subject,
-                    budget=budget,
-                    secret=settings.pseudonym_key,
-                    details={"route": route, "status": status, "method": scope["method"]},
-                )
-            except Exception:
-                security_log.exception("could not record a denial", extra={"kind": kind})
-                continue
+            event = record_denial(
+                db,
+                kind=kind,
+                subject_kind=subject_kind,
+                subject=subject,
+                budget=budget,
+                secret=settings.pseudonym_key,
+                details={"route": route, "status": status, "method": scope["method"]},
+            )
             if event is not None:
                 security_log.warning(
                     "security event raised",
