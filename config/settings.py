@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -9,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.limits import Bucket, buckets_with
 from config.models import offered_models
 
 # Values that mean "nobody filled this in"; production refuses them.
@@ -85,6 +87,27 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    # Abuse resistance (config/limits.py holds the defaults as data).
+    max_prompt_chars: int = Field(2000, ge=1, validation_alias=_env("ATELIER_MAX_PROMPT_CHARS"))
+    rate_limit_overrides: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("ATELIER_RATE_LIMITS")
+    )
+    trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias=_env("ATELIER_TRUSTED_PROXY_HOPS"))
+    pseudonym_secret: str | None = Field(None, validation_alias=_env("ATELIER_PSEUDONYM_KEY"))
+
+    @field_validator("rate_limit_overrides", mode="before")
+    @classmethod
+    def _parse_budgets(cls, value: object) -> object:
+        """`jobs.user=10/60,public.ip=50/60` → {"jobs.user": "10/60", ...}; checked against config/limits.py."""
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("ATELIER_RATE_LIMITS is a comma-separated list of BUCKET.user|ip=LIMIT/SECONDS")
+            value = {name.strip(): budget.strip() for name, _, budget in pairs}
+        if isinstance(value, dict):
+            buckets_with({str(k): str(v) for k, v in value.items()})  # raises on unknown names or bad budgets
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -153,6 +176,18 @@ class Settings(BaseSettings):
     def storage_dir(self) -> Path:
         """The local storage backend's folder (and its URL-signing key beside it)."""
         return self.data_dir / "storage"
+
+    @property
+    def rate_buckets(self) -> dict[str, Bucket]:
+        """The rate-limit budgets in force: config/limits.py with ATELIER_RATE_LIMITS applied."""
+        return buckets_with(self.rate_limit_overrides)
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """HMAC key for hashed subjects (rate-limit keys, security events): ATELIER_PSEUDONYM_KEY, else derived
+        from the service secret, else a fixed local key. Rotating it only restarts counters."""
+        material = self.pseudonym_secret or self.supabase_secret_key or "atelier-local-pseudonyms"
+        return hashlib.sha256(b"atelier-pseudonym:" + material.encode()).digest()
 
     @property
     def dev_key_path(self) -> Path:

@@ -67,7 +67,9 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     app = create_app(settings, db)
     app.state.local_workers = workers
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
+        # of its own and no access log: the API's access-log middleware writes one redacted record per request.
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         scheduler.stop()
         db.close()

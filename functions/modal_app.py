@@ -66,7 +66,9 @@ weights_image = (
 def api() -> object:
     """The FastAPI app; long work is spawned, never awaited inside a request."""
     from functions.api.app import create_app
+    from shared.logs import configure_logging
 
+    configure_logging()
     return create_app()
 
 

@@ -13,7 +13,10 @@ import modal
 
 from config.settings import Settings, get_settings
 from functions.modal_app import SECRETS, api_image, app
+from shared import ratelimit
 from shared.db import Database, open_database
+from shared.logs import configure_logging
+from shared.security.events import prune_events
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, TaskRun, run_task
 
@@ -55,12 +58,15 @@ TASKS: dict[str, TaskDef] = {
     for task in (
         TaskDef("prune-task-runs", "17 3 * * *", prune_task_runs, "delete task-run records past retention"),
         TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
+        TaskDef("prune-rate-limits", "*/10 * * * *", ratelimit.prune, "delete rate-limit counters of ended windows"),
+        TaskDef("prune-security-events", "29 3 * * *", prune_events, "delete security events past retention"),
     )
 }
 
 
 def run_named(name: str) -> TaskRun:
     """Run one task now against the configured database (what Modal and `deploy.py task NAME` call)."""
+    configure_logging()
     db = open_database(get_settings())
     try:
         return run_task(db, TASKS[name])
@@ -86,3 +92,13 @@ def prune_task_runs_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("sync-billing"))
 def sync_billing_task() -> None:
     run_named("sync-billing")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-rate-limits"))
+def prune_rate_limits_task() -> None:
+    run_named("prune-rate-limits")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-security-events"))
+def prune_security_events_task() -> None:
+    run_named("prune-security-events")

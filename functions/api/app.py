@@ -9,8 +9,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from config.settings import Settings, get_settings
-from functions.api.errors import install_error_handlers
-from functions.api.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
+from functions.api.errors import declare_error_responses, install_error_handlers
+from functions.api.middleware import (
+    REQUEST_ID_HEADER,
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    DenialMonitorMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from functions.api.routes import ROUTERS
 from shared.auth import TokenVerifier
 from shared.db import Database, open_database
@@ -41,16 +48,21 @@ def create_app(
         version="1",
         description="Backend of the Atelier image studio.",
         lifespan=lifespan,
-        docs_url="/docs",
+        # /openapi.json and /docs are served by routes/docs.py, under the `public` rate limit.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.rate_buckets = settings.rate_buckets
     app.state.verifier = TokenVerifier(settings)
     app.state.storage = storage if storage is not None else build_storage(settings)
     if database is not None:
         app.state.db = database
 
     install_error_handlers(app)
+    # Added innermost first: body caps sit inside CORS, so a 413 still carries CORS headers.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -60,7 +72,11 @@ def create_app(
         expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         max_age=600,
     )
+    app.add_middleware(DenialMonitorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+    declare_error_responses(app)
     return app

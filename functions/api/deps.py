@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
 from shared.accounts.auth_admin import SupabaseAuthAdmin
@@ -19,6 +20,7 @@ from shared.devices import security_log
 from shared.devices.network import client_ip
 from shared.errors import AtelierError, Underage
 from shared.media.storage import Storage as ObjectStorage
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.policies import service as policies
 
 DEVICE_ID_HEADER = "X-Device-ID"
@@ -79,7 +81,15 @@ class Caller:
     account: Account
 
 
-def _caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller:
+# Declares the bearer scheme in the OpenAPI description; the token itself is read and verified below.
+_bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
+
+
+def _caller(
+    request: Request,
+    db: Annotated[Database, Depends(_db)],
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
+) -> Caller:
     """Verify the token, refuse a blocked (under-13) account, create the account, log the request's device data,
     link the device's consent, and apply the policy-acceptance gate (428)."""
     verifier: TokenVerifier = request.app.state.verifier
@@ -98,6 +108,7 @@ def _caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller:
             policies.check_gate(conn, account.id, request.method, request.url.path)
         except AtelierError as exc:  # raised after commit, so the security log keeps the refused request
             gate_error = exc
+    request.state.account_id = account.id  # for the denial monitor (counted per account, hashed)
     if gate_error is not None:
         raise gate_error
     return Caller(principal, account)
@@ -107,7 +118,7 @@ def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) ->
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:
         return None
-    return _caller(request, db)
+    return _caller(request, db, None)
 
 
 def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
@@ -125,3 +136,22 @@ OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
 OnboardedCaller = Annotated[Caller, Depends(_onboarded_caller)]
 RequestData = Annotated[security_log.RequestInfo, Depends(request_info)]
 Storage = Annotated[ObjectStorage, Depends(_storage)]
+
+# Pagination query parameters every list route uses: `limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None`.
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1..{MAX_LIMIT}.")]
+PageCursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "AppSettings",
+    "AuthAdmin",
+    "Caller",
+    "CurrentCaller",
+    "Db",
+    "Limit",
+    "OnboardedCaller",
+    "OptionalCaller",
+    "PageCursor",
+    "RequestData",
+    "Storage",
+    "bearer_token",
+]

@@ -252,6 +252,26 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.DELETE,
         personal_columns=("payload",),
     ),
+    TableEntry(
+        table="rate_limit_counters",
+        subject_column=None,  # keys are keyed hashes of an address or account id, never the raw value
+        category=Category.DEVICE,
+        purpose="abuse prevention: request counts per client address and account, per time window",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="rate_limit_windows",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("key_hash",),
+    ),
+    TableEntry(
+        table="security_events",
+        subject_column=None,  # subject_ref is a keyed hash of an address or account id
+        category=Category.DEVICE,
+        purpose="detect and investigate unauthorized access attempts",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="security_log",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_ref",),
+    ),
 )
 
 STORAGE: tuple[StorageEntry, ...] = (

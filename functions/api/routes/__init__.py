@@ -1,10 +1,23 @@
 """Every router the API serves, in one list."""
 
 from functions import webhooks
-from functions.api.routes import billing, consent, credits, health, me, media, models, onboarding, policies, support
+from functions.api.routes import (
+    billing,
+    consent,
+    credits,
+    docs,
+    health,
+    me,
+    media,
+    models,
+    onboarding,
+    policies,
+    support,
+)
 
 ROUTERS = [
     health.router,
+    docs.router,
     me.router,
     credits.router,
     billing.router,

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from functions.api.deps import CurrentCaller
+from functions.api.ratelimits import rate_limited
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -18,7 +19,7 @@ class AccountOut(BaseModel):
     created_at: datetime
 
 
-@router.get("/me", summary="The caller's account")
+@router.get("/me", summary="The caller's account", dependencies=[rate_limited("account")])
 def get_me(caller: CurrentCaller) -> AccountOut:
     a = caller.account
     return AccountOut(

@@ -1,0 +1,215 @@
+"""API throughput and latency: Atelier's local stack next to a bare FastAPI hello-world, both under uvicorn.
+
+    python -m bench.api [--requests 3000] [--concurrency 32] [--job-body '{"prompt": "..."}']
+
+Starts `deploy.py local --workers 0` on a free loopback port with a temporary data directory (budgets
+raised through ATELIER_RATE_LIMITS so the limiter is paid for but never refuses), and the hello-world
+app with `uvicorn.run` in its own process (one process, no reload, no access log: the same model).
+Each target gets a warm-up, then a bounded number of requests from `--concurrency` concurrent clients.
+Prints requests/s, p50 and p99 per target and the ratio to the hello-world.
+
+`POST /v1/jobs` is measured when the stack serves it (the jobs branch); pass the body to send with
+`--job-body`. With `--workers 0` jobs stay queued, so this measures the API's admission path only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+GENEROUS = "account.user=1000000/60,account.ip=1000000/60,jobs.user=1000000/60,jobs.ip=1000000/60"
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    statuses: dict[int, int]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {seconds} s")
+
+
+@contextmanager
+def _serving(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        _wait(probe, proc)
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _load(
+    name: str, method: str, url: str, *, headers: dict[str, str], body: Any, total: int, concurrency: int
+) -> Result:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = total
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one_client() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                response = await client.request(method, url, headers=headers, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        for _ in range(min(100, total)):  # warm-up: connections, caches, the first account row
+            await client.request(method, url, headers=headers, json=body)
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return Result(name, len(latencies), seconds, latencies, statuses)
+
+
+def _print(results: list[Result], baseline: Result) -> None:
+    print(f"{'target':28} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9}  statuses")
+    for r in results:
+        ratio = baseline.rps / r.rps
+        print(
+            f"{r.name:28} {r.requests:8d} {r.rps:9.0f} {r.percentile(0.5):8.2f} {r.percentile(0.99):8.2f} "
+            f"{ratio:8.1f}x  {dict(sorted(r.statuses.items()))}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per target (bounded)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--job-body", help="JSON body for POST /v1/jobs, when the stack serves it")
+    args = parser.parse_args(argv)
+
+    results: list[Result] = []
+    hello_port = _free_port()
+    hello_cmd = [
+        sys.executable,
+        "-c",
+        "import uvicorn; uvicorn.run('bench.hello:app', host='127.0.0.1', "
+        f"port={hello_port}, log_level='warning', access_log=False)",
+    ]
+    with _serving(hello_cmd, dict(os.environ), f"http://127.0.0.1:{hello_port}/hello"):
+        hello = asyncio.run(
+            _load(
+                "GET /hello (bare FastAPI)",
+                "GET",
+                f"http://127.0.0.1:{hello_port}/hello",
+                headers={},
+                body=None,
+                total=args.requests,
+                concurrency=args.concurrency,
+            )
+        )
+    results.append(hello)
+
+    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as data_dir:
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET")}
+        env.update({"ATELIER_DATA_DIR": data_dir, "ATELIER_RATE_LIMITS": GENEROUS})
+        cmd = [sys.executable, "deploy.py", "local", "--port", str(port), "--workers", "0", "--data-dir", data_dir]
+        with _serving(cmd, env, f"{base}/healthz"):
+            token = subprocess.run(
+                [sys.executable, "deploy.py", "token", "bench@example.com"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            auth = {"Authorization": f"Bearer {token}"}
+            results.append(
+                asyncio.run(
+                    _load(
+                        "GET /v1/me (Atelier)",
+                        "GET",
+                        f"{base}/v1/me",
+                        headers=auth,
+                        body=None,
+                        total=args.requests,
+                        concurrency=args.concurrency,
+                    )
+                )
+            )
+            paths = httpx.get(f"{base}/openapi.json", timeout=5).json()["paths"]
+            if "post" in paths.get("/v1/jobs", {}) and args.job_body:
+                results.append(
+                    asyncio.run(
+                        _load(
+                            "POST /v1/jobs (Atelier)",
+                            "POST",
+                            f"{base}/v1/jobs",
+                            headers=auth,
+                            body=json.loads(args.job_body),
+                            total=args.requests,
+                            concurrency=args.concurrency,
+                        )
+                    )
+                )
+                job_note = ""
+            elif "post" in paths.get("/v1/jobs", {}):
+                job_note = "POST /v1/jobs is served: pass --job-body to measure it"
+            else:
+                job_note = "POST /v1/jobs is not served by this build yet (it arrives with the jobs routes)"
+
+    print(f"{args.concurrency} concurrent clients, {args.requests} requests per target, loopback, uvicorn, 1 process")
+    _print(results, hello)
+    if job_note:
+        print(job_note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

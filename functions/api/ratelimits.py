@@ -1,0 +1,67 @@
+"""Rate limits for routes: `dependencies=[rate_limited("uploads")]` on a route or a router.
+
+The dependency counts the request per client address (before the token is verified, so floods of bad
+tokens are throttled too) and then, when the bucket has a per-user budget, per account (which makes
+the route an authenticated one). Over budget → 429 `rate_limited` with `Retry-After`. If the counters'
+store is unreachable the request is refused with 503 `rate_limiter_unavailable`: every route fails
+closed, cheap reads included, because those reads need the same database anyway.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from config.limits import BUCKETS, Bucket, Budget
+from functions.api.deps import AppSettings, CurrentCaller, Db
+from functions.api.middleware import client_ip
+from shared import ratelimit
+from shared.errors import RateLimited
+
+
+def _buckets(request: Request) -> dict[str, Bucket]:
+    buckets: dict[str, Bucket] = request.app.state.rate_buckets
+    return buckets
+
+
+def enforce(db: Db, settings: AppSettings, *, bucket: str, scope: str, key: str, budget: Budget) -> None:
+    """Count one request and raise `RateLimited` when it is over `budget` (what the dependencies call)."""
+    decision = ratelimit.check(
+        db,
+        bucket=f"{bucket}:{scope}",
+        key=key,
+        limit=budget.limit,
+        window_seconds=budget.window_seconds,
+        secret=settings.pseudonym_key,
+    )
+    if not decision.allowed:
+        raise RateLimited(
+            f"Too many requests ({budget.limit} per {budget.window_seconds} s); retry later.",
+            retry_after=decision.retry_after,
+        )
+
+
+def rate_limited(bucket: str) -> Any:
+    """A FastAPI dependency enforcing `bucket`'s budgets (config/limits.py, overridable by ATELIER_RATE_LIMITS).
+
+    Unknown bucket names fail at import time, so a typo can never mean "unlimited".
+    """
+    if bucket not in BUCKETS:
+        raise KeyError(f"unknown rate-limit bucket {bucket!r}; known: {', '.join(BUCKETS)}")
+
+    def per_ip(request: Request, db: Db, settings: AppSettings) -> None:
+        budget = _buckets(request)[bucket].ip
+        if budget is not None:
+            ip = client_ip(request.scope, settings.trusted_proxy_hops)
+            enforce(db, settings, bucket=bucket, scope="ip", key=ip, budget=budget)
+
+    if BUCKETS[bucket].user is None:
+        return Depends(per_ip)
+
+    def per_user(
+        _ip: Annotated[None, Depends(per_ip)], request: Request, db: Db, settings: AppSettings, caller: CurrentCaller
+    ) -> None:
+        budget = _buckets(request)[bucket].user
+        if budget is not None:
+            enforce(db, settings, bucket=bucket, scope="user", key=str(caller.account.id), budget=budget)
+
+    return Depends(per_user)

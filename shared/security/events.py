@@ -1,0 +1,96 @@
+"""Security events: repeated authentication failures or access denials from one address or for one account.
+
+Each denial is counted with the rate limiter's atomic upsert (bucket `auth_failures` or `access_denied`,
+budgets in config/limits.py). The one request whose hit number equals budget + 1 records the event, so
+a flood raises exactly one event per subject and window, and the table's unique key makes that a
+database fact even if two containers raced. Subjects are stored as keyed hashes; details carry no raw
+personal data (route templates and status codes only).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+
+from config.limits import Budget
+from config.retention import rule
+from shared import ratelimit
+from shared.db import Database
+
+Kind = Literal["auth_failures", "access_denied"]
+SubjectKind = Literal["ip", "account"]
+
+
+@dataclass(frozen=True)
+class SecurityEvent:
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    subject_kind: str
+    subject_ref: str
+    count: int
+    window_start: datetime
+    window_seconds: int
+    details: dict[str, Any]
+
+
+def record_denial(
+    db: Database,
+    *,
+    kind: Kind,
+    subject_kind: SubjectKind,
+    subject: str,
+    budget: Budget,
+    secret: bytes,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> SecurityEvent | None:
+    """Count one denial; return the event when this denial is the first one over the budget in its window."""
+    bucket = f"{kind}:{subject_kind}"
+    decision = ratelimit.check(
+        db, bucket=bucket, key=subject, limit=budget.limit, window_seconds=budget.window_seconds, now=now, secret=secret
+    )
+    if decision.hits != budget.limit + 1:
+        return None
+    subject_ref = ratelimit.hash_key(f"security:{subject_kind}", subject, secret)
+    with db.transaction() as conn:
+        row = conn.execute(
+            """insert into security_events
+                   (id, at, kind, subject_kind, subject_ref, count, window_start, window_seconds, details)
+               values (%s, coalesce(%s::timestamptz, now()), %s, %s, %s, %s, %s, %s, %s)
+               on conflict (kind, subject_kind, subject_ref, window_start) do nothing
+               returning *""",
+            (
+                uuid.uuid4(),
+                now,
+                kind,
+                subject_kind,
+                subject_ref,
+                decision.hits,
+                decision.window_start,
+                budget.window_seconds,
+                Jsonb(details or {}),
+            ),
+        ).fetchone()
+    return SecurityEvent(**row) if row else None
+
+
+def list_events(db: Database, *, since: datetime | None = None, limit: int = 200) -> list[SecurityEvent]:
+    with db.transaction() as conn:
+        rows = conn.execute(
+            """select * from security_events where %(since)s::timestamptz is null or at >= %(since)s
+               order by at desc limit %(limit)s""",
+            {"since": since, "limit": limit},
+        ).fetchall()
+    return [SecurityEvent(**row) for row in rows]
+
+
+def prune_events(db: Database, now: datetime) -> int:
+    """Delete security events past the security-log retention."""
+    with db.transaction() as conn:
+        cur = conn.execute("delete from security_events where at < %s", (now - rule("security_log").keep,))
+        return int(cur.rowcount)

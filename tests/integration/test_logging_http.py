@@ -1,0 +1,72 @@
+"""A flow over HTTP with the real logging set-up: access records carry ids and statuses, never personal data."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.db import Database
+from shared.logs import configure_logging
+from tests.support.tokens import HS256_SECRET, bearer, hs256
+
+EMAIL = "grace.hopper@example.com"
+IP = "203.0.113.77"
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging(logging.INFO, stream=stream)
+    yield stream
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def test_flow_logs_ids_and_statuses_but_no_personal_data(log_output: io.StringIO, tmp_path: Path, db: Database) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        supabase_jwt_secret=HS256_SECRET,
+        trusted_proxy_hops=1,
+        rate_limit_overrides={"auth_failures.ip": "2/600"},  # so the flow also raises (and logs) a security event
+    )
+    token = hs256(email=EMAIL)
+    headers = {"X-Forwarded-For": IP}
+    with TestClient(create_app(settings, db), headers=headers) as client:
+        me = client.get("/v1/me", headers=bearer(token))
+        assert me.status_code == 200
+        assert me.json()["email"] == EMAIL
+        unauthorized = [client.get("/v1/me", headers=bearer(token[:-4] + "AAAA")) for _ in range(3)]
+        assert {r.status_code for r in unauthorized} == {401}
+        missing = client.get(f"/v1/users/{EMAIL}?ip={IP}")
+        assert missing.status_code == 404
+    output = log_output.getvalue()
+    assert EMAIL not in output
+    assert token not in output
+    assert token.split(".")[2] not in output  # not even the signature
+    assert IP not in output
+    records = [json.loads(line) for line in output.splitlines()]
+    access = [r for r in records if r["logger"] == "atelier.access"]
+    assert [(r["method"], r["route"], r["status"]) for r in access] == [
+        ("GET", "/v1/me", 200),
+        ("GET", "/v1/me", 401),
+        ("GET", "/v1/me", 401),
+        ("GET", "/v1/me", 401),
+        ("GET", "unmatched", 404),
+    ]
+    assert access[0]["request_id"] == me.headers["x-request-id"]
+    assert access[-1]["request_id"] == missing.headers["x-request-id"]
+    assert all(isinstance(r["latency_ms"], float) for r in access)
+    assert any(r["message"] == "security event raised" for r in records)

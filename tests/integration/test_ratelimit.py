@@ -1,0 +1,194 @@
+"""The Postgres rate limiter: exact under concurrency, hashed keys, windows, pruning, failing closed, over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from config.settings import Settings
+from functions.api.app import create_app
+from functions.api.deps import CurrentCaller
+from functions.api.ratelimits import rate_limited
+from functions.tasks import TASKS
+from shared import ratelimit
+from shared.db import Database
+from shared.tasks.runner import run_task
+from tests.support.tokens import HS256_SECRET, bearer, hs256
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_concurrent_checks_allow_exactly_the_limit(db: Database) -> None:
+    threads, limit = 40, 7
+    barrier = threading.Barrier(threads)
+    decisions: list[ratelimit.Decision] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        decision = ratelimit.check(db, bucket="jobs:user", key="user-1", limit=limit, window_seconds=60, now=T0)
+        with lock:
+            decisions.append(decision)
+
+    workers = [threading.Thread(target=one) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sum(d.allowed for d in decisions) == limit
+    assert sorted(d.hits for d in decisions) == list(range(1, threads + 1))
+    refused = [d for d in decisions if not d.allowed]
+    assert {d.retry_after for d in refused} == {60}  # T0 is on a window boundary
+
+
+def test_windows_keys_and_retry_after(db: Database) -> None:
+    def hit(key: str, at: datetime) -> ratelimit.Decision:
+        return ratelimit.check(db, bucket="b", key=key, limit=2, window_seconds=60, now=at)
+
+    assert hit("a", T0).allowed
+    assert hit("a", T0 + timedelta(seconds=10)).allowed
+    third = hit("a", T0 + timedelta(seconds=45))
+    assert not third.allowed
+    assert third.retry_after == 15
+    assert hit("b", T0 + timedelta(seconds=45)).allowed  # another key has its own budget
+    assert hit("a", T0 + timedelta(seconds=60)).allowed  # the next window starts afresh
+    assert ratelimit.check(db, bucket="other", key="a", limit=2, window_seconds=60, now=T0).hits == 1
+
+
+def test_keys_are_stored_hashed(db: Database) -> None:
+    ratelimit.check(db, bucket="public:ip", key="203.0.113.9", limit=5, window_seconds=60, secret=b"k1")
+    ratelimit.check(db, bucket="public:ip", key="203.0.113.9", limit=5, window_seconds=60, secret=b"k2")
+    with db.transaction() as conn:
+        rows = conn.execute("select * from rate_limit_counters").fetchall()
+    assert len(rows) == 2  # a different secret is a different key
+    assert all("203.0.113.9" not in str(row) for row in rows)
+
+
+def test_a_counter_in_the_callers_transaction_rolls_back_with_it(db: Database) -> None:
+    def failing_work() -> None:
+        with db.transaction() as conn:
+            ratelimit.check(conn, bucket="b", key="k", limit=1, window_seconds=60, now=T0)
+            raise RuntimeError("the caller's work failed")
+
+    with pytest.raises(RuntimeError):
+        failing_work()
+    assert ratelimit.check(db, bucket="b", key="k", limit=1, window_seconds=60, now=T0).allowed
+
+
+def test_prune_deletes_only_ended_windows_and_runs_as_a_task(db: Database) -> None:
+    ratelimit.check(db, bucket="b", key="old", limit=5, window_seconds=60, now=T0)
+    ratelimit.check(db, bucket="b", key="new", limit=5, window_seconds=3600, now=T0 + timedelta(minutes=2))
+    assert ratelimit.prune(db, T0 + timedelta(minutes=2)) == 1
+    assert run_task(db, TASKS["prune-rate-limits"], now=T0 + timedelta(hours=2)).items == 1
+    with db.transaction() as conn:
+        assert conn.execute("select count(*) as n from rate_limit_counters").fetchone() == {"n": 0}
+
+
+def _unreachable(tmp_path: Path) -> Database:
+    database = Database(f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1", min_size=0, max_size=1)
+    database.pool.open(wait=False)
+    return database
+
+
+def test_unreachable_store_fails_closed(tmp_path: Path) -> None:
+    unreachable = _unreachable(tmp_path)
+    try:
+        with pytest.raises(ratelimit.RateLimiterUnavailable):
+            ratelimit.check(unreachable, bucket="b", key="k", limit=100, window_seconds=60)
+        with TestClient(create_app(Settings(data_dir=tmp_path), unreachable)) as client:
+            for path in ("/openapi.json", "/v1/me"):
+                response = client.get(path, headers=bearer(hs256()))
+                assert response.status_code == 503
+                assert response.json()["error"]["code"] == "rate_limiter_unavailable"
+    finally:
+        unreachable.close()
+
+
+def test_me_is_limited_per_user_with_retry_after(tmp_path: Path, db: Database) -> None:
+    settings = Settings(
+        data_dir=tmp_path, supabase_jwt_secret=HS256_SECRET, rate_limit_overrides={"account.user": "3/60"}
+    )
+    ada, bob = bearer(hs256(email="ada@example.com")), bearer(hs256(email="bob@example.com"))
+    with TestClient(create_app(settings, db)) as client:
+        statuses = [client.get("/v1/me", headers=ada).status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        refused = client.get("/v1/me", headers=ada)
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert client.get("/v1/me", headers=bob).status_code == 200  # budgets are per account
+
+
+def test_bad_tokens_are_limited_per_address_before_verification(tmp_path: Path, db: Database) -> None:
+    settings = Settings(
+        data_dir=tmp_path, supabase_jwt_secret=HS256_SECRET, rate_limit_overrides={"account.ip": "4/60"}
+    )
+    with TestClient(create_app(settings, db)) as client:
+        statuses = [client.get("/v1/me", headers=bearer("not-a-token")).status_code for _ in range(6)]
+    assert statuses == [401, 401, 401, 401, 429, 429]
+
+
+def test_unauthenticated_endpoints_are_limited_per_address_but_healthz_is_not(tmp_path: Path, db: Database) -> None:
+    settings = Settings(data_dir=tmp_path, rate_limit_overrides={"public.ip": "2/60"})
+    with TestClient(create_app(settings, db)) as client:
+        assert [client.get("/openapi.json").status_code for _ in range(3)] == [200, 200, 429]
+        assert client.get("/docs").status_code == 429
+        assert all(client.get("/healthz").status_code == 200 for _ in range(5))
+
+
+def test_unknown_buckets_and_budgets_are_errors_not_unlimited(tmp_path: Path) -> None:
+    with pytest.raises(KeyError):
+        rate_limited("job")  # a typo never means "no limit"
+    with pytest.raises(ValueError, match="unknown rate-limit budget"):
+        Settings(data_dir=tmp_path, rate_limit_overrides={"jobz.user": "1/60"})
+    with pytest.raises(ValueError, match="limit >= 1"):
+        Settings(data_dir=tmp_path, rate_limit_overrides={"jobs.user": "0/60"})
+
+
+def test_a_burst_of_job_creations_passes_the_budget_and_refused_ones_never_reach_the_handler(
+    tmp_path: Path, db: Database
+) -> None:
+    """What the jobs route gets from `dependencies=[rate_limited("jobs")]`: 100 concurrent creations, budget 10."""
+    reached: list[str] = []
+    lock = threading.Lock()
+    router = APIRouter(prefix="/v1/scratch")
+
+    @router.post("/jobs", dependencies=[rate_limited("jobs")])
+    def create_job(caller: CurrentCaller) -> dict[str, str]:
+        with lock:
+            reached.append(str(caller.account.id))  # where a real route would hold credits
+        return {"status": "queued"}
+
+    settings = Settings(
+        data_dir=tmp_path, supabase_jwt_secret=HS256_SECRET, rate_limit_overrides={"jobs.user": "10/3600"}
+    )
+    app = create_app(settings, db)
+    app.include_router(router)
+    token = bearer(hs256(email="burst@example.com"))
+    statuses: list[int] = []
+    retry_after: list[str] = []
+    with TestClient(app) as client:
+        client.get("/v1/me", headers=token)  # the account exists before the burst
+        barrier = threading.Barrier(100)
+
+        def create() -> None:
+            barrier.wait()
+            response = client.post("/v1/scratch/jobs", headers=token, json={"prompt": "a lighthouse"})
+            with lock:
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    retry_after.append(response.headers["retry-after"])
+
+        threads = [threading.Thread(target=create) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 90
+    assert len(reached) == 10
+    assert all(int(value) >= 1 for value in retry_after)
