@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -80,7 +81,14 @@ class Settings(BaseSettings):
     signup_block_hours: int = Field(24, ge=1, validation_alias=_env("ATELIER_SIGNUP_BLOCK_HOURS"))
     email_sender: Literal["log"] = Field("log", validation_alias=_env("ATELIER_EMAIL_SENDER"))
 
-    @field_validator("noncommercial_licensed", "trusted_proxies", mode="before")
+    # Jobs (shared/jobs): how long a job may take end to end before the reconciler fails it and returns
+    # its credits, and operator additions to the prompt term list (config/moderation.py).
+    job_deadline_seconds: int = Field(900, ge=30, validation_alias=_env("ATELIER_JOB_DEADLINE_SECONDS"))
+    blocked_terms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ATELIER_BLOCKED_TERMS")
+    )
+
+    @field_validator("noncommercial_licensed", "trusted_proxies", "blocked_terms", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -147,6 +155,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def job_deadline(self) -> timedelta:
+        return timedelta(seconds=self.job_deadline_seconds)
 
     @property
     def is_paid(self) -> bool:

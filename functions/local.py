@@ -10,6 +10,8 @@ import uvicorn
 
 from config.settings import Settings
 from functions.api.app import create_app
+from functions.generation import dispatch
+from functions.generation.dispatch import LocalDispatcher
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
@@ -55,6 +57,28 @@ def scheduled_tasks() -> list[TaskDef]:
     return list(TASKS.values())
 
 
+def start_workers(settings: Settings, db: Database, workers: int) -> LocalDispatcher | None:
+    """In-process CPU workers running the engine the settings choose (tiny offline models by default);
+    with 0 workers jobs stay queued (until the reconciler fails them at their deadline)."""
+    if workers < 1:
+        return None
+    from functions.generation.engine import engine_for
+    from functions.generation.worker import JobRunner
+    from shared.media.storage import build_storage
+    from shared.moderation import TermListModerator
+
+    runner = JobRunner(
+        db=db,
+        storage=build_storage(settings),
+        engine=engine_for(settings),
+        settings=settings,
+        moderator=TermListModerator(settings.blocked_terms),
+    )
+    pool = LocalDispatcher(runner.run, workers)
+    dispatch.use(pool)
+    return pool
+
+
 def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None:
     """Start everything, serve until Ctrl-C, then stop everything; a second start reuses the data."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -62,15 +86,17 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     applied = migrate(url)
     log.info("database ready", extra={"migrations_applied": len(applied)})
     db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max).open()
+    workers_pool = start_workers(settings, db, workers)
     scheduler = LocalScheduler(db, scheduled_tasks())
     scheduler.start()
     app = create_app(settings, db)
-    app.state.local_workers = workers
     try:
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         scheduler.stop()
+        if workers_pool is not None:
+            workers_pool.stop()
         db.close()
         stop_embedded()

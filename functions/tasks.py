@@ -53,10 +53,18 @@ def _sync_billing(db: Database, now: datetime) -> int:
     return run_sync_billing(db, now=now)
 
 
+def _reconcile_jobs(db: Database, now: datetime) -> int:
+    from functions.generation import dispatch
+    from shared.jobs.reconcile import reconcile
+
+    return reconcile(db, dispatch.current(), now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
         TaskDef("prune-task-runs", "17 3 * * *", prune_task_runs, "delete task-run records past retention"),
+        TaskDef("reconcile-jobs", "* * * * *", _reconcile_jobs, "fail jobs past their deadline, re-dispatch lost ones"),
         TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
         TaskDef("prune-rate-limits", "*/10 * * * *", ratelimit.prune, "delete rate-limit counters of ended windows"),
         TaskDef("prune-security-events", "29 3 * * *", prune_events, "delete security events past retention"),
@@ -102,3 +110,8 @@ def prune_rate_limits_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-security-events"))
 def prune_security_events_task() -> None:
     run_named("prune-security-events")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=300, schedule=_schedule("reconcile-jobs"))
+def reconcile_jobs_task() -> None:
+    run_named("reconcile-jobs")

@@ -21,15 +21,23 @@ from functions.api.middleware import (
 from functions.api.routes import ROUTERS
 from shared.auth import TokenVerifier
 from shared.db import Database, open_database
+from shared.jobs.dispatch import Dispatcher
 from shared.media.storage import Storage, build_storage
+from shared.moderation import Moderator, TermListModerator
 
 
 def create_app(
-    settings: Settings | None = None, database: Database | None = None, storage: Storage | None = None
+    settings: Settings | None = None,
+    database: Database | None = None,
+    storage: Storage | None = None,
+    *,
+    dispatcher: Dispatcher | None = None,
+    moderator: Moderator | None = None,
 ) -> FastAPI:
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
-    `storage` defaults to the backend the settings choose (a local folder or Supabase Storage).
+    `storage` defaults to the backend the settings choose (a local folder or Supabase Storage); `dispatcher`
+    to this process's (functions/generation/dispatch.py); `moderator` to the configured term list.
     """
     settings = settings or get_settings()
 
@@ -57,6 +65,8 @@ def create_app(
     app.state.rate_buckets = settings.rate_buckets
     app.state.verifier = TokenVerifier(settings)
     app.state.storage = storage if storage is not None else build_storage(settings)
+    app.state.dispatcher = dispatcher
+    app.state.moderator = moderator if moderator is not None else TermListModerator(settings.blocked_terms)
     if database is not None:
         app.state.db = database
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
+from functions.generation import dispatch
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
 from shared.accounts.onboarding import is_blocked, require_onboarded
@@ -19,7 +20,9 @@ from shared.db import Database
 from shared.devices import security_log
 from shared.devices.network import client_ip
 from shared.errors import AtelierError, Underage
+from shared.jobs.dispatch import Dispatcher
 from shared.media.storage import Storage as ObjectStorage
+from shared.moderation import Moderator
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.policies import service as policies
 
@@ -48,6 +51,17 @@ def _auth_admin(request: Request) -> SupabaseAuthAdmin:
 def _storage(request: Request) -> ObjectStorage:
     storage: ObjectStorage = request.app.state.storage
     return storage
+
+
+def _dispatcher(request: Request) -> Dispatcher:
+    """The app's dispatcher if one was given, else this process's (local workers, Modal, or none)."""
+    given: Dispatcher | None = request.app.state.dispatcher
+    return given if given is not None else dispatch.current()
+
+
+def _moderator(request: Request) -> Moderator:
+    moderator: Moderator = request.app.state.moderator
+    return moderator
 
 
 def bearer_token(request: Request) -> str | None:
@@ -136,6 +150,8 @@ OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
 OnboardedCaller = Annotated[Caller, Depends(_onboarded_caller)]
 RequestData = Annotated[security_log.RequestInfo, Depends(request_info)]
 Storage = Annotated[ObjectStorage, Depends(_storage)]
+JobDispatcher = Annotated[Dispatcher, Depends(_dispatcher)]
+ContentModerator = Annotated[Moderator, Depends(_moderator)]
 
 # Pagination query parameters every list route uses: `limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None`.
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1..{MAX_LIMIT}.")]
@@ -145,8 +161,10 @@ __all__ = [
     "AppSettings",
     "AuthAdmin",
     "Caller",
+    "ContentModerator",
     "CurrentCaller",
     "Db",
+    "JobDispatcher",
     "Limit",
     "OnboardedCaller",
     "OptionalCaller",

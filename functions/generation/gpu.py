@@ -58,6 +58,15 @@ class _Renderer:
         self.engine.to("cuda")
 
     @modal.method()
+    def run_job(self, job_id: str) -> None:
+        """Run one committed job: claim, render, store outputs, settle credits (functions/generation/worker.py)."""
+        from uuid import UUID
+
+        from functions.generation.worker import runner_for
+
+        runner_for(self.engine).run(UUID(job_id))
+
+    @modal.method()
     def render(self, request: dict[str, Any]) -> dict[str, Any]:
         from functions.generation.engine import RenderRequest
 

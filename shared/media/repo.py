@@ -57,6 +57,16 @@ def by_key(conn: Connection, storage_key: str) -> MediaItem | None:
     return _item(row) if row else None
 
 
+def outputs_of_job(conn: Connection, user_id: UUID, job_id: UUID) -> list[MediaItem]:
+    rows = conn.execute(
+        f"""select {COLUMNS} from media
+            where user_id = %s and job_id = %s and kind = 'output' and deleted_at is null
+            order by created_at, id""",
+        (user_id, job_id),
+    ).fetchall()
+    return [_item(row) for row in rows]
+
+
 def list_visible(
     conn: Connection, user_id: UUID, filters: MediaFilter, cursor: Cursor | None, limit: int
 ) -> list[MediaItem]:

@@ -175,6 +175,11 @@ def servable_content_type(conn: Connection, storage_key: str) -> str | None:
     return row.content_type
 
 
+def outputs_of_job(conn: Connection, user_id: UUID, job_id: UUID) -> list[MediaItem]:
+    """A job's outputs the user still has (trashed ones drop out of the job, as from the history)."""
+    return repo.outputs_of_job(conn, user_id, job_id)
+
+
 def load_bytes(storage: Storage, item: MediaItem) -> bytes:
     return storage.get(item.storage_key)
 

@@ -204,6 +204,16 @@ TABLES: tuple[TableEntry, ...] = (
         personal_columns=("prompt",),
     ),
     TableEntry(
+        table="jobs",
+        subject_column="user_id",
+        category=Category.USAGE,
+        purpose="run the generation, edit, upscale or image-to-prompt the user asked for and settle its credits",
+        legal_basis=LegalBasis.CONTRACT,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.DELETE,
+        personal_columns=("prompt", "prompt_text"),
+    ),
+    TableEntry(
         table="preferences",
         subject_column="user_id",
         category=Category.CONSENT,

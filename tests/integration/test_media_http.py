@@ -20,6 +20,7 @@ from shared.media import service
 from shared.media.models import MediaItem
 from shared.media.storage import FILES_PATH, LocalStorage
 from tests.support import images
+from tests.support.jobs import job_row
 from tests.support.media_app import MediaApp, User, media_app, user
 from tests.support.tokens import HS256_SECRET
 
@@ -57,7 +58,7 @@ def _output(media: MediaApp, who: User, *, prompt: str = "a red fox", model: str
             conn,
             media.storage,
             user_id=who.id,
-            job_id=uuid.uuid4(),
+            job_id=job_row(conn, who.id),
             data=data,
             content_type="image/png",
             width=24,

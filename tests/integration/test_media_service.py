@@ -15,6 +15,7 @@ from shared.media import service
 from shared.media.models import MediaItem
 from shared.media.storage import LocalStorage
 from tests.support import images
+from tests.support.jobs import job_row
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def _store(db: Database, storage: LocalStorage, owner: uuid.UUID, data: bytes) -
             conn,
             storage,
             user_id=owner,
-            job_id=uuid.uuid4(),
+            job_id=job_row(conn, owner),
             data=data,
             content_type="image/png",
             width=16,

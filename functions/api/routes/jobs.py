@@ -1,0 +1,210 @@
+"""Generation jobs over HTTP: submit (202), read, list, cancel. Rendering never happens inside a request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.api.deps import (
+    DEFAULT_LIMIT,
+    AppSettings,
+    ContentModerator,
+    CurrentCaller,
+    Db,
+    JobDispatcher,
+    Limit,
+    OnboardedCaller,
+    PageCursor,
+    RequestData,
+    Storage,
+)
+from functions.api.ratelimits import rate_limited
+from shared.consent import can_process, record_analytics
+from shared.db.database import Connection
+from shared.jobs import service as jobs
+from shared.jobs.models import Job
+from shared.jobs.planning import plan_job
+from shared.media import service as media
+from shared.media.storage import Storage as ObjectStorage
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task
+    model: str | None = Field(None, max_length=100)
+    prompt: str | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
+    image: UUID | None = Field(None, description="an upload or output id: the reference image")
+    mask: UUID | None = Field(None, description="an upload id with purpose=mask (inpaint)")
+    aspect_ratio: str | None = Field(None, max_length=10)
+    count: int | None = Field(None, ge=1, le=4)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    target_long_side: int | None = Field(None, ge=64, le=4096, description="upscale: the output's long side")
+    target_model: str | None = Field(None, max_length=100, description="image_to_prompt: the model the prompt is for")
+
+
+class JobAccepted(BaseModel):
+    id: UUID
+    status: str
+    cost: int
+
+
+class JobOutput(BaseModel):
+    id: UUID
+    url: str
+    width: int
+    height: int
+    content_type: str
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: UUID
+    task: str
+    model: str
+    status: str
+    progress: float
+    cost: int
+    outputs: list[JobOutput]
+    prompt_text: str | None = None
+    error: JobError | None = None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
+    return JobOut(
+        id=job.id,
+        task=job.task,
+        model=job.model,
+        status=job.status,
+        progress=job.progress,
+        cost=job.cost,
+        outputs=outputs,
+        prompt_text=job.prompt_text,
+        error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _outputs(conn: Connection, storage: ObjectStorage, job: Job) -> list[JobOutput]:
+    items = media.outputs_of_job(conn, job.user_id, job.id)
+    urls = storage.signed_urls([item.storage_key for item in items])
+    return [
+        JobOutput(
+            id=item.id,
+            url=urls[item.storage_key],
+            width=item.width,
+            height=item.height,
+            content_type=item.content_type,
+        )
+        for item in items
+    ]
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a generation job",
+    response_model=JobAccepted,
+    dependencies=[rate_limited("jobs")],
+    responses={402: {"description": "Not enough credits"}, 409: {"description": "Idempotency-Key reused"}},
+)
+def create_job(
+    *,
+    body: JobCreate,
+    caller: OnboardedCaller,
+    db: Db,
+    settings: AppSettings,
+    dispatcher: JobDispatcher,
+    moderator: ContentModerator,
+    info: RequestData,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
+) -> JSONResponse:
+    """Validate, price and hold the credits in one transaction, then dispatch. Always 202: the render runs
+    elsewhere; poll GET /v1/jobs/{id}. The same Idempotency-Key with the same body returns the same job."""
+    raw = body.model_dump(exclude_none=True, mode="json")
+    with db.transaction() as conn:
+        spec, cost = plan_job(conn, settings, moderator, user_id=caller.account.id, body=raw)
+        job, created = jobs.submit(
+            conn,
+            user_id=caller.account.id,
+            spec=spec,
+            cost=cost,
+            idempotency_key=idempotency_key,
+            fingerprint=jobs.request_fingerprint(raw),
+            deadline=settings.job_deadline,
+        )
+        if created:
+            allowed = can_process(conn, caller.account.id, "analytics", device_id=info.device_id, gpc=info.gpc)
+            record_analytics(
+                conn,
+                caller.account.id,
+                feature=f"job:{spec.task}",
+                allowed=allowed,
+                model=spec.model,
+                aspect_ratio=spec.aspect_ratio,
+            )
+    if created:
+        dispatcher.dispatch(job.id, job.model)
+        with db.transaction() as conn:
+            jobs.mark_dispatched(conn, job.id)
+    accepted = JobAccepted(id=job.id, status=job.status, cost=job.cost)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+@router.get("", summary="The caller's jobs, newest first", dependencies=[rate_limited("account")])
+def list_jobs(
+    *,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+    status: Literal["queued", "running", "succeeded", "failed", "canceled"] | None = None,
+    task: Task | None = None,
+) -> JobPage:
+    with db.transaction() as conn:
+        page = jobs.list_jobs(conn, caller.account.id, cursor=cursor, limit=limit, status=status, task=task)
+        items = [_out(job, _outputs(conn, storage, job)) for job in page.items]
+    return JobPage(items=items, next_cursor=page.next_cursor)
+
+
+@router.get("/{job_id}", summary="One job with its outputs", dependencies=[rate_limited("account")])
+def get_job(job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
+    with db.transaction() as conn:
+        job = jobs.get_owned(conn, caller.account.id, job_id)
+        return _out(job, _outputs(conn, storage, job))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a queued or running job",
+    dependencies=[rate_limited("account")],
+    responses={409: {"description": "The job already finished"}},
+)
+def cancel_job(job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
+    """Queued: canceled now and the credits returned. Running: the worker stops between steps, then the
+    job is canceled and its credits returned. Finished: 409 `job_finished`."""
+    with db.transaction() as conn:
+        job = jobs.cancel(conn, caller.account.id, job_id)
+        return _out(job, _outputs(conn, storage, job))

@@ -1,0 +1,205 @@
+"""Runs one job: claim → load inputs → render → store outputs and post credits, or void them.
+
+The same code runs in a Modal GPU container and in the local stack's worker threads. Database
+work happens in short transactions around the render, never across it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from uuid import UUID
+
+from config.settings import Settings, get_settings
+from functions.generation.engine import (
+    Engine,
+    RenderCanceled,
+    RenderFailed,
+    RenderRequest,
+    RenderResult,
+    scaled_size,
+)
+from shared.db import Database, open_database
+from shared.jobs import repo as jobs_repo
+from shared.jobs import service as jobs
+from shared.jobs.models import Job
+from shared.media import service as media
+from shared.media.models import MediaItem
+from shared.media.storage import Storage, build_storage
+from shared.moderation import ContentBlocked, Moderator, TermListModerator
+
+log = logging.getLogger("atelier.worker")
+
+PROGRESS_EVERY_SECONDS = 0.5  # how often progress is written and a cancel request is looked for
+
+
+@dataclass
+class JobRunner:
+    db: Database
+    storage: Storage
+    engine: Engine
+    settings: Settings
+    moderator: Moderator
+    poll_seconds: float = PROGRESS_EVERY_SECONDS
+
+    def run(self, job_id: UUID) -> Job | None:
+        """Run the job if it is still queued; returns the finished job, or None if someone else had it."""
+        with self.db.transaction() as conn:
+            job = jobs.claim(conn, job_id)
+        if job is None:
+            return None
+        return self.run_claimed(job)
+
+    def run_claimed(self, job: Job) -> Job | None:
+        """Render a job this worker has claimed (status running) and finish it exactly once."""
+        log.info("job started", extra={"job_id": str(job.id), "task": job.task, "model": job.model})
+        try:
+            request = self._request(job)
+            result = self.engine.render(request, on_progress=self._progress(job), should_cancel=self._canceled(job))
+            return self._deliver(job, result)
+        except RenderCanceled:
+            return self._finish_without_outputs(job, "canceled")
+        except (RenderFailed, ContentBlocked) as exc:
+            return self._finish_without_outputs(job, "failed", exc.code, exc.message)
+        except Exception:
+            log.exception("job crashed", extra={"job_id": str(job.id)})
+            return self._finish_without_outputs(
+                job, "failed", "internal_error", "The render failed on our side; your credits were returned."
+            )
+
+    def _request(self, job: Job) -> RenderRequest:
+        params = job.params
+        width, height = params.get("width"), params.get("height")
+        if width and height:  # the registry's size, scaled down when the engine runs tiny models
+            width, height = scaled_size(width, height, self.engine.source.size_divisor)
+        with self.db.transaction() as conn:
+            image = media.get_owned(conn, job.user_id, job.image_id) if job.image_id else None
+            mask = media.get_owned(conn, job.user_id, job.mask_id, ("mask", "upload")) if job.mask_id else None
+        return RenderRequest(
+            task=job.task,
+            model=job.model,
+            prompt=job.prompt or "",
+            image=media.load_bytes(self.storage, image) if image else None,
+            mask=media.load_bytes(self.storage, mask) if mask else None,
+            width=width,
+            height=height,
+            target_long_side=params.get("target_long_side"),
+            count=int(params.get("count", 1)),
+            seed=job.seed,
+            target_model=params.get("target_model"),
+        )
+
+    def _progress(self, job: Job) -> _Throttled:
+        return _Throttled(self.db, job.id, self.poll_seconds)
+
+    def _canceled(self, job: Job) -> _CancelCheck:
+        return _CancelCheck(self.db, job.id, self.poll_seconds)
+
+    def _deliver(self, job: Job, result: RenderResult) -> Job | None:
+        if result.prompt_text is not None:
+            self.moderator.check_prompt(result.prompt_text)
+        allowed = [image for image in result.images if self.moderator.output_allowed(image.data, image.content_type)]
+        if result.images and not allowed:
+            raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
+        stored: list[MediaItem] = []
+        try:
+            # Objects are written inside this short transaction, after the render; the job row is
+            # locked only by the final update, so nothing waits on the uploads.
+            with self.db.transaction() as conn:
+                for image in allowed:
+                    stored.append(
+                        media.store_output(
+                            conn,
+                            self.storage,
+                            user_id=job.user_id,
+                            job_id=job.id,
+                            data=image.data,
+                            content_type=image.content_type,
+                            width=image.width,
+                            height=image.height,
+                            task=job.task,
+                            model=job.model,
+                            prompt=job.prompt,
+                        )
+                    )
+                done = jobs.succeed(
+                    conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
+                )
+                if done is None:  # canceled or timed out meanwhile: deliver nothing, charge nothing
+                    raise _NoLongerRunning
+        except _NoLongerRunning:
+            for item in stored:
+                media.discard(self.storage, item)
+            return None
+        except BaseException:
+            for item in stored:
+                media.discard(self.storage, item)
+            raise
+        log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
+        return done
+
+    def _finish_without_outputs(
+        self, job: Job, status: str, code: str | None = None, message: str | None = None
+    ) -> Job | None:
+        with self.db.transaction() as conn:
+            if status == "canceled":
+                done = jobs.mark_canceled(conn, job)
+            else:
+                done = jobs.fail(conn, job, code=code or "render_failed", message=message or "The render failed.")
+        log.info("job finished without outputs", extra={"job_id": str(job.id), "status": status, "code": code})
+        return done
+
+
+class _NoLongerRunning(Exception):
+    """The job was finished by someone else (cancel, reconciler) while it rendered."""
+
+
+class _Throttled:
+    """Writes progress at most every `every` seconds, in its own short transaction."""
+
+    def __init__(self, db: Database, job_id: UUID, every: float) -> None:
+        self.db, self.job_id, self.every, self.last = db, job_id, every, -every
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self.last < self.every:
+            return
+        self.last = now
+        with self.db.transaction() as conn:
+            jobs_repo.report_progress(conn, self.job_id, fraction)
+
+
+class _CancelCheck:
+    """Looks for a cancel request between steps, at most every `every` seconds (the first call always looks)."""
+
+    def __init__(self, db: Database, job_id: UUID, every: float) -> None:
+        self.db, self.job_id, self.every, self.last, self.canceled = db, job_id, every, -every, False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.canceled or now - self.last < self.every:
+            return self.canceled
+        self.last = now
+        with self.db.transaction() as conn:
+            self.canceled = jobs_repo.cancel_requested(conn, self.job_id)
+        return self.canceled
+
+
+@lru_cache(maxsize=1)
+def _container_database() -> Database:
+    """One pool per GPU container, opened on its first job and kept while the container is warm."""
+    return open_database(get_settings())
+
+
+def runner_for(engine: Engine) -> JobRunner:
+    """The runner a Modal GPU container uses: this process's settings, database pool and storage."""
+    settings = get_settings()
+    return JobRunner(
+        db=_container_database(),
+        storage=build_storage(settings),
+        engine=engine,
+        settings=settings,
+        moderator=TermListModerator(settings.blocked_terms),
+    )

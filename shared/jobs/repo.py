@@ -1,0 +1,193 @@
+"""SQL for the jobs table. Every state change is a conditional update, so each transition happens once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from shared.db.database import Connection
+from shared.jobs.models import Job, JobSpec
+from shared.pagination import Cursor
+
+_COLUMNS = (
+    "id, user_id, task, model, status, prompt, params, image_id, mask_id, cost, hold_id, progress, cancel_requested,"
+    " seed, prompt_text, error_code, error_message, attempts, created_at, dispatched_at, started_at, finished_at,"
+    " deadline_at"
+)
+
+
+def _job(row: dict[str, Any] | None) -> Job | None:
+    return Job(**row) if row else None
+
+
+def insert(
+    conn: Connection,
+    *,
+    job_id: UUID,
+    user_id: UUID,
+    spec: JobSpec,
+    cost: int,
+    idempotency_key: str | None,
+    request_sha256: str,
+    deadline_at: datetime,
+) -> Job | None:
+    """Insert a queued job; None when this user already used the idempotency key."""
+    row = conn.execute(
+        f"""insert into jobs (id, user_id, task, model, prompt, params, image_id, mask_id, cost, seed,
+                              idempotency_key, request_sha256, deadline_at)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
+            returning {_COLUMNS}""",
+        (
+            job_id,
+            user_id,
+            spec.task,
+            spec.model,
+            spec.prompt,
+            Jsonb(spec.params()),
+            spec.image_id,
+            spec.mask_id,
+            cost,
+            spec.seed,
+            idempotency_key,
+            request_sha256,
+            deadline_at,
+        ),
+    ).fetchone()
+    return _job(row)
+
+
+def by_idempotency_key(conn: Connection, user_id: UUID, key: str) -> tuple[Job, str] | None:
+    row = conn.execute(
+        f"select {_COLUMNS}, request_sha256 from jobs where user_id = %s and idempotency_key = %s", (user_id, key)
+    ).fetchone()
+    if row is None:
+        return None
+    sha = row.pop("request_sha256")
+    job = _job(row)
+    return (job, sha) if job else None
+
+
+def set_hold(conn: Connection, job_id: UUID, hold_id: UUID) -> None:
+    conn.execute("update jobs set hold_id = %s where id = %s", (hold_id, job_id))
+
+
+def get(conn: Connection, job_id: UUID, *, user_id: UUID | None = None, for_update: bool = False) -> Job | None:
+    owner = " and user_id = %(user_id)s" if user_id is not None else ""
+    lock = " for update" if for_update else ""
+    row = conn.execute(
+        f"select {_COLUMNS} from jobs where id = %(id)s{owner}{lock}", {"id": job_id, "user_id": user_id}
+    ).fetchone()
+    return _job(row)
+
+
+def list_for_user(
+    conn: Connection, user_id: UUID, *, cursor: Cursor | None, limit: int, status: str | None, task: str | None
+) -> list[Job]:
+    rows = conn.execute(
+        f"""select {_COLUMNS} from jobs
+            where user_id = %(user_id)s
+              and (%(status)s::text is null or status = %(status)s)
+              and (%(task)s::text is null or task = %(task)s)
+              and (%(c_at)s::timestamptz is null or (created_at, id) < (%(c_at)s, %(c_id)s::uuid))
+            order by created_at desc, id desc
+            limit %(limit)s""",
+        {
+            "user_id": user_id,
+            "status": status,
+            "task": task,
+            "c_at": cursor.created_at if cursor else None,
+            "c_id": cursor.id if cursor else None,
+            "limit": limit,
+        },
+    ).fetchall()
+    return [Job(**row) for row in rows]
+
+
+def mark_dispatched(conn: Connection, job_id: UUID) -> None:
+    conn.execute("update jobs set dispatched_at = now() where id = %s and status = 'queued'", (job_id,))
+
+
+def claim(conn: Connection, job_id: UUID) -> Job | None:
+    """queued → running, once: a second worker (or a redelivered spawn) gets None."""
+    row = conn.execute(
+        f"""update jobs set status = 'running', started_at = now(), attempts = attempts + 1
+            where id = %s and status = 'queued' and not cancel_requested
+            returning {_COLUMNS}""",
+        (job_id,),
+    ).fetchone()
+    return _job(row)
+
+
+def report_progress(conn: Connection, job_id: UUID, progress: float) -> bool:
+    """Store progress; returns whether a cancel was requested meanwhile."""
+    row = conn.execute(
+        """update jobs set progress = greatest(progress, %s) where id = %s and status = 'running'
+           returning cancel_requested""",
+        (min(max(progress, 0.0), 1.0), job_id),
+    ).fetchone()
+    return bool(row["cancel_requested"]) if row else True
+
+
+def cancel_requested(conn: Connection, job_id: UUID) -> bool:
+    row = conn.execute("select cancel_requested, status from jobs where id = %s", (job_id,)).fetchone()
+    return row is None or bool(row["cancel_requested"]) or row["status"] != "running"
+
+
+def request_cancel(conn: Connection, job_id: UUID) -> None:
+    conn.execute("update jobs set cancel_requested = true where id = %s and status in ('queued', 'running')", (job_id,))
+
+
+def finish(
+    conn: Connection,
+    job_id: UUID,
+    *,
+    status: str,
+    from_statuses: tuple[str, ...],
+    seed: int | None = None,
+    prompt_text: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> Job | None:
+    """Move an unfinished job to its final state, once; None if it was no longer in `from_statuses`."""
+    row = conn.execute(
+        f"""update jobs set status = %(status)s, finished_at = now(),
+                   progress = case when %(status)s = 'succeeded' then 1 else progress end,
+                   seed = coalesce(%(seed)s, seed), prompt_text = %(prompt_text)s,
+                   error_code = %(error_code)s, error_message = %(error_message)s
+            where id = %(id)s and status = any(%(from)s)
+            returning {_COLUMNS}""",
+        {
+            "id": job_id,
+            "status": status,
+            "from": list(from_statuses),
+            "seed": seed,
+            "prompt_text": prompt_text,
+            "error_code": error_code,
+            "error_message": error_message,
+        },
+    ).fetchone()
+    return _job(row)
+
+
+def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Job]:
+    """Unfinished jobs past their deadline, locked for this run and skipped by any other."""
+    rows = conn.execute(
+        f"""select {_COLUMNS} from jobs where status in ('queued', 'running') and deadline_at < %s
+            order by deadline_at limit %s for update skip locked""",
+        (now, limit),
+    ).fetchall()
+    return [Job(**row) for row in rows]
+
+
+def undispatched(conn: Connection, *, older_than: datetime, limit: int) -> list[tuple[UUID, str]]:
+    """(id, model) of queued jobs never handed to a worker, locked for this run and skipped by any other."""
+    rows = conn.execute(
+        """select id, model from jobs where status = 'queued' and dispatched_at is null and created_at < %s
+           order by created_at limit %s for update skip locked""",
+        (older_than, limit),
+    ).fetchall()
+    return [(row["id"], row["model"]) for row in rows]

@@ -1,0 +1,163 @@
+"""Job rules: submit (validate → reserve → insert), cancel, and the worker's transitions.
+
+Each transition and its ledger effect are written in the same transaction: success posts the hold,
+failure, cancel and timeout void it. A finished job never changes (a database trigger refuses it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from shared.credits import service as credits
+from shared.db.database import Connection
+from shared.jobs import repo
+from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound, JobSpec
+from shared.pagination import Cursor, Page, page_of
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    """Same Idempotency-Key + same body → same job; the body is compared by this hash."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def submit(
+    conn: Connection,
+    *,
+    user_id: UUID,
+    spec: JobSpec,
+    cost: int,
+    idempotency_key: str | None,
+    fingerprint: str,
+    deadline: timedelta,
+) -> tuple[Job, bool]:
+    """Queue a priced job and hold its credits, in the caller's transaction; returns (job, created).
+
+    The row is inserted before the hold, so a concurrent request with the same key waits on the
+    unique index and then finds this job instead of placing a second hold.
+    """
+    job_id = uuid.uuid4()
+    job = repo.insert(
+        conn,
+        job_id=job_id,
+        user_id=user_id,
+        spec=spec,
+        cost=cost,
+        idempotency_key=idempotency_key,
+        request_sha256=fingerprint,
+        deadline_at=_now(conn) + deadline,
+    )
+    if job is None:
+        assert idempotency_key is not None  # noqa: S101 - only the idempotency index can conflict
+        existing = repo.by_idempotency_key(conn, user_id, idempotency_key)
+        if existing is None:  # pragma: no cover - the conflicting row is visible once its transaction committed
+            raise IdempotencyKeyReused("The earlier request with this key is still being processed; retry.")
+        found, sha = existing
+        if sha != fingerprint:
+            raise IdempotencyKeyReused()
+        return found, False
+    if cost > 0:
+        hold = credits.reserve(
+            conn, user_id=user_id, amount=cost, ref=f"job:{job_id}", ttl=deadline + timedelta(minutes=5)
+        )
+        repo.set_hold(conn, job_id, hold.id)
+    job = repo.get(conn, job_id)
+    assert job is not None  # noqa: S101 - inserted above in this transaction
+    return job, True
+
+
+def get_owned(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
+    job = repo.get(conn, job_id, user_id=user_id)
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def list_jobs(
+    conn: Connection, user_id: UUID, *, cursor: str | None, limit: int, status: str | None, task: str | None
+) -> Page[Job]:
+    rows = repo.list_for_user(conn, user_id, cursor=Cursor.decode(cursor), limit=limit + 1, status=status, task=task)
+    return page_of(rows, limit, key=lambda job: Cursor(job.created_at, job.id))
+
+
+def cancel(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
+    """Queued → canceled now, credits returned; running → cancel requested, the worker stops between steps."""
+    job = repo.get(conn, job_id, user_id=user_id, for_update=True)
+    if job is None:
+        raise JobNotFound()
+    if job.finished:
+        raise JobFinished()
+    if job.status == "queued":
+        finished = _finish(conn, job, status="canceled", from_statuses=("queued",))
+        return finished or job
+    repo.request_cancel(conn, job_id)
+    again = repo.get(conn, job_id)
+    assert again is not None  # noqa: S101 - locked above
+    return again
+
+
+def claim(conn: Connection, job_id: UUID) -> Job | None:
+    return repo.claim(conn, job_id)
+
+
+def mark_dispatched(conn: Connection, job_id: UUID) -> None:
+    """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this)."""
+    repo.mark_dispatched(conn, job_id)
+
+
+def succeed(conn: Connection, job: Job, *, delivered: int, seed: int | None, prompt_text: str | None) -> Job | None:
+    """Running → succeeded and the hold posted for what was delivered; None if the job was finished meanwhile."""
+    done = repo.finish(conn, job.id, status="succeeded", from_statuses=("running",), seed=seed, prompt_text=prompt_text)
+    if done is None:
+        return None
+    if job.hold_id is not None:
+        count = max(int(job.params.get("count", 1)), 1)
+        charge = job.cost if delivered >= count else job.cost * delivered // count
+        if charge > 0:
+            credits.post(conn, job.hold_id, charge)
+        else:
+            credits.void(conn, job.hold_id)
+    return done
+
+
+def fail(conn: Connection, job: Job, *, code: str, message: str) -> Job | None:
+    return _finish(conn, job, status="failed", from_statuses=("queued", "running"), code=code, message=message)
+
+
+def mark_canceled(conn: Connection, job: Job) -> Job | None:
+    return _finish(conn, job, status="canceled", from_statuses=("queued", "running"))
+
+
+def _finish(
+    conn: Connection,
+    job: Job,
+    *,
+    status: str,
+    from_statuses: tuple[str, ...],
+    code: str | None = None,
+    message: str | None = None,
+) -> Job | None:
+    """Finish without delivering anything: the hold is voided in the same transaction."""
+    done = repo.finish(conn, job.id, status=status, from_statuses=from_statuses, error_code=code, error_message=message)
+    if done is not None and job.hold_id is not None:
+        credits.void(conn, job.hold_id)
+    return done
+
+
+def fail_overdue(conn: Connection, *, now: datetime, limit: int = 100) -> int:
+    """Fail jobs whose worker died or never started before the deadline, and return their credits."""
+    overdue = repo.overdue(conn, now=now, limit=limit)
+    for job in overdue:
+        fail(conn, job, code="timeout", message="The job did not finish in time; your credits were returned.")
+    return len(overdue)
+
+
+def _now(conn: Connection) -> datetime:
+    row = conn.execute("select now() as now").fetchone()
+    assert row is not None  # noqa: S101
+    now: datetime = row["now"]
+    return now
