@@ -1,6 +1,7 @@
 """The README's first command, for real.
 
-`deploy.py local` serves, answers a dev token, stops on Ctrl-C and reuses its data on the next start.
+`deploy.py local` serves, answers a dev token, stops on Ctrl-C and reuses its data on the next start,
+and its in-process worker renders a job with the tiny offline models.
 """
 
 from __future__ import annotations
@@ -26,10 +27,20 @@ def _free_port() -> int:
         return port
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, port: int, workers: int = 0) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET")}
     return subprocess.Popen(
-        [sys.executable, "deploy.py", "local", "--data-dir", str(data_dir), "--port", str(port), "--workers", "0"],
+        [
+            sys.executable,
+            "deploy.py",
+            "local",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -92,5 +103,39 @@ def test_local_stack_serves_stops_and_reuses_data(tmp_path: Path) -> None:
         _wait_healthy(base, proc)
         again = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert again.json()["created_at"] == me.json()["created_at"]
+    finally:
+        assert _stop(proc) == 0
+
+
+@pytest.mark.slow
+def test_local_stack_renders_a_job_with_its_in_process_worker(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port, workers=1)
+    try:
+        _wait_healthy(base, proc)
+        auth = {"Authorization": f"Bearer {_token(data_dir, 'ada@example.com')}"}
+        version = httpx.get(f"{base}/v1/policies/current", timeout=5).json()["version"]
+        onboarded = httpx.post(
+            f"{base}/v1/me/onboarding",
+            json={"age_confirmed": True, "accepted_policy_version": version},
+            headers=auth,
+            timeout=5,
+        )
+        assert onboarded.status_code == 200, onboarded.text
+        body = {"task": "text_to_image", "prompt": "a lighthouse", "seed": 1}
+        accepted = httpx.post(f"{base}/v1/jobs", json=body, headers=auth, timeout=10)
+        assert accepted.status_code == 202, accepted.text
+        job_url = f"{base}/v1/jobs/{accepted.json()['id']}"
+        deadline = time.monotonic() + 300
+        job = httpx.get(job_url, headers=auth, timeout=5).json()
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = httpx.get(job_url, headers=auth, timeout=5).json()
+        assert job["status"] == "succeeded", job
+        image = httpx.get(job["outputs"][0]["url"], timeout=10)
+        assert image.status_code == 200
+        assert image.headers["content-type"] == job["outputs"][0]["content_type"]
     finally:
         assert _stop(proc) == 0

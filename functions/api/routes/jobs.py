@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,7 @@ from functions.api.deps import (
     Storage,
 )
 from functions.api.ratelimits import rate_limited
+from functions.api.urls import absolute
 from shared.consent import can_process, record_analytics
 from shared.db.database import Connection
 from shared.jobs import service as jobs
@@ -106,13 +107,13 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
     )
 
 
-def _outputs(conn: Connection, storage: ObjectStorage, job: Job) -> list[JobOutput]:
+def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Job) -> list[JobOutput]:
     items = media.outputs_of_job(conn, job.user_id, job.id)
     urls = storage.signed_urls([item.storage_key for item in items])
     return [
         JobOutput(
             id=item.id,
-            url=urls[item.storage_key],
+            url=absolute(request, urls[item.storage_key]),
             width=item.width,
             height=item.height,
             content_type=item.content_type,
@@ -175,6 +176,7 @@ def create_job(
 @router.get("", summary="The caller's jobs, newest first", dependencies=[rate_limited("account")])
 def list_jobs(
     *,
+    request: Request,
     caller: CurrentCaller,
     db: Db,
     storage: Storage,
@@ -185,15 +187,15 @@ def list_jobs(
 ) -> JobPage:
     with db.transaction() as conn:
         page = jobs.list_jobs(conn, caller.account.id, cursor=cursor, limit=limit, status=status, task=task)
-        items = [_out(job, _outputs(conn, storage, job)) for job in page.items]
+        items = [_out(job, _outputs(request, conn, storage, job)) for job in page.items]
     return JobPage(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{job_id}", summary="One job with its outputs", dependencies=[rate_limited("account")])
-def get_job(job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
+def get_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
     with db.transaction() as conn:
         job = jobs.get_owned(conn, caller.account.id, job_id)
-        return _out(job, _outputs(conn, storage, job))
+        return _out(job, _outputs(request, conn, storage, job))
 
 
 @router.post(
@@ -202,9 +204,9 @@ def get_job(job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> Jo
     dependencies=[rate_limited("account")],
     responses={409: {"description": "The job already finished"}},
 )
-def cancel_job(job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
+def cancel_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
     """Queued: canceled now and the credits returned. Running: the worker stops between steps, then the
     job is canceled and its credits returned. Finished: 409 `job_finished`."""
     with db.transaction() as conn:
         job = jobs.cancel(conn, caller.account.id, job_id)
-        return _out(job, _outputs(conn, storage, job))
+        return _out(job, _outputs(request, conn, storage, job))

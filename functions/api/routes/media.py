@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.types import Message
 
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.urls import absolute
 from shared.errors import AtelierError, NotFound
 from shared.media import service
 from shared.media.images import EXTENSIONS, ImageBodyTooLarge, validate_image
@@ -114,11 +115,6 @@ class GalleryPage(BaseModel):
     next_cursor: str | None
 
 
-def _absolute(request: Request, url: str) -> str:
-    """Local signed URLs are paths on this API; give the caller a full URL on the host they called."""
-    return f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
-
-
 def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
     return MediaOut(
         id=item.id,
@@ -134,14 +130,14 @@ def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
         public=item.public,
         published_at=item.published_at,
         created_at=item.created_at,
-        url=_absolute(request, url) if url else None,
+        url=absolute(request, url) if url else None,
     )
 
 
 def _gallery_out(request: Request, item: GalleryItem, url: str) -> GalleryOut:
     return GalleryOut(
         id=item.id,
-        url=_absolute(request, url),
+        url=absolute(request, url),
         width=item.width,
         height=item.height,
         prompt=item.prompt,
