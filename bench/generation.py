@@ -1,10 +1,11 @@
 """Generation throughput of the tiny offline pipelines on the CPU, calling the engine directly.
 
-    python bench/generation.py [--rounds N]
+    python bench/generation.py [--rounds N] [--jobs N]
 
 Prints images/s (captions/s for image_to_prompt) per task at the sizes the local stack renders (the tiny source
-scales production sizes down 8x per side). The comparison with the whole local jobs path (POST /v1/jobs → worker
-→ stored outputs) is added with the jobs work; the ratio of the two is the job system's overhead.
+scales production sizes down 8x per side), then text-to-image jobs/s through the whole local path (POST /v1/jobs →
+credit hold → in-process worker → stored output → posted credits, on an embedded Postgres, or a scratch database
+on DATABASE_URL) next to the engine alone. The ratio of the two is the job system's overhead.
 
 Production targets, on Modal H100s with the pinned FLUX.1 weights, to be measured when a GPU is available:
 - FLUX.1 [schnell], 1024x1024, 4 steps: at most 0.5 s per image warm (the compute floor is ~0.3 s).
@@ -21,7 +22,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,9 +59,86 @@ def requests(engine: Engine) -> list[tuple[str, RenderRequest]]:
     ]
 
 
+@contextmanager
+def local_studio(engine: Engine, root: Path) -> Iterator[tuple[Any, dict[str, str], Any]]:
+    """The API with one in-process worker on a scratch database: (client, auth headers of an onboarded
+    member with credits, the worker pool)."""
+    import uuid
+
+    import jwt
+    import psycopg
+    from fastapi.testclient import TestClient
+    from psycopg.conninfo import make_conninfo
+
+    from config.settings import Settings
+    from functions.api.app import create_app
+    from functions.generation.dispatch import LocalDispatcher
+    from functions.generation.worker import JobRunner
+    from shared.credits import service as credits
+    from shared.db import Database, migrate
+    from shared.db.embedded import embedded_database_url, stop_embedded
+    from shared.media.storage import LocalStorage
+    from shared.moderation import TermListModerator
+
+    secret, user, now = uuid.uuid4().hex * 2, uuid.uuid4(), int(time.time())
+    scratch = f"bench_jobs_{uuid.uuid4().hex[:8]}"
+    server = os.environ.get("DATABASE_URL") or embedded_database_url(root / "pg")
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"create database {scratch}")
+    url = make_conninfo(server, dbname=scratch)
+    migrate(url)
+    unlimited = {"jobs.user": "1000000/60", "jobs.ip": "1000000/60"}
+    settings = Settings(data_dir=root / "data", supabase_jwt_secret=secret, rate_limit_overrides=unlimited)
+    db = Database(url, min_size=1, max_size=8).open()
+    storage, moderator = LocalStorage(settings.storage_dir), TermListModerator()
+    runner = JobRunner(db=db, storage=storage, engine=engine, settings=settings, moderator=moderator)
+    pool = LocalDispatcher(runner.run, 1)
+    claims = {"sub": str(user), "email": "bench@example.com", "aud": "authenticated", "iat": now, "exp": now + 3600}
+    headers = {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
+    try:
+        with TestClient(create_app(settings, db, storage, dispatcher=pool, moderator=moderator)) as client:
+            version = client.get("/v1/policies/current").json()["version"]
+            body = {"age_confirmed": True, "accepted_policy_version": version}
+            client.post("/v1/me/onboarding", json=body, headers=headers).raise_for_status()
+            with db.transaction() as conn:
+                credits.grant(conn, user_id=user, amount=10**6, kind="adjustment", source_ref="bench", expires_at=None)
+            yield client, headers, pool
+    finally:
+        pool.stop()
+        db.close()
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"drop database {scratch} with (force)")
+        if not os.environ.get("DATABASE_URL"):
+            stop_embedded()
+
+
+def jobs_path(engine: Engine, root: Path, jobs: int) -> tuple[float, float]:
+    """(seconds per text-to-image job through the local path, seconds per render of the same request by the
+    engine alone), measured back to back so both see the same machine load."""
+    job = {"task": "text_to_image", "prompt": "a fox", "aspect_ratio": "1:1", "seed": 1}
+    width, height = engine.output_size("flux-schnell", "1:1")
+    direct = RenderRequest("text_to_image", "flux-schnell", "a fox", width=width, height=height, seed=1)
+    with local_studio(engine, root) as (client, headers, pool):
+        client.post("/v1/jobs", json=job, headers=headers).raise_for_status()  # warm-up
+        pool.join()
+        started = time.perf_counter()
+        for _ in range(jobs):
+            client.post("/v1/jobs", json=job, headers=headers).raise_for_status()
+        pool.join()
+        per_job = (time.perf_counter() - started) / jobs
+        done = client.get("/v1/jobs", params={"status": "succeeded", "limit": 100}, headers=headers).json()
+        if len(done["items"]) != min(jobs + 1, 100):
+            raise RuntimeError("not every benchmark job succeeded")
+    started = time.perf_counter()
+    for _ in range(jobs):
+        engine.render(direct)
+    return per_job, (time.perf_counter() - started) / jobs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=20, help="text-to-image jobs through the local path (0: skip)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as root:
         engine = Engine(TinySource(Path(root)), device="cpu")
@@ -77,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{task:16} {request.model:18} {size:>9}  {1 / median:7.2f} /s  "
                 f"median {median * 1000:7.1f} ms  (build+load {load_s:.2f} s)"
+            )
+        if args.jobs:
+            per_job, per_render = jobs_path(engine, Path(root), args.jobs)
+            print(
+                f"\ntext_to_image, {args.jobs} jobs through the local path (HTTP, hold, worker, storage, post): "
+                f"{1 / per_job:.2f} jobs/s; the engine alone on the same request: {1 / per_render:.2f} /s; "
+                f"ratio {per_render / per_job:.0%}, overhead {(per_job - per_render) * 1000:.1f} ms per job"
             )
     print(TARGETS)
     return 0
