@@ -67,7 +67,7 @@ RULES: dict[str, RetentionRule] = {
         RetentionRule(
             "security_log", 90 * DAY, CountedFrom.CREATED, Then.ANONYMISE, "IPs cut to /24 or /48, user agents dropped"
         ),
-        RetentionRule("security_events", 90 * DAY, CountedFrom.CREATED, Then.DELETE, "security events (hashed subjects)"),
+        RetentionRule("security_events", 90 * DAY, CountedFrom.CREATED, Then.DELETE, "security events"),
         RetentionRule(
             "trash", 30 * DAY, CountedFrom.DELETED, Then.DELETE, "images the user deleted", enforced_by="purge-media"
         ),
