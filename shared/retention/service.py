@@ -182,20 +182,30 @@ def _apply_with_objects(
     return result
 
 
-def inactive_accounts(conn: Connection, *, cutoff: datetime, limit: int) -> list[UUID]:
-    """Accounts last active before `cutoff` with no live subscription (a paying customer's relationship
-    goes on), oldest activity first. Rows are locked SKIP LOCKED: concurrent runs get disjoint sets."""
+def inactive_accounts(
+    conn: Connection, *, cutoff: datetime, limit: int, after: tuple[datetime, UUID] | None = None
+) -> list[tuple[datetime, UUID]]:
+    """(last activity, id) of accounts last active before `cutoff` with no live subscription (a paying
+    customer's relationship goes on), oldest first, after `after`. Locked SKIP LOCKED: concurrent runs
+    get disjoint sets."""
     rows = conn.execute(
-        """select a.id from accounts a
+        """select a.last_active_at, a.id from accounts a
             where a.last_active_at < %(cutoff)s
+              and (%(after_at)s::timestamptz is null or (a.last_active_at, a.id) > (%(after_at)s, %(after_id)s::uuid))
               and not exists (select 1 from billing_subscriptions s
                                where s.user_id = a.id and s.status = any(%(live)s) and s.ended_at is null)
-            order by a.last_active_at
+            order by a.last_active_at, a.id
             limit %(limit)s
             for update of a skip locked""",
-        {"cutoff": cutoff, "limit": limit, "live": list(_LIVE_SUBSCRIPTION)},
+        {
+            "cutoff": cutoff,
+            "limit": limit,
+            "live": list(_LIVE_SUBSCRIPTION),
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+        },
     ).fetchall()
-    return [row["id"] for row in rows]
+    return [(row["last_active_at"], row["id"]) for row in rows]
 
 
 def hand_over_inactive_accounts(
@@ -206,19 +216,18 @@ def hand_over_inactive_accounts(
     Returns (found, scheduled). Without a scheduler nothing is changed and the count is only logged.
     """
     cutoff = now - RULES["relationship_plus_3_years"].keep
-    if schedule_erasure is None:
-        with db.transaction() as conn:
-            found = len(inactive_accounts(conn, cutoff=cutoff, limit=batch))
-        if found:
-            log.warning("inactive accounts await erasure; no erasure scheduler is wired", extra={"count": found})
-        return found, 0
     found = scheduled = 0
-    for _ in range(MAX_BATCHES):
+    after: tuple[datetime, UUID] | None = None
+    for _ in range(MAX_BATCHES):  # keyset pages: accounts scheduled already never stall the walk
         with db.transaction() as conn:
-            ids = inactive_accounts(conn, cutoff=cutoff, limit=batch)
-            taken = schedule_erasure(conn, ids, now) if ids else 0
+            page = inactive_accounts(conn, cutoff=cutoff, limit=batch, after=after)
+            ids = [account_id for _at, account_id in page]
+            if ids and schedule_erasure is not None:
+                scheduled += schedule_erasure(conn, ids, now)
         found += len(ids)
-        scheduled += taken
-        if len(ids) < batch or taken == 0:
+        if len(page) < batch:
             break
+        after = page[-1]
+    if found and schedule_erasure is None:
+        log.warning("inactive accounts await erasure; no erasure scheduler is wired", extra={"count": found})
     return found, scheduled

@@ -366,7 +366,7 @@ def test_inactive_accounts_are_found_a_day_after_three_years_not_before(db: Data
     with db.transaction() as conn:  # the cutoff a run at `now` uses is now - keep
         assert inactive_accounts(conn, cutoff=(T0 + keep - DAY) - keep, limit=100) == []
         found = inactive_accounts(conn, cutoff=(T0 + keep + DAY) - keep, limit=100)
-    assert sorted(found) == sorted([idle, lapsed])
+    assert sorted(account_id for _at, account_id in found) == sorted([idle, lapsed])
 
 
 def test_inactive_accounts_are_handed_to_erasure_once_by_concurrent_runs(db: Database) -> None:
@@ -391,9 +391,28 @@ def test_inactive_accounts_are_handed_to_erasure_once_by_concurrent_runs(db: Dat
     assert sum(scheduled for _found, scheduled in results) == 30
 
 
+def test_an_idempotent_scheduler_sees_every_inactive_account_even_when_all_are_scheduled_already(
+    db: Database,
+) -> None:
+    """Account erasure ignores an account it has scheduled; the walk pages on, so none is starved."""
+    idle = [_account_active_at(db, T0 + timedelta(seconds=i)) for i in range(9)]
+    seen: list[uuid.UUID] = []
+
+    def schedule(_conn: Connection, ids: list[uuid.UUID], _now: datetime) -> int:
+        seen.extend(ids)
+        return 0  # every one was scheduled by an earlier run
+
+    now = T0 + RULES["relationship_plus_3_years"].keep + DAY
+    assert hand_over_inactive_accounts(db, now=now, schedule_erasure=schedule, batch=2) == (9, 0)
+    assert seen == idle
+
+
 def test_without_an_erasure_scheduler_inactive_accounts_are_only_counted(db: Database) -> None:
     idle = _account_active_at(db, T0)
-    report = enforce_retention(db, None, now=T0 + RULES["relationship_plus_3_years"].keep + DAY, sweeps=[])
+    keep = RULES["relationship_plus_3_years"].keep
+    report = enforce_retention(db, None, now=T0 + keep - DAY, sweeps=[])
+    assert (report.inactive_accounts, report.erasures_scheduled) == (0, 0)
+    report = enforce_retention(db, None, now=T0 + keep + DAY, sweeps=[])
     assert (report.inactive_accounts, report.erasures_scheduled) == (1, 0)
     with db.transaction() as conn:
         assert conn.execute("select id from accounts").fetchall() == [{"id": idle}]
