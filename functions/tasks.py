@@ -14,8 +14,12 @@ import modal
 from config.settings import Settings, get_settings
 from functions.modal_app import SECRETS, api_image, app
 from shared import ratelimit
+from shared.credits.expiry import expire_credits, run_expire_holds
 from shared.db import Database, open_database
 from shared.logs import configure_logging
+from shared.media.service import purge_media
+from shared.media.storage import Storage, build_storage
+from shared.retention.service import enforce_retention, keep_from_settings
 from shared.security.events import prune_events
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, TaskRun, run_task
@@ -24,6 +28,8 @@ log = logging.getLogger("atelier.tasks")
 
 # Look back further than the schedule, so a failed or late run is covered by the next one.
 SYNC_BILLING_LOOKBACK = timedelta(days=3)
+# Trashed images purged per run at most (a run is cut short well within the 900 s timeout; the next goes on).
+PURGE_MEDIA_LIMIT = 50_000
 
 
 def run_sync_billing(
@@ -60,6 +66,36 @@ def _reconcile_jobs(db: Database, now: datetime) -> int:
     return reconcile(db, dispatch.current(), now=now)
 
 
+def _storage(settings: Settings) -> Storage:
+    """The object store the settings choose (Supabase Storage in production, the local folder otherwise)."""
+    return build_storage(settings)
+
+
+def run_enforce_retention(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Apply every retention rule (config/retention.py) to the tables in shared/retention/sweeps.py."""
+    settings = settings or get_settings()
+    storage = _storage(settings)
+    report = enforce_retention(db, storage, now=now, keep=keep_from_settings(settings))
+    return report.items
+
+
+def run_purge_media(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Remove trashed images whose trash period is over: object first, then row."""
+    return purge_media(db, _storage(settings or get_settings()), now=now, limit=PURGE_MEDIA_LIMIT)
+
+
+def _expire_holds(db: Database, now: datetime) -> int:
+    return run_expire_holds(db, now)
+
+
+def _enforce_retention(db: Database, now: datetime) -> int:
+    return run_enforce_retention(db, now)
+
+
+def _purge_media(db: Database, now: datetime) -> int:
+    return run_purge_media(db, now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
@@ -68,6 +104,10 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
         TaskDef("prune-rate-limits", "*/10 * * * *", ratelimit.prune, "delete rate-limit counters of ended windows"),
         TaskDef("prune-security-events", "29 3 * * *", prune_events, "delete security events past retention"),
+        TaskDef("enforce-retention", "41 * * * *", _enforce_retention, "apply config/retention.py in batches"),
+        TaskDef("expire-holds", "*/2 * * * *", _expire_holds, "void credit holds past their deadline"),
+        TaskDef("expire-credits", "7 * * * *", expire_credits, "book the expiry of credits that ran out"),
+        TaskDef("purge-media", "23 * * * *", _purge_media, "delete trashed images after the trash period"),
     )
 }
 
@@ -115,3 +155,23 @@ def prune_security_events_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=300, schedule=_schedule("reconcile-jobs"))
 def reconcile_jobs_task() -> None:
     run_named("reconcile-jobs")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("enforce-retention"))
+def enforce_retention_task() -> None:
+    run_named("enforce-retention")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-holds"))
+def expire_holds_task() -> None:
+    run_named("expire-holds")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-credits"))
+def expire_credits_task() -> None:
+    run_named("expire-credits")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("purge-media"))
+def purge_media_task() -> None:
+    run_named("purge-media")

@@ -11,7 +11,7 @@ GrantKind = Literal["signup", "purchase", "subscription", "adjustment"]
 GRANT_KINDS: tuple[GrantKind, ...] = ("signup", "purchase", "subscription", "adjustment")
 
 HoldStatus = Literal["pending", "posted", "voided"]
-LedgerType = Literal["grant", "hold", "post", "release", "void", "revoke"]
+LedgerType = Literal["grant", "hold", "post", "release", "void", "revoke", "expire"]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,14 @@ def record(conn: Connection, user_id: UUID, info: RequestInfo) -> None:
     )
 
 
-_ANONYMISE = """
+# What anonymising an entry means (shared with the retention sweep in shared/retention/sweeps.py).
+ANONYMISE_SET = """ip = case when security_log.ip is null then null
+                 else host(network(set_masklen(security_log.ip,
+                      case when family(security_log.ip) = 4 then 24 else 48 end)))::inet end,
+       user_agent = null,
+       anonymised_at = %(now)s"""
+
+_ANONYMISE = f"""
 with due as (
     select id from security_log
     where anonymised_at is null and at < %(cutoff)s
@@ -54,12 +61,9 @@ with due as (
     limit %(limit)s
     for update skip locked
 )
-update security_log s
-   set ip = case when s.ip is null then null
-                 else host(network(set_masklen(s.ip, case when family(s.ip) = 4 then 24 else 48 end)))::inet end,
-       user_agent = null,
-       anonymised_at = %(now)s
-  from due where s.id = due.id
+update security_log
+   set {ANONYMISE_SET}
+  from due where security_log.id = due.id
 """
 
 

@@ -92,5 +92,5 @@ def list_events(db: Database, *, since: datetime | None = None, limit: int = 200
 def prune_events(db: Database, now: datetime) -> int:
     """Delete security events past the security-log retention."""
     with db.transaction() as conn:
-        cur = conn.execute("delete from security_events where at < %s", (now - rule("security_log").keep,))
+        cur = conn.execute("delete from security_events where at < %s", (now - rule("security_events").keep,))
         return int(cur.rowcount)

@@ -34,11 +34,21 @@ create unique index jobs_idempotency on jobs (user_id, idempotency_key) where id
 create index jobs_user_created on jobs (user_id, created_at desc, id desc);
 create index jobs_unfinished on jobs (deadline_at) where status in ('queued', 'running');
 
--- A finished job never changes (only erasure may delete it, via the account cascade).
+-- A finished job never changes (only erasure may delete it, via the account cascade) — except that its
+-- inputs may be cleared: retention removes a failed job's prompt, and deleting an input image unlinks it.
 create function jobs_refuse_change_when_finished() returns trigger
 language plpgsql as $$
+declare
+    inputs constant text[] := array['prompt', 'prompt_text', 'image_id', 'mask_id'];
 begin
     if old.status in ('succeeded', 'failed', 'canceled') then
+        if (to_jsonb(new) - inputs) = (to_jsonb(old) - inputs)
+           and (new.prompt is null or new.prompt is not distinct from old.prompt)
+           and (new.prompt_text is null or new.prompt_text is not distinct from old.prompt_text)
+           and (new.image_id is null or new.image_id is not distinct from old.image_id)
+           and (new.mask_id is null or new.mask_id is not distinct from old.mask_id) then
+            return new;
+        end if;
         raise exception 'job % is finished and cannot change', old.id using errcode = 'restrict_violation';
     end if;
     return new;
