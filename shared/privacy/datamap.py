@@ -52,6 +52,16 @@ class StorageEntry:
     purpose: str
     retention: str
     erasure: Erasure = Erasure.DELETE
+    exported: bool = True  # copied into the user's data export (the exports themselves are not)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A processor or other recipient of personal data, named in the export's summary."""
+
+    name: str
+    role: str
+    data: str
 
 
 TABLES: tuple[TableEntry, ...] = (
@@ -272,6 +282,16 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.KEEP_PSEUDONYMISED,
         personal_columns=("subject_ref",),
     ),
+    TableEntry(
+        table="exports",
+        subject_column="user_id",
+        category=Category.ACCOUNT,
+        purpose="build the user's data export on request and delete it when its link expires",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="exports",
+        erasure=Erasure.DELETE,
+        personal_columns=("storage_key",),
+    ),
 )
 
 STORAGE: tuple[StorageEntry, ...] = (
@@ -292,6 +312,32 @@ STORAGE: tuple[StorageEntry, ...] = (
         category=Category.MEDIA,
         purpose="images generated for the user",
         retention="until_deleted_then_trash",
+    ),
+    StorageEntry(
+        prefix="users/{user_id}/exports/",
+        category=Category.ACCOUNT,
+        purpose="the user's data export archives, until their download link expires",
+        retention="exports",
+        exported=False,
+    ),
+)
+
+# Who else processes personal data on our behalf (the export's summary names them).
+RECIPIENTS: tuple[Recipient, ...] = (
+    Recipient(
+        "Supabase",
+        "processor: hosting of the database, file storage and sign-in",
+        "account, usage, media, device/connection, payment, support and consent data at rest",
+    ),
+    Recipient(
+        "Modal",
+        "processor: the servers that run the API, the scheduled tasks and image generation",
+        "prompts and images while a request or generation runs; nothing is kept there afterwards",
+    ),
+    Recipient(
+        "Polar",
+        "merchant of record: checkout, payments, invoices, tax and refunds",
+        "your account id, what you bought, and the billing details you give Polar directly",
     ),
 )
 
