@@ -53,6 +53,21 @@ def _sync_billing(db: Database, now: datetime) -> int:
     return run_sync_billing(db, now=now)
 
 
+def _build_exports(db: Database, now: datetime) -> int:
+    from shared.media.storage import build_storage
+    from shared.privacy.exports import build_exports
+
+    settings = get_settings()
+    return build_exports(db, build_storage(settings), now=now, days=settings.export_days)
+
+
+def _expire_exports(db: Database, now: datetime) -> int:
+    from shared.media.storage import build_storage
+    from shared.privacy.exports import expire_exports
+
+    return expire_exports(db, build_storage(get_settings()), now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
@@ -60,6 +75,8 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
         TaskDef("prune-rate-limits", "*/10 * * * *", ratelimit.prune, "delete rate-limit counters of ended windows"),
         TaskDef("prune-security-events", "29 3 * * *", prune_events, "delete security events past retention"),
+        TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
+        TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
     )
 }
 
@@ -102,3 +119,13 @@ def prune_rate_limits_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-security-events"))
 def prune_security_events_task() -> None:
     run_named("prune-security-events")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("build-exports"))
+def build_exports_task() -> None:
+    run_named("build-exports")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-exports"))
+def expire_exports_task() -> None:
+    run_named("expire-exports")

@@ -6,6 +6,7 @@ from functions.api.routes import (
     consent,
     credits,
     docs,
+    exports,
     health,
     me,
     media,
@@ -28,4 +29,5 @@ ROUTERS = [
     consent.router,
     onboarding.router,
     support.router,
+    exports.router,
 ]
