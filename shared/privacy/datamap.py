@@ -73,7 +73,7 @@ TABLES: tuple[TableEntry, ...] = (
         legal_basis=LegalBasis.CONTRACT,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
-        personal_columns=("email", "display_name", "full_name", "avatar_url"),
+        personal_columns=("email", "display_name", "full_name", "avatar_url", "restriction_reason"),
     ),
     *(
         TableEntry(
@@ -271,6 +271,36 @@ TABLES: tuple[TableEntry, ...] = (
         retention="rate_limit_windows",
         erasure=Erasure.KEEP_PSEUDONYMISED,
         personal_columns=("key_hash",),
+    ),
+    # Privacy rights (issue 7).
+    TableEntry(
+        table="privacy_requests",
+        subject_column="user_id",  # set to null at erasure; subject_ref (the audit pseudonym) stays
+        category=Category.ACCOUNT,
+        purpose="prove each rights request was answered within the legal deadline",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_ref",),
+    ),
+    TableEntry(
+        table="account_erasures",
+        subject_column="user_id",
+        category=Category.ACCOUNT,
+        purpose="carry out a requested account erasure after its grace period, step by step",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="erased_accounts",
+        subject_column=None,  # the audit pseudonym of an erased account, never its id
+        category=Category.ACCOUNT,
+        purpose="refuse access tokens issued before an account was erased",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="legal_records",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_ref",),
     ),
     TableEntry(
         table="security_events",
