@@ -10,6 +10,7 @@ never build the same export; a run that crashes leaves a lapsed lease, and the n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -23,6 +24,7 @@ from shared.db import Database
 from shared.db.database import Connection
 from shared.errors import NotFound
 from shared.media.storage import Storage
+from shared.privacy import requests
 from shared.privacy.archive import SCHEMA_VERSION, write_archive
 
 log = logging.getLogger("atelier.privacy.exports")
@@ -34,7 +36,9 @@ EXPIRE_BATCH = 500
 CONTENT_TYPE = "application/zip"
 HASH_CHUNK = 1024 * 1024
 
-_COLUMNS = "id, user_id, status, requested_at, attempts, finished_at, storage_key, bytes, sha256, expires_at"
+_COLUMNS = (
+    "id, user_id, status, requested_at, attempts, finished_at, storage_key, bytes, sha256, expires_at, request_id"
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Export:
     bytes: int | None
     sha256: str | None
     expires_at: datetime | None
+    request_id: UUID | None  # its entry in the rights register
 
     def available(self, now: datetime) -> bool:
         """Ready and not yet past its expiry (the expiry task may not have run yet)."""
@@ -67,10 +72,11 @@ def archive_key(user_id: UUID, export_id: UUID, attempt: int) -> str:
 # Requests (the API)
 
 
-def request_export(conn: Connection, user_id: UUID) -> tuple[Export, bool]:
+def request_export(conn: Connection, user_id: UUID, *, now: datetime) -> tuple[Export, bool]:
     """The user's open export, or a new pending one; True when it was created now.
 
     At most one is open per account (a partial unique index), so concurrent requests agree on one row.
+    A new one is registered as a rights request (due one month later), completed when the archive is ready.
     """
     for _ in range(3):
         row = conn.execute(
@@ -80,6 +86,11 @@ def request_export(conn: Connection, user_id: UUID) -> tuple[Export, bool]:
             (uuid4(), user_id),
         ).fetchone()
         if row is not None:
+            entry = requests.open_request(conn, user_id, "export", now=now)
+            row = conn.execute(
+                f"update exports set request_id = %s where id = %s returning {_COLUMNS}", (entry.id, row["id"])
+            ).fetchone()
+            assert row is not None  # noqa: S101 - inserted just above, in this transaction
             return _export(row), True
         row = conn.execute(
             f"select {_COLUMNS} from exports where user_id = %s and status in ('pending', 'building')",
@@ -140,7 +151,13 @@ def _complete(db: Database, claim: Export, *, key: str, size: int, sha256: str, 
                 where id = %s and status = 'building' and attempts = %s""",
             (key, size, sha256, SCHEMA_VERSION, now, now + timedelta(days=days), claim.id, claim.attempts),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        if claim.request_id is not None:
+            # An operator may have closed it already; the archive is delivered either way.
+            with contextlib.suppress(requests.RequestClosed):
+                requests.complete_request(conn, claim.request_id, now=now)
+        return True
 
 
 def _give_back(db: Database, storage: Storage, claim: Export, error: Exception, now: datetime) -> None:

@@ -22,7 +22,7 @@ from config.settings import Settings
 from shared.db import Database
 from shared.media import service as media
 from shared.media.storage import FILES_PATH, LocalStorage, SignedUrlExpired, StorageUnavailable, SupabaseStorage
-from shared.privacy import exports
+from shared.privacy import exports, requests
 from shared.privacy.archive import DataMap, category_file, write_archive
 from shared.privacy.datamap import STORAGE, TABLES, Category, Erasure, LegalBasis, StorageEntry, TableEntry
 from tests.support import images
@@ -371,3 +371,23 @@ def test_a_table_and_a_prefix_added_to_the_data_map_are_exported_without_code_ch
     # And the real map, which lacks the entry, leaves it out: the map is what drives the export.
     plain = write_archive(local.db, local.storage, ada.id, tmp_path / "y.zip", generated_at=datetime.now(UTC))
     assert "scratch_moodboards" not in plain.rows
+
+
+def test_each_export_is_a_rights_request_due_in_a_month_and_completed_when_ready(
+    local: MediaApp, settings: Settings
+) -> None:
+    ada = user("ada@example.com")
+    export_id = _request(local, ada)
+    assert _request(local, ada) == export_id  # the repeated ask is the same request, not a second one
+    with local.db.transaction() as conn:
+        registered = requests.list_requests(conn, now=datetime.now(UTC), user_id=ada.id)
+    assert [(r.kind, r.status) for r in registered] == [("export", "open")]
+    received = registered[0].received_at
+    assert registered[0].due_at - received in (timedelta(days=d) for d in (28, 29, 30, 31))
+    built_at = received + timedelta(hours=1)
+    assert _build(local, settings, built_at) == 1
+    with local.db.transaction() as conn:
+        done = requests.get_request(conn, registered[0].id)
+        linked = conn.execute("select request_id from exports where id = %s", (export_id,)).fetchone()
+    assert (done.status, done.completed_at) == ("completed", built_at)
+    assert linked == {"request_id": done.id}

@@ -52,7 +52,7 @@ def request_export(
     caller: CurrentCaller, db: Db, storage: Storage, settings: AppSettings, background: BackgroundTasks
 ) -> ExportCreated:
     with db.transaction() as conn:
-        export, created = exports.request_export(conn, caller.account.id)
+        export, created = exports.request_export(conn, caller.account.id, now=datetime.now(UTC))
     if created and settings.build_exports_inline:
         background.add_task(_build_now, db, storage, export.id, settings.export_days)
     return ExportCreated(id=export.id, status=export.status)

@@ -11,6 +11,8 @@ create table exports (
     status text not null default 'pending'
         check (status in ('pending', 'building', 'ready', 'failed', 'expired')),
     requested_at timestamptz not null default now(),
+    -- the entry in the rights register, completed when the archive is ready
+    request_id uuid references privacy_requests (id) on delete set null,
     attempts integer not null default 0 check (attempts >= 0),
     lease_until timestamptz,  -- a claimed build or expiry holds the row until then
     started_at timestamptz,
