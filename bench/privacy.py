@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.db import Database, migrate
 from shared.db.embedded import embedded_database_url, stop_embedded
+from shared.media.models import MediaKind
 from shared.media.service import new_key
 from shared.media.storage import LocalStorage, Storage
 from shared.privacy import exports
@@ -82,7 +83,7 @@ def seed_user(db: Database, storage: Storage, images: int) -> uuid.UUID:
         rows = []
         for n in range(start, min(images, start + SEED_BATCH)):
             data, media_id = _png(n), uuid.uuid4()
-            kind = "upload" if n % 2 else "output"
+            kind: MediaKind = "upload" if n % 2 else "output"
             key = new_key(user_id, kind, media_id, "image/png")
             storage.put(key, data, "image/png")
             rows.append((media_id, user_id, kind, key, len(data), hashlib.sha256(data).hexdigest()))
