@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 
 from shared.db import Database
 from shared.db.database import Connection
-from shared.errors import NotFound
+from shared.errors import AtelierError, NotFound
 from shared.media.storage import Storage
 from shared.privacy import requests
 from shared.privacy.archive import SCHEMA_VERSION, write_archive
@@ -171,7 +171,10 @@ def _give_back(db: Database, storage: Storage, claim: Export, error: Exception, 
             ("failed" if failed else "pending", type(error).__name__, failed, now, claim.id, claim.attempts),
         )
     if failed:  # an attempt may have uploaded before dying; leave nothing behind
-        storage.delete([archive_key(claim.user_id, claim.id, n) for n in range(1, claim.attempts + 1)])
+        try:
+            storage.delete([archive_key(claim.user_id, claim.id, n) for n in range(1, claim.attempts + 1)])
+        except AtelierError:  # storage is what failed; the user's prefix goes at erasure at the latest
+            log.warning("could not delete a failed export's attempts", extra={"export_id": str(claim.id)})
 
 
 def build_one(db: Database, storage: Storage, claim: Export, *, now: datetime, days: int) -> bool:
@@ -245,12 +248,14 @@ def expire_exports(db: Database, storage: Storage, *, now: datetime, limit: int 
                                   order by expires_at, id
                                   limit %(limit)s
                                   for update skip locked)
-                returning id, storage_key""",
+                returning id, user_id, attempts, storage_key""",
                 {"now": now, "lease": now + EXPIRE_LEASE, "limit": min(EXPIRE_BATCH, limit - expired)},
             ).fetchall()
         if not rows:
             break
-        storage.delete([row["storage_key"] for row in rows])
+        # Every attempt's key, not only the winner's: an attempt that crashed after uploading left its copy.
+        keys = {archive_key(row["user_id"], row["id"], n) for row in rows for n in range(1, row["attempts"] + 1)}
+        storage.delete(sorted(keys | {row["storage_key"] for row in rows}))
         with db.transaction() as conn:
             cur = conn.execute(
                 """update exports set status = 'expired', expired_at = %s, lease_until = null

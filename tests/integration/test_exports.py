@@ -310,6 +310,10 @@ def test_a_crashed_build_is_rebuilt_after_its_lease_and_the_late_builder_loses(
     assert exports.build_one(local.db, local.storage, dead, now=later, days=7) is False
     assert local.storage.list(f"users/{ada.id}/exports/") == [winner]
     assert _status(local, export_id)["status"] == "ready"
+    # Had it uploaded and then died for good, its copy would wait for the expiry, which removes every attempt.
+    local.storage.put(exports.archive_key(ada.id, dead.id, 1), b"an orphaned attempt", "application/zip")
+    assert exports.expire_exports(local.db, local.storage, now=later + timedelta(days=8)) == 1
+    assert local.storage.list(f"users/{ada.id}/exports/") == []
 
 
 def test_a_build_that_keeps_failing_is_retried_then_failed(tmp_path: Path, db: Database, settings: Settings) -> None:
