@@ -71,7 +71,9 @@ RULES: dict[str, RetentionRule] = {
         RetentionRule(
             "trash", 30 * DAY, CountedFrom.DELETED, Then.DELETE, "images the user deleted", enforced_by="purge-media"
         ),
-        RetentionRule("exports", 7 * DAY, CountedFrom.FINISHED, Then.DELETE, "finished data exports"),
+        RetentionRule(
+            "exports", 7 * DAY, CountedFrom.FINISHED, Then.DELETE, "finished data exports", enforced_by="expire-exports"
+        ),
         RetentionRule(
             "failed_job_inputs",
             7 * DAY,

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_BYTES"))
     max_upload_pixels: int = Field(40_000_000, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
     trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
+    # Data exports (shared/privacy/exports.py): how long the download link and the archive live, and whether
+    # the API starts a build at once in its own process (the build-exports task picks up whatever it does not).
+    export_days: int = Field(7, ge=1, le=30, validation_alias=_env("ATELIER_EXPORT_DAYS"))
+    export_inline: bool | None = Field(None, validation_alias=_env("ATELIER_EXPORT_INLINE"))
 
     polar_access_token: str | None = Field(None, validation_alias=_env("POLAR_ACCESS_TOKEN"))
     polar_webhook_secret: str | None = Field(None, validation_alias=_env("POLAR_WEBHOOK_SECRET"))
@@ -183,6 +187,11 @@ class Settings(BaseSettings):
         if self.storage_backend is not None:
             return self.storage_backend
         return "supabase" if self.supabase_url and self.supabase_secret_key else "local"
+
+    @property
+    def build_exports_inline(self) -> bool:
+        """`ATELIER_EXPORT_INLINE` when set; by default only locally (on Modal the scheduled task builds them)."""
+        return self.export_inline if self.export_inline is not None else not self.is_production
 
     @property
     def storage_dir(self) -> Path:

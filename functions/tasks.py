@@ -96,6 +96,21 @@ def _purge_media(db: Database, now: datetime) -> int:
     return run_purge_media(db, now)
 
 
+def _build_exports(db: Database, now: datetime) -> int:
+    from shared.media.storage import build_storage
+    from shared.privacy.exports import build_exports
+
+    settings = get_settings()
+    return build_exports(db, build_storage(settings), now=now, days=settings.export_days)
+
+
+def _expire_exports(db: Database, now: datetime) -> int:
+    from shared.media.storage import build_storage
+    from shared.privacy.exports import expire_exports
+
+    return expire_exports(db, build_storage(get_settings()), now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
@@ -108,6 +123,8 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("expire-holds", "*/2 * * * *", _expire_holds, "void credit holds past their deadline"),
         TaskDef("expire-credits", "7 * * * *", expire_credits, "book the expiry of credits that ran out"),
         TaskDef("purge-media", "23 * * * *", _purge_media, "delete trashed images after the trash period"),
+        TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
+        TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
     )
 }
 
@@ -175,3 +192,13 @@ def expire_credits_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("purge-media"))
 def purge_media_task() -> None:
     run_named("purge-media")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("build-exports"))
+def build_exports_task() -> None:
+    run_named("build-exports")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-exports"))
+def expire_exports_task() -> None:
+    run_named("expire-exports")

@@ -20,15 +20,19 @@ _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+")
 _MAX_DETAIL_TEXT = 200
 
 
-def record(
-    conn: Connection, *, actor: str, action: str, subject_id: UUID | None, details: Mapping[str, DetailValue]
-) -> UUID:
-    """Append one audit row in the caller's transaction; returns its id."""
+def _check(details: Mapping[str, DetailValue]) -> None:
     for key, value in details.items():
         if isinstance(value, str) and (_EMAIL_LIKE.search(value) or len(value) > _MAX_DETAIL_TEXT):
             raise ValueError(f"audit detail {key!r} must be an id, a name or an amount, not free text")
         if not isinstance(value, str | int | float | bool | None):
             raise TypeError(f"audit detail {key!r} must be a scalar")
+
+
+def record(
+    conn: Connection, *, actor: str, action: str, subject_id: UUID | None, details: Mapping[str, DetailValue]
+) -> UUID:
+    """Append one audit row in the caller's transaction; returns its id."""
+    _check(details)
     row = conn.execute(
         """insert into audit_log (actor, action, subject_ref, details)
            select %(actor)s, %(action)s,
@@ -41,6 +45,19 @@ def record(
     ).fetchone()
     if row is None:
         raise RuntimeError("the audit pseudonym key is missing; run the migrations")
+    audit_id: UUID = row["id"]
+    return audit_id
+
+
+def record_for_ref(conn: Connection, *, actor: str, action: str, ref: str, details: Mapping[str, DetailValue]) -> UUID:
+    """Append one audit row for a subject known only by its pseudonym (after erasure, the id is gone)."""
+    _check(details)
+    row = conn.execute(
+        "insert into audit_log (actor, action, subject_ref, details) values (%s, %s, %s, %s) returning id",
+        (actor, action, ref, Jsonb(dict(details))),
+    ).fetchone()
+    if row is None:  # pragma: no cover - insert ... returning always yields the row
+        raise RuntimeError("audit insert returned nothing")
     audit_id: UUID = row["id"]
     return audit_id
 

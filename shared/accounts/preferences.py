@@ -1,4 +1,11 @@
-"""Per-account preferences: optional processing switches and gallery display. A missing row means defaults."""
+"""Per-account choices about optional processing (objection) and gallery display, in one place.
+
+There is one record of each choice, never two copies that could drift: analytics, marketing emails and
+service improvement are consent categories, so they are consent events (the cookie banner writes them too;
+a change here is an event with source 'account'); gallery display is not consent but an objection to part
+of the service, kept in the `preferences` row (missing row: shown). Every change is audited by field name.
+Defaults: everything optional off until chosen; gallery display on, for what the user publishes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from uuid import UUID
 
+from shared import audit
+from shared.consent import service as consent
 from shared.db.database import Connection
 
 
@@ -19,32 +28,50 @@ class Preferences:
 
 
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Preferences) if f.name != "updated_at")
+# preference name -> consent category it is recorded under
+CONSENT_CATEGORY: dict[str, str] = {
+    "analytics": "analytics",
+    "marketing_emails": "marketing",
+    "service_improvement": "service_improvement",
+}
 
 
 def get_preferences(conn: Connection, user_id: UUID) -> Preferences:
-    row = conn.execute(
-        f"select {', '.join(NAMES)}, updated_at from preferences where user_id = %s", (user_id,)
-    ).fetchone()
-    return Preferences(**row) if row else Preferences()
+    """The choices in force: the user's latest consent event and their gallery-display row."""
+    row = conn.execute("select gallery_display, updated_at from preferences where user_id = %s", (user_id,)).fetchone()
+    event = consent.current(conn, user_id=user_id, device_id=None)
+    times = [t for t in (row["updated_at"] if row else None, event.created_at if event else None) if t is not None]
+    return Preferences(
+        analytics=bool(event and event.categories.get("analytics", False)),
+        marketing_emails=bool(event and event.categories.get("marketing", False)),
+        gallery_display=bool(row["gallery_display"]) if row else True,
+        service_improvement=bool(event and event.categories.get("service_improvement", False)),
+        updated_at=max(times) if times else None,
+    )
 
 
-def set_preferences(conn: Connection, user_id: UUID, **changes: bool) -> Preferences:
-    """Change some preferences (others keep their value or default); returns all of them."""
+def set_preferences(conn: Connection, user_id: UUID, *, actor: str = "user", **changes: bool) -> Preferences:
+    """Change some choices (others keep their value); effective at once. Returns all of them."""
     unknown = set(changes) - set(NAMES)
     if unknown:
         raise ValueError(f"unknown preferences: {sorted(unknown)}")
-    if not changes:
-        return get_preferences(conn, user_id)
-    columns = sorted(changes)
-    assignments = ", ".join(f"{name} = excluded.{name}" for name in columns)
-    row = conn.execute(
-        f"""insert into preferences (user_id, {", ".join(columns)}) values (%(user_id)s, {
-            ", ".join(f"%({name})s" for name in columns)
-        })
-            on conflict (user_id) do update set {assignments}, updated_at = now()
-            returning {", ".join(NAMES)}, updated_at""",
-        {"user_id": user_id, **{name: bool(changes[name]) for name in columns}},
-    ).fetchone()
-    if row is None:  # pragma: no cover - insert ... returning always yields the row
-        raise RuntimeError("preferences upsert returned nothing")
-    return Preferences(**row)
+    before = get_preferences(conn, user_id)
+    changed = {name: bool(value) for name, value in changes.items() if getattr(before, name) != bool(value)}
+    consent_changes = {CONSENT_CATEGORY[name]: value for name, value in changed.items() if name in CONSENT_CATEGORY}
+    if consent_changes:
+        consent.record_account_choice(conn, user_id, consent_changes)
+    if "gallery_display" in changed:
+        conn.execute(
+            """insert into preferences (user_id, gallery_display) values (%s, %s)
+               on conflict (user_id) do update set gallery_display = excluded.gallery_display, updated_at = now()""",
+            (user_id, changed["gallery_display"]),
+        )
+    if changed:
+        audit.record(
+            conn,
+            actor=actor,
+            action="preferences.changed",
+            subject_id=user_id,
+            details={"fields": ",".join(sorted(changed))},
+        )
+    return get_preferences(conn, user_id)

@@ -1,5 +1,2 @@
-"""Consent: cookie-banner choices as append-only events, the can_process guard and usage analytics."""
-
-from shared.consent.guard import PURPOSES, can_process, record_analytics
-
-__all__ = ["PURPOSES", "can_process", "record_analytics"]
+"""Consent: cookie-banner and account-settings choices as append-only events (the guard that reads them is
+`shared.privacy.guard.can_process`)."""

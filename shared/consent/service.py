@@ -42,7 +42,7 @@ class UnknownConsentCategory(Unprocessable):
 @dataclass(frozen=True)
 class ConsentEvent:
     id: UUID
-    device_id: str
+    device_id: str | None  # None for choices made in the account settings (source 'account')
     user_id: UUID | None
     categories: dict[str, bool]  # what is in effect (GPC applied)
     requested: dict[str, bool]  # what the person chose
@@ -105,6 +105,27 @@ def record(
             truncate_ip(ip),
             hash_user_agent(user_agent),
         ),
+    ).fetchone()
+    if row is None:
+        raise RuntimeError("insert returned nothing")
+    return _event(row)
+
+
+def record_account_choice(conn: Connection, user_id: UUID, changes: dict[str, bool]) -> ConsentEvent:
+    """Append a choice made in the account settings (PUT /v1/me/preferences): the user's categories in force,
+    with `changes` applied, against the current privacy policy. It takes effect at once for every device."""
+    unknown = sorted(set(changes) - set(CONSENT_CATEGORIES))
+    if unknown:
+        raise UnknownConsentCategory(f"Unknown consent categories: {', '.join(unknown)}.")
+    previous = current(conn, user_id=user_id, device_id=None)
+    requested = {name: bool(previous.requested.get(name, False)) if previous else False for name in CONSENT_CATEGORIES}
+    requested.update({name: bool(value) for name, value in changes.items()})
+    notice = policies.current(conn, "privacy")
+    row = conn.execute(
+        f"""insert into consent_events (device_id, user_id, categories, requested, gpc, notice_policy_id,
+                                        notice_version, notice_sha256, source)
+            values (null, %s, %s, %s, false, %s, %s, %s, 'account') returning {_COLUMNS}""",
+        (user_id, Jsonb(requested), Jsonb(requested), notice.id, notice.version, notice.text_sha256),
     ).fetchone()
     if row is None:
         raise RuntimeError("insert returned nothing")

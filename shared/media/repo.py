@@ -9,6 +9,7 @@ from uuid import UUID
 from shared.db.database import Connection
 from shared.media.models import GalleryItem, MediaFilter, MediaItem, MediaKind
 from shared.pagination import Cursor
+from shared.privacy.guard import GALLERY_OWNER_SQL
 
 COLUMNS = (
     "id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256, task, model, prompt,"
@@ -16,10 +17,9 @@ COLUMNS = (
 )
 _FIELDS = [name.strip() for name in COLUMNS.split(",")]
 
-# Whose published outputs the gallery may show. A missing preferences row means the default (shown).
-# The privacy work extends this one condition when accounts gain restriction and erasure columns
-# (e.g. "and a.restricted_at is null and a.erasure_requested_at is null"); nothing else needs to change.
-GALLERY_OWNER_VISIBLE = "coalesce(p.gallery_display, true)"
+# Whose published outputs the gallery may show: the privacy guard's own condition (restriction, pending
+# erasure and the gallery-display objection), so the gallery and `can_process(..., "gallery")` agree.
+GALLERY_OWNER_VISIBLE = GALLERY_OWNER_SQL
 
 
 def _item(row: dict[str, Any]) -> MediaItem:

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -88,6 +89,10 @@ class Storage(ABC):
     @abstractmethod
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Create or overwrite one object."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Create or overwrite one object from a local file, streamed: never read into memory whole."""
 
     @abstractmethod
     def get(self, key: str) -> bytes:
@@ -181,6 +186,13 @@ class LocalStorage(Storage):
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
         tmp.write_bytes(data)
         os.replace(tmp, path)
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        shutil.copyfile(path, tmp)  # copies in chunks
+        os.replace(tmp, target)
 
     def get(self, key: str) -> bytes:
         try:
@@ -293,6 +305,11 @@ class SupabaseStorage(Storage):
     def put(self, key: str, data: bytes, content_type: str) -> None:
         options = {"content-type": content_type, "upsert": "true", "cache-control": "3600"}
         self._call("store an object", self._bucket().upload, check_key(key), data, options)
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """storage3 opens the path itself and httpx streams it as the multipart body, chunk by chunk."""
+        options = {"content-type": content_type, "upsert": "true", "cache-control": "3600"}
+        self._call("store an object", self._bucket().upload, check_key(key), path, options)
 
     def get(self, key: str) -> bytes:
         data: bytes = self._call("read an object", self._bucket().download, check_key(key))

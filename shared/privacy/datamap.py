@@ -52,6 +52,16 @@ class StorageEntry:
     purpose: str
     retention: str
     erasure: Erasure = Erasure.DELETE
+    exported: bool = True  # copied into the user's data export (the exports themselves are not)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A processor or other recipient of personal data, named in the export's summary."""
+
+    name: str
+    role: str
+    data: str
 
 
 TABLES: tuple[TableEntry, ...] = (
@@ -63,7 +73,7 @@ TABLES: tuple[TableEntry, ...] = (
         legal_basis=LegalBasis.CONTRACT,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
-        personal_columns=("email", "display_name", "full_name", "avatar_url"),
+        personal_columns=("email", "display_name", "full_name", "avatar_url", "restriction_reason"),
     ),
     *(
         TableEntry(
@@ -272,6 +282,36 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.KEEP_PSEUDONYMISED,
         personal_columns=("key_hash",),
     ),
+    # Privacy rights (issue 7).
+    TableEntry(
+        table="privacy_requests",
+        subject_column="user_id",  # set to null at erasure; subject_ref (the audit pseudonym) stays
+        category=Category.ACCOUNT,
+        purpose="prove each rights request was answered within the legal deadline",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_ref",),
+    ),
+    TableEntry(
+        table="account_erasures",
+        subject_column="user_id",
+        category=Category.ACCOUNT,
+        purpose="carry out a requested account erasure after its grace period, step by step",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="relationship",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="erased_accounts",
+        subject_column=None,  # the audit pseudonym of an erased account, never its id
+        category=Category.ACCOUNT,
+        purpose="refuse access tokens issued before an account was erased",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="audit_log",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("subject_ref",),
+    ),
     TableEntry(
         table="security_events",
         subject_column=None,  # subject_ref is a keyed hash of an address or account id
@@ -281,6 +321,16 @@ TABLES: tuple[TableEntry, ...] = (
         retention="security_events",
         erasure=Erasure.KEEP_PSEUDONYMISED,
         personal_columns=("subject_ref",),
+    ),
+    TableEntry(
+        table="exports",
+        subject_column="user_id",
+        category=Category.ACCOUNT,
+        purpose="build the user's data export on request and delete it when its link expires",
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="exports",
+        erasure=Erasure.DELETE,
+        personal_columns=("storage_key",),
     ),
 )
 
@@ -302,6 +352,32 @@ STORAGE: tuple[StorageEntry, ...] = (
         category=Category.MEDIA,
         purpose="images generated for the user",
         retention="trash",
+    ),
+    StorageEntry(
+        prefix="users/{user_id}/exports/",
+        category=Category.ACCOUNT,
+        purpose="the user's data export archives, until their download link expires",
+        retention="exports",
+        exported=False,
+    ),
+)
+
+# Who else processes personal data on our behalf (the export's summary names them).
+RECIPIENTS: tuple[Recipient, ...] = (
+    Recipient(
+        "Supabase",
+        "processor: hosting of the database, file storage and sign-in",
+        "account, usage, media, device/connection, payment, support and consent data at rest",
+    ),
+    Recipient(
+        "Modal",
+        "processor: the servers that run the API, the scheduled tasks and image generation",
+        "prompts and images while a request or generation runs; nothing is kept there afterwards",
+    ),
+    Recipient(
+        "Polar",
+        "merchant of record: checkout, payments, invoices, tax and refunds",
+        "your account id, what you bought, and the billing details you give Polar directly",
     ),
 )
 

@@ -1,9 +1,11 @@
 """Which rows each retention rule applies to, as data: one `Sweep` per (rule, table).
 
-Adding a table to retention is one entry here (e.g. exports once that table exists):
+Adding a table to retention is one entry here, e.g. for rows that name a storage object:
 
-    Sweep("exports", "exports", column="finished_at", where="status = 'ready'",
+    Sweep("rule", "table", column="finished_at", where="status = 'ready'",
           storage_key="storage_key", lease="purge_claimed_until")
+
+(Exports are the exception: `expire-exports` deletes every attempt's archive, so it owns that rule.)
 
 The engine (shared/retention/service.py) turns each entry into bounded, SKIP LOCKED batches. Table, column
 and SQL fragments are constants written here, never input; values always travel as parameters
@@ -57,6 +59,4 @@ SWEEPS: tuple[Sweep, ...] = (
 
 # Rules whose tables do not exist yet, with the table that will carry them. A test checks these tables are
 # still missing, so the day one is created, the suite asks for its Sweep entry here.
-PENDING: dict[str, str] = {
-    "exports": "exports",
-}
+PENDING: dict[str, str] = {}

@@ -39,6 +39,10 @@ class Access:
     body: dict[str, Any] | None = None  # routes that read a JSON body: a valid one
 
 
+def _create_export(client: TestClient, headers: Headers) -> dict[str, str]:
+    return {"export_id": client.post("/v1/me/exports", headers=headers).json()["id"]}
+
+
 PUBLIC = Access(public=True)
 PRIVATE = Access()
 
@@ -47,6 +51,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/v1/me"): PRIVATE,
+    ("POST", "/v1/me/exports"): PRIVATE,
+    ("GET", "/v1/me/exports/{export_id}"): Access(create=_create_export),
 }
 
 

@@ -83,6 +83,17 @@ def test_put_get_exists_round_trip(backend: Backend) -> None:
     assert backend.storage.get(key) == b"\x89PNG first"
 
 
+def test_put_file_streams_a_local_file_into_an_object(backend: Backend, tmp_path: Path) -> None:
+    source = tmp_path / "archive.zip"
+    payload = bytes(range(256)) * 1024 + b"tail"  # several chunks, not a multiple of the chunk size
+    source.write_bytes(payload)
+    key = _key(kind="exports", name="one.zip")
+    backend.storage.put(key, b"an older archive", "application/zip")
+    backend.storage.put_file(key, source, "application/zip")  # overwrites, like put
+    assert backend.storage.get(key) == payload
+    assert source.read_bytes() == payload  # the local file is left to its owner
+
+
 def test_put_overwrites_an_existing_object(backend: Backend) -> None:
     key = _key()
     backend.storage.put(key, b"one", "image/png")

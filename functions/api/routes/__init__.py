@@ -6,6 +6,7 @@ from functions.api.routes import (
     consent,
     credits,
     docs,
+    exports,
     health,
     jobs,
     me,
@@ -30,4 +31,5 @@ ROUTERS = [
     consent.router,
     onboarding.router,
     support.router,
+    exports.router,
 ]

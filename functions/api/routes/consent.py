@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from config.cookies import CONSENT_CATEGORIES, COOKIES
 from functions.api.cookies import clear_cookie, set_cookie
 from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
-from shared.consent import can_process, record_analytics
 from shared.consent import service as consent
+from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
@@ -42,7 +42,7 @@ def _out(event: consent.ConsentEvent | None, device_id: str) -> ConsentOut:
             recorded_at=None,
         )
     return ConsentOut(
-        device_id=event.device_id,
+        device_id=event.device_id or device_id,  # an account-settings choice has no device of its own
         categories=event.categories,
         requested=event.requested,
         gpc=event.gpc,

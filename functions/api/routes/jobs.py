@@ -25,13 +25,13 @@ from functions.api.deps import (
 )
 from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
-from shared.consent import can_process, record_analytics
 from shared.db.database import Connection
 from shared.jobs import service as jobs
 from shared.jobs.models import Job
 from shared.jobs.planning import plan_job
 from shared.media import service as media
 from shared.media.storage import Storage as ObjectStorage
+from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

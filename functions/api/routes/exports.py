@@ -1,0 +1,79 @@
+"""Data exports (access and portability): ask for one, then poll it until it has a download link."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from uuid import UUID
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from pydantic import BaseModel
+
+from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.ratelimits import rate_limited
+from shared.db import Database
+from shared.media.storage import Storage as ObjectStorage
+from shared.privacy import exports
+
+log = logging.getLogger("atelier.api.exports")
+
+router = APIRouter(prefix="/v1/me", tags=["privacy"])
+
+
+class ExportCreated(BaseModel):
+    id: UUID
+    status: str
+
+
+class ExportOut(BaseModel):
+    id: UUID
+    status: str  # pending | building | ready | failed | expired
+    requested_at: datetime
+    url: str | None = None  # only while ready; expires with the export
+    expires_at: datetime | None = None
+
+
+def _build_now(db: Database, storage: ObjectStorage, export_id: UUID, days: int) -> None:
+    """Runs after the response: a head start only. The build-exports task is the source of truth and takes over
+    anything this does not finish (a failure here is recorded on the row and retried by the task)."""
+    try:
+        exports.build_exports(db, storage, now=datetime.now(UTC), days=days, ids=[export_id], limit=1)
+    except Exception:
+        log.warning("in-process export build failed; the scheduled task retries", extra={"export_id": str(export_id)})
+
+
+@router.post(
+    "/exports",
+    status_code=202,
+    summary="Ask for a copy of all your data (a ZIP); answers the open request if one is pending",
+    dependencies=[rate_limited("exports")],
+)
+def request_export(
+    caller: CurrentCaller, db: Db, storage: Storage, settings: AppSettings, background: BackgroundTasks
+) -> ExportCreated:
+    with db.transaction() as conn:
+        export, created = exports.request_export(conn, caller.account.id, now=datetime.now(UTC))
+    if created and settings.build_exports_inline:
+        background.add_task(_build_now, db, storage, export.id, settings.export_days)
+    return ExportCreated(id=export.id, status=export.status)
+
+
+@router.get(
+    "/exports/{export_id}",
+    summary="The state of one of your exports, with a download link while it is ready",
+    response_model_exclude_none=True,
+    dependencies=[rate_limited("account")],
+)
+def get_export(request: Request, export_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> ExportOut:
+    with db.transaction() as conn:
+        export = exports.get_owned(conn, caller.account.id, export_id)
+    now = datetime.now(UTC)
+    out = ExportOut(id=export.id, status=export.status, requested_at=export.requested_at)
+    if export.status == "ready" and not export.available(now):
+        out.status = "expired"  # past its expiry; the expire-exports task deletes the archive on its next run
+    elif export.available(now) and export.storage_key and export.expires_at:
+        seconds = max(1, int((export.expires_at - now).total_seconds()))
+        url = storage.signed_url(export.storage_key, seconds)  # the link dies with the export, never later
+        out.url = f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
+        out.expires_at = export.expires_at
+    return out

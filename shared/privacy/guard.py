@@ -1,0 +1,107 @@
+"""The one guard asked before any optional processing: `can_process(conn, user_id, purpose)`.
+
+In order: an account that is restricted (PUT /v1/me/restriction) or awaiting erasure (DELETE /v1/me) is
+processed for nothing optional; then the person's own choices — consent events for analytics, marketing
+and service improvement (the cookie banner and PUT /v1/me/preferences both write them), the gallery-display
+choice for the gallery — and the Global Privacy Control signal. Optional purposes are off until chosen.
+
+The gallery lists many owners in one query, so the same rule also exists as a SQL condition
+(`GALLERY_OWNER_SQL`) that `shared/media/repo.py` puts in its gallery query; `can_process(..., "gallery")`
+evaluates that very condition for one account, so the two cannot disagree. Batch jobs (marketing emails,
+service-improvement datasets) select their people with `allowed_users`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, get_args
+from uuid import UUID
+
+from shared.consent import service as consent
+from shared.db.database import Connection
+
+Purpose = Literal["analytics", "marketing", "gallery", "service_improvement"]
+PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
+
+# Whose published outputs the gallery may show, for a query joining `accounts a` and `left join preferences p`.
+# A missing preferences row means the default (shown); restriction and a pending erasure withdraw everything.
+GALLERY_OWNER_SQL = (
+    "(a.restricted_at is null"
+    " and not exists (select 1 from account_erasures e where e.user_id = a.id)"
+    " and coalesce(p.gallery_display, true))"
+)
+
+# Restricted or awaiting erasure: nothing optional, whatever was chosen before.
+_HELD_SQL = """select a.restricted_at is not null
+                      or exists (select 1 from account_erasures e where e.user_id = a.id) as held
+                 from accounts a where a.id = %s"""
+
+
+def is_held(conn: Connection, user_id: UUID) -> bool:
+    """True when the account is restricted or awaiting erasure (or does not exist)."""
+    row = conn.execute(_HELD_SQL, (user_id,)).fetchone()
+    return row is None or bool(row["held"])
+
+
+def can_process(
+    conn: Connection,
+    user_id: UUID | None,
+    purpose: Purpose,
+    *,
+    device_id: str | None = None,
+    gpc: bool = False,
+) -> bool:
+    """May we process this person's data for `purpose`? Optional purposes are off until chosen.
+
+    - any purpose: never for a restricted account or one awaiting erasure;
+    - analytics, marketing: only with that consent category in force, never under `Sec-GPC: 1`;
+    - service_improvement: only with that consent category in force;
+    - gallery: showing what the user chose to publish is the service they asked for, unless they object
+      (gallery_display off).
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose: {purpose}")
+    if purpose == "gallery":
+        if user_id is None:
+            return False
+        row = conn.execute(
+            f"""select {GALLERY_OWNER_SQL} as visible
+                  from accounts a left join preferences p on p.user_id = a.id where a.id = %s""",
+            (user_id,),
+        ).fetchone()
+        return bool(row and row["visible"])
+    if user_id is not None and is_held(conn, user_id):
+        return False
+    if gpc and purpose in consent.GPC_OPT_OUT:
+        return False
+    event = consent.current(conn, user_id=user_id, device_id=device_id)
+    return bool(event is not None and event.categories.get(purpose, False))
+
+
+def allowed_users(conn: Connection, user_ids: Iterable[UUID], purpose: Purpose) -> list[UUID]:
+    """The subset of `user_ids` that `can_process` allows for `purpose` (for batch sends and datasets)."""
+    return [user_id for user_id in user_ids if can_process(conn, user_id, purpose)]
+
+
+def record_analytics(
+    conn: Connection,
+    user_id: UUID,
+    *,
+    feature: str,
+    allowed: bool,
+    model: str | None = None,
+    aspect_ratio: str | None = None,
+    edit_action: str | None = None,
+) -> bool:
+    """Write one usage event when `allowed` (pass `can_process(conn, user_id, "analytics", ...)`); else nothing.
+
+    The hold is checked again here, so a caller that computed `allowed` too early still writes nothing for a
+    restricted account."""
+    if not allowed or is_held(conn, user_id):
+        return False
+    conn.execute(
+        """insert into analytics_events (user_id, feature, model, aspect_ratio, edit_action)
+           values (%s, %s, %s, %s, %s)""",
+        (user_id, feature[:64], model[:128] if model else None, aspect_ratio, edit_action),
+    )
+    return True
