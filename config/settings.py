@@ -80,7 +80,13 @@ class Settings(BaseSettings):
     signup_block_hours: int = Field(24, ge=1, validation_alias=_env("ATELIER_SIGNUP_BLOCK_HOURS"))
     email_sender: Literal["log"] = Field("log", validation_alias=_env("ATELIER_EMAIL_SENDER"))
 
-    @field_validator("noncommercial_licensed", "trusted_proxies", mode="before")
+    # Privacy rights (issue 7).
+    deletion_grace_days: int = Field(7, ge=0, le=90, validation_alias=_env("ATELIER_DELETION_GRACE_DAYS"))
+    privacy_operator_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ATELIER_PRIVACY_OPERATOR_EMAILS")
+    )  # who is told about overdue rights requests
+
+    @field_validator("noncommercial_licensed", "trusted_proxies", "privacy_operator_emails", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from uuid import UUID, uuid4
 
 import modal
 
@@ -16,6 +17,9 @@ from functions.modal_app import SECRETS, api_image, app
 from shared import ratelimit
 from shared.db import Database, open_database
 from shared.logs import configure_logging
+from shared.notify.email import OutgoingEmail, email_sender_for
+from shared.privacy import requests
+from shared.privacy.erasure import Processors, run_erasures
 from shared.security.events import prune_events
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, TaskRun, run_task
@@ -53,6 +57,44 @@ def _sync_billing(db: Database, now: datetime) -> int:
     return run_sync_billing(db, now=now)
 
 
+def erasure_processors(settings: Settings) -> Processors:
+    """Storage, the Supabase Auth admin and (when billing is on) Polar, as the erasure steps need them."""
+    from shared.accounts.auth_admin import SupabaseAuthAdmin
+    from shared.billing.polar_api import delete_customer, polar_client
+    from shared.media.storage import build_storage
+
+    def delete_polar_customer(user_id: UUID) -> bool:
+        with polar_client(settings) as client:
+            return delete_customer(client, user_id=user_id)
+
+    return Processors(
+        storage=build_storage(settings),
+        auth=SupabaseAuthAdmin(settings),
+        polar=delete_polar_customer if settings.polar_access_token else None,
+    )
+
+
+def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Erase the accounts whose deletion grace period is over (shared/privacy/erasure.py)."""
+    return run_erasures(db, erasure_processors(settings or get_settings()), now=now)
+
+
+def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Email the privacy operators about rights requests past their deadline (once per request)."""
+    settings = settings or get_settings()
+    sender = email_sender_for(settings)
+
+    def send(overdue: list[requests.PrivacyRequest]) -> None:
+        log.warning(
+            "%d privacy requests are overdue", len(overdue), extra={"request_ids": [str(r.id) for r in overdue]}
+        )
+        subject, body = requests.overdue_email(overdue, now)
+        for address in settings.privacy_operator_emails:
+            sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+
+    return requests.notify_overdue(db, send, now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
@@ -60,6 +102,10 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
         TaskDef("prune-rate-limits", "*/10 * * * *", ratelimit.prune, "delete rate-limit counters of ended windows"),
         TaskDef("prune-security-events", "29 3 * * *", prune_events, "delete security events past retention"),
+        TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
+        TaskDef(
+            "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
+        ),
     )
 }
 
@@ -102,3 +148,13 @@ def prune_rate_limits_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-security-events"))
 def prune_security_events_task() -> None:
     run_named("prune-security-events")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("erase-accounts"))
+def erase_accounts_task() -> None:
+    run_named("erase-accounts")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("notify-overdue-requests"))
+def notify_overdue_requests_task() -> None:
+    run_named("notify-overdue-requests")

@@ -47,6 +47,13 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/v1/me"): PRIVATE,
+    # Privacy rights (issue 7).
+    ("PATCH", "/v1/me"): Access(body={"display_name": "Ada"}),
+    ("DELETE", "/v1/me"): PRIVATE,
+    ("POST", "/v1/me/deletion/cancel"): PRIVATE,
+    ("PUT", "/v1/me/restriction"): Access(body={"restricted": False}),
+    ("GET", "/v1/me/preferences"): PRIVATE,
+    ("PUT", "/v1/me/preferences"): Access(body={"analytics": False}),
 }
 
 

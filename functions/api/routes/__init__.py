@@ -12,6 +12,7 @@ from functions.api.routes import (
     models,
     onboarding,
     policies,
+    rights,
     support,
 )
 
@@ -28,4 +29,5 @@ ROUTERS = [
     consent.router,
     onboarding.router,
     support.router,
+    rights.router,
 ]
