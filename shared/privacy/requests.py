@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 from uuid import UUID
 
 from shared import audit
+from shared.accounts import repo as accounts
 from shared.db.database import Connection, Database
 from shared.errors import Conflict, NotFound, Unprocessable
 
@@ -266,3 +267,20 @@ def overdue_email(overdue: list[PrivacyRequest], now: datetime) -> tuple[str, st
         ]
     )
     return subject, body
+
+
+class NoSuchAccount(NotFound):
+    """No single account has this email address."""
+
+    code = "no_such_account"
+
+
+def log_operator_request(
+    conn: Connection, *, email: str, kind: RequestKind, received_at: datetime, reference: str | None
+) -> PrivacyRequest:
+    """Register a request an operator received by email: the account is found by its address, which is not
+    stored (the register holds the account id and its pseudonym). Due one month after `received_at`."""
+    found = accounts.find_by_email(conn, email)
+    if len(found) != 1:
+        raise NoSuchAccount()
+    return open_request(conn, found[0].id, kind, now=received_at, source="operator", reference=reference)
