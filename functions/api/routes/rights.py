@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.deps import AppSettings, CurrentCaller, Db
+from functions.api.errors import ErrorBody
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
@@ -50,7 +51,11 @@ class CancelOut(BaseModel):
     cancelled: bool  # false: no deletion was pending
 
 
-@router.post("/deletion/cancel", summary="Cancel a pending account deletion within the grace period")
+@router.post(
+    "/deletion/cancel",
+    summary="Cancel a pending account deletion within the grace period",
+    responses={409: {"model": ErrorBody, "description": "The grace period is over; erasure has begun"}},
+)
 def cancel_deletion(caller: CurrentCaller, db: Db) -> CancelOut:
     with db.transaction() as conn:
         return CancelOut(cancelled=erasure.cancel_erasure(conn, caller.account.id, now=datetime.now(UTC)))
