@@ -11,6 +11,10 @@ python deploy.py policy publish FILE --kind privacy|terms [--material] [--effect
 python deploy.py billing unmatched [--status unmatched|unparsed|failed|ignored] [--limit N]
 
 python deploy.py security events [--since 24h|7d|2026-01-31T00:00]
+python deploy.py privacy requests [--overdue] [--status open|completed|refused|withdrawn] [--limit N]
+python deploy.py privacy log-request EMAIL --kind KIND [--received ISO] [--reference REF]
+python deploy.py privacy extend ID --reason TEXT
+python deploy.py privacy complete ID | refuse ID
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from config.settings import Settings
+    from shared.privacy.requests import PrivacyRequest
 
 
 def _settings() -> Settings:
@@ -253,6 +258,79 @@ def cmd_security(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_request(request: PrivacyRequest) -> None:
+    now = datetime.now(UTC)
+    late = "  OVERDUE" if request.overdue(now) else ""
+    extended = "  extended" if request.extended_at else ""
+    print(
+        f"{request.id}  {request.kind:13} {request.source:8} {request.status:9} "
+        f"received {request.received_at:%Y-%m-%d}  due {request.due_at:%Y-%m-%d}{extended}{late}"
+    )
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """The rights-requests register: list (overdue), log an emailed request, extend once, complete, refuse."""
+    from uuid import UUID
+
+    from shared.db import open_database
+    from shared.errors import AtelierError
+    from shared.privacy import requests
+
+    now = datetime.now(UTC)
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.privacy_verb == "requests":
+                found = requests.list_requests(
+                    conn, now=now, overdue=args.overdue, status=args.status, limit=args.limit
+                )
+                for request in found:
+                    _print_request(request)
+                print(f"{len(found)} request(s){' overdue' if args.overdue else ''}")
+                return 0
+            if args.privacy_verb == "log-request":
+                received = _since(args.received) if args.received else now
+                request = requests.log_operator_request(
+                    conn, email=args.email, kind=args.kind, received_at=received, reference=args.reference
+                )
+            elif args.privacy_verb == "extend":
+                request = requests.extend_request(conn, UUID(args.id), reason=args.reason, now=now)
+            elif args.privacy_verb == "complete":
+                request = requests.complete_request(conn, UUID(args.id), now=now, actor="operator")
+            else:
+                request = requests.refuse_request(conn, UUID(args.id), now=now)
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    _print_request(request)
+    return 0
+
+
+def _add_privacy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from shared.privacy.requests import KINDS, STATUSES
+
+    privacy = verbs.add_parser("privacy", help="the register of privacy-rights requests")
+    privacy_verbs = privacy.add_subparsers(dest="privacy_verb", required=True)
+    listing = privacy_verbs.add_parser("requests", help="list requests, soonest due first")
+    listing.add_argument("--overdue", action="store_true", help="only open requests past their deadline")
+    listing.add_argument("--status", choices=STATUSES, default=None)
+    listing.add_argument("--limit", type=int, default=500)
+    log_request = privacy_verbs.add_parser("log-request", help="register a request received by email")
+    log_request.add_argument("email", help="the account's address (used to find it, not stored)")
+    log_request.add_argument("--kind", choices=KINDS, required=True)
+    log_request.add_argument("--received", help="when it arrived: ISO time (default: now)")
+    log_request.add_argument("--reference", help="your mailbox or ticket reference (no personal data)")
+    extend = privacy_verbs.add_parser("extend", help="extend a deadline once, to three months after receipt")
+    extend.add_argument("id")
+    extend.add_argument("--reason", required=True)
+    for verb in ("complete", "refuse"):
+        privacy_verbs.add_parser(verb, help=f"{verb} a request").add_argument("id")
+    for verb_parser in privacy_verbs.choices.values():
+        verb_parser.set_defaults(run=cmd_privacy)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -323,6 +401,7 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     events.add_argument("--since", type=_since, default=None, help="24h, 7d, 30m, or an ISO time (default: all)")
     events.add_argument("--limit", type=int, default=200)
     events.set_defaults(run=cmd_security)
+    _add_privacy_verbs(verbs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,7 +92,15 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("ATELIER_BLOCKED_TERMS")
     )
 
-    @field_validator("noncommercial_licensed", "trusted_proxies", "blocked_terms", mode="before")
+    # Privacy rights (issue 7).
+    deletion_grace_days: int = Field(7, ge=0, le=90, validation_alias=_env("ATELIER_DELETION_GRACE_DAYS"))
+    privacy_operator_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ATELIER_PRIVACY_OPERATOR_EMAILS")
+    )  # who is told about overdue rights requests
+
+    @field_validator(
+        "noncommercial_licensed", "trusted_proxies", "blocked_terms", "privacy_operator_emails", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from uuid import UUID, uuid4
 
 import modal
 
@@ -19,6 +20,9 @@ from shared.db import Database, open_database
 from shared.logs import configure_logging
 from shared.media.service import purge_media
 from shared.media.storage import Storage, build_storage
+from shared.notify.email import OutgoingEmail, email_sender_for
+from shared.privacy import requests
+from shared.privacy.erasure import Processors, run_erasures
 from shared.retention.service import enforce_retention, keep_from_settings
 from shared.security.events import prune_events
 from shared.tasks.housekeeping import prune_task_runs
@@ -75,7 +79,12 @@ def run_enforce_retention(db: Database, now: datetime, settings: Settings | None
     """Apply every retention rule (config/retention.py) to the tables in shared/retention/sweeps.py."""
     settings = settings or get_settings()
     storage = _storage(settings)
-    report = enforce_retention(db, storage, now=now, keep=keep_from_settings(settings))
+    from functools import partial
+
+    from shared.privacy.erasure import schedule_inactive
+
+    hand_over = partial(schedule_inactive, grace_days=settings.deletion_grace_days)
+    report = enforce_retention(db, storage, now=now, keep=keep_from_settings(settings), schedule_erasure=hand_over)
     return report.items
 
 
@@ -111,6 +120,44 @@ def _expire_exports(db: Database, now: datetime) -> int:
     return expire_exports(db, build_storage(get_settings()), now=now)
 
 
+def erasure_processors(settings: Settings) -> Processors:
+    """Storage, the Supabase Auth admin and (when billing is on) Polar, as the erasure steps need them."""
+    from shared.accounts.auth_admin import SupabaseAuthAdmin
+    from shared.billing.polar_api import delete_customer, polar_client
+    from shared.media.storage import build_storage
+
+    def delete_polar_customer(user_id: UUID) -> bool:
+        with polar_client(settings) as client:
+            return delete_customer(client, user_id=user_id)
+
+    return Processors(
+        storage=build_storage(settings),
+        auth=SupabaseAuthAdmin(settings),
+        polar=delete_polar_customer if settings.polar_access_token else None,
+    )
+
+
+def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Erase the accounts whose deletion grace period is over (shared/privacy/erasure.py)."""
+    return run_erasures(db, erasure_processors(settings or get_settings()), now=now)
+
+
+def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Email the privacy operators about rights requests past their deadline (once per request)."""
+    settings = settings or get_settings()
+    sender = email_sender_for(settings)
+
+    def send(overdue: list[requests.PrivacyRequest]) -> None:
+        log.warning(
+            "%d privacy requests are overdue", len(overdue), extra={"request_ids": [str(r.id) for r in overdue]}
+        )
+        subject, body = requests.overdue_email(overdue, now)
+        for address in settings.privacy_operator_emails:
+            sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+
+    return requests.notify_overdue(db, send, now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
@@ -125,6 +172,10 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("purge-media", "23 * * * *", _purge_media, "delete trashed images after the trash period"),
         TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
         TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
+        TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
+        TaskDef(
+            "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
+        ),
     )
 }
 
@@ -202,3 +253,13 @@ def build_exports_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-exports"))
 def expire_exports_task() -> None:
     run_named("expire-exports")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("erase-accounts"))
+def erase_accounts_task() -> None:
+    run_named("erase-accounts")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("notify-overdue-requests"))
+def notify_overdue_requests_task() -> None:
+    run_named("notify-overdue-requests")

@@ -25,6 +25,7 @@ from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import Moderator
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.policies import service as policies
+from shared.privacy import erasure
 
 DEVICE_ID_HEADER = "X-Device-ID"
 SCREEN_HEADER = "X-Screen-Resolution"
@@ -104,21 +105,25 @@ def _caller(
     db: Annotated[Database, Depends(_db)],
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> Caller:
-    """Verify the token, refuse a blocked (under-13) account, create the account, log the request's device data,
-    link the device's consent, and apply the policy-acceptance gate (428)."""
+    """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
+    device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428)."""
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     info = request_info(request)
     gate_error: AtelierError | None = None
     with db.transaction() as conn:
-        account, _created = ensure_account(conn, principal, settings=request.app.state.settings)
+        account, created = ensure_account(conn, principal, settings=request.app.state.settings)
         # Checked after the upsert, in its transaction: a refusal committed meanwhile rolls this back too.
         if is_blocked(conn, request.app.state.settings, principal.user_id):
             raise Underage()
+        if created:  # a token issued before its account was erased must not bring the account back
+            erasure.check_not_erased(conn, principal.user_id)
         security_log.record(conn, account.id, info)
         if info.device_id:
             consent.link_device(conn, account.id, info.device_id)
         try:
+            # Awaiting erasure: 403 account_locked except reading /v1/me and cancelling; then the policy gate.
+            erasure.check_access(conn, account.id, method=request.method, path=request.url.path)
             policies.check_gate(conn, account.id, request.method, request.url.path)
         except AtelierError as exc:  # raised after commit, so the security log keeps the refused request
             gate_error = exc

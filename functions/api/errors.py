@@ -41,6 +41,7 @@ class ErrorBody(BaseModel):
 _DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing, invalid or expired access token",
+    403: "Refused for this account (locked awaiting deletion, under 13, ...)",
     404: "No such resource (or it belongs to someone else)",
     413: "Request body too large",
     422: "Invalid request",
@@ -54,7 +55,7 @@ def declare_error_responses(app: FastAPI) -> None:
 
     Applied to the generated description (whatever way the framework builds it): 422/429/503 everywhere
     (replacing the framework's own 422 shape, which this API never sends), 400/413 where a body is read,
-    401 where a bearer token is required, 404 where the path names a resource.
+    401 and 403 where a bearer token is required, 404 where the path names a resource.
     """
     generate = app.openapi
 
@@ -71,8 +72,8 @@ def declare_error_responses(app: FastAPI) -> None:
                 statuses = [422, 429, 503]
                 if "requestBody" in operation:
                     statuses += [400, 413]
-                if operation.get("security"):
-                    statuses.append(401)
+                if operation.get("security"):  # any signed-in call may meet a locked or blocked account
+                    statuses += [401, 403]
                 if "{" in path:
                     statuses.append(404)
                 responses = operation.setdefault("responses", {})

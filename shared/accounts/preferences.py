@@ -50,7 +50,7 @@ def get_preferences(conn: Connection, user_id: UUID) -> Preferences:
     )
 
 
-def set_preferences(conn: Connection, user_id: UUID, *, actor: str = "user", **changes: bool) -> Preferences:
+def set_preferences(conn: Connection, user_id: UUID, **changes: bool) -> Preferences:
     """Change some choices (others keep their value); effective at once. Returns all of them."""
     unknown = set(changes) - set(NAMES)
     if unknown:
@@ -69,7 +69,7 @@ def set_preferences(conn: Connection, user_id: UUID, *, actor: str = "user", **c
     if changed:
         audit.record(
             conn,
-            actor=actor,
+            actor="user",
             action="preferences.changed",
             subject_id=user_id,
             details={"fields": ",".join(sorted(changed))},

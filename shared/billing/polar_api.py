@@ -13,6 +13,7 @@ from uuid import UUID
 
 from polar.base import PolarError
 from polar.v2026_10 import Polar
+from polar.v2026_10.errors import ResourceNotFound
 
 from config.settings import Settings
 from shared.billing.catalogue import Product
@@ -73,3 +74,15 @@ def create_portal_session(client: Polar, *, user_id: UUID, return_url: str | Non
     except PolarError as exc:
         raise _provider_error("open the customer portal", exc) from exc
     return session.customer_portal_url
+
+
+def delete_customer(client: Polar, *, user_id: UUID) -> bool:
+    """Erasure: delete and anonymise the Polar customer known by our account id (Polar cancels its
+    subscriptions and keeps its orders). True when deleted, False when Polar never knew the account."""
+    try:
+        client.customers.delete_external(str(user_id), anonymize=True)
+    except ResourceNotFound:
+        return False
+    except PolarError as exc:
+        raise _provider_error("delete the customer", exc) from exc
+    return True

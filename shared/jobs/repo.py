@@ -177,6 +177,13 @@ def finish(
     return _job(row)
 
 
+def unfinished_of(conn: Connection, user_id: UUID) -> list[UUID]:
+    rows = conn.execute(
+        "select id from jobs where user_id = %s and status in ('queued', 'running') order by created_at", (user_id,)
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
 def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Job]:
     """Unfinished jobs past their deadline, locked for this run and skipped by any other."""
     rows = conn.execute(

@@ -100,6 +100,18 @@ def cancel(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
     return again
 
 
+def cancel_all_for_account(conn: Connection, user_id: UUID, now: datetime) -> None:
+    """Erasure requested: queued jobs are canceled now (credits returned), running ones are asked to stop."""
+    for job_id in repo.unfinished_of(conn, user_id):
+        job = repo.get(conn, job_id, for_update=True)
+        if job is None or job.finished:
+            continue
+        if job.status == "queued":
+            _finish(conn, job, status="canceled", from_statuses=("queued",))
+        else:
+            repo.request_cancel(conn, job_id)
+
+
 def claim(conn: Connection, job_id: UUID) -> Job | None:
     return repo.claim(conn, job_id)
 

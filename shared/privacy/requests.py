@@ -8,13 +8,15 @@ the person by the audit pseudonym as well as by account id, so it outlives erasu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 from uuid import UUID
 
 from shared import audit
-from shared.db.database import Connection
+from shared.accounts import repo as accounts
+from shared.db.database import Connection, Database
 from shared.errors import Conflict, NotFound, Unprocessable
 
 RequestKind = Literal["export", "erasure", "restriction", "objection", "rectification", "access", "other"]
@@ -220,3 +222,65 @@ def list_requests(
         params,
     ).fetchall()
     return [_request(row) for row in rows]
+
+
+def notify_overdue(
+    db: Database, send: Callable[[list[PrivacyRequest]], None], *, now: datetime, limit: int = 200
+) -> int:
+    """Tell the operators, once per request, about open requests past their deadline; returns how many.
+
+    Claimed and marked in one short transaction (SKIP LOCKED: two runs never report one request twice),
+    then `send` is called outside it with ids, kinds and dates only; if it raises, the marks are undone."""
+    with db.transaction() as conn:
+        rows = conn.execute(
+            f"""update privacy_requests set overdue_notified_at = %(now)s
+                where id in (select id from privacy_requests
+                              where status = 'open' and due_at < %(now)s and overdue_notified_at is null
+                              order by due_at, id limit %(limit)s for update skip locked)
+                returning {_COLUMNS}""",
+            {"now": now, "limit": limit},
+        ).fetchall()
+    overdue = sorted((_request(row) for row in rows), key=lambda r: (r.due_at, r.id))
+    if not overdue:
+        return 0
+    try:
+        send(overdue)
+    except Exception:
+        with db.transaction() as conn:
+            conn.execute(
+                "update privacy_requests set overdue_notified_at = null where id = any(%s)", ([r.id for r in overdue],)
+            )
+        raise
+    return len(overdue)
+
+
+def overdue_email(overdue: list[PrivacyRequest], now: datetime) -> tuple[str, str]:
+    """Subject and body of the operators' reminder: request ids, kinds and deadlines, no personal data."""
+    lines = [f"- {r.id} {r.kind} (received {r.received_at:%Y-%m-%d}, due {r.due_at:%Y-%m-%d})" for r in overdue]
+    subject = f"{len(overdue)} privacy request(s) past their deadline"
+    body = "\n".join(
+        [
+            f"As of {now:%Y-%m-%d %H:%M} UTC these rights requests are overdue:",
+            *lines,
+            "",
+            "List them with: python deploy.py privacy requests --overdue",
+        ]
+    )
+    return subject, body
+
+
+class NoSuchAccount(NotFound):
+    """No single account has this email address."""
+
+    code = "no_such_account"
+
+
+def log_operator_request(
+    conn: Connection, *, email: str, kind: RequestKind, received_at: datetime, reference: str | None
+) -> PrivacyRequest:
+    """Register a request an operator received by email: the account is found by its address, which is not
+    stored (the register holds the account id and its pseudonym). Due one month after `received_at`."""
+    found = accounts.find_by_email(conn, email)
+    if len(found) != 1:
+        raise NoSuchAccount()
+    return open_request(conn, found[0].id, kind, now=received_at, source="operator", reference=reference)

@@ -192,6 +192,7 @@ def inactive_accounts(
         """select a.last_active_at, a.id from accounts a
             where a.last_active_at < %(cutoff)s
               and (%(after_at)s::timestamptz is null or (a.last_active_at, a.id) > (%(after_at)s, %(after_id)s::uuid))
+              and not exists (select 1 from account_erasures e where e.user_id = a.id)
               and not exists (select 1 from billing_subscriptions s
                                where s.user_id = a.id and s.status = any(%(live)s) and s.ended_at is null)
             order by a.last_active_at, a.id

@@ -53,6 +53,13 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/me"): PRIVATE,
     ("POST", "/v1/me/exports"): PRIVATE,
     ("GET", "/v1/me/exports/{export_id}"): Access(create=_create_export),
+    # Privacy rights (issue 7).
+    ("PATCH", "/v1/me"): Access(body={"display_name": "Ada"}),
+    ("DELETE", "/v1/me"): PRIVATE,
+    ("POST", "/v1/me/deletion/cancel"): PRIVATE,
+    ("PUT", "/v1/me/restriction"): Access(body={"restricted": False}),
+    ("GET", "/v1/me/preferences"): PRIVATE,
+    ("PUT", "/v1/me/preferences"): Access(body={"analytics": False}),
 }
 
 

@@ -430,3 +430,27 @@ def test_a_burst_of_job_requests_passes_the_budget_and_holds_nothing_for_the_res
     assert all(int(r.headers["Retry-After"]) > 0 for r in responses if r.status_code == 429)
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 429} == {"rate_limited"}
     assert _available(studio, who) == before - 5
+
+
+def test_requesting_erasure_cancels_queued_jobs_and_stops_running_ones(studio_factory: Any) -> None:
+    studio: Studio = studio_factory(workers=0)
+    who = _member(studio)
+    before = _available(studio, who)
+    queued = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat"}).json()["id"]
+    running = uuid.UUID(_submit(studio, who, {"task": "text_to_image", "prompt": "a dog"}).json()["id"])
+    with studio.db.transaction() as conn:
+        claimed = jobs.claim(conn, running)
+    assert claimed is not None
+
+    assert studio.client.request("DELETE", "/v1/me", headers=who.headers).status_code == 202
+
+    with studio.db.transaction() as conn:
+        assert jobs.get_owned(conn, who.id, uuid.UUID(queued)).status == "canceled"
+        assert jobs.get_owned(conn, who.id, running).cancel_requested
+    finished = studio.runner.run_claimed(claimed)  # the worker stops at its next step
+    assert finished is not None
+    assert finished.status == "canceled"
+    with studio.db.transaction() as conn:
+        from shared.credits import service as credits
+
+        assert credits.balance(conn, who.id).available == before

@@ -78,3 +78,41 @@ def test_unknown_kind_is_refused(db: Database) -> None:
     ada = make_account(db)
     with db.transaction() as conn, pytest.raises(Exception, match="kind"):
         requests.open_request(conn, ada, "gossip", now=JAN_31)  # type: ignore[arg-type]
+
+
+def test_overdue_requests_are_reported_once_with_ids_only(db: Database) -> None:
+    ada = make_account(db, "ada@example.com")
+    with db.transaction() as conn:
+        late = requests.open_request(conn, ada, "export", now=JAN_31)
+        requests.open_request(conn, ada, "objection", now=JAN_31 + timedelta(days=40))
+    sent: list[list[requests.PrivacyRequest]] = []
+    march = datetime(2027, 3, 5, tzinfo=UTC)
+
+    def failing(batch: list[requests.PrivacyRequest]) -> None:
+        raise OSError("mail server down")
+
+    with pytest.raises(OSError, match="down"):
+        requests.notify_overdue(db, failing, now=march)
+    assert requests.notify_overdue(db, sent.append, now=march) == 1  # the failed attempt marked nothing
+    assert requests.notify_overdue(db, sent.append, now=march + timedelta(days=1)) == 0  # once per request
+    assert [[r.id for r in batch] for batch in sent] == [[late.id]]
+    subject, body = requests.overdue_email(sent[0], march)
+    assert str(late.id) in body
+    assert "1 privacy request" in subject
+    assert "ada@example.com" not in body
+    assert str(ada) not in body
+
+
+def test_an_operator_logs_an_emailed_request_without_storing_the_address(db: Database) -> None:
+    ada = make_account(db, "Ada@Example.com")
+    with db.transaction() as conn:
+        logged = requests.log_operator_request(
+            conn, email="ada@example.com", kind="access", received_at=JAN_31, reference="mail-7"
+        )
+        with pytest.raises(requests.NoSuchAccount):
+            requests.log_operator_request(conn, email="nobody@example.com", kind="access", received_at=JAN_31,
+                                          reference=None)  # fmt: skip
+        stored = conn.execute("select * from privacy_requests").fetchone()
+    assert logged.user_id == ada
+    assert logged.source == "operator"
+    assert "example.com" not in str(stored).lower()

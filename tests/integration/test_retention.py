@@ -457,3 +457,19 @@ def test_pending_rules_wait_for_tables_that_do_not_exist_yet(db: Database) -> No
         }
     for rule_name, table in PENDING.items():
         assert table not in existing, f"{table} exists now: add its Sweep for rule {rule_name!r} and drop it here"
+
+
+def test_enforce_retention_schedules_erasure_of_inactive_accounts_once(db: Database, settings: Settings) -> None:
+    """The real hand-over: account erasure is scheduled (account locked, grace period) without a rights request."""
+    idle, active = _account_active_at(db, T0), _account_active_at(db, T0 + 400 * DAY)
+    now = T0 + RULES["relationship_plus_3_years"].keep + DAY
+    run_enforce_retention(db, now, settings)
+    run_enforce_retention(db, now + DAY, settings)
+    with db.transaction() as conn:
+        scheduled = conn.execute("select user_id, scheduled_for from account_erasures").fetchall()
+        registered = conn.execute("select count(*) as n from privacy_requests").fetchone()
+    assert [(row["user_id"], row["scheduled_for"]) for row in scheduled] == [
+        (idle, now + timedelta(days=settings.deletion_grace_days))
+    ]
+    assert registered is not None and registered["n"] == 0
+    assert active != idle

@@ -14,6 +14,7 @@ from functions.api.routes import (
     models,
     onboarding,
     policies,
+    rights,
     support,
 )
 
@@ -32,4 +33,5 @@ ROUTERS = [
     onboarding.router,
     support.router,
     exports.router,
+    rights.router,
 ]

@@ -4,8 +4,12 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from functions.api.deps import CurrentCaller
+from functions.api.deps import CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
+from shared.accounts import repo as accounts
+from shared.db.database import Connection
+from shared.errors import NotFound
+from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -17,11 +21,15 @@ class AccountOut(BaseModel):
     full_name: str | None
     avatar_url: str | None
     created_at: datetime
+    restricted: bool = False
+    deletion_scheduled_for: datetime | None = None  # set while the account is locked awaiting erasure
 
 
-@router.get("/me", summary="The caller's account", dependencies=[rate_limited("account")])
-def get_me(caller: CurrentCaller) -> AccountOut:
-    a = caller.account
+def account_out(conn: Connection, account_id: UUID) -> AccountOut:
+    a = accounts.get(conn, account_id)
+    if a is None:
+        raise NotFound("No such account.")
+    pending = erasure.pending(conn, account_id)
     return AccountOut(
         id=a.id,
         email=a.email,
@@ -29,4 +37,12 @@ def get_me(caller: CurrentCaller) -> AccountOut:
         full_name=a.full_name,
         avatar_url=a.avatar_url,
         created_at=a.created_at,
+        restricted=rights.restriction(conn, account_id).restricted,
+        deletion_scheduled_for=pending.scheduled_for if pending else None,
     )
+
+
+@router.get("/me", summary="The caller's account", dependencies=[rate_limited("account")])
+def get_me(caller: CurrentCaller, db: Db) -> AccountOut:
+    with db.transaction() as conn:
+        return account_out(conn, caller.account.id)

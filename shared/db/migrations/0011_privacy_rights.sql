@@ -39,12 +39,13 @@ create table account_erasures (
     requested_at timestamptz not null,
     scheduled_for timestamptz not null,
     steps_done text[] not null default '{}',
-    claim uuid,
-    lease_until timestamptz,
+    claim uuid,                -- the run working on it now
+    lease_until timestamptz,   -- until when that claim holds; after a failure, when to retry
+
     attempts integer not null default 0 check (attempts >= 0),
     last_error text check (char_length(last_error) <= 200),
     check (scheduled_for >= requested_at),
-    check ((claim is null) = (lease_until is null))
+    check (claim is null or lease_until is not null)
 );
 alter table account_erasures enable row level security;
 create index account_erasures_due on account_erasures (scheduled_for);

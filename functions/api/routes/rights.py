@@ -1,0 +1,122 @@
+"""Privacy rights kept by the API: rectification, erasure (and its cancellation), restriction, objection."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.api.deps import AppSettings, CurrentCaller, Db
+from functions.api.errors import ErrorBody
+from functions.api.ratelimits import rate_limited
+from functions.api.routes.me import AccountOut, account_out
+from shared.accounts import preferences as prefs
+from shared.privacy import erasure, rights
+
+router = APIRouter(prefix="/v1/me", tags=["privacy rights"], dependencies=[rate_limited("account")])
+
+Name = Annotated[str | None, Field(max_length=200)]
+
+
+class RectifyIn(BaseModel):
+    """Only the fields sent change; null clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+    display_name: Name = None
+    full_name: Name = None
+    avatar_url: Annotated[str | None, Field(max_length=2000, pattern=r"^https://")] = None
+
+
+@router.patch("", summary="Correct the account's names or avatar (rectification)")
+def patch_me(body: RectifyIn, caller: CurrentCaller, db: Db) -> AccountOut:
+    with db.transaction() as conn:
+        rights.rectify(conn, caller.account.id, body.model_dump(exclude_unset=True), now=datetime.now(UTC))
+        return account_out(conn, caller.account.id)
+
+
+class ErasureOut(BaseModel):
+    scheduled_for: datetime
+
+
+@router.delete("", status_code=202, summary="Delete the account: locked now, erased after the grace period")
+def delete_me(caller: CurrentCaller, db: Db, settings: AppSettings) -> ErasureOut:
+    with db.transaction() as conn:
+        found = erasure.request_erasure(
+            conn, caller.account.id, now=datetime.now(UTC), grace_days=settings.deletion_grace_days
+        )
+    return ErasureOut(scheduled_for=found.scheduled_for)
+
+
+class CancelOut(BaseModel):
+    cancelled: bool  # false: no deletion was pending
+
+
+@router.post(
+    "/deletion/cancel",
+    summary="Cancel a pending account deletion within the grace period",
+    responses={409: {"model": ErrorBody, "description": "The grace period is over; erasure has begun"}},
+)
+def cancel_deletion(caller: CurrentCaller, db: Db) -> CancelOut:
+    with db.transaction() as conn:
+        return CancelOut(cancelled=erasure.cancel_erasure(conn, caller.account.id, now=datetime.now(UTC)))
+
+
+class RestrictionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    restricted: bool
+    reason: Annotated[str | None, Field(min_length=1, max_length=500)] = None
+
+
+class RestrictionOut(BaseModel):
+    restricted: bool
+    since: datetime | None
+
+
+@router.put("/restriction", summary="Restrict processing (data kept, nothing optional done) or lift it")
+def put_restriction(body: RestrictionIn, caller: CurrentCaller, db: Db) -> RestrictionOut:
+    with db.transaction() as conn:
+        found = rights.set_restriction(
+            conn, caller.account.id, restricted=body.restricted, reason=body.reason, now=datetime.now(UTC)
+        )
+    return RestrictionOut(restricted=found.restricted, since=found.since)
+
+
+class PreferencesIn(BaseModel):
+    """Only the choices sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+    analytics: bool | None = None
+    marketing_emails: bool | None = None
+    gallery_display: bool | None = None
+    service_improvement: bool | None = None
+
+
+class PreferencesOut(BaseModel):
+    analytics: bool
+    marketing_emails: bool
+    gallery_display: bool
+    service_improvement: bool
+    updated_at: datetime | None
+
+
+def _prefs_out(found: prefs.Preferences) -> PreferencesOut:
+    return PreferencesOut(
+        analytics=found.analytics,
+        marketing_emails=found.marketing_emails,
+        gallery_display=found.gallery_display,
+        service_improvement=found.service_improvement,
+        updated_at=found.updated_at,
+    )
+
+
+@router.get("/preferences", summary="The account's choices about optional processing and the gallery")
+def get_preferences(caller: CurrentCaller, db: Db) -> PreferencesOut:
+    with db.transaction() as conn:
+        return _prefs_out(prefs.get_preferences(conn, caller.account.id))
+
+
+@router.put("/preferences", summary="Change choices (objection); effective at once, recorded as events")
+def put_preferences(body: PreferencesIn, caller: CurrentCaller, db: Db) -> PreferencesOut:
+    changes: dict[str, bool] = body.model_dump(exclude_none=True)
+    with db.transaction() as conn:
+        return _prefs_out(rights.set_preferences(conn, caller.account.id, changes, now=datetime.now(UTC)))

@@ -1,0 +1,316 @@
+"""Account erasure: an immediate lock, a grace period, then a resumable run of explicit steps.
+
+`request_erasure` (DELETE /v1/me) writes an `account_erasures` row: from then on every token is refused
+except to read /v1/me and to cancel, the gallery stops showing the account's images (the guard's SQL), and
+the LOCK_STEPS run in the same transaction. `cancel_erasure` removes the row within the grace period.
+
+After `scheduled_for`, the `erase-accounts` task claims each due account under a lease (two runs never
+work on one account) and runs ERASE_STEPS in order, recording each step as done, so a crash or a remote
+failure resumes where it stopped. Storage objects go first (Supabase refuses to delete an Auth user who
+owns objects), then the processors' records (Polar customer, Supabase Auth user), and last, in one
+transaction, every row the data map declares — deleted, anonymised or kept under a pseudonym as each entry
+says — then the account row itself, with a pseudonymous tombstone so old tokens cannot re-create it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+from uuid import UUID
+
+from shared import audit
+from shared.db.database import Connection, Database
+from shared.errors import Conflict, Forbidden, Unauthorized
+from shared.jobs import service as jobs
+from shared.media.storage import Storage, user_prefix
+from shared.privacy import requests
+from shared.privacy.datamap import STORAGE, TABLES, Erasure, TableEntry
+
+log = logging.getLogger("atelier.erasure")
+
+LEASE = timedelta(minutes=15)  # longer than any one step; a crashed run's claim lapses after it
+RETRY_AFTER = timedelta(minutes=10)  # a failed account waits this long before the next attempt
+
+
+class AccountLocked(Forbidden):
+    """This account is scheduled for deletion; only reading the account and cancelling are allowed."""
+
+    code = "account_locked"
+
+
+class AccountErased(Unauthorized):
+    """This account has been deleted."""
+
+    code = "account_erased"
+
+
+class ErasureInProgress(Conflict):
+    """The grace period is over and the account is being deleted; it can no longer be cancelled."""
+
+    code = "erasure_in_progress"
+
+
+@dataclass(frozen=True)
+class PendingErasure:
+    requested_at: datetime
+    scheduled_for: datetime
+    steps_done: tuple[str, ...]
+
+
+class PolarCustomers(Protocol):
+    def __call__(self, user_id: UUID) -> bool: ...  # delete + anonymise the customer; False: none existed
+
+
+class AuthUsers(Protocol):
+    def delete_user(self, user_id: UUID) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Processors:
+    """The remote side of erasure: object storage, Polar (None when billing is off), Supabase Auth admin."""
+
+    storage: Storage
+    auth: AuthUsers
+    polar: PolarCustomers | None = None
+
+
+# --- At once, in the DELETE /v1/me transaction --------------------------------------------------------
+LockStep = Callable[[Connection, UUID, datetime], None]
+
+# Run when erasure is requested, in order, in the request's transaction. The gallery needs no step: the
+# `account_erasures` row itself withdraws the account's images (shared/privacy/guard.GALLERY_OWNER_SQL).
+LOCK_STEPS: tuple[tuple[str, LockStep], ...] = (("cancel_jobs", jobs.cancel_all_for_account),)
+
+
+def pending(conn: Connection, user_id: UUID) -> PendingErasure | None:
+    row = conn.execute(
+        "select requested_at, scheduled_for, steps_done from account_erasures where user_id = %s", (user_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    return PendingErasure(row["requested_at"], row["scheduled_for"], tuple(row["steps_done"]))
+
+
+def request_erasure(
+    conn: Connection, user_id: UUID, *, now: datetime, grace_days: int, by: Literal["user", "retention"] = "user"
+) -> PendingErasure:
+    """Lock the account and schedule its erasure `grace_days` from now; asking again changes nothing.
+
+    `by="retention"`: the relationship-plus-3-years rule ended an inactive account. That is not a rights
+    request, so nothing enters the requests register; the audit log says who started it."""
+    row = conn.execute(
+        """insert into account_erasures (user_id, requested_at, scheduled_for) values (%s, %s, %s)
+           on conflict (user_id) do nothing returning requested_at""",
+        (user_id, now, now + timedelta(days=grace_days)),
+    ).fetchone()
+    if row is not None:
+        if by == "user":
+            requests.open_request(conn, user_id, "erasure", now=now)
+        for _name, step in LOCK_STEPS:
+            step(conn, user_id, now)
+        actor = "user" if by == "user" else "system"
+        audit.record(
+            conn, actor=actor, action="erasure.requested", subject_id=user_id, details={"grace_days": grace_days}
+        )
+    found = pending(conn, user_id)
+    if found is None:  # pragma: no cover - inserted or already there, in this transaction
+        raise RuntimeError("erasure row vanished")
+    return found
+
+
+def schedule_inactive(conn: Connection, user_ids: list[UUID], now: datetime, *, grace_days: int) -> int:
+    """Retention's hand-over: schedule erasure of inactive accounts not already scheduled; returns how many."""
+    scheduled = 0
+    for user_id in user_ids:
+        if pending(conn, user_id) is None:
+            request_erasure(conn, user_id, now=now, grace_days=grace_days, by="retention")
+            scheduled += 1
+    return scheduled
+
+
+def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
+    """Unlock the account within the grace period; False when nothing was pending. 409 once it has started."""
+    row = conn.execute(
+        "select scheduled_for, claim, steps_done from account_erasures where user_id = %s for update", (user_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    if row["scheduled_for"] <= now or row["claim"] is not None or row["steps_done"]:
+        raise ErasureInProgress()
+    conn.execute("delete from account_erasures where user_id = %s", (user_id,))
+    open_request = requests.latest_open(conn, user_id, "erasure")
+    if open_request is not None:
+        requests.withdraw_request(conn, open_request.id, now=now)
+    audit.record(conn, actor="user", action="erasure.cancelled", subject_id=user_id, details={})
+    return True
+
+
+def check_access(conn: Connection, user_id: UUID, *, method: str, path: str) -> None:
+    """403 `account_locked` for a locked account, except reading the account and cancelling."""
+    if (method.upper(), path.rstrip("/")) in LOCKED_ALLOWED:
+        return
+    if conn.execute("select 1 from account_erasures where user_id = %s", (user_id,)).fetchone() is not None:
+        raise AccountLocked()
+
+
+LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel")})
+
+
+def check_not_erased(conn: Connection, user_id: UUID) -> None:
+    """401 `account_erased` for a token of an erased account (checked before the account is re-created)."""
+    row = conn.execute(
+        """select 1 from erased_accounts e, audit_pseudonym_key k
+            where e.subject_ref = encode(sha256(convert_to(k.key || ':' || %s::text, 'UTF8')), 'hex')""",
+        (user_id,),
+    ).fetchone()
+    if row is not None:
+        raise AccountErased()
+
+
+# --- After the grace period, step by step -------------------------------------------------------------
+
+
+def _erase_storage(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    """Every object under the prefixes the data map declares, then anything left under the user's folder."""
+    for entry in STORAGE:
+        processors.storage.delete_prefix(entry.prefix.format(user_id=user_id))
+    leftover = processors.storage.delete_prefix(user_prefix(user_id))
+    if leftover:  # an unmapped prefix: erased anyway, but the data map should name it
+        log.warning("erasure removed %d objects under unmapped prefixes", leftover)
+
+
+def _erase_polar(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    if processors.polar is not None:
+        processors.polar(user_id)
+
+
+def _erase_auth(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    processors.auth.delete_user(user_id)
+
+
+def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID) -> None:
+    if entry.subject_column is None:
+        return  # the table names people by pseudonym only
+    match = f'"{entry.subject_column}"::text = %s'
+    if entry.erasure is Erasure.DELETE:
+        conn.execute(f'delete from "{entry.table}" where {match}', (str(user_id),))
+    elif entry.erasure is Erasure.KEEP_PSEUDONYMISED:  # the pseudonym column stays; the id goes
+        conn.execute(f'update "{entry.table}" set "{entry.subject_column}" = null where {match}', (str(user_id),))
+    else:  # ANONYMISE: the row stays for aggregates with every personal column cleared
+        columns = (entry.subject_column, *entry.personal_columns)
+        assignments = ", ".join(f'"{column}" = null' for column in columns)
+        conn.execute(f'update "{entry.table}" set {assignments} where {match}', (str(user_id),))
+
+
+def erase_rows(conn: Connection, user_id: UUID, *, now: datetime) -> None:
+    """Apply each data-map entry's erasure action to the user's rows, the account row last; leave a tombstone.
+
+    Runs with `atelier.erasing` on, the only way append-only tables (ledger, consent, audit) allow DELETE."""
+    conn.execute("set local atelier.erasing = 'on'")
+    ref = audit.subject_ref(conn, user_id)
+    for request in requests.list_requests(conn, now=now, status="open", user_id=user_id):
+        if request.kind == "erasure":
+            requests.complete_request(conn, request.id, now=now)
+    for entry in TABLES:
+        if entry.table != "accounts":
+            _erase_entry(conn, entry, user_id)
+    _erase_entry(conn, next(e for e in TABLES if e.table == "accounts"), user_id)
+    conn.execute(
+        "insert into erased_accounts (subject_ref, erased_at) values (%s, %s) on conflict do nothing", (ref, now)
+    )
+    audit.record_for_ref(conn, actor="system", action="erasure.completed", ref=ref, details={})
+
+
+def _erase_rows_step(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    """Placeholder in the step list: the rows step runs under the claim check in `_run_one`."""
+
+
+Step = Callable[[Database, UUID, Processors, datetime], None]
+
+# The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the rows
+# last, in one transaction that also removes this progress row (it cascades with the account).
+ERASE_STEPS: tuple[tuple[str, Step], ...] = (
+    ("storage", _erase_storage),
+    ("polar_customer", _erase_polar),
+    ("auth_user", _erase_auth),
+    ("rows", _erase_rows_step),
+)
+
+
+def _claim(db: Database, now: datetime) -> tuple[UUID, uuid.UUID, tuple[str, ...]] | None:
+    claim = uuid.uuid4()
+    with db.transaction() as conn:
+        row = conn.execute(
+            """update account_erasures
+                  set claim = %(claim)s, lease_until = %(lease)s, attempts = attempts + 1
+                where user_id = (select user_id from account_erasures
+                                  where scheduled_for <= %(now)s and (lease_until is null or lease_until < %(now)s)
+                                  order by scheduled_for, user_id limit 1
+                                  for update skip locked)
+            returning user_id, steps_done""",
+            {"claim": claim, "lease": now + LEASE, "now": now},
+        ).fetchone()
+    if row is None:
+        return None
+    return row["user_id"], claim, tuple(row["steps_done"])
+
+
+def _still_ours(conn: Connection, user_id: UUID, claim: uuid.UUID) -> bool:
+    row = conn.execute(
+        "select 1 from account_erasures where user_id = %s and claim = %s for update", (user_id, claim)
+    ).fetchone()
+    return row is not None
+
+
+def _run_one(
+    db: Database, user_id: UUID, claim: uuid.UUID, done: tuple[str, ...], *, processors: Processors, now: datetime
+) -> bool:
+    """Run the steps not yet done; True when the account is gone. A lost lease stops the run."""
+    for name, step in ERASE_STEPS:
+        if name in done:
+            continue
+        if name == "rows":
+            with db.transaction() as conn:
+                if not _still_ours(conn, user_id, claim):
+                    return False
+                erase_rows(conn, user_id, now=now)
+            return True
+        step(db, user_id, processors, now)
+        with db.transaction() as conn:
+            marked = conn.execute(
+                """update account_erasures set steps_done = array_append(steps_done, %s)
+                    where user_id = %s and claim = %s""",
+                (name, user_id, claim),
+            ).rowcount
+        if not marked:
+            return False
+    return False  # pragma: no cover - the rows step always ends the list
+
+
+def run_erasures(db: Database, processors: Processors, *, now: datetime, limit: int = 20) -> int:
+    """Erase up to `limit` accounts whose grace period is over; returns how many were erased.
+
+    Safe to run twice at once: each account is claimed under a lease; a failing account records the error
+    class, releases its claim and is retried by the next run from the step it reached."""
+    erased = 0
+    for _ in range(limit):
+        claimed = _claim(db, now)
+        if claimed is None:
+            break
+        user_id, claim, done = claimed
+        try:
+            if _run_one(db, user_id, claim, done, processors=processors, now=now):
+                erased += 1
+        except Exception as exc:  # a remote failure: keep the progress, release the claim, try the next account
+            log.warning("erasure step failed: %s", type(exc).__name__)
+            with db.transaction() as conn:
+                conn.execute(
+                    """update account_erasures set claim = null, lease_until = %s, last_error = %s
+                        where user_id = %s and claim = %s""",
+                    (now + RETRY_AFTER, type(exc).__name__[:200], user_id, claim),
+                )
+    return erased
