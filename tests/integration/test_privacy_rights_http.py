@@ -23,6 +23,7 @@ from shared.media.storage import Storage, build_storage, user_prefix
 from shared.privacy import erasure
 from shared.privacy.requests import list_requests
 from tests.support import images
+from tests.support.jobs import job_row
 from tests.support.loopback import Loopback, Recorded, Reply, loopback_server
 from tests.support.people import Person, onboard, rows_mentioning
 from tests.support.tokens import HS256_SECRET, bearer, hs256
@@ -82,7 +83,7 @@ def _published_output(stack: Stack, who: Person, prompt: str = "a red fox") -> s
             conn,
             stack.storage,
             user_id=who.id,
-            job_id=uuid.uuid4(),
+            job_id=job_row(conn, who.id),
             data=images.plain("PNG", (24, 16), (200, 10, 10)),
             content_type="image/png",
             width=24,

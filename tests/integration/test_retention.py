@@ -471,5 +471,6 @@ def test_enforce_retention_schedules_erasure_of_inactive_accounts_once(db: Datab
     assert [(row["user_id"], row["scheduled_for"]) for row in scheduled] == [
         (idle, now + timedelta(days=settings.deletion_grace_days))
     ]
-    assert registered is not None and registered["n"] == 0
+    assert registered is not None
+    assert registered["n"] == 0
     assert active != idle
