@@ -454,3 +454,29 @@ def test_requesting_erasure_cancels_queued_jobs_and_stops_running_ones(studio_fa
         from shared.credits import service as credits
 
         assert credits.balance(conn, who.id).available == before
+
+
+@pytest.mark.parametrize(
+    ("analytics", "gpc", "recorded"),
+    [(False, False, 0), (True, True, 0), (True, False, 1)],
+    ids=["no-consent", "consent-but-gpc", "consent"],
+)
+def test_a_generation_counts_in_analytics_only_with_consent_and_sets_no_cookie(
+    studio: Studio, analytics: bool, gpc: bool, recorded: int
+) -> None:
+    who = _member(studio)
+    device = f"dev-{uuid.uuid4().hex}"
+    version = studio.client.get("/v1/policies/current").json()["version"]
+    choice = {"device_id": device, "categories": {"analytics": analytics}, "notice_version": version}
+    assert studio.client.post("/v1/consents", json=choice, headers=who.headers).status_code == 201
+    headers = {"X-Device-ID": device, **({"Sec-GPC": "1"} if gpc else {})}
+    accepted = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat"}, **headers)
+    assert accepted.status_code == 202
+    assert "set-cookie" not in accepted.headers
+    studio.run_all()
+    job = studio.client.get(f"/v1/jobs/{accepted.json()['id']}", headers={**who.headers, **headers})
+    assert job.json()["status"] == "succeeded"
+    assert "set-cookie" not in job.headers
+    with studio.db.transaction() as conn:
+        row = conn.execute("select count(*) as n from analytics_events where user_id = %s", (who.id,)).fetchone()
+    assert row == {"n": recorded}
