@@ -8,8 +8,12 @@ from pydantic import BaseModel, Field
 from config.cookies import CONSENT_CATEGORIES, COOKIES
 from functions.api.cookies import clear_cookie, set_cookie
 from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
 from shared.consent import can_process, record_analytics
 from shared.consent import service as consent
+from shared.consent.service import InvalidDeviceId, UnknownConsentCategory
+from shared.errors import UnknownPolicyVersion
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
@@ -52,7 +56,13 @@ def _out(event: consent.ConsentEvent | None, device_id: str) -> ConsentOut:
     )
 
 
-@router.post("/consents", status_code=201, summary="Record cookie-banner choices (signed in or not); false withdraws")
+@router.post(
+    "/consents",
+    status_code=201,
+    summary="Record cookie-banner choices (signed in or not); false withdraws",
+    dependencies=[rate_limited("public")],
+    responses=errors(InvalidDeviceId, UnknownConsentCategory, UnknownPolicyVersion),
+)
 def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by parameter
     body: ConsentIn, request: Request, response: Response, caller: OptionalCaller, info: RequestData, db: Db
 ) -> ConsentOut:
@@ -77,7 +87,12 @@ def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by paramete
     return _out(event, body.device_id)
 
 
-@router.get("/consents/current", summary="The choice in force for this device (or the signed-in user)")
+@router.get(
+    "/consents/current",
+    summary="The choice in force for this device (or the signed-in user)",
+    dependencies=[rate_limited("public")],
+    responses=errors(InvalidDeviceId),
+)
 def current_consent(
     caller: OptionalCaller, db: Db, device_id: Annotated[str, Query(min_length=8, max_length=128)]
 ) -> ConsentOut:
@@ -95,7 +110,11 @@ class CookieOut(BaseModel):
     category: str | None
 
 
-@router.get("/consents/cookies", summary="The cookie registry: every cookie, its purpose and whether it is essential")
+@router.get(
+    "/consents/cookies",
+    summary="The cookie registry: every cookie, its purpose and whether it is essential",
+    dependencies=[rate_limited("public")],
+)
 def cookie_registry() -> list[CookieOut]:
     return [
         CookieOut(
@@ -120,7 +139,12 @@ class AnalyticsOut(BaseModel):
     recorded: bool
 
 
-@router.post("/analytics/events", status_code=202, summary="Report a feature use; kept only with analytics consent")
+@router.post(
+    "/analytics/events",
+    status_code=202,
+    summary="Report a feature use; kept only with analytics consent",
+    dependencies=[rate_limited("account")],
+)
 def post_analytics(body: AnalyticsIn, caller: CurrentCaller, info: RequestData, db: Db) -> AnalyticsOut:
     with db.transaction() as conn:
         allowed = can_process(conn, caller.account.id, "analytics", device_id=info.device_id, gpc=info.gpc)
