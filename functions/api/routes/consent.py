@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,15 +12,21 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.consent import can_process, record_analytics
 from shared.consent import service as consent
-from shared.consent.service import InvalidDeviceId, UnknownConsentCategory
+from shared.consent.service import DEVICE_ID, InvalidDeviceId, UnknownConsentCategory
 from shared.errors import UnknownPolicyVersion
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
 
+# The rules the consent service checks, described in the OpenAPI but not enforced by the framework, so a
+# refusal keeps its stable code (`invalid_device_id`, `unknown_consent_category`).
+DEVICE_ID_SCHEMA: dict[str, Any] = {"pattern": DEVICE_ID.pattern}
+CATEGORIES_SCHEMA: dict[str, Any] = {"propertyNames": {"enum": sorted(CONSENT_CATEGORIES)}}
+
+
 class ConsentIn(BaseModel):
-    device_id: str = Field(min_length=8, max_length=128)
-    categories: dict[str, bool]
+    device_id: str = Field(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA)
+    categories: dict[str, bool] = Field(json_schema_extra=CATEGORIES_SCHEMA)
     notice_version: int = Field(ge=1)
 
 
@@ -94,7 +100,9 @@ def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by paramete
     responses=errors(InvalidDeviceId),
 )
 def current_consent(
-    caller: OptionalCaller, db: Db, device_id: Annotated[str, Query(min_length=8, max_length=128)]
+    caller: OptionalCaller,
+    db: Db,
+    device_id: Annotated[str, Query(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA)],
 ) -> ConsentOut:
     consent.check_device_id(device_id)
     with db.transaction() as conn:
