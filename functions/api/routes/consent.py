@@ -138,7 +138,7 @@ def cookie_registry() -> list[CookieOut]:
 
 class AnalyticsIn(BaseModel):
     feature: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    model: str | None = Field(None, max_length=128)
+    model: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
     aspect_ratio: str | None = Field(None, max_length=16, pattern=r"^[0-9]{1,5}:[0-9]{1,5}$")
     edit_action: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_.-]+$")
 

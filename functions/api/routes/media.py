@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import Message
 
+from config.models import Task
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
@@ -35,6 +36,9 @@ from shared.media.storage import Storage as ObjectStorage
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 log = logging.getLogger("atelier.api.media")
+
+# What a model id looks like (config/models.py); anything else cannot match and is refused before any SQL.
+MODEL_ID = r"^[A-Za-z0-9._:/-]+$"
 
 # Room for the multipart envelope around the one image part (boundaries, part headers, a small form field).
 MULTIPART_SLACK = 64 * 1024
@@ -206,8 +210,8 @@ def list_media(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     kind: Literal["upload", "output", "mask"] | None = None,
-    task: str | None = None,
-    model: str | None = None,
+    task: Task | None = None,
+    model: Annotated[str | None, Query(max_length=128, pattern=MODEL_ID)] = None,
     before: datetime | None = None,
     after: datetime | None = None,
 ) -> MediaPage:

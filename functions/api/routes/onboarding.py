@@ -1,7 +1,7 @@
 from datetime import date, datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storage
 from functions.api.raises import errors
@@ -14,6 +14,16 @@ router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("a
 
 
 class OnboardingIn(BaseModel):
+    # "exactly one age signal" described in the OpenAPI too, so clients (and the fuzzer) know the rule
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["birth_date"], "properties": {"birth_date": {"type": "string"}}},
+                {"required": ["age_confirmed"], "properties": {"age_confirmed": {"type": "boolean"}}},
+            ]
+        }
+    )
+
     birth_date: date | None = None
     age_confirmed: bool | None = None
     accepted_policy_version: int = Field(ge=1)

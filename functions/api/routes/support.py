@@ -42,10 +42,12 @@ ATTACHMENT_ERRORS = (
     StorageUnavailable,
 )
 # The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
-# refusal keeps its stable code `invalid_support_text`); "\\S": at least one non-blank character.
-SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": r"\S"}
-MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": r"\S"}
-MAX_FILES: dict[str, Any] = {"maxItems": MAX_ATTACHMENTS}  # more: 422 `too_many_attachments`
+# refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no NUL.
+TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": TEXT_PATTERN}
+MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}
+# Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.
+MAX_FILES: dict[str, Any] = {"json_schema_extra": {"maxItems": MAX_ATTACHMENTS}}
 ATTACHMENTS = f"up to {MAX_ATTACHMENTS} images (JPEG, PNG or WebP)"
 TEXT_SLACK = 128 * 1024  # subject, message and the multipart envelope
 
@@ -185,10 +187,10 @@ def open_ticket(
     settings: AppSettings,
     subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA)],
     message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
-    attachments: Annotated[list[UploadFile] | None, File(description=ATTACHMENTS, json_schema_extra=MAX_FILES)] = None,
+    attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> TicketOut:
     service.check_text(subject, message)
-    images = _clean(attachments or [], settings)
+    images = _clean(attachments, settings)
     ticket = service.open_ticket(
         db, storage, user_id=caller.account.id, subject=subject, message=message, images=images
     )
@@ -242,12 +244,12 @@ def post_message(
     storage: Storage,
     settings: AppSettings,
     message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
-    attachments: Annotated[list[UploadFile] | None, File(description=ATTACHMENTS, json_schema_extra=MAX_FILES)] = None,
+    attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
     service.check_text(None, message)
     with db.transaction() as conn:
         service.get_ticket(conn, caller.account.id, ticket_id)  # 404 before reading any attachment
-    images = _clean(attachments or [], settings)
+    images = _clean(attachments, settings)
     added = service.add_message(
         db, storage, user_id=caller.account.id, ticket_id=ticket_id, message=message, images=images
     )
