@@ -82,8 +82,11 @@ def _declare(path: str, operation: dict[str, Any], raised: list[type[AtelierErro
     if "requestBody" in operation:
         generic += [400, 413]
     for status in generic:
-        if status == 422 or str(status) not in responses:
+        declared = responses.get(str(status))
+        if declared is None or declared.get("description") == "Validation Error":  # the framework's own 422
             responses[str(status)] = {"description": _DESCRIPTIONS[status]}
+        elif _DESCRIPTIONS[status] not in declared["description"]:
+            declared["description"] = f"{_DESCRIPTIONS[status]}; {declared['description']}"
     if "{" in path and "404" not in responses:
         responses["404"] = {"description": describe([NotFound])}
     for status, group in by_status(raised).items():

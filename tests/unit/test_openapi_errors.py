@@ -52,6 +52,12 @@ def test_statuses_come_from_what_each_route_depends_on(tmp_path: Path) -> None:
     assert "`payment_provider_error`" in checkout["502"]
     assert "`billing_disabled`" in checkout["503"]
 
+    upload = _codes(description, "post", "/v1/uploads")  # the route's own 422s survive the generic one
+    assert "`invalid_image`" in upload["422"]
+    assert "`image_too_large`" in upload["422"]
+    assert "Invalid request" in upload["422"]
+    assert "`unsupported_media_type`" in upload["415"]
+
     acceptance = _codes(description, "post", "/v1/me/policy-acceptances")
     assert "`policy_version_not_current`" in acceptance["409"]
 
