@@ -16,11 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from functions.api.errors import error_response
+from functions.api.raises import ErrorBody, errors
+from functions.api.ratelimits import rate_limited
 from shared.billing import service
 from shared.billing.catalogue import load_catalogue
 from shared.billing.webhooks import MAX_BODY_BYTES, verify
 from shared.db import Database
-from shared.errors import PayloadTooLarge
+from shared.errors import InvalidSignature, PayloadTooLarge, WebhooksDisabled
 
 log = logging.getLogger("atelier.webhooks")
 
@@ -47,7 +49,15 @@ def handle_polar_delivery(db: Database, settings: Settings, body: bytes, headers
     return JSONResponse({"status": outcome.status, "note": outcome.note}, status_code=200)
 
 
-@router.post("/webhooks/polar", summary="Polar webhook endpoint (Standard Webhooks signatures)")
+@router.post(
+    "/webhooks/polar",
+    summary="Polar webhook endpoint (Standard Webhooks signatures)",
+    dependencies=[rate_limited("webhooks")],
+    responses={
+        **errors(InvalidSignature, PayloadTooLarge, WebhooksDisabled),
+        500: {"description": "`webhook_processing_failed`: rolled back; Polar retries", "model": ErrorBody},
+    },
+)
 async def polar_webhook(request: Request) -> JSONResponse:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:

@@ -57,7 +57,7 @@ class TokenVerifier:
             url,
             cache_keys=True,
             lifespan=max(self.settings.jwks_cache_seconds, 1),
-            timeout=int(self.settings.http_timeout_seconds),
+            timeout=self.settings.http_timeout_seconds,  # seconds as given (int() would turn 0.5 into "no wait")
         )
 
     @property

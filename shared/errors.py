@@ -124,6 +124,12 @@ class UnknownPolicyVersion(Unprocessable):
     code = "unknown_policy_version"
 
 
+class PolicyVersionNotFound(NotFound):
+    """No such policy version (asked for by URL: a missing resource, so 404 with the same code)."""
+
+    code = "unknown_policy_version"
+
+
 class PolicyVersionNotCurrent(Conflict):
     """Only the current version of a policy can be accepted."""
 

@@ -14,9 +14,33 @@ from config.settings import Settings
 MAX_CONNECT_SECONDS = 5.0
 
 
+def bounded(seconds: float) -> httpx.Timeout:
+    """Connect, read, write and pool waits each at most `seconds` (connect at most MAX_CONNECT_SECONDS)."""
+    if seconds <= 0:
+        raise ValueError("an outbound timeout must be positive (0 or None would mean: wait forever)")
+    return httpx.Timeout(seconds, connect=min(MAX_CONNECT_SECONDS, seconds))
+
+
 def timeout(settings: Settings) -> httpx.Timeout:
-    total = settings.http_timeout_seconds
-    return httpx.Timeout(total, connect=min(MAX_CONNECT_SECONDS, total))
+    return bounded(settings.http_timeout_seconds)
+
+
+def client_with(
+    seconds: float,
+    *,
+    base_url: str = "",
+    headers: dict[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+    follow_redirects: bool = False,
+) -> httpx.Client:
+    """The only place an `httpx.Client` is made (a test holds every other module to that)."""
+    return httpx.Client(
+        base_url=base_url,
+        headers=headers,
+        timeout=bounded(seconds),
+        transport=transport,
+        follow_redirects=follow_redirects,
+    )
 
 
 def client(
@@ -27,4 +51,4 @@ def client(
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """An httpx client with Atelier's timeouts; `transport` lets tests inject a loopback or mock transport."""
-    return httpx.Client(base_url=base_url, headers=headers, timeout=timeout(settings), transport=transport)
+    return client_with(settings.http_timeout_seconds, base_url=base_url, headers=headers, transport=transport)

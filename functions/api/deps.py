@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
+from functions.api.raises import raises
 from functions.generation import dispatch
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
@@ -19,7 +20,7 @@ from shared.consent import service as consent
 from shared.db import Database
 from shared.devices import security_log
 from shared.devices.network import client_ip
-from shared.errors import AtelierError, Underage
+from shared.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.jobs.dispatch import Dispatcher
 from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import Moderator
@@ -100,6 +101,7 @@ class Caller:
 _bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
 
 
+@raises(Unauthorized, erasure.AccountErased, Underage, erasure.AccountLocked, PolicyAcceptanceRequired)
 def _caller(
     request: Request,
     db: Annotated[Database, Depends(_db)],
@@ -133,6 +135,7 @@ def _caller(
     return Caller(principal, account)
 
 
+@raises(Unauthorized, erasure.AccountErased, Underage, erasure.AccountLocked, PolicyAcceptanceRequired)
 def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller | None:
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:
@@ -140,6 +143,7 @@ def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) ->
     return _caller(request, db, None)
 
 
+@raises(OnboardingRequired)
 def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
     """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase)."""
     with db.transaction() as conn:

@@ -6,12 +6,24 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import AtelierError, RateLimited, Unauthorized
+from functions.api.raises import ErrorBody, ErrorDetail, by_status, describe, raised_by
+from shared.errors import (
+    AtelierError,
+    InvalidCursor,
+    NotFound,
+    PolicyAcceptanceRequired,
+    RateLimited,
+    Unauthorized,
+)
+from shared.policies.service import is_gate_exempt
+
+__all__ = ["ErrorBody", "ErrorDetail", "declare_error_responses", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("atelier.api")
 
@@ -29,37 +41,77 @@ _HTTP_CODES = {
 }
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
 _DESCRIPTIONS = {
     400: "Malformed request",
-    401: "Missing, invalid or expired access token",
-    403: "Refused for this account (locked awaiting deletion, under 13, ...)",
-    404: "No such resource (or it belongs to someone else)",
     413: "Request body too large",
     422: "Invalid request",
-    429: "Rate limited; see Retry-After",
     503: "A dependency (database, rate limiter, identity provider) is unavailable",
 }
+
+
+def _dependency_errors(dependant: Dependant) -> list[type[AtelierError]]:
+    """What every dependency in the tree (sub-dependencies included) declared with `@raises`."""
+    found = list(raised_by(dependant.call))
+    for sub in dependant.dependencies:
+        found += _dependency_errors(sub)
+    return found
+
+
+def route_errors(route: RouteContext) -> list[type[AtelierError]]:
+    """The errors a route can answer with, derived from what it depends on and which parameters it takes."""
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    if dependant is None or route.path is None:
+        return []
+    found = _dependency_errors(dependant)
+    if any(param.alias == "cursor" for param in dependant.query_params):
+        found.append(InvalidCursor)
+    methods = route.methods or set()
+    if PolicyAcceptanceRequired in found and all(is_gate_exempt(method, route.path) for method in methods):
+        found = [error for error in found if error is not PolicyAcceptanceRequired]  # the gate lets it through
+    return found
+
+
+def _error_content() -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def _declare(path: str, operation: dict[str, Any], raised: list[type[AtelierError]]) -> None:
+    """Add one operation's error answers to its `responses` (all shaped as `ErrorBody`)."""
+    responses = operation.setdefault("responses", {})
+    generic = [422, 503]
+    if "requestBody" in operation:
+        generic += [400, 413]
+    for status in generic:
+        declared = responses.get(str(status))
+        if declared is None or declared.get("description") == "Validation Error":  # the framework's own 422
+            responses[str(status)] = {"description": _DESCRIPTIONS[status]}
+        elif _DESCRIPTIONS[status] not in declared["description"]:
+            declared["description"] = f"{_DESCRIPTIONS[status]}; {declared['description']}"
+    if "{" in path and "404" not in responses:
+        responses["404"] = {"description": describe([NotFound])}
+    for status, group in by_status(raised).items():
+        declared = responses.setdefault(str(status), {"description": ""})
+        if not all(f"`{error.code}`" in declared["description"] for error in group):
+            declared["description"] = "; ".join(part for part in (declared["description"], describe(group)) if part)
+    for status, declared in responses.items():
+        if status.isdigit() and int(status) >= 400:  # every error answer is JSON, whatever the 2xx answer is
+            declared["content"] = _error_content()
 
 
 def declare_error_responses(app: FastAPI) -> None:
     """Every operation in the OpenAPI description names the error answers it can give, shaped as `ErrorBody`.
 
-    Applied to the generated description (whatever way the framework builds it): 422/429/503 everywhere
-    (replacing the framework's own 422 shape, which this API never sends), 400/413 where a body is read,
-    401 and 403 where a bearer token is required, 404 where the path names a resource.
+    Applied to the generated description: 422/503 everywhere (replacing the framework's own 422 shape,
+    which this API never sends), 400/413 where a body is read, 404 where the path names a resource, and
+    whatever the route's dependencies declared with `@raises` (401/403/428 from the caller dependency,
+    429/503 from the rate limiter, 403 from the onboarding gate) plus 400 `invalid_cursor` where the route
+    pages with a `cursor`. Statuses a route's own service calls raise come from its `responses=errors(...)`.
     """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
         schema = generate()
         error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -67,22 +119,15 @@ def declare_error_responses(app: FastAPI) -> None:
         components["ErrorBody"] = error_schema
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
+        routes = {
+            (method.lower(), route.path): route
+            for route in iter_route_contexts(app.routes)
+            for method in route.methods or ()
+        }
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                statuses = [422, 429, 503]
-                if "requestBody" in operation:
-                    statuses += [400, 413]
-                if operation.get("security"):  # any signed-in call may meet a locked or blocked account
-                    statuses += [401, 403]
-                if "{" in path:
-                    statuses.append(404)
-                responses = operation.setdefault("responses", {})
-                for status in statuses:
-                    if status == 422 or str(status) not in responses:
-                        responses[str(status)] = {
-                            "description": _DESCRIPTIONS[status],
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-                        }
+            for method, operation in operations.items():
+                _declare(path, operation, route_errors(routes[(method, path)]) if (method, path) in routes else [])
+        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,8 +14,12 @@ from fastapi import Depends, Request
 from config.limits import BUCKETS, Bucket, Budget
 from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.middleware import client_ip
+from functions.api.raises import raises
 from shared import ratelimit
 from shared.errors import RateLimited
+
+# Every limiter dependency `rate_limited` made, with its bucket: lets tests prove each route carries one.
+LIMITERS: dict[Any, str] = {}
 
 
 def _buckets(request: Request) -> dict[str, Bucket]:
@@ -48,12 +52,14 @@ def rate_limited(bucket: str) -> Any:
     if bucket not in BUCKETS:
         raise KeyError(f"unknown rate-limit bucket {bucket!r}; known: {', '.join(BUCKETS)}")
 
+    @raises(RateLimited, ratelimit.RateLimiterUnavailable)
     def per_ip(request: Request, db: Db, settings: AppSettings) -> None:
         budget = _buckets(request)[bucket].ip
         if budget is not None:
             ip = client_ip(request.scope, settings.trusted_proxy_hops)
             enforce(db, settings, bucket=bucket, scope="ip", key=ip, budget=budget)
 
+    LIMITERS[per_ip] = bucket
     if BUCKETS[bucket].user is None:
         return Depends(per_ip)
 
@@ -64,4 +70,13 @@ def rate_limited(bucket: str) -> Any:
         if budget is not None:
             enforce(db, settings, bucket=bucket, scope="user", key=str(caller.account.id), budget=budget)
 
+    LIMITERS[per_user] = bucket
     return Depends(per_user)
+
+
+def limiter_buckets(dependant: Any) -> set[str]:
+    """The rate-limit buckets anywhere in a route's dependency tree (`route.dependant`)."""
+    found = {LIMITERS[dependant.call]} if dependant.call in LIMITERS else set()
+    for sub in dependant.dependencies:
+        found |= limiter_buckets(sub)
+    return found

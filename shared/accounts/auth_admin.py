@@ -8,6 +8,7 @@ from uuid import UUID
 import httpx
 
 from config.settings import Settings
+from shared import http
 
 log = logging.getLogger("atelier.auth_admin")
 
@@ -22,7 +23,7 @@ class SupabaseAuthAdmin:
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = settings.supabase_url
         self.secret_key = settings.supabase_secret_key
-        self.timeout = httpx.Timeout(settings.http_timeout_seconds, connect=min(settings.http_timeout_seconds, 5.0))
+        self.settings = settings
         self.transport = transport
 
     @property
@@ -35,7 +36,7 @@ class SupabaseAuthAdmin:
             return False
         headers = {"apikey": str(self.secret_key), "Authorization": f"Bearer {self.secret_key}"}
         try:
-            with httpx.Client(transport=self.transport, timeout=self.timeout) as client:
+            with http.client(self.settings, transport=self.transport) as client:
                 response = client.delete(f"{self.base_url}/auth/v1/admin/users/{user_id}", headers=headers)
         except httpx.HTTPError as exc:
             raise AuthAdminError(f"auth admin unreachable: {type(exc).__name__}") from exc

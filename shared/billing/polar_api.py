@@ -16,6 +16,7 @@ from polar.v2026_10 import Polar
 from polar.v2026_10.errors import ResourceNotFound
 
 from config.settings import Settings
+from shared import http
 from shared.billing.catalogue import Product
 from shared.errors import BillingDisabled, PaymentProviderError
 
@@ -33,7 +34,7 @@ def make_client(settings: Settings) -> Polar:
         settings.polar_access_token,
         environment=settings.polar_server,
         base_url=settings.polar_api_url or None,
-        timeout=settings.http_timeout_seconds,
+        timeout=http.timeout(settings),
     )
 
 

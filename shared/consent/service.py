@@ -61,7 +61,7 @@ def _event(row: dict[str, Any]) -> ConsentEvent:
 
 
 def check_device_id(device_id: str) -> str:
-    if not DEVICE_ID.match(device_id):
+    if not DEVICE_ID.fullmatch(device_id):  # fullmatch: `$` alone would let a trailing newline through
         raise InvalidDeviceId()
     return device_id
 
@@ -158,7 +158,7 @@ def current(conn: Connection, *, user_id: UUID | None, device_id: str | None) ->
 def link_device(conn: Connection, user_id: UUID, device_id: str) -> ConsentEvent | None:
     """Tie a device's anonymous choice to the user who signed in on it (once): a new `device_link` event
     copying the device's latest anonymous event, newer than anything the user recorded. Returns it, if made."""
-    if not DEVICE_ID.match(device_id):
+    if not DEVICE_ID.fullmatch(device_id):  # fullmatch: `$` alone would let a trailing newline through
         return None
     row = conn.execute(
         f"""insert into consent_events (device_id, user_id, categories, requested, gpc, notice_policy_id,

@@ -29,6 +29,7 @@ from storage3 import SyncStorageClient
 from storage3.exceptions import StorageApiError
 
 from config.settings import Settings
+from shared import http
 from shared.errors import Forbidden, NotFound, ServiceUnavailable
 
 # Object keys: relative, slash-separated, no dot segments, no empty segments, a conservative alphabet.
@@ -285,7 +286,7 @@ class SupabaseStorage(Storage):
     ) -> None:
         super().__init__(signed_url_seconds=signed_url_seconds)
         headers = {"apiKey": secret_key, "Authorization": f"Bearer {secret_key}"}
-        self._http = http_client or httpx.Client(timeout=timeout, follow_redirects=True)
+        self._http = http_client or http.client_with(timeout, follow_redirects=True)
         self._client = SyncStorageClient(f"{url.rstrip('/')}/storage/v1/", headers, http_client=self._http)
         self.bucket = bucket
 

@@ -72,9 +72,10 @@ def support_prefix(user_id: UUID) -> str:
 
 
 def check_text(subject: str | None, message: str) -> None:
-    if subject is not None and (not subject.strip() or len(subject) > MAX_SUBJECT):
+    """Lengths, and no NUL character (Postgres text cannot hold one: it would be a 500, not a refusal)."""
+    if subject is not None and (not subject.strip() or len(subject) > MAX_SUBJECT or "\x00" in subject):
         raise InvalidSupportText("The subject must be 1-200 characters.")
-    if not message.strip() or len(message) > MAX_MESSAGE:
+    if not message.strip() or len(message) > MAX_MESSAGE or "\x00" in message:
         raise InvalidSupportText("The message must be 1-10,000 characters.")
 
 

@@ -38,7 +38,8 @@ def test_fresh_deployment_answers_current_policies_from_the_first_request(client
     assert text.status_code == 200
     assert text.text == shipped_text("privacy")
     assert text.headers["x-content-sha256"] == body["sha256"]
-    assert client.get("/v1/policies/privacy/9").json()["error"]["code"] == "unknown_policy_version"
+    missing = client.get("/v1/policies/privacy/9")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "unknown_policy_version")
 
 
 def test_concurrent_first_requests_seed_one_version_each(client: TestClient, db: Database) -> None:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.api.deps import CurrentCaller
-from functions.api.ratelimits import rate_limited
+from functions.api.ratelimits import limiter_buckets, rate_limited
 from functions.tasks import TASKS
 from shared import ratelimit
 from shared.db import Database
@@ -192,3 +193,56 @@ def test_a_burst_of_job_creations_passes_the_budget_and_refused_ones_never_reach
     assert statuses.count(429) == 90
     assert len(reached) == 10
     assert all(int(value) >= 1 for value in retry_after)
+
+
+# --- every route is limited ----------------------------------------------------------------------------------------
+
+UNLIMITED = {"/healthz"}  # the platform's liveness probe: polled by the platform, and it must answer when others 429
+
+
+def routes_without_limiter(app: FastAPI) -> list[str]:
+    """Served routes (from the app itself, so a new one cannot slip by) with no `rate_limited(...)` dependency."""
+    missing = []
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if route.path in UNLIMITED or dependant is None:
+            continue
+        if not limiter_buckets(dependant):
+            missing += [f"{method} {route.path}" for method in sorted(route.methods or ())]
+    return missing
+
+
+def test_every_route_carries_a_rate_limit(app: FastAPI) -> None:
+    assert routes_without_limiter(app) == []
+
+
+def test_a_route_without_a_limiter_is_caught(app: FastAPI) -> None:
+    forgot = APIRouter()
+
+    @forgot.get("/v1/scratch/unlimited")
+    def unlimited(caller: CurrentCaller) -> dict[str, str]:
+        return {"id": str(caller.account.id)}
+
+    @forgot.get("/v1/scratch/limited", dependencies=[rate_limited("account")])
+    def limited(caller: CurrentCaller) -> dict[str, str]:
+        return {"id": str(caller.account.id)}
+
+    app.include_router(forgot)
+    assert routes_without_limiter(app) == ["GET /v1/scratch/unlimited"]
+
+
+def test_buckets_fit_the_routes(app: FastAPI) -> None:
+    """Uploads and attachments spend the upload budget, the webhook its own; anonymous routes the public one."""
+    buckets = {
+        (method, route.path): limiter_buckets(route.dependant)
+        for route in iter_route_contexts(app.routes)
+        if getattr(route, "dependant", None) is not None
+        for method in route.methods or ()
+    }
+    assert buckets[("POST", "/v1/uploads")] == {"uploads"}
+    assert buckets[("POST", "/v1/support/tickets")] == {"uploads"}
+    assert buckets[("POST", "/v1/support/tickets/{ticket_id}/messages")] == {"uploads"}
+    assert buckets[("POST", "/webhooks/polar")] == {"webhooks"}
+    for anonymous in ("/v1/gallery", "/v1/models", "/v1/policies/current", "/v1/billing/products", "/openapi.json"):
+        assert buckets[("GET", anonymous)] == {"public"}
+    assert buckets[("GET", "/v1/me")] == {"account"}

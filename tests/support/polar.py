@@ -16,12 +16,17 @@ import time
 import types
 import typing
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from polar.base import deserialize
 from polar.v2026_10 import outputs
 from polar.v2026_10 import webhooks as polar_webhooks
+
+from tests.support.loopback import Loopback, Recorded, Reply, loopback_server
 
 API_VERSION = "2026-10"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -210,3 +215,47 @@ def sign(body: bytes, secret: str, *, webhook_id: str | None = None, timestamp: 
 
 def encode(envelope: dict[str, Any]) -> bytes:
     return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+# --- Polar's API, played by a loopback server (checkout and customer-portal sessions) ----------------------------
+
+TOKEN = "polar_oat_test_token"
+PRODUCTS_TOML = """
+[[product]]
+polar_product_id = "prod-starter"
+name = "Starter pack"
+kind = "pack"
+credits = 100
+"""
+
+
+def _checkout_reply(request: Recorded) -> Reply:
+    body = json.loads(request.body)
+    return Reply(201, build(outputs.Checkout, url=f"https://polar.example/checkout/{body['products'][0]}"))
+
+
+def _session_reply(_: Recorded) -> Reply:
+    return Reply(201, build(outputs.CustomerSession, customer_portal_url="https://polar.example/portal/s1"))
+
+
+@contextmanager
+def polar_api() -> Iterator[Loopback]:
+    """Polar's checkout and customer-session endpoints, answering what the real API answers."""
+    with loopback_server(
+        {("POST", "/v1/checkouts/"): _checkout_reply, ("POST", "/v1/customer-sessions/"): _session_reply}
+    ) as srv:
+        yield srv
+
+
+def billing_settings(folder: Path, polar_url: str) -> dict[str, Any]:
+    """Settings fields for an app whose billing works end to end against `polar_api()` (and verifies webhooks)."""
+    products = folder / "products.toml"
+    products.write_text(PRODUCTS_TOML)
+    return {
+        "products_file": products,
+        "polar_access_token": TOKEN,
+        "polar_api_url": polar_url,
+        "polar_webhook_secret": NEW_SECRET,
+        "checkout_success_url": "https://studio.example/thanks",
+        "portal_return_url": "https://studio.example/account",
+    }

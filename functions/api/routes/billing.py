@@ -4,9 +4,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from functions.api.deps import AppSettings, CurrentCaller
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
 from shared.billing import polar_api
 from shared.billing.catalogue import load_catalogue
-from shared.errors import UnknownProduct
+from shared.errors import BillingDisabled, PaymentProviderError, UnknownProduct
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 
@@ -31,7 +33,11 @@ class UrlOut(BaseModel):
     url: str
 
 
-@router.get("/products", summary="What can be bought, and the credits each grants (public)")
+@router.get(
+    "/products",
+    summary="What can be bought, and the credits each grants (public)",
+    dependencies=[rate_limited("public")],
+)
 def list_products(settings: AppSettings) -> ProductList:
     catalogue = load_catalogue(settings.products_file)
     return ProductList(
@@ -41,7 +47,12 @@ def list_products(settings: AppSettings) -> ProductList:
     )
 
 
-@router.post("/checkout", summary="Start a Polar checkout for one product; answers its URL")
+@router.post(
+    "/checkout",
+    summary="Start a Polar checkout for one product; answers its URL",
+    dependencies=[rate_limited("account")],
+    responses=errors(UnknownProduct, PaymentProviderError, BillingDisabled),
+)
 def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettings) -> UrlOut:
     product = load_catalogue(settings.products_file).get(body.product_id)
     if product is None:
@@ -53,7 +64,12 @@ def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettin
     return UrlOut(url=url)
 
 
-@router.post("/portal", summary="Open the Polar customer portal (invoices, subscriptions); answers its URL")
+@router.post(
+    "/portal",
+    summary="Open the Polar customer portal (invoices, subscriptions); answers its URL",
+    dependencies=[rate_limited("account")],
+    responses=errors(PaymentProviderError, BillingDisabled),
+)
 def create_portal(caller: CurrentCaller, settings: AppSettings) -> UrlOut:
     with polar_api.polar_client(settings) as client:
         url = polar_api.create_portal_session(client, user_id=caller.account.id, return_url=settings.portal_return_url)

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Query, Request, Response
@@ -8,15 +8,25 @@ from pydantic import BaseModel, Field
 from config.cookies import CONSENT_CATEGORIES, COOKIES
 from functions.api.cookies import clear_cookie, set_cookie
 from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
 from shared.consent import service as consent
+from shared.consent.service import DEVICE_ID, InvalidDeviceId, UnknownConsentCategory
+from shared.errors import UnknownPolicyVersion
 from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
 
+# The rules the consent service checks, described in the OpenAPI but not enforced by the framework, so a
+# refusal keeps its stable code (`invalid_device_id`, `unknown_consent_category`).
+DEVICE_ID_SCHEMA: dict[str, Any] = {"pattern": DEVICE_ID.pattern}
+CATEGORIES_SCHEMA: dict[str, Any] = {"propertyNames": {"enum": sorted(CONSENT_CATEGORIES)}}
+
+
 class ConsentIn(BaseModel):
-    device_id: str = Field(min_length=8, max_length=128)
-    categories: dict[str, bool]
+    device_id: str = Field(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA)
+    categories: dict[str, bool] = Field(json_schema_extra=CATEGORIES_SCHEMA)
     notice_version: int = Field(ge=1)
 
 
@@ -52,7 +62,13 @@ def _out(event: consent.ConsentEvent | None, device_id: str) -> ConsentOut:
     )
 
 
-@router.post("/consents", status_code=201, summary="Record cookie-banner choices (signed in or not); false withdraws")
+@router.post(
+    "/consents",
+    status_code=201,
+    summary="Record cookie-banner choices (signed in or not); false withdraws",
+    dependencies=[rate_limited("public")],
+    responses=errors(InvalidDeviceId, UnknownConsentCategory, UnknownPolicyVersion),
+)
 def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by parameter
     body: ConsentIn, request: Request, response: Response, caller: OptionalCaller, info: RequestData, db: Db
 ) -> ConsentOut:
@@ -77,9 +93,16 @@ def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by paramete
     return _out(event, body.device_id)
 
 
-@router.get("/consents/current", summary="The choice in force for this device (or the signed-in user)")
+@router.get(
+    "/consents/current",
+    summary="The choice in force for this device (or the signed-in user)",
+    dependencies=[rate_limited("public")],
+    responses=errors(InvalidDeviceId),
+)
 def current_consent(
-    caller: OptionalCaller, db: Db, device_id: Annotated[str, Query(min_length=8, max_length=128)]
+    caller: OptionalCaller,
+    db: Db,
+    device_id: Annotated[str, Query(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA)],
 ) -> ConsentOut:
     consent.check_device_id(device_id)
     with db.transaction() as conn:
@@ -95,7 +118,11 @@ class CookieOut(BaseModel):
     category: str | None
 
 
-@router.get("/consents/cookies", summary="The cookie registry: every cookie, its purpose and whether it is essential")
+@router.get(
+    "/consents/cookies",
+    summary="The cookie registry: every cookie, its purpose and whether it is essential",
+    dependencies=[rate_limited("public")],
+)
 def cookie_registry() -> list[CookieOut]:
     return [
         CookieOut(
@@ -111,7 +138,7 @@ def cookie_registry() -> list[CookieOut]:
 
 class AnalyticsIn(BaseModel):
     feature: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    model: str | None = Field(None, max_length=128)
+    model: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
     aspect_ratio: str | None = Field(None, max_length=16, pattern=r"^[0-9]{1,5}:[0-9]{1,5}$")
     edit_action: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_.-]+$")
 
@@ -120,7 +147,12 @@ class AnalyticsOut(BaseModel):
     recorded: bool
 
 
-@router.post("/analytics/events", status_code=202, summary="Report a feature use; kept only with analytics consent")
+@router.post(
+    "/analytics/events",
+    status_code=202,
+    summary="Report a feature use; kept only with analytics consent",
+    dependencies=[rate_limited("account")],
+)
 def post_analytics(body: AnalyticsIn, caller: CurrentCaller, info: RequestData, db: Db) -> AnalyticsOut:
     with db.transaction() as conn:
         allowed = can_process(conn, caller.account.id, "analytics", device_id=info.device_id, gpc=info.gpc)

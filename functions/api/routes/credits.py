@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from functions.api.deps import CurrentCaller, Db
+from functions.api.ratelimits import rate_limited
 from shared.credits import service
 from shared.credits.models import GrantKind, LedgerType
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
-router = APIRouter(prefix="/v1/credits", tags=["credits"])
+router = APIRouter(prefix="/v1/credits", tags=["credits"], dependencies=[rate_limited("account")])
 
 
 class GrantOut(BaseModel):

@@ -23,14 +23,17 @@ from functions.api.deps import (
     RequestData,
     Storage,
 )
+from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
 from shared.db.database import Connection
+from shared.errors import InsufficientCredits
 from shared.jobs import service as jobs
-from shared.jobs.models import Job
-from shared.jobs.planning import plan_job
+from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound
+from shared.jobs.planning import InvalidJob, plan_job
 from shared.media import service as media
 from shared.media.storage import Storage as ObjectStorage
+from shared.moderation import ContentBlocked
 from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -128,7 +131,7 @@ def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Jo
     summary="Submit a generation job",
     response_model=JobAccepted,
     dependencies=[rate_limited("jobs")],
-    responses={402: {"description": "Not enough credits"}, 409: {"description": "Idempotency-Key reused"}},
+    responses=errors(InsufficientCredits, IdempotencyKeyReused, InvalidJob, ContentBlocked),
 )
 def create_job(
     *,
@@ -191,7 +194,12 @@ def list_jobs(
     return JobPage(items=items, next_cursor=page.next_cursor)
 
 
-@router.get("/{job_id}", summary="One job with its outputs", dependencies=[rate_limited("account")])
+@router.get(
+    "/{job_id}",
+    summary="One job with its outputs",
+    dependencies=[rate_limited("account")],
+    responses=errors(JobNotFound),
+)
 def get_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
     with db.transaction() as conn:
         job = jobs.get_owned(conn, caller.account.id, job_id)
@@ -202,7 +210,7 @@ def get_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, stora
     "/{job_id}/cancel",
     summary="Cancel a queued or running job",
     dependencies=[rate_limited("account")],
-    responses={409: {"description": "The job already finished"}},
+    responses=errors(JobNotFound, JobFinished),
 )
 def cancel_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
     """Queued: canceled now and the credits returned. Running: the worker stops between steps, then the

@@ -15,17 +15,31 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import Message
 
+from config.models import Task
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
 from shared.errors import AtelierError, NotFound
 from shared.media import service
-from shared.media.images import EXTENSIONS, ImageBodyTooLarge, validate_image
+from shared.media.images import (
+    EXTENSIONS,
+    ImageBodyTooLarge,
+    ImageTooLarge,
+    InvalidImage,
+    UnsupportedImageType,
+    validate_image,
+)
 from shared.media.models import GalleryItem, MediaFilter, MediaItem
-from shared.media.storage import LocalStorage
+from shared.media.service import NotPublishable
+from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 log = logging.getLogger("atelier.api.media")
+
+# What a model id looks like (config/models.py); anything else cannot match and is refused before any SQL.
+MODEL_ID = r"^[A-Za-z0-9._:/-]+$"
 
 # Room for the multipart envelope around the one image part (boundaries, part headers, a small form field).
 MULTIPART_SLACK = 64 * 1024
@@ -153,7 +167,13 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
     return data
 
 
-@router.post("/uploads", status_code=201, summary="Upload one image (JPEG, PNG or WebP), stripped of metadata")
+@router.post(
+    "/uploads",
+    status_code=201,
+    summary="Upload one image (JPEG, PNG or WebP), stripped of metadata",
+    dependencies=[rate_limited("uploads")],
+    responses=errors(ImageBodyTooLarge, UnsupportedImageType, InvalidImage, ImageTooLarge, StorageUnavailable),
+)
 def upload(
     *,
     caller: CurrentCaller,
@@ -176,7 +196,7 @@ def upload(
     return UploadOut(id=item.id, width=item.width, height=item.height, content_type=item.content_type, bytes=item.bytes)
 
 
-@router.get("/media", summary="The caller's images, newest first")
+@router.get("/media", summary="The caller's images, newest first", dependencies=[rate_limited("account")])
 def list_media(
     *,
     request: Request,
@@ -186,8 +206,8 @@ def list_media(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     kind: Literal["upload", "output", "mask"] | None = None,
-    task: str | None = None,
-    model: str | None = None,
+    task: Task | None = None,
+    model: Annotated[str | None, Query(max_length=128, pattern=MODEL_ID)] = None,
     before: datetime | None = None,
     after: datetime | None = None,
 ) -> MediaPage:
@@ -201,14 +221,18 @@ def list_media(
     )
 
 
-@router.get("/media/{media_id}", summary="One of the caller's images")
+@router.get("/media/{media_id}", summary="One of the caller's images", dependencies=[rate_limited("account")])
 def get_media(request: Request, media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> MediaOut:
     with db.transaction() as conn:
         item = service.get_owned(conn, caller.account.id, media_id)
     return _media_out(request, item, storage.signed_url(item.storage_key))
 
 
-@router.get("/media/{media_id}/download", summary="Download one of the caller's images as an attachment")
+@router.get(
+    "/media/{media_id}/download",
+    summary="Download one of the caller's images as an attachment",
+    dependencies=[rate_limited("account")],
+)
 def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> StreamingResponse:
     with db.transaction() as conn:
         item = service.get_owned(conn, caller.account.id, media_id)
@@ -226,7 +250,12 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     )
 
 
-@router.patch("/media/{media_id}", summary="Publish an output to the gallery or withdraw it")
+@router.patch(
+    "/media/{media_id}",
+    summary="Publish an output to the gallery or withdraw it",
+    dependencies=[rate_limited("account")],
+    responses=errors(NotPublishable),
+)
 def publish_media(
     *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
 ) -> MediaOut:
@@ -235,7 +264,12 @@ def publish_media(
     return _media_out(request, item, storage.signed_url(item.storage_key))
 
 
-@router.delete("/media/{media_id}", status_code=204, summary="Delete one of the caller's images")
+@router.delete(
+    "/media/{media_id}",
+    status_code=204,
+    summary="Delete one of the caller's images",
+    dependencies=[rate_limited("account")],
+)
 def delete_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage, settings: AppSettings) -> Response:
     now = datetime.now(UTC)
     with db.transaction() as conn:
@@ -253,7 +287,7 @@ def _purge_now(db: Db, storage: ObjectStorage, media_id: UUID, now: datetime) ->
         log.warning("immediate purge failed; the scheduled purge will retry", extra={"media_id": str(media_id)})
 
 
-@router.get("/gallery", summary="Published outputs, anonymous")
+@router.get("/gallery", summary="Published outputs, anonymous", dependencies=[rate_limited("public")])
 def gallery(
     request: Request,
     db: Db,
@@ -268,7 +302,11 @@ def gallery(
     )
 
 
-@router.get("/gallery/{media_id}/image", summary="The image of one gallery item, anonymous")
+@router.get(
+    "/gallery/{media_id}/image",
+    summary="The image of one gallery item, anonymous",
+    dependencies=[rate_limited("public")],
+)
 def gallery_image(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse:
     """Served through the API, not by a storage link: a storage path names its owner, and a withdrawn,
     deleted or opted-out item stops showing on the very next request instead of when a link expires."""
@@ -281,7 +319,12 @@ def gallery_image(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse
     )
 
 
-@router.get("/files/{token}", summary="A local signed file link (local storage backend only)", include_in_schema=False)
+@router.get(
+    "/files/{token}",
+    summary="A local signed file link (local storage backend only)",
+    include_in_schema=False,
+    dependencies=[rate_limited("public")],
+)
 def signed_file(token: str, db: Db, storage: Storage) -> StreamingResponse:
     if not isinstance(storage, LocalStorage):
         raise NotFound()

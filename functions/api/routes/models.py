@@ -8,8 +8,9 @@ from fastapi import APIRouter
 
 from config.models import MAX_UPSCALE_LONG_SIDE, ModelEntry, offered_models
 from functions.api.deps import AppSettings
+from functions.api.ratelimits import rate_limited
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=[rate_limited("public")])
 
 
 def describe(entry: ModelEntry) -> dict[str, Any]:

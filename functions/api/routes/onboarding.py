@@ -1,15 +1,29 @@
 from datetime import date, datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storage
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
 from shared.accounts import onboarding
+from shared.accounts.onboarding import InvalidBirthDate
+from shared.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
 
-router = APIRouter(prefix="/v1", tags=["account"])
+router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])
 
 
 class OnboardingIn(BaseModel):
+    # "exactly one age signal" described in the OpenAPI too, so clients (and the fuzzer) know the rule
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["birth_date"], "properties": {"birth_date": {"type": "string"}}},
+                {"required": ["age_confirmed"], "properties": {"age_confirmed": {"type": "boolean"}}},
+            ]
+        }
+    )
+
     birth_date: date | None = None
     age_confirmed: bool | None = None
     accepted_policy_version: int = Field(ge=1)
@@ -27,7 +41,11 @@ class OnboardingOut(BaseModel):
     terms_version: int
 
 
-@router.post("/me/onboarding", summary="Age check and policy acceptance; under 13 the account is deleted")
+@router.post(
+    "/me/onboarding",
+    summary="Age check and policy acceptance; under 13 the account is deleted",
+    responses=errors(InvalidBirthDate, UnknownPolicyVersion, PolicyVersionNotCurrent, Underage, OnboardingRequired),
+)
 def post_onboarding(
     *, body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin, storage: Storage
 ) -> OnboardingOut:

@@ -7,12 +7,21 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from functions.api.deps import CurrentCaller, Db
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
+from shared.errors import PolicyVersionNotCurrent, PolicyVersionNotFound, UnknownPolicyVersion
 from shared.notify import notifications
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.policies import service as policies
 from shared.policies.models import PolicyVersion
 
 router = APIRouter(prefix="/v1", tags=["policies"])
+
+
+class MarkdownResponse(PlainTextResponse):
+    """Policy texts are Markdown; declared as such in the OpenAPI description too."""
+
+    media_type = "text/markdown"
 
 
 class PolicyOut(BaseModel):
@@ -37,7 +46,11 @@ def _out(policy: PolicyVersion) -> PolicyOut:
     )
 
 
-@router.get("/policies/current", summary="The privacy policy in force (with the terms alongside); public")
+@router.get(
+    "/policies/current",
+    summary="The privacy policy in force (with the terms alongside); public",
+    dependencies=[rate_limited("public")],
+)
 def current_policies(db: Db) -> CurrentPoliciesOut:
     with db.transaction() as conn:
         privacy = policies.current(conn, "privacy")
@@ -48,14 +61,17 @@ def current_policies(db: Db) -> CurrentPoliciesOut:
 @router.get(
     "/policies/{kind}/{version}",
     summary="The exact text of one policy version; public",
-    response_class=PlainTextResponse,
+    response_class=MarkdownResponse,
+    dependencies=[rate_limited("public")],
+    responses=errors(PolicyVersionNotFound),
 )
-def policy_text(kind: Literal["privacy", "terms"], version: int, db: Db) -> PlainTextResponse:
-    with db.transaction() as conn:
-        policy = policies.get_version(conn, kind, version)
-    return PlainTextResponse(
-        policy.text, media_type="text/markdown; charset=utf-8", headers={"X-Content-SHA256": policy.text_sha256}
-    )
+def policy_text(kind: Literal["privacy", "terms"], version: int, db: Db) -> MarkdownResponse:
+    try:
+        with db.transaction() as conn:
+            policy = policies.get_version(conn, kind, version)
+    except UnknownPolicyVersion as exc:
+        raise PolicyVersionNotFound(exc.message) from exc
+    return MarkdownResponse(policy.text, headers={"X-Content-SHA256": policy.text_sha256})
 
 
 class AcceptanceIn(BaseModel):
@@ -69,7 +85,13 @@ class AcceptanceOut(BaseModel):
     accepted_at: datetime
 
 
-@router.post("/me/policy-acceptances", status_code=201, summary="Accept the current version of a policy")
+@router.post(
+    "/me/policy-acceptances",
+    status_code=201,
+    summary="Accept the current version of a policy",
+    dependencies=[rate_limited("account")],
+    responses=errors(UnknownPolicyVersion, PolicyVersionNotCurrent),
+)
 def accept_policy(body: AcceptanceIn, caller: CurrentCaller, db: Db) -> AcceptanceOut:
     with db.transaction() as conn:
         acceptance = policies.accept(conn, caller.account.id, body.kind, body.version)
@@ -94,7 +116,7 @@ def _notification(n: notifications.Notification) -> NotificationOut:
     return NotificationOut(id=n.id, kind=n.kind, title=n.title, body=n.body, created_at=n.created_at, seen_at=n.seen_at)
 
 
-@router.get("/me/notifications", summary="In-app notices, newest first")
+@router.get("/me/notifications", summary="In-app notices, newest first", dependencies=[rate_limited("account")])
 def list_notifications(
     caller: CurrentCaller,
     db: Db,
@@ -107,7 +129,9 @@ def list_notifications(
     return NotificationPage(items=[_notification(n) for n in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/me/notifications/{notification_id}/seen", summary="Mark a notice as seen")
+@router.post(
+    "/me/notifications/{notification_id}/seen", summary="Mark a notice as seen", dependencies=[rate_limited("account")]
+)
 def mark_seen(notification_id: UUID, caller: CurrentCaller, db: Db) -> NotificationOut:
     with db.transaction() as conn:
         return _notification(notifications.mark_seen(conn, caller.account.id, notification_id))

@@ -15,14 +15,40 @@ from starlette.types import Message as AsgiMessage
 
 from config.settings import Settings
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.raises import errors
+from functions.api.ratelimits import rate_limited
 from shared.errors import PayloadTooLarge
-from shared.media.images import CleanImage, ImageBodyTooLarge, validate_image
+from shared.media.images import (
+    CleanImage,
+    ImageBodyTooLarge,
+    ImageTooLarge,
+    InvalidImage,
+    UnsupportedImageType,
+    validate_image,
+)
+from shared.media.storage import StorageUnavailable
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.support import service
-from shared.support.service import MAX_ATTACHMENTS
+from shared.support.service import MAX_ATTACHMENTS, InvalidSupportText, TooManyAttachments
 
 log = logging.getLogger("atelier.api.support")
 
+ATTACHMENT_ERRORS = (
+    ImageBodyTooLarge,
+    PayloadTooLarge,
+    UnsupportedImageType,
+    InvalidImage,
+    ImageTooLarge,
+    StorageUnavailable,
+)
+# The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
+# refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no NUL.
+TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": TEXT_PATTERN}
+MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}
+# Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.
+MAX_FILES: dict[str, Any] = {"json_schema_extra": {"maxItems": MAX_ATTACHMENTS}}
+ATTACHMENTS = f"up to {MAX_ATTACHMENTS} images (JPEG, PNG or WebP)"
 TEXT_SLACK = 128 * 1024  # subject, message and the multipart envelope
 
 
@@ -145,7 +171,13 @@ def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
     return images
 
 
-@router.post("/tickets", status_code=201, summary="Open a support ticket (multipart: subject, message, attachments)")
+@router.post(
+    "/tickets",
+    status_code=201,
+    summary="Open a support ticket (multipart: subject, message, attachments)",
+    dependencies=[rate_limited("uploads")],
+    responses=errors(InvalidSupportText, TooManyAttachments, *ATTACHMENT_ERRORS),
+)
 def open_ticket(
     *,
     request: Request,
@@ -153,12 +185,12 @@ def open_ticket(
     db: Db,
     storage: Storage,
     settings: AppSettings,
-    subject: Annotated[str, Form()],
-    message: Annotated[str, Form()],
-    attachments: Annotated[list[UploadFile] | None, File(description="up to 5 images")] = None,
+    subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA)],
+    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> TicketOut:
     service.check_text(subject, message)
-    images = _clean(attachments or [], settings)
+    images = _clean(attachments, settings)
     ticket = service.open_ticket(
         db, storage, user_id=caller.account.id, subject=subject, message=message, images=images
     )
@@ -166,7 +198,11 @@ def open_ticket(
     return _ticket_out(request, ticket, _urls(storage, ticket.messages))
 
 
-@router.get("/tickets", summary="The caller's support tickets with their messages, newest first")
+@router.get(
+    "/tickets",
+    summary="The caller's support tickets with their messages, newest first",
+    dependencies=[rate_limited("account")],
+)
 def list_tickets(
     *,
     request: Request,
@@ -183,14 +219,22 @@ def list_tickets(
     return TicketPage(items=[_ticket_out(request, t, urls) for t in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/tickets/{ticket_id}", summary="One of the caller's support tickets")
+@router.get(
+    "/tickets/{ticket_id}", summary="One of the caller's support tickets", dependencies=[rate_limited("account")]
+)
 def get_ticket(request: Request, ticket_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> TicketOut:
     with db.transaction() as conn:
         ticket = service.get_ticket(conn, caller.account.id, ticket_id)
     return _ticket_out(request, ticket, _urls(storage, ticket.messages))
 
 
-@router.post("/tickets/{ticket_id}/messages", status_code=201, summary="Add a message (and attachments) to a ticket")
+@router.post(
+    "/tickets/{ticket_id}/messages",
+    status_code=201,
+    summary="Add a message (and attachments) to a ticket",
+    dependencies=[rate_limited("uploads")],
+    responses=errors(InvalidSupportText, TooManyAttachments, *ATTACHMENT_ERRORS),
+)
 def post_message(
     *,
     request: Request,
@@ -199,13 +243,13 @@ def post_message(
     db: Db,
     storage: Storage,
     settings: AppSettings,
-    message: Annotated[str, Form()],
-    attachments: Annotated[list[UploadFile] | None, File(description="up to 5 images")] = None,
+    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
     service.check_text(None, message)
     with db.transaction() as conn:
         service.get_ticket(conn, caller.account.id, ticket_id)  # 404 before reading any attachment
-    images = _clean(attachments or [], settings)
+    images = _clean(attachments, settings)
     added = service.add_message(
         db, storage, user_id=caller.account.id, ticket_id=ticket_id, message=message, images=images
     )
