@@ -71,14 +71,21 @@ def buckets_with(overrides: dict[str, str]) -> dict[str, Bucket]:
     return result
 
 
-# Request body caps, by path prefix (longest match wins). Counted while the body streams in;
-# a request over its cap gets 413 `payload_too_large` and nothing past the cap is read.
+# Request body caps, by path prefix (longest match wins), from the upload limit in force
+# (ATELIER_MAX_UPLOAD_BYTES). Counted while the body streams in; a request over its cap gets 413
+# `payload_too_large` and nothing past the cap is read. One mechanism: functions/api/middleware.py.
 DEFAULT_BODY_LIMIT = 1024 * 1024  # JSON bodies
-MULTIPART_OVERHEAD = 256 * 1024
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-BODY_LIMITS: dict[str, int] = {
-    "/v1/uploads": MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD,
-}
+MULTIPART_OVERHEAD = 256 * 1024  # boundaries, part headers and the text fields around the images
+MAX_ATTACHMENTS = 5  # images per support message
+
+
+def body_limits(max_upload_bytes: int) -> dict[str, int]:
+    """The prefixes that take images, and how large their bodies may be."""
+    return {
+        "/v1/uploads": max_upload_bytes + MULTIPART_OVERHEAD,
+        "/v1/support/tickets": MAX_ATTACHMENTS * max_upload_bytes + MULTIPART_OVERHEAD,
+    }
+
 
 # JSON request bodies nested deeper than this are refused with 422 `invalid_request`.
 MAX_JSON_DEPTH = 32
@@ -87,9 +94,9 @@ MAX_JSON_DEPTH = 32
 MAX_IMAGES_PER_REQUEST = 4
 
 
-def body_limit(path: str) -> int:
+def body_limit(path: str, limits: dict[str, int]) -> int:
     best, cap = "", DEFAULT_BODY_LIMIT
-    for prefix, limit in BODY_LIMITS.items():
+    for prefix, limit in limits.items():
         if path.startswith(prefix) and len(prefix) > len(best):
             best, cap = prefix, limit
     return cap

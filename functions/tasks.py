@@ -24,7 +24,6 @@ from shared.notify.email import OutgoingEmail, email_sender_for
 from shared.privacy import requests
 from shared.privacy.erasure import Processors, run_erasures
 from shared.retention.service import enforce_retention, keep_from_settings
-from shared.security.events import prune_events
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, TaskRun, run_task
 
@@ -165,7 +164,6 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("reconcile-jobs", "* * * * *", _reconcile_jobs, "fail jobs past their deadline, re-dispatch lost ones"),
         TaskDef("sync-billing", "17 4 * * *", _sync_billing, "apply paid orders and refunds no webhook applied"),
         TaskDef("prune-rate-limits", "*/10 * * * *", ratelimit.prune, "delete rate-limit counters of ended windows"),
-        TaskDef("prune-security-events", "29 3 * * *", prune_events, "delete security events past retention"),
         TaskDef("enforce-retention", "41 * * * *", _enforce_retention, "apply config/retention.py in batches"),
         TaskDef("expire-holds", "*/2 * * * *", _expire_holds, "void credit holds past their deadline"),
         TaskDef("expire-credits", "7 * * * *", expire_credits, "book the expiry of credits that ran out"),
@@ -213,11 +211,6 @@ def sync_billing_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-rate-limits"))
 def prune_rate_limits_task() -> None:
     run_named("prune-rate-limits")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-security-events"))
-def prune_security_events_task() -> None:
-    run_named("prune-security-events")
 
 
 @app.function(image=api_image, secrets=SECRETS, timeout=300, schedule=_schedule("reconcile-jobs"))

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from config.limits import body_limits
 from config.settings import Settings, get_settings
 from functions.api.errors import declare_error_responses, install_error_handlers
 from functions.api.middleware import (
@@ -72,7 +73,7 @@ def create_app(
 
     install_error_handlers(app)
     # Added innermost first: body caps sit inside CORS, so a 413 still carries CORS headers.
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings.max_upload_bytes))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

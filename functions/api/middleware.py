@@ -208,15 +208,16 @@ class BodyLimitMiddleware:
     checked for depth before the app parses them: deeper than MAX_JSON_DEPTH is 422 `invalid_request`.
     """
 
-    def __init__(self, app: ASGIApp, *, max_json_depth: int = MAX_JSON_DEPTH) -> None:
+    def __init__(self, app: ASGIApp, *, limits: dict[str, int], max_json_depth: int = MAX_JSON_DEPTH) -> None:
         self.app = app
+        self.limits = limits
         self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        cap = body_limit(scope["path"])
+        cap = body_limit(scope["path"], self.limits)
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None:

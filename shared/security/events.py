@@ -17,7 +17,6 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 
 from config.limits import Budget
-from config.retention import rule
 from shared import ratelimit
 from shared.db import Database
 
@@ -87,10 +86,3 @@ def list_events(db: Database, *, since: datetime | None = None, limit: int = 200
             {"since": since, "limit": limit},
         ).fetchall()
     return [SecurityEvent(**row) for row in rows]
-
-
-def prune_events(db: Database, now: datetime) -> int:
-    """Delete security events past the security-log retention."""
-    with db.transaction() as conn:
-        cur = conn.execute("delete from security_events where at < %s", (now - rule("security_events").keep,))
-        return int(cur.rowcount)

@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from config.limits import MAX_ATTACHMENTS
 from shared.db.database import Connection, Database
 from shared.errors import NotFound, Unprocessable
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.storage import Storage, user_prefix
 from shared.pagination import Cursor, Page, page_of
 
-MAX_ATTACHMENTS = 5
 MAX_SUBJECT = 200
 MAX_MESSAGE = 10_000
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
-from config.limits import DEFAULT_BODY_LIMIT
+from config.limits import DEFAULT_BODY_LIMIT, body_limits
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.api.middleware import BodyLimitMiddleware
@@ -97,7 +97,7 @@ def test_nothing_is_read_past_the_cap() -> None:
             pass
 
     scope = {"type": "http", "method": "POST", "path": "/v1/anything", "headers": [(b"content-type", b"text/plain")]}
-    anyio.run(BodyLimitMiddleware(app), scope, receive, send)
+    anyio.run(BodyLimitMiddleware(app, limits=body_limits(1000)), scope, receive, send)
     assert pulled == DEFAULT_BODY_LIMIT // 300_000 + 1
     assert sent[0]["status"] == 413
 

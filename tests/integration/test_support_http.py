@@ -152,3 +152,17 @@ def test_tickets_go_with_the_account(client: TestClient, db: Database, settings:
     assert rows_mentioning(db, [str(ada.id)]) == []
     LocalStorage(settings.storage_dir).delete_prefix(f"users/{ada.id}/")
     assert _objects(settings, ada.id) == []
+
+
+def test_an_attachment_over_a_megabyte_is_accepted_up_to_the_upload_limit(client: TestClient) -> None:
+    """Support bodies are capped at five uploads' worth, not at the 1 MB JSON default."""
+    ada = person()
+    data = noise_png(1024, 800)
+    assert len(data) > 1024 * 1024
+    response = client.post(
+        "/v1/support/tickets",
+        data={"subject": "Screenshot", "message": "attached"},
+        files={"attachments": ("a.png", data, "image/png")},
+        headers=ada.headers,
+    )
+    assert response.status_code == 201, response.text

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from config.limits import BUCKETS, DEFAULT_BODY_LIMIT, MAX_UPLOAD_BYTES, Budget, body_limit, buckets_with
+from config.limits import BUCKETS, DEFAULT_BODY_LIMIT, Budget, body_limit, body_limits, buckets_with
 from config.settings import Settings
 from functions.api.deps import DEFAULT_LIMIT, Limit
 from functions.api.middleware import json_depth_exceeds
@@ -51,10 +51,13 @@ def test_prompt_cap_default() -> None:
     assert Settings().max_prompt_chars == 2000
 
 
-def test_body_caps_by_longest_prefix() -> None:
-    assert body_limit("/v1/me") == DEFAULT_BODY_LIMIT
-    assert body_limit("/v1/uploads") > MAX_UPLOAD_BYTES
-    assert body_limit("/v1/uploads/abc") == body_limit("/v1/uploads")
+def test_body_caps_by_longest_prefix_follow_the_upload_limit() -> None:
+    limits = body_limits(20_000_000)
+    assert body_limit("/v1/me", limits) == DEFAULT_BODY_LIMIT
+    assert body_limit("/v1/uploads", limits) > 20_000_000
+    assert body_limit("/v1/uploads/abc", limits) == body_limit("/v1/uploads", limits)
+    assert body_limit("/v1/support/tickets/x/messages", limits) > 5 * 20_000_000
+    assert body_limit("/v1/uploads", body_limits(1000)) < 1000 + DEFAULT_BODY_LIMIT
 
 
 def test_json_depth() -> None:

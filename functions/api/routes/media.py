@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.types import Message
 
 from config.models import Task
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
@@ -41,43 +38,8 @@ log = logging.getLogger("atelier.api.media")
 # What a model id looks like (config/models.py); anything else cannot match and is refused before any SQL.
 MODEL_ID = r"^[A-Za-z0-9._:/-]+$"
 
-# Room for the multipart envelope around the one image part (boundaries, part headers, a small form field).
-MULTIPART_SLACK = 64 * 1024
 
-
-class _BodyLimitedRoute(APIRoute):
-    """Refuses bodies over the upload limit from Content-Length, and counts bytes while they stream in.
-
-    The limit comes from the running app's settings, so nothing large is ever spooled before it is refused.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            limit = request.app.state.settings.max_upload_bytes + MULTIPART_SLACK
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise ImageBodyTooLarge(f"The request body is larger than {limit} bytes.")
-            receive = request.receive
-            seen = 0
-
-            async def counted() -> Message:
-                nonlocal seen
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
-                    if seen > limit:
-                        # an HTTPException passes through FastAPI's body parsing; it renders as payload_too_large
-                        raise HTTPException(413, f"The request body is larger than {limit} bytes.")
-                return message
-
-            return await handler(Request(request.scope, counted))
-
-        return limited
-
-
-router = APIRouter(prefix="/v1", tags=["media"], route_class=_BodyLimitedRoute)
+router = APIRouter(prefix="/v1", tags=["media"])
 
 
 class UploadOut(BaseModel):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel
-from starlette.types import Message as AsgiMessage
 
+from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
 from functions.api.raises import errors
@@ -29,7 +27,7 @@ from shared.media.images import (
 from shared.media.storage import StorageUnavailable
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.support import service
-from shared.support.service import MAX_ATTACHMENTS, InvalidSupportText, TooManyAttachments
+from shared.support.service import InvalidSupportText, TooManyAttachments
 
 log = logging.getLogger("atelier.api.support")
 
@@ -49,42 +47,9 @@ MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSA
 # Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.
 MAX_FILES: dict[str, Any] = {"json_schema_extra": {"maxItems": MAX_ATTACHMENTS}}
 ATTACHMENTS = f"up to {MAX_ATTACHMENTS} images (JPEG, PNG or WebP)"
-TEXT_SLACK = 128 * 1024  # subject, message and the multipart envelope
 
 
-def _body_limit(settings: Settings) -> int:
-    return MAX_ATTACHMENTS * settings.max_upload_bytes + TEXT_SLACK
-
-
-class _SupportBodyLimit(APIRoute):
-    """Refuses bodies over five uploads' worth from Content-Length, and counts bytes while they stream in."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            limit = _body_limit(request.app.state.settings)
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-            receive = request.receive
-            seen = 0
-
-            async def counted() -> AsgiMessage:
-                nonlocal seen
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
-                    if seen > limit:
-                        raise HTTPException(413, f"The request body is larger than {limit} bytes.")
-                return message
-
-            return await handler(Request(request.scope, counted))
-
-        return limited
-
-
-router = APIRouter(prefix="/v1/support", tags=["support"], route_class=_SupportBodyLimit)
+router = APIRouter(prefix="/v1/support", tags=["support"])
 
 
 class AttachmentOut(BaseModel):
