@@ -79,6 +79,10 @@ def measure_erasure(
     seed_started = time.perf_counter()
     if user_id is None:
         user_id = seed_user(db, storage, images)
+    else:  # an already seeded user: report the images they really have
+        with db.transaction() as conn:
+            row = conn.execute("select count(*) as n from media where user_id = %s", (user_id,)).fetchone()
+        images = int(row["n"]) if row else 0
     seed_seconds = time.perf_counter() - seed_started
     now = datetime.now(UTC)
     with db.transaction() as conn:

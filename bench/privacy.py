@@ -11,7 +11,7 @@ built exactly as the build-exports task builds it, and the script prints:
   - the archive's size.
 Memory should stay flat from one size to the next: rows stream through server-side cursors and objects are
 copied chunk by chunk into a ZIP on disk. A second, untraced build gives the time without tracemalloc's cost.
-Then, when bench/erasure.py exists, `measure_erasure(db, storage, user_id=...)` times erasing the largest user.
+Then bench/erasure.py's `measure_erasure(db, storage, user_id=...)` times erasing the largest user.
 Figures, not assertions.
 """
 
@@ -27,11 +27,9 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from PIL import Image
@@ -39,6 +37,7 @@ from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.erasure import measure_erasure
 from shared.db import Database, migrate
 from shared.db.embedded import embedded_database_url, stop_embedded
 from shared.media.models import MediaKind
@@ -122,16 +121,13 @@ def measure_export(db: Database, storage: Storage, user_id: uuid.UUID, images: i
     return ExportFigures(images, seconds, untraced, heap_peak, rss_before, rss_after, size)
 
 
-def measure_erasure_if_present(db: Database, storage: Storage, user_id: uuid.UUID) -> None:
-    """Erasure timing lives in bench/erasure.py (written with the erasure code); one call when it exists."""
-    try:
-        from bench.erasure import measure_erasure  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print("\nerasure: bench/erasure.py is not here yet; nothing measured")
-        return
-    run: Callable[..., Any] = measure_erasure
-    figures = run(db, storage, user_id=user_id)  # bench/erasure.py's signature on the rights branch
-    print(f"\nerasure of the same user: {figures}")
+def report_erasure(db: Database, storage: Storage, user_id: uuid.UUID) -> None:
+    """Erasure of the largest user, timed by bench/erasure.py."""
+    figures = measure_erasure(db, storage, user_id=user_id)
+    print(
+        f"\nerasure of the same user ({figures.images} images): {figures.erase_seconds:.2f} s, "
+        f"{figures.objects_left} objects left under the user's prefix"
+    )
 
 
 def _mib(value: int) -> str:
@@ -178,7 +174,7 @@ def main() -> int:
                 largest = user_id
             print("\nheap peak: Python allocations during one traced build; RSS: the process's high-water mark.")
             if largest is not None:
-                measure_erasure_if_present(db, storage, largest)
+                report_erasure(db, storage, largest)
         finally:
             if db is not None:
                 db.close()
