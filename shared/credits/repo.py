@@ -126,17 +126,6 @@ def live_grants(conn: Connection, user_id: UUID, now: datetime | None) -> list[G
     return [_grant(row) for row in rows]
 
 
-def spendable(conn: Connection, user_id: UUID, now: datetime | None) -> list[tuple[UUID, int]]:
-    """(grant id, remaining) of every grant that can be spent now, soonest-expiring first, never-expiring last."""
-    rows = conn.execute(
-        f"""select grant_id, remaining from credit_grant_state
-            where user_id = %(user_id)s and remaining > 0 and (expires_at is null or expires_at > {_NOW})
-            order by expires_at asc nulls last, created_at, grant_id""",
-        {"user_id": user_id, "now": now},
-    ).fetchall()
-    return [(row["grant_id"], row["remaining"]) for row in rows]
-
-
 # --- revocations -----------------------------------------------------------------------------------
 
 
@@ -208,148 +197,47 @@ def get_hold(conn: Connection, hold_id: UUID) -> Hold | None:
     return _hold(row) if row else None
 
 
-_INSERT_HOLD = f"""
-with h as (
-    insert into credit_holds (user_id, ref, amount, created_at, expires_at)
-    values (%(user_id)s, %(ref)s, %(amount)s, {_NOW}, {_NOW} + %(ttl)s::interval)
-    on conflict (ref) do nothing
-    returning *
-), t as (
-    select grant_id, amount, (ord - 1)::smallint as seq
-      from unnest(%(grants)s::uuid[], %(amounts)s::integer[]) with ordinality as x(grant_id, amount, ord)
-     where exists (select 1 from h)
-), a as (
-    insert into credit_hold_allocations (hold_id, seq, grant_id, user_id, amount)
-    select h.id, t.seq, t.grant_id, h.user_id, t.amount from h, t
-), u as (
-    update credit_grant_state s set remaining = s.remaining - t.amount
-      from t where s.grant_id = t.grant_id and s.user_id = %(user_id)s
-    returning s.grant_id
-), l as (
-    insert into credit_ledger (user_id, type, amount, hold_id, ref, created_at)
-    select user_id, 'hold', amount, id, ref, created_at from h
-)
-select h.*, (select count(*) from u) as drawn from h
-"""
+_HOLD_FROM_FUNCTION = f"outcome, {_HOLD_COLUMNS}"
 
 
-def insert_hold(
-    conn: Connection,
-    *,
-    user_id: UUID,
-    ref: str,
-    amount: int,
-    ttl: timedelta,
-    allocations: list[tuple[UUID, int]],
-    now: datetime | None,
-) -> Hold | None:
-    """The new hold, or None when a hold with this ref exists already (nothing is written then)."""
+def _outcome(row: dict[str, Any] | None) -> tuple[str, Hold | None]:
+    """(outcome, the hold it names or None): the answer of `credit_reserve` and `credit_resolve`."""
+    if row is None:  # both functions always answer one row
+        raise RuntimeError("a credit function answered nothing")
+    return row["outcome"], _hold(row) if row["id"] is not None else None
+
+
+def reserve_hold(
+    conn: Connection, *, user_id: UUID, amount: int, ref: str, ttl: timedelta, now: datetime | None
+) -> tuple[str, Hold | None]:
+    """Lock the account, draw `amount` soonest-expiring first and place the hold, in one round trip
+    (migration 0014). Outcomes: reserved, replayed, no_account, insufficient, ref_conflict."""
     row = conn.execute(
-        _INSERT_HOLD,
-        {
-            "user_id": user_id,
-            "ref": ref,
-            "amount": amount,
-            "ttl": ttl,
-            "grants": [grant_id for grant_id, _ in allocations],
-            "amounts": [n for _, n in allocations],
-            "now": now,
-        },
+        f"""select {_HOLD_FROM_FUNCTION}
+              from credit_reserve(%s::uuid, %s::integer, %s::text, %s::interval, %s::timestamptz)""",
+        (user_id, amount, ref, ttl, now),
     ).fetchone()
-    if row is None:
-        return None
-    if row["drawn"] != len(allocations):
-        raise RuntimeError("a hold did not draw from every grant it was allocated")
-    return _hold(row)
-
-
-def lock_hold_owner(conn: Connection, hold_id: UUID) -> tuple[UUID, int, list[tuple[UUID, int]]] | None:
-    """Lock the credit row of the hold's owner; return (user id, amount, allocations in spend order).
-
-    Only immutable columns are read here: after waiting for the lock this statement's view of the
-    hold may be stale, so its status is decided by the conditional update in `resolve_hold`.
-    """
-    row = conn.execute(
-        """select h.user_id, h.amount,
-                  array(select array[al.grant_id::text, al.amount::text] from credit_hold_allocations al
-                         where al.hold_id = h.id order by al.seq) as allocations
-             from credit_holds h join credit_accounts a on a.user_id = h.user_id
-            where h.id = %s
-              for update of a""",
-        (hold_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    allocations = [(UUID(grant_id), int(n)) for grant_id, n in row["allocations"]]
-    return row["user_id"], row["amount"], allocations
-
-
-_RESOLVE = f"""
-with h as (
-    update credit_holds
-       set status = %(status)s, posted_amount = %(posted)s, resolved_at = {_NOW}
-     where id = %(hold_id)s and status = 'pending'
-    returning *
-), t as (
-    select grant_id, spent, back
-      from unnest(%(grants)s::uuid[], %(spent)s::integer[], %(back)s::integer[]) as x(grant_id, spent, back)
-     where exists (select 1 from h)
-), u as (
-    update credit_grant_state s
-       set spent = s.spent + t.spent,
-           remaining = s.remaining + case when s.closed then 0 else t.back end,
-           revoked = s.revoked + case when s.closed then t.back else 0 end
-      from t where s.grant_id = t.grant_id
-    returning s.grant_id, s.closed, t.back
-), l as (
-    insert into credit_ledger (user_id, type, amount, grant_id, hold_id, ref, created_at)
-    select h.user_id, e.type, e.amount, e.grant_id, h.id, h.ref, h.resolved_at
-      from h, (
-          select x.type, x.amount, null::uuid as grant_id
-            from unnest(%(types)s::text[], %(amounts)s::integer[]) as x(type, amount)
-          union all
-          select 'revoke', u.back, u.grant_id from u where u.closed and u.back > 0
-      ) e
-)
-select {_HOLD_COLUMNS} from h
-"""
+    return _outcome(row)
 
 
 def resolve_hold(
-    conn: Connection,
-    *,
-    hold_id: UUID,
-    status: str,
-    posted: int | None,
-    per_grant: list[tuple[UUID, int, int]],
-    entries: list[tuple[str, int]],
-    now: datetime | None,
-) -> Hold | None:
-    """Resolve a pending hold: per grant (id, spent, released). None when it was not pending any more."""
+    conn: Connection, *, hold_id: UUID, posted: int | None, now: datetime | None
+) -> tuple[str, Hold | None]:
+    """Post (`posted` credits, -1 for all) or void (None) a pending hold in one round trip (migration 0014).
+    Outcomes: resolved, not_found, already_resolved (the hold carries its status), invalid_amount."""
     row = conn.execute(
-        _RESOLVE,
-        {
-            "hold_id": hold_id,
-            "status": status,
-            "posted": posted,
-            "grants": [g for g, _, _ in per_grant],
-            "spent": [s for _, s, _ in per_grant],
-            "back": [b for _, _, b in per_grant],
-            "types": [t for t, _ in entries],
-            "amounts": [a for _, a in entries],
-            "now": now,
-        },
+        f"select {_HOLD_FROM_FUNCTION} from credit_resolve(%s::uuid, %s::integer, %s::timestamptz)",
+        (hold_id, posted, now),
     ).fetchone()
-    return _hold(row) if row else None
+    return _outcome(row)
 
 
-def overdue_holds(conn: Connection, *, now: datetime | None, limit: int, user_id: UUID | None = None) -> list[UUID]:
+def overdue_holds(conn: Connection, *, now: datetime | None, limit: int) -> list[UUID]:
     rows = conn.execute(
         f"""select id from credit_holds
              where status = 'pending' and expires_at <= {_NOW}
-               and (%(user_id)s::uuid is null or user_id = %(user_id)s::uuid)
              order by expires_at limit %(limit)s""",
-        {"now": now, "limit": limit, "user_id": user_id},
+        {"now": now, "limit": limit},
     ).fetchall()
     return [row["id"] for row in rows]
 

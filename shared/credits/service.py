@@ -3,7 +3,9 @@
 Every function takes a connection first and never commits; the caller owns the transaction.
 Every operation that moves a user's credits first locks that user's `credit_accounts` row, so the
 database serialises them per user; per-grant `remaining >= 0` and `remaining + spent + revoked <= amount`
-check constraints make an overdraft impossible to store even if this code were wrong.
+check constraints make an overdraft impossible to store even if this code were wrong. Placing and
+resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`, migration 0014): one round trip
+each on the hottest path; this module validates their input and turns their outcomes into errors.
 
 Balance: available = Σ remaining of unexpired grants = granted − posted − pending − expired − revoked.
 Expiry needs no sweeper: a grant stops counting at `expires_at` (every function takes `now` for tests).
@@ -196,48 +198,16 @@ def reserve(
         ttl = timedelta(seconds=get_settings().credit_hold_ttl_seconds)
     if ttl <= timedelta(0):
         raise BadRequest("ttl must be positive.", code="invalid_ttl")
-    if not repo.lock_account(conn, user_id):
+    outcome, hold = repo.reserve_hold(conn, user_id=user_id, amount=amount, ref=ref, ttl=ttl, now=now)
+    if outcome in ("reserved", "replayed") and hold is not None:
+        return hold
+    if outcome == "no_account":
         raise InsufficientCredits("This account has no credits.")
-    # The replay check costs a query only off the hot path: when credits look short, or the insert
-    # finds the ref taken (it then writes nothing).
-    allocations = _allocate(repo.spendable(conn, user_id, now), amount)
-    if allocations is None:
-        replayed = _replayed_hold(conn, ref, user_id, amount)
-        if replayed is not None:
-            return replayed
-        overdue = repo.overdue_holds(conn, now=now, limit=1000, user_id=user_id)
-        for hold_id in overdue:
-            _resolve_locked(conn, hold_id, None, now=now)
-        if overdue:
-            allocations = _allocate(repo.spendable(conn, user_id, now), amount)
-    if allocations is None:
+    if outcome == "insufficient":
         raise InsufficientCredits(f"{amount} credits are needed; fewer are available.")
-    hold = repo.insert_hold(conn, user_id=user_id, ref=ref, amount=amount, ttl=ttl, allocations=allocations, now=now)
-    if hold is None:
-        replayed = _replayed_hold(conn, ref, user_id, amount)
-        if replayed is None:  # the ref's hold vanished between the insert and the read: only by erasure
-            raise Conflict("This hold reference is already used.", code="hold_ref_conflict")
-        return replayed
-    return hold
-
-
-def _replayed_hold(conn: Connection, ref: str, user_id: UUID, amount: int) -> Hold | None:
-    existing = repo.hold_by_ref(conn, ref)
-    if existing is not None and (existing.user_id, existing.amount) != (user_id, amount):
+    if outcome == "ref_conflict":
         raise Conflict("This hold reference is already used.", code="hold_ref_conflict")
-    return existing
-
-
-def _allocate(spendable: list[tuple[UUID, int]], amount: int) -> list[tuple[UUID, int]] | None:
-    taken: list[tuple[UUID, int]] = []
-    need = amount
-    for grant_id, remaining in spendable:
-        if need == 0:
-            break
-        take = min(remaining, need)
-        taken.append((grant_id, take))
-        need -= take
-    return taken if need == 0 else None
+    raise RuntimeError(f"credit_reserve answered {outcome!r}")
 
 
 def post(conn: Connection, hold_id: UUID, amount: int | None = None, *, now: datetime | None = None) -> Hold:
@@ -271,54 +241,16 @@ def expire_holds(conn: Connection, *, now: datetime | None = None, limit: int = 
 
 def _resolve(conn: Connection, hold_id: UUID, posted: int | None, *, now: datetime | None) -> Hold:
     """posted: None voids, -1 posts everything, n posts n."""
-    owner = repo.lock_hold_owner(conn, hold_id)
-    if owner is None:
+    outcome, hold = repo.resolve_hold(conn, hold_id=hold_id, posted=posted, now=now)
+    if outcome == "resolved" and hold is not None:
+        return hold
+    if outcome == "not_found":
         raise NotFound("No such hold.", code="hold_not_found")
-    return _resolve_locked(conn, hold_id, posted, now=now, owner=owner)
-
-
-def _resolve_locked(
-    conn: Connection,
-    hold_id: UUID,
-    posted: int | None,
-    *,
-    now: datetime | None,
-    owner: tuple[UUID, int, list[tuple[UUID, int]]] | None = None,
-) -> Hold:
-    if owner is None:  # the caller already holds the owner's lock
-        owner = repo.lock_hold_owner(conn, hold_id)
-        if owner is None:
-            raise NotFound("No such hold.", code="hold_not_found")
-    _, reserved, allocations = owner
-    if posted == -1:
-        posted = reserved
-    if posted is not None and posted > reserved:
-        raise BadRequest(f"Cannot post {posted} credits of a hold of {reserved}.", code="invalid_amount")
-    spend_left = posted or 0
-    per_grant: list[tuple[UUID, int, int]] = []
-    for grant_id, n in allocations:  # spend in the order the hold drew (soonest-expiring first)
-        spent = min(n, spend_left)
-        spend_left -= spent
-        per_grant.append((grant_id, spent, n - spent))
-    released = reserved - (posted or 0)
-    if posted is None:
-        entries = [("void", reserved)]
-    else:
-        entries = [("post", posted)] + ([("release", released)] if released else [])
-    resolved = repo.resolve_hold(
-        conn,
-        hold_id=hold_id,
-        status="voided" if posted is None else "posted",
-        posted=posted,
-        per_grant=per_grant,
-        entries=entries,
-        now=now,
-    )
-    if resolved is None:
-        current = repo.get_hold(conn, hold_id)
-        status = current.status if current else "resolved"
-        raise HoldAlreadyResolved(f"This hold is already {status}; nothing was changed.")
-    return resolved
+    if outcome == "already_resolved" and hold is not None:
+        raise HoldAlreadyResolved(f"This hold is already {hold.status}; nothing was changed.")
+    if outcome == "invalid_amount" and hold is not None:
+        raise BadRequest(f"Cannot post {posted} credits of a hold of {hold.amount}.", code="invalid_amount")
+    raise RuntimeError(f"credit_resolve answered {outcome!r}")
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -332,6 +332,27 @@ def test_the_database_refuses_history_edits_and_overdrafts(db: Database) -> None
     assert _count(db, "credit_holds") == 0
 
 
+def test_only_the_backend_role_may_call_the_credit_functions(db: Database) -> None:
+    """On Supabase every function in `public` is reachable through the Data API; these must not be."""
+    role = f"probe_{uuid.uuid4().hex[:12]}"
+    signatures = (
+        "credit_reserve(uuid, integer, text, interval, timestamptz)",
+        "credit_resolve(uuid, integer, timestamptz)",
+    )
+    with db.transaction() as conn:
+        conn.execute(f"create role {role} nologin")
+        try:
+            for signature in signatures:
+                row = conn.execute(
+                    "select has_function_privilege(%s, %s, 'execute') as may, "
+                    "has_function_privilege(current_user, %s, 'execute') as owner_may",
+                    (role, signature, signature),
+                ).fetchone()
+                assert row == {"may": False, "owner_may": True}, signature
+        finally:
+            conn.execute(f"drop role {role}")
+
+
 def test_new_accounts_get_signup_credits_once(db: Database, tmp_path: object) -> None:
     principal = Principal(user_id=uuid.uuid4(), email="new@example.com")
     settings = Settings(signup_credits=7, signup_credit_days=14)
