@@ -11,22 +11,28 @@
 --   resolved                the hold (credit_resolve)
 --   not_found | already_resolved | invalid_amount   (credit_resolve)
 --
--- The output columns share names with table columns; `#variable_conflict use_column` makes every bare name
--- in a statement mean the column.
---
 -- Lock order, as everywhere else: the owner's credit_accounts row FOR UPDATE first, then the hold, then the
 -- grant state rows. Every statement after that lock takes a new snapshot, so what it reads is final.
 
-create function credit_resolve(p_hold uuid, p_posted integer, p_now timestamptz)
-returns table (
+-- What both answer: an outcome and the hold it concerns (its columns null when there is none).
+create type credit_hold_outcome as (
     outcome text, id uuid, user_id uuid, ref text, amount integer, status text, posted_amount integer,
     created_at timestamptz, expires_at timestamptz, resolved_at timestamptz
-)
+);
+
+create function credit_hold_outcome_of(p_outcome text, p_hold credit_holds) returns credit_hold_outcome
+language sql immutable as $$
+    select p_outcome, p_hold.id, p_hold.user_id, p_hold.ref, p_hold.amount, p_hold.status, p_hold.posted_amount,
+           p_hold.created_at, p_hold.expires_at, p_hold.resolved_at
+$$;
+
+create function credit_resolve(p_hold uuid, p_posted integer, p_now timestamptz)
+returns credit_hold_outcome
 language plpgsql as $$
-#variable_conflict use_column
 -- p_posted: null voids, -1 posts everything, n (0 <= n <= amount) posts n and releases the rest.
 declare
     v_now constant timestamptz := coalesce(p_now, now());
+    v_outcome text;
     v_posted integer;
     v_left integer;
     v_spent integer;
@@ -38,34 +44,28 @@ begin
     -- Only the immutable columns of this read are used: its status may be stale until the lock is held.
     select * into v_hold from credit_holds h where h.id = p_hold;
     if not found then
-        outcome := 'not_found';
-        return next;
-        return;
+        return credit_hold_outcome_of('not_found', null);
     end if;
     perform 1 from credit_accounts a where a.user_id = v_hold.user_id for update;
     if not found then  -- the account went with an erasure after the read above
-        outcome := 'not_found';
-        return next;
-        return;
+        return credit_hold_outcome_of('not_found', null);
     end if;
     v_posted := case when p_posted = -1 then v_hold.amount else p_posted end;
     if v_posted is not null and (v_posted < 0 or v_posted > v_hold.amount) then
-        outcome := 'invalid_amount';
+        v_outcome := 'invalid_amount';
     else
         update credit_holds h
            set status = case when v_posted is null then 'voided' else 'posted' end,
                posted_amount = v_posted, resolved_at = v_now
          where h.id = p_hold and h.status = 'pending'
         returning * into v_hold;
-        outcome := case when found then 'resolved' else 'already_resolved' end;
+        v_outcome := case when found then 'resolved' else 'already_resolved' end;
         if not found then
             select * into v_hold from credit_holds h where h.id = p_hold;
         end if;
     end if;
-    if outcome <> 'resolved' then
-        return query select outcome, v_hold.id, v_hold.user_id, v_hold.ref, v_hold.amount, v_hold.status,
-                            v_hold.posted_amount, v_hold.created_at, v_hold.expires_at, v_hold.resolved_at;
-        return;
+    if v_outcome <> 'resolved' then
+        return credit_hold_outcome_of(v_outcome, v_hold);
     end if;
     -- Spend in the order the hold drew (soonest-expiring first); the rest goes back to its grant, or is
     -- revoked on return when a full revocation closed that grant meanwhile.
@@ -98,21 +98,17 @@ begin
             values (v_hold.user_id, 'release', v_hold.amount - v_posted, p_hold, v_hold.ref, v_now);
         end if;
     end if;
-    return query select outcome, v_hold.id, v_hold.user_id, v_hold.ref, v_hold.amount, v_hold.status,
-                        v_hold.posted_amount, v_hold.created_at, v_hold.expires_at, v_hold.resolved_at;
+    return credit_hold_outcome_of(v_outcome, v_hold);
 end;
 $$;
 
 
 create function credit_reserve(p_user uuid, p_amount integer, p_ref text, p_ttl interval, p_now timestamptz)
-returns table (
-    outcome text, id uuid, user_id uuid, ref text, amount integer, status text, posted_amount integer,
-    created_at timestamptz, expires_at timestamptz, resolved_at timestamptz
-)
+returns credit_hold_outcome
 language plpgsql as $$
-#variable_conflict use_column
 declare
     v_now constant timestamptz := coalesce(p_now, now());
+    v_outcome text;
     v_available bigint;
     v_need integer;
     v_take integer;
@@ -127,9 +123,7 @@ begin
         insert into credit_accounts (user_id) select x.id from accounts x where x.id = p_user on conflict do nothing;
         perform 1 from credit_accounts a where a.user_id = p_user for update;
         if not found then
-            outcome := 'no_account';
-            return next;
-            return;
+            return credit_hold_outcome_of('no_account', null);
         end if;
     end if;
 
@@ -139,11 +133,9 @@ begin
         -- Off the hot path: a replay of a hold already placed, else free the user's own overdue holds.
         select * into v_hold from credit_holds h where h.ref = p_ref;
         if found then
-            outcome := case when v_hold.user_id = p_user and v_hold.amount = p_amount
+            v_outcome := case when v_hold.user_id = p_user and v_hold.amount = p_amount
                             then 'replayed' else 'ref_conflict' end;
-            return query select outcome, v_hold.id, v_hold.user_id, v_hold.ref, v_hold.amount, v_hold.status,
-                                v_hold.posted_amount, v_hold.created_at, v_hold.expires_at, v_hold.resolved_at;
-            return;
+            return credit_hold_outcome_of(v_outcome, v_hold);
         end if;
         for v_overdue in
             select h.id from credit_holds h
@@ -158,9 +150,7 @@ begin
              where s.user_id = p_user and s.remaining > 0 and (s.expires_at is null or s.expires_at > v_now);
         end if;
         if v_available < p_amount then
-            outcome := 'insufficient';
-            return next;
-            return;
+            return credit_hold_outcome_of('insufficient', null);
         end if;
     end if;
 
@@ -170,12 +160,10 @@ begin
     returning * into v_hold;
     if not found then  -- this ref placed a hold already: the same request again, or a conflict
         select * into v_hold from credit_holds h where h.ref = p_ref;
-        outcome := case when not found then 'ref_conflict'  -- that hold went with an erasure meanwhile
+        v_outcome := case when not found then 'ref_conflict'  -- that hold went with an erasure meanwhile
                         when v_hold.user_id = p_user and v_hold.amount = p_amount then 'replayed'
                         else 'ref_conflict' end;
-        return query select outcome, v_hold.id, v_hold.user_id, v_hold.ref, v_hold.amount, v_hold.status,
-                            v_hold.posted_amount, v_hold.created_at, v_hold.expires_at, v_hold.resolved_at;
-        return;
+        return credit_hold_outcome_of(v_outcome, v_hold);
     end if;
 
     -- Draw soonest-expiring credit first, never-expiring last, then oldest first.
@@ -198,8 +186,7 @@ begin
     end if;
     insert into credit_ledger (user_id, type, amount, hold_id, ref, created_at)
     values (p_user, 'hold', p_amount, v_hold.id, p_ref, v_now);
-    return query select 'reserved', v_hold.id, v_hold.user_id, v_hold.ref, v_hold.amount, v_hold.status,
-                        v_hold.posted_amount, v_hold.created_at, v_hold.expires_at, v_hold.resolved_at;
+    return credit_hold_outcome_of('reserved', v_hold);
 end;
 $$;
 
