@@ -192,7 +192,11 @@ def main() -> int:
                 if clients == 8:
                     ratio = results["ledger"].rate / base
                     verdict = "meets" if ratio >= 0.5 else "misses"
-                    print(f"{'':>7}  target at 8 clients: ledger ≥ 50% of trivial → {ratio:.0%}, {verdict}")
+                    of_floor = results["ledger"].rate / results["floor"].rate
+                    print(
+                        f"{'':>7}  target at 8 clients: ledger ≥ 50% of trivial → {ratio:.0%}, {verdict} "
+                        f"(floor {results['floor'].rate / base:.0%}; ledger/floor {of_floor:.0%})"
+                    )
                 print()
             with psycopg.connect(url, **connect_kwargs()) as conn:
                 spent = conn.execute("select coalesce(sum(spent), 0) as n from credit_grant_state").fetchone()
