@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -35,14 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import scratch_database, server_label
 from shared.credits import service as credits
-from shared.db import migrate
 from shared.db.database import Connection, connect_kwargs
-from shared.db.embedded import embedded_database_url, stop_embedded
 
 WORKLOADS = ("trivial", "floor", "ledger", "2 commits")
 
@@ -135,7 +132,6 @@ def run(url: str, workload: str, users: list[uuid.UUID], clients: int, seconds: 
 
 
 def prepare(url: str, clients: int) -> list[uuid.UUID]:
-    migrate(url)
     users = [uuid.uuid4() for _ in range(clients)]
     with psycopg.connect(url, **connect_kwargs()) as conn:
         conn.execute("create table bench_trivial (id bigserial primary key, client int, at timestamptz default now())")
@@ -166,50 +162,43 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
 
-    scratch = f"bench_credits_{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp:
-        server = os.environ.get("DATABASE_URL") or embedded_database_url(Path(tmp))
-        try:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"create database {scratch}")
-            url = make_conninfo(server, dbname=scratch)
-            users = prepare(url, max(levels))
-            print(
-                f"Postgres: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'}; "
-                f"{args.seconds:g} s per figure; each client has its own connection and account\n"
-            )
-            header = f"{'clients':>7}  {'workload':<10} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs trivial':>10}"
-            print(header)
-            print("-" * len(header))
-            for clients in levels:
-                results = {w: run(url, w, users, clients, args.seconds) for w in WORKLOADS}
-                base = results["trivial"].rate
-                for workload, result in results.items():
-                    print(
-                        f"{clients:>7}  {workload:<10} {result.rate:>7.0f} {result.percentile(0.5):>7.2f} "
-                        f"{result.percentile(0.99):>7.2f} {result.rate / base:>10.0%}"
-                    )
-                if clients == 8:
-                    ratio = results["ledger"].rate / base
-                    verdict = "meets" if ratio >= 0.5 else "misses"
-                    of_floor = results["ledger"].rate / results["floor"].rate
-                    print(
-                        f"{'':>7}  target at 8 clients: ledger ≥ 50% of trivial → {ratio:.0%}, {verdict} "
-                        f"(floor {results['floor'].rate / base:.0%}; ledger/floor {of_floor:.0%})"
-                    )
-                print()
-            with psycopg.connect(url, **connect_kwargs()) as conn:
-                spent = conn.execute("select coalesce(sum(spent), 0) as n from credit_grant_state").fetchone()
-                pending = conn.execute("select count(*) as n from credit_holds where status = 'pending'").fetchone()
-            print(
-                f"checked: {spent['n'] if spent else '?'} credits spent, "
-                f"{pending['n'] if pending else '?'} holds left pending (expected 0)"
-            )
-            print("A 2-commit cycle's latency covers both of its commits.")
-        finally:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"drop database if exists {scratch} with (force)")
-            stop_embedded()
+    with (
+        tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp,
+        scratch_database("bench_credits", Path(tmp)) as url,
+    ):
+        users = prepare(url, max(levels))
+        print(
+            f"Postgres: {server_label()}; "
+            f"{args.seconds:g} s per figure; each client has its own connection and account\n"
+        )
+        header = f"{'clients':>7}  {'workload':<10} {'per s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs trivial':>10}"
+        print(header)
+        print("-" * len(header))
+        for clients in levels:
+            results = {w: run(url, w, users, clients, args.seconds) for w in WORKLOADS}
+            base = results["trivial"].rate
+            for workload, result in results.items():
+                print(
+                    f"{clients:>7}  {workload:<10} {result.rate:>7.0f} {result.percentile(0.5):>7.2f} "
+                    f"{result.percentile(0.99):>7.2f} {result.rate / base:>10.0%}"
+                )
+            if clients == 8:
+                ratio = results["ledger"].rate / base
+                verdict = "meets" if ratio >= 0.5 else "misses"
+                of_floor = results["ledger"].rate / results["floor"].rate
+                print(
+                    f"{'':>7}  target at 8 clients: ledger ≥ 50% of trivial → {ratio:.0%}, {verdict} "
+                    f"(floor {results['floor'].rate / base:.0%}; ledger/floor {of_floor:.0%})"
+                )
+            print()
+        with psycopg.connect(url, **connect_kwargs()) as conn:
+            spent = conn.execute("select coalesce(sum(spent), 0) as n from credit_grant_state").fetchone()
+            pending = conn.execute("select count(*) as n from credit_holds where status = 'pending'").fetchone()
+        print(
+            f"checked: {spent['n'] if spent else '?'} credits spent, "
+            f"{pending['n'] if pending else '?'} holds left pending (expected 0)"
+        )
+        print("A 2-commit cycle's latency covers both of its commits.")
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import tempfile
 import time
@@ -22,13 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.db import Database, migrate
-from shared.db.embedded import embedded_database_url, stop_embedded
+from bench.scratch import scratch_database
+from shared.db import Database
 from shared.media.storage import LocalStorage, Storage, outputs_prefix
 from shared.privacy import erasure
 from tests.support.images import plain
@@ -100,24 +96,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=10_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = os.environ.get("DATABASE_URL") or embedded_database_url(Path(tmp))
-        scratch = f"bench_erasure_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"create database {scratch}")
-        url = make_conninfo(server, dbname=scratch)
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("bench_erasure", Path(tmp)) as url:
+        db = Database(url, min_size=1, max_size=4).open()
         try:
-            migrate(url)
-            db = Database(url, min_size=1, max_size=4).open()
-            try:
-                figures = measure_erasure(db, LocalStorage(Path(tmp) / "objects"), images=args.images)
-            finally:
-                db.close()
+            figures = measure_erasure(db, LocalStorage(Path(tmp) / "objects"), images=args.images)
         finally:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"drop database {scratch} with (force)")
-            if not os.environ.get("DATABASE_URL"):
-                stop_embedded()
+            db.close()
     print(f"images:          {figures.images}")
     print(f"seed:            {figures.seed_seconds:.2f} s (objects written, rows inserted)")
     print(f"erasure:         {figures.erase_seconds:.2f} s ({figures.images / figures.erase_seconds:.0f} images/s)")

@@ -66,50 +66,41 @@ def local_studio(engine: Engine, root: Path) -> Iterator[tuple[Any, dict[str, st
     import uuid
 
     import jwt
-    import psycopg
     from fastapi.testclient import TestClient
-    from psycopg.conninfo import make_conninfo
 
+    from bench.scratch import scratch_database
     from config.settings import Settings
     from functions.api.app import create_app
     from functions.generation.dispatch import LocalDispatcher
     from functions.generation.worker import JobRunner
     from shared.credits import service as credits
-    from shared.db import Database, migrate
-    from shared.db.embedded import embedded_database_url, stop_embedded
+    from shared.db import Database
     from shared.media.storage import LocalStorage
     from shared.moderation import TermListModerator
 
     secret, user, now = uuid.uuid4().hex * 2, uuid.uuid4(), int(time.time())
-    scratch = f"bench_jobs_{uuid.uuid4().hex[:8]}"
-    server = os.environ.get("DATABASE_URL") or embedded_database_url(root / "pg")
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"create database {scratch}")
-    url = make_conninfo(server, dbname=scratch)
-    migrate(url)
     unlimited = {"jobs.user": "1000000/60", "jobs.ip": "1000000/60"}
     settings = Settings(data_dir=root / "data", supabase_jwt_secret=secret, rate_limit_overrides=unlimited)
-    db = Database(url, min_size=1, max_size=8).open()
-    storage, moderator = LocalStorage(settings.storage_dir), TermListModerator()
-    runner = JobRunner(db=db, storage=storage, engine=engine, settings=settings, moderator=moderator)
-    pool = LocalDispatcher(runner.run, 1)
     claims = {"sub": str(user), "email": "bench@example.com", "aud": "authenticated", "iat": now, "exp": now + 3600}
     headers = {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
-    try:
-        with TestClient(create_app(settings, db, storage, dispatcher=pool, moderator=moderator)) as client:
-            version = client.get("/v1/policies/current").json()["version"]
-            body = {"age_confirmed": True, "accepted_policy_version": version}
-            client.post("/v1/me/onboarding", json=body, headers=headers).raise_for_status()
-            with db.transaction() as conn:
-                credits.grant(conn, user_id=user, amount=10**6, kind="adjustment", source_ref="bench", expires_at=None)
-            yield client, headers, pool
-    finally:
-        pool.stop()
-        db.close()
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"drop database {scratch} with (force)")
-        if not os.environ.get("DATABASE_URL"):
-            stop_embedded()
+    with scratch_database("bench_jobs", root / "pg") as url:
+        db = Database(url, min_size=1, max_size=8).open()
+        storage, moderator = LocalStorage(settings.storage_dir), TermListModerator()
+        runner = JobRunner(db=db, storage=storage, engine=engine, settings=settings, moderator=moderator)
+        pool = LocalDispatcher(runner.run, 1)
+        try:
+            with TestClient(create_app(settings, db, storage, dispatcher=pool, moderator=moderator)) as client:
+                version = client.get("/v1/policies/current").json()["version"]
+                body = {"age_confirmed": True, "accepted_policy_version": version}
+                client.post("/v1/me/onboarding", json=body, headers=headers).raise_for_status()
+                with db.transaction() as conn:
+                    credits.grant(
+                        conn, user_id=user, amount=10**6, kind="adjustment", source_ref="bench", expires_at=None
+                    )
+                yield client, headers, pool
+        finally:
+            pool.stop()
+            db.close()
 
 
 def jobs_path(engine: Engine, root: Path, jobs: int) -> tuple[float, float]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import os
 import resource
 import sys
 import tempfile
@@ -31,15 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from PIL import Image
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.erasure import measure_erasure
-from shared.db import Database, migrate
-from shared.db.embedded import embedded_database_url, stop_embedded
+from bench.scratch import scratch_database, server_label
+from shared.db import Database
 from shared.media.models import MediaKind
 from shared.media.service import new_key
 from shared.media.storage import LocalStorage, Storage
@@ -141,18 +138,14 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(x) for x in args.images.split(",")]
 
-    scratch = f"bench_privacy_{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp:
-        server = os.environ.get("DATABASE_URL") or embedded_database_url(Path(tmp))
-        db: Database | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp,
+        scratch_database("bench_privacy", Path(tmp)) as url,
+    ):
+        db = Database(url, min_size=1, max_size=4).open()
         try:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"create database {scratch}")
-            url = make_conninfo(server, dbname=scratch)
-            migrate(url)
-            db = Database(url, min_size=1, max_size=4).open()
             storage = LocalStorage(args.storage_dir or Path(tmp) / "storage")
-            print(f"Postgres: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'}; local storage\n")
+            print(f"Postgres: {server_label()}; local storage\n")
             header = (
                 f"{'images':>7} | {'seed s':>7} | {'build s':>8} {'img/s':>7} {'untraced s':>10} | "
                 f"{'heap peak':>10} {'RSS before':>11} {'RSS after':>10} | {'archive':>10}"
@@ -176,11 +169,7 @@ def main() -> int:
             if largest is not None:
                 report_erasure(db, storage, largest)
         finally:
-            if db is not None:
-                db.close()
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"drop database if exists {scratch} with (force)")
-            stop_embedded()
+            db.close()
     return 0
 
 

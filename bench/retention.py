@@ -16,22 +16,19 @@ Figures, not assertions; a million rows take a few minutes on a small machine.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import scratch_database, server_label
 from config.retention import RULES
-from shared.db import Database, migrate
-from shared.db.embedded import embedded_database_url, stop_embedded
+from shared.db import Database
 from shared.retention.service import apply_sweep
 from shared.retention.sweeps import SWEEPS
 
@@ -61,53 +58,45 @@ def main() -> int:
     sweep = next(s for s in SWEEPS if s.table == "security_events")
     cutoff = NOW - RULES[sweep.rule].keep
 
-    scratch = f"bench_retention_{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp:
-        server = os.environ.get("DATABASE_URL") or embedded_database_url(Path(tmp))
+    with (
+        tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp,
+        scratch_database("bench_retention", Path(tmp)) as url,
+    ):
+        print(f"Postgres: {server_label()}; {args.rows:,} rows")
+
+        fill(url, args.rows)
+        db = Database(url, min_size=1, max_size=2).open()
         try:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"create database {scratch}")
-            url = make_conninfo(server, dbname=scratch)
-            migrate(url)
-            print(f"Postgres: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'}; {args.rows:,} rows")
-
-            fill(url, args.rows)
-            db = Database(url, min_size=1, max_size=2).open()
-            try:
-                started = time.perf_counter()
-                result = apply_sweep(db, None, sweep, cutoff=cutoff, now=NOW, batch=args.batch)
-                swept = time.perf_counter() - started
-            finally:
-                db.close()
-            assert result.items == args.rows, result
-
-            fill(url, args.rows)
-            with psycopg.connect(url) as conn:
-                started = time.perf_counter()
-                deleted = conn.execute("delete from security_events where at < %s", (cutoff,)).rowcount
-                conn.commit()
-                plain = time.perf_counter() - started
-            assert deleted == args.rows, deleted
-
-            header = f"{'':<28} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'transactions':>12} {'longest lock':>13}"
-            print(header)
-            print("-" * len(header))
-            print(
-                f"{'enforce-retention':<28} {result.items:>10,} {swept:>9.2f} {result.items / swept:>10,.0f} "
-                f"{result.batches:>12,} {result.longest_batch_seconds * 1000:>10.1f} ms"
-            )
-            print(
-                f"{'plain DELETE':<28} {deleted:>10,} {plain:>9.2f} {deleted / plain:>10,.0f} "
-                f"{1:>12,} {plain * 1000:>10.1f} ms"
-            )
-            print(
-                f"\nbatched/plain throughput: {(result.items / swept) / (deleted / plain):.0%}; "
-                f"the longest lock is {plain / max(result.longest_batch_seconds, 1e-9):,.0f}x shorter in batches"
-            )
+            started = time.perf_counter()
+            result = apply_sweep(db, None, sweep, cutoff=cutoff, now=NOW, batch=args.batch)
+            swept = time.perf_counter() - started
         finally:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"drop database if exists {scratch} with (force)")
-            stop_embedded()
+            db.close()
+        assert result.items == args.rows, result
+
+        fill(url, args.rows)
+        with psycopg.connect(url) as conn:
+            started = time.perf_counter()
+            deleted = conn.execute("delete from security_events where at < %s", (cutoff,)).rowcount
+            conn.commit()
+            plain = time.perf_counter() - started
+        assert deleted == args.rows, deleted
+
+        header = f"{'':<28} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'transactions':>12} {'longest lock':>13}"
+        print(header)
+        print("-" * len(header))
+        print(
+            f"{'enforce-retention':<28} {result.items:>10,} {swept:>9.2f} {result.items / swept:>10,.0f} "
+            f"{result.batches:>12,} {result.longest_batch_seconds * 1000:>10.1f} ms"
+        )
+        print(
+            f"{'plain DELETE':<28} {deleted:>10,} {plain:>9.2f} {deleted / plain:>10,.0f} "
+            f"{1:>12,} {plain * 1000:>10.1f} ms"
+        )
+        print(
+            f"\nbatched/plain throughput: {(result.items / swept) / (deleted / plain):.0%}; "
+            f"the longest lock is {plain / max(result.longest_batch_seconds, 1e-9):,.0f}x shorter in batches"
+        )
     return 0
 
 

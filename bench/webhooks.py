@@ -3,8 +3,9 @@ then a check that the credit grants equal the distinct orders.
 
     .venv/bin/python bench/webhooks.py [--events 600] [--threads 8]
 
-Runs against a fresh embedded Postgres in a temporary directory (the real app, the real inbox, the real
-ledger); nothing is faked but Polar itself, whose deliveries are built and signed here as it signs them.
+Runs on a scratch database (on `DATABASE_URL` when set, else an embedded Postgres in a temporary directory):
+the real app, the real inbox, the real ledger; nothing is faked but Polar itself, whose deliveries are built
+and signed here as it signs them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from bench.scratch import scratch_database
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database, migrate
-from shared.db.embedded import embedded_database_url, stop_embedded
+from shared.db import Database
 from tests.support import polar as fx
 
 PRODUCT = "bench-pack"
@@ -61,10 +62,8 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.3)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("bench_webhooks", Path(tmp) / "data") as url:
         root = Path(tmp)
-        url = embedded_database_url(root / "data")
-        migrate(url)
         (root / "products.toml").write_text(CATALOGUE)
         settings = Settings(
             data_dir=root / "data", products_file=root / "products.toml", polar_webhook_secret=fx.NEW_SECRET
@@ -114,7 +113,6 @@ def main() -> None:
             print("grants == distinct orders: OK")
         finally:
             db.close()
-            stop_embedded()
 
 
 if __name__ == "__main__":
