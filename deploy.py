@@ -65,7 +65,7 @@ def cmd_deploy(_: argparse.Namespace) -> int:
     import modal
 
     from config.models import offered_models, require_pinned
-    from functions.modal_app import app
+    from functions.deployment import app
     from shared.db import migrate
 
     try:
@@ -91,7 +91,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
     import modal
 
     from config.models import select_for_download
-    from functions.modal_app import APP_NAME, app
+    from functions.dispatch import APP_NAME
+    from functions.modal_app import app
 
     try:
         entries = select_for_download(args.model or None)
@@ -126,11 +127,22 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_task(args: argparse.Namespace) -> int:
     """Run one scheduled task now, list them, or show recent runs."""
-    from functions.tasks import TASKS, run_named
+    from functions.tasks import TASKS, TaskBusy, run_named
 
     if args.list:
+        from shared.db import open_database
+        from shared.tasks.runner import last_runs
+
+        db = open_database(_settings())
+        try:
+            last = last_runs(db)
+        finally:
+            db.close()
+        print(f"{'task':28} {'schedule (UTC)':16} {'last run':34} does")
         for task in TASKS.values():
-            print(f"{task.name:28} {task.schedule:16} {task.description}")
+            run = last.get(task.name)
+            ran = f"{run.started_at.isoformat(timespec='seconds')} {run.outcome}" if run else "never"
+            print(f"{task.name:28} {task.schedule:16} {ran:34} {task.description}")
         return 0
     if args.history:
         from shared.db import open_database
@@ -151,7 +163,11 @@ def cmd_task(args: argparse.Namespace) -> int:
     if args.name not in TASKS:
         print(f"unknown task {args.name!r}; known: {', '.join(TASKS)}", file=sys.stderr)
         return 2
-    run = run_named(args.name)
+    try:
+        run = run_named(args.name)
+    except TaskBusy as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     print(f"{run.task}: {run.outcome}, {run.items} item(s)")
     return 0 if run.outcome == "succeeded" else 1
 
@@ -359,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     task = verbs.add_parser("task", help="run a scheduled task now, list tasks, or show run history")
     task.add_argument("name", nargs="?", help="the task to run now (see --list)")
-    task.add_argument("--list", action="store_true", help="name every task with its schedule")
+    task.add_argument("--list", action="store_true", help="every task with its schedule and last run")
     task.add_argument("--history", action="store_true", help="recent runs (of NAME, or of all tasks)")
     task.add_argument("--limit", type=int, default=50)
     task.set_defaults(run=cmd_task)

@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from datetime import UTC, datetime
 
 import uvicorn
 
 from config.settings import Settings
+from functions import dispatch
 from functions.api.app import create_app
-from functions.generation import dispatch
 from functions.generation.dispatch import LocalDispatcher
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
 from shared.db.embedded import stop_embedded
-from shared.tasks.runner import TaskDef, run_task
+from shared.tasks.runner import TaskDef
+from shared.tasks.schedule import Claim, claim_due, run_claimed
 
 log = logging.getLogger("atelier.local")
 
 
 class LocalScheduler:
-    """Runs scheduled tasks on their interval in one background thread, as Modal Cron does in production."""
+    """The local stack's ticker: each second it claims the registry's due tasks (shared/tasks/schedule.py, the same
+    rule as the Modal tick) and runs each claimed one in a thread of its own, so a slow task delays no other."""
 
-    def __init__(self, db: Database, tasks: list[TaskDef]) -> None:
+    def __init__(self, db: Database, tasks: list[TaskDef], *, tick_seconds: float = 1.0) -> None:
         self.db = db
         self.tasks = tasks
+        self.tick_seconds = tick_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="atelier-scheduler", daemon=True)
+        self._runs: list[threading.Thread] = []
 
     def start(self) -> None:
         if self.tasks:
@@ -38,18 +42,31 @@ class LocalScheduler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        for run in self._runs:
+            run.join(timeout=30)
 
     def _loop(self) -> None:
-        next_run = {task.name: time.monotonic() for task in self.tasks}
+        by_name = {task.name: task for task in self.tasks}
         while not self._stop.is_set():
-            for task in self.tasks:
-                if time.monotonic() >= next_run[task.name]:
-                    try:
-                        run_task(self.db, task)
-                    except Exception:  # the database may be briefly unreachable; the next tick retries
-                        log.exception("scheduled task could not run", extra={"task": task.name})
-                    next_run[task.name] = time.monotonic() + task.every_seconds
-            self._stop.wait(1.0)
+            try:
+                claims = claim_due(self.db, self.tasks, now=datetime.now(UTC))
+            except Exception:  # the database may be briefly unreachable; the next tick retries
+                log.exception("scheduled tasks could not be claimed")
+                claims = []
+            self._runs = [run for run in self._runs if run.is_alive()]
+            for claim in claims:
+                run = threading.Thread(
+                    target=self._run, args=(by_name[claim.task], claim), name=f"atelier-task-{claim.task}", daemon=True
+                )
+                run.start()
+                self._runs.append(run)
+            self._stop.wait(self.tick_seconds)
+
+    def _run(self, task: TaskDef, claim: Claim) -> None:
+        try:
+            run_claimed(self.db, task, claim)
+        except Exception:  # recorded by the runner when it got that far; the lease is released either way
+            log.exception("scheduled task could not run", extra={"task": task.name})
 
 
 def scheduled_tasks() -> list[TaskDef]:

@@ -38,7 +38,7 @@ def create_app(
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
     `storage` defaults to the backend the settings choose (a local folder or Supabase Storage); `dispatcher`
-    to this process's (functions/generation/dispatch.py); `moderator` to the configured term list.
+    to this process's (functions/dispatch.py); `moderator` to the configured term list.
     """
     settings = settings or get_settings()
 

@@ -9,8 +9,8 @@ from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
+from functions import dispatch
 from functions.api.raises import raises
-from functions.generation import dispatch
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
 from shared.accounts.onboarding import is_blocked, require_onboarded

@@ -7,7 +7,7 @@ one job at a time.
 
 `render(request_dict) -> result_dict` takes `RenderRequest.to_dict()` and returns `RenderResult.to_dict()`;
 a `RenderFailed` raised inside reaches the caller as `RenderFailed` (it pickles with its code). The jobs work
-adds `run(job_id)` (claim, render with progress/cancel against the job row, store outputs) on top of the engine.
+adds `run_job(job_id)` (claim, render with progress/cancel against the job row, store outputs) on top of the engine.
 
 Nothing heavy is imported here: the engine imports torch/diffusers lazily, so `functions.modal_app` (which
 imports this module to register the classes) stays torch-free for the API container.
@@ -21,22 +21,12 @@ from typing import Any, ClassVar
 import modal
 
 from config.models import BY_ID, select_for_download
+from functions.dispatch import SERVES
 from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_image, weights_volume
 
 RENDER_TIMEOUT = 600  # seconds for one render, loading included on a cold start
 ENTER_TIMEOUT = 900  # loading tens of GB of weights from the volume on the first, unsnapshotted start
 IDLE_SECONDS = 120  # keep a warm container this long after its last input
-
-
-# Which class serves which models (dispatch looks the class up by name: modal.Cls.from_name(app, name)).
-SERVES: dict[str, tuple[str, ...]] = {
-    "FluxSchnell": ("flux-schnell",),
-    "FluxKontext": ("flux-kontext-dev",),
-    "FluxFill": ("flux-fill-dev",),
-    "Upscaler": ("real-esrgan-x4",),
-    "Captioner": ("florence-2-base",),
-}
-CLASS_FOR_MODEL: dict[str, str] = {model_id: name for name, ids in SERVES.items() for model_id in ids}
 
 
 class _Renderer:

@@ -385,6 +385,7 @@ RECIPIENTS: tuple[Recipient, ...] = (
 SYSTEM_TABLES: dict[str, str] = {
     "schema_migrations": "migration bookkeeping",
     "task_runs": "scheduled task bookkeeping: task name, times, counts; no user data",
+    "task_schedule": "scheduled task claims: task name, last due time, run lease; no user data",
     "audit_pseudonym_key": "the random salt that pseudonymises audit_log.subject_ref",
     "policy_versions": "published policy texts, the same for everyone",
 }

@@ -6,7 +6,6 @@ from pydantic import BaseModel, Field
 from functions.api.deps import AppSettings, CurrentCaller
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
-from shared.billing import polar_api
 from shared.billing.catalogue import load_catalogue
 from shared.errors import BillingDisabled, PaymentProviderError, UnknownProduct
 
@@ -54,6 +53,8 @@ def list_products(settings: AppSettings) -> ProductList:
     responses=errors(UnknownProduct, PaymentProviderError, BillingDisabled),
 )
 def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+    from shared.billing import polar_api  # polar-sdk is heavy: imported on first use, not at cold start
+
     product = load_catalogue(settings.products_file).get(body.product_id)
     if product is None:
         raise UnknownProduct("No product with this id is on sale.")
@@ -71,6 +72,8 @@ def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettin
     responses=errors(PaymentProviderError, BillingDisabled),
 )
 def create_portal(caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+    from shared.billing import polar_api
+
     with polar_api.polar_client(settings) as client:
         url = polar_api.create_portal_session(client, user_id=caller.account.id, return_url=settings.portal_return_url)
     return UrlOut(url=url)
