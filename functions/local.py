@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from datetime import UTC, datetime
+from types import FrameType
 
 import uvicorn
 
@@ -96,8 +98,28 @@ def start_workers(settings: Settings, db: Database, workers: int) -> LocalDispat
     return pool
 
 
+def stop_on_sigterm() -> None:
+    """Let SIGTERM end the process through Python, as Ctrl-C does, so every `finally` runs (the embedded Postgres is
+    stopped). uvicorn handles both signals while serving and re-raises them after its graceful shutdown: SIGINT
+    then becomes KeyboardInterrupt, and without this SIGTERM would kill the process on the spot."""
+
+    def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, exit_cleanly)
+
+
 def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None:
-    """Start everything, serve until Ctrl-C, then stop everything; a second start reuses the data."""
+    """Start everything, serve until Ctrl-C or SIGTERM, then stop everything; a second start reuses the data."""
+    stop_on_sigterm()
+    try:
+        _serve(settings, host=host, port=port, workers=workers)
+    finally:
+        stop_embedded()
+
+
+def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url(settings)
     applied = migrate(url)
@@ -106,8 +128,8 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     workers_pool = start_workers(settings, db, workers)
     scheduler = LocalScheduler(db, scheduled_tasks())
     scheduler.start()
-    app = create_app(settings, db)
     try:
+        app = create_app(settings, db)
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
@@ -116,4 +138,3 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
         if workers_pool is not None:
             workers_pool.stop()
         db.close()
-        stop_embedded()
