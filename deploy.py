@@ -5,7 +5,7 @@ python deploy.py local [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--work
 python deploy.py migrate
 python deploy.py deploy
 python deploy.py weights [--model ID ...] [--ephemeral]
-python deploy.py token EMAIL
+python deploy.py token EMAIL [--data-dir DIR] [--hours N]
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 python deploy.py policy publish FILE --kind privacy|terms [--material] [--effective-at ISO]
 python deploy.py billing unmatched [--status unmatched|unparsed|failed|ignored] [--limit N]
@@ -115,6 +115,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """A dev token signed with the key of the data folder the local stack uses (`--data-dir`, as for `local`)."""
+    if args.data_dir:
+        os.environ["ATELIER_DATA_DIR"] = str(Path(args.data_dir).resolve())
     from shared.auth import issue_dev_token
 
     settings = _settings()
@@ -371,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     token = verbs.add_parser("token", help="print an access token the local stack accepts")
     token.add_argument("email")
     token.add_argument("--hours", type=int, default=24)
+    token.add_argument("--data-dir", help="the local stack's data folder (default: ATELIER_DATA_DIR or .data)")
     token.set_defaults(run=cmd_token)
 
     task = verbs.add_parser("task", help="run a scheduled task now, list tasks, or show run history")

@@ -89,6 +89,13 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("The access token has expired.", code="token_expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            if issuer == DEV_ISSUER:
+                raise Unauthorized(
+                    "This local development token was signed with another data folder's key; mint one for this "
+                    "stack with `python deploy.py token EMAIL --data-dir DIR` (DIR: the stack's --data-dir)."
+                ) from exc
+            raise Unauthorized("The access token is not valid.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("The access token is not valid.") from exc
         return _principal(claims)
