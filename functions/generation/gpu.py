@@ -107,26 +107,27 @@ class Captioner(_Renderer):
 
 
 @app.function(image=weights_image, volumes={WEIGHTS_MOUNT: weights_volume}, timeout=3 * 3600, cpu=2.0, memory=4096)
-def download_weights(model_ids: list[str] | None = None, hf_token: str | None = None) -> list[str]:
-    """Download the pinned snapshots into `/weights/<repo>/<revision>` with progress bars, then commit the volume.
+def download_weights(
+    model_ids: list[str] | None = None, hf_token: str | None = None, update: list[str] | None = None
+) -> dict[str, dict[str, str]]:
+    """Download each model's pinned or locked commit into `/weights/<repo>/<commit>` (resolving a branch to its
+    newest commit the first time, or when named in `update`), lock it in `/weights/weights.lock.json`, commit the
+    volume after each model, and return the lock.
 
     `hf_token` is needed for gated repos (the FLUX.1 [dev] family); it is used for this call only, never stored.
     Already complete snapshots are skipped (the hub client compares files), so running twice is cheap.
     """
-    from huggingface_hub import snapshot_download
+    from dataclasses import asdict
 
-    done: list[str] = []
-    for entry in select_for_download(model_ids):
-        target = Path(WEIGHTS_MOUNT) / entry.weights_path
-        print(f"[weights] {entry.id}: {entry.repo}@{entry.revision} → {target}", flush=True)
-        snapshot_download(
-            repo_id=entry.repo,
-            revision=entry.revision,
-            local_dir=str(target),
-            allow_patterns=list(entry.allow_patterns) or None,
-            token=hf_token,
-        )
-        weights_volume.commit()
-        print(f"[weights] {entry.id}: done", flush=True)
-        done.append(entry.id)
-    return done
+    from functions.generation.weights import fill_weights
+
+    entries = select_for_download([*(model_ids or ()), *(update or ())] or None)
+    locks = fill_weights(
+        Path(WEIGHTS_MOUNT),
+        entries,
+        update=tuple(update or ()),
+        token=hf_token,
+        saved=weights_volume.commit,
+        say=lambda line: print(line, flush=True),
+    )
+    return {model_id: asdict(locked) for model_id, locked in locks.items()}
