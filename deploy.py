@@ -4,7 +4,7 @@
 python deploy.py local [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--workers N]
 python deploy.py migrate
 python deploy.py deploy
-python deploy.py weights [--model ID ...] [--ephemeral]
+python deploy.py weights [--model ID ...] [--update ID ...] [--ephemeral]
 python deploy.py token EMAIL [--data-dir DIR] [--hours N]
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 python deploy.py policy publish FILE --kind privacy|terms [--material] [--effective-at ISO]
@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from config.models import ModelEntry
     from config.settings import Settings
     from shared.privacy.requests import PrivacyRequest
+    from shared.weights import Locked
 
 
 def _settings() -> Settings:
@@ -57,36 +59,91 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+DEPLOY_NEEDS = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_SECRET_KEY")
+
+
 def cmd_deploy(_: argparse.Namespace) -> int:
-    """Migrate the production database, then deploy the Modal App. Needs DATABASE_URL and a Modal token."""
-    if not os.environ.get("DATABASE_URL"):
-        print("deploy needs DATABASE_URL (the Supabase Postgres) to migrate before deploying", file=sys.stderr)
+    """Check, migrate, then deploy the Modal App: the offered models pinned or locked on the weights volume, the
+    Storage bucket private (created when missing), migrations applied. Needs DEPLOY_NEEDS and a Modal token."""
+    missing = [name for name in DEPLOY_NEEDS if not os.environ.get(name)]
+    if missing:
+        print(
+            f"deploy needs {', '.join(missing)} (the values of the atelier-production secret): it migrates the "
+            "database and checks the Storage bucket before deploying",
+            file=sys.stderr,
+        )
         return 2
-    import modal
-
-    from config.models import offered_models, require_pinned
-    from functions.deployment import app
+    from config.models import offered_models
     from shared.db import migrate
+    from shared.media.bucket import BucketRefused, ensure_private_bucket
 
+    settings = _settings()
     try:
-        require_pinned(offered_models(_settings()))
+        offered = offered_models(settings)
     except ValueError as exc:
         print(f"deploy refused: {exc}", file=sys.stderr)
         return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
-    with modal.enable_output():
-        app.deploy()
+    try:
+        state = ensure_private_bucket(
+            os.environ["SUPABASE_URL"],
+            os.environ["SUPABASE_SECRET_KEY"],
+            settings.storage_bucket,
+            timeout=settings.http_timeout_seconds,
+        )
+    except BucketRefused as exc:
+        print(f"deploy refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"storage bucket {settings.storage_bucket!r}: {'created, private' if state == 'created' else 'private'}")
+    return _deploy_app(offered)
+
+
+def _deploy_app(offered: tuple[ModelEntry, ...]) -> int:
+    """The Modal part: read the weights lock when a model names a branch, refuse what is neither pinned nor
+    locked, then build and deploy the App (functions/deployment.py registers every function on it)."""
+    import modal
+
+    from functions.deployment import app
+    from functions.dispatch import APP_NAME
+    from shared.weights import refusal
+
+    print(f"building the Modal App {APP_NAME!r}")
+    try:
+        locks = _volume_lock() if any(not entry.pinned for entry in offered) else {}
+        reason = refusal(offered, locks)
+        if reason is not None:
+            print(f"deploy refused: {reason}", file=sys.stderr)
+            return 2
+        with modal.enable_output():
+            app.deploy()
+    except modal.exception.ConnectionError as exc:
+        print(f"Modal is unreachable ({exc}); nothing was deployed", file=sys.stderr)
+        return 1
     print("deployed")
     return 0
 
 
-def cmd_weights(args: argparse.Namespace) -> int:
-    """Fill the weights volume with the pinned snapshots, running `download_weights` on Modal (no GPU).
+def _volume_lock() -> dict[str, Locked]:
+    """The weights lock as the volume holds it (empty before the first `deploy.py weights`)."""
+    from functions.modal_app import weights_volume
+    from shared.weights import LOCK_FILE, parse_lock
 
-    By default it calls the deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary
-    app (`app.run()`) instead, e.g. before the first deploy. HF_TOKEN from the environment, when set, is passed for
-    the gated FLUX.1 [dev] repositories and used for that call only.
+    try:
+        data = b"".join(weights_volume.read_file(LOCK_FILE))
+    except FileNotFoundError:
+        return {}
+    return parse_lock(data.decode("utf-8"))
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Fill the weights volume and lock what it holds, running `download_weights` on Modal (no GPU).
+
+    Each model's commit: pinned in config/models.py, else the one locked on the volume, else its branch's newest
+    (then locked); `--update MODEL` moves a locked model to its branch's newest commit. By default it calls the
+    deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary app (`app.run()`), e.g.
+    before the first deploy. HF_TOKEN from the environment, when set, is passed for the gated FLUX.1 [dev]
+    repositories and used for that call only.
     """
     import modal
 
@@ -95,9 +152,13 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from functions.modal_app import app
 
     try:
-        entries = select_for_download(args.model or None)
+        entries = select_for_download([*(args.model or ()), *(args.update or ())] or None)
     except ValueError as exc:
         print(f"weights refused: {exc}", file=sys.stderr)
+        return 2
+    pinned_updates = [entry.id for entry in entries if entry.pinned and entry.id in (args.update or ())]
+    if pinned_updates:
+        print(f"weights refused: pinned in config/models.py, change them there: {', '.join(pinned_updates)}")
         return 2
     ids = [entry.id for entry in entries]
     token = os.environ.get("HF_TOKEN") or None
@@ -107,10 +168,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
             from functions.generation.gpu import download_weights
 
             with app.run():
-                done = download_weights.remote(ids, token)
+                lock = download_weights.remote(args.model, token, args.update)
         else:
-            done = modal.Function.from_name(APP_NAME, "download_weights").remote(ids, token)
-    print(f"weights ready: {', '.join(done)}")
+            lock = modal.Function.from_name(APP_NAME, "download_weights").remote(args.model, token, args.update)
+    print("weights lock (weights.lock.json on the volume):")
+    for model_id, locked in sorted(lock.items()):
+        print(f"  {model_id:20} {locked['repo']}@{locked['requested']} = {locked['commit']}")
     return 0
 
 
@@ -364,10 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser(
         "migrate", help="apply pending migrations to DATABASE_URL (or the embedded Postgres)"
     ).set_defaults(run=cmd_migrate)
-    verbs.add_parser("deploy", help="migrate DATABASE_URL, then deploy the Modal App").set_defaults(run=cmd_deploy)
+    verbs.add_parser(
+        "deploy", help="check weights and bucket, migrate DATABASE_URL, then deploy the Modal App"
+    ).set_defaults(run=cmd_deploy)
 
-    weights = verbs.add_parser("weights", help="download the pinned model revisions to the Modal weights volume")
+    weights = verbs.add_parser("weights", help="download and lock the model weights on the Modal weights volume")
     weights.add_argument("--model", action="append", help="a registry id (repeatable; default: every model)")
+    weights.add_argument(
+        "--update", action="append", help="move this locked model to its branch's newest commit (repeatable)"
+    )
     weights.add_argument("--ephemeral", action="store_true", help="run in a temporary app instead of the deployed one")
     weights.set_defaults(run=cmd_weights)
 
