@@ -9,8 +9,8 @@ one job at a time.
 a `RenderFailed` raised inside reaches the caller as `RenderFailed` (it pickles with its code). The jobs work
 adds `run_job(job_id)` (claim, render with progress/cancel against the job row, store outputs) on top of the engine.
 
-Nothing heavy is imported here: the engine imports torch/diffusers lazily, so `functions.modal_app` (which
-imports this module to register the classes) stays torch-free for the API container.
+Nothing heavy is imported here: the engine imports torch/diffusers lazily. functions/deployment.py imports this
+module to register the classes; the API and the tasks never do (dispatch finds a class by name, functions/dispatch.py).
 """
 
 from __future__ import annotations

@@ -37,6 +37,17 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
     assert info.web_info is not None
     assert same_image(api_service.api._spec_.image, modal_app.api_image)
     assert not same_image(api_service.api._spec_.image, modal_app.gpu_image)
+    # Cold starts restore a memory snapshot taken after the module (and so the API's imports) loaded.
+    assert _definition(api_service.api)["enable_memory_snapshot"] is True
+    assert _definition(tasks.tick)["enable_memory_snapshot"] is False
+
+
+def _definition(function: Any) -> dict[str, Any]:
+    """The arguments a Modal function was defined with, read offline from its loader's closure."""
+    from modal._utils.async_utils import synchronizer
+
+    load = synchronizer._translate_in(function)._load  # type: ignore[no-untyped-call]
+    return dict(zip(load.__code__.co_freevars, (cell.cell_contents for cell in load.__closure__), strict=True))
 
 
 def _classes() -> dict[str, modal.Cls]:
