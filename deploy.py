@@ -3,7 +3,8 @@
 
 python deploy.py local [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--workers N]
 python deploy.py migrate
-python deploy.py deploy
+python deploy.py deploy                 # needs DATABASE_URL, SUPABASE_URL, SUPABASE_SECRET_KEY and a Modal token
+python deploy.py task NAME | --list | --history [NAME]
 python deploy.py weights [--model ID ...] [--update ID ...] [--ephemeral]
 python deploy.py token EMAIL [--data-dir DIR] [--hours N]
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
