@@ -191,7 +191,10 @@ def run_named(name: str) -> TaskRun:
         claim = claim_now(db, TASKS[name], now=datetime.now(UTC))
         if claim is None:
             raise TaskBusy(f"{name} is running already; try again when that run has finished")
-        return run_claimed(db, TASKS[name], claim)
+        run = run_claimed(db, TASKS[name], claim)
+        if run is None:
+            raise TaskBusy(f"{name} was started by the scheduler meanwhile")
+        return run
     finally:
         db.close()
 

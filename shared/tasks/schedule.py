@@ -9,14 +9,17 @@ lease until the lease ends; the next tick after that starts the task again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.db import Database
 from shared.tasks.cron import Cron
 from shared.tasks.runner import TaskDef, TaskRun, run_task
+
+log = logging.getLogger("atelier.tasks")
 
 # How long a claimed run may take before another tick may start the task again (the Modal run's timeout + margin).
 DEFAULT_LEASE = timedelta(seconds=960)
@@ -112,8 +115,23 @@ def release(db: Database, claim: Claim, *, undo_due: bool = False) -> None:
         )
 
 
-def run_claimed(db: Database, task: TaskDef, claim: Claim) -> TaskRun:
-    """Run a claimed task, record the run, and always end the lease."""
+def renew(db: Database, claim: Claim, *, now: datetime, lease: timedelta = DEFAULT_LEASE) -> bool:
+    """Restart the claim's lease as its run begins (a spawned call may start late); False when the claim is no longer
+    this run's (its lease ended and another run took the task), and the run must not go ahead."""
+    with db.transaction() as conn:
+        row = conn.execute(
+            """update task_schedule set lease_until = %(until)s
+                where task = %(task)s and run_id = %(run_id)s returning task""",
+            {"task": claim.task, "run_id": claim.run_id, "until": now + lease},
+        ).fetchone()
+    return row is not None
+
+
+def run_claimed(db: Database, task: TaskDef, claim: Claim, *, now: datetime | None = None) -> TaskRun | None:
+    """Run a claimed task, record the run, and always end the lease; None when the claim was lost before it began."""
+    if not renew(db, claim, now=now or datetime.now(UTC)):
+        log.warning("claim lost before the run began; not running", extra={"task": task.name})
+        return None
     try:
         return run_task(db, task)
     finally:

@@ -88,9 +88,26 @@ def test_the_tick_starts_each_due_task_as_its_own_call_and_retries_one_it_could_
 def test_a_spawned_run_records_itself_and_ends_its_lease(db: Database) -> None:
     task = _task("counted")
     (claim,) = claim_due(db, [task], now=NOW)
-    run = run_claimed(db, task, claim)
+    run = run_claimed(db, task, claim, now=NOW)
+    assert run is not None
     assert run.outcome == "succeeded"
     assert claim_now(db, task, now=NOW) is not None  # the lease ended with the run
+
+
+def test_a_spawned_run_that_starts_after_its_lease_was_taken_over_does_not_run(db: Database) -> None:
+    ran: list[datetime] = []
+
+    def record(_: Database, now: datetime) -> int:
+        ran.append(now)
+        return 1
+
+    task = TaskDef("late", "41 * * * *", record, "test")
+    (late,) = claim_due(db, [task], now=NOW, lease=timedelta(minutes=1))
+    (taken_over,) = claim_due(db, [task], now=NOW + timedelta(hours=1))  # the late call never began; lease over
+    assert run_claimed(db, task, late, now=NOW + timedelta(hours=1)) is None
+    assert ran == []
+    assert run_claimed(db, task, taken_over, now=NOW + timedelta(hours=1)) is not None
+    assert len(ran) == 1
 
 
 def test_a_run_by_hand_waits_for_a_scheduled_run_to_finish(db: Database) -> None:
