@@ -159,7 +159,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 2
     pinned_updates = [entry.id for entry in entries if entry.pinned and entry.id in (args.update or ())]
     if pinned_updates:
-        print(f"weights refused: pinned in config/models.py, change them there: {', '.join(pinned_updates)}")
+        print(
+            f"weights refused: pinned in config/models.py, change them there: {', '.join(pinned_updates)}",
+            file=sys.stderr,
+        )
         return 2
     ids = [entry.id for entry in entries]
     token = os.environ.get("HF_TOKEN") or None

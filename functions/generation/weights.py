@@ -53,7 +53,7 @@ def fill_weights(
             token=token,
             endpoint=endpoint,
         )
-        locks[entry.id] = locked
+        locks = {**read_lock(root), entry.id: locked}  # re-read: keep what another run locked meanwhile
         write_lock(root, locks)
         saved()
         say(f"[weights] {entry.id}: locked at {locked.commit}")

@@ -5,6 +5,9 @@ stand-in answering its HTTP API, driven by the real `huggingface_hub` client."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,18 @@ def test_the_volume_never_loads_a_branch_or_a_lock_made_for_another_revision(tmp
     with pytest.raises(RenderFailed) as moved:
         VolumeSource(tmp_path).path_for(other_branch)
     assert moved.value.code == "model_unpinned"
+
+
+def test_the_weights_command_refuses_updating_a_pinned_or_unknown_model_before_contacting_modal(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    env.update({"HOME": str(tmp_path), "MODAL_SERVER_URL": "http://127.0.0.1:9"})
+    for args, expected in (
+        (["--update", SCHNELL.id], f"pinned in config/models.py, change them there: {SCHNELL.id}"),
+        (["--model", "no-such-model"], "unknown models: no-such-model"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "deploy.py", "weights", *args], cwd=Path(__file__).resolve().parents[2], env=env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert expected in result.stdout + result.stderr
