@@ -141,6 +141,14 @@ def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = 
     return run_erasures(db, erasure_processors(settings or get_settings()), now=now)
 
 
+def run_sync_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Erase accounts whose Supabase Auth user was deleted (shared/accounts/auth_sync.py)."""
+    from shared.accounts.auth_admin import SupabaseAuthAdmin
+    from shared.accounts.auth_sync import sync_accounts
+
+    return sync_accounts(db, SupabaseAuthAdmin(settings or get_settings()), now=now)
+
+
 def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
     """Email the privacy operators about rights requests past their deadline (once per request)."""
     settings = settings or get_settings()
@@ -171,6 +179,7 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
         TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
         TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
+        TaskDef("sync-accounts", "53 * * * *", run_sync_accounts, "erase accounts whose Supabase Auth user is gone"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),
@@ -256,3 +265,8 @@ def erase_accounts_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("notify-overdue-requests"))
 def notify_overdue_requests_task() -> None:
     run_named("notify-overdue-requests")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("sync-accounts"))
+def sync_accounts_task() -> None:
+    run_named("sync-accounts")

@@ -96,12 +96,18 @@ def pending(conn: Connection, user_id: UUID) -> PendingErasure | None:
 
 
 def request_erasure(
-    conn: Connection, user_id: UUID, *, now: datetime, grace_days: int, by: Literal["user", "retention"] = "user"
+    conn: Connection,
+    user_id: UUID,
+    *,
+    now: datetime,
+    grace_days: int,
+    by: Literal["user", "retention", "auth_sync"] = "user",
 ) -> PendingErasure:
     """Lock the account and schedule its erasure `grace_days` from now; asking again changes nothing.
 
-    `by="retention"`: the relationship-plus-3-years rule ended an inactive account. That is not a rights
-    request, so nothing enters the requests register; the audit log says who started it."""
+    `by="retention"`: the relationship-plus-3-years rule ended an inactive account; `by="auth_sync"`: its
+    Supabase Auth user was deleted (shared/accounts/auth_sync.py). Neither is a rights request, so nothing
+    enters the requests register; the audit log says who started it."""
     row = conn.execute(
         """insert into account_erasures (user_id, requested_at, scheduled_for) values (%s, %s, %s)
            on conflict (user_id) do nothing returning requested_at""",
@@ -130,6 +136,16 @@ def schedule_inactive(conn: Connection, user_ids: list[UUID], now: datetime, *, 
             request_erasure(conn, user_id, now=now, grace_days=grace_days, by="retention")
             scheduled += 1
     return scheduled
+
+
+def expedite(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
+    """Bring a pending erasure's date forward to `now` (its reason to wait is gone); True when it moved."""
+    return bool(
+        conn.execute(
+            "update account_erasures set scheduled_for = %s where user_id = %s and scheduled_for > %s",
+            (now, user_id, now),
+        ).rowcount
+    )
 
 
 def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
