@@ -121,6 +121,14 @@ def mark_dispatched(conn: Connection, job_id: UUID) -> None:
     repo.mark_dispatched(conn, job_id)
 
 
+def cancel_wins(conn: Connection, job: Job) -> bool:
+    """The success transaction's last look before it commits: True when a cancel was accepted meanwhile.
+
+    Takes the job row's lock, so a cancel either committed before (and wins: the caller discards the outputs
+    and ends the job `canceled`) or waits for this commit and answers 409 `job_finished`."""
+    return repo.lock_cancel_requested(conn, job.id)
+
+
 def succeed(conn: Connection, job: Job, *, delivered: int, seed: int | None, prompt_text: str | None) -> Job | None:
     """Running → succeeded and the hold posted for what was delivered; None if the job was finished meanwhile."""
     done = repo.finish(conn, job.id, status="succeeded", from_statuses=("running",), seed=seed, prompt_text=prompt_text)

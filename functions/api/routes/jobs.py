@@ -80,6 +80,9 @@ class JobOut(BaseModel):
     task: str
     model: str
     status: str
+    cancel_requested: bool = Field(
+        description="A cancel was accepted: the job ends `canceled` with nothing charged, even if it was rendering"
+    )
     progress: float
     cost: int
     outputs: list[JobOutput]
@@ -100,6 +103,7 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         task=job.task,
         model=job.model,
         status=job.status,
+        cancel_requested=job.cancel_requested,
         progress=job.progress,
         cost=job.cost,
         outputs=outputs,
@@ -213,8 +217,9 @@ def get_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, stora
     responses=errors(JobNotFound, JobFinished),
 )
 def cancel_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
-    """Queued: canceled now and the credits returned. Running: the worker stops between steps, then the
-    job is canceled and its credits returned. Finished: 409 `job_finished`."""
+    """Queued: canceled now and the credits returned. Running: answers `"cancel_requested": true`; the worker
+    stops at its next step, or, if the render already ended, its success transaction sees the cancel and
+    discards the outputs: the job ends `canceled` and nothing is charged. Finished: 409 `job_finished`."""
     with db.transaction() as conn:
         job = jobs.cancel(conn, caller.account.id, job_id)
         return _out(job, _outputs(request, conn, storage, job))
