@@ -37,7 +37,7 @@ RETRY_AFTER = timedelta(minutes=10)  # a failed account waits this long before t
 
 
 class AccountLocked(Forbidden):
-    """This account is scheduled for deletion; only reading the account and cancelling are allowed."""
+    """This account is scheduled for deletion; only reading the account, cancelling and exports are allowed."""
 
     code = "account_locked"
 
@@ -166,14 +166,24 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
 
 
 def check_access(conn: Connection, user_id: UUID, *, method: str, path: str) -> None:
-    """403 `account_locked` for a locked account, except reading the account and cancelling."""
-    if (method.upper(), path.rstrip("/")) in LOCKED_ALLOWED:
+    """403 `account_locked` for a locked account, except reading the account, cancelling and exporting."""
+    if locked_may(method, path):
         return
     if conn.execute("select 1 from account_erasures where user_id = %s", (user_id,)).fetchone() is not None:
         raise AccountLocked()
 
 
-LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel")})
+def locked_may(method: str, path: str) -> bool:
+    """What a locked account may still do: read the account, cancel the deletion, and get a copy of its data
+    (request, list and read exports; the right of access outlives the wish to be deleted)."""
+    key = (method.upper(), path.rstrip("/"))
+    return key in LOCKED_ALLOWED or any(key[0] == m and key[1].startswith(p) for m, p in LOCKED_ALLOWED_UNDER)
+
+
+LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel"), ("POST", "/v1/me/exports"), ("GET", "/v1/me/exports")}
+)
+LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (("GET", "/v1/me/exports/"),)  # one export, by id
 
 
 def check_not_erased(conn: Connection, user_id: UUID) -> None:
