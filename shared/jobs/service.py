@@ -91,10 +91,10 @@ def cancel(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
         raise JobNotFound()
     if job.finished:
         raise JobFinished()
+    repo.request_cancel(conn, job_id)  # recorded either way: the answer says `cancel_requested: true`
     if job.status == "queued":
         finished = _finish(conn, job, status="canceled", from_statuses=("queued",))
         return finished or job
-    repo.request_cancel(conn, job_id)
     again = repo.get(conn, job_id)
     assert again is not None  # noqa: S101 - locked above
     return again

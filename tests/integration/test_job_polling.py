@@ -94,7 +94,8 @@ def test_the_event_stream_of_a_finished_job_is_one_event_and_another_users_job_i
         who, other = person(), person()
         onboard(client, who)
         job_id = _job(client, who)
-        client.post(f"/v1/jobs/{job_id}/cancel", headers=who.headers)
+        canceled = client.post(f"/v1/jobs/{job_id}/cancel", headers=who.headers).json()
+        assert (canceled["status"], canceled["cancel_requested"]) == ("canceled", True)
         with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=who.headers) as response:
             events = _events(list(response.iter_lines()))
         assert [e["status"] for e in events] == ["canceled"]
