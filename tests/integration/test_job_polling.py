@@ -85,6 +85,7 @@ def test_the_event_stream_follows_a_job_and_ends_with_it(tmp_path: Path, db: Dat
         assert [e["status"] for e in events] == ["queued", "canceled"]
         assert events[-1]["id"] == job_id
         assert "event: job" in lines
+        assert "id: canceled" in lines
 
 
 def test_the_event_stream_of_a_finished_job_is_one_event_and_another_users_job_is_404(
@@ -99,6 +100,8 @@ def test_the_event_stream_of_a_finished_job_is_one_event_and_another_users_job_i
         with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=who.headers) as response:
             events = _events(list(response.iter_lines()))
         assert [e["status"] for e in events] == ["canceled"]
+        reconnect = client.get(f"/v1/jobs/{job_id}/events", headers={**who.headers, "Last-Event-ID": "canceled"})
+        assert reconnect.status_code == 204  # an EventSource stops reconnecting
         refused = client.get(f"/v1/jobs/{job_id}/events", headers=other.headers)
         assert refused.status_code == 404
         assert refused.json()["error"]["code"] == "job_not_found"

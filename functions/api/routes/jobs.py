@@ -11,7 +11,7 @@ from uuid import UUID
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.deps import (
@@ -238,7 +238,7 @@ async def _job_events(
     while True:
         key = (current.status, current.progress, current.cancel_requested)
         if key != last_key:
-            yield f"event: job\ndata: {current.model_dump_json()}\n\n"
+            yield f"event: job\nid: {current.status}\ndata: {current.model_dump_json()}\n\n"
             last_key, sent_at = key, time.monotonic()
         elif time.monotonic() - sent_at >= EVENTS_KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
@@ -259,13 +259,26 @@ async def _job_events(
     responses={
         **errors(JobNotFound),
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "The event stream"},
+        204: {"description": "A reconnect (`Last-Event-ID`) after the job's final event: nothing more will come"},
     },
     response_class=StreamingResponse,
 )
-def job_events(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> StreamingResponse:
-    """`text/event-stream`: one `job` event (the job as GET /v1/jobs/{id} answers it) now and on every change,
-    comments as keep-alives; the stream closes once the job is succeeded, failed or canceled."""
+def job_events(
+    *,
+    request: Request,
+    job_id: UUID,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> Response:
+    """`text/event-stream`: one `job` event (the job as GET /v1/jobs/{id} answers it, its status as the event
+    id) now and on every change, comments as keep-alives; the stream closes once the job is succeeded, failed
+    or canceled. A browser's EventSource reconnects after a close: it sends the last id, and once that was a
+    final status the answer is 204, which tells it to stop."""
     first = _read_job(request, db, storage, caller.account.id, job_id)  # 404 before any stream starts
+    if last_event_id in FINISHED and first.status in FINISHED:
+        return Response(status_code=204)
     return StreamingResponse(
         _job_events(request, db, storage, caller.account.id, first),
         media_type="text/event-stream",
