@@ -142,6 +142,14 @@ def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = 
     return run_erasures(db, erasure_processors(settings or get_settings()), now=now)
 
 
+def run_sync_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Erase accounts whose Supabase Auth user was deleted (shared/accounts/auth_sync.py)."""
+    from shared.accounts.auth_admin import SupabaseAuthAdmin
+    from shared.accounts.auth_sync import sync_accounts
+
+    return sync_accounts(db, SupabaseAuthAdmin(settings or get_settings()), now=now)
+
+
 def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
     """Email the privacy operators about rights requests past their deadline (once per request)."""
     settings = settings or get_settings()
@@ -172,6 +180,7 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
         TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
         TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
+        TaskDef("sync-accounts", "53 * * * *", run_sync_accounts, "erase accounts whose Supabase Auth user is gone"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),

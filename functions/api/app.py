@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from config.limits import body_limits
 from config.settings import Settings, get_settings
+from functions.api.cors import JsonCorsMiddleware
 from functions.api.errors import declare_error_responses, install_error_handlers
 from functions.api.middleware import (
-    REQUEST_ID_HEADER,
     AccessLogMiddleware,
     BodyLimitMiddleware,
     DenialMonitorMiddleware,
@@ -74,15 +73,7 @@ def create_app(
     install_error_handlers(app)
     # Added innermost first: body caps sit inside CORS, so a 413 still carries CORS headers.
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings.max_upload_bytes))
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
-        expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
-        max_age=600,
-    )
+    app.add_middleware(JsonCorsMiddleware, origins=settings.cors_origins)  # functions/api/cors.py
     app.add_middleware(DenialMonitorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
     app.add_middleware(AccessLogMiddleware)

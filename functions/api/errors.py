@@ -133,8 +133,17 @@ def declare_error_responses(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 async def _atelier_error(_: Request, exc: Exception) -> JSONResponse:
@@ -145,7 +154,7 @@ async def _atelier_error(_: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    return error_response(exc.status, exc.code, exc.message, headers)
+    return error_response(exc.status, exc.code, exc.message, headers, exc.details)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

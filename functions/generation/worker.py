@@ -104,31 +104,38 @@ class JobRunner:
         if result.images and not allowed:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
         stored: list[MediaItem] = []
+        canceled = False
         try:
             # Objects are written inside this short transaction, after the render; the job row is
-            # locked only by the final update, so nothing waits on the uploads.
+            # locked only from the cancel check on, so nothing waits on the uploads.
             with self.db.transaction() as conn:
-                for image in allowed:
-                    stored.append(
-                        media.store_output(
-                            conn,
-                            self.storage,
-                            user_id=job.user_id,
-                            job_id=job.id,
-                            data=image.data,
-                            content_type=image.content_type,
-                            width=image.width,
-                            height=image.height,
-                            task=job.task,
-                            model=job.model,
-                            prompt=job.prompt,
+                try:
+                    with conn.transaction():  # a savepoint: the outputs' rows, undone if a cancel wins
+                        for image in allowed:
+                            stored.append(
+                                media.store_output(
+                                    conn,
+                                    self.storage,
+                                    user_id=job.user_id,
+                                    job_id=job.id,
+                                    data=image.data,
+                                    content_type=image.content_type,
+                                    width=image.width,
+                                    height=image.height,
+                                    task=job.task,
+                                    model=job.model,
+                                    prompt=job.prompt,
+                                )
+                            )
+                        if jobs.cancel_wins(conn, job):
+                            raise _CancelWon
+                        done = jobs.succeed(
+                            conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
                         )
-                    )
-                done = jobs.succeed(
-                    conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
-                )
-                if done is None:  # canceled or timed out meanwhile: deliver nothing, charge nothing
-                    raise _NoLongerRunning
+                        if done is None:  # timed out meanwhile: deliver nothing, charge nothing
+                            raise _NoLongerRunning
+                except _CancelWon:  # a cancel accepted before this commit: no outputs, hold voided
+                    done, canceled = jobs.mark_canceled(conn, job), True
         except _NoLongerRunning:
             for item in stored:
                 media.discard(self.storage, item)
@@ -137,6 +144,11 @@ class JobRunner:
             for item in stored:
                 media.discard(self.storage, item)
             raise
+        if canceled:
+            for item in stored:
+                media.discard(self.storage, item)
+            log.info("job canceled before its outputs were committed", extra={"job_id": str(job.id)})
+            return done
         log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
         return done
 
@@ -154,6 +166,10 @@ class JobRunner:
 
 class _NoLongerRunning(Exception):
     """The job was finished by someone else (cancel, reconciler) while it rendered."""
+
+
+class _CancelWon(Exception):
+    """A cancel was accepted while the outputs were being stored: it wins over the delivery."""
 
 
 class _Throttled:

@@ -79,10 +79,20 @@ def purge_expired_blocks(conn: Connection) -> int:
 
 
 def require_onboarded(conn: Connection, account_id: UUID) -> None:
-    """403 `onboarding_required` unless the account finished onboarding (generation and purchase call this)."""
+    """403 `onboarding_required` unless the account finished onboarding (whatever creates content or moves money)."""
     row = conn.execute("select onboarded_at from accounts where id = %s", (account_id,)).fetchone()
     if row is None or row["onboarded_at"] is None:
-        raise OnboardingRequired()
+        raise onboarding_required(conn)
+
+
+def onboarding_required(conn: Connection) -> OnboardingRequired:
+    """The 403 that names the next step: which endpoint to call, with which privacy policy version."""
+    version = policies.current(conn, "privacy").version
+    return OnboardingRequired(
+        "Finish onboarding first: POST /v1/me/onboarding with your age (birth_date or age_confirmed) and "
+        f'"accepted_policy_version": {version} (the privacy policy in force).',
+        details={"call": "POST /v1/me/onboarding", "accepted_policy_version": version},
+    )
 
 
 def onboarded_at(conn: Connection, account_id: UUID) -> datetime | None:

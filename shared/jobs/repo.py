@@ -141,6 +141,13 @@ def cancel_requested(conn: Connection, job_id: UUID) -> bool:
     return row is None or bool(row["cancel_requested"]) or row["status"] != "running"
 
 
+def lock_cancel_requested(conn: Connection, job_id: UUID) -> bool:
+    """Lock the job row (until commit) and read its cancel request: a cancel committed before this is seen,
+    and one sent after it waits for the commit and then finds the job finished."""
+    row = conn.execute("select cancel_requested from jobs where id = %s for update", (job_id,)).fetchone()
+    return row is not None and bool(row["cancel_requested"])
+
+
 def request_cancel(conn: Connection, job_id: UUID) -> None:
     conn.execute("update jobs set cancel_requested = true where id = %s and status in ('queued', 'running')", (job_id,))
 

@@ -37,7 +37,7 @@ RETRY_AFTER = timedelta(minutes=10)  # a failed account waits this long before t
 
 
 class AccountLocked(Forbidden):
-    """This account is scheduled for deletion; only reading the account and cancelling are allowed."""
+    """This account is scheduled for deletion; only reading the account, cancelling and exports are allowed."""
 
     code = "account_locked"
 
@@ -96,12 +96,18 @@ def pending(conn: Connection, user_id: UUID) -> PendingErasure | None:
 
 
 def request_erasure(
-    conn: Connection, user_id: UUID, *, now: datetime, grace_days: int, by: Literal["user", "retention"] = "user"
+    conn: Connection,
+    user_id: UUID,
+    *,
+    now: datetime,
+    grace_days: int,
+    by: Literal["user", "retention", "auth_sync"] = "user",
 ) -> PendingErasure:
     """Lock the account and schedule its erasure `grace_days` from now; asking again changes nothing.
 
-    `by="retention"`: the relationship-plus-3-years rule ended an inactive account. That is not a rights
-    request, so nothing enters the requests register; the audit log says who started it."""
+    `by="retention"`: the relationship-plus-3-years rule ended an inactive account; `by="auth_sync"`: its
+    Supabase Auth user was deleted (shared/accounts/auth_sync.py). Neither is a rights request, so nothing
+    enters the requests register; the audit log says who started it."""
     row = conn.execute(
         """insert into account_erasures (user_id, requested_at, scheduled_for) values (%s, %s, %s)
            on conflict (user_id) do nothing returning requested_at""",
@@ -132,6 +138,16 @@ def schedule_inactive(conn: Connection, user_ids: list[UUID], now: datetime, *, 
     return scheduled
 
 
+def expedite(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
+    """Bring a pending erasure's date forward to `now` (its reason to wait is gone); True when it moved."""
+    return bool(
+        conn.execute(
+            "update account_erasures set scheduled_for = %s where user_id = %s and scheduled_for > %s",
+            (now, user_id, now),
+        ).rowcount
+    )
+
+
 def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
     """Unlock the account within the grace period; False when nothing was pending. 409 once it has started."""
     row = conn.execute(
@@ -150,14 +166,24 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
 
 
 def check_access(conn: Connection, user_id: UUID, *, method: str, path: str) -> None:
-    """403 `account_locked` for a locked account, except reading the account and cancelling."""
-    if (method.upper(), path.rstrip("/")) in LOCKED_ALLOWED:
+    """403 `account_locked` for a locked account, except reading the account, cancelling and exporting."""
+    if locked_may(method, path):
         return
     if conn.execute("select 1 from account_erasures where user_id = %s", (user_id,)).fetchone() is not None:
         raise AccountLocked()
 
 
-LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel")})
+def locked_may(method: str, path: str) -> bool:
+    """What a locked account may still do: read the account, cancel the deletion, and get a copy of its data
+    (request, list and read exports; the right of access outlives the wish to be deleted)."""
+    key = (method.upper(), path.rstrip("/"))
+    return key in LOCKED_ALLOWED or any(key[0] == m and key[1].startswith(p) for m, p in LOCKED_ALLOWED_UNDER)
+
+
+LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel"), ("POST", "/v1/me/exports"), ("GET", "/v1/me/exports")}
+)
+LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (("GET", "/v1/me/exports/"),)  # one export, by id
 
 
 def check_not_erased(conn: Connection, user_id: UUID) -> None:

@@ -3,7 +3,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from functions.api.deps import AppSettings, CurrentCaller
+from functions.api.deps import AppSettings, OnboardedCaller
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.billing.catalogue import load_catalogue
@@ -52,7 +52,7 @@ def list_products(settings: AppSettings) -> ProductList:
     dependencies=[rate_limited("account")],
     responses=errors(UnknownProduct, PaymentProviderError, BillingDisabled),
 )
-def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+def create_checkout(body: CheckoutIn, caller: OnboardedCaller, settings: AppSettings) -> UrlOut:
     from shared.billing import polar_api  # polar-sdk is heavy: imported on first use, not at cold start
 
     product = load_catalogue(settings.products_file).get(body.product_id)
@@ -71,7 +71,7 @@ def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettin
     dependencies=[rate_limited("account")],
     responses=errors(PaymentProviderError, BillingDisabled),
 )
-def create_portal(caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+def create_portal(caller: OnboardedCaller, settings: AppSettings) -> UrlOut:
     from shared.billing import polar_api
 
     with polar_api.polar_client(settings) as client:

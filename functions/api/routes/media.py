@@ -13,11 +13,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from config.models import Task
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
-from shared.errors import AtelierError, NotFound
+from shared.accounts.onboarding import require_onboarded
+from shared.errors import AtelierError, NotFound, OnboardingRequired
 from shared.media import service
 from shared.media.images import (
     EXTENSIONS,
@@ -138,7 +139,7 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
 )
 def upload(
     *,
-    caller: CurrentCaller,
+    caller: OnboardedCaller,
     db: Db,
     storage: Storage,
     settings: AppSettings,
@@ -216,12 +217,16 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     "/media/{media_id}",
     summary="Publish an output to the gallery or withdraw it",
     dependencies=[rate_limited("account")],
-    responses=errors(NotPublishable),
+    responses=errors(NotPublishable, OnboardingRequired),
 )
 def publish_media(
     *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
 ) -> MediaOut:
+    """Publishing needs onboarding (403 `onboarding_required`); withdrawing from the gallery never does."""
     with db.transaction() as conn:
+        if body.public:
+            service.get_owned(conn, caller.account.id, media_id)  # someone else's image: 404 before anything else
+            require_onboarded(conn, caller.account.id)
         item = service.set_public(conn, caller.account.id, media_id, body.public)
     return _media_out(request, item, storage.signed_url(item.storage_key))
 

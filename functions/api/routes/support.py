@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.errors import PayloadTooLarge
@@ -146,7 +146,7 @@ def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
 def open_ticket(
     *,
     request: Request,
-    caller: CurrentCaller,
+    caller: OnboardedCaller,
     db: Db,
     storage: Storage,
     settings: AppSettings,
