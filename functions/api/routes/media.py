@@ -10,10 +10,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictBool
 
 from config.models import Task
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, CurrentCaller, Db, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
@@ -73,7 +73,7 @@ class MediaPage(BaseModel):
 
 
 class PublishIn(BaseModel):
-    public: bool
+    public: StrictBool
 
 
 class GalleryOut(BaseModel):
@@ -165,7 +165,7 @@ def list_media(
     caller: CurrentCaller,
     db: Db,
     storage: Storage,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     kind: Literal["upload", "output", "mask"] | None = None,
     task: Task | None = None,
@@ -253,7 +253,7 @@ def _purge_now(db: Db, storage: ObjectStorage, media_id: UUID, now: datetime) ->
 def gallery(
     request: Request,
     db: Db,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> GalleryPage:
     with db.transaction() as conn:

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, CurrentCaller, Db, PageCursor, Storage
+from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.errors import PayloadTooLarge
@@ -150,8 +151,8 @@ def open_ticket(
     db: Db,
     storage: Storage,
     settings: AppSettings,
-    subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA)],
-    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    subject: Annotated[StoredText, Form(json_schema_extra=SUBJECT_SCHEMA)],
+    message: Annotated[StoredText, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> TicketOut:
     service.check_text(subject, message)
@@ -174,7 +175,7 @@ def list_tickets(
     caller: CurrentCaller,
     db: Db,
     storage: Storage,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> TicketPage:
     position = Cursor.decode(cursor)
@@ -208,7 +209,7 @@ def post_message(
     db: Db,
     storage: Storage,
     settings: AppSettings,
-    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    message: Annotated[StoredText, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
     service.check_text(None, message)
