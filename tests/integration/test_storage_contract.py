@@ -271,3 +271,12 @@ def test_build_storage_picks_the_backend_from_settings(tmp_path: Path) -> None:
     assert isinstance(forced, LocalStorage)
     with pytest.raises(ValueError, match="SUPABASE"):
         build_storage(Settings(data_dir=tmp_path, storage_backend="supabase"))
+
+
+def test_folders_lists_one_level_of_names(backend: Backend) -> None:
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    for key in (_key(ada), _key(ada, "outputs"), _key(bob, "support")):
+        backend.storage.put(key, b"x", "image/png")
+    assert backend.storage.folders("users/") == sorted([str(ada), str(bob)])
+    assert backend.storage.folders(f"users/{ada}/") == ["outputs", "uploads"]
+    assert backend.storage.folders(f"users/{uuid.uuid4()}/") == []
