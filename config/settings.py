@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     supabase_secret_key: str | None = Field(None, validation_alias=_env("SUPABASE_SECRET_KEY"))
     jwks_cache_seconds: int = Field(600, ge=0, validation_alias=_env("ATELIER_JWKS_CACHE_SECONDS"))
     http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
+    # Local server (uvicorn): request headers must arrive within this, and a body may stall no longer.
+    read_timeout_seconds: float = Field(10.0, gt=0, le=300, validation_alias=_env("ATELIER_READ_TIMEOUT_SECONDS"))
 
     signup_credits: int = Field(10, ge=0, validation_alias=_env("ATELIER_SIGNUP_CREDITS"))
     signup_credit_days: int = Field(30, ge=1, validation_alias=_env("ATELIER_SIGNUP_CREDIT_DAYS"))

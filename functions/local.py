@@ -12,6 +12,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.generation import dispatch
 from functions.generation.dispatch import LocalDispatcher
+from functions.server import server_config
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
@@ -91,9 +92,7 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     scheduler.start()
     app = create_app(settings, db)
     try:
-        # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
-        # of its own and no access log: the API's access-log middleware writes one redacted record per request.
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)).run()
     finally:
         scheduler.stop()
         if workers_pool is not None:
