@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     storage_bucket: str = Field("atelier", min_length=3, validation_alias=_env("ATELIER_STORAGE_BUCKET"))
     signed_url_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600, validation_alias=_env("ATELIER_SIGNED_URL_SECONDS"))
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_BYTES"))
-    max_upload_pixels: int = Field(40_000_000, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    # A pixel cap that fits what generation takes (inputs are resized to the model's size anyway): a small file
+    # can promise a huge image, and decoding costs memory per pixel. Stored images are at most max_image_side.
+    max_upload_pixels: int = Field(4096 * 4096, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    max_image_side: int = Field(2048, ge=64, le=8192, validation_alias=_env("ATELIER_MAX_IMAGE_SIDE"))
     trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
     # Data exports (shared/privacy/exports.py): how long the download link and the archive live, and whether
     # the API starts a build at once in its own process (the build-exports task picks up whatever it does not).

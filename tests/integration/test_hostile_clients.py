@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -27,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from config.settings import Settings
 from functions.api.app import create_app
@@ -112,12 +115,13 @@ def test_control_characters_in_stored_text_are_422_not_500(client: TestClient, t
         send("PUT", "/v1/me/restriction", {"restricted": True, "reason": text}),
         send("POST", "/v1/jobs", {"task": "text_to_image", "prompt": text}),
     ]
+    assert [(r.status_code, _code(r)) for r in answers] == [(422, "invalid_request")] * len(answers)
     if "\ud800" not in text:  # a form field is UTF-8 on the wire: no surrogate can travel there
-        answers += [
+        tickets = [
             client.post("/v1/support/tickets", data={"subject": text, "message": "hello"}, headers=ada.headers),
             client.post("/v1/support/tickets", data={"subject": "hello", "message": text}, headers=ada.headers),
         ]
-    assert [(r.status_code, _code(r)) for r in answers] == [(422, "invalid_request")] * len(answers)
+        assert [(r.status_code, _code(r)) for r in tickets] == [(422, "invalid_support_text")] * 2
     me = client.get("/v1/me", headers=ada.headers).json()
     assert me["restricted"] is False  # nothing half-written
 
@@ -508,3 +512,72 @@ def test_an_idle_connection_that_never_sends_a_request_is_closed(local_stack: Lo
         with contextlib.suppress(ConnectionResetError):
             assert sock.recv(1024) == b""
     assert httpx.get(f"{local_stack.base}/healthz", timeout=5).status_code == 200  # honest clients still served
+
+
+# --- 1. Pixel bombs under the byte cap ------------------------------------------------------------------
+
+
+def _flat_png(side: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (10, 120, 10)).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def _forged_jpeg(width: int, height: int) -> bytes:
+    """A 16x16 JPEG whose frame header claims width x height: libjpeg pads the missing scan out."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    frame = data.find(b"\xff\xc0")
+    struct.pack_into(">HH", data, frame + 5, height, width)
+    return bytes(data)
+
+
+def _upload(client: TestClient, who: Person, data: bytes) -> Any:
+    return client.post("/v1/uploads", files={"file": ("x", data, "application/octet-stream")}, headers=who.headers)
+
+
+def test_a_single_colour_6300_square_png_is_refused_before_decoding(client: TestClient, db: Database) -> None:
+    ada = person()
+    onboard(client, ada)
+    bomb = _flat_png(6300)
+    assert len(bomb) < 200_000  # ~100 KB on the wire, 119 MB of pixels
+    response = _upload(client, ada, bomb)
+    assert response.status_code == 422, response.text
+    assert _code(response) == "image_too_large"
+
+
+@pytest.mark.parametrize("size", [(6000, 6000), (4000, 4000), (4096, 2048)])
+def test_a_jpeg_whose_header_promises_more_than_its_scan_holds_is_refused(
+    client: TestClient, size: tuple[int, int]
+) -> None:
+    ada = person()
+    onboard(client, ada)
+    forged = _forged_jpeg(*size)
+    assert len(forged) < 1000
+    response = _upload(client, ada, forged)
+    assert response.status_code == 422, response.text
+    assert _code(response) in ("invalid_image", "image_too_large")
+    assert client.get("/v1/media", headers=ada.headers).json()["items"] == []
+
+
+def test_five_bombs_in_one_support_ticket_are_refused_and_nothing_is_stored(client: TestClient, db: Database) -> None:
+    ada = person()
+    onboard(client, ada)
+    files = [("attachments", (f"{n}.png", _flat_png(6300), "image/png")) for n in range(5)]
+    response = client.post(
+        "/v1/support/tickets", data={"subject": "help", "message": "see attached"}, files=files, headers=ada.headers
+    )
+    assert response.status_code == 422, response.text
+    with db.transaction() as conn:
+        assert conn.execute("select 1 from support_tickets where user_id = %s", (ada.id,)).fetchone() is None
+
+
+def test_a_large_photo_is_accepted_and_stored_at_the_size_generation_needs(client: TestClient) -> None:
+    ada = person()
+    onboard(client, ada)
+    out = io.BytesIO()
+    Image.effect_noise((256, 192), 40).convert("RGB").resize((4000, 3000)).save(out, "JPEG", quality=85)
+    response = _upload(client, ada, out.getvalue())
+    assert response.status_code == 201, response.text
+    assert (response.json()["width"], response.json()["height"]) == (2048, 1536)

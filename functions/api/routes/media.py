@@ -150,6 +150,7 @@ def upload(
         data,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_upload_pixels,
+        max_side=settings.max_image_side,
         output_format="PNG" if purpose == "mask" else None,  # masks stay lossless
     )
     kind: Literal["upload", "mask"] = "mask" if purpose == "mask" else "upload"

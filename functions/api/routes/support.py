@@ -13,7 +13,6 @@ from pydantic import BaseModel
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
 from functions.api.deps import AppSettings, CurrentCaller, Db, PageCursor, Storage
-from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.errors import PayloadTooLarge
@@ -133,7 +132,14 @@ def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
         data = file.file.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise ImageBodyTooLarge(f"An attachment is larger than {settings.max_upload_bytes} bytes.")
-        images.append(validate_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels))
+        images.append(
+            validate_image(
+                data,
+                max_bytes=settings.max_upload_bytes,
+                max_pixels=settings.max_upload_pixels,
+                max_side=settings.max_image_side,
+            )
+        )
     return images
 
 
@@ -151,8 +157,8 @@ def open_ticket(
     db: Db,
     storage: Storage,
     settings: AppSettings,
-    subject: Annotated[StoredText, Form(json_schema_extra=SUBJECT_SCHEMA)],
-    message: Annotated[StoredText, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA)],
+    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> TicketOut:
     service.check_text(subject, message)
@@ -209,7 +215,7 @@ def post_message(
     db: Db,
     storage: Storage,
     settings: AppSettings,
-    message: Annotated[StoredText, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
     service.check_text(None, message)
