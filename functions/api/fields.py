@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from shared.text import require_storable
 
-# Any client text that may be stored (prompts, names, subjects, messages, reasons): 422 `invalid_request`
-# for NUL and other control characters, which Postgres cannot store or which no field has a use for.
-StoredText = Annotated[str, AfterValidator(require_storable)]
+# Any client text that may be stored (prompts, names, reasons): 422 `invalid_request` for NUL and other
+# control characters, which Postgres cannot store or which no field has a use for.
+NoControlCharacters = AfterValidator(require_storable)
+# The same rule as a pattern, so the OpenAPI description states it (clients and the fuzzer see it); the
+# validator also refuses lone surrogates, which a pattern cannot name.
+STORABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+StoredText = Annotated[str, Field(pattern=STORABLE_PATTERN), NoControlCharacters]
+# A `pattern` given after the validator (`Annotated[StoredText, Field(pattern=...)]`) is enforced but left out
+# of the OpenAPI description: a field with its own pattern writes `Annotated[str, Field(...), NoControlCharacters]`.
 
 
 def _iso_date(value: object) -> object:

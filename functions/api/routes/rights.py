@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.errors import ErrorBody
-from functions.api.fields import StoredText
+from functions.api.fields import NoControlCharacters, StoredText
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
@@ -16,6 +16,7 @@ from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1/me", tags=["privacy rights"], dependencies=[rate_limited("account")])
 
+AVATAR_PATTERN = r"^https://[^\x00-\x1f\x7f-\x9f]*$"
 Name = Annotated[StoredText | None, Field(max_length=200)]
 
 
@@ -25,7 +26,7 @@ class RectifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     display_name: Name = None
     full_name: Name = None
-    avatar_url: Annotated[StoredText | None, Field(max_length=2000, pattern=r"^https://")] = None
+    avatar_url: Annotated[str, Field(max_length=2000, pattern=AVATAR_PATTERN), NoControlCharacters] | None = None
 
 
 @router.patch("", summary="Correct the account's names or avatar (rectification)")
