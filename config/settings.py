@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     supabase_secret_key: str | None = Field(None, validation_alias=_env("SUPABASE_SECRET_KEY"))
     jwks_cache_seconds: int = Field(600, ge=0, validation_alias=_env("ATELIER_JWKS_CACHE_SECONDS"))
     http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
+    # Local server (uvicorn): request headers must arrive within this, and a body may stall no longer.
+    read_timeout_seconds: float = Field(10.0, gt=0, le=300, validation_alias=_env("ATELIER_READ_TIMEOUT_SECONDS"))
 
     signup_credits: int = Field(10, ge=0, validation_alias=_env("ATELIER_SIGNUP_CREDITS"))
     signup_credit_days: int = Field(30, ge=1, validation_alias=_env("ATELIER_SIGNUP_CREDIT_DAYS"))
@@ -51,7 +53,10 @@ class Settings(BaseSettings):
     storage_bucket: str = Field("atelier", min_length=3, validation_alias=_env("ATELIER_STORAGE_BUCKET"))
     signed_url_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600, validation_alias=_env("ATELIER_SIGNED_URL_SECONDS"))
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_BYTES"))
-    max_upload_pixels: int = Field(40_000_000, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    # A pixel cap that fits what generation takes (inputs are resized to the model's size anyway): a small file
+    # can promise a huge image, and decoding costs memory per pixel. Stored images are at most max_image_side.
+    max_upload_pixels: int = Field(4096 * 4096, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    max_image_side: int = Field(2048, ge=64, le=8192, validation_alias=_env("ATELIER_MAX_IMAGE_SIDE"))
     trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
     # Data exports (shared/privacy/exports.py): how long the download link and the archive live, and whether
     # the API starts a build at once in its own process (the build-exports task picks up whatever it does not).

@@ -14,6 +14,7 @@ from config.settings import Settings
 from functions import dispatch
 from functions.api.app import create_app
 from functions.generation.dispatch import LocalDispatcher
+from functions.server import server_config
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
@@ -132,7 +133,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         app = create_app(settings, db)
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)).run()
     finally:
         scheduler.stop()
         if workers_pool is not None:

@@ -122,19 +122,10 @@ def _expire_exports(db: Database, now: datetime) -> int:
 
 def erasure_processors(settings: Settings) -> Processors:
     """Storage, the Supabase Auth admin and (when billing is on) Polar, as the erasure steps need them."""
-    from shared.accounts.auth_admin import SupabaseAuthAdmin
-    from shared.billing.polar_api import delete_customer, polar_client
     from shared.media.storage import build_storage
+    from shared.privacy.processors import processors_for
 
-    def delete_polar_customer(user_id: UUID) -> bool:
-        with polar_client(settings) as client:
-            return delete_customer(client, user_id=user_id)
-
-    return Processors(
-        storage=build_storage(settings),
-        auth=SupabaseAuthAdmin(settings),
-        polar=delete_polar_customer if settings.polar_access_token else None,
-    )
+    return processors_for(settings, storage=build_storage(settings))
 
 
 def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
@@ -148,6 +139,13 @@ def run_sync_accounts(db: Database, now: datetime, settings: Settings | None = N
     from shared.accounts.auth_sync import sync_accounts
 
     return sync_accounts(db, SupabaseAuthAdmin(settings or get_settings()), now=now)
+
+
+def run_sweep_orphans(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Delete storage objects under `users/{id}/` whose account no longer exists (shared/privacy/orphans.py)."""
+    from shared.privacy.orphans import sweep_orphans
+
+    return sweep_orphans(db, _storage(settings or get_settings()))
 
 
 def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
@@ -181,6 +179,7 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
         TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
         TaskDef("sync-accounts", "53 * * * *", run_sync_accounts, "erase accounts whose Supabase Auth user is gone"),
+        TaskDef("sweep-orphan-objects", "53 5 * * *", run_sweep_orphans, "delete objects of accounts that are gone"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),

@@ -24,6 +24,7 @@ from functions.generation.engine import (
 from shared.db import Database, open_database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
+from shared.jobs.heartbeat import Heartbeat
 from shared.jobs.models import Job
 from shared.media import service as media
 from shared.media.models import MediaItem
@@ -54,6 +55,10 @@ class JobRunner:
 
     def run_claimed(self, job: Job) -> Job | None:
         """Render a job this worker has claimed (status running) and finish it exactly once."""
+        with Heartbeat(self.db, job.id):  # a dead worker's job is failed (credits back) within a minute
+            return self._run_claimed(job)
+
+    def _run_claimed(self, job: Job) -> Job | None:
         log.info("job started", extra={"job_id": str(job.id), "task": job.task, "model": job.model})
         try:
             request = self._request(job)

@@ -176,6 +176,14 @@ def fail_overdue(conn: Connection, *, now: datetime, limit: int = 100) -> int:
     return len(overdue)
 
 
+def fail_stale(conn: Connection, *, beat_before: datetime, limit: int = 100) -> int:
+    """Fail running jobs whose worker stopped beating (it died mid-job), and return their credits."""
+    stale = repo.stale_running(conn, beat_before=beat_before, limit=limit)
+    for job in stale:
+        fail(conn, job, code="worker_lost", message="The worker stopped while rendering; your credits were returned.")
+    return len(stale)
+
+
 def _now(conn: Connection) -> datetime:
     row = conn.execute("select now() as now").fetchone()
     assert row is not None  # noqa: S101

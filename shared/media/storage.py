@@ -10,6 +10,7 @@ then the row; delete the object if the row fails).
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import hmac
 import json
@@ -129,6 +130,11 @@ class Storage(ABC):
         self.delete(keys)
         return len(keys)
 
+    def folders(self, prefix: str) -> builtins.list[str]:
+        """The names of the folders directly under a folder prefix (e.g. each user id under `users/`), sorted."""
+        start = len(_folder(prefix))
+        return sorted({key[start:].split("/", 1)[0] for key in self.list(prefix) if "/" in key[start:]})
+
 
 def _folder(prefix: str) -> str:
     if prefix and not prefix.endswith("/"):
@@ -240,6 +246,11 @@ class LocalStorage(Storage):
             for path in base.rglob("*")
             if path.is_file() and not path.name.startswith(".")
         )
+
+    def folders(self, prefix: str) -> builtins.list[str]:
+        prefix = _folder(prefix)
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
 
     def signed_url(self, key: str, seconds: int | None = None) -> str:
         """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host."""
@@ -353,6 +364,18 @@ class SupabaseStorage(Storage):
     def check_bucket(self) -> None:
         """`StorageUnavailable` unless the bucket exists and this key may read it (a wrong key sees no bucket)."""
         self._call("read the bucket", self._client.get_bucket, self.bucket)
+
+    def folders(self, prefix: str) -> builtins.list[str]:
+        """One level only (Storage lists a folder's entries; sub-folders are those without an id)."""
+        names: builtins.list[str] = []
+        offset = 0
+        while True:
+            options = {"limit": LIST_PAGE, "offset": offset, "sortBy": {"column": "name", "order": "asc"}}
+            entries = self._call("list folders", self._bucket().list, _folder(prefix).rstrip("/"), options)
+            names += [entry["name"] for entry in entries if entry.get("id") is None]
+            if len(entries) < LIST_PAGE:
+                return sorted(names)
+            offset += LIST_PAGE
 
     def signed_url(self, key: str, seconds: int | None = None) -> str:
         lifetime = seconds if seconds is not None else self.signed_url_seconds

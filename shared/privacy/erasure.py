@@ -101,17 +101,18 @@ def request_erasure(
     *,
     now: datetime,
     grace_days: int,
-    by: Literal["user", "retention", "auth_sync"] = "user",
+    by: Literal["user", "retention", "auth_sync", "underage"] = "user",
 ) -> PendingErasure:
     """Lock the account and schedule its erasure `grace_days` from now; asking again changes nothing.
 
     `by="retention"`: the relationship-plus-3-years rule ended an inactive account; `by="auth_sync"`: its
-    Supabase Auth user was deleted (shared/accounts/auth_sync.py). Neither is a rights request, so nothing
-    enters the requests register; the audit log says who started it."""
+    Supabase Auth user was deleted (shared/accounts/auth_sync.py); `by="underage"`: the age check refused it
+    (erased at once, and no tombstone: only the short-lived block hash remains). None is a rights request, so
+    nothing enters the requests register; the audit log says who started it."""
     row = conn.execute(
-        """insert into account_erasures (user_id, requested_at, scheduled_for) values (%s, %s, %s)
+        """insert into account_erasures (user_id, requested_at, scheduled_for, underage) values (%s, %s, %s, %s)
            on conflict (user_id) do nothing returning requested_at""",
-        (user_id, now, now + timedelta(days=grace_days)),
+        (user_id, now, now + timedelta(days=grace_days), by == "underage"),
     ).fetchone()
     if row is not None:
         if by == "user":
@@ -120,7 +121,11 @@ def request_erasure(
             step(conn, user_id, now)
         actor = "user" if by == "user" else "system"
         audit.record(
-            conn, actor=actor, action="erasure.requested", subject_id=user_id, details={"grace_days": grace_days}
+            conn,
+            actor=actor,
+            action="erasure.requested",
+            subject_id=user_id,
+            details={"grace_days": grace_days, "by": by},
         )
     found = pending(conn, user_id)
     if found is None:  # pragma: no cover - inserted or already there, in this transaction
@@ -170,6 +175,24 @@ def check_access(conn: Connection, user_id: UUID, *, method: str, path: str) -> 
     if locked_may(method, path):
         return
     if conn.execute("select 1 from account_erasures where user_id = %s", (user_id,)).fetchone() is not None:
+        raise AccountLocked()
+
+
+def check_writable(conn: Connection, user_id: UUID) -> None:
+    """Before a row that names a stored object is committed: the account exists and is not being erased.
+
+    The object is written before this check, so if the check passes before a lock commits, the erasure's
+    storage step (which runs after the lock) sees the object; if it runs after, the write is refused and its
+    object deleted by the caller. Either way no object outlives its account. KEY SHARE holds off the
+    account's deletion until the caller commits (no foreign-key failure, no 500)."""
+    row = conn.execute(
+        """select exists (select 1 from account_erasures e where e.user_id = a.id) as locked
+             from accounts a where a.id = %s for key share""",
+        (user_id,),
+    ).fetchone()
+    if row is None:
+        raise AccountErased()
+    if row["locked"]:
         raise AccountLocked()
 
 
@@ -232,8 +255,9 @@ def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID) -> None:
         conn.execute(f'update "{entry.table}" set {assignments} where {match}', (str(user_id),))
 
 
-def erase_rows(conn: Connection, user_id: UUID, *, now: datetime) -> None:
-    """Apply each data-map entry's erasure action to the user's rows, the account row last; leave a tombstone.
+def erase_rows(conn: Connection, user_id: UUID, *, now: datetime, tombstone: bool = True) -> None:
+    """Apply each data-map entry's erasure action to the user's rows, the account row last; leave a tombstone
+    (unless told not to: an under-13 refusal keeps nothing but its block hash).
 
     Runs with `atelier.erasing` on, the only way append-only tables (ledger, consent, audit) allow DELETE."""
     conn.execute("set local atelier.erasing = 'on'")
@@ -245,9 +269,10 @@ def erase_rows(conn: Connection, user_id: UUID, *, now: datetime) -> None:
         if entry.table != "accounts":
             _erase_entry(conn, entry, user_id)
     _erase_entry(conn, next(e for e in TABLES if e.table == "accounts"), user_id)
-    conn.execute(
-        "insert into erased_accounts (subject_ref, erased_at) values (%s, %s) on conflict do nothing", (ref, now)
-    )
+    if tombstone:
+        conn.execute(
+            "insert into erased_accounts (subject_ref, erased_at) values (%s, %s) on conflict do nothing", (ref, now)
+        )
     audit.record_for_ref(conn, actor="system", action="erasure.completed", ref=ref, details={})
 
 
@@ -267,7 +292,8 @@ ERASE_STEPS: tuple[tuple[str, Step], ...] = (
 )
 
 
-def _claim(db: Database, now: datetime) -> tuple[UUID, uuid.UUID, tuple[str, ...]] | None:
+def _claim(db: Database, now: datetime, only: UUID | None = None) -> tuple[UUID, uuid.UUID, tuple[str, ...]] | None:
+    """Take the lease on the next due account (or on `only`, if it is due and nobody holds it)."""
     claim = uuid.uuid4()
     with db.transaction() as conn:
         row = conn.execute(
@@ -275,21 +301,36 @@ def _claim(db: Database, now: datetime) -> tuple[UUID, uuid.UUID, tuple[str, ...
                   set claim = %(claim)s, lease_until = %(lease)s, attempts = attempts + 1
                 where user_id = (select user_id from account_erasures
                                   where scheduled_for <= %(now)s and (lease_until is null or lease_until < %(now)s)
+                                    and (%(only)s::uuid is null or user_id = %(only)s::uuid)
                                   order by scheduled_for, user_id limit 1
                                   for update skip locked)
             returning user_id, steps_done""",
-            {"claim": claim, "lease": now + LEASE, "now": now},
+            {"claim": claim, "lease": now + LEASE, "now": now, "only": only},
         ).fetchone()
     if row is None:
         return None
     return row["user_id"], claim, tuple(row["steps_done"])
 
 
-def _still_ours(conn: Connection, user_id: UUID, claim: uuid.UUID) -> bool:
+def _still_ours(conn: Connection, user_id: UUID, claim: uuid.UUID) -> bool | None:
+    """None when the claim was lost; else whether this is an under-13 refusal (no tombstone is kept)."""
     row = conn.execute(
-        "select 1 from account_erasures where user_id = %s and claim = %s for update", (user_id, claim)
+        "select underage from account_erasures where user_id = %s and claim = %s for update", (user_id, claim)
     ).fetchone()
-    return row is not None
+    return None if row is None else bool(row["underage"])
+
+
+def _sweep_after_rows(user_id: UUID, processors: Processors) -> None:
+    """Objects a request in flight wrote after the storage step: with no account left, they are orphans.
+
+    A failure here is left to the periodic orphan sweep (`sweep-orphan-objects`): the account is gone."""
+    try:
+        found = processors.storage.delete_prefix(user_prefix(user_id))
+    except Exception as exc:
+        log.warning("post-erasure storage sweep failed: %s", type(exc).__name__)
+        return
+    if found:
+        log.warning("erasure removed %d objects written during erasure", found)
 
 
 def _run_one(
@@ -301,9 +342,11 @@ def _run_one(
             continue
         if name == "rows":
             with db.transaction() as conn:
-                if not _still_ours(conn, user_id, claim):
+                underage = _still_ours(conn, user_id, claim)
+                if underage is None:
                     return False
-                erase_rows(conn, user_id, now=now)
+                erase_rows(conn, user_id, now=now, tombstone=not underage)
+            _sweep_after_rows(user_id, processors)
             return True
         step(db, user_id, processors, now)
         with db.transaction() as conn:
@@ -327,16 +370,32 @@ def run_erasures(db: Database, processors: Processors, *, now: datetime, limit: 
         claimed = _claim(db, now)
         if claimed is None:
             break
-        user_id, claim, done = claimed
-        try:
-            if _run_one(db, user_id, claim, done, processors=processors, now=now):
-                erased += 1
-        except Exception as exc:  # a remote failure: keep the progress, release the claim, try the next account
-            log.warning("erasure step failed: %s", type(exc).__name__)
-            with db.transaction() as conn:
-                conn.execute(
-                    """update account_erasures set claim = null, lease_until = %s, last_error = %s
-                        where user_id = %s and claim = %s""",
-                    (now + RETRY_AFTER, type(exc).__name__[:200], user_id, claim),
-                )
+        erased += _attempt(db, claimed, processors=processors, now=now)
     return erased
+
+
+def erase_now(db: Database, user_id: UUID, processors: Processors, *, now: datetime) -> bool:
+    """Run the erasure steps for one account whose erasure is due (the under-13 refusal); True when gone.
+
+    The same steps, claim and lease as the scheduled task: when a step fails (or another run holds the
+    account), `erase-accounts` finishes the work from where it stopped."""
+    claimed = _claim(db, now, only=user_id)
+    return claimed is not None and _attempt(db, claimed, processors=processors, now=now) == 1
+
+
+def _attempt(
+    db: Database, claimed: tuple[UUID, uuid.UUID, tuple[str, ...]], *, processors: Processors, now: datetime
+) -> int:
+    """1 when the claimed account was erased; a failure keeps the progress and releases the claim."""
+    user_id, claim, done = claimed
+    try:
+        return 1 if _run_one(db, user_id, claim, done, processors=processors, now=now) else 0
+    except Exception as exc:  # a remote failure: keep the progress, release the claim, try the next account
+        log.warning("erasure step failed: %s", type(exc).__name__)
+        with db.transaction() as conn:
+            conn.execute(
+                """update account_erasures set claim = null, lease_until = %s, last_error = %s
+                    where user_id = %s and claim = %s""",
+                (now + RETRY_AFTER, type(exc).__name__[:200], user_id, claim),
+            )
+        return 0

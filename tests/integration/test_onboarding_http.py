@@ -179,8 +179,12 @@ def test_generation_and_purchase_need_onboarding(settings: Settings, db: Databas
         done = onboard(client, ada)
         assert done["policy_version"] == 1
         assert client.post("/v1/probe/generate", headers=ada.headers).status_code == 200
-        # Onboarding twice keeps the first completion time.
-        assert onboard(client, ada)["onboarded_at"] == done["onboarded_at"]
+        # Onboarding happens once; a second call is refused and changes nothing.
+        again = client.post(
+            "/v1/me/onboarding", json={"age_confirmed": True, "accepted_policy_version": 1}, headers=ada.headers
+        )
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "already_onboarded"
 
 
 @pytest.mark.parametrize(

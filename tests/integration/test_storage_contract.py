@@ -347,3 +347,12 @@ def test_the_fake_answers_errors_in_the_storage_servers_shape() -> None:
             400,
             {"statusCode": "404", "code": "NoSuchBucket", "error": "Bucket not found", "message": "Bucket not found"},
         )
+
+
+def test_folders_lists_one_level_of_names(backend: Backend) -> None:
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    for key in (_key(ada), _key(ada, "outputs"), _key(bob, "support")):
+        backend.storage.put(key, b"x", "image/png")
+    assert backend.storage.folders("users/") == sorted([str(ada), str(bob)])
+    assert backend.storage.folders(f"users/{ada}/") == ["outputs", "uploads"]
+    assert backend.storage.folders(f"users/{uuid.uuid4()}/") == []

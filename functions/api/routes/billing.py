@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from functions.api.deps import AppSettings, OnboardedCaller
+from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.billing.catalogue import load_catalogue
@@ -25,7 +26,7 @@ class ProductList(BaseModel):
 
 
 class CheckoutIn(BaseModel):
-    product_id: str = Field(min_length=1, max_length=200)
+    product_id: StoredText = Field(min_length=1, max_length=200)
 
 
 class UrlOut(BaseModel):

@@ -27,6 +27,7 @@ from functions.api.deps import (
     RequestData,
     Storage,
 )
+from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
@@ -55,15 +56,17 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Task
-    model: str | None = Field(None, max_length=100)
-    prompt: str | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
+    model: StoredText | None = Field(None, max_length=100)
+    prompt: StoredText | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
     image: UUID | None = Field(None, description="an upload or output id: the reference image")
     mask: UUID | None = Field(None, description="an upload id with purpose=mask (inpaint)")
-    aspect_ratio: str | None = Field(None, max_length=10)
+    aspect_ratio: StoredText | None = Field(None, max_length=10)
     count: int | None = Field(None, ge=1, le=4)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     target_long_side: int | None = Field(None, ge=64, le=4096, description="upscale: the output's long side")
-    target_model: str | None = Field(None, max_length=100, description="image_to_prompt: the model the prompt is for")
+    target_model: StoredText | None = Field(
+        None, max_length=100, description="image_to_prompt: the model the prompt is for"
+    )
 
 
 class JobAccepted(BaseModel):

@@ -10,10 +10,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictBool
 
 from config.models import Task
-from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, Storage
+from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.urls import absolute
@@ -74,7 +74,7 @@ class MediaPage(BaseModel):
 
 
 class PublishIn(BaseModel):
-    public: bool
+    public: StrictBool
 
 
 class GalleryOut(BaseModel):
@@ -151,6 +151,7 @@ def upload(
         data,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_upload_pixels,
+        max_side=settings.max_image_side,
         output_format="PNG" if purpose == "mask" else None,  # masks stay lossless
     )
     kind: Literal["upload", "mask"] = "mask" if purpose == "mask" else "upload"
@@ -166,7 +167,7 @@ def list_media(
     caller: CurrentCaller,
     db: Db,
     storage: Storage,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     kind: Literal["upload", "output", "mask"] | None = None,
     task: Task | None = None,
@@ -258,7 +259,7 @@ def _purge_now(db: Db, storage: ObjectStorage, media_id: UUID, now: datetime) ->
 def gallery(
     request: Request,
     db: Db,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> GalleryPage:
     with db.transaction() as conn:
