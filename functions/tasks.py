@@ -20,7 +20,8 @@ from shared.db import Database, open_database
 from shared.logs import configure_logging
 from shared.media.service import purge_media
 from shared.media.storage import Storage, build_storage
-from shared.notify.email import OutgoingEmail, email_sender_for
+from shared.notify.email import OutgoingEmail
+from shared.notify.smtp import email_sender_for
 from shared.privacy import requests
 from shared.privacy.erasure import Processors, run_erasures
 from shared.retention.service import enforce_retention, keep_from_settings
@@ -129,16 +130,35 @@ def erasure_processors(settings: Settings) -> Processors:
         with polar_client(settings) as client:
             return delete_customer(client, user_id=user_id)
 
+    from shared.notify.outbox import site_from
+
     return Processors(
         storage=build_storage(settings),
         auth=SupabaseAuthAdmin(settings),
         polar=delete_polar_customer if settings.polar_access_token else None,
+        email=email_sender_for(settings),
+        site=site_from(settings),
     )
 
 
 def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
     """Erase the accounts whose deletion grace period is over (shared/privacy/erasure.py)."""
     return run_erasures(db, erasure_processors(settings or get_settings()), now=now)
+
+
+def run_deliver_email(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Send the due outbox mails through the configured sender (SMTP in production); returns how many left."""
+    from shared.notify.outbox import deliver_outbox, site_from
+
+    settings = settings or get_settings()
+    return deliver_outbox(
+        db,
+        email_sender_for(settings),
+        site=site_from(settings),
+        storage=_storage(settings),
+        now=now,
+        max_attempts=settings.email_max_attempts,
+    )
 
 
 def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
@@ -151,8 +171,13 @@ def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = 
             "%d privacy requests are overdue", len(overdue), extra={"request_ids": [str(r.id) for r in overdue]}
         )
         subject, body = requests.overdue_email(overdue, now)
-        for address in settings.privacy_operator_emails:
-            sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+        try:
+            for address in settings.privacy_operator_emails:
+                sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+        finally:
+            close = getattr(sender, "close", None)
+            if callable(close):
+                close()
 
     return requests.notify_overdue(db, send, now=now)
 
@@ -171,6 +196,7 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
         TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
         TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
+        TaskDef("deliver-email", "* * * * *", run_deliver_email, "send queued emails, retrying transient failures"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),
@@ -256,3 +282,8 @@ def erase_accounts_task() -> None:
 @app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("notify-overdue-requests"))
 def notify_overdue_requests_task() -> None:
     run_named("notify-overdue-requests")
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("deliver-email"))
+def deliver_email_task() -> None:
+    run_named("deliver-email")
