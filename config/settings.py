@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     email_sender: Literal["log", "smtp"] = Field("log", validation_alias=_env("ATELIER_EMAIL_SENDER"))
     smtp_url: str | None = Field(None, validation_alias=_env("ATELIER_SMTP_URL"))
     email_from: str | None = Field(None, validation_alias=_env("ATELIER_EMAIL_FROM"))
+    smtp_ca_file: Path | None = Field(None, validation_alias=_env("ATELIER_SMTP_CA_FILE"))  # a private CA to trust
     smtp_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_SMTP_TIMEOUT_SECONDS"))
     email_max_attempts: int = Field(8, ge=1, le=50, validation_alias=_env("ATELIER_EMAIL_MAX_ATTEMPTS"))
     product_name: str = Field("Atelier", min_length=1, max_length=80, validation_alias=_env("ATELIER_PRODUCT_NAME"))

@@ -89,7 +89,7 @@ update email_outbox set claim = %(claim)s, claimed_at = %(now)s, attempts = atte
                order by next_attempt_at, created_at
                limit %(limit)s
                for update skip locked)
-returning id
+returning id, next_attempt_at, created_at
 """
 
 # Everything a template may need, read at send time. No row: the account (or ticket) is gone, and so is the mail.
@@ -208,7 +208,8 @@ def deliver(
     claim = uuid.uuid4()
     with db.transaction() as conn:
         rows = conn.execute(_CLAIM, {"claim": claim, "now": now, "stale": now - LEASE, "limit": limit}).fetchall()
-    ids = [row["id"] for row in rows]
+    # RETURNING keeps no order: send oldest first, so the mails about one thing arrive in the order they happened.
+    ids = [row["id"] for row in sorted(rows, key=lambda r: (r["next_attempt_at"], r["created_at"], r["id"]))]
     report = DeliveryReport()
     try:
         for index, row_id in enumerate(ids):

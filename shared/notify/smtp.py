@@ -61,6 +61,8 @@ class SmtpEmailSender:
     def from_settings(cls, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> SmtpEmailSender:
         if not settings.smtp_url or not settings.email_from:
             raise ValueError("the smtp sender needs ATELIER_SMTP_URL and ATELIER_EMAIL_FROM")
+        if ssl_context is None and settings.smtp_ca_file is not None:
+            ssl_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
         return cls(
             parse_smtp_url(settings.smtp_url),
             email_from=settings.email_from,
