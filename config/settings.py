@@ -175,10 +175,10 @@ class Settings(BaseSettings):
         if self.billing_enabled:  # billing is on as soon as either Polar secret is set; then both must be real
             required["POLAR_ACCESS_TOKEN"] = self.polar_access_token
             required["POLAR_WEBHOOK_SECRET"] = self.polar_webhook_secret
-        if self.email_sender == "log":  # mail must leave in production: the log sender only records outbox ids
-            raise ValueError("production refuses ATELIER_EMAIL_SENDER=log: use smtp with ATELIER_SMTP_URL")
-        required["ATELIER_PUBLIC_URL"] = self.public_url
+        required["ATELIER_PUBLIC_URL"] = self.public_url  # links in mail
         bad = sorted(name for name, value in required.items() if is_placeholder(value))
+        if self.email_sender == "log":  # mail must leave in production: the log sender only records outbox ids
+            bad.append("ATELIER_EMAIL_SENDER (log; use smtp with ATELIER_SMTP_URL and ATELIER_EMAIL_FROM)")
         if bad:
             raise ValueError(f"production refuses missing or placeholder settings: {', '.join(bad)}")
         return self
