@@ -18,20 +18,30 @@ from shared.db.database import Connection
 from shared.errors import Unprocessable
 from shared.notify.outbox import enqueue
 from shared.privacy import requests
-from shared.support.service import check_text
+from shared.support.service import MAX_MESSAGE, check_text
 
 Topic = Literal["general", "account", "billing", "privacy", "other"]
 TOPICS: tuple[str, ...] = get_args(Topic)
 MAX_EMAIL = 254
 MAX_NAME = 200
 
-_FORBIDDEN = r"\s<>()\[\],;:\"\\\u0000-\u001f\u007f"
+# Patterns hold for both regex dialects that read them: JSON Schema's (ECMA) and Python's. C0 and C1 control
+# characters are never allowed in an address or a name; the characters Python strips but ECMA's \s does not
+# know (\x1c-\x1f, \x85) are excluded explicitly from "a visible character".
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+_FORBIDDEN = rf"\s<>()\[\],;:\"\\{_CONTROLS}"
 # One address, no display name, no comments or quoting: what a person types into a form. Kept simple and
 # strict on purpose (the address goes into an SMTP envelope): local part, "@", a dotted domain.
 EMAIL_BODY = rf"[^@{_FORBIDDEN}]{{1,64}}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
 EMAIL_SCHEMA: dict[str, Any] = {"maxLength": MAX_EMAIL, "pattern": f"^{EMAIL_BODY}$"}
-NAME_BODY = r"[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*"
+NAME_BODY = rf"[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*"
 NAME_SCHEMA: dict[str, Any] = {"maxLength": MAX_NAME, "pattern": f"^{NAME_BODY}$"}
+# The message rule of `check_text` (1-10,000 characters, something visible, no NUL).
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": MAX_MESSAGE,
+    "pattern": r"^[^\u0000]*[^\s\u0000\u001c-\u001f\u0085][^\u0000]*$",
+}
 
 
 class InvalidContactEmail(Unprocessable):

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api.deps import Db
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
-from functions.api.routes.support import MESSAGE_SCHEMA
 from shared.support import contact
 from shared.support.service import InvalidSupportText
 
@@ -29,7 +28,7 @@ class ContactIn(BaseModel):
     email: Annotated[str, Field(json_schema_extra=contact.EMAIL_SCHEMA)]
     name: Annotated[str | None, Field(json_schema_extra=contact.NAME_SCHEMA)] = None
     topic: contact.Topic
-    message: Annotated[str, Field(json_schema_extra=MESSAGE_SCHEMA)]
+    message: Annotated[str, Field(json_schema_extra=contact.MESSAGE_SCHEMA)]
 
 
 class ContactOut(BaseModel):
