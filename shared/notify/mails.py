@@ -120,12 +120,17 @@ def export_ready(site: Site, data: dict[str, Any]) -> Rendered:
 
 def deletion_requested(site: Site, data: dict[str, Any]) -> Rendered:
     when = datetime.fromisoformat(data["scheduled_for"])
+    why = (
+        f"Your {site.product} account has not been used for three years, so we are going to delete it."
+        if data.get("by") == "retention"
+        else f"We received a request to delete your {site.product} account."
+    )
     return _compose(
         site,
         f"{site.product}: your account will be deleted on {_day(when)}",
         [
-            f"We received a request to delete your {site.product} account. Your account is locked now, and "
-            f"on {when:%Y-%m-%d %H:%M} UTC it is deleted for good with your images, history and credits.",
+            f"{why} Your account is locked now, and on {when:%Y-%m-%d %H:%M} UTC it is deleted for good with "
+            "your images, history and credits.",
             "Changed your mind? Sign in before then and choose Cancel deletion:",
             Link("Cancel the deletion", f"{site.app_url}/#/privacy"),
             "If you did not ask for this, sign in and cancel it, then change your password.",

@@ -119,7 +119,8 @@ def request_erasure(
         for _name, step in LOCK_STEPS:
             step(conn, user_id, now)
         scheduled_for = now + timedelta(days=grace_days)
-        enqueue(conn, "deletion_requested", user_id=user_id, params={"scheduled_for": scheduled_for.isoformat()})
+        params = {"scheduled_for": scheduled_for.isoformat(), "by": by}
+        enqueue(conn, "deletion_requested", user_id=user_id, params=params)
         actor = "user" if by == "user" else "system"
         audit.record(
             conn, actor=actor, action="erasure.requested", subject_id=user_id, details={"grace_days": grace_days}

@@ -326,3 +326,31 @@ def test_an_unreachable_or_misconfigured_server_fails_the_run_and_keeps_the_mail
     assert sorted(row["attempts"] for row in rows) == [0, 0, 1]  # only the mail that met the refusal counts it
     assert all(row["failed_at"] is None and row["sent_at"] is None for row in rows)
     assert mail.run(datetime.now(UTC) + timedelta(minutes=2)) == 3
+
+
+@pytest.mark.slow
+def test_deploy_task_deliver_email_sends_by_hand(mail: Mail, database_url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    [ada] = _people(mail, 1)
+    publish(mail.db, "Privacy v2.\n", kind="privacy", material=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ATELIER_DATA_DIR": str(tmp_path / "cli"),
+        "ATELIER_EMAIL_SENDER": "smtp",
+        "ATELIER_SMTP_URL": mail.server.url,
+        "ATELIER_SMTP_CA_FILE": str(mail.server.ca_file),
+        "ATELIER_EMAIL_FROM": "Atelier <hello@atelier.test>",
+    }
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "deploy.py", "task", "deliver-email"], cwd=root, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "deliver-email: succeeded, 1 item(s)" in done.stdout
+    assert ada.email not in done.stdout + done.stderr
+    assert _to(mail.server.received) == [ada.email]
