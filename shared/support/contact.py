@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 from uuid import UUID
 
+from shared import ratelimit
 from shared.db.database import Connection
 from shared.errors import Unprocessable
 from shared.notify.outbox import enqueue
@@ -24,6 +25,10 @@ Topic = Literal["general", "account", "billing", "privacy", "other"]
 TOPICS: tuple[str, ...] = get_args(Topic)
 MAX_EMAIL = 254
 MAX_NAME = 200
+# The form must not become a way to flood someone else's mailbox: at most this many acknowledgements go to one
+# address per day, whatever the number of senders (counted under a keyed hash of the address).
+ACKS_PER_ADDRESS = 3
+ACK_WINDOW_SECONDS = 24 * 3600
 
 # Patterns hold for both regex dialects that read them: JSON Schema's (ECMA) and Python's. C0 and C1 control
 # characters are never allowed in an address or a name; the characters Python strips but ECMA's \s does not
@@ -80,9 +85,17 @@ def clean_name(name: str | None) -> str | None:
 
 
 def open_contact_ticket(
-    conn: Connection, *, email: str, name: str | None, topic: Topic, message: str, now: datetime
+    conn: Connection,
+    *,
+    email: str,
+    name: str | None,
+    topic: Topic,
+    message: str,
+    now: datetime,
+    pseudonym_key: bytes = b"",
 ) -> ContactTicket:
-    """Ticket, first message, acknowledgement mail and (topic privacy) the register entry, in one transaction."""
+    """Ticket, first message, acknowledgement mail and (topic privacy) the register entry, in one transaction.
+    Past ACKS_PER_ADDRESS a day for one address, the message is still kept but not acknowledged."""
     address, person = clean_email(email), clean_name(name)
     check_text(None, message)
     if topic not in TOPICS:
@@ -100,7 +113,16 @@ def open_contact_ticket(
         "insert into support_messages (ticket_id, user_id, author, body, created_at) values (%s, null, 'user', %s, %s)",
         (ticket_id, message, now),
     )
-    enqueue(conn, "contact_ack", ticket_id=ticket_id)
+    acks = ratelimit.check(
+        conn,
+        bucket="contact:ack",
+        key=address.lower(),
+        limit=ACKS_PER_ADDRESS,
+        window_seconds=ACK_WINDOW_SECONDS,
+        secret=pseudonym_key,
+    )
+    if acks.allowed:
+        enqueue(conn, "contact_ack", ticket_id=ticket_id)
     request_id = None
     if topic == "privacy":
         request_id = requests.open_contact_request(conn, ticket_id, now=now).id

@@ -214,3 +214,16 @@ def test_the_ticket_is_exported_and_erased_with_the_account_of_its_address(conta
     assert bodies == [{"body": "someone else writes"}]
     assert outbox == {"n": 1}  # only the other visitor's acknowledgement is still queued
     assert not re.search("ada", json.dumps([left, bodies]), re.IGNORECASE)
+
+
+def test_one_address_gets_at_most_three_acknowledgements_a_day(tmp_path: Path, db: Database) -> None:
+    with smtp_server(tmp_path) as server:
+        settings = _settings(tmp_path, server, rate_limit_overrides={"contact.ip": "100/3600"})
+        with TestClient(create_app(settings, db)) as client:
+            form = Contact(client, db, settings, server)
+            assert [form.send(email=f"{case}@example.com").status_code for case in ("victim", "VICTIM")] == [202] * 2
+            assert [form.send(email="victim@example.com").status_code for _ in range(3)] == [202] * 3
+            assert form.send(email="other@example.com").status_code == 202
+            assert run_deliver_email(db, datetime.now(UTC), settings) == 4
+    assert form.count("support_tickets") == 6  # every message is kept
+    assert sorted(r.rcpt_tos[0].lower() for r in server.received) == ["other@example.com"] + ["victim@example.com"] * 3

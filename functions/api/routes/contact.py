@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.deps import Db
+from functions.api.deps import AppSettings, Db
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.support import contact
@@ -51,10 +51,16 @@ DESCRIPTION: dict[str, Any] = {
     responses=errors(contact.InvalidContactEmail, contact.InvalidContactName, InvalidSupportText),
     openapi_extra=DESCRIPTION,
 )
-def send_contact(body: ContactIn, db: Db) -> ContactOut:
+def send_contact(body: ContactIn, db: Db, settings: AppSettings) -> ContactOut:
     with db.transaction() as conn:
         ticket = contact.open_contact_ticket(
-            conn, email=body.email, name=body.name, topic=body.topic, message=body.message, now=datetime.now(UTC)
+            conn,
+            email=body.email,
+            name=body.name,
+            topic=body.topic,
+            message=body.message,
+            now=datetime.now(UTC),
+            pseudonym_key=settings.pseudonym_key,
         )
     log.info("contact message received", extra={"ticket_id": str(ticket.id), "topic": ticket.topic})
     return ContactOut(id=ticket.id, status="received", topic=ticket.topic)
