@@ -147,11 +147,11 @@ def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = 
 
 
 def run_deliver_email(db: Database, now: datetime, settings: Settings | None = None) -> int:
-    """Send the due outbox mails through the configured sender (SMTP in production); returns how many left."""
-    from shared.notify.outbox import deliver_outbox, site_from
+    """Send the due outbox mails through the configured sender (SMTP in production); returns how many went."""
+    from shared.notify.outbox import deliver_due, site_from
 
     settings = settings or get_settings()
-    return deliver_outbox(
+    return deliver_due(
         db,
         email_sender_for(settings),
         site=site_from(settings),

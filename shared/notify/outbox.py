@@ -11,6 +11,7 @@ once never send one row twice. Transient failures come back after a growing dela
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,7 @@ def enqueue(
 
 @dataclass
 class DeliveryReport:
+    claimed: int = 0
     sent: int = 0
     retried: int = 0
     failed: int = 0  # permanent refusals, out of attempts, or nothing left to send to
@@ -210,9 +212,15 @@ def deliver(
         rows = conn.execute(_CLAIM, {"claim": claim, "now": now, "stale": now - LEASE, "limit": limit}).fetchall()
     # RETURNING keeps no order: send oldest first, so the mails about one thing arrive in the order they happened.
     ids = [row["id"] for row in sorted(rows, key=lambda r: (r["next_attempt_at"], r["created_at"], r["id"]))]
-    report = DeliveryReport()
+    report = DeliveryReport(claimed=len(ids))
+    # Stop well inside the lease, so a slow server can never let another run take (and send) a row we hold.
+    deadline = time.monotonic() + LEASE.total_seconds() / 2
     try:
         for index, row_id in enumerate(ids):
+            if time.monotonic() > deadline:
+                _release(db, ids[index:], claim)
+                log.warning("email delivery stopped at its time budget; %d rows given back", len(ids) - index)
+                break
             try:
                 email = _prepare(db, row_id, claim, site=site, storage=storage, now=now)
                 if email is None:
@@ -229,16 +237,7 @@ def deliver(
                 log.warning("email %s refused for good: %s", row_id, exc.code)
                 continue
             except Exception as exc:  # transient, or a sender bug: count the attempt and retry later
-                code = exc.code if isinstance(exc, TransientEmailError) else type(exc).__name__
-                attempts = _attempts(db, row_id)
-                if attempts >= max_attempts:
-                    _fail(db, row_id, claim, f"{code}; gave up after {attempts} attempts", now)
-                    report.failed += 1
-                else:
-                    later = now + retry_delay(attempts)
-                    _finish(db, row_id, claim, "next_attempt_at = %s, last_error = %s", (later, code[:200]))
-                    report.retried += 1
-                log.warning("email %s failed (attempt %d): %s", row_id, attempts, code)
+                _retry_later(db, row_id, claim, exc, now=now, max_attempts=max_attempts, report=report)
                 if isinstance(exc, SenderUnavailable):
                     _release(db, ids[index + 1 :], claim)
                     raise
@@ -252,7 +251,45 @@ def deliver(
     return report
 
 
+def _retry_later(
+    db: Database, row_id: UUID, claim: UUID, exc: Exception, *, now: datetime, max_attempts: int, report: DeliveryReport
+) -> None:
+    """A transient failure: due again after `retry_delay`, or given up once out of attempts."""
+    code = exc.code if isinstance(exc, TransientEmailError) else type(exc).__name__
+    attempts = _attempts(db, row_id)
+    if attempts >= max_attempts:
+        _fail(db, row_id, claim, f"{code}; gave up after {attempts} attempts", now)
+        report.failed += 1
+    else:
+        later = now + retry_delay(attempts)
+        _finish(db, row_id, claim, "next_attempt_at = %s, last_error = %s", (later, code[:200]))
+        report.retried += 1
+    log.warning("email %s failed (attempt %d): %s", row_id, attempts, code)
+
+
 def _attempts(db: Database, row_id: UUID) -> int:
     with db.transaction() as conn:
         row = conn.execute("select attempts from email_outbox where id = %s", (row_id,)).fetchone()
     return int(row["attempts"]) if row else 0
+
+
+def deliver_due(
+    db: Database,
+    sender: EmailSender,
+    *,
+    site: Site | None = None,
+    storage: Storage | None = None,
+    now: datetime | None = None,
+    batch: int = 100,
+    budget_seconds: float = 240.0,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> int:
+    """Deliver batch after batch until nothing is due or the time budget is spent (a policy change queues one
+    mail per account); returns how many were sent. Runs of the task may overlap safely."""
+    stop = time.monotonic() + budget_seconds
+    sent = 0
+    while True:
+        report = deliver(db, sender, site=site, storage=storage, now=now, limit=batch, max_attempts=max_attempts)
+        sent += report.sent
+        if report.claimed < batch or time.monotonic() > stop:
+            return sent

@@ -27,7 +27,7 @@ from functions.tasks import TASKS, run_deliver_email
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.db import Database
 from shared.notify.email import SenderUnavailable
-from shared.notify.outbox import deliver, site_from
+from shared.notify.outbox import deliver, deliver_due, site_from
 from shared.notify.smtp import SmtpEmailSender
 from shared.policies.service import publish
 from shared.privacy import exports
@@ -227,6 +227,13 @@ def test_two_concurrent_runs_deliver_each_row_once(mail: Mail) -> None:
     assert sum(counts) <= 12
     assert _to(mail.server.received) == sorted(p.email for p in people)  # each exactly once
     assert all(row["attempts"] == 1 and row["sent_at"] for row in mail.outbox())
+
+
+def test_one_task_run_drains_batch_after_batch(mail: Mail) -> None:
+    people = _people(mail, 7)
+    publish(mail.db, "Privacy v2.\n", kind="privacy", material=True)
+    assert deliver_due(mail.db, mail.sender(), site=site_from(mail.settings), batch=3) == 7
+    assert _to(mail.server.received) == sorted(p.email for p in people)
 
 
 def test_the_address_is_read_at_send_time(mail: Mail) -> None:
