@@ -16,6 +16,9 @@ python deploy.py privacy requests [--overdue] [--status open|completed|refused|w
 python deploy.py privacy log-request EMAIL --kind KIND [--received ISO] [--reference REF]
 python deploy.py privacy extend ID --reason TEXT
 python deploy.py privacy complete ID | refuse ID
+python deploy.py support list [--open] [--limit N]
+python deploy.py support show ID
+python deploy.py support reply ID --file reply.md [--close]
 """
 
 from __future__ import annotations
@@ -417,6 +420,50 @@ def _add_privacy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser
         verb_parser.set_defaults(run=cmd_privacy)
 
 
+def cmd_support(args: argparse.Namespace) -> int:
+    """The support inbox: list tickets, read one, answer it (emailed to the person). Text goes to this terminal
+    only, never to the logs."""
+    from uuid import UUID
+
+    from shared.db import open_database
+    from shared.errors import AtelierError
+    from shared.support import operator
+
+    text = Path(args.file).read_text(encoding="utf-8") if args.support_verb == "reply" else ""
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.support_verb == "list":
+                tickets = operator.list_tickets(conn, open_only=args.open, limit=args.limit)
+                print("\n".join([*map(operator.summary_line, tickets), f"{len(tickets)} ticket(s)"]))
+            elif args.support_verb == "show":
+                print(operator.thread_text(*operator.get_ticket(conn, UUID(args.id))))
+            else:
+                message_id = operator.reply(conn, UUID(args.id), text, close=args.close, now=datetime.now(UTC))
+                print(f"replied to {args.id} (message {message_id}); the email goes out with deliver-email")
+    except (AtelierError, ValueError) as exc:
+        print(f"{getattr(exc, 'code', 'invalid_id')}: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
+def _add_support_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    support = verbs.add_parser("support", help="the support inbox: list, read and answer tickets")
+    support_verbs = support.add_subparsers(dest="support_verb", required=True)
+    listing = support_verbs.add_parser("list", help="tickets, newest activity first (--open: waiting longest first)")
+    listing.add_argument("--open", action="store_true", help="only tickets waiting for an answer")
+    listing.add_argument("--limit", type=int, default=100)
+    support_verbs.add_parser("show", help="one ticket with its messages").add_argument("id")
+    reply = support_verbs.add_parser("reply", help="answer a ticket; the person is emailed")
+    reply.add_argument("id")
+    reply.add_argument("--file", required=True, help="the answer (plain text or Markdown), 1-10,000 characters")
+    reply.add_argument("--close", action="store_true", help="close the ticket with this answer")
+    for verb_parser in support_verbs.choices.values():
+        verb_parser.set_defaults(run=cmd_support)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -494,6 +541,7 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     events.add_argument("--limit", type=int, default=200)
     events.set_defaults(run=cmd_security)
     _add_privacy_verbs(verbs)
+    _add_support_verbs(verbs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,8 @@ from shared.db import Database, open_database
 from shared.logs import configure_logging
 from shared.media.service import purge_media
 from shared.media.storage import Storage, build_storage
-from shared.notify.email import OutgoingEmail, email_sender_for
+from shared.notify.email import OutgoingEmail
+from shared.notify.smtp import email_sender_for
 from shared.privacy import requests
 from shared.privacy.erasure import Processors, run_erasures
 from shared.retention.service import enforce_retention, keep_from_settings
@@ -125,7 +126,7 @@ def erasure_processors(settings: Settings) -> Processors:
     from shared.media.storage import build_storage
     from shared.privacy.processors import processors_for
 
-    return processors_for(settings, storage=build_storage(settings))
+    return processors_for(settings, storage=build_storage(settings), farewell_mail=True)
 
 
 def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
@@ -148,6 +149,21 @@ def run_sweep_orphans(db: Database, now: datetime, settings: Settings | None = N
     return sweep_orphans(db, _storage(settings or get_settings()))
 
 
+def run_deliver_email(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Send the due outbox mails through the configured sender (SMTP in production); returns how many went."""
+    from shared.notify.outbox import deliver_due, site_from
+
+    settings = settings or get_settings()
+    return deliver_due(
+        db,
+        email_sender_for(settings),
+        site=site_from(settings),
+        storage=_storage(settings),
+        now=now,
+        max_attempts=settings.email_max_attempts,
+    )
+
+
 def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
     """Email the privacy operators about rights requests past their deadline (once per request)."""
     settings = settings or get_settings()
@@ -158,8 +174,13 @@ def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = 
             "%d privacy requests are overdue", len(overdue), extra={"request_ids": [str(r.id) for r in overdue]}
         )
         subject, body = requests.overdue_email(overdue, now)
-        for address in settings.privacy_operator_emails:
-            sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+        try:
+            for address in settings.privacy_operator_emails:
+                sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+        finally:
+            close = getattr(sender, "close", None)
+            if callable(close):
+                close()
 
     return requests.notify_overdue(db, send, now=now)
 
@@ -180,6 +201,7 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
         TaskDef("sync-accounts", "53 * * * *", run_sync_accounts, "erase accounts whose Supabase Auth user is gone"),
         TaskDef("sweep-orphan-objects", "53 5 * * *", run_sweep_orphans, "delete objects of accounts that are gone"),
+        TaskDef("deliver-email", "* * * * *", run_deliver_email, "send queued emails, retrying transient failures"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),

@@ -27,6 +27,10 @@ from shared.db.database import Connection, Database
 from shared.errors import Conflict, Forbidden, Unauthorized
 from shared.jobs import service as jobs
 from shared.media.storage import Storage, user_prefix
+from shared.notify import farewell
+from shared.notify.email import EmailSender
+from shared.notify.mails import Site
+from shared.notify.outbox import enqueue
 from shared.privacy import requests
 from shared.privacy.datamap import STORAGE, TABLES, Erasure, TableEntry
 
@@ -76,6 +80,8 @@ class Processors:
     storage: Storage
     auth: AuthUsers
     polar: PolarCustomers | None = None
+    email: EmailSender | None = None  # the "account deleted" mail; None sends nothing
+    site: Site | None = None
 
 
 # --- At once, in the DELETE /v1/me transaction --------------------------------------------------------
@@ -119,6 +125,9 @@ def request_erasure(
             requests.open_request(conn, user_id, "erasure", now=now)
         for _name, step in LOCK_STEPS:
             step(conn, user_id, now)
+        scheduled_for = now + timedelta(days=grace_days)
+        params = {"scheduled_for": scheduled_for.isoformat(), "by": by}
+        enqueue(conn, "deletion_requested", user_id=user_id, params=params)
         actor = "user" if by == "user" else "system"
         audit.record(
             conn,
@@ -167,6 +176,7 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
     if open_request is not None:
         requests.withdraw_request(conn, open_request.id, now=now)
     audit.record(conn, actor="user", action="erasure.cancelled", subject_id=user_id, details={})
+    enqueue(conn, "deletion_canceled", user_id=user_id)
     return True
 
 
@@ -241,10 +251,18 @@ def _erase_auth(conn_db: Database, user_id: UUID, processors: Processors, now: d
     processors.auth.delete_user(user_id)
 
 
-def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID) -> None:
+def _farewell_mail(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    """The "account deleted" mail, sent before the rows step erases the address (shared/notify/farewell.py)."""
+    if processors.email is not None and processors.site is not None:
+        farewell.send(db, user_id, processors.email, processors.site)
+
+
+def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None = None) -> None:
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
     match = f'"{entry.subject_column}"::text = %s'
+    if entry.contact_match and email and entry.erasure is Erasure.DELETE:  # contact-form rows from this address
+        conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"email": email})
     if entry.erasure is Erasure.DELETE:
         conn.execute(f'delete from "{entry.table}" where {match}', (str(user_id),))
     elif entry.erasure is Erasure.KEEP_PSEUDONYMISED:  # the pseudonym column stays; the id goes
@@ -265,9 +283,11 @@ def erase_rows(conn: Connection, user_id: UUID, *, now: datetime, tombstone: boo
     for request in requests.list_requests(conn, now=now, status="open", user_id=user_id):
         if request.kind == "erasure":
             requests.complete_request(conn, request.id, now=now)
+    account = conn.execute("select email from accounts where id = %s", (user_id,)).fetchone()
+    email = account["email"] if account else None
     for entry in TABLES:
         if entry.table != "accounts":
-            _erase_entry(conn, entry, user_id)
+            _erase_entry(conn, entry, user_id, email)
     _erase_entry(conn, next(e for e in TABLES if e.table == "accounts"), user_id)
     if tombstone:
         conn.execute(
@@ -282,12 +302,14 @@ def _erase_rows_step(db: Database, user_id: UUID, processors: Processors, now: d
 
 Step = Callable[[Database, UUID, Processors, datetime], None]
 
-# The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the rows
-# last, in one transaction that also removes this progress row (it cascades with the account).
+# The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the mail
+# saying it is done while the address still exists; the rows last, in one transaction that also removes
+# this progress row (it cascades with the account).
 ERASE_STEPS: tuple[tuple[str, Step], ...] = (
     ("storage", _erase_storage),
     ("polar_customer", _erase_polar),
     ("auth_user", _erase_auth),
+    ("farewell_mail", _farewell_mail),
     ("rows", _erase_rows_step),
 )
 

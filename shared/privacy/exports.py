@@ -24,6 +24,7 @@ from shared.db import Database
 from shared.db.database import Connection
 from shared.errors import AtelierError, NotFound
 from shared.media.storage import Storage
+from shared.notify.outbox import enqueue
 from shared.pagination import Cursor, Page, page_of
 from shared.privacy import requests
 from shared.privacy.archive import SCHEMA_VERSION, write_archive
@@ -173,6 +174,7 @@ def _complete(db: Database, claim: Export, *, key: str, size: int, sha256: str, 
         )
         if cur.rowcount != 1:
             return False
+        enqueue(conn, "export_ready", user_id=claim.user_id, export_id=claim.id)
         if claim.request_id is not None:
             # An operator may have closed it already; the archive is delivered either way.
             with contextlib.suppress(requests.RequestClosed):

@@ -7,6 +7,8 @@ from uuid import UUID
 from config.settings import Settings
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.media.storage import Storage
+from shared.notify.outbox import site_from
+from shared.notify.smtp import email_sender_for
 from shared.privacy.erasure import AuthUsers, PolarCustomers, Processors
 
 
@@ -24,5 +26,16 @@ def polar_customers(settings: Settings) -> PolarCustomers | None:
     return delete_polar_customer
 
 
-def processors_for(settings: Settings, *, storage: Storage, auth: AuthUsers | None = None) -> Processors:
-    return Processors(storage=storage, auth=auth or SupabaseAuthAdmin(settings), polar=polar_customers(settings))
+def processors_for(
+    settings: Settings, *, storage: Storage, auth: AuthUsers | None = None, farewell_mail: bool = False
+) -> Processors:
+    """`farewell_mail`: the scheduled erasure mails "your account is deleted" before the address goes; the
+    under-13 refusal does not write to a child's address."""
+    email = email_sender_for(settings) if farewell_mail else None
+    return Processors(
+        storage=storage,
+        auth=auth or SupabaseAuthAdmin(settings),
+        polar=polar_customers(settings),
+        email=email,
+        site=site_from(settings) if email is not None else None,
+    )

@@ -265,6 +265,10 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/support/tickets"): PRIVATE,
     ("GET", "/v1/support/tickets/{ticket_id}"): Access(create=create_ticket),
     ("POST", "/v1/support/tickets/{ticket_id}/messages"): Access(create=create_ticket, form={"message": "More."}),
+    # the contact form: anyone may write, signed in or not
+    ("POST", "/v1/contact"): Access(
+        public=True, body={"email": "visitor@example.com", "topic": "general", "message": "Hello there."}
+    ),
 }
 
 
