@@ -5,6 +5,7 @@ from functions.api.routes import (
     billing,
     consent,
     credits,
+    dev_signin,
     docs,
     exports,
     health,
@@ -35,3 +36,6 @@ ROUTERS = [
     exports.router,
     rights.router,
 ]
+
+# Served only by a local stack (ATELIER_ENV=local): never part of a production app.
+LOCAL_ROUTERS = [dev_signin.router]
