@@ -12,6 +12,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.generation import dispatch
 from functions.generation.dispatch import LocalDispatcher
+from functions.static_site import build_site
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
@@ -90,6 +91,8 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     scheduler = LocalScheduler(db, scheduled_tasks())
     scheduler.start()
     app = create_app(settings, db)
+    # The studio web app at /, next to the API (same origin, so it needs no CORS); API routes match first.
+    app.mount("/", build_site(settings), name="web")
     try:
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
