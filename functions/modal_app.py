@@ -30,6 +30,10 @@ api_image = (
     .add_local_file(str(PRODUCTS_FILE), "/root/config/products.toml")
 )
 
+# The studio web app (functions/web.py): the API image plus the static files of web/.
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+web_image = api_image.add_local_dir(str(WEB_DIR), "/root/web")
+
 # The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.
 # It reads pinned weights from the volume only: the hub is never contacted at run time.
 gpu_image = (
@@ -75,4 +79,5 @@ def api() -> object:
 # Generation: one GPU class per model family and the weights downloader, registered on `app` by importing them.
 # Scheduled tasks likewise. These imports come last because those modules import `app` from here.
 import functions.generation.gpu  # noqa: E402
-import functions.tasks  # noqa: E402, F401
+import functions.tasks  # noqa: E402
+import functions.web  # noqa: E402, F401

@@ -71,7 +71,9 @@ def _index(root: Path, assets: dict[str, Asset], config: dict[str, object]) -> t
     modules = {url: f"{url}?v={a.version}" for url, a in assets.items() if url.endswith(".js")}
     import_map = json.dumps({"imports": modules}, separators=(",", ":"), sort_keys=True)
     html = (root / "index.html").read_text(encoding="utf-8")
-    html = html.replace(_IMPORT_MAP_MARK, f'<script type="importmap">{import_map}</script>')
+    # Every module is fetched at once (they are small) instead of as each import is discovered.
+    preloads = "".join(f'<link rel="modulepreload" href="{v}">' for v in sorted(modules.values()))
+    html = html.replace(_IMPORT_MAP_MARK, f'<script type="importmap">{import_map}</script>{preloads}')
     for url, version in modules.items():  # entry scripts too: an import map does not apply to <script src>
         html = html.replace(f'src="{url}"', f'src="{version}"')
     if _CSS_MARK in assets:

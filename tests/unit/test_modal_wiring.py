@@ -9,7 +9,7 @@ from typing import Any
 import modal
 import pytest
 
-from functions import modal_app, tasks
+from functions import modal_app, tasks, web
 from functions.generation import gpu
 from shared.tasks.runner import TaskDef
 
@@ -23,7 +23,7 @@ def same_image(a: Any, b: Any) -> bool:
 
 def _registered() -> dict[str, Any]:
     """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
-    return {**vars(gpu), **vars(tasks), **vars(modal_app)}
+    return {**vars(gpu), **vars(tasks), **vars(modal_app), **vars(web)}
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
@@ -39,17 +39,25 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
     assert not same_image(modal_app.api._spec_.image, modal_app.gpu_image)
 
 
+def test_the_web_app_is_its_own_cpu_web_function_carrying_the_static_files() -> None:
+    info = web.web.info()
+    assert info.gpus == []
+    assert info.web_info is not None
+    assert same_image(web.web._spec_.image, modal_app.web_image)
+    assert (ROOT / "web" / "index.html").exists()
+
+
 def _classes() -> dict[str, modal.Cls]:
     return {name: value for name, value in _registered().items() if isinstance(value, modal.Cls)}
 
 
 def test_every_registered_function_is_known() -> None:
     task_functions = {_task_function_name(name) for name in tasks.TASKS}
-    assert set(_functions()) == {"api", "download_weights", *task_functions}
+    assert set(_functions()) == {"api", "web", "download_weights", *task_functions}
     assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
     # Nothing is registered on the app that this module does not know about.
     local_state: Any = synchronizer_app()._local_state
-    expected = {"api", "download_weights", *task_functions} | {f"{name}.*" for name in _classes()}
+    expected = {"api", "web", "download_weights", *task_functions} | {f"{name}.*" for name in _classes()}
     assert set(local_state.functions) == expected
     assert set(local_state.classes) == set(_classes())
 

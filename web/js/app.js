@@ -78,6 +78,8 @@ async function route() {
   const ctx = { me, notify, refreshMe, navigate: (hash) => (location.hash = hash), args, reload: () => route() };
   try {
     let module;
+    const wanted = view.load(); // fetched while the account loads
+    wanted.catch(() => {});
     if (view.private && !session.signedIn()) module = await import("./views/signin.js");
     else if (view.private && session.signedIn()) {
       if (!me) await refreshMe();
@@ -85,7 +87,7 @@ async function route() {
       if (!me.onboarding.done) module = await import("./views/onboarding.js");
       else if (me.policies_to_accept.length) module = await import("./views/accept.js");
     }
-    module = module || (await view.load());
+    module = module || (await wanted);
     if (mine !== renderCount) return;
     const target = h("div", { class: `view view-${name}` });
     replace(main, target);
@@ -115,7 +117,10 @@ async function start() {
     route();
   });
   session.onChange(() => {
-    if (!session.signedIn()) me = null;
+    if (!session.signedIn()) {
+      me = null;
+      renderWho();
+    }
   });
   window.addEventListener("hashchange", route);
   document.getElementById("cookie-settings").addEventListener("click", () => showBanner({ settings: true }));

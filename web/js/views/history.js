@@ -78,6 +78,7 @@ export async function render(root, ctx) {
         { type: "button", class: "thumb", onclick: () => open(item, name) },
         h("img", { src: item.thumbnail_url || item.url, alt: name, loading: "lazy", width: item.width, height: item.height }),
       ),
+      item.prompt ? h("p", { class: "caption" }, item.prompt) : null,
       h(
         "div",
         { class: "meta" },

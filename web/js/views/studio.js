@@ -333,7 +333,9 @@ export async function render(root, ctx) {
       return;
     }
     ctx.notify(job.task === "image_to_prompt" ? "Your prompt is ready." : `Done: ${plural(job.outputs.length, "image", "images")}.`);
-    results.prepend(resultCard(job, promptText));
+    const card = resultCard(job, promptText);
+    results.prepend(card);
+    card.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
   function sentence(error) {
