@@ -36,7 +36,8 @@ def runtime_config(settings: Settings) -> dict[str, object]:
     """What the page reads at start: where the API is and how people sign in here."""
     return {
         "api_base_url": (settings.web_api_base_url or "").rstrip("/"),
-        "auth_mode": "supabase" if settings.is_production else "local",
+        # Google through Supabase wherever a publishable key is configured (always in production), else local.
+        "auth_mode": "supabase" if settings.is_production or settings.supabase_publishable_key else "local",
         "supabase_url": settings.supabase_url,
         "supabase_publishable_key": settings.supabase_publishable_key,
     }

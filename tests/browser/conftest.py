@@ -73,10 +73,21 @@ def _free_port() -> int:
         return port
 
 
-def start_stack(data_dir: Path, workers: int) -> Stack:
+# Every test browses from 127.0.0.1, so the per-address budgets are widened; per-account ones stay as shipped
+# except where a journey needs to meet one (the idle stack's job budget, for the 429 journey).
+SHARED_ADDRESS_LIMITS = "public.ip=5000/60,account.ip=10000/60,jobs.ip=1000/60,uploads.ip=1000/3600"
+
+
+def start_stack(data_dir: Path, workers: int, limits: str = "") -> Stack:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET")}
-    env.update({"ATELIER_ENV": "local", "ATELIER_TRASH_DAYS": "0"})
+    env.update(
+        {
+            "ATELIER_ENV": "local",
+            "ATELIER_TRASH_DAYS": "0",
+            "ATELIER_RATE_LIMITS": ",".join(x for x in (SHARED_ADDRESS_LIMITS, limits) if x),
+        }
+    )
     log = (data_dir.parent / f"{data_dir.name}.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -132,7 +143,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def idle_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """No worker: a submitted job stays queued until canceled (deterministic progress and Cancel)."""
-    running = start_stack(tmp_path_factory.mktemp("idle") / "data", workers=0)
+    running = start_stack(tmp_path_factory.mktemp("idle") / "data", workers=0, limits="jobs.user=3/60")
     yield running
     stop_stack(running)
 

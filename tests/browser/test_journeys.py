@@ -310,3 +310,45 @@ def test_the_other_four_tasks_edit_inpaint_upscale_describe(browser: Browser, st
     reuse.click()
     expect(page.get_by_role("radio", name="Create")).to_be_checked()
     expect(page.get_by_role("textbox", name="Prompt")).to_have_value(described)
+
+
+def test_too_many_requests_says_when_to_try_again(browser: Browser, idle_stack: Stack, tabs: list[Tab]) -> None:
+    tab = new_tab(browser, idle_stack.base)
+    tabs.append(tab)
+    tab.allow_http(429)
+    page = tab.page
+    member(tab, "fast")
+    for n in range(4):  # the idle stack allows 3 jobs a minute per account
+        page.get_by_role("textbox", name="Prompt").fill(f"one more {n}")
+        page.get_by_role("button", name="Generate").click()
+        if n < 3:
+            expect(page.get_by_role("progressbar")).to_be_visible()
+            page.reload()
+            expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("a little fast")
+    expect(alert).to_contain_text(re.compile(r"try again in \d+ seconds"))
+    expect(page.get_by_role("button", name="Generate")).to_be_disabled()
+
+
+def test_privacy_choices_and_the_gallery_preference(browser: Browser, stack: Stack, tabs: list[Tab]) -> None:
+    tab = new_tab(browser, stack.base, "mobile")
+    tabs.append(tab)
+    page = tab.page
+    member(tab, "priv")
+    page.get_by_role("link", name="Privacy").click()
+    analytics = page.get_by_role("switch", name="Analytics")
+    expect(analytics).not_to_be_checked()  # off until chosen
+    expect(page.get_by_role("switch", name="Show my images as examples")).to_be_checked()
+    tab.check("privacy")
+    analytics.check()
+    expect(page.get_by_role("status").filter(has_text="Analytics: on")).to_be_visible()
+    headers = {"Authorization": f"Bearer {_token(tab)}"}
+    assert httpx.get(f"{stack.base}/v1/me/preferences", headers=headers).json()["analytics"] is True
+
+    page.get_by_role("link", name="Gallery").click()
+    gallery_switch = page.get_by_role("switch", name="Show my images as examples")
+    expect(gallery_switch).to_be_checked()
+    gallery_switch.uncheck()
+    expect(page.get_by_role("status").filter(has_text="None of your images")).to_be_visible()
+    assert httpx.get(f"{stack.base}/v1/me/preferences", headers=headers).json()["gallery_display"] is False

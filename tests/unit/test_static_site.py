@@ -70,6 +70,10 @@ def test_runtime_config_comes_from_settings_not_code(tmp_path: Path) -> None:
         "supabase_url": None,
         "supabase_publishable_key": None,
     }
+    pointed_at_supabase = Settings(
+        data_dir=tmp_path, supabase_url="https://proj.supabase.co", supabase_publishable_key="k"
+    )
+    assert runtime_config(pointed_at_supabase)["auth_mode"] == "supabase"  # a local stack may use a real project
     production = Settings(
         data_dir=tmp_path,
         environment="production",
