@@ -88,7 +88,7 @@ def test_the_banner_choice_is_tied_to_the_person_after_sign_in(browser: Browser,
     tab.open("gallery")
     tab.page.get_by_role("region", name="Cookie choices").get_by_role("button", name="Accept all").click()
     expect(tab.page.get_by_role("region", name="Cookie choices")).to_be_hidden()
-    tab.page.get_by_role("link", name="Studio").click()
+    tab.page.get_by_role("link", name="Studio", exact=True).click()
     tab.page.get_by_role("textbox", name="Email").fill(new_email("grace"))
     tab.page.get_by_role("button", name="Sign in").click()
     expect(tab.page.get_by_label("Date of birth")).to_be_visible()
@@ -227,7 +227,7 @@ def test_history_thumbnails_gallery_switch_and_delete(browser: Browser, stack: S
     member(tab, "hist")
     prompt = f"a brass orrery {new_email('x')[:8]}"
     create(tab, prompt)
-    page.get_by_role("link", name="History").click()
+    page.get_by_role("link", name="History", exact=True).click()
     tile = page.get_by_role("listitem").filter(has=page.get_by_role("img", name=prompt))
     expect(tile).to_have_count(1)
     thumbnail = tile.get_by_role("img", name=prompt).get_attribute("src") or ""
@@ -259,7 +259,7 @@ def test_credits_balance_grants_ledger_and_checkout_explains_what_is_down(
     page = tab.page
     member(tab, "cred")
     tab.allow_http(503)  # no Polar on the local stack: the page says what is down
-    page.get_by_role("link", name="Credits").click()
+    page.get_by_role("link", name="Credits", exact=True).click()
     expect(page.get_by_text("10 credits available")).to_be_visible()
     expect(page.get_by_text(re.compile(r"Welcome credits: 10 of 10 left · expires"))).to_be_visible()
     expect(page.get_by_role("cell", name="Added")).to_be_visible()
@@ -336,7 +336,7 @@ def test_privacy_choices_and_the_gallery_preference(browser: Browser, stack: Sta
     tabs.append(tab)
     page = tab.page
     member(tab, "priv")
-    page.get_by_role("link", name="Privacy").click()
+    page.get_by_role("link", name="Privacy", exact=True).click()
     analytics = page.get_by_role("switch", name="Analytics")
     expect(analytics).not_to_be_checked()  # off until chosen
     expect(page.get_by_role("switch", name="Show my images as examples")).to_be_checked()
@@ -346,7 +346,7 @@ def test_privacy_choices_and_the_gallery_preference(browser: Browser, stack: Sta
     headers = {"Authorization": f"Bearer {_token(tab)}"}
     assert httpx.get(f"{stack.base}/v1/me/preferences", headers=headers).json()["analytics"] is True
 
-    page.get_by_role("link", name="Gallery").click()
+    page.get_by_role("link", name="Gallery", exact=True).click()
     gallery_switch = page.get_by_role("switch", name="Show my images as examples")
     expect(gallery_switch).to_be_checked()
     gallery_switch.uncheck()
