@@ -352,3 +352,23 @@ def test_privacy_choices_and_the_gallery_preference(browser: Browser, stack: Sta
     gallery_switch.uncheck()
     expect(page.get_by_role("status").filter(has_text="None of your images")).to_be_visible()
     assert httpx.get(f"{stack.base}/v1/me/preferences", headers=headers).json()["gallery_display"] is False
+
+
+def test_inpainting_by_touch_on_a_phone(browser: Browser, stack: Stack, tabs: list[Tab]) -> None:
+    tab = new_tab(browser, stack.base, "mobile")
+    tabs.append(tab)
+    page = tab.page
+    email = member(tab, "touch")
+    _grant(stack, email, 20)
+    create(tab, "a field of poppies")
+    page.get_by_role("button", name="Use as input").first.click()
+    page.get_by_role("radio", name="Inpaint").check()
+    canvas = page.get_by_role("img", name="Mask painting area")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a finger paints
+    page.get_by_role("textbox", name="Prompt").fill("a scarecrow")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_role("img", name="a scarecrow")).to_be_visible(timeout=120_000)
+    tab.check("studio-inpaint-touch")
