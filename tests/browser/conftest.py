@@ -25,8 +25,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.conftest import SCREENSHOTS  # printed at the end of the run by tests/conftest.py
+from tests.support import polar
+from tests.support.loopback import Loopback
+
 ROOT = Path(__file__).resolve().parents[2]
-from tests.conftest import SCREENSHOTS  # noqa: E402 - printed at the end of the run by tests/conftest.py
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Root in a container needs --no-sandbox; the rest keeps a closed network quiet.
@@ -78,7 +81,7 @@ def _free_port() -> int:
 SHARED_ADDRESS_LIMITS = "public.ip=5000/60,account.ip=10000/60,jobs.ip=1000/60,uploads.ip=1000/3600"
 
 
-def start_stack(data_dir: Path, workers: int, limits: str = "") -> Stack:
+def start_stack(data_dir: Path, workers: int, limits: str = "", extra_env: dict[str, str] | None = None) -> Stack:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET")}
     env.update(
@@ -86,6 +89,7 @@ def start_stack(data_dir: Path, workers: int, limits: str = "") -> Stack:
             "ATELIER_ENV": "local",
             "ATELIER_TRASH_DAYS": "0",
             "ATELIER_RATE_LIMITS": ",".join(x for x in (SHARED_ADDRESS_LIMITS, limits) if x),
+            **(extra_env or {}),
         }
     )
     log = (data_dir.parent / f"{data_dir.name}.log").open("wb")
@@ -134,15 +138,28 @@ def stop_stack(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("web") / "data", workers=1)
+def polar_server() -> Iterator[Loopback]:
+    """Polar's API (checkout and customer-portal sessions) at its HTTP boundary, for the main stack."""
+    with polar.polar_api() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, polar_server: Loopback) -> Iterator[Stack]:
+    billing = {
+        "POLAR_ACCESS_TOKEN": polar.TOKEN,
+        "POLAR_API_URL": polar_server.url,
+        "ATELIER_CHECKOUT_SUCCESS_URL": "http://127.0.0.1/#/credits",
+        "ATELIER_PORTAL_RETURN_URL": "http://127.0.0.1/#/credits",
+    }
+    running = start_stack(tmp_path_factory.mktemp("web") / "data", workers=1, extra_env=billing)
     yield running
     stop_stack(running)
 
 
 @pytest.fixture(scope="session")
 def idle_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """No worker: a submitted job stays queued until canceled (deterministic progress and Cancel)."""
+    """No worker: a submitted job stays queued until canceled (deterministic progress and Cancel); no billing."""
     running = start_stack(tmp_path_factory.mktemp("idle") / "data", workers=0, limits="jobs.user=3/60")
     yield running
     stop_stack(running)

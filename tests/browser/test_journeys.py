@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -14,6 +15,7 @@ from shared.db import Database
 from shared.policies.service import publish
 from tests.browser.conftest import Stack, Tab, new_tab
 from tests.browser.journeys import create, dismiss_cookies, member, new_email, onboard, sign_in
+from tests.support.loopback import Loopback
 
 
 def _grant(stack: Stack, email: str, amount: int) -> None:
@@ -251,22 +253,40 @@ def test_history_thumbnails_gallery_switch_and_delete(browser: Browser, stack: S
     expect(visitor.page.get_by_role("img", name=prompt)).to_have_count(0)
 
 
-def test_credits_balance_grants_ledger_and_checkout_explains_what_is_down(
-    browser: Browser, stack: Stack, tabs: list[Tab]
+def test_credits_balance_grants_ledger_checkout_and_portal(
+    browser: Browser, stack: Stack, polar_server: Loopback, tabs: list[Tab]
 ) -> None:
     tab = new_tab(browser, stack.base, "mobile")
     tabs.append(tab)
     page = tab.page
+    # Polar's hosted checkout and portal pages, at their HTTP boundary (the network is closed here).
+    page.route("https://polar.example/**", lambda route: route.fulfill(body="<title>Polar</title>Polar checkout"))
     member(tab, "cred")
-    tab.allow_http(503)  # no Polar on the local stack: the page says what is down
     page.get_by_role("link", name="Credits", exact=True).click()
     expect(page.get_by_text("10 credits available")).to_be_visible()
     expect(page.get_by_text(re.compile(r"Welcome credits: 10 of 10 left · expires"))).to_be_visible()
     expect(page.get_by_role("cell", name="Added")).to_be_visible()
     expect(page.get_by_text("$5.00")).to_be_visible()  # prices from the catalogue
     tab.check("credits")
+    me = httpx.get(f"{stack.base}/v1/me", headers={"Authorization": f"Bearer {_token(tab)}"}).json()
     page.get_by_role("button", name="Buy Starter pack").click()
-    expect(page.get_by_role("alert")).to_contain_text("Buying credits is not available on this server")
+    page.wait_for_url("https://polar.example/checkout/**")
+    sent = [json.loads(r.body) for r in polar_server.requests if r.path.startswith("/v1/checkouts/")]
+    assert me["id"] in [c["external_customer_id"] for c in sent]  # Polar knows the account id, never the email
+    assert me["email"] not in json.dumps(sent)
+    page.go_back()
+    page.get_by_role("button", name="Invoices and subscriptions").click()
+    page.wait_for_url("https://polar.example/portal/**")
+
+
+def test_checkout_without_billing_says_what_is_down(browser: Browser, idle_stack: Stack, tabs: list[Tab]) -> None:
+    tab = new_tab(browser, idle_stack.base)
+    tabs.append(tab)
+    tab.allow_http(503)
+    member(tab, "nobill")
+    tab.page.get_by_role("link", name="Credits", exact=True).click()
+    tab.page.get_by_role("button", name="Subscribe to Monthly creator").click()
+    expect(tab.page.get_by_role("alert")).to_contain_text("Buying credits is not available on this server")
 
 
 def test_the_other_four_tasks_edit_inpaint_upscale_describe(browser: Browser, stack: Stack, tabs: list[Tab]) -> None:
