@@ -2,6 +2,7 @@
 // price, the cost before submitting, live progress with Cancel, and results to download, reuse or publish.
 
 import { api } from "../api.js";
+import { sentenceFor } from "../errors.js";
 import { h, replace, plural } from "../dom.js";
 import { estimateCost, follow, FINISHED, scaled, upscaleTargets } from "../jobs.js";
 import { MaskPainter } from "../mask.js";
@@ -276,6 +277,7 @@ export async function render(root, ctx) {
       }
       const accepted = await api.submitJob(body);
       startFollowing(accepted.id, body.prompt || "");
+      refreshBalance(); // the job's credits are held from now on
     } catch (error) {
       generate.disabled = false;
       showError(error);
@@ -318,11 +320,7 @@ export async function render(root, ctx) {
     progress.hidden = true;
     replace(progress);
     generate.disabled = false;
-    api.get("/v1/credits").then((c) => {
-      state.available = c.available;
-      document.getElementById("studio-balance").textContent = `${plural(c.available, "credit", "credits")} available`;
-      updateCost();
-    }).catch(() => {});
+    refreshBalance();
     if (job.status === "canceled") {
       ctx.notify("Canceled. Your credits were returned.");
       results.prepend(h("p", { class: "muted" }, "The job was canceled; nothing was charged."));
@@ -338,8 +336,17 @@ export async function render(root, ctx) {
     card.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
+  function refreshBalance() {
+    api.get("/v1/credits").then((c) => {
+      state.available = c.available;
+      document.getElementById("studio-balance").textContent = `${plural(c.available, "credit", "credits")} available`;
+      updateCost();
+    }).catch(() => {});
+  }
+
   function sentence(error) {
-    return `${error.message || "The job failed."} Your credits were returned.`;
+    const words = sentenceFor(error.code, 422, error.message || "The job failed.");
+    return words.includes("credits were returned") ? words : `${words} Your credits were returned.`;
   }
 
   function resultCard(job, promptText) {
