@@ -165,8 +165,10 @@ def idle_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stop_stack(running)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module, not per session: while Playwright's sync API runs, its event loop counts as running in this
+    thread, and the other tests a worker runs next (Modal's blocking calls, anyio) must not see it."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
