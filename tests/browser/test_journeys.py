@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import date
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, expect
 
 from shared.credits.operator import grant_adjustment
@@ -392,3 +394,21 @@ def test_inpainting_by_touch_on_a_phone(browser: Browser, stack: Stack, tabs: li
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_role("img", name="a scarecrow")).to_be_visible(timeout=120_000)
     tab.check("studio-inpaint-touch")
+
+
+def test_history_pages_as_you_scroll(browser: Browser, stack: Stack, tabs: list[Tab]) -> None:
+    tab = new_tab(browser, stack.base)
+    tabs.append(tab)
+    page = tab.page
+    member(tab, "scroll")
+    headers = {"Authorization": f"Bearer {_token(tab)}"}
+    for n in range(26):  # more than one page (24) of uploads
+        image = io.BytesIO()
+        Image.new("RGB", (64, 48), (n * 9, 90, 160)).save(image, "PNG")
+        files = {"file": (f"u{n}.png", image.getvalue(), "image/png")}
+        assert httpx.post(f"{stack.base}/v1/uploads", headers=headers, files=files).status_code == 201
+    page.get_by_role("link", name="History", exact=True).click()
+    tiles = page.get_by_role("list", name="Your images").get_by_role("listitem")
+    expect(tiles).to_have_count(24)
+    page.get_by_role("contentinfo").scroll_into_view_if_needed()  # reaching the end loads the next page
+    expect(tiles).to_have_count(26)
