@@ -31,6 +31,8 @@ class MediaItem:
     created_at: datetime
     deleted_at: datetime | None
     purge_after: datetime | None
+    thumbnail_key: str | None = None  # a small WebP; None for masks and rows older than thumbnails
+    seed: int | None = None  # outputs: the seed the job rendered with
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class GalleryItem:
     prompt: str | None
     model: str | None
     published_at: datetime
+    thumbnail_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -365,6 +365,12 @@ STORAGE: tuple[StorageEntry, ...] = (
         retention="trash",
     ),
     StorageEntry(
+        prefix="users/{user_id}/thumbnails/",
+        category=Category.MEDIA,
+        purpose="small previews of the user's uploads and generated images for the history and the gallery",
+        retention="trash",
+    ),
+    StorageEntry(
         prefix="users/{user_id}/exports/",
         category=Category.ACCOUNT,
         purpose="the user's data export archives, until their download link expires",

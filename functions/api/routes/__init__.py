@@ -6,6 +6,7 @@ from functions.api.routes import (
     consent,
     contact,
     credits,
+    dev_signin,
     docs,
     exports,
     health,
@@ -37,3 +38,6 @@ ROUTERS = [
     exports.router,
     rights.router,
 ]
+
+# Served only by a local stack (ATELIER_ENV=local): never part of a production app.
+LOCAL_ROUTERS = [dev_signin.router]

@@ -32,6 +32,7 @@ from shared.media.models import GalleryItem, MediaFilter, MediaItem
 from shared.media.service import NotPublishable
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
+from shared.media.thumbnails import THUMBNAIL_TYPE
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 log = logging.getLogger("atelier.api.media")
@@ -66,6 +67,8 @@ class MediaOut(BaseModel):
     published_at: datetime | None
     created_at: datetime
     url: str | None  # None only when the stored object is missing
+    thumbnail_url: str | None  # a small WebP; the image's own url for rows stored before thumbnails
+    seed: int | None  # outputs: the seed the job rendered with (reuse it to render again)
 
 
 class MediaPage(BaseModel):
@@ -80,6 +83,7 @@ class PublishIn(BaseModel):
 class GalleryOut(BaseModel):
     id: UUID
     url: str
+    thumbnail_url: str
     width: int
     height: int
     prompt: str | None
@@ -92,7 +96,15 @@ class GalleryPage(BaseModel):
     next_cursor: str | None
 
 
-def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
+def _signed(storage: ObjectStorage, items: list[MediaItem]) -> dict[str, str]:
+    """Signed links of the items' images and thumbnails, in one call."""
+    keys = [item.storage_key for item in items] + [item.thumbnail_key for item in items if item.thumbnail_key]
+    return storage.signed_urls(keys)
+
+
+def _media_out(request: Request, item: MediaItem, urls: dict[str, str]) -> MediaOut:
+    url = urls.get(item.storage_key)
+    thumb = urls.get(item.thumbnail_key) if item.thumbnail_key else url
     return MediaOut(
         id=item.id,
         kind=item.kind,
@@ -108,13 +120,17 @@ def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
         published_at=item.published_at,
         created_at=item.created_at,
         url=absolute(request, url) if url else None,
+        thumbnail_url=absolute(request, thumb) if thumb else None,
+        seed=item.seed,
     )
 
 
-def _gallery_out(request: Request, item: GalleryItem, url: str) -> GalleryOut:
+def _gallery_out(request: Request, item: GalleryItem) -> GalleryOut:
+    url = f"/v1/gallery/{item.id}/image"
     return GalleryOut(
         id=item.id,
         url=absolute(request, url),
+        thumbnail_url=absolute(request, f"/v1/gallery/{item.id}/thumbnail" if item.thumbnail_key else url),
         width=item.width,
         height=item.height,
         prompt=item.prompt,
@@ -178,9 +194,9 @@ def list_media(
     filters = MediaFilter(kind=kind, task=task, model=model, before=before, after=after)
     with db.transaction() as conn:
         page = service.history(conn, caller.account.id, filters, cursor, limit)
-    urls = storage.signed_urls([item.storage_key for item in page.items])
+    urls = _signed(storage, page.items)
     return MediaPage(
-        items=[_media_out(request, item, urls.get(item.storage_key)) for item in page.items],
+        items=[_media_out(request, item, urls) for item in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -189,7 +205,7 @@ def list_media(
 def get_media(request: Request, media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> MediaOut:
     with db.transaction() as conn:
         item = service.get_owned(conn, caller.account.id, media_id)
-    return _media_out(request, item, storage.signed_url(item.storage_key))
+    return _media_out(request, item, _signed(storage, [item]))
 
 
 @router.get(
@@ -229,7 +245,7 @@ def publish_media(
             service.get_owned(conn, caller.account.id, media_id)  # someone else's image: 404 before anything else
             require_onboarded(conn, caller.account.id)
         item = service.set_public(conn, caller.account.id, media_id, body.public)
-    return _media_out(request, item, storage.signed_url(item.storage_key))
+    return _media_out(request, item, _signed(storage, [item]))
 
 
 @router.delete(
@@ -265,7 +281,7 @@ def gallery(
     with db.transaction() as conn:
         page = service.gallery(conn, cursor, limit)
     return GalleryPage(
-        items=[_gallery_out(request, item, f"/v1/gallery/{item.id}/image") for item in page.items],
+        items=[_gallery_out(request, item) for item in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -283,6 +299,25 @@ def gallery_image(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse
     return StreamingResponse(
         storage.open(item.storage_key),
         media_type=item.content_type,
+        headers={"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get(
+    "/gallery/{media_id}/thumbnail",
+    summary="The thumbnail of one gallery item, anonymous",
+    dependencies=[rate_limited("public")],
+)
+def gallery_thumbnail(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse:
+    """Like the image: through the API, shown only while the item may be; the image itself when it has none."""
+    with db.transaction() as conn:
+        item = service.gallery_item(conn, media_id)
+    key, content_type = (
+        (item.thumbnail_key, THUMBNAIL_TYPE) if item.thumbnail_key else (item.storage_key, item.content_type)
+    )
+    return StreamingResponse(
+        storage.open(key),
+        media_type=content_type,
         headers={"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"},
     )
 
