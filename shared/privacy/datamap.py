@@ -392,6 +392,11 @@ RECIPIENTS: tuple[Recipient, ...] = (
         "prompts and images while a request or generation runs; nothing is kept there afterwards",
     ),
     Recipient(
+        "Our email delivery service",
+        "processor: the SMTP provider that delivers the emails we send (named in the privacy policy)",
+        "your email address and the emails we send you (policy notices, exports, deletion, support answers)",
+    ),
+    Recipient(
         "Polar",
         "merchant of record: checkout, payments, invoices, tax and refunds",
         "your account id, what you bought, and the billing details you give Polar directly",
