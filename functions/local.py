@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -92,7 +93,9 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     scheduler.start()
     app = create_app(settings, db)
     try:
-        uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)).run()
+        server = uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its graceful shutdown
+            server.run()
     finally:
         scheduler.stop()
         if workers_pool is not None:
