@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -136,7 +137,9 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         app.mount("/", build_site(settings), name="web")
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
-        uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)).run()
+        server = uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its graceful shutdown
+            server.run()
     finally:
         scheduler.stop()
         if workers_pool is not None:
