@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from uuid import UUID
@@ -16,6 +17,7 @@ from config.settings import Settings, get_settings
 from functions.generation.engine import (
     Engine,
     RenderCanceled,
+    RenderedImage,
     RenderFailed,
     RenderRequest,
     RenderResult,
@@ -26,13 +28,13 @@ from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
 from shared.jobs.models import Job
 from shared.media import service as media
-from shared.media.models import MediaItem
 from shared.media.storage import Storage, build_storage
 from shared.moderation import ContentBlocked, Moderator, TermListModerator
 
 log = logging.getLogger("atelier.worker")
 
 PROGRESS_EVERY_SECONDS = 0.5  # how often progress is written and a cancel request is looked for
+UPLOAD_THREADS = 4  # a job has at most four outputs
 
 
 @dataclass
@@ -103,41 +105,52 @@ class JobRunner:
         allowed = [image for image in result.images if self.moderator.output_allowed(image.data, image.content_type)]
         if result.images and not allowed:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
-        stored: list[MediaItem] = []
+        # Objects are written first, outside any transaction (remote calls, in parallel); the transaction then
+        # records only rows and settles the job. If that finish fails or finds the job already finished (canceled,
+        # timed out), the objects are deleted again: nothing is left behind and nothing is charged.
+        uploaded = self._upload(job, allowed)
         try:
-            # Objects are written inside this short transaction, after the render; the job row is
-            # locked only by the final update, so nothing waits on the uploads.
             with self.db.transaction() as conn:
-                for image in allowed:
-                    stored.append(
-                        media.store_output(
-                            conn,
-                            self.storage,
-                            user_id=job.user_id,
-                            job_id=job.id,
-                            data=image.data,
-                            content_type=image.content_type,
-                            width=image.width,
-                            height=image.height,
-                            task=job.task,
-                            model=job.model,
-                            prompt=job.prompt,
-                        )
-                    )
+                stored = [
+                    media.record_output(conn, item, job_id=job.id, task=job.task, model=job.model, prompt=job.prompt)
+                    for item in uploaded
+                ]
                 done = jobs.succeed(
                     conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
                 )
                 if done is None:  # canceled or timed out meanwhile: deliver nothing, charge nothing
                     raise _NoLongerRunning
         except _NoLongerRunning:
-            for item in stored:
-                media.discard(self.storage, item)
+            media.discard_uploaded(self.storage, uploaded)
             return None
         except BaseException:
-            for item in stored:
-                media.discard(self.storage, item)
+            media.discard_uploaded(self.storage, uploaded)
             raise
         log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
+        return done
+
+    def _upload(self, job: Job, images: list[RenderedImage]) -> list[media.UploadedOutput]:
+        """Upload every output (in parallel when there are several); if any fails, delete those written."""
+        if not images:
+            return []
+
+        def put(image: RenderedImage) -> media.UploadedOutput:
+            return media.upload_output(
+                self.storage,
+                user_id=job.user_id,
+                data=image.data,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+            )
+
+        with ThreadPoolExecutor(max_workers=min(len(images), UPLOAD_THREADS)) as pool:
+            futures = [pool.submit(put, image) for image in images]
+        done = [future.result() for future in futures if future.exception() is None]
+        failed = next((future.exception() for future in futures if future.exception() is not None), None)
+        if failed is not None:
+            media.discard_uploaded(self.storage, done)
+            raise failed
         return done
 
     def _finish_without_outputs(
