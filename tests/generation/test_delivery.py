@@ -10,22 +10,37 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
+
+from config.settings import Settings
+from functions.api.app import create_app
+from functions.generation.engine import Engine
+from functions.generation.worker import JobRunner
 from shared.db import Database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
+from shared.jobs.dispatch import QueueOnly
 from shared.media.storage import LocalStorage, StorageUnavailable
-from tests.generation.test_jobs_http import (  # noqa: F401  # studio_factory is a fixture used by name
-    Studio,
-    _available,
-    _job,
-    _member,
-    _submit,
-    studio_factory,
-)
+from shared.moderation import TermListModerator
+from tests.generation.test_jobs_http import Studio, _available, _job, _member, _submit
+from tests.support.tokens import HS256_SECRET
+
+
+@pytest.fixture
+def studio(tmp_path: Path, db: Database, engine: Engine) -> Iterator[Studio]:
+    """The API with no worker threads: each test runs the worker itself, with the storage it observes."""
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
+    storage = LocalStorage(settings.storage_dir)
+    moderator = TermListModerator()
+    runner = JobRunner(db=db, storage=storage, engine=engine, settings=settings, moderator=moderator, poll_seconds=0)
+    app = create_app(settings, db, storage, dispatcher=QueueOnly(), moderator=moderator)
+    with TestClient(app) as client:
+        yield Studio(client, db, settings, runner, None)
 
 
 class ObservedStorage(LocalStorage):
@@ -45,11 +60,11 @@ class ObservedStorage(LocalStorage):
 
 
 def _open_transactions(db: Database) -> int:
-    """Sessions on this database inside a transaction other than the one asking."""
+    """Sessions on this database holding a transaction open while their client does something else."""
     with db.transaction() as conn:
         row = conn.execute(
             """select count(*) as n from pg_stat_activity
-               where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null"""
+               where datname = current_database() and pid <> pg_backend_pid() and state like 'idle in transaction%'"""
         ).fetchone()
     assert row is not None
     return int(row["n"])
@@ -71,8 +86,7 @@ def _media_rows(db: Database, job_id: str) -> int:
     return int(row["n"])
 
 
-def test_outputs_are_uploaded_with_no_transaction_open_and_recorded_after(studio_factory: Any) -> None:
-    studio: Studio = studio_factory(workers=0)
+def test_outputs_are_uploaded_with_no_transaction_open_and_recorded_after(studio: Studio) -> None:
     who = _member(studio)
     seen: list[int] = []
     storage = ObservedStorage(studio.settings.storage_dir, lambda _index: seen.append(_open_transactions(studio.db)))
@@ -89,8 +103,7 @@ def test_outputs_are_uploaded_with_no_transaction_open_and_recorded_after(studio
         assert studio.client.get(output["url"]).status_code == 200
 
 
-def test_a_job_finished_meanwhile_gets_its_uploaded_objects_deleted(studio_factory: Any) -> None:
-    studio: Studio = studio_factory(workers=0)
+def test_a_job_finished_meanwhile_gets_its_uploaded_objects_deleted(studio: Studio) -> None:
     who = _member(studio)
     before = _available(studio, who)
     job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat", "count": 2}).json()["id"]
@@ -112,8 +125,7 @@ def test_a_job_finished_meanwhile_gets_its_uploaded_objects_deleted(studio_facto
     assert _available(studio, who) == before
 
 
-def test_a_failed_upload_deletes_the_objects_already_written_and_returns_the_credits(studio_factory: Any) -> None:
-    studio: Studio = studio_factory(workers=0)
+def test_a_failed_upload_deletes_the_objects_already_written_and_returns_the_credits(studio: Studio) -> None:
     who = _member(studio)
     before = _available(studio, who)
     job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat", "count": 4}).json()["id"]
@@ -132,8 +144,7 @@ def test_a_failed_upload_deletes_the_objects_already_written_and_returns_the_cre
     assert _available(studio, who) == before
 
 
-def test_a_finish_that_does_not_commit_deletes_the_uploaded_objects(studio_factory: Any) -> None:
-    studio: Studio = studio_factory(workers=0)
+def test_a_finish_that_does_not_commit_deletes_the_uploaded_objects(studio: Studio) -> None:
     who = _member(studio)
     before = _available(studio, who)
     job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat", "count": 2}).json()["id"]
