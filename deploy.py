@@ -85,8 +85,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
     """Fill the weights volume with the pinned snapshots, running `download_weights` on Modal (no GPU).
 
     By default it calls the deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary
-    app (`app.run()`) instead, e.g. before the first deploy. HF_TOKEN from the environment, when set, is passed for
-    the gated FLUX.1 [dev] repositories and used for that call only.
+    app (`app.run()`) instead, e.g. before the first deploy. HF_TOKEN from the environment, when set, reaches the
+    call as an ephemeral Modal Secret (for the gated FLUX.1 [dev] repositories), never as an argument, which Modal
+    would keep with the call's inputs.
     """
     import modal
 
@@ -100,15 +101,17 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 2
     ids = [entry.id for entry in entries]
     token = os.environ.get("HF_TOKEN") or None
+    secrets = [modal.Secret.from_dict({"HF_TOKEN": token})] if token else []
     print(f"downloading {len(ids)} model(s) to the weights volume: {', '.join(ids)}")
     with modal.enable_output():
         if args.ephemeral:
             from functions.generation.gpu import download_weights
 
             with app.run():
-                done = download_weights.remote(ids, token)
+                done = (download_weights.with_options(secrets=secrets) if secrets else download_weights).remote(ids)
         else:
-            done = modal.Function.from_name(APP_NAME, "download_weights").remote(ids, token)
+            deployed = modal.Function.from_name(APP_NAME, "download_weights")
+            done = (deployed.with_options(secrets=secrets) if secrets else deployed).remote(ids)
     print(f"weights ready: {', '.join(done)}")
     return 0
 
