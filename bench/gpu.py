@@ -47,7 +47,7 @@ from functions.generation.speedups import apply_speedups
 from functions.generation.tiles import to_uint8, upscale_tiled
 
 # Production architectures (black-forest-labs FLUX.1 checkpoints' config.json files) and their tiny stand-ins.
-TRANSFORMER = {
+TRANSFORMER: dict[str, dict[str, Any]] = {
     "full": {
         "num_layers": 19,
         "num_single_layers": 38,
@@ -69,19 +69,19 @@ TRANSFORMER = {
 }
 # Latent channels (packed 2x2): FLUX.1 has 16 latent channels → 64; Fill adds masked-image latents and the mask.
 CHANNELS = {"full": (64, 64 + 64 + 256, 16), "tiny": (16, 16 + 16 + 256, 4)}
-VAE = {
+VAE: dict[str, dict[str, Any]] = {
     "full": {"block_out_channels": (128, 256, 512, 512), "layers_per_block": 2, "norm_num_groups": 32},
     "tiny": {"block_out_channels": (4, 4, 4, 4), "layers_per_block": 1, "norm_num_groups": 1},
 }
-CLIP = {
+CLIP: dict[str, dict[str, Any]] = {
     "full": {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12, "num_hidden_layers": 12},
     "tiny": {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2},
 }
-T5 = {
+T5: dict[str, dict[str, Any]] = {
     "full": {"d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64},
     "tiny": {"d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2, "num_heads": 4},
 }
-ESRGAN = {
+ESRGAN: dict[str, dict[str, Any]] = {
     "full": {"num_feat": 64, "num_block": 23, "num_grow_ch": 32},
     "tiny": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
 }
@@ -110,7 +110,11 @@ def build_flux(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any
     plain, fill, latent = CHANNELS[size]
     work = Path(tempfile.gettempdir()) / "atelier-bench-gpu"
     tokenizer, clip_vocab = _clip_tokenizer(work / "clip")
-    clip_ids = {"bos_token_id": clip_vocab - 2, "eos_token_id": clip_vocab - 1, "pad_token_id": clip_vocab - 1}
+    clip_ids: dict[str, Any] = {
+        "bos_token_id": clip_vocab - 2,
+        "eos_token_id": clip_vocab - 1,
+        "pad_token_id": clip_vocab - 1,
+    }
     tokenizer_2 = _t5_tokenizer()
     with torch.device(device), default_dtype(dtype):
         transformer = d.FluxTransformer2DModel(
@@ -221,6 +225,10 @@ def bench_flux(model_id: str, variant: str, *, size: str, device: str, images: i
     _free(device)
 
 
+def _upscale_once(model: torch.nn.Module, image: torch.Tensor, tile: int) -> torch.Tensor:
+    return to_uint8(upscale_tiled(model, image, scale=4, tile=tile, overlap=32))
+
+
 def bench_upscale(size: str, device: str) -> None:
     from functions.generation.esrgan import RRDBNet
 
@@ -233,7 +241,7 @@ def bench_upscale(size: str, device: str) -> None:
         _free(device)
         try:
             upscale_tiled(model, image, scale=4, tile=tile, overlap=32)  # warm-up (cuDNN picks its algorithms)
-            seconds = _timed(device, lambda t=tile: to_uint8(upscale_tiled(model, image, scale=4, tile=t, overlap=32)))
+            seconds = _timed(device, partial(_upscale_once, model, image, tile))
             print(f"  real-esrgan-x4 {side}²→{side * 4}² {label:16} {seconds:6.2f} s  peak {_peak_gib(device)}")
         except torch.OutOfMemoryError:
             print(f"  real-esrgan-x4 {side}²→{side * 4}² {label:16} out of GPU memory")

@@ -145,20 +145,20 @@ def test_gpu_classes_reserve_memory_and_cpu_snapshot_the_gpu_and_read_weights_re
         serving = [BY_ID[model_id].serving for model_id in SERVES[name]]
         info = service.info()
         # Modal's defaults (128 MiB, 0.125 cores) cannot hold a FLUX container's ~34 GB before its snapshot.
-        assert info.memory_mib == max(s.memory_mib for s in serving) >= 8192, name
-        assert info.cpu == max(s.cpu for s in serving) >= 4, name
+        assert info.memory_mib == max(s.memory_mib for s in serving), name
+        assert info.cpu == max(s.cpu for s in serving), name
+        assert min(s.memory_mib for s in serving) >= 8192, name
+        assert min(s.cpu for s in serving) >= 4, name
         assert info.volumes[modal_app.WEIGHTS_MOUNT].read_only, name
         definition = _definition(service)
         assert definition["enable_memory_snapshot"] is True
         assert definition["experimental_options"] == {"enable_gpu_snapshot": "True"}, name
         # The container's start order (functions/generation/serving.py) follows the same flag.
-        assert cls._get_user_cls().gpu_snapshot is True, name
+        assert getattr(cls._get_user_cls(), "gpu_snapshot", None) is True, name
         autoscaler = definition["autoscaler_settings"]
         assert autoscaler.min_containers == max(s.min_containers for s in serving)
         assert autoscaler.max_containers == max(s.max_containers for s in serving) > 0
-    flux = _classes()["FluxSchnell"]._get_class_service_function().info()
-    assert flux.memory_mib is not None
-    assert flux.memory_mib >= 40 * 1024
+    assert _classes()["FluxSchnell"]._get_class_service_function().info().memory_mib == 48 * 1024
 
 
 def test_the_weights_downloader_takes_the_hub_token_from_a_secret_not_an_argument() -> None:
