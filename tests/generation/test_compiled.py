@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from config.models import BY_ID
-from functions.generation.engine import Engine, RenderRequest, TinySource, warm_up_requests
+from functions.generation.engine import Engine, RenderRequest, TinySource, scaled_size, warm_up_requests
 from functions.generation.serving import ServingContainer
 
 MODEL = "flux-schnell"
@@ -69,7 +69,7 @@ def test_the_repeated_blocks_are_compiled_and_the_projections_fused(compiled: En
 def test_no_registered_shape_compiles_again_after_the_warm_up(compiled: Engine) -> None:
     requests = warm_up_requests(BY_ID[MODEL], compiled.source.size_divisor)
     assert {(r.width, r.height, r.count) for r in requests} == {
-        (w // 8, h // 8, count) for w, h in BY_ID[MODEL].sizes.values() for count in range(1, 5)
+        (*scaled_size(w, h, 8), count) for w, h in BY_ID[MODEL].sizes.values() for count in range(1, 5)
     }
     with torch._dynamo.config.patch(error_on_recompile=True):
         for request in requests:
