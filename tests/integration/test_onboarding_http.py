@@ -104,12 +104,13 @@ def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
     storage = LocalStorage(tmp_path / "objects")
     for name in ("a", "b"):
         storage.put(f"users/{child.id}/uploads/{name}.png", plain("PNG"), "image/png")
+    storage.put(f"users/{child.id}/thumbnails/a.webp", plain("WEBP"), "image/webp")
     with db.transaction() as conn:
         conn.execute(
             "insert into support_tickets (user_id, subject) values (%s, %s)", (child.id, f"from {child.email}")
         )
     objects = tmp_path / "objects" / "users" / str(child.id)
-    assert len([p for p in objects.rglob("*") if p.is_file()]) == 3  # the upload, its thumbnail, the attachment
+    assert len([p for p in objects.rglob("*") if p.is_file()]) == 3  # uploads and a thumbnail, placed directly
     publish(db, "Privacy v2.\n", kind="privacy", material=False)
     assert rows_mentioning(db, [str(child.id)]), "the scan must see the child's rows before the refusal"
 
