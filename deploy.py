@@ -15,6 +15,10 @@ python deploy.py privacy requests [--overdue] [--status open|completed|refused|w
 python deploy.py privacy log-request EMAIL --kind KIND [--received ISO] [--reference REF]
 python deploy.py privacy extend ID --reason TEXT
 python deploy.py privacy complete ID | refuse ID
+python deploy.py provenance verify FILE
+python deploy.py moderation queue [--limit N]
+python deploy.py moderation takedown MEDIA_ID --reason TEXT | restore MEDIA_ID
+python deploy.py moderation suspend EMAIL --reason TEXT | unsuspend EMAIL
 """
 
 from __future__ import annotations
@@ -402,6 +406,44 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     events.add_argument("--limit", type=int, default=200)
     events.set_defaults(run=cmd_security)
     _add_privacy_verbs(verbs)
+    _add_trust_verbs(verbs)
+
+
+def cmd_provenance_verify(args: argparse.Namespace) -> int:
+    """Print what a file's C2PA manifest claims and whether it validates; exit 1 when absent or invalid."""
+    from shared.provenance.verify import verify, xmp_digital_source_type
+
+    data = Path(args.file).read_bytes()
+    result = verify(data)
+    if not result.present:
+        print("no C2PA manifest" + (f" ({', '.join(result.failures)})" if result.failures else ""))
+        return 1
+    print(
+        f"claim generator: {', '.join(g.get('name', '?') + ' ' + g.get('version', '') for g in result.claim_generator)}"
+    )
+    for action in result.actions:
+        agent = action.get("softwareAgent") or {}
+        agent_text = f"{agent.get('name', '')} {agent.get('version', '')}".strip() if isinstance(agent, dict) else agent
+        source = action.get("digitalSourceType", "-")
+        print(f"action: {action.get('action')}  source: {source}  agent: {agent_text or '-'}")
+    print(f"ingredients: {result.ingredients}")
+    print(f"signed by: {result.signer.get('common_name', '?')} ({result.signer.get('issuer', '?')})")
+    print(f"XMP digital source type: {xmp_digital_source_type(data) or '-'}")
+    trust = "trusted" if result.trusted else "not on a trust list"
+    if result.valid:
+        print(f"signature: valid ({trust})")
+        return 0
+    print(f"signature: INVALID ({', '.join(result.failures) or result.state})")
+    return 1
+
+
+def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Provenance checks and the moderation desk (reports, takedowns, suspensions)."""
+    provenance = verbs.add_parser("provenance", help="C2PA provenance of generated images")
+    provenance_verbs = provenance.add_subparsers(dest="provenance_verb", required=True)
+    verify = provenance_verbs.add_parser("verify", help="print a file's manifest and whether its signature holds")
+    verify.add_argument("file")
+    verify.set_defaults(run=cmd_provenance_verify)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("ATELIER_BLOCKED_TERMS")
     )
 
+    # Provenance (shared/provenance): the C2PA signing chain and key, PEM text or a path to a PEM file.
+    c2pa_cert: str | None = Field(None, validation_alias=_env("ATELIER_C2PA_CERT"))
+    c2pa_key: str | None = Field(None, validation_alias=_env("ATELIER_C2PA_KEY"))
+
     # Privacy rights (issue 7).
     deletion_grace_days: int = Field(7, ge=0, le=90, validation_alias=_env("ATELIER_DELETION_GRACE_DAYS"))
     privacy_operator_emails: Annotated[list[str], NoDecode] = Field(

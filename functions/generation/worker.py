@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from config.settings import Settings, get_settings
 from functions.generation.engine import (
     Engine,
     RenderCanceled,
+    RenderedImage,
     RenderFailed,
     RenderRequest,
     RenderResult,
@@ -29,6 +30,8 @@ from shared.media import service as media
 from shared.media.models import MediaItem
 from shared.media.storage import Storage, build_storage
 from shared.moderation import ContentBlocked, Moderator, TermListModerator
+from shared.provenance.marks import Marked, Marker
+from shared.provenance.verify import content_type_of
 
 log = logging.getLogger("atelier.worker")
 
@@ -43,6 +46,13 @@ class JobRunner:
     settings: Settings
     moderator: Moderator
     poll_seconds: float = PROGRESS_EVERY_SECONDS
+    # Signs every output (shared/provenance); by default with the settings' credential, which production
+    # requires: a worker without a real C2PA certificate refuses to start.
+    marker: Marker | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.marker is None:
+            self.marker = Marker.from_settings(self.settings)
 
     def run(self, job_id: UUID) -> Job | None:
         """Run the job if it is still queued; returns the finished job, or None if someone else had it."""
@@ -58,7 +68,7 @@ class JobRunner:
         try:
             request = self._request(job)
             result = self.engine.render(request, on_progress=self._progress(job), should_cancel=self._canceled(job))
-            return self._deliver(job, result)
+            return self._deliver(job, request, result)
         except RenderCanceled:
             return self._finish_without_outputs(job, "canceled")
         except (RenderFailed, ContentBlocked) as exc:
@@ -97,31 +107,47 @@ class JobRunner:
     def _canceled(self, job: Job) -> _CancelCheck:
         return _CancelCheck(self.db, job.id, self.poll_seconds)
 
-    def _deliver(self, job: Job, result: RenderResult) -> Job | None:
+    def _mark(self, job: Job, request: RenderRequest, image: RenderedImage) -> Marked:
+        """The one place outputs get their provenance marks: applied to the encoded bytes, before storing."""
+        if self.marker is None:  # pragma: no cover - set in __post_init__
+            raise RuntimeError("the runner has no marker")
+        return self.marker.mark(
+            image.data,
+            image.content_type,
+            task=job.task,
+            model_id=job.model,
+            input_image=request.image,
+            input_content_type=content_type_of(request.image) if request.image else None,
+        )
+
+    def _deliver(self, job: Job, request: RenderRequest, result: RenderResult) -> Job | None:
         if result.prompt_text is not None:
             self.moderator.check_prompt(result.prompt_text)
         allowed = [image for image in result.images if self.moderator.output_allowed(image.data, image.content_type)]
         if result.images and not allowed:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
+        marks = [self._mark(job, request, image) for image in allowed]
         stored: list[MediaItem] = []
         try:
             # Objects are written inside this short transaction, after the render; the job row is
             # locked only by the final update, so nothing waits on the uploads.
             with self.db.transaction() as conn:
-                for image in allowed:
+                for image, marked in zip(allowed, marks, strict=True):
                     stored.append(
                         media.store_output(
                             conn,
                             self.storage,
                             user_id=job.user_id,
                             job_id=job.id,
-                            data=image.data,
+                            data=marked.data,
                             content_type=image.content_type,
                             width=image.width,
                             height=image.height,
                             task=job.task,
                             model=job.model,
                             prompt=job.prompt,
+                            digital_source_type=marked.digital_source_type,
+                            c2pa_manifest=marked.c2pa_manifest,
                         )
                     )
                 done = jobs.succeed(

@@ -31,6 +31,10 @@ class MediaItem:
     created_at: datetime
     deleted_at: datetime | None
     purge_after: datetime | None
+    digital_source_type: str | None = None  # IPTC, written in the output's XMP and C2PA manifest
+    c2pa_manifest: bool = False  # a signed C2PA manifest is embedded in the stored bytes
+    taken_down_at: datetime | None = None  # an operator removed it from the gallery
+    takedown_reason: str | None = None
 
 
 @dataclass(frozen=True)

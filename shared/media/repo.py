@@ -13,7 +13,8 @@ from shared.privacy.guard import GALLERY_OWNER_SQL
 
 COLUMNS = (
     "id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256, task, model, prompt,"
-    " public, published_at, created_at, deleted_at, purge_after"
+    " public, published_at, created_at, deleted_at, purge_after, digital_source_type, c2pa_manifest, taken_down_at,"
+    " takedown_reason"
 )
 _FIELDS = [name.strip() for name in COLUMNS.split(",")]
 
@@ -29,9 +30,10 @@ def _item(row: dict[str, Any]) -> MediaItem:
 def insert(conn: Connection, values: dict[str, Any]) -> MediaItem:
     row = conn.execute(
         f"""insert into media (id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256,
-                               task, model, prompt)
+                               task, model, prompt, digital_source_type, c2pa_manifest)
             values (%(id)s, %(user_id)s, %(kind)s, %(job_id)s, %(storage_key)s, %(content_type)s, %(width)s,
-                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s)
+                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s,
+                    %(digital_source_type)s, %(c2pa_manifest)s)
             returning {COLUMNS}""",
         values,
     ).fetchone()
@@ -158,7 +160,7 @@ _GALLERY = f"""
       from media m
       join accounts a on a.id = m.user_id
       left join preferences p on p.user_id = m.user_id
-     where m.public and m.kind = 'output' and m.deleted_at is null
+     where m.public and m.kind = 'output' and m.deleted_at is null and m.taken_down_at is null
        and {GALLERY_OWNER_VISIBLE}
 """
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from shared.db.database import Connection, Database
-from shared.errors import NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
@@ -30,6 +30,12 @@ class NotPublishable(Unprocessable):
     """Only generated outputs can be published to the gallery."""
 
     code = "not_publishable"
+
+
+class TakenDown(Conflict):
+    """An operator took this image down; it cannot be published again unless it is restored."""
+
+    code = "taken_down"
 
 
 def new_key(user_id: UUID, kind: MediaKind, media_id: UUID, content_type: str) -> str:
@@ -52,6 +58,8 @@ def _values(
     task: str | None = None,
     model: str | None = None,
     prompt: str | None = None,
+    digital_source_type: str | None = None,
+    c2pa_manifest: bool = False,
 ) -> dict[str, object]:
     return {
         "id": media_id,
@@ -67,6 +75,8 @@ def _values(
         "task": task,
         "model": model,
         "prompt": prompt,
+        "digital_source_type": digital_source_type,
+        "c2pa_manifest": c2pa_manifest,
     }
 
 
@@ -113,8 +123,13 @@ def store_output(
     task: str | None,
     model: str | None,
     prompt: str | None,
+    digital_source_type: str | None = None,
+    c2pa_manifest: bool = False,
 ) -> MediaItem:
     """Store a generated image for a job: the object first, then its row on `conn`.
+
+    `data` is stored byte for byte: the provenance marks (shared/provenance) are applied before, and
+    `digital_source_type` / `c2pa_manifest` record what they are.
 
     If the insert fails the object is deleted and the error re-raised. The caller owns the transaction:
     keep it short, and if its commit fails call `discard(storage, item)` so no object is left behind.
@@ -140,6 +155,8 @@ def store_output(
                 task=task,
                 model=model,
                 prompt=prompt,
+                digital_source_type=digital_source_type,
+                c2pa_manifest=c2pa_manifest,
             ),
         )
     except BaseException:
@@ -195,6 +212,8 @@ def set_public(conn: Connection, user_id: UUID, media_id: UUID, public: bool) ->
     item = get_owned(conn, user_id, media_id, lock=True)
     if item.kind != "output":
         raise NotPublishable()
+    if public and item.taken_down_at is not None:
+        raise TakenDown()
     if item.public == public:
         return item
     return repo.set_public(conn, media_id, public)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from config.models import Task
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
@@ -28,7 +28,7 @@ from shared.media.images import (
     validate_image,
 )
 from shared.media.models import GalleryItem, MediaFilter, MediaItem
-from shared.media.service import NotPublishable
+from shared.media.service import NotPublishable, TakenDown
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -65,6 +65,9 @@ class MediaOut(BaseModel):
     published_at: datetime | None
     created_at: datetime
     url: str | None  # None only when the stored object is missing
+    c2pa_manifest: bool = Field(False, description="a signed C2PA manifest is embedded in the image's bytes")
+    digital_source_type: str | None = Field(None, description="the IPTC digital source type in its XMP and manifest")
+    taken_down: bool = Field(False, description="an operator removed it from the gallery; see the notice")
 
 
 class MediaPage(BaseModel):
@@ -107,6 +110,9 @@ def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
         published_at=item.published_at,
         created_at=item.created_at,
         url=absolute(request, url) if url else None,
+        c2pa_manifest=item.c2pa_manifest,
+        digital_source_type=item.digital_source_type,
+        taken_down=item.taken_down_at is not None,
     )
 
 
@@ -216,7 +222,7 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     "/media/{media_id}",
     summary="Publish an output to the gallery or withdraw it",
     dependencies=[rate_limited("account")],
-    responses=errors(NotPublishable),
+    responses=errors(NotPublishable, TakenDown),
 )
 def publish_media(
     *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
