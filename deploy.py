@@ -437,6 +437,51 @@ def cmd_provenance_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_moderation(args: argparse.Namespace) -> int:
+    """The moderation desk: the queue, takedown/restore of an image, suspend/unsuspend of an account (audited)."""
+    from uuid import UUID
+
+    from shared.db import open_database
+    from shared.errors import AtelierError
+    from shared.trust import queue, suspension, takedown
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.moderation_verb == "queue":
+                items = queue.queue(conn, limit=args.limit)
+                for item in items:
+                    score = f"{item.top_score:.2f}" if item.top_score is not None else "-"
+                    print(
+                        f"{item.last_signal_at.isoformat(timespec='seconds')}  {item.media_id}  "
+                        f"reports={item.reports} ({','.join(item.reasons) or '-'})  flags={item.flags} "
+                        f"top_score={score}  {'public' if item.public else 'private'}"
+                    )
+                print(f"{len(items)} item(s) to review")
+                return 0
+            if args.moderation_verb == "takedown":
+                change = takedown.takedown(conn, UUID(args.media_id), reason=args.reason)
+                print(f"{'taken down' if change.changed else 'already taken down'}: {change.media_id}")
+            elif args.moderation_verb == "restore":
+                change = takedown.restore(conn, UUID(args.media_id))
+                print(f"{'restored' if change.changed else 'not taken down'}: {change.media_id}")
+            elif args.moderation_verb == "suspend":
+                account = suspension.suspend(conn, email=args.email, reason=args.reason)
+                print(f"{'suspended' if account.changed else 'already suspended'}: account {account.account_id}")
+            else:
+                account = suspension.unsuspend(conn, email=args.email)
+                print(f"{'unsuspended' if account.changed else 'not suspended'}: account {account.account_id}")
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print("MEDIA_ID must be an image id (a UUID)", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
 def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Provenance checks and the moderation desk (reports, takedowns, suspensions)."""
     provenance = verbs.add_parser("provenance", help="C2PA provenance of generated images")
@@ -444,6 +489,25 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     verify = provenance_verbs.add_parser("verify", help="print a file's manifest and whether its signature holds")
     verify.add_argument("file")
     verify.set_defaults(run=cmd_provenance_verify)
+
+    moderation = verbs.add_parser("moderation", help="reports, takedowns and suspensions (audited)")
+    moderation_verbs = moderation.add_subparsers(dest="moderation_verb", required=True)
+    listing = moderation_verbs.add_parser("queue", help="reported and auto-flagged images, newest first")
+    listing.add_argument("--limit", type=int, default=100)
+    down = moderation_verbs.add_parser("takedown", help="remove an image from the gallery and tell its owner why")
+    down.add_argument("media_id")
+    down.add_argument("--reason", required=True, help="shown to the owner; not written to the audit log")
+    moderation_verbs.add_parser("restore", help="let the owner publish a taken-down image again").add_argument(
+        "media_id"
+    )
+    suspend = moderation_verbs.add_parser(
+        "suspend", help="stop an account from uploading, generating, publishing, buying"
+    )
+    suspend.add_argument("email", help="finds the account; not stored")
+    suspend.add_argument("--reason", required=True, help="shown to the account holder; not written to the audit log")
+    moderation_verbs.add_parser("unsuspend", help="lift a suspension").add_argument("email")
+    for verb_parser in moderation_verbs.choices.values():
+        verb_parser.set_defaults(run=cmd_moderation)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,6 +161,7 @@ _GALLERY = f"""
       join accounts a on a.id = m.user_id
       left join preferences p on p.user_id = m.user_id
      where m.public and m.kind = 'output' and m.deleted_at is null and m.taken_down_at is null
+       and a.suspended_at is null
        and {GALLERY_OWNER_VISIBLE}
 """
 

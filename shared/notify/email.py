@@ -50,10 +50,11 @@ def email_sender_for(settings: Settings) -> EmailSender:
 
 
 _CLAIM = """
-select o.id, o.template, a.email, p.kind, p.version, p.material
+select o.id, o.template, a.email, p.kind, p.version, p.material, n.title as notice_title, n.body as notice_body
 from email_outbox o
 join accounts a on a.id = o.user_id
 left join policy_versions p on p.id = o.policy_version_id
+left join notifications n on n.id = o.notification_id
 where o.sent_at is null and o.attempts < %(max_attempts)s
   and (o.claimed_at is null or o.claimed_at < now() - interval '10 minutes')
 order by o.created_at
@@ -63,6 +64,8 @@ for update of o skip locked
 
 
 def _render(row: dict[str, object]) -> tuple[str, str]:
+    if row.get("notice_title"):  # an email that mirrors an in-app notice (moderation) says what the notice says
+        return str(row["notice_title"]), str(row["notice_body"])
     label = "privacy policy" if row["kind"] == "privacy" else "terms of service"
     subject = f"We updated our {label}"
     body = f"Version {row['version']} of the Atelier {label} is now in force."

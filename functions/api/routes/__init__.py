@@ -14,6 +14,7 @@ from functions.api.routes import (
     models,
     onboarding,
     policies,
+    reports,
     rights,
     support,
 )
@@ -34,4 +35,5 @@ ROUTERS = [
     support.router,
     exports.router,
     rights.router,
+    reports.router,
 ]

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from functions.api.deps import AppSettings, CurrentCaller
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.suspension import NOT_SUSPENDED
 from shared.billing import polar_api
 from shared.billing.catalogue import load_catalogue
 from shared.errors import BillingDisabled, PaymentProviderError, UnknownProduct
@@ -50,7 +51,7 @@ def list_products(settings: AppSettings) -> ProductList:
 @router.post(
     "/checkout",
     summary="Start a Polar checkout for one product; answers its URL",
-    dependencies=[rate_limited("account")],
+    dependencies=[rate_limited("account"), NOT_SUSPENDED],
     responses=errors(UnknownProduct, PaymentProviderError, BillingDisabled),
 )
 def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettings) -> UrlOut:

@@ -16,6 +16,7 @@ from config.models import Task
 from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.errors import AtelierError, NotFound
 from shared.media import service
@@ -32,6 +33,7 @@ from shared.media.service import NotPublishable, TakenDown
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.trust.suspension import AccountSuspended, require_active
 
 log = logging.getLogger("atelier.api.media")
 
@@ -139,7 +141,7 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
     "/uploads",
     status_code=201,
     summary="Upload one image (JPEG, PNG or WebP), stripped of metadata",
-    dependencies=[rate_limited("uploads")],
+    dependencies=[rate_limited("uploads"), NOT_SUSPENDED],
     responses=errors(ImageBodyTooLarge, UnsupportedImageType, InvalidImage, ImageTooLarge, StorageUnavailable),
 )
 def upload(
@@ -222,12 +224,14 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     "/media/{media_id}",
     summary="Publish an output to the gallery or withdraw it",
     dependencies=[rate_limited("account")],
-    responses=errors(NotPublishable, TakenDown),
+    responses=errors(NotPublishable, TakenDown, AccountSuspended),
 )
 def publish_media(
     *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
 ) -> MediaOut:
     with db.transaction() as conn:
+        if body.public:  # a suspended account may withdraw, never publish
+            require_active(conn, caller.account.id)
         item = service.set_public(conn, caller.account.id, media_id, body.public)
     return _media_out(request, item, storage.signed_url(item.storage_key))
 

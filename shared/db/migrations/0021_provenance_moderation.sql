@@ -16,6 +16,10 @@ alter table accounts
     add column suspended_at timestamptz,
     add column suspension_reason text check (suspension_reason is null or length(suspension_reason) <= 1000);
 
+-- An email that mirrors an in-app notice (takedown, suspension) renders that notice's title and text.
+alter table email_outbox
+    add column notification_id uuid references notifications (id) on delete cascade;
+
 -- Every image moderation decision: what was checked, when, by which model, its score. Never the image.
 create table moderation_decisions (
     id uuid primary key default gen_random_uuid(),

@@ -1,0 +1,55 @@
+"""The moderation queue: gallery items with reports or an automatic flag, still up, newest signal first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from shared.db.database import Connection
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    media_id: UUID
+    public: bool
+    reports: int
+    reasons: tuple[str, ...]
+    flags: int
+    top_score: float | None
+    last_signal_at: datetime
+
+
+def queue(conn: Connection, *, limit: int = 100) -> list[QueueItem]:
+    rows = conn.execute(
+        """with reported as (
+               select media_id, count(*) as reports, array_agg(distinct reason order by reason) as reasons,
+                      max(created_at) as last_at
+                 from gallery_reports group by media_id),
+           flagged as (
+               select media_id, count(*) as flags, max(score) as top_score, max(created_at) as last_at
+                 from moderation_decisions where outcome <> 'allowed' and media_id is not null group by media_id)
+           select m.id as media_id, m.public, coalesce(r.reports, 0) as reports, coalesce(r.reasons, '{}') as reasons,
+                  coalesce(f.flags, 0) as flags, f.top_score,
+                  greatest(r.last_at, f.last_at) as last_signal_at
+             from media m
+             left join reported r on r.media_id = m.id
+             left join flagged f on f.media_id = m.id
+            where (r.media_id is not null or f.media_id is not null)
+              and m.deleted_at is null and m.taken_down_at is null
+            order by last_signal_at desc, m.id desc
+            limit %s""",
+        (limit,),
+    ).fetchall()
+    return [
+        QueueItem(
+            media_id=row["media_id"],
+            public=row["public"],
+            reports=row["reports"],
+            reasons=tuple(row["reasons"]),
+            flags=row["flags"],
+            top_score=row["top_score"],
+            last_signal_at=row["last_signal_at"],
+        )
+        for row in rows
+    ]
