@@ -24,7 +24,8 @@ SECRETS = [modal.Secret.from_name("atelier-production")]
 api_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install_from_pyproject(PYPROJECT)
-    .env({"ATELIER_ENV": "production"})
+    # Uploads and publications are classified by the `classify_image` function (functions/safety/), never here.
+    .env({"ATELIER_ENV": "production", "ATELIER_IMAGE_CLASSIFIER": "modal"})
     .add_local_python_source(*LOCAL_SOURCES)
     # Python sources are mounted without data files; the product catalogue is data the API reads.
     .add_local_file(str(PRODUCTS_FILE), "/root/config/products.toml")
@@ -75,4 +76,5 @@ def api() -> object:
 # Generation: one GPU class per model family and the weights downloader, registered on `app` by importing them.
 # Scheduled tasks likewise. These imports come last because those modules import `app` from here.
 import functions.generation.gpu  # noqa: E402
+import functions.safety.modal_function  # noqa: E402
 import functions.tasks  # noqa: E402, F401

@@ -22,6 +22,7 @@ from functions.generation.engine import (
     RenderResult,
     scaled_size,
 )
+from functions.safety.factory import moderator_for
 from shared.db import Database, open_database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
@@ -29,9 +30,10 @@ from shared.jobs.models import Job
 from shared.media import service as media
 from shared.media.models import MediaItem
 from shared.media.storage import Storage, build_storage
-from shared.moderation import ContentBlocked, Moderator, TermListModerator
+from shared.moderation import ContentBlocked, ImageVerdict, ModerationUnavailable, Moderator
 from shared.provenance.marks import Marked, Marker
 from shared.provenance.verify import content_type_of
+from shared.trust import decisions
 
 log = logging.getLogger("atelier.worker")
 
@@ -71,7 +73,7 @@ class JobRunner:
             return self._deliver(job, request, result)
         except RenderCanceled:
             return self._finish_without_outputs(job, "canceled")
-        except (RenderFailed, ContentBlocked) as exc:
+        except (RenderFailed, ContentBlocked, ModerationUnavailable) as exc:
             return self._finish_without_outputs(job, "failed", exc.code, exc.message)
         except Exception:
             log.exception("job crashed", extra={"job_id": str(job.id)})
@@ -120,10 +122,21 @@ class JobRunner:
             input_content_type=content_type_of(request.image) if request.image else None,
         )
 
+    def _check_outputs(self, job: Job, result: RenderResult) -> list[RenderedImage]:
+        """Judge every output before anything is stored or charged, and record each decision (never the image)."""
+        verdicts: list[ImageVerdict] = [
+            self.moderator.judge_image(image.data, image.content_type, "output") for image in result.images
+        ]
+        if verdicts:
+            with self.db.transaction() as conn:
+                for verdict in verdicts:
+                    decisions.record(conn, user_id=job.user_id, stage="output", verdict=verdict, job_id=job.id)
+        return [image for image, verdict in zip(result.images, verdicts, strict=True) if verdict.allowed]
+
     def _deliver(self, job: Job, request: RenderRequest, result: RenderResult) -> Job | None:
         if result.prompt_text is not None:
             self.moderator.check_prompt(result.prompt_text)
-        allowed = [image for image in result.images if self.moderator.output_allowed(image.data, image.content_type)]
+        allowed = self._check_outputs(job, result)
         if result.images and not allowed:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
         marks = [self._mark(job, request, image) for image in allowed]
@@ -227,5 +240,5 @@ def runner_for(engine: Engine) -> JobRunner:
         storage=build_storage(settings),
         engine=engine,
         settings=settings,
-        moderator=TermListModerator(settings.blocked_terms),
+        moderator=moderator_for(settings),
     )

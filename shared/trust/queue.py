@@ -1,4 +1,7 @@
-"""The moderation queue: gallery items with reports or an automatic flag, still up, newest signal first."""
+"""The moderation queue: images with reports or an automatic flag, not yet taken down, newest signal first.
+
+A flag raised when an output was rendered is attributed to the outputs of its job (the image had no id yet).
+"""
 
 from __future__ import annotations
 
@@ -26,9 +29,12 @@ def queue(conn: Connection, *, limit: int = 100) -> list[QueueItem]:
                select media_id, count(*) as reports, array_agg(distinct reason order by reason) as reasons,
                       max(created_at) as last_at
                  from gallery_reports group by media_id),
-           flagged as (
-               select media_id, count(*) as flags, max(score) as top_score, max(created_at) as last_at
-                 from moderation_decisions where outcome <> 'allowed' and media_id is not null group by media_id)
+           flagged as (  -- a publish check names the image; an output check names its job
+               select o.id as media_id, count(*) as flags, max(d.score) as top_score, max(d.created_at) as last_at
+                 from moderation_decisions d
+                 join media o on o.id = d.media_id or (d.media_id is null and d.job_id = o.job_id)
+                where d.outcome <> 'allowed'
+                group by o.id)
            select m.id as media_id, m.public, coalesce(r.reports, 0) as reports, coalesce(r.reasons, '{}') as reasons,
                   coalesce(f.flags, 0) as flags, f.top_score,
                   greatest(r.last_at, f.last_at) as last_signal_at

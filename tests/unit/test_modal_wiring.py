@@ -11,6 +11,7 @@ import pytest
 
 from functions import modal_app, tasks
 from functions.generation import gpu
+from functions.safety import modal_function, remote
 from shared.tasks.runner import TaskDef
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ def same_image(a: Any, b: Any) -> bool:
 
 def _registered() -> dict[str, Any]:
     """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
-    return {**vars(gpu), **vars(tasks), **vars(modal_app)}
+    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app)}
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
@@ -45,11 +46,11 @@ def _classes() -> dict[str, modal.Cls]:
 
 def test_every_registered_function_is_known() -> None:
     task_functions = {_task_function_name(name) for name in tasks.TASKS}
-    assert set(_functions()) == {"api", "download_weights", *task_functions}
+    assert set(_functions()) == {"api", "download_weights", "classify_image", *task_functions}
     assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
     # Nothing is registered on the app that this module does not know about.
     local_state: Any = synchronizer_app()._local_state
-    expected = {"api", "download_weights", *task_functions} | {f"{name}.*" for name in _classes()}
+    expected = {"api", "download_weights", "classify_image", *task_functions} | {f"{name}.*" for name in _classes()}
     assert set(local_state.functions) == expected
     assert set(local_state.classes) == set(_classes())
 
@@ -192,3 +193,11 @@ def test_api_image_dependencies_carry_no_gpu_stack() -> None:
     gpu = " ".join(project["optional-dependencies"]["gpu"]).lower()
     assert "torch" in gpu
     assert "diffusers" in gpu
+
+
+def test_the_classifier_runs_on_a_cpu_with_torch_and_the_weights_and_the_api_calls_it_by_name() -> None:
+    info = modal_function.classify_image.info()
+    assert info.gpus == []
+    assert same_image(modal_function.classify_image._spec_.image, modal_app.gpu_image)  # torch lives there
+    assert modal_app.WEIGHTS_MOUNT in modal_function.classify_image._spec_.volumes
+    assert (remote.APP_NAME, remote.FUNCTION_NAME) == (modal_app.APP_NAME, "classify_image")

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from config.models import Task
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
@@ -22,6 +22,7 @@ from shared.errors import AtelierError, NotFound
 from shared.media import service
 from shared.media.images import (
     EXTENSIONS,
+    CleanImage,
     ImageBodyTooLarge,
     ImageTooLarge,
     InvalidImage,
@@ -32,7 +33,9 @@ from shared.media.models import GalleryItem, MediaFilter, MediaItem
 from shared.media.service import NotPublishable, TakenDown
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
+from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.trust import decisions
 from shared.trust.suspension import AccountSuspended, require_active
 
 log = logging.getLogger("atelier.api.media")
@@ -142,7 +145,15 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
     status_code=201,
     summary="Upload one image (JPEG, PNG or WebP), stripped of metadata",
     dependencies=[rate_limited("uploads"), NOT_SUSPENDED],
-    responses=errors(ImageBodyTooLarge, UnsupportedImageType, InvalidImage, ImageTooLarge, StorageUnavailable),
+    responses=errors(
+        ImageBodyTooLarge,
+        UnsupportedImageType,
+        InvalidImage,
+        ImageTooLarge,
+        StorageUnavailable,
+        ContentBlocked,
+        ModerationUnavailable,
+    ),
 )
 def upload(
     *,
@@ -150,6 +161,7 @@ def upload(
     db: Db,
     storage: Storage,
     settings: AppSettings,
+    moderator: ContentModerator,
     file: Annotated[UploadFile, File(description="The image")],
     purpose: Annotated[Literal["image", "mask"], Form(description="'mask' for an inpainting mask")] = "image",
 ) -> UploadOut:
@@ -161,9 +173,20 @@ def upload(
         output_format="PNG" if purpose == "mask" else None,  # masks stay lossless
     )
     kind: Literal["upload", "mask"] = "mask" if purpose == "mask" else "upload"
+    if kind == "upload":  # judged before anything is stored; a blocked upload leaves nothing behind
+        _judge_upload(db, moderator, caller.account.id, clean)
     item = service.store_upload(db, storage, user_id=caller.account.id, image=clean, kind=kind)
     log.info("upload stored", extra={"media_id": str(item.id), "kind": kind})
     return UploadOut(id=item.id, width=item.width, height=item.height, content_type=item.content_type, bytes=item.bytes)
+
+
+def _judge_upload(db: Db, moderator: Moderator, user_id: UUID, image: CleanImage) -> None:
+    """Classify (outside any transaction: it may be a remote call), record the decision, refuse a blocked image."""
+    verdict = moderator.judge_image(image.data, image.content_type, "upload")
+    with db.transaction() as conn:
+        decisions.record(conn, user_id=user_id, stage="upload", verdict=verdict)
+    if not verdict.allowed:
+        raise ContentBlocked("This image is not allowed by the content policy; it was not stored.")
 
 
 @router.get("/media", summary="The caller's images, newest first", dependencies=[rate_limited("account")])
@@ -224,14 +247,30 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     "/media/{media_id}",
     summary="Publish an output to the gallery or withdraw it",
     dependencies=[rate_limited("account")],
-    responses=errors(NotPublishable, TakenDown, AccountSuspended),
+    responses=errors(NotPublishable, TakenDown, AccountSuspended, ContentBlocked, ModerationUnavailable),
 )
 def publish_media(
-    *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
+    *,
+    request: Request,
+    media_id: UUID,
+    body: PublishIn,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    moderator: ContentModerator,
 ) -> MediaOut:
+    """Publishing re-checks the image with the stricter public threshold; withdrawing is always allowed."""
+    if body.public:
+        with db.transaction() as conn:
+            require_active(conn, caller.account.id)  # a suspended account may withdraw, never publish
+            item = service.get_owned(conn, caller.account.id, media_id)
+        if not item.public and item.kind == "output" and item.taken_down_at is None:
+            verdict = moderator.judge_image(storage.get(item.storage_key), item.content_type, "publish")
+            with db.transaction() as conn:
+                decisions.record(conn, user_id=caller.account.id, stage="publish", verdict=verdict, media_id=item.id)
+            if not verdict.allowed:
+                raise ContentBlocked("This image is not allowed in the public gallery by the content policy.")
     with db.transaction() as conn:
-        if body.public:  # a suspended account may withdraw, never publish
-            require_active(conn, caller.account.id)
         item = service.set_public(conn, caller.account.id, media_id, body.public)
     return _media_out(request, item, storage.signed_url(item.storage_key))
 
