@@ -103,8 +103,10 @@ class TorchImageClassifier:
 
     def __init__(self, path: Path, entry: ClassifierEntry = IMAGE_CLASSIFIER) -> None:
         import torch
+        import transformers.utils.logging as transformers_logging
         from transformers import ViTForImageClassification
 
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self.entry = entry
         self._torch = torch
         loaded: Any = ViTForImageClassification.from_pretrained(str(path), local_files_only=True)
@@ -123,7 +125,7 @@ class TorchImageClassifier:
 
         with Image.open(io.BytesIO(image_bytes)) as opened:
             opened.seek(0)
-            image = opened.convert("RGB").resize(self._size, Image.Resampling.BILINEAR)
+            image = opened.convert("RGB").resize(self._size, Image.Resampling.BILINEAR, reducing_gap=3.0)
         rescaled = np.asarray(image, dtype=np.float32) / 255.0
         normalised = (rescaled - np.asarray(self._mean, dtype=np.float32)) / np.asarray(self._std, dtype=np.float32)
         return self._torch.from_numpy(normalised.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
