@@ -69,6 +69,7 @@ def cmd_deploy(_: argparse.Namespace) -> int:
     import modal
 
     from config.models import offered_models, require_pinned
+    from config.moderation import IMAGE_CLASSIFIER
     from functions.modal_app import app
     from shared.db import migrate
 
@@ -76,6 +77,9 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         require_pinned(offered_models(_settings()))
     except ValueError as exc:
         print(f"deploy refused: {exc}", file=sys.stderr)
+        return 2
+    if not IMAGE_CLASSIFIER.pinned:  # every output and upload is judged by it: no deploy without it
+        print(f"deploy refused: pin {IMAGE_CLASSIFIER.repo} in config/moderation.py", file=sys.stderr)
         return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
