@@ -441,6 +441,13 @@ def cmd_provenance_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _review_links(keys: list[str]) -> dict[str, str]:
+    """Short-lived signed links for reviewing queued images (local storage: served by the running local API)."""
+    from shared.media.storage import build_storage
+
+    return build_storage(_settings()).signed_urls(keys, 900) if keys else {}
+
+
 def cmd_moderation(args: argparse.Namespace) -> int:
     """The moderation desk: the queue, takedown/restore of an image, suspend/unsuspend of an account (audited)."""
     from uuid import UUID
@@ -454,6 +461,7 @@ def cmd_moderation(args: argparse.Namespace) -> int:
         with db.transaction() as conn:
             if args.moderation_verb == "queue":
                 items = queue.queue(conn, limit=args.limit)
+                links = _review_links([item.storage_key for item in items]) if args.links else {}
                 for item in items:
                     score = f"{item.top_score:.2f}" if item.top_score is not None else "-"
                     print(
@@ -461,6 +469,8 @@ def cmd_moderation(args: argparse.Namespace) -> int:
                         f"reports={item.reports} ({','.join(item.reasons) or '-'})  flags={item.flags} "
                         f"top_score={score}  {'public' if item.public else 'private'}"
                     )
+                    if item.storage_key in links:
+                        print(f"    review: {links[item.storage_key]}")
                 print(f"{len(items)} item(s) to review")
                 return 0
             if args.moderation_verb == "takedown":
@@ -498,6 +508,7 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     moderation_verbs = moderation.add_subparsers(dest="moderation_verb", required=True)
     listing = moderation_verbs.add_parser("queue", help="reported and auto-flagged images, newest first")
     listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--links", action="store_true", help="print a 15-minute signed link to review each image")
     down = moderation_verbs.add_parser("takedown", help="remove an image from the gallery and tell its owner why")
     down.add_argument("media_id")
     down.add_argument("--reason", required=True, help="shown to the owner; not written to the audit log")

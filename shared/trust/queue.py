@@ -15,6 +15,7 @@ from shared.db.database import Connection
 @dataclass(frozen=True)
 class QueueItem:
     media_id: UUID
+    storage_key: str  # to make a short-lived review link for the operator
     public: bool
     reports: int
     reasons: tuple[str, ...]
@@ -35,8 +36,8 @@ def queue(conn: Connection, *, limit: int = 100) -> list[QueueItem]:
                  join media o on o.id = d.media_id or (d.media_id is null and d.job_id = o.job_id)
                 where d.outcome <> 'allowed'
                 group by o.id)
-           select m.id as media_id, m.public, coalesce(r.reports, 0) as reports, coalesce(r.reasons, '{}') as reasons,
-                  coalesce(f.flags, 0) as flags, f.top_score,
+           select m.id as media_id, m.storage_key, m.public, coalesce(r.reports, 0) as reports,
+                  coalesce(r.reasons, '{}') as reasons, coalesce(f.flags, 0) as flags, f.top_score,
                   greatest(r.last_at, f.last_at) as last_signal_at
              from media m
              left join reported r on r.media_id = m.id
@@ -50,6 +51,7 @@ def queue(conn: Connection, *, limit: int = 100) -> list[QueueItem]:
     return [
         QueueItem(
             media_id=row["media_id"],
+            storage_key=row["storage_key"],
             public=row["public"],
             reports=row["reports"],
             reasons=tuple(row["reasons"]),

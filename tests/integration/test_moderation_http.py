@@ -120,11 +120,13 @@ def test_report_queue_takedown_notice_email_and_restore(
     quiet = _published(client, person())  # unreported: not in the queue
     assert _report(client, media_id, person().headers, reason="minor_safety").status_code == 202
 
-    listed = _deploy(database_url, tmp_path, "moderation", "queue")
+    listed = _deploy(database_url, tmp_path / "data", "moderation", "queue", "--links")  # the API's data dir
     assert listed.returncode == 0, listed.stderr
     assert media_id in listed.stdout
     assert quiet not in listed.stdout
     assert "reports=1 (minor_safety)" in listed.stdout
+    [link] = [line.split("review: ")[1] for line in listed.stdout.splitlines() if "review: " in line]
+    assert client.get(link).status_code == 200  # the operator can look at what was reported
 
     reason = "Depicts a minor in a sexualised way (terms 4.2)."
     done = _deploy(database_url, tmp_path, "moderation", "takedown", media_id, "--reason", reason)
@@ -164,6 +166,27 @@ def test_report_queue_takedown_notice_email_and_restore(
     unknown = _deploy(database_url, tmp_path, "moderation", "takedown", str(uuid.uuid4()), "--reason", "x")
     assert unknown.returncode == 2
     assert "media_not_found" in unknown.stderr
+
+
+def test_one_reporter_reporting_from_many_threads_at_once_counts_once(client: TestClient, db: Database) -> None:
+    media_id = _published(client, person())
+    reporter = person()
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def report() -> None:
+        barrier.wait()
+        statuses.append(_report(client, media_id, reporter.headers).status_code)
+
+    threads = [threading.Thread(target=report) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [202] * 4
+    with db.transaction() as conn:
+        row = conn.execute("select count(*) as n from gallery_reports").fetchone()
+    assert row == {"n": 1}
 
 
 def test_two_takedowns_at_once_take_down_once_with_one_notice(client: TestClient, db: Database) -> None:
