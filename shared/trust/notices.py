@@ -11,8 +11,7 @@ from uuid import UUID
 from shared.db.database import Connection
 
 CONTEST = (
-    "If you think this is a mistake, reply through Support (Help → Contact us) within 6 months and a person "
-    "will review it."
+    "If you think this is a mistake, write to Support (a support ticket) within 6 months and a person will review it."
 )
 
 

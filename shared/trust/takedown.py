@@ -57,7 +57,8 @@ def takedown(conn: Connection, media_id: UUID, *, reason: str) -> TakedownChange
         kind="content_takedown",
         title="An image of yours was removed from the gallery",
         body=(
-            f"We removed image {media_id} from the public gallery and it cannot be published again.\n\n"
+            f"We removed image {media_id} from the public gallery; it cannot be published again unless a "
+            "review restores it.\n\n"
             f"Reason: {text}\n\nIt stays in your history, and you can still download or delete it. {CONTEST}"
         ),
     )
