@@ -3,9 +3,10 @@
 
 python deploy.py local [--host 127.0.0.1] [--port 8000] [--data-dir DIR] [--workers N]
 python deploy.py migrate
-python deploy.py deploy
-python deploy.py weights [--model ID ...] [--ephemeral]
-python deploy.py token EMAIL
+python deploy.py deploy                 # needs DATABASE_URL, SUPABASE_URL, SUPABASE_SECRET_KEY and a Modal token
+python deploy.py task NAME | --list | --history [NAME]
+python deploy.py weights [--model ID ...] [--update ID ...] [--ephemeral]
+python deploy.py token EMAIL [--data-dir DIR] [--hours N]
 python deploy.py credits grant EMAIL AMOUNT --reason TEXT [--ref REF] [--expires-days N]
 python deploy.py policy publish FILE --kind privacy|terms [--material] [--effective-at ISO]
 python deploy.py billing unmatched [--status unmatched|unparsed|failed|ignored] [--limit N]
@@ -15,6 +16,9 @@ python deploy.py privacy requests [--overdue] [--status open|completed|refused|w
 python deploy.py privacy log-request EMAIL --kind KIND [--received ISO] [--reference REF]
 python deploy.py privacy extend ID --reason TEXT
 python deploy.py privacy complete ID | refuse ID
+python deploy.py support list [--open] [--limit N]
+python deploy.py support show ID
+python deploy.py support reply ID --file reply.md [--close]
 python deploy.py provenance verify FILE
 python deploy.py moderation queue [--limit N]
 python deploy.py moderation takedown MEDIA_ID --reason TEXT | restore MEDIA_ID
@@ -33,8 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from config.models import ModelEntry
     from config.settings import Settings
     from shared.privacy.requests import PrivacyRequest
+    from shared.weights import Lockable, Locked
 
 
 def _settings() -> Settings:
@@ -61,50 +67,113 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+DEPLOY_NEEDS = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_SECRET_KEY")
+
+
 def cmd_deploy(_: argparse.Namespace) -> int:
-    """Migrate the production database, then deploy the Modal App. Needs DATABASE_URL and a Modal token."""
-    if not os.environ.get("DATABASE_URL"):
-        print("deploy needs DATABASE_URL (the Supabase Postgres) to migrate before deploying", file=sys.stderr)
+    """Check, migrate, then deploy the Modal App: the offered models and the image classifier pinned or locked on the
+    weights volume, the
+    Storage bucket private (created when missing), migrations applied. Needs DEPLOY_NEEDS and a Modal token."""
+    missing = [name for name in DEPLOY_NEEDS if not os.environ.get(name)]
+    if missing:
+        print(
+            f"deploy needs {', '.join(missing)} (the values of the atelier-production secret): it migrates the "
+            "database and checks the Storage bucket before deploying",
+            file=sys.stderr,
+        )
         return 2
-    import modal
-
-    from config.models import offered_models, require_pinned
-    from config.moderation import IMAGE_CLASSIFIER
-    from functions.modal_app import app
+    from config.models import offered_models
     from shared.db import migrate
+    from shared.media.bucket import BucketRefused, ensure_private_bucket
 
+    settings = _settings()
     try:
-        require_pinned(offered_models(_settings()))
+        offered = offered_models(settings)
     except ValueError as exc:
         print(f"deploy refused: {exc}", file=sys.stderr)
         return 2
-    if not IMAGE_CLASSIFIER.pinned:  # every output and upload is judged by it: no deploy without it
-        print(f"deploy refused: pin {IMAGE_CLASSIFIER.repo} in config/moderation.py", file=sys.stderr)
-        return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
-    with modal.enable_output():
-        app.deploy()
+    try:
+        state = ensure_private_bucket(
+            os.environ["SUPABASE_URL"],
+            os.environ["SUPABASE_SECRET_KEY"],
+            settings.storage_bucket,
+            timeout=settings.http_timeout_seconds,
+        )
+    except BucketRefused as exc:
+        print(f"deploy refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"storage bucket {settings.storage_bucket!r}: {'created, private' if state == 'created' else 'private'}")
+    return _deploy_app(offered)
+
+
+def _deploy_app(offered: tuple[ModelEntry, ...]) -> int:
+    """The Modal part: read the weights lock when a model names a branch, refuse what is neither pinned nor
+    locked, then build and deploy the App (functions/deployment.py registers every function on it)."""
+    import modal
+
+    from config.moderation import IMAGE_CLASSIFIER
+    from functions.deployment import app
+    from functions.dispatch import APP_NAME
+    from shared.weights import refusal
+
+    # Every output, upload and publication is judged by the image classifier: no deploy without its weights.
+    needed: tuple[Lockable, ...] = (*offered, IMAGE_CLASSIFIER)
+    print(f"building the Modal App {APP_NAME!r}")
+    try:
+        locks = _volume_lock() if any(not entry.pinned for entry in needed) else {}
+        reason = refusal(needed, locks)
+        if reason is not None:
+            print(f"deploy refused: {reason}", file=sys.stderr)
+            return 2
+        with modal.enable_output():
+            app.deploy()
+    except modal.exception.ConnectionError as exc:
+        print(f"Modal is unreachable ({exc}); nothing was deployed", file=sys.stderr)
+        return 1
     print("deployed")
     return 0
 
 
-def cmd_weights(args: argparse.Namespace) -> int:
-    """Fill the weights volume with the pinned snapshots, running `download_weights` on Modal (no GPU).
+def _volume_lock() -> dict[str, Locked]:
+    """The weights lock as the volume holds it (empty before the first `deploy.py weights`)."""
+    from functions.modal_app import weights_volume
+    from shared.weights import LOCK_FILE, parse_lock
 
-    By default it calls the deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary
-    app (`app.run()`) instead, e.g. before the first deploy. HF_TOKEN from the environment, when set, is passed for
-    the gated FLUX.1 [dev] repositories and used for that call only.
+    try:
+        data = b"".join(weights_volume.read_file(LOCK_FILE))
+    except FileNotFoundError:
+        return {}
+    return parse_lock(data.decode("utf-8"))
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Fill the weights volume and lock what it holds, running `download_weights` on Modal (no GPU).
+
+    Each model's commit: pinned in config/models.py, else the one locked on the volume, else its branch's newest
+    (then locked); `--update MODEL` moves a locked model to its branch's newest commit. By default it calls the
+    deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary app (`app.run()`), e.g.
+    before the first deploy. HF_TOKEN from the environment, when set, is passed for the gated FLUX.1 [dev]
+    repositories and used for that call only.
     """
     import modal
 
-    from config.models import select_for_download
-    from functions.modal_app import APP_NAME, app
+    from functions.dispatch import APP_NAME
+    from functions.modal_app import app
+    from shared.weights import select_for_download  # the generation models and the image classifier
 
     try:
-        entries = select_for_download(args.model or None)
+        entries = select_for_download([*(args.model or ()), *(args.update or ())] or None)
     except ValueError as exc:
         print(f"weights refused: {exc}", file=sys.stderr)
+        return 2
+    pinned_updates = [entry.id for entry in entries if entry.pinned and entry.id in (args.update or ())]
+    if pinned_updates:
+        print(
+            f"weights refused: pinned in config/models.py, change them there: {', '.join(pinned_updates)}",
+            file=sys.stderr,
+        )
         return 2
     ids = [entry.id for entry in entries]
     token = os.environ.get("HF_TOKEN") or None
@@ -114,14 +183,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
             from functions.generation.gpu import download_weights
 
             with app.run():
-                done = download_weights.remote(ids, token)
+                lock = download_weights.remote(args.model, token, args.update)
         else:
-            done = modal.Function.from_name(APP_NAME, "download_weights").remote(ids, token)
-    print(f"weights ready: {', '.join(done)}")
+            lock = modal.Function.from_name(APP_NAME, "download_weights").remote(args.model, token, args.update)
+    print("weights lock (weights.lock.json on the volume):")
+    for model_id, locked in sorted(lock.items()):
+        print(f"  {model_id:20} {locked['repo']}@{locked['requested']} = {locked['commit']}")
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """A dev token signed with the key of the data folder the local stack uses (`--data-dir`, as for `local`)."""
+    if args.data_dir:
+        os.environ["ATELIER_DATA_DIR"] = str(Path(args.data_dir).resolve())
     from shared.auth import issue_dev_token
 
     settings = _settings()
@@ -134,11 +208,22 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_task(args: argparse.Namespace) -> int:
     """Run one scheduled task now, list them, or show recent runs."""
-    from functions.tasks import TASKS, run_named
+    from functions.tasks import TASKS, TaskBusy, run_named
 
     if args.list:
+        from shared.db import open_database
+        from shared.tasks.runner import last_runs
+
+        db = open_database(_settings())
+        try:
+            last = last_runs(db)
+        finally:
+            db.close()
+        print(f"{'task':28} {'schedule (UTC)':16} {'last run':34} does")
         for task in TASKS.values():
-            print(f"{task.name:28} {task.schedule:16} {task.description}")
+            run = last.get(task.name)
+            ran = f"{run.started_at.isoformat(timespec='seconds')} {run.outcome}" if run else "never"
+            print(f"{task.name:28} {task.schedule:16} {ran:34} {task.description}")
         return 0
     if args.history:
         from shared.db import open_database
@@ -159,7 +244,11 @@ def cmd_task(args: argparse.Namespace) -> int:
     if args.name not in TASKS:
         print(f"unknown task {args.name!r}; known: {', '.join(TASKS)}", file=sys.stderr)
         return 2
-    run = run_named(args.name)
+    try:
+        run = run_named(args.name)
+    except TaskBusy as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     print(f"{run.task}: {run.outcome}, {run.items} item(s)")
     return 0 if run.outcome == "succeeded" else 1
 
@@ -339,6 +428,50 @@ def _add_privacy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser
         verb_parser.set_defaults(run=cmd_privacy)
 
 
+def cmd_support(args: argparse.Namespace) -> int:
+    """The support inbox: list tickets, read one, answer it (emailed to the person). Text goes to this terminal
+    only, never to the logs."""
+    from uuid import UUID
+
+    from shared.db import open_database
+    from shared.errors import AtelierError
+    from shared.support import operator
+
+    text = Path(args.file).read_text(encoding="utf-8") if args.support_verb == "reply" else ""
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.support_verb == "list":
+                tickets = operator.list_tickets(conn, open_only=args.open, limit=args.limit)
+                print("\n".join([*map(operator.summary_line, tickets), f"{len(tickets)} ticket(s)"]))
+            elif args.support_verb == "show":
+                print(operator.thread_text(*operator.get_ticket(conn, UUID(args.id))))
+            else:
+                message_id = operator.reply(conn, UUID(args.id), text, close=args.close, now=datetime.now(UTC))
+                print(f"replied to {args.id} (message {message_id}); the email goes out with deliver-email")
+    except (AtelierError, ValueError) as exc:
+        print(f"{getattr(exc, 'code', 'invalid_id')}: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
+def _add_support_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    support = verbs.add_parser("support", help="the support inbox: list, read and answer tickets")
+    support_verbs = support.add_subparsers(dest="support_verb", required=True)
+    listing = support_verbs.add_parser("list", help="tickets, newest activity first (--open: waiting longest first)")
+    listing.add_argument("--open", action="store_true", help="only tickets waiting for an answer")
+    listing.add_argument("--limit", type=int, default=100)
+    support_verbs.add_parser("show", help="one ticket with its messages").add_argument("id")
+    reply = support_verbs.add_parser("reply", help="answer a ticket; the person is emailed")
+    reply.add_argument("id")
+    reply.add_argument("--file", required=True, help="the answer (plain text or Markdown), 1-10,000 characters")
+    reply.add_argument("--close", action="store_true", help="close the ticket with this answer")
+    for verb_parser in support_verbs.choices.values():
+        verb_parser.set_defaults(run=cmd_support)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy.py", description="Run, migrate and deploy Atelier.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -353,21 +486,27 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser(
         "migrate", help="apply pending migrations to DATABASE_URL (or the embedded Postgres)"
     ).set_defaults(run=cmd_migrate)
-    verbs.add_parser("deploy", help="migrate DATABASE_URL, then deploy the Modal App").set_defaults(run=cmd_deploy)
+    verbs.add_parser(
+        "deploy", help="check weights and bucket, migrate DATABASE_URL, then deploy the Modal App"
+    ).set_defaults(run=cmd_deploy)
 
-    weights = verbs.add_parser("weights", help="download the pinned model revisions to the Modal weights volume")
+    weights = verbs.add_parser("weights", help="download and lock the model weights on the Modal weights volume")
     weights.add_argument("--model", action="append", help="a registry id (repeatable; default: every model)")
+    weights.add_argument(
+        "--update", action="append", help="move this locked model to its branch's newest commit (repeatable)"
+    )
     weights.add_argument("--ephemeral", action="store_true", help="run in a temporary app instead of the deployed one")
     weights.set_defaults(run=cmd_weights)
 
     token = verbs.add_parser("token", help="print an access token the local stack accepts")
     token.add_argument("email")
     token.add_argument("--hours", type=int, default=24)
+    token.add_argument("--data-dir", help="the local stack's data folder (default: ATELIER_DATA_DIR or .data)")
     token.set_defaults(run=cmd_token)
 
     task = verbs.add_parser("task", help="run a scheduled task now, list tasks, or show run history")
     task.add_argument("name", nargs="?", help="the task to run now (see --list)")
-    task.add_argument("--list", action="store_true", help="name every task with its schedule")
+    task.add_argument("--list", action="store_true", help="every task with its schedule and last run")
     task.add_argument("--history", action="store_true", help="recent runs (of NAME, or of all tasks)")
     task.add_argument("--limit", type=int, default=50)
     task.set_defaults(run=cmd_task)
@@ -410,6 +549,7 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     events.add_argument("--limit", type=int, default=200)
     events.set_defaults(run=cmd_security)
     _add_privacy_verbs(verbs)
+    _add_support_verbs(verbs)
     _add_trust_verbs(verbs)
 
 

@@ -1,6 +1,11 @@
-"""API throughput and latency: Atelier's local stack next to a bare FastAPI hello-world, both under uvicorn.
+"""API cold start and throughput: Atelier next to a bare FastAPI, both under uvicorn.
 
     python -m bench.api [--requests 3000] [--concurrency 32] [--job-body '{"task": "...", "prompt": "..."}']
+    python -m bench.api --imports-only [--repeat 7]
+
+First the import cost a cold container pays: CPU and wall seconds of `import functions.api.app` next to
+`import fastapi, uvicorn`, each in a fresh interpreter (median of `--repeat` runs), and the ratio (target: at
+most 1.5x). Then the throughput:
 
 Starts `deploy.py local --workers 0` on a free loopback port with a temporary data directory (budgets
 raised through ATELIER_RATE_LIMITS so the limiter is paid for but never refuses), and the hello-world
@@ -126,6 +131,40 @@ def _print(results: list[Result], baseline: Result) -> None:
         )
 
 
+IMPORT_TARGETS = (
+    ("import fastapi, uvicorn (bare)", "fastapi, uvicorn"),
+    ("import functions.api.app", "functions.api.app"),
+)
+IMPORT_TARGET_RATIO = 1.5
+
+
+def _import_seconds(modules: str) -> tuple[float, float]:
+    """(CPU, wall) seconds of importing `modules` in a fresh interpreter."""
+    code = (
+        "import time; c, w = time.process_time(), time.perf_counter()\n"
+        f"import {modules}\n"
+        "print(time.process_time() - c, time.perf_counter() - w)"
+    )
+    command = [sys.executable, "-c", code]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    cpu, wall = out.split()
+    return float(cpu), float(wall)
+
+
+def print_import_times(repeat: int) -> None:
+    medians: list[tuple[str, float, float]] = []
+    for name, modules in IMPORT_TARGETS:
+        runs = [_import_seconds(modules) for _ in range(repeat)]
+        cpus, walls = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
+        medians.append((name, cpus[len(cpus) // 2], walls[len(walls) // 2]))
+    bare_cpu = medians[0][1]
+    print(f"import time, median of {repeat} fresh interpreters (target: at most {IMPORT_TARGET_RATIO}x bare)")
+    print(f"{'import':34} {'cpu s':>7} {'wall s':>7} {'vs bare':>8}")
+    for name, cpu, wall in medians:
+        print(f"{name:34} {cpu:7.3f} {wall:7.3f} {cpu / bare_cpu:7.2f}x")
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per target (bounded)")
@@ -135,8 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         default='{"task": "text_to_image", "prompt": "a lighthouse at dusk"}',
         help="JSON body for POST /v1/jobs",
     )
+    parser.add_argument("--repeat", type=int, default=7, help="fresh interpreters per import measurement")
+    parser.add_argument("--imports-only", action="store_true", help="print the import times and stop")
     args = parser.parse_args(argv)
 
+    print_import_times(args.repeat)
+    if args.imports_only:
+        return 0
     results: list[Result] = []
     hello_port = _free_port()
     hello_cmd = [

@@ -52,7 +52,14 @@ BUCKETS: dict[str, Bucket] = {
         Bucket("webhooks", None, Budget(600, 60), "payment provider webhooks, per sending address"),
         Bucket("public", None, Budget(120, 60), "unauthenticated endpoints (OpenAPI, docs), per address"),
         Bucket("reports", None, Budget(10, 3600), "POST /v1/gallery/{id}/report, per address, signed in or not"),
+        Bucket("contact", None, Budget(5, 3600), "POST /v1/contact: anonymous messages, each one mailed back"),
         Bucket("account", Budget(120, 60), Budget(600, 60), "cheap authenticated reads such as GET /v1/me"),
+        Bucket(
+            "job_polls",
+            Budget(600, 60),
+            Budget(1200, 60),
+            "GET /v1/jobs/{id} and its event stream: polling one's own jobs (once a second per job is plenty)",
+        ),
         Bucket("auth_failures", Budget(20, 600), Budget(30, 600), "401 answers; over budget raises a security event"),
         Bucket("access_denied", Budget(30, 600), Budget(50, 600), "403/404 on id routes; over budget: security event"),
     )

@@ -27,8 +27,8 @@ TASKS: tuple[Task, ...] = get_args(Task)
 Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2"]
 GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
 
-# A revision still to be looked up on the hub; `deploy.py weights` and the volume source refuse it.
-TO_PIN = "TO-PIN"
+# A revision is a full commit hash (pinned) or a branch that `deploy.py weights` resolves and locks on the weights
+# volume (shared/weights.py); the GPU classes load the pinned or locked commit, never a branch.
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 # Upscale output limits.
@@ -173,7 +173,7 @@ MODELS: tuple[ModelEntry, ...] = (
         family="esrgan",
         tasks=("upscale",),
         repo="ai-forever/Real-ESRGAN",
-        revision=TO_PIN,
+        revision="main",  # locked on the volume by `deploy.py weights`
         pipeline="RRDBNet",
         licence=BSD_3,
         gpu="L40S",
@@ -189,7 +189,7 @@ MODELS: tuple[ModelEntry, ...] = (
         family="florence2",
         tasks=("image_to_prompt",),
         repo="florence-community/Florence-2-base",
-        revision=TO_PIN,
+        revision="main",  # locked on the volume by `deploy.py weights`
         pipeline="Florence2ForConditionalGeneration",
         licence=MIT,
         gpu="L4",
@@ -266,13 +266,12 @@ def require_pinned(entries: tuple[ModelEntry, ...]) -> None:
 
 
 def select_for_download(model_ids: list[str] | None) -> tuple[ModelEntry, ...]:
-    """The entries `deploy.py weights` downloads (all when None); refuses unknown ids and unpinned revisions."""
+    """The entries `deploy.py weights` downloads (all when None); refuses unknown ids. Branches are allowed: the
+    download resolves them to a commit and locks it."""
     unknown = sorted(set(model_ids or ()) - set(BY_ID))
     if unknown:
         raise ValueError(f"unknown models: {', '.join(unknown)}")
-    entries = tuple(BY_ID[m] for m in model_ids) if model_ids else MODELS
-    require_pinned(entries)
-    return entries
+    return tuple(BY_ID[m] for m in dict.fromkeys(model_ids)) if model_ids else MODELS
 
 
 def output_size(entry: ModelEntry, aspect_ratio: str | None) -> tuple[int, int]:

@@ -6,9 +6,12 @@ Operators extend it with `ATELIER_BLOCKED_TERMS` (comma-separated). Images are j
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 # Terms whose presence in a prompt blocks a job before any credit is reserved. Matched as whole
 # words, case-insensitively. Kept short and unambiguous on purpose: false positives cost users.
@@ -51,7 +54,9 @@ THRESHOLDS: Mapping[str, Thresholds] = MappingProxyType(
 
 @dataclass(frozen=True)
 class ClassifierEntry:
-    """The production image classifier, pinned and licensed like the generation models (config/models.py)."""
+    """The production image classifier, licensed like the generation models (config/models.py) and, like them,
+    naming a commit (pinned) or a branch that `deploy.py weights` resolves and locks on the volume (shared/weights.py).
+    """
 
     id: str
     repo: str
@@ -59,24 +64,23 @@ class ClassifierEntry:
     licence: str
     labels: Mapping[str, str]  # the model's label → our category; labels not listed here are "safe"
     image_size: int
-
-    @property
-    def weights_path(self) -> str:
-        return f"{self.repo}/{self.revision}"
+    allow_patterns: tuple[str, ...] = ()  # what `deploy.py weights` downloads; empty = the whole repo
 
     @property
     def pinned(self) -> bool:
-        return len(self.revision) == 40 and all(c in "0123456789abcdef" for c in self.revision)
+        return bool(_COMMIT.match(self.revision))
 
 
 # A ViT-base (86 M parameters) fine-tuned to tell `normal` from `nsfw`, Apache-2.0. Loaded from the weights volume
-# at `<ATELIER_WEIGHTS_DIR>/<repo>/<revision>`; locally and in tests a tiny random ViT of the same architecture
-# stands in (functions/safety/classifier.py). The revision is pinned to a commit before production use.
+# at `<ATELIER_WEIGHTS_DIR>/<repo>/<commit>` (the pinned or locked commit); locally and in tests a tiny random ViT of
+# the same architecture stands in (functions/safety/classifier.py). `deploy.py weights` downloads and locks it with
+# the generation models (`--model nsfw-vit`, `--update nsfw-vit`); deploy refuses while it is neither pinned nor locked.
 IMAGE_CLASSIFIER = ClassifierEntry(
     id="nsfw-vit",
     repo="Falconsai/nsfw_image_detection",
-    revision="TO-PIN",
+    revision="main",  # locked on the volume by `deploy.py weights`
     licence="apache-2.0",
     labels=MappingProxyType({"nsfw": "sexual"}),
     image_size=224,
+    allow_patterns=("*.json", "*.safetensors"),  # config, preprocessor config, weights
 )

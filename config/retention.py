@@ -65,6 +65,13 @@ RULES: dict[str, RetentionRule] = {
             enforced_by=ACCOUNT_ERASURE,
         ),
         RetentionRule(
+            "contact_tickets",
+            3 * 365 * DAY,
+            CountedFrom.LAST_ACTIVITY,
+            Then.DELETE,
+            "contact-form tickets (no account): messages, the address and the name given, 3 years after the last",
+        ),
+        RetentionRule(
             "security_log", 90 * DAY, CountedFrom.CREATED, Then.ANONYMISE, "IPs cut to /24 or /48, user agents dropped"
         ),
         RetentionRule("security_events", 90 * DAY, CountedFrom.CREATED, Then.DELETE, "security events"),

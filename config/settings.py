@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.email import check_sender_settings
 from config.limits import Bucket, buckets_with
 from config.models import offered_models
 
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
     supabase_secret_key: str | None = Field(None, validation_alias=_env("SUPABASE_SECRET_KEY"))
     jwks_cache_seconds: int = Field(600, ge=0, validation_alias=_env("ATELIER_JWKS_CACHE_SECONDS"))
     http_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_HTTP_TIMEOUT_SECONDS"))
+    # Local server (uvicorn): request headers must arrive within this, and a body may stall no longer.
+    read_timeout_seconds: float = Field(10.0, gt=0, le=300, validation_alias=_env("ATELIER_READ_TIMEOUT_SECONDS"))
 
     signup_credits: int = Field(10, ge=0, validation_alias=_env("ATELIER_SIGNUP_CREDITS"))
     signup_credit_days: int = Field(30, ge=1, validation_alias=_env("ATELIER_SIGNUP_CREDIT_DAYS"))
@@ -51,7 +54,10 @@ class Settings(BaseSettings):
     storage_bucket: str = Field("atelier", min_length=3, validation_alias=_env("ATELIER_STORAGE_BUCKET"))
     signed_url_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600, validation_alias=_env("ATELIER_SIGNED_URL_SECONDS"))
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_BYTES"))
-    max_upload_pixels: int = Field(40_000_000, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    # A pixel cap that fits what generation takes (inputs are resized to the model's size anyway): a small file
+    # can promise a huge image, and decoding costs memory per pixel. Stored images are at most max_image_side.
+    max_upload_pixels: int = Field(4096 * 4096, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
+    max_image_side: int = Field(2048, ge=64, le=8192, validation_alias=_env("ATELIER_MAX_IMAGE_SIDE"))
     trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
     # Data exports (shared/privacy/exports.py): how long the download link and the archive live, and whether
     # the API starts a build at once in its own process (the build-exports task picks up whatever it does not).
@@ -83,7 +89,16 @@ class Settings(BaseSettings):
     security_log_retention_days: int = Field(90, ge=1, validation_alias=_env("ATELIER_SECURITY_LOG_RETENTION_DAYS"))
     signup_block_salt: str | None = Field(None, validation_alias=_env("ATELIER_SIGNUP_BLOCK_SALT"))
     signup_block_hours: int = Field(24, ge=1, validation_alias=_env("ATELIER_SIGNUP_BLOCK_HOURS"))
-    email_sender: Literal["log"] = Field("log", validation_alias=_env("ATELIER_EMAIL_SENDER"))
+    # Email (shared/notify): `log` records outbox ids only (local); `smtp` sends through ATELIER_SMTP_URL.
+    email_sender: Literal["log", "smtp"] = Field("log", validation_alias=_env("ATELIER_EMAIL_SENDER"))
+    smtp_url: str | None = Field(None, validation_alias=_env("ATELIER_SMTP_URL"))
+    email_from: str | None = Field(None, validation_alias=_env("ATELIER_EMAIL_FROM"))
+    smtp_ca_file: Path | None = Field(None, validation_alias=_env("ATELIER_SMTP_CA_FILE"))  # a private CA to trust
+    smtp_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("ATELIER_SMTP_TIMEOUT_SECONDS"))
+    email_max_attempts: int = Field(8, ge=1, le=50, validation_alias=_env("ATELIER_EMAIL_MAX_ATTEMPTS"))
+    product_name: str = Field("Atelier", min_length=1, max_length=80, validation_alias=_env("ATELIER_PRODUCT_NAME"))
+    public_url: str | None = Field(None, validation_alias=_env("ATELIER_PUBLIC_URL"))  # the API, for links in mail
+    app_url: str | None = Field(None, validation_alias=_env("ATELIER_APP_URL"))  # the web app, for links in mail
 
     # Jobs (shared/jobs): how long a job may take end to end before the reconciler fails it and returns
     # its credits, and operator additions to the prompt term list (config/moderation.py).
@@ -143,7 +158,7 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("supabase_url", mode="after")
+    @field_validator("supabase_url", "public_url", "app_url", mode="after")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
@@ -151,6 +166,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _licences_name_known_models(self) -> Settings:
         offered_models(self)  # raises ValueError for an unknown id in ATELIER_NONCOMMERCIAL_LICENSED
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_is_complete(self) -> Settings:
+        if self.email_sender == "smtp":
+            check_sender_settings(self.smtp_url, self.email_from)  # raises ValueError naming the variable
         return self
 
     @model_validator(mode="after")
@@ -167,7 +188,10 @@ class Settings(BaseSettings):
         if self.billing_enabled:  # billing is on as soon as either Polar secret is set; then both must be real
             required["POLAR_ACCESS_TOKEN"] = self.polar_access_token
             required["POLAR_WEBHOOK_SECRET"] = self.polar_webhook_secret
+        required["ATELIER_PUBLIC_URL"] = self.public_url  # links in mail
         bad = sorted(name for name, value in required.items() if is_placeholder(value))
+        if self.email_sender == "log":  # mail must leave in production: the log sender only records outbox ids
+            bad.append("ATELIER_EMAIL_SENDER (log; use smtp with ATELIER_SMTP_URL and ATELIER_EMAIL_FROM)")
         if bad:
             raise ValueError(f"production refuses missing or placeholder settings: {', '.join(bad)}")
         return self
@@ -208,6 +232,16 @@ class Settings(BaseSettings):
     def build_exports_inline(self) -> bool:
         """`ATELIER_EXPORT_INLINE` when set; by default only locally (on Modal the scheduled task builds them)."""
         return self.export_inline if self.export_inline is not None else not self.is_production
+
+    @property
+    def api_base_url(self) -> str:
+        """Where links in mail point for API resources (policy texts, local signed files)."""
+        return self.public_url or "http://127.0.0.1:8000"
+
+    @property
+    def web_base_url(self) -> str:
+        """Where links in mail point for the app (cancel a deletion, settings, support)."""
+        return self.app_url or self.api_base_url
 
     @property
     def storage_dir(self) -> Path:

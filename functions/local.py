@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-import time
+from datetime import UTC, datetime
+from types import FrameType
 
 import uvicorn
 
 from config.settings import Settings
+from functions import dispatch
 from functions.api.app import create_app
-from functions.generation import dispatch
 from functions.generation.dispatch import LocalDispatcher
+from functions.server import server_config
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
 from shared.db.embedded import stop_embedded
-from shared.tasks.runner import TaskDef, run_task
+from shared.tasks.runner import TaskDef
+from shared.tasks.schedule import Claim, claim_due, run_claimed
 
 log = logging.getLogger("atelier.local")
 
 
 class LocalScheduler:
-    """Runs scheduled tasks on their interval in one background thread, as Modal Cron does in production."""
+    """The local stack's ticker: each second it claims the registry's due tasks (shared/tasks/schedule.py, the same
+    rule as the Modal tick) and runs each claimed one in a thread of its own, so a slow task delays no other."""
 
-    def __init__(self, db: Database, tasks: list[TaskDef]) -> None:
+    def __init__(self, db: Database, tasks: list[TaskDef], *, tick_seconds: float = 1.0) -> None:
         self.db = db
         self.tasks = tasks
+        self.tick_seconds = tick_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="atelier-scheduler", daemon=True)
+        self._runs: list[threading.Thread] = []
 
     def start(self) -> None:
         if self.tasks:
@@ -38,18 +45,31 @@ class LocalScheduler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        for run in self._runs:
+            run.join(timeout=30)
 
     def _loop(self) -> None:
-        next_run = {task.name: time.monotonic() for task in self.tasks}
+        by_name = {task.name: task for task in self.tasks}
         while not self._stop.is_set():
-            for task in self.tasks:
-                if time.monotonic() >= next_run[task.name]:
-                    try:
-                        run_task(self.db, task)
-                    except Exception:  # the database may be briefly unreachable; the next tick retries
-                        log.exception("scheduled task could not run", extra={"task": task.name})
-                    next_run[task.name] = time.monotonic() + task.every_seconds
-            self._stop.wait(1.0)
+            try:
+                claims = claim_due(self.db, self.tasks, now=datetime.now(UTC))
+            except Exception:  # the database may be briefly unreachable; the next tick retries
+                log.exception("scheduled tasks could not be claimed")
+                claims = []
+            self._runs = [run for run in self._runs if run.is_alive()]
+            for claim in claims:
+                run = threading.Thread(
+                    target=self._run, args=(by_name[claim.task], claim), name=f"atelier-task-{claim.task}", daemon=True
+                )
+                run.start()
+                self._runs.append(run)
+            self._stop.wait(self.tick_seconds)
+
+    def _run(self, task: TaskDef, claim: Claim) -> None:
+        try:
+            run_claimed(self.db, task, claim)
+        except Exception:  # recorded by the runner when it got that far; the lease is released either way
+            log.exception("scheduled task could not run", extra={"task": task.name})
 
 
 def scheduled_tasks() -> list[TaskDef]:
@@ -79,8 +99,28 @@ def start_workers(settings: Settings, db: Database, workers: int) -> LocalDispat
     return pool
 
 
+def stop_on_sigterm() -> None:
+    """Let SIGTERM end the process through Python, as Ctrl-C does, so every `finally` runs (the embedded Postgres is
+    stopped). uvicorn handles both signals while serving and re-raises them after its graceful shutdown: SIGINT
+    then becomes KeyboardInterrupt, and without this SIGTERM would kill the process on the spot."""
+
+    def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, exit_cleanly)
+
+
 def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None:
-    """Start everything, serve until Ctrl-C, then stop everything; a second start reuses the data."""
+    """Start everything, serve until Ctrl-C or SIGTERM, then stop everything; a second start reuses the data."""
+    stop_on_sigterm()
+    try:
+        _serve(settings, host=host, port=port, workers=workers)
+    finally:
+        stop_embedded()
+
+
+def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url(settings)
     applied = migrate(url)
@@ -89,14 +129,13 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
     workers_pool = start_workers(settings, db, workers)
     scheduler = LocalScheduler(db, scheduled_tasks())
     scheduler.start()
-    app = create_app(settings, db)
     try:
+        app = create_app(settings, db)
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)).run()
     finally:
         scheduler.stop()
         if workers_pool is not None:
             workers_pool.stop()
         db.close()
-        stop_embedded()

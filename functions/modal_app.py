@@ -1,6 +1,9 @@
-"""The one place that names Modal resources: the App, its Images, Volumes and Secrets, and the API function.
+"""The one place that names Modal resources: the App, its Images, Volumes and Secrets.
 
-Later modules (generation, tasks, webhooks) register their functions on `app` from here.
+Functions register on `app` from their own modules (functions/api_service.py, functions/tasks.py,
+functions/generation/gpu.py, functions/safety/modal_function.py); functions/deployment.py imports them all for
+`deploy.py deploy`. Modal imports only the module that defines a function in its container, so nothing here imports
+those modules: the API's container never loads generation code.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from pathlib import Path
 
 import modal
 
-APP_NAME = "atelier"
-PYPROJECT = str(Path(__file__).resolve().parent.parent / "pyproject.toml")
+from functions.dispatch import APP_NAME
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = str(ROOT / "pyproject.toml")
 LOCAL_SOURCES = ("functions", "shared", "config")
-PRODUCTS_FILE = Path(__file__).resolve().parent.parent / "config" / "products.toml"
+REMOTE_ROOT = "/root"  # where Modal puts local sources; on the container's PYTHONPATH and its working directory
 
 app = modal.App(APP_NAME)
 
@@ -20,15 +25,23 @@ app = modal.App(APP_NAME)
 # SUPABASE_SECRET_KEY, SUPABASE_JWT_SECRET (legacy projects), CORS_ORIGINS, and the Polar settings.
 SECRETS = [modal.Secret.from_name("atelier-production")]
 
+
+def _skip(*folders: str) -> modal.FilePatternMatcher:
+    """Every file of the packages is mounted, data files too (policies, products, migrations: anything read at run
+    time), except bytecode and the folders named here. Modal's default would mount `.py` files only."""
+    return modal.FilePatternMatcher("**/__pycache__", "**/*.pyc", *(f"{folder}/**" for folder in folders))
+
+
+# The API and the scheduled tasks run no generation code: their image leaves functions/generation/ out.
+API_SKIPS = ("generation",)
+
 # The API image carries only the base dependencies: no torch, so a cold start stays fast.
 api_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install_from_pyproject(PYPROJECT)
     # Uploads and publications are classified by the `classify_image` function (functions/safety/), never here.
     .env({"ATELIER_ENV": "production", "ATELIER_IMAGE_CLASSIFIER": "modal"})
-    .add_local_python_source(*LOCAL_SOURCES)
-    # Python sources are mounted without data files; the product catalogue is data the API reads.
-    .add_local_file(str(PRODUCTS_FILE), "/root/config/products.toml")
+    .add_local_python_source(*LOCAL_SOURCES, ignore=_skip(*API_SKIPS))
 )
 
 # The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.
@@ -45,7 +58,7 @@ gpu_image = (
             "HF_HUB_OFFLINE": "1",
         }
     )
-    .add_local_python_source(*LOCAL_SOURCES)
+    .add_local_python_source(*LOCAL_SOURCES, ignore=_skip())
 )
 
 # Pinned model snapshots, `/weights/<repo>/<revision>`, written by `python deploy.py weights`.
@@ -57,24 +70,7 @@ weights_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install("huggingface_hub>=0.34", "hf_xet>=1.1")
     .env({"HF_HUB_DISABLE_TELEMETRY": "1"})
-    .add_local_python_source(*LOCAL_SOURCES)
+    .add_local_python_source(*LOCAL_SOURCES, ignore=_skip())
 )
 
-
-@app.function(image=api_image, secrets=SECRETS, timeout=150, scaledown_window=300)
-@modal.concurrent(max_inputs=64)
-@modal.asgi_app(label="atelier-api")
-def api() -> object:
-    """The FastAPI app; long work is spawned, never awaited inside a request."""
-    from functions.api.app import create_app
-    from shared.logs import configure_logging
-
-    configure_logging()
-    return create_app()
-
-
-# Generation: one GPU class per model family and the weights downloader, registered on `app` by importing them.
-# Scheduled tasks likewise. These imports come last because those modules import `app` from here.
-import functions.generation.gpu  # noqa: E402
-import functions.safety.modal_function  # noqa: E402
-import functions.tasks  # noqa: E402, F401
+IMAGES = {"api": api_image, "gpu": gpu_image, "weights": weights_image}

@@ -1,13 +1,15 @@
-"""Scheduled tasks: the registry (name, schedule, function) and one Modal scheduled function per task.
+"""Scheduled tasks: the registry (name, schedule, function), the one Modal Cron tick and the run function.
 
-The same registry drives `deploy.py task`, the local stack's scheduler and Modal Cron, so a task
-runs on the same schedule everywhere. Each task is a thin call into `shared/`.
+The same registry drives `deploy.py task`, the local stack's scheduler and the Modal tick, so a task runs on the
+same schedule everywhere (shared/tasks/schedule.py decides what is due). Each task is a thin call into `shared/`;
+a new task is one TaskDef entry in TASKS.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import modal
@@ -20,12 +22,14 @@ from shared.db import Database, open_database
 from shared.logs import configure_logging
 from shared.media.service import purge_media
 from shared.media.storage import Storage, build_storage
-from shared.notify.email import OutgoingEmail, email_sender_for
+from shared.notify.email import OutgoingEmail
+from shared.notify.smtp import email_sender_for
 from shared.privacy import requests
 from shared.privacy.erasure import Processors, run_erasures
 from shared.retention.service import enforce_retention, keep_from_settings
 from shared.tasks.housekeeping import prune_task_runs
-from shared.tasks.runner import TaskDef, TaskRun, run_task
+from shared.tasks.runner import TaskDef, TaskRun
+from shared.tasks.schedule import Claim, claim_due, claim_now, release, run_claimed
 
 log = logging.getLogger("atelier.tasks")
 
@@ -43,8 +47,6 @@ def run_sync_billing(
     now: datetime | None = None,
 ) -> int:
     """Repair lost `order.paid` and refund webhooks; a no-op (0) when billing is not configured."""
-    from datetime import UTC
-
     from shared.billing.catalogue import load_catalogue
     from shared.billing.polar_api import polar_client
     from shared.billing.reconcile import sync_billing
@@ -63,7 +65,7 @@ def _sync_billing(db: Database, now: datetime) -> int:
 
 
 def _reconcile_jobs(db: Database, now: datetime) -> int:
-    from functions.generation import dispatch
+    from functions import dispatch
     from shared.jobs.reconcile import reconcile
 
     return reconcile(db, dispatch.current(), now=now)
@@ -121,24 +123,45 @@ def _expire_exports(db: Database, now: datetime) -> int:
 
 def erasure_processors(settings: Settings) -> Processors:
     """Storage, the Supabase Auth admin and (when billing is on) Polar, as the erasure steps need them."""
-    from shared.accounts.auth_admin import SupabaseAuthAdmin
-    from shared.billing.polar_api import delete_customer, polar_client
     from shared.media.storage import build_storage
+    from shared.privacy.processors import processors_for
 
-    def delete_polar_customer(user_id: UUID) -> bool:
-        with polar_client(settings) as client:
-            return delete_customer(client, user_id=user_id)
-
-    return Processors(
-        storage=build_storage(settings),
-        auth=SupabaseAuthAdmin(settings),
-        polar=delete_polar_customer if settings.polar_access_token else None,
-    )
+    return processors_for(settings, storage=build_storage(settings), farewell_mail=True)
 
 
 def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
     """Erase the accounts whose deletion grace period is over (shared/privacy/erasure.py)."""
     return run_erasures(db, erasure_processors(settings or get_settings()), now=now)
+
+
+def run_sync_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Erase accounts whose Supabase Auth user was deleted (shared/accounts/auth_sync.py)."""
+    from shared.accounts.auth_admin import SupabaseAuthAdmin
+    from shared.accounts.auth_sync import sync_accounts
+
+    return sync_accounts(db, SupabaseAuthAdmin(settings or get_settings()), now=now)
+
+
+def run_sweep_orphans(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Delete storage objects under `users/{id}/` whose account no longer exists (shared/privacy/orphans.py)."""
+    from shared.privacy.orphans import sweep_orphans
+
+    return sweep_orphans(db, _storage(settings or get_settings()))
+
+
+def run_deliver_email(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Send the due outbox mails through the configured sender (SMTP in production); returns how many went."""
+    from shared.notify.outbox import deliver_due, site_from
+
+    settings = settings or get_settings()
+    return deliver_due(
+        db,
+        email_sender_for(settings),
+        site=site_from(settings),
+        storage=_storage(settings),
+        now=now,
+        max_attempts=settings.email_max_attempts,
+    )
 
 
 def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = None) -> int:
@@ -151,8 +174,13 @@ def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = 
             "%d privacy requests are overdue", len(overdue), extra={"request_ids": [str(r.id) for r in overdue]}
         )
         subject, body = requests.overdue_email(overdue, now)
-        for address in settings.privacy_operator_emails:
-            sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+        try:
+            for address in settings.privacy_operator_emails:
+                sender.send(OutgoingEmail(uuid4(), address, "privacy_requests_overdue", subject, body))
+        finally:
+            close = getattr(sender, "close", None)
+            if callable(close):
+                close()
 
     return requests.notify_overdue(db, send, now=now)
 
@@ -171,6 +199,9 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("build-exports", "every 30s", _build_exports, "build requested data exports (ZIP archives)"),
         TaskDef("expire-exports", "41 * * * *", _expire_exports, "delete export archives whose link expired"),
         TaskDef("erase-accounts", "*/15 * * * *", run_erase_accounts, "erase accounts whose deletion grace is over"),
+        TaskDef("sync-accounts", "53 * * * *", run_sync_accounts, "erase accounts whose Supabase Auth user is gone"),
+        TaskDef("sweep-orphan-objects", "53 5 * * *", run_sweep_orphans, "delete objects of accounts that are gone"),
+        TaskDef("deliver-email", "* * * * *", run_deliver_email, "send queued emails, retrying transient failures"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),
@@ -178,81 +209,66 @@ TASKS: dict[str, TaskDef] = {
 }
 
 
+class TaskBusy(RuntimeError):
+    """Another run of this task holds its lease."""
+
+
 def run_named(name: str) -> TaskRun:
-    """Run one task now against the configured database (what Modal and `deploy.py task NAME` call)."""
+    """Run one task now against the configured database (`deploy.py task NAME`), unless a run of it is going on."""
     configure_logging()
     db = open_database(get_settings())
     try:
-        return run_task(db, TASKS[name])
+        claim = claim_now(db, TASKS[name], now=datetime.now(UTC))
+        if claim is None:
+            raise TaskBusy(f"{name} is running already; try again when that run has finished")
+        run = run_claimed(db, TASKS[name], claim)
+        if run is None:
+            raise TaskBusy(f"{name} was started by the scheduler meanwhile")
+        return run
     finally:
         db.close()
 
 
-def _schedule(name: str) -> modal.Cron | modal.Period:
-    schedule = TASKS[name].schedule
-    if schedule.startswith("every "):
-        return modal.Period(seconds=int(schedule.removeprefix("every ").removesuffix("s")))
-    return modal.Cron(schedule)
+def tick_once(db: Database, start: Callable[[str, str], object], *, now: datetime) -> list[str]:
+    """Claim every due task and start each claimed one on its own through `start(name, run_id)`.
+
+    A task that cannot be started gives its claim back, so the next tick tries again.
+    """
+    started: list[str] = []
+    for claim in claim_due(db, TASKS.values(), now=now):
+        try:
+            start(claim.task, str(claim.run_id))
+        except Exception:
+            log.exception("scheduled task could not be started", extra={"task": claim.task})
+            release(db, claim, undo_due=True)
+            continue
+        started.append(claim.task)
+    return started
 
 
-# One scheduled Modal function per task, all on the torch-free image.
+# One Modal Cron for every task: workspaces may deploy only a few scheduled functions, and one ticker that spawns
+# each due task as its own call scales to any number of tasks. Both run on the torch-free image.
+TICK_SCHEDULE = "* * * * *"
+RUN_TIMEOUT = 900  # seconds; the claim's lease (shared/tasks/schedule.py) outlasts it
 
 
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-task-runs"))
-def prune_task_runs_task() -> None:
-    run_named("prune-task-runs")
+@app.function(image=api_image, secrets=SECRETS, timeout=120, schedule=modal.Cron(TICK_SCHEDULE))
+def tick() -> None:
+    """Every minute: spawn each due task of the registry (TASKS) as its own `run_scheduled` call."""
+    configure_logging()
+    db = open_database(get_settings())
+    try:
+        tick_once(db, run_scheduled.spawn, now=datetime.now(UTC))
+    finally:
+        db.close()
 
 
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("sync-billing"))
-def sync_billing_task() -> None:
-    run_named("sync-billing")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("prune-rate-limits"))
-def prune_rate_limits_task() -> None:
-    run_named("prune-rate-limits")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=300, schedule=_schedule("reconcile-jobs"))
-def reconcile_jobs_task() -> None:
-    run_named("reconcile-jobs")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("enforce-retention"))
-def enforce_retention_task() -> None:
-    run_named("enforce-retention")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-holds"))
-def expire_holds_task() -> None:
-    run_named("expire-holds")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-credits"))
-def expire_credits_task() -> None:
-    run_named("expire-credits")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("purge-media"))
-def purge_media_task() -> None:
-    run_named("purge-media")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("build-exports"))
-def build_exports_task() -> None:
-    run_named("build-exports")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("expire-exports"))
-def expire_exports_task() -> None:
-    run_named("expire-exports")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("erase-accounts"))
-def erase_accounts_task() -> None:
-    run_named("erase-accounts")
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=900, schedule=_schedule("notify-overdue-requests"))
-def notify_overdue_requests_task() -> None:
-    run_named("notify-overdue-requests")
+@app.function(image=api_image, secrets=SECRETS, timeout=RUN_TIMEOUT)
+def run_scheduled(name: str, run_id: str) -> None:
+    """One claimed run of one task; the lease ends when it does."""
+    configure_logging()
+    db = open_database(get_settings())
+    try:
+        run_claimed(db, TASKS[name], Claim(name, UUID(run_id), datetime.now(UTC), None))
+    finally:
+        db.close()

@@ -19,12 +19,14 @@ import jwt
 
 from config.settings import Settings
 from shared.errors import ServiceUnavailable, Unauthorized
+from shared.text import strip_control_characters
 
 AUDIENCE = "authenticated"
 DEV_KID = "atelier-dev"
 DEV_ISSUER = "atelier-local"
 _DEV_NAMESPACE = uuid.UUID("6f1c1d2e-5b0a-4d8e-9a55-3c2f7e0b9d41")
 _LEEWAY_SECONDS = 30
+_LATEST_IAT = 32_503_680_000  # 3000-01-01: later issue times are refused as out of range
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,17 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("The access token has expired.", code="token_expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            if issuer == DEV_ISSUER:
+                raise Unauthorized(
+                    "This local development token was signed with another data folder's key; mint one for this "
+                    "stack with `python deploy.py token EMAIL --data-dir DIR` (DIR: the stack's --data-dir)."
+                ) from exc
+            raise Unauthorized("The access token is not valid.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("The access token is not valid.") from exc
+        except (OverflowError, ValueError, TypeError) as exc:  # e.g. an `exp` of 1e400 (Infinity) or -1e18
+            raise Unauthorized("The access token's timestamps are out of range.") from exc
         return _principal(claims)
 
     def _key_for(self, token: str, header: dict[str, Any]) -> tuple[Any, str, str | None]:
@@ -127,7 +138,6 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise Unauthorized("Anonymous sessions cannot use Atelier; sign in with an account.", code="anonymous_session")
     raw_metadata = claims.get("user_metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    issued_at = claims.get("iat")
     return Principal(
         user_id=user_id,
         email=_text(claims.get("email")),
@@ -136,12 +146,25 @@ def _principal(claims: dict[str, Any]) -> Principal:
         name=_text(metadata.get("name") or metadata.get("display_name") or metadata.get("user_name")),
         full_name=_text(metadata.get("full_name")),
         avatar_url=_text(metadata.get("avatar_url") or metadata.get("picture")),
-        issued_at=datetime.fromtimestamp(issued_at, UTC) if isinstance(issued_at, int | float) else None,
+        issued_at=_issued_at(claims.get("iat")),
     )
 
 
+def _issued_at(value: object) -> datetime | None:
+    """`iat` as a time; a signed but absurd one (-1e18, NaN, year 30000) is a 401, never an overflow (500)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < _LATEST_IAT:
+        raise Unauthorized("The access token's issue time is out of range.")
+    return datetime.fromtimestamp(value, UTC)
+
+
 def _text(value: object, limit: int = 320) -> str | None:
-    return value[:limit] if isinstance(value, str) and value else None
+    """A claim as text fit to store: control characters (NUL, which Postgres text refuses) are dropped."""
+    if not isinstance(value, str):
+        return None
+    cleaned = strip_control_characters(value)[:limit]
+    return cleaned or None
 
 
 def dev_user_id(email: str) -> uuid.UUID:

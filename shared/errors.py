@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class AtelierError(Exception):
-    """Base of every error a client may see; `code` is a contract, `message` is for humans."""
+    """Base of every error a client may see; `code` is a contract, `message` is for humans.
+
+    `details` (optional, JSON-serialisable) tells a client its next step in machine-readable form,
+    e.g. which endpoint to call and with which policy version."""
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
 
-    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         self.message = message or self.__class__.__doc__ or self.code
         if code is not None:
             self.code = code  # type: ignore[misc]  # an instance may narrow the class code
+        self.details = details
         super().__init__(self.message)
 
 

@@ -56,11 +56,25 @@ _PATTERNS = [
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
-def redact(text: str) -> str:
-    """The text with emails, bearer tokens, JWTs and IP addresses replaced by a marker."""
+_ADDRESS_PATTERNS = _PATTERNS[3:]  # IPv4 and IPv6
+
+# The server's own bind address is not personal data, and hiding it hides a port clash: uvicorn's start-up line and
+# its bind failure keep their address (emails and tokens are still removed, should one ever appear there).
+_SERVER_LOGGERS = frozenset({"uvicorn", "uvicorn.error"})
+_SERVER_ADDRESS_LINES = ("Uvicorn running on ", "error while attempting to bind on address")
+
+
+def redact(text: str, *, keep_addresses: bool = False) -> str:
+    """The text with emails, bearer tokens, JWTs and (unless kept) IP addresses replaced by a marker."""
     for pattern in _PATTERNS:
+        if keep_addresses and pattern in _ADDRESS_PATTERNS:
+            continue
         text = pattern.sub(REDACTED, text)
     return text
+
+
+def _names_the_server_address(record: logging.LogRecord, message: str) -> bool:
+    return record.name in _SERVER_LOGGERS and any(line in message for line in _SERVER_ADDRESS_LINES)
 
 
 def _scrub(key: str, value: Any) -> Any:
@@ -83,6 +97,10 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the record
             message = str(record.msg)
+        if _names_the_server_address(record, message):
+            record.msg, record.args = redact(message, keep_addresses=True), None
+            record.__dict__.pop("color_message", None)  # the same line with terminal colours
+            return True
         record.msg, record.args = redact(message), None
         for key in [k for k in vars(record) if k not in _STANDARD]:
             setattr(record, key, _scrub(key, getattr(record, key)))

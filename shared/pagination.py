@@ -16,6 +16,9 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# An issued cursor is ~100 characters; the cap is checked before any decoding, so a hostile token (deeply
+# nested JSON, megabytes of base64) costs nothing and can never reach the JSON parser's recursion.
+MAX_CURSOR_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,24 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str | None) -> Cursor | None:
+        """The position a `next_cursor` names; 400 `invalid_cursor` for anything this API did not issue."""
         if not token:
             return None
+        if len(token) > MAX_CURSOR_CHARS:
+            raise InvalidCursor()
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             created_at, ident = json.loads(raw)
-            return cls(datetime.fromisoformat(created_at), UUID(ident))
-        except (ValueError, TypeError) as exc:
+            if not isinstance(created_at, str) or not isinstance(ident, str):
+                raise InvalidCursor()
+            position = cls(datetime.fromisoformat(created_at), UUID(ident))
+        except InvalidCursor:
+            raise
+        except Exception as exc:
             raise InvalidCursor() from exc
+        if position.created_at.tzinfo is None:  # a naive timestamp cannot be compared with timestamptz
+            raise InvalidCursor()
+        return position
 
 
 @dataclass(frozen=True)

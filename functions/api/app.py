@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from config.limits import body_limits
 from config.settings import Settings, get_settings
+from functions.api.cors import JsonCorsMiddleware
 from functions.api.errors import declare_error_responses, install_error_handlers
 from functions.api.middleware import (
-    REQUEST_ID_HEADER,
     AccessLogMiddleware,
     BodyLimitMiddleware,
     DenialMonitorMiddleware,
@@ -39,7 +38,7 @@ def create_app(
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
     `storage` defaults to the backend the settings choose (a local folder or Supabase Storage); `dispatcher`
-    to this process's (functions/generation/dispatch.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
+    to this process's (functions/dispatch.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
     (functions/safety/factory.py).
     """
     settings = settings or get_settings()
@@ -76,15 +75,7 @@ def create_app(
     install_error_handlers(app)
     # Added innermost first: body caps sit inside CORS, so a 413 still carries CORS headers.
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings.max_upload_bytes))
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
-        expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
-        max_age=600,
-    )
+    app.add_middleware(JsonCorsMiddleware, origins=settings.cors_origins)  # functions/api/cors.py
     app.add_middleware(DenialMonitorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
     app.add_middleware(AccessLogMiddleware)

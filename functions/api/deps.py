@@ -9,8 +9,8 @@ from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
+from functions import dispatch
 from functions.api.raises import raises
-from functions.generation import dispatch
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
 from shared.accounts.onboarding import is_blocked, require_onboarded
@@ -24,7 +24,7 @@ from shared.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequ
 from shared.jobs.dispatch import Dispatcher
 from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import Moderator
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 from shared.policies import service as policies
 from shared.privacy import erasure
 
@@ -164,7 +164,11 @@ ContentModerator = Annotated[Moderator, Depends(_moderator)]
 
 # Pagination query parameters every list route uses: `limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None`.
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1..{MAX_LIMIT}.")]
-PageCursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+# The cursor's length is checked by `Cursor.decode` (400 `invalid_cursor`, like any other token it did not issue).
+PageCursor = Annotated[
+    str | None,
+    Query(description="`next_cursor` of the previous page.", json_schema_extra={"maxLength": MAX_CURSOR_CHARS}),
+]
 __all__ = [
     "DEFAULT_LIMIT",
     "AppSettings",

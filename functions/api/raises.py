@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.errors import AtelierError
 
@@ -21,10 +21,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ErrorDetail(BaseModel):
     code: str
     message: str
+    details: dict[str, Any] | None = Field(
+        None, description="What to do next, when the code has a next step (e.g. which endpoint, which version)."
+    )
 
 
 class ErrorBody(BaseModel):
-    """The shape of every error answer: `{"error": {"code", "message"}}`."""
+    """The shape of every error answer: `{"error": {"code", "message", "details"?}}`."""
 
     error: ErrorDetail
 

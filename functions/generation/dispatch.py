@@ -1,8 +1,7 @@
-"""Where committed jobs go to run: worker threads in this process (local stack), or a Modal GPU class.
+"""The local stack's dispatcher: worker threads in this process running the CPU engine.
 
-The API and the reconciler ask `current()` for this process's dispatcher, so the local stack and a
-Modal container each dispatch the way their edge configured, and nothing in `shared/` knows which.
-Dispatching never blocks on the render; a lost dispatch is repaired by the `reconcile-jobs` task.
+Which dispatcher a process uses is chosen in functions/dispatch.py (outside this package, so the API never
+imports generation code).
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import queue
 import threading
 from collections.abc import Callable
 from uuid import UUID
-
-from shared.jobs.dispatch import Dispatcher, QueueOnly
 
 log = logging.getLogger("atelier.dispatch")
 
@@ -60,30 +57,3 @@ class LocalDispatcher:
                 log.exception("local worker crashed", extra={"job_id": str(job_id)})
             finally:
                 self._queue.task_done()
-
-
-class ModalDispatcher:
-    """Spawns `run_job` on the GPU class that serves the job's model (see functions/generation/gpu.py)."""
-
-    def dispatch(self, job_id: UUID, model: str) -> None:
-        from functions.generation import gpu
-
-        cls = getattr(gpu, gpu.CLASS_FOR_MODEL[model])
-        cls().run_job.spawn(str(job_id))
-
-
-_process: dict[str, Dispatcher] = {}  # at most one entry: this process's dispatcher, set by `use`
-
-
-def use(dispatcher: Dispatcher) -> None:
-    """Set this process's dispatcher (the local stack at start-up)."""
-    _process["current"] = dispatcher
-
-
-def current() -> Dispatcher:
-    """This process's dispatcher: the one set by `use`, else Modal inside a Modal container, else none."""
-    if "current" in _process:
-        return _process["current"]
-    import modal
-
-    return QueueOnly() if modal.is_local() else ModalDispatcher()

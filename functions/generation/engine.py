@@ -154,7 +154,8 @@ class TinySource:
 
 @dataclass(frozen=True)
 class VolumeSource:
-    """Pinned snapshots on the weights volume: `<root>/<repo>/<revision>`, filled by `deploy.py weights`."""
+    """Snapshots on the weights volume, `<root>/<repo>/<commit>`, filled by `deploy.py weights`: the pinned commit
+    of config/models.py, else the one the volume's lock records (shared/weights.py); never a branch."""
 
     root: Path
     kind: str = "volume"
@@ -162,9 +163,14 @@ class VolumeSource:
     default_steps_cap: int = 1000
 
     def path_for(self, entry: ModelEntry) -> Path:
-        if not entry.pinned:
-            raise RenderFailed("model_unpinned", f"{entry.id} has no pinned revision; refusing to load it")
-        path = self.root / entry.weights_path
+        from shared.weights import locked_commit, read_lock
+
+        commit = locked_commit(entry, {} if entry.pinned else read_lock(self.root))
+        if commit is None:
+            raise RenderFailed(
+                "model_unpinned", f"{entry.id} is neither pinned nor locked; run deploy.py weights --model {entry.id}"
+            )
+        path = self.root / entry.repo / commit
         if not path.is_dir():
             raise RenderFailed(
                 "weights_missing", f"weights for {entry.id} are not on the volume; run deploy.py weights"

@@ -7,10 +7,10 @@ one job at a time.
 
 `render(request_dict) -> result_dict` takes `RenderRequest.to_dict()` and returns `RenderResult.to_dict()`;
 a `RenderFailed` raised inside reaches the caller as `RenderFailed` (it pickles with its code). The jobs work
-adds `run(job_id)` (claim, render with progress/cancel against the job row, store outputs) on top of the engine.
+adds `run_job(job_id)` (claim, render with progress/cancel against the job row, store outputs) on top of the engine.
 
-Nothing heavy is imported here: the engine imports torch/diffusers lazily, so `functions.modal_app` (which
-imports this module to register the classes) stays torch-free for the API container.
+Nothing heavy is imported here: the engine imports torch/diffusers lazily. functions/deployment.py imports this
+module to register the classes; the API and the tasks never do (dispatch finds a class by name, functions/dispatch.py).
 """
 
 from __future__ import annotations
@@ -20,23 +20,13 @@ from typing import Any, ClassVar
 
 import modal
 
-from config.models import BY_ID, select_for_download
+from config.models import BY_ID
+from functions.dispatch import SERVES
 from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_image, weights_volume
 
 RENDER_TIMEOUT = 600  # seconds for one render, loading included on a cold start
 ENTER_TIMEOUT = 900  # loading tens of GB of weights from the volume on the first, unsnapshotted start
 IDLE_SECONDS = 120  # keep a warm container this long after its last input
-
-
-# Which class serves which models (dispatch looks the class up by name: modal.Cls.from_name(app, name)).
-SERVES: dict[str, tuple[str, ...]] = {
-    "FluxSchnell": ("flux-schnell",),
-    "FluxKontext": ("flux-kontext-dev",),
-    "FluxFill": ("flux-fill-dev",),
-    "Upscaler": ("real-esrgan-x4",),
-    "Captioner": ("florence-2-base",),
-}
-CLASS_FOR_MODEL: dict[str, str] = {model_id: name for name, ids in SERVES.items() for model_id in ids}
 
 
 class _Renderer:
@@ -117,26 +107,28 @@ class Captioner(_Renderer):
 
 
 @app.function(image=weights_image, volumes={WEIGHTS_MOUNT: weights_volume}, timeout=3 * 3600, cpu=2.0, memory=4096)
-def download_weights(model_ids: list[str] | None = None, hf_token: str | None = None) -> list[str]:
-    """Download the pinned snapshots into `/weights/<repo>/<revision>` with progress bars, then commit the volume.
+def download_weights(
+    model_ids: list[str] | None = None, hf_token: str | None = None, update: list[str] | None = None
+) -> dict[str, dict[str, str]]:
+    """Download each model's pinned or locked commit into `/weights/<repo>/<commit>` (resolving a branch to its
+    newest commit the first time, or when named in `update`), lock it in `/weights/weights.lock.json`, commit the
+    volume after each model, and return the lock.
 
     `hf_token` is needed for gated repos (the FLUX.1 [dev] family); it is used for this call only, never stored.
     Already complete snapshots are skipped (the hub client compares files), so running twice is cheap.
     """
-    from huggingface_hub import snapshot_download
+    from dataclasses import asdict
 
-    done: list[str] = []
-    for entry in select_for_download(model_ids):
-        target = Path(WEIGHTS_MOUNT) / entry.weights_path
-        print(f"[weights] {entry.id}: {entry.repo}@{entry.revision} → {target}", flush=True)
-        snapshot_download(
-            repo_id=entry.repo,
-            revision=entry.revision,
-            local_dir=str(target),
-            allow_patterns=list(entry.allow_patterns) or None,
-            token=hf_token,
-        )
-        weights_volume.commit()
-        print(f"[weights] {entry.id}: done", flush=True)
-        done.append(entry.id)
-    return done
+    from functions.generation.weights import fill_weights
+    from shared.weights import select_for_download  # the generation models and the image classifier
+
+    entries = select_for_download([*(model_ids or ()), *(update or ())] or None)
+    locks = fill_weights(
+        Path(WEIGHTS_MOUNT),
+        entries,
+        update=tuple(update or ()),
+        token=hf_token,
+        saved=weights_volume.commit,
+        say=lambda line: print(line, flush=True),
+    )
+    return {model_id: asdict(locked) for model_id, locked in locks.items()}

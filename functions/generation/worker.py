@@ -26,6 +26,7 @@ from functions.safety.factory import moderator_for
 from shared.db import Database, open_database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
+from shared.jobs.heartbeat import Heartbeat
 from shared.jobs.models import Job
 from shared.media import service as media
 from shared.media.models import MediaItem
@@ -66,6 +67,10 @@ class JobRunner:
 
     def run_claimed(self, job: Job) -> Job | None:
         """Render a job this worker has claimed (status running) and finish it exactly once."""
+        with Heartbeat(self.db, job.id):  # a dead worker's job is failed (credits back) within a minute
+            return self._run_claimed(job)
+
+    def _run_claimed(self, job: Job) -> Job | None:
         log.info("job started", extra={"job_id": str(job.id), "task": job.task, "model": job.model})
         try:
             request = self._request(job)
@@ -141,33 +146,40 @@ class JobRunner:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
         marks = [self._mark(job, request, image) for image in allowed]
         stored: list[MediaItem] = []
+        canceled = False
         try:
             # Objects are written inside this short transaction, after the render; the job row is
-            # locked only by the final update, so nothing waits on the uploads.
+            # locked only from the cancel check on, so nothing waits on the uploads.
             with self.db.transaction() as conn:
-                for image, marked in zip(allowed, marks, strict=True):
-                    stored.append(
-                        media.store_output(
-                            conn,
-                            self.storage,
-                            user_id=job.user_id,
-                            job_id=job.id,
-                            data=marked.data,
-                            content_type=image.content_type,
-                            width=image.width,
-                            height=image.height,
-                            task=job.task,
-                            model=job.model,
-                            prompt=job.prompt,
-                            digital_source_type=marked.digital_source_type,
-                            c2pa_manifest=marked.c2pa_manifest,
+                try:
+                    with conn.transaction():  # a savepoint: the outputs' rows, undone if a cancel wins
+                        for image, marked in zip(allowed, marks, strict=True):
+                            stored.append(
+                                media.store_output(
+                                    conn,
+                                    self.storage,
+                                    user_id=job.user_id,
+                                    job_id=job.id,
+                                    data=marked.data,
+                                    content_type=image.content_type,
+                                    width=image.width,
+                                    height=image.height,
+                                    task=job.task,
+                                    model=job.model,
+                                    prompt=job.prompt,
+                                    digital_source_type=marked.digital_source_type,
+                                    c2pa_manifest=marked.c2pa_manifest,
+                                )
+                            )
+                        if jobs.cancel_wins(conn, job):
+                            raise _CancelWon
+                        done = jobs.succeed(
+                            conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
                         )
-                    )
-                done = jobs.succeed(
-                    conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
-                )
-                if done is None:  # canceled or timed out meanwhile: deliver nothing, charge nothing
-                    raise _NoLongerRunning
+                        if done is None:  # timed out meanwhile: deliver nothing, charge nothing
+                            raise _NoLongerRunning
+                except _CancelWon:  # a cancel accepted before this commit: no outputs, hold voided
+                    done, canceled = jobs.mark_canceled(conn, job), True
         except _NoLongerRunning:
             for item in stored:
                 media.discard(self.storage, item)
@@ -176,6 +188,11 @@ class JobRunner:
             for item in stored:
                 media.discard(self.storage, item)
             raise
+        if canceled:
+            for item in stored:
+                media.discard(self.storage, item)
+            log.info("job canceled before its outputs were committed", extra={"job_id": str(job.id)})
+            return done
         log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
         return done
 
@@ -193,6 +210,10 @@ class JobRunner:
 
 class _NoLongerRunning(Exception):
     """The job was finished by someone else (cancel, reconciler) while it rendered."""
+
+
+class _CancelWon(Exception):
+    """A cancel was accepted while the outputs were being stored: it wins over the delivery."""
 
 
 class _Throttled:

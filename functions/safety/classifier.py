@@ -32,15 +32,21 @@ TINY_SIZE = 32
 
 
 class ClassifierWeightsMissing(RuntimeError):
-    """The classifier's pinned weights are not on the volume (or its revision is not pinned)."""
+    """The classifier's weights are not on the volume (or its revision is neither pinned nor locked)."""
 
 
 def classifier_path(settings: Settings, entry: ClassifierEntry = IMAGE_CLASSIFIER) -> Path:
-    """Where the classifier's weights are: the volume snapshot, or the tiny model (built on first use)."""
+    """Where the classifier's weights are: the volume snapshot of its pinned or locked commit (never a branch), or
+    the tiny model (built on first use)."""
     if settings.model_source == "volume":
-        if not entry.pinned:
-            raise ClassifierWeightsMissing(f"{entry.id} has no pinned revision; refusing to load it")
-        path = settings.weights_dir / entry.weights_path
+        from shared.weights import locked_commit, read_lock
+
+        commit = locked_commit(entry, {} if entry.pinned else read_lock(settings.weights_dir))
+        if commit is None:
+            raise ClassifierWeightsMissing(
+                f"{entry.id} is neither pinned nor locked; run deploy.py weights --model {entry.id}"
+            )
+        path = settings.weights_dir / entry.repo / commit
         if not path.is_dir():
             raise ClassifierWeightsMissing(f"weights for {entry.id} are not on the volume")
         return path

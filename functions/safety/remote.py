@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from config.moderation import IMAGE_CLASSIFIER
+from functions import dispatch
 
-APP_NAME = "atelier"  # functions/modal_app.APP_NAME, not imported: that would register the whole App here
+APP_NAME = dispatch.APP_NAME  # the App's name only: importing functions/modal_app would build the App
 FUNCTION_NAME = "classify_image"
 
 

@@ -1,8 +1,10 @@
-"""Onboarding: the age check and the first policy acceptance; under 13 the account is erased at once.
+"""Onboarding: the age check and the first policy acceptance, once; under 13 the account is erased at once.
 
-Only the fact that the age check passed is stored (how and when), never the birth date. An under-13
-account's storage objects are deleted, then its row in one transaction (every user-linked table cascades),
-then the Supabase Auth user, and a salted hash of the user id blocks the same account for a short time.
+Only the fact that the age check passed is stored (how and when), never the birth date. Onboarding happens
+once: afterwards the route answers 409, so a replayed "not old enough" can never destroy a grown account.
+An under-13 account is locked and blocked (a salted hash of its id, for a short time) in one transaction,
+then goes through the same erasure steps as any account, at once: storage, Polar, the Supabase Auth user,
+then every row the data map names (webhook inbox included), and a last sweep of its storage folder.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from config.settings import Settings
-from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
 from shared.db.database import Connection, Database
-from shared.errors import OnboardingRequired, Underage, Unprocessable
-from shared.media.storage import Storage, user_prefix
+from shared.errors import Conflict, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
+from shared.privacy import erasure
 
 log = logging.getLogger("atelier.onboarding")
 
@@ -31,6 +32,12 @@ class InvalidBirthDate(Unprocessable):
     """The birth date is in the future or implausibly far in the past."""
 
     code = "invalid_birth_date"
+
+
+class AlreadyOnboarded(Conflict):
+    """Onboarding is done for this account; it happens once."""
+
+    code = "already_onboarded"
 
 
 @dataclass(frozen=True)
@@ -79,10 +86,20 @@ def purge_expired_blocks(conn: Connection) -> int:
 
 
 def require_onboarded(conn: Connection, account_id: UUID) -> None:
-    """403 `onboarding_required` unless the account finished onboarding (generation and purchase call this)."""
+    """403 `onboarding_required` unless the account finished onboarding (whatever creates content or moves money)."""
     row = conn.execute("select onboarded_at from accounts where id = %s", (account_id,)).fetchone()
     if row is None or row["onboarded_at"] is None:
-        raise OnboardingRequired()
+        raise onboarding_required(conn)
+
+
+def onboarding_required(conn: Connection) -> OnboardingRequired:
+    """The 403 that names the next step: which endpoint to call, with which privacy policy version."""
+    version = policies.current(conn, "privacy").version
+    return OnboardingRequired(
+        "Finish onboarding first: POST /v1/me/onboarding with your age (birth_date or age_confirmed) and "
+        f'"accepted_policy_version": {version} (the privacy policy in force).',
+        details={"call": "POST /v1/me/onboarding", "accepted_policy_version": version},
+    )
 
 
 def onboarded_at(conn: Connection, account_id: UUID) -> datetime | None:
@@ -90,33 +107,41 @@ def onboarded_at(conn: Connection, account_id: UUID) -> datetime | None:
     return row["onboarded_at"] if row else None
 
 
-def _erase_child(conn: Connection, settings: Settings, user_id: UUID) -> bool:
-    """Delete the account (every user-linked row cascades, append-only ones included) and block its id."""
-    conn.execute("set local atelier.erasing = 'on'")
-    deleted = conn.execute("delete from accounts where id = %s", (user_id,)).rowcount
+def _lock_and_block(conn: Connection, settings: Settings, user_id: UUID, now: datetime) -> None:
+    """Lock the account (due at once, no grace, no cancel) and block its id; the erasure steps follow."""
+    erasure.request_erasure(conn, user_id, now=now, grace_days=0, by="underage")
     conn.execute("delete from blocked_signups where expires_at <= now()")
     conn.execute(
         """insert into blocked_signups (subject_hash, expires_at) values (%s, now() + %s)
            on conflict (subject_hash) do update set expires_at = excluded.expires_at""",
         (block_hash(settings, user_id), timedelta(hours=settings.signup_block_hours)),
     )
-    return deleted > 0
+
+
+def _lock_not_onboarded(conn: Connection, user_id: UUID) -> None:
+    """Serialise onboarding per account; 409 once it is done (a replay must never erase a grown account)."""
+    row = conn.execute("select onboarded_at from accounts where id = %s for update", (user_id,)).fetchone()
+    if row is None:
+        raise OnboardingRequired("The account no longer exists.")
+    if row["onboarded_at"] is not None:
+        raise AlreadyOnboarded()
 
 
 def onboard(
     db: Database,
     settings: Settings,
-    auth_admin: SupabaseAuthAdmin,
+    processors: erasure.Processors,
     user_id: UUID,
     *,
     birth_date: date | None,
     age_confirmed: bool | None,
     accepted_policy_version: int,
-    storage: Storage | None = None,
     today: date | None = None,
 ) -> Onboarded:
-    """Complete onboarding, or — under 13 — erase the account, delete the Auth user and raise 403 `underage`."""
-    today = today or datetime.now(UTC).date()
+    """Complete onboarding once (409 `already_onboarded` after), or — under 13 — lock, block and erase the
+    account through the erasure steps, then raise 403 `underage`."""
+    now = datetime.now(UTC)
+    today = today or now.date()
     if birth_date is not None:
         if birth_date > today or birth_date.year < today.year - 130:
             raise InvalidBirthDate()
@@ -129,30 +154,26 @@ def onboard(
         raise Unprocessable("Send either birth_date or age_confirmed.")
 
     if not old_enough:
-        if storage is not None:  # objects first (uploads, support attachments): rows alone would orphan them
-            storage.delete_prefix(user_prefix(user_id))
         with db.transaction() as conn:
-            deleted = _erase_child(conn, settings, user_id)
-        try:
-            if deleted:  # a concurrent refusal of the same account deletes the Auth user once
-                auth_admin.delete_user(user_id)
-        except AuthAdminError as exc:  # the account is gone and blocked; the Auth user must be removed by hand
-            log.error("auth user deletion failed after an underage refusal: %s", exc)
+            _lock_not_onboarded(conn, user_id)
+            _lock_and_block(conn, settings, user_id, now)
+        # Lock first (every later request of this account is refused), then storage, Polar, Auth, rows. A
+        # failing remote step leaves the account locked and blocked; `erase-accounts` resumes it.
+        if not erasure.erase_now(db, user_id, processors, now=now):
+            log.warning("underage erasure did not finish at once; the scheduled task resumes it")
         raise Underage()
 
     with db.transaction() as conn:
+        _lock_not_onboarded(conn, user_id)
         policy = policies.get_version(conn, "privacy", accepted_policy_version)
         if policy.version != policies.current(conn, "privacy").version:
             policies.accept(conn, user_id, "privacy", accepted_policy_version)  # raises not-current
         acceptances = {a.kind: a for a in policies.accept_current(conn, user_id)}
         row = conn.execute(
-            """update accounts
-                  set onboarded_at = coalesce(onboarded_at, now()),
-                      age_verified_at = coalesce(age_verified_at, now()),
-                      age_check = coalesce(age_check, %s)
+            """update accounts set onboarded_at = now(), age_verified_at = now(), age_check = %s
                 where id = %s returning onboarded_at""",
             (method, user_id),
         ).fetchone()
-        if row is None:
+        if row is None:  # pragma: no cover - the row is locked above
             raise OnboardingRequired("The account no longer exists.")
     return Onboarded(row["onboarded_at"], acceptances["privacy"].version, acceptances["terms"].version)

@@ -6,8 +6,8 @@ from config.settings import Settings, get_settings
 from shared.accounts import repo
 from shared.accounts.models import Account
 from shared.auth import Principal
-from shared.billing import service as billing
 from shared.billing.catalogue import load_catalogue
+from shared.billing.repo import has_unmatched
 from shared.credits.service import grant_signup
 from shared.db.database import Connection
 
@@ -30,7 +30,9 @@ def ensure_account(conn: Connection, principal: Principal, *, settings: Settings
     )
     if created:
         grant_signup(conn, account.id, at=account.created_at, settings=settings)
-        if billing.has_unmatched(conn, account.id):  # paid through Polar before the account existed
+        if has_unmatched(conn, account.id):  # paid through Polar before the account existed
+            from shared.billing import service as billing  # noqa: PLC0415 - polar-sdk is heavy: only when needed
+
             catalogue = load_catalogue((settings or get_settings()).products_file)
             billing.apply_unmatched_for(conn, account.id, catalogue=catalogue)
     return account, created

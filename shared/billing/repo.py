@@ -237,3 +237,11 @@ def upsert_subscription(conn: Connection, values: dict[str, Any]) -> None:
              where billing_subscriptions.event_at <= excluded.event_at""",
         values,
     )
+
+
+def has_unmatched(conn: Connection, user_id: UUID) -> bool:
+    row = conn.execute(
+        "select 1 from billing_webhook_inbox where status = 'unmatched' and external_customer_id = %s limit 1",
+        (str(user_id),),
+    ).fetchone()
+    return row is not None

@@ -345,14 +345,6 @@ def apply_unmatched_for(conn: Connection, user_id: UUID, *, catalogue: Catalogue
     return applied
 
 
-def has_unmatched(conn: Connection, user_id: UUID) -> bool:
-    row = conn.execute(
-        "select 1 from billing_webhook_inbox where status = 'unmatched' and external_customer_id = %s limit 1",
-        (str(user_id),),
-    ).fetchone()
-    return row is not None
-
-
 def unmatched_with_account(conn: Connection, *, limit: int = 500) -> list[UUID]:
     return [UUID(value) for value in repo.unmatched_with_account(conn, limit)]
 

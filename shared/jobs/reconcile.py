@@ -1,7 +1,8 @@
 """The `reconcile-jobs` task: no job stays queued or running forever, and no committed job is left undispatched.
 
-Jobs past their deadline (their worker died, or it never started) are failed with `timeout` and their
-held credits voided in the same transaction. Queued jobs whose dispatch was lost (the API crashed
+Running jobs whose worker stopped beating for a minute (it died mid-job) are failed with `worker_lost`,
+and jobs past their deadline (a worker that never started) with `timeout`; their held credits are voided
+in the same transaction. Queued jobs whose dispatch was lost (the API crashed
 between commit and dispatch) are dispatched again. Rows are claimed with FOR UPDATE SKIP LOCKED in
 small batches, so overlapping runs never touch the same job and no lock is held for long.
 """
@@ -15,6 +16,7 @@ from shared.db import Database
 from shared.jobs import repo
 from shared.jobs import service as jobs
 from shared.jobs.dispatch import Dispatcher
+from shared.jobs.heartbeat import STALE_AFTER
 
 log = logging.getLogger("atelier.jobs")
 
@@ -28,6 +30,17 @@ def fail_overdue(db: Database, *, now: datetime, batch: int = BATCH) -> int:
     while True:
         with db.transaction() as conn:
             count = jobs.fail_overdue(conn, now=now, limit=batch)
+        failed += count
+        if count < batch:
+            return failed
+
+
+def fail_stale(db: Database, *, now: datetime, batch: int = BATCH) -> int:
+    """Fail every running job whose heartbeat is older than `STALE_AFTER`, returning its credits."""
+    failed = 0
+    while True:
+        with db.transaction() as conn:
+            count = jobs.fail_stale(conn, beat_before=now - STALE_AFTER, limit=batch)
         failed += count
         if count < batch:
             return failed
@@ -51,4 +64,4 @@ def redispatch(db: Database, dispatcher: Dispatcher, *, now: datetime, batch: in
 
 def reconcile(db: Database, dispatcher: Dispatcher, *, now: datetime) -> int:
     """One run of the task: jobs failed plus jobs re-dispatched."""
-    return fail_overdue(db, now=now) + redispatch(db, dispatcher, now=now)
+    return fail_stale(db, now=now) + fail_overdue(db, now=now) + redispatch(db, dispatcher, now=now)

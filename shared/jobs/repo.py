@@ -118,7 +118,7 @@ def mark_dispatched(conn: Connection, job_id: UUID) -> None:
 def claim(conn: Connection, job_id: UUID) -> Job | None:
     """queued → running, once: a second worker (or a redelivered spawn) gets None."""
     row = conn.execute(
-        f"""update jobs set status = 'running', started_at = now(), attempts = attempts + 1
+        f"""update jobs set status = 'running', started_at = now(), heartbeat_at = now(), attempts = attempts + 1
             where id = %s and status = 'queued' and not cancel_requested
             returning {_COLUMNS}""",
         (job_id,),
@@ -129,16 +129,31 @@ def claim(conn: Connection, job_id: UUID) -> Job | None:
 def report_progress(conn: Connection, job_id: UUID, progress: float) -> bool:
     """Store progress; returns whether a cancel was requested meanwhile."""
     row = conn.execute(
-        """update jobs set progress = greatest(progress, %s) where id = %s and status = 'running'
+        """update jobs set progress = greatest(progress, %s), heartbeat_at = now() where id = %s and status = 'running'
            returning cancel_requested""",
         (min(max(progress, 0.0), 1.0), job_id),
     ).fetchone()
     return bool(row["cancel_requested"]) if row else True
 
 
+def touch_heartbeat(conn: Connection, job_id: UUID) -> bool:
+    """The worker is alive; False once the job is no longer running."""
+    return (
+        conn.execute("update jobs set heartbeat_at = now() where id = %s and status = 'running'", (job_id,)).rowcount
+        > 0
+    )
+
+
 def cancel_requested(conn: Connection, job_id: UUID) -> bool:
     row = conn.execute("select cancel_requested, status from jobs where id = %s", (job_id,)).fetchone()
     return row is None or bool(row["cancel_requested"]) or row["status"] != "running"
+
+
+def lock_cancel_requested(conn: Connection, job_id: UUID) -> bool:
+    """Lock the job row (until commit) and read its cancel request: a cancel committed before this is seen,
+    and one sent after it waits for the commit and then finds the job finished."""
+    row = conn.execute("select cancel_requested from jobs where id = %s for update", (job_id,)).fetchone()
+    return row is not None and bool(row["cancel_requested"])
 
 
 def request_cancel(conn: Connection, job_id: UUID) -> None:
@@ -190,6 +205,17 @@ def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Job]:
         f"""select {_COLUMNS} from jobs where status in ('queued', 'running') and deadline_at < %s
             order by deadline_at limit %s for update skip locked""",
         (now, limit),
+    ).fetchall()
+    return [Job(**row) for row in rows]
+
+
+def stale_running(conn: Connection, *, beat_before: datetime, limit: int) -> list[Job]:
+    """Running jobs whose worker has not beaten since `beat_before`, locked for this run and skipped by any other."""
+    rows = conn.execute(
+        f"""select {_COLUMNS} from jobs
+             where status = 'running' and coalesce(heartbeat_at, started_at) < %s
+             order by heartbeat_at limit %s for update skip locked""",
+        (beat_before, limit),
     ).fetchall()
     return [Job(**row) for row in rows]
 

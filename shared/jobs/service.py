@@ -91,10 +91,10 @@ def cancel(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
         raise JobNotFound()
     if job.finished:
         raise JobFinished()
+    repo.request_cancel(conn, job_id)  # recorded either way: the answer says `cancel_requested: true`
     if job.status == "queued":
         finished = _finish(conn, job, status="canceled", from_statuses=("queued",))
         return finished or job
-    repo.request_cancel(conn, job_id)
     again = repo.get(conn, job_id)
     assert again is not None  # noqa: S101 - locked above
     return again
@@ -119,6 +119,14 @@ def claim(conn: Connection, job_id: UUID) -> Job | None:
 def mark_dispatched(conn: Connection, job_id: UUID) -> None:
     """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this)."""
     repo.mark_dispatched(conn, job_id)
+
+
+def cancel_wins(conn: Connection, job: Job) -> bool:
+    """The success transaction's last look before it commits: True when a cancel was accepted meanwhile.
+
+    Takes the job row's lock, so a cancel either committed before (and wins: the caller discards the outputs
+    and ends the job `canceled`) or waits for this commit and answers 409 `job_finished`."""
+    return repo.lock_cancel_requested(conn, job.id)
 
 
 def succeed(conn: Connection, job: Job, *, delivered: int, seed: int | None, prompt_text: str | None) -> Job | None:
@@ -166,6 +174,14 @@ def fail_overdue(conn: Connection, *, now: datetime, limit: int = 100) -> int:
     for job in overdue:
         fail(conn, job, code="timeout", message="The job did not finish in time; your credits were returned.")
     return len(overdue)
+
+
+def fail_stale(conn: Connection, *, beat_before: datetime, limit: int = 100) -> int:
+    """Fail running jobs whose worker stopped beating (it died mid-job), and return their credits."""
+    stale = repo.stale_running(conn, beat_before=beat_before, limit=limit)
+    for job in stale:
+        fail(conn, job, code="worker_lost", message="The worker stopped while rendering; your credits were returned.")
+    return len(stale)
 
 
 def _now(conn: Connection) -> datetime:

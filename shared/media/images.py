@@ -4,12 +4,23 @@ Accepts JPEG, PNG and WebP (sniffed from the bytes, never trusted from a header)
 images over the pixel limit, decompression bombs and corrupt files, then applies the EXIF orientation and
 re-encodes the pixels alone: EXIF (GPS included), XMP, ICC profiles, comments and text chunks are dropped.
 Reused by anything that accepts images (uploads, support attachments).
+
+The work per image is bounded, because a small file can promise a huge image: the pixel cap fits what
+generation needs (inputs are resized to the model's size anyway) and stored images are at most `max_side`
+on their long side, JPEGs decoded at that scale directly (`draft`), other formats reduced right after
+decoding. Files that cannot hold the pixels they promise (a JPEG scan far too short for its frame, a PNG
+whose chunks do not check out) are refused, and images are decoded by `DECODE_SLOTS` dedicated threads per
+process (callers wait their turn), so peak memory stays bounded whatever mix of uploads arrives. Dedicated
+threads, not just a semaphore: the C allocator keeps a freed decode buffer in the arena of the thread that
+used it, so decoding in any of the API's many pool threads would let each of them hold on to one.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,7 +33,14 @@ ImageFormat = Literal["JPEG", "PNG", "WEBP"]
 CONTENT_TYPES: dict[str, str] = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS: dict[str, str] = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_SIDE = 2048  # the largest input any model takes; the upscaler's 4096 px target stays reachable
+DECODE_SLOTS = 2  # images decoded at once per process; the others wait (their bodies are already capped)
+# A real JPEG spends at least ~2 bits on each 8x8 luma block even for a flat colour (DC difference + end of
+# block); a scan with less than half a bit per block cannot hold the frame its header declares.
+MIN_JPEG_BITS_PER_BLOCK = 0.5
+
+_decoders = ThreadPoolExecutor(max_workers=DECODE_SLOTS, thread_name_prefix="image-decode")
 
 
 class ImageTooLarge(Unprocessable):
@@ -75,17 +93,28 @@ def validate_image(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
     output_format: ImageFormat | None = None,
 ) -> CleanImage:
     """Check and clean one image; raises a 413/415/422 error with a stable code and keeps nothing.
 
-    `output_format` forces the stored format (masks are kept lossless as PNG); by default the input format.
+    The stored image is at most `max_side` pixels on its long side (aspect kept). `output_format` forces the
+    stored format (masks are kept lossless as PNG); by default the input format.
     """
     if len(data) > max_bytes:
         raise ImageBodyTooLarge(f"The image is larger than {max_bytes} bytes.")
     source_format = sniff_format(data)
     if source_format is None:
         raise UnsupportedImageType()
+    job = _decoders.submit(
+        _decode_and_encode, data, source_format, max_pixels, max_side, output_format or source_format
+    )
+    return job.result()
+
+
+def _decode_and_encode(
+    data: bytes, source_format: ImageFormat, max_pixels: int, max_side: int, target: ImageFormat
+) -> CleanImage:
     with warnings.catch_warnings():
         # Pillow warns (above its own limit) and raises (above twice that) for decompression bombs.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -96,25 +125,59 @@ def validate_image(
                     raise InvalidImage()
                 if width * height > max_pixels:
                     raise ImageTooLarge(f"The image has more than {max_pixels} pixels.")
+                if source_format == "PNG":
+                    _verify_png(data)
+                if source_format == "JPEG":
+                    _check_jpeg_scan(data, width, height)
+                    opened.draft(None, _fit(width, height, max_side))  # decode at 1/2, 1/4 or 1/8 scale
                 opened.seek(0)  # animated PNG/WebP: the first frame only
                 opened.load()
-                image = _clean(opened)
+                image = _clean(opened, max_side)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageTooLarge("The image expands to too many pixels (decompression bomb).") from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
             raise InvalidImage() from exc
-    target = output_format or source_format
     encoded = _encode(image, target)
     return CleanImage(encoded, CONTENT_TYPES[target], image.width, image.height)
 
 
-def _clean(opened: Image.Image) -> Image.Image:
-    """Upright pixels in a fresh image that carries no metadata at all."""
-    upright = ImageOps.exif_transpose(opened) or opened
-    fresh = upright.copy()
-    transparency = fresh.info.get("transparency")  # pixel data (which colour is clear), not metadata
-    fresh.info = {} if transparency is None else {"transparency": transparency}
-    return fresh
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _verify_png(data: bytes) -> None:
+    """Every chunk's CRC through IEND: Pillow's decoder stops at the pixels and would miss a cut-off file."""
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as checked:
+        checked.verify()
+    if b"IEND" not in data[-32:]:
+        raise InvalidImage("The PNG file is truncated.")
+
+
+def _check_jpeg_scan(data: bytes, width: int, height: int) -> None:
+    """A JPEG whose data is far too short for its declared frame is a forgery (libjpeg would pad it out)."""
+    blocks = math.ceil(width / 8) * math.ceil(height / 8)
+    if len(data) * 8 < blocks * MIN_JPEG_BITS_PER_BLOCK or b"\xff\xd9" not in data:
+        raise InvalidImage("The JPEG file is truncated or does not hold the image its header declares.")
+
+
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F"})
+
+
+def _clean(opened: Image.Image, max_side: int) -> Image.Image:
+    """Upright pixels, at most `max_side` on the long side, in a fresh image that carries no metadata at all."""
+    image: Image.Image = opened
+    factor = max(opened.size) // max_side
+    if factor >= 2:  # integer box reduction: cheap, and the full-size pixels can be freed at once
+        if opened.mode not in _REDUCIBLE:  # palette, 1-bit and 16-bit images: to the nearest mode it takes
+            image = opened.convert("RGBA" if _has_alpha(opened) else "L" if opened.mode in ("1", "I;16") else "RGB")
+        image = image.reduce(factor)
+    upright = ImageOps.exif_transpose(image)  # always a new image (a copy when there is nothing to turn)
+    if max(upright.size) > max_side:
+        upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    transparency = upright.info.get("transparency")  # pixel data (which colour is clear), not metadata
+    upright.info = {} if transparency is None else {"transparency": transparency}
+    return upright
 
 
 def _encode(image: Image.Image, target: ImageFormat) -> bytes:

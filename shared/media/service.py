@@ -19,6 +19,7 @@ from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
 from shared.media.storage import Storage, outputs_prefix, uploads_prefix, user_prefix
 from shared.pagination import Cursor, Page, page_of
+from shared.privacy import erasure
 
 log = logging.getLogger("atelier.media")
 
@@ -92,6 +93,7 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
     storage.put(key, image.data, image.content_type)
     try:
         with db.transaction() as conn:
+            erasure.check_writable(conn, user_id)  # an upload racing its account's erasure leaves nothing
             return repo.insert(
                 conn,
                 _values(

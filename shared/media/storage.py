@@ -10,6 +10,7 @@ then the row; delete the object if the row fails).
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import hmac
 import json
@@ -129,6 +130,11 @@ class Storage(ABC):
         self.delete(keys)
         return len(keys)
 
+    def folders(self, prefix: str) -> builtins.list[str]:
+        """The names of the folders directly under a folder prefix (e.g. each user id under `users/`), sorted."""
+        start = len(_folder(prefix))
+        return sorted({key[start:].split("/", 1)[0] for key in self.list(prefix) if "/" in key[start:]})
+
 
 def _folder(prefix: str) -> str:
     if prefix and not prefix.endswith("/"):
@@ -241,6 +247,11 @@ class LocalStorage(Storage):
             if path.is_file() and not path.name.startswith(".")
         )
 
+    def folders(self, prefix: str) -> builtins.list[str]:
+        prefix = _folder(prefix)
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
+
     def signed_url(self, key: str, seconds: int | None = None) -> str:
         """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host."""
         check_key(key)
@@ -297,9 +308,9 @@ class SupabaseStorage(Storage):
         try:
             return fn(*args)
         except StorageApiError as exc:
-            if str(exc.status) == "404" or str(exc.code).lower() in ("not_found", "nosuchkey"):
+            if object_is_missing(exc):
                 raise ObjectMissing() from exc
-            raise StorageUnavailable(f"Storage refused to {what} (status {exc.status}).") from exc
+            raise StorageUnavailable(f"Storage refused to {what} ({refusal_code(exc)}).") from exc
         except httpx.HTTPError as exc:
             raise StorageUnavailable(f"Storage is unreachable ({what}).") from exc
 
@@ -346,7 +357,25 @@ class SupabaseStorage(Storage):
                 if len(entries) < LIST_PAGE:
                     break
                 offset += LIST_PAGE
+        if not found:
+            self.check_bucket()  # Storage lists a missing bucket as empty: "nothing there" only if it exists
         return sorted(found)
+
+    def check_bucket(self) -> None:
+        """`StorageUnavailable` unless the bucket exists and this key may read it (a wrong key sees no bucket)."""
+        self._call("read the bucket", self._client.get_bucket, self.bucket)
+
+    def folders(self, prefix: str) -> builtins.list[str]:
+        """One level only (Storage lists a folder's entries; sub-folders are those without an id)."""
+        names: builtins.list[str] = []
+        offset = 0
+        while True:
+            options = {"limit": LIST_PAGE, "offset": offset, "sortBy": {"column": "name", "order": "asc"}}
+            entries = self._call("list folders", self._bucket().list, _folder(prefix).rstrip("/"), options)
+            names += [entry["name"] for entry in entries if entry.get("id") is None]
+            if len(entries) < LIST_PAGE:
+                return sorted(names)
+            offset += LIST_PAGE
 
     def signed_url(self, key: str, seconds: int | None = None) -> str:
         lifetime = seconds if seconds is not None else self.signed_url_seconds
@@ -371,6 +400,46 @@ class SupabaseStorage(Storage):
 
     def close(self) -> None:
         self._http.close()
+
+
+def _http_response(exc: BaseException) -> httpx.Response | None:
+    """The HTTP answer behind a storage3 error (it keeps it as the cause or the context of what it raises)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.HTTPStatusError):
+            return seen.response
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _error_body(response: httpx.Response | None) -> dict[str, Any]:
+    if response is None:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def object_is_missing(exc: StorageApiError) -> bool:
+    """Only Storage's own "no such object" means missing: code `NoSuchKey`, or (servers that predate codes) a 404
+    on an object route whose body says the object was not found. A missing bucket (`NoSuchBucket`, which is
+    also what a wrong key sees), a proxy's "route not found" or any other refusal is not a missing object."""
+    response = _http_response(exc)
+    body = _error_body(response)
+    code = body.get("code")
+    if code is not None:
+        return bool(code == "NoSuchKey")
+    on_object_route = response is not None and "/storage/v1/object/" in response.request.url.path
+    said_missing = body.get("error") == "not_found" or body.get("message") == "Object not found"
+    return on_object_route and str(body.get("statusCode")) == "404" and said_missing
+
+
+def refusal_code(exc: StorageApiError) -> str:
+    """A short, log-safe description of a refusal: Storage's code and status (never the message: it may hold a key)."""
+    body = _error_body(_http_response(exc))
+    return f"{body.get('code') or exc.code}, status {body.get('statusCode') or exc.status}"
 
 
 def build_storage(settings: Settings) -> Storage:

@@ -112,8 +112,15 @@ def check_gate(conn: Connection, user_id: UUID, method: str, path: str, *, now: 
         return
     pending = repo.pending_material(conn, user_id, now or datetime.now(UTC))
     if pending:
-        names = ", ".join(f"{p.kind} v{p.version}" for p in sorted(pending, key=lambda p: p.kind))
-        raise PolicyAcceptanceRequired(f"Accept the updated policy first: {names}.")
+        ordered = sorted(pending, key=lambda p: p.kind)
+        calls = "; ".join(f'{{"kind": "{p.kind}", "version": {p.version}}}' for p in ordered)
+        raise PolicyAcceptanceRequired(
+            f"Accept the updated policy first: POST /v1/me/policy-acceptances with {calls}.",
+            details={
+                "call": "POST /v1/me/policy-acceptances",
+                "accept": [{"kind": p.kind, "version": p.version} for p in ordered],
+            },
+        )
 
 
 def publish(

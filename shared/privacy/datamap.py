@@ -43,6 +43,9 @@ class TableEntry:
     retention: str  # a retention class, see config/retention.py
     erasure: Erasure
     personal_columns: tuple[str, ...] = ()  # other columns holding personal data (email, IP, prompt, ...)
+    # Rows that name the person by the address they gave rather than by account (the contact form): an SQL
+    # condition on the table with `%(email)s`, the account's address. Export includes them; erasure deletes them.
+    contact_match: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Recipient:
     role: str
     data: str
 
+
+# A contact-form ticket sent from the account's address belongs to that person too.
+CONTACT_TICKET = "user_id is null and lower(contact_email) = lower(%(email)s)"
 
 TABLES: tuple[TableEntry, ...] = (
     TableEntry(
@@ -146,7 +152,8 @@ TABLES: tuple[TableEntry, ...] = (
         table="email_outbox",
         subject_column="user_id",
         category=Category.ACCOUNT,
-        purpose="email the user about policy changes (the address is read from the account at send time)",
+        purpose="email the user about policy changes, exports, deletion and support replies, and acknowledge "
+        "contact-form messages (the address is read from the account or ticket at send time)",
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         retention="relationship",
         erasure=Erasure.DELETE,
@@ -184,21 +191,25 @@ TABLES: tuple[TableEntry, ...] = (
         table="support_tickets",
         subject_column="user_id",
         category=Category.SUPPORT,
-        purpose="answer the user's support requests",
+        # Contact-form tickets have no account: the address and name given are kept on the ticket only, to
+        # answer; such a ticket is deleted 3 years after its last message (rule contact_tickets).
+        purpose="answer the user's support requests and contact-form messages",
         legal_basis=LegalBasis.LEGITIMATE_INTEREST,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
-        personal_columns=("subject",),
+        personal_columns=("subject", "contact_email", "contact_name"),
+        contact_match=CONTACT_TICKET,
     ),
     TableEntry(
         table="support_messages",
         subject_column="user_id",
         category=Category.SUPPORT,
-        purpose="the messages of a support conversation",
+        purpose="the messages of a support conversation (the user's and staff replies)",
         legal_basis=LegalBasis.LEGITIMATE_INTEREST,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
         personal_columns=("body",),
+        contact_match=f"ticket_id in (select id from support_tickets where {CONTACT_TICKET})",
     ),
     TableEntry(
         table="support_attachments",
@@ -412,6 +423,7 @@ RECIPIENTS: tuple[Recipient, ...] = (
 SYSTEM_TABLES: dict[str, str] = {
     "schema_migrations": "migration bookkeeping",
     "task_runs": "scheduled task bookkeeping: task name, times, counts; no user data",
+    "task_schedule": "scheduled task claims: task name, last due time, run lease; no user data",
     "audit_pseudonym_key": "the random salt that pseudonymises audit_log.subject_ref",
     "policy_versions": "published policy texts, the same for everyone",
 }

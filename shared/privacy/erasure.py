@@ -27,6 +27,10 @@ from shared.db.database import Connection, Database
 from shared.errors import Conflict, Forbidden, Unauthorized
 from shared.jobs import service as jobs
 from shared.media.storage import Storage, user_prefix
+from shared.notify import farewell
+from shared.notify.email import EmailSender
+from shared.notify.mails import Site
+from shared.notify.outbox import enqueue
 from shared.privacy import requests
 from shared.privacy.datamap import STORAGE, TABLES, Erasure, TableEntry
 
@@ -37,7 +41,7 @@ RETRY_AFTER = timedelta(minutes=10)  # a failed account waits this long before t
 
 
 class AccountLocked(Forbidden):
-    """This account is scheduled for deletion; only reading the account and cancelling are allowed."""
+    """This account is scheduled for deletion; only reading the account, cancelling and exports are allowed."""
 
     code = "account_locked"
 
@@ -76,6 +80,8 @@ class Processors:
     storage: Storage
     auth: AuthUsers
     polar: PolarCustomers | None = None
+    email: EmailSender | None = None  # the "account deleted" mail; None sends nothing
+    site: Site | None = None
 
 
 # --- At once, in the DELETE /v1/me transaction --------------------------------------------------------
@@ -96,25 +102,39 @@ def pending(conn: Connection, user_id: UUID) -> PendingErasure | None:
 
 
 def request_erasure(
-    conn: Connection, user_id: UUID, *, now: datetime, grace_days: int, by: Literal["user", "retention"] = "user"
+    conn: Connection,
+    user_id: UUID,
+    *,
+    now: datetime,
+    grace_days: int,
+    by: Literal["user", "retention", "auth_sync", "underage"] = "user",
 ) -> PendingErasure:
     """Lock the account and schedule its erasure `grace_days` from now; asking again changes nothing.
 
-    `by="retention"`: the relationship-plus-3-years rule ended an inactive account. That is not a rights
-    request, so nothing enters the requests register; the audit log says who started it."""
+    `by="retention"`: the relationship-plus-3-years rule ended an inactive account; `by="auth_sync"`: its
+    Supabase Auth user was deleted (shared/accounts/auth_sync.py); `by="underage"`: the age check refused it
+    (erased at once, and no tombstone: only the short-lived block hash remains). None is a rights request, so
+    nothing enters the requests register; the audit log says who started it."""
     row = conn.execute(
-        """insert into account_erasures (user_id, requested_at, scheduled_for) values (%s, %s, %s)
+        """insert into account_erasures (user_id, requested_at, scheduled_for, underage) values (%s, %s, %s, %s)
            on conflict (user_id) do nothing returning requested_at""",
-        (user_id, now, now + timedelta(days=grace_days)),
+        (user_id, now, now + timedelta(days=grace_days), by == "underage"),
     ).fetchone()
     if row is not None:
         if by == "user":
             requests.open_request(conn, user_id, "erasure", now=now)
         for _name, step in LOCK_STEPS:
             step(conn, user_id, now)
+        scheduled_for = now + timedelta(days=grace_days)
+        params = {"scheduled_for": scheduled_for.isoformat(), "by": by}
+        enqueue(conn, "deletion_requested", user_id=user_id, params=params)
         actor = "user" if by == "user" else "system"
         audit.record(
-            conn, actor=actor, action="erasure.requested", subject_id=user_id, details={"grace_days": grace_days}
+            conn,
+            actor=actor,
+            action="erasure.requested",
+            subject_id=user_id,
+            details={"grace_days": grace_days, "by": by},
         )
     found = pending(conn, user_id)
     if found is None:  # pragma: no cover - inserted or already there, in this transaction
@@ -132,6 +152,16 @@ def schedule_inactive(conn: Connection, user_ids: list[UUID], now: datetime, *, 
     return scheduled
 
 
+def expedite(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
+    """Bring a pending erasure's date forward to `now` (its reason to wait is gone); True when it moved."""
+    return bool(
+        conn.execute(
+            "update account_erasures set scheduled_for = %s where user_id = %s and scheduled_for > %s",
+            (now, user_id, now),
+        ).rowcount
+    )
+
+
 def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
     """Unlock the account within the grace period; False when nothing was pending. 409 once it has started."""
     row = conn.execute(
@@ -146,18 +176,47 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
     if open_request is not None:
         requests.withdraw_request(conn, open_request.id, now=now)
     audit.record(conn, actor="user", action="erasure.cancelled", subject_id=user_id, details={})
+    enqueue(conn, "deletion_canceled", user_id=user_id)
     return True
 
 
 def check_access(conn: Connection, user_id: UUID, *, method: str, path: str) -> None:
-    """403 `account_locked` for a locked account, except reading the account and cancelling."""
-    if (method.upper(), path.rstrip("/")) in LOCKED_ALLOWED:
+    """403 `account_locked` for a locked account, except reading the account, cancelling and exporting."""
+    if locked_may(method, path):
         return
     if conn.execute("select 1 from account_erasures where user_id = %s", (user_id,)).fetchone() is not None:
         raise AccountLocked()
 
 
-LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel")})
+def check_writable(conn: Connection, user_id: UUID) -> None:
+    """Before a row that names a stored object is committed: the account exists and is not being erased.
+
+    The object is written before this check, so if the check passes before a lock commits, the erasure's
+    storage step (which runs after the lock) sees the object; if it runs after, the write is refused and its
+    object deleted by the caller. Either way no object outlives its account. KEY SHARE holds off the
+    account's deletion until the caller commits (no foreign-key failure, no 500)."""
+    row = conn.execute(
+        """select exists (select 1 from account_erasures e where e.user_id = a.id) as locked
+             from accounts a where a.id = %s for key share""",
+        (user_id,),
+    ).fetchone()
+    if row is None:
+        raise AccountErased()
+    if row["locked"]:
+        raise AccountLocked()
+
+
+def locked_may(method: str, path: str) -> bool:
+    """What a locked account may still do: read the account, cancel the deletion, and get a copy of its data
+    (request, list and read exports; the right of access outlives the wish to be deleted)."""
+    key = (method.upper(), path.rstrip("/"))
+    return key in LOCKED_ALLOWED or any(key[0] == m and key[1].startswith(p) for m, p in LOCKED_ALLOWED_UNDER)
+
+
+LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel"), ("POST", "/v1/me/exports"), ("GET", "/v1/me/exports")}
+)
+LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (("GET", "/v1/me/exports/"),)  # one export, by id
 
 
 def check_not_erased(conn: Connection, user_id: UUID) -> None:
@@ -192,10 +251,18 @@ def _erase_auth(conn_db: Database, user_id: UUID, processors: Processors, now: d
     processors.auth.delete_user(user_id)
 
 
-def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID) -> None:
+def _farewell_mail(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    """The "account deleted" mail, sent before the rows step erases the address (shared/notify/farewell.py)."""
+    if processors.email is not None and processors.site is not None:
+        farewell.send(db, user_id, processors.email, processors.site)
+
+
+def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None = None) -> None:
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
     match = f'"{entry.subject_column}"::text = %s'
+    if entry.contact_match and email and entry.erasure is Erasure.DELETE:  # contact-form rows from this address
+        conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"email": email})
     if entry.erasure is Erasure.DELETE:
         conn.execute(f'delete from "{entry.table}" where {match}', (str(user_id),))
     elif entry.erasure is Erasure.KEEP_PSEUDONYMISED:  # the pseudonym column stays; the id goes
@@ -206,8 +273,9 @@ def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID) -> None:
         conn.execute(f'update "{entry.table}" set {assignments} where {match}', (str(user_id),))
 
 
-def erase_rows(conn: Connection, user_id: UUID, *, now: datetime) -> None:
-    """Apply each data-map entry's erasure action to the user's rows, the account row last; leave a tombstone.
+def erase_rows(conn: Connection, user_id: UUID, *, now: datetime, tombstone: bool = True) -> None:
+    """Apply each data-map entry's erasure action to the user's rows, the account row last; leave a tombstone
+    (unless told not to: an under-13 refusal keeps nothing but its block hash).
 
     Runs with `atelier.erasing` on, the only way append-only tables (ledger, consent, audit) allow DELETE."""
     conn.execute("set local atelier.erasing = 'on'")
@@ -215,13 +283,16 @@ def erase_rows(conn: Connection, user_id: UUID, *, now: datetime) -> None:
     for request in requests.list_requests(conn, now=now, status="open", user_id=user_id):
         if request.kind == "erasure":
             requests.complete_request(conn, request.id, now=now)
+    account = conn.execute("select email from accounts where id = %s", (user_id,)).fetchone()
+    email = account["email"] if account else None
     for entry in TABLES:
         if entry.table != "accounts":
-            _erase_entry(conn, entry, user_id)
+            _erase_entry(conn, entry, user_id, email)
     _erase_entry(conn, next(e for e in TABLES if e.table == "accounts"), user_id)
-    conn.execute(
-        "insert into erased_accounts (subject_ref, erased_at) values (%s, %s) on conflict do nothing", (ref, now)
-    )
+    if tombstone:
+        conn.execute(
+            "insert into erased_accounts (subject_ref, erased_at) values (%s, %s) on conflict do nothing", (ref, now)
+        )
     audit.record_for_ref(conn, actor="system", action="erasure.completed", ref=ref, details={})
 
 
@@ -231,17 +302,20 @@ def _erase_rows_step(db: Database, user_id: UUID, processors: Processors, now: d
 
 Step = Callable[[Database, UUID, Processors, datetime], None]
 
-# The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the rows
-# last, in one transaction that also removes this progress row (it cascades with the account).
+# The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the mail
+# saying it is done while the address still exists; the rows last, in one transaction that also removes
+# this progress row (it cascades with the account).
 ERASE_STEPS: tuple[tuple[str, Step], ...] = (
     ("storage", _erase_storage),
     ("polar_customer", _erase_polar),
     ("auth_user", _erase_auth),
+    ("farewell_mail", _farewell_mail),
     ("rows", _erase_rows_step),
 )
 
 
-def _claim(db: Database, now: datetime) -> tuple[UUID, uuid.UUID, tuple[str, ...]] | None:
+def _claim(db: Database, now: datetime, only: UUID | None = None) -> tuple[UUID, uuid.UUID, tuple[str, ...]] | None:
+    """Take the lease on the next due account (or on `only`, if it is due and nobody holds it)."""
     claim = uuid.uuid4()
     with db.transaction() as conn:
         row = conn.execute(
@@ -249,21 +323,36 @@ def _claim(db: Database, now: datetime) -> tuple[UUID, uuid.UUID, tuple[str, ...
                   set claim = %(claim)s, lease_until = %(lease)s, attempts = attempts + 1
                 where user_id = (select user_id from account_erasures
                                   where scheduled_for <= %(now)s and (lease_until is null or lease_until < %(now)s)
+                                    and (%(only)s::uuid is null or user_id = %(only)s::uuid)
                                   order by scheduled_for, user_id limit 1
                                   for update skip locked)
             returning user_id, steps_done""",
-            {"claim": claim, "lease": now + LEASE, "now": now},
+            {"claim": claim, "lease": now + LEASE, "now": now, "only": only},
         ).fetchone()
     if row is None:
         return None
     return row["user_id"], claim, tuple(row["steps_done"])
 
 
-def _still_ours(conn: Connection, user_id: UUID, claim: uuid.UUID) -> bool:
+def _still_ours(conn: Connection, user_id: UUID, claim: uuid.UUID) -> bool | None:
+    """None when the claim was lost; else whether this is an under-13 refusal (no tombstone is kept)."""
     row = conn.execute(
-        "select 1 from account_erasures where user_id = %s and claim = %s for update", (user_id, claim)
+        "select underage from account_erasures where user_id = %s and claim = %s for update", (user_id, claim)
     ).fetchone()
-    return row is not None
+    return None if row is None else bool(row["underage"])
+
+
+def _sweep_after_rows(user_id: UUID, processors: Processors) -> None:
+    """Objects a request in flight wrote after the storage step: with no account left, they are orphans.
+
+    A failure here is left to the periodic orphan sweep (`sweep-orphan-objects`): the account is gone."""
+    try:
+        found = processors.storage.delete_prefix(user_prefix(user_id))
+    except Exception as exc:
+        log.warning("post-erasure storage sweep failed: %s", type(exc).__name__)
+        return
+    if found:
+        log.warning("erasure removed %d objects written during erasure", found)
 
 
 def _run_one(
@@ -275,9 +364,11 @@ def _run_one(
             continue
         if name == "rows":
             with db.transaction() as conn:
-                if not _still_ours(conn, user_id, claim):
+                underage = _still_ours(conn, user_id, claim)
+                if underage is None:
                     return False
-                erase_rows(conn, user_id, now=now)
+                erase_rows(conn, user_id, now=now, tombstone=not underage)
+            _sweep_after_rows(user_id, processors)
             return True
         step(db, user_id, processors, now)
         with db.transaction() as conn:
@@ -301,16 +392,32 @@ def run_erasures(db: Database, processors: Processors, *, now: datetime, limit: 
         claimed = _claim(db, now)
         if claimed is None:
             break
-        user_id, claim, done = claimed
-        try:
-            if _run_one(db, user_id, claim, done, processors=processors, now=now):
-                erased += 1
-        except Exception as exc:  # a remote failure: keep the progress, release the claim, try the next account
-            log.warning("erasure step failed: %s", type(exc).__name__)
-            with db.transaction() as conn:
-                conn.execute(
-                    """update account_erasures set claim = null, lease_until = %s, last_error = %s
-                        where user_id = %s and claim = %s""",
-                    (now + RETRY_AFTER, type(exc).__name__[:200], user_id, claim),
-                )
+        erased += _attempt(db, claimed, processors=processors, now=now)
     return erased
+
+
+def erase_now(db: Database, user_id: UUID, processors: Processors, *, now: datetime) -> bool:
+    """Run the erasure steps for one account whose erasure is due (the under-13 refusal); True when gone.
+
+    The same steps, claim and lease as the scheduled task: when a step fails (or another run holds the
+    account), `erase-accounts` finishes the work from where it stopped."""
+    claimed = _claim(db, now, only=user_id)
+    return claimed is not None and _attempt(db, claimed, processors=processors, now=now) == 1
+
+
+def _attempt(
+    db: Database, claimed: tuple[UUID, uuid.UUID, tuple[str, ...]], *, processors: Processors, now: datetime
+) -> int:
+    """1 when the claimed account was erased; a failure keeps the progress and releases the claim."""
+    user_id, claim, done = claimed
+    try:
+        return 1 if _run_one(db, user_id, claim, done, processors=processors, now=now) else 0
+    except Exception as exc:  # a remote failure: keep the progress, release the claim, try the next account
+        log.warning("erasure step failed: %s", type(exc).__name__)
+        with db.transaction() as conn:
+            conn.execute(
+                """update account_erasures set claim = null, lease_until = %s, last_error = %s
+                    where user_id = %s and claim = %s""",
+                (now + RETRY_AFTER, type(exc).__name__[:200], user_id, claim),
+            )
+        return 0

@@ -24,6 +24,8 @@ from shared.db import Database
 from shared.db.database import Connection
 from shared.errors import AtelierError, NotFound
 from shared.media.storage import Storage
+from shared.notify.outbox import enqueue
+from shared.pagination import Cursor, Page, page_of
 from shared.privacy import requests
 from shared.privacy.archive import SCHEMA_VERSION, write_archive
 
@@ -112,6 +114,25 @@ def get_owned(conn: Connection, user_id: UUID, export_id: UUID) -> Export:
     return _export(row)
 
 
+def list_owned(conn: Connection, user_id: UUID, *, cursor: str | None, limit: int) -> Page[Export]:
+    """The caller's exports, newest first, a page at a time (like every list)."""
+    after = Cursor.decode(cursor)
+    rows = conn.execute(
+        f"""select {_COLUMNS} from exports
+             where user_id = %(user_id)s
+               and (%(c_at)s::timestamptz is null or (requested_at, id) < (%(c_at)s, %(c_id)s::uuid))
+             order by requested_at desc, id desc
+             limit %(limit)s""",
+        {
+            "user_id": user_id,
+            "c_at": after.created_at if after else None,
+            "c_id": after.id if after else None,
+            "limit": limit + 1,
+        },
+    ).fetchall()
+    return page_of([_export(row) for row in rows], limit, key=lambda e: Cursor(e.requested_at, e.id))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The build task
 
@@ -153,6 +174,7 @@ def _complete(db: Database, claim: Export, *, key: str, size: int, sha256: str, 
         )
         if cur.rowcount != 1:
             return False
+        enqueue(conn, "export_ready", user_id=claim.user_id, export_id=claim.id)
         if claim.request_id is not None:
             # An operator may have closed it already; the archive is delivered either way.
             with contextlib.suppress(requests.RequestClosed):

@@ -20,7 +20,7 @@ from shared.db.database import Connection, Database
 from shared.errors import Conflict, NotFound, Unprocessable
 
 RequestKind = Literal["export", "erasure", "restriction", "objection", "rectification", "access", "other"]
-RequestSource = Literal["api", "operator"]
+RequestSource = Literal["api", "operator", "contact"]
 RequestStatus = Literal["open", "completed", "refused", "withdrawn"]
 KINDS: tuple[str, ...] = get_args(RequestKind)
 STATUSES: tuple[str, ...] = get_args(RequestStatus)
@@ -108,6 +108,31 @@ def open_request(
         action="privacy_request.opened",
         subject_id=user_id,
         details={"request_id": str(request.id), "kind": kind, "source": source},
+    )
+    return request
+
+
+def open_contact_request(conn: Connection, ticket_id: UUID, *, now: datetime) -> PrivacyRequest:
+    """Register a privacy request sent through the contact form by someone who may have no account: it is
+    known by the ticket (`reference`) and by a pseudonym of the ticket id; due one calendar month later."""
+    ref = audit.subject_ref(conn, ticket_id)
+    row = conn.execute(
+        f"""insert into privacy_requests (user_id, subject_ref, kind, source, received_at, due_at, reference)
+            values (null, %(ref)s, 'other', 'contact', %(now)s,
+                    ((%(now)s::timestamptz at time zone 'UTC') + interval '{ANSWER_WITHIN}') at time zone 'UTC',
+                    %(reference)s)
+            returning {_COLUMNS}""",
+        {"ref": ref, "now": now, "reference": f"support-ticket:{ticket_id}"},
+    ).fetchone()
+    if row is None:  # pragma: no cover - insert ... returning always yields the row
+        raise RuntimeError("insert returned nothing")
+    request = _request(row)
+    audit.record_for_ref(
+        conn,
+        actor="user",
+        action="privacy_request.opened",
+        ref=ref,
+        details={"request_id": str(request.id), "kind": request.kind, "source": "contact"},
     )
     return request
 

@@ -21,6 +21,8 @@ from shared.errors import NotFound, Unprocessable
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.storage import Storage, user_prefix
 from shared.pagination import Cursor, Page, page_of
+from shared.privacy import erasure
+from shared.text import has_control_characters
 
 MAX_SUBJECT = 200
 MAX_MESSAGE = 10_000
@@ -72,10 +74,12 @@ def support_prefix(user_id: UUID) -> str:
 
 
 def check_text(subject: str | None, message: str) -> None:
-    """Lengths, and no NUL character (Postgres text cannot hold one: it would be a 500, not a refusal)."""
-    if subject is not None and (not subject.strip() or len(subject) > MAX_SUBJECT or "\x00" in subject):
+    """Lengths, and no control character (Postgres text cannot hold NUL: it would be a 500, not a refusal).
+
+    The same rule as every stored text field (`shared.text`), under this form's own stable code."""
+    if subject is not None and (not subject.strip() or len(subject) > MAX_SUBJECT or has_control_characters(subject)):
         raise InvalidSupportText("The subject must be 1-200 characters.")
-    if not message.strip() or len(message) > MAX_MESSAGE or "\x00" in message:
+    if not message.strip() or len(message) > MAX_MESSAGE or has_control_characters(message):
         raise InvalidSupportText("The message must be 1-10,000 characters.")
 
 
@@ -137,6 +141,7 @@ def open_ticket(
     stored = _store(storage, user_id, images)
     try:
         with db.transaction() as conn:
+            erasure.check_writable(conn, user_id)  # attachments racing the account's erasure leave nothing
             row = conn.execute(
                 "insert into support_tickets (user_id, subject) values (%s, %s) returning id",
                 (user_id, subject.strip()),
@@ -160,6 +165,7 @@ def add_message(
     stored = _store(storage, user_id, images)
     try:
         with db.transaction() as conn:
+            erasure.check_writable(conn, user_id)
             _owned(conn, user_id, ticket_id, lock=True)
             message_id = _insert_message(conn, user_id, ticket_id, message, stored)
             conn.execute(

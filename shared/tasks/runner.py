@@ -12,6 +12,7 @@ from datetime import datetime
 
 from shared.db import Database
 from shared.db.database import Connection
+from shared.tasks.cron import Cron
 
 log = logging.getLogger("atelier.tasks")
 
@@ -23,23 +24,17 @@ class TaskDef:
     """A scheduled task: its name (the CLI and Modal name), how often it runs, and what it does."""
 
     name: str
-    schedule: str  # a cron expression (UTC) or "every Ns"
+    schedule: str  # a cron expression (UTC) or "every Ns" (the Modal tick runs each minute, so at most that often)
     run: TaskFn
     description: str
 
-    @property
-    def every_seconds(self) -> float:
-        """For the local scheduler: cron expressions run at their finest granularity."""
+    def __post_init__(self) -> None:
+        """A schedule that cannot be read fails when the registry is built, not at the first tick."""
         if self.schedule.startswith("every "):
-            return float(self.schedule.removeprefix("every ").removesuffix("s"))
-        minute, hour, *_ = self.schedule.split()
-        if minute.startswith("*/"):
-            return 60.0 * int(minute[2:])
-        if minute == "*":
-            return 60.0
-        if hour == "*":
-            return 3600.0
-        return 86400.0
+            if not self.schedule.removeprefix("every ").removesuffix("s").isdigit() or not self.schedule.endswith("s"):
+                raise ValueError(f"{self.name}: an interval schedule reads 'every Ns', not {self.schedule!r}")
+        else:
+            Cron.parse(self.schedule)
 
 
 @dataclass(frozen=True)
@@ -91,6 +86,16 @@ def history(db: Database, *, task: str | None = None, limit: int = 50) -> list[T
             {"task": task, "limit": limit},
         ).fetchall()
     return [TaskRun(**row) for row in rows]
+
+
+def last_runs(db: Database) -> dict[str, TaskRun]:
+    """The latest run of each task that ever ran."""
+    with db.transaction() as conn:
+        rows = conn.execute(
+            """select distinct on (task) id, task, started_at, finished_at, items, outcome, error from task_runs
+               order by task, started_at desc"""
+        ).fetchall()
+    return {row["task"]: TaskRun(**row) for row in rows}
 
 
 def in_batches(db: Database, batch: Callable[[Connection], int], *, limit: int, max_batches: int = 1000) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from shared.db.database import Connection
+from shared.notify import outbox
 
 CONTEST = (
     "If you think this is a mistake, write to Support (a support ticket) within 6 months and a person will review it."
@@ -24,8 +25,6 @@ def notify(conn: Connection, user_id: UUID, *, kind: str, title: str, body: str)
     if row is None:  # pragma: no cover - insert ... returning always yields the row
         raise RuntimeError("notification insert returned nothing")
     notice_id: UUID = row["id"]
-    conn.execute(
-        "insert into email_outbox (user_id, template, notification_id) values (%s, %s, %s)",
-        (user_id, kind, notice_id),
-    )
+    # The mail's template is the notice's kind (shared/notify/mails.py renders the notice's title and text).
+    outbox.enqueue(conn, kind, user_id=user_id, notification_id=notice_id)
     return notice_id

@@ -93,6 +93,7 @@ def _account_id(client: TestClient, headers: Headers) -> uuid.UUID:
 
 
 def create_upload(client: TestClient, headers: Headers) -> dict[str, str]:
+    _onboard(client, headers)  # uploading creates content: members only
     return {"media_id": _json(client.post("/v1/uploads", headers=headers, files=_image()))["id"]}
 
 
@@ -134,6 +135,27 @@ def create_job(client: TestClient, headers: Headers) -> dict[str, str]:
     return {"job_id": _json(client.post("/v1/jobs", headers=headers, json=JOB))["id"]}
 
 
+def create_finished_job(client: TestClient, headers: Headers) -> dict[str, str]:
+    """A canceled job: its event stream answers at once and ends (a queued job's would wait for it)."""
+    params = create_job(client, headers)
+    _json(client.post(f"/v1/jobs/{params['job_id']}/cancel", headers=headers))
+    return params
+
+
+def as_member(method: str, access: Access) -> Access:
+    """A route that needs onboarding: the caller tries onboarding first (refused like any call for a bad token
+    or a locked account, which the request itself must then be refused for too), then sends `access`."""
+
+    def send(client: TestClient, path: str, headers: Headers) -> Response:
+        version = _json(client.get("/v1/policies/current"))["version"]
+        body = {"age_confirmed": True, "accepted_policy_version": version}
+        client.post("/v1/me/onboarding", json=body, headers=headers)
+        files = access.files() if access.files else None
+        return client.request(method, path, headers=headers, json=access.body, data=access.form, files=files)
+
+    return Access(send=send)
+
+
 def send_job(client: TestClient, path: str, headers: Headers) -> Response:
     """POST /v1/jobs as a member: the caller tries onboarding first (refused like any call for a bad token or a
     locked account, which the job request must then be refused for too)."""
@@ -156,6 +178,7 @@ def create_file_token(client: TestClient, headers: Headers) -> dict[str, str]:
 
 
 def create_ticket(client: TestClient, headers: Headers) -> dict[str, str]:
+    _onboard(client, headers)  # a new ticket needs onboarding; its replies do not
     form = {"subject": "Upload stuck", "message": "It spins."}
     return {"ticket_id": _json(client.post("/v1/support/tickets", headers=headers, data=form))["id"]}
 
@@ -187,12 +210,14 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/v1/me"): PRIVATE,
     ("POST", "/v1/me/exports"): PRIVATE,
+    ("GET", "/v1/me/exports"): PRIVATE,
     ("GET", "/v1/me/exports/{export_id}"): Access(create=_create_export),
     # jobs
     ("POST", "/v1/jobs"): Access(send=send_job),
     ("GET", "/v1/jobs"): PRIVATE,
     ("GET", "/v1/jobs/{job_id}"): Access(create=create_job),
     ("POST", "/v1/jobs/{job_id}/cancel"): Access(create=create_job),
+    ("GET", "/v1/jobs/{job_id}/events"): Access(create=create_finished_job),
     # Privacy rights (issue 7).
     ("PATCH", "/v1/me"): Access(body={"display_name": "Ada"}),
     ("DELETE", "/v1/me"): PRIVATE,
@@ -205,11 +230,11 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/credits/ledger"): PRIVATE,
     # billing (Polar played by a loopback server, see `matrix_client`)
     ("GET", "/v1/billing/products"): PUBLIC,
-    ("POST", "/v1/billing/checkout"): Access(body={"product_id": "prod-starter"}),
-    ("POST", "/v1/billing/portal"): PRIVATE,
+    ("POST", "/v1/billing/checkout"): as_member("POST", Access(body={"product_id": "prod-starter"})),
+    ("POST", "/v1/billing/portal"): as_member("POST", PRIVATE),
     ("POST", "/webhooks/polar"): Access(public=True, send=send_webhook),
     # media
-    ("POST", "/v1/uploads"): Access(files=_image),
+    ("POST", "/v1/uploads"): as_member("POST", Access(files=_image)),
     ("GET", "/v1/media"): PRIVATE,
     ("GET", "/v1/media/{media_id}"): Access(create=create_upload),
     ("GET", "/v1/media/{media_id}/download"): Access(create=create_upload),
@@ -237,10 +262,16 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/v1/analytics/events"): Access(body={"feature": "upload"}),
     ("POST", "/v1/me/onboarding"): Access(body={"age_confirmed": True, "accepted_policy_version": 1}),
     # support
-    ("POST", "/v1/support/tickets"): Access(form={"subject": "Help", "message": "Please."}, files=_attachment),
+    ("POST", "/v1/support/tickets"): as_member(
+        "POST", Access(form={"subject": "Help", "message": "Please."}, files=_attachment)
+    ),
     ("GET", "/v1/support/tickets"): PRIVATE,
     ("GET", "/v1/support/tickets/{ticket_id}"): Access(create=create_ticket),
     ("POST", "/v1/support/tickets/{ticket_id}/messages"): Access(create=create_ticket, form={"message": "More."}),
+    # the contact form: anyone may write, signed in or not
+    ("POST", "/v1/contact"): Access(
+        public=True, body={"email": "visitor@example.com", "topic": "general", "message": "Hello there."}
+    ),
 }
 
 
@@ -345,8 +376,15 @@ def erased_account(client: TestClient) -> Headers:
     return headers
 
 
-# What a locked account may still do: read the account and cancel the deletion (shared/privacy/erasure.py).
-LOCKED_ALLOWED = {("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel")}
+# What a locked account may still do: read the account, cancel the deletion and export its data
+# (shared/privacy/erasure.py).
+LOCKED_ALLOWED = {
+    ("GET", "/v1/me"),
+    ("POST", "/v1/me/deletion/cancel"),
+    ("POST", "/v1/me/exports"),
+    ("GET", "/v1/me/exports"),
+    ("GET", "/v1/me/exports/{export_id}"),
+}
 
 REFUSALS: dict[str, tuple[Refusal, int]] = {
     "no token": (no_token, 401),

@@ -19,6 +19,7 @@ from functions.api.app import create_app
 from shared.auth import issue_dev_token
 from shared.db import Database
 from tests.support.loopback import Loopback, Reply, loopback_server
+from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET, bearer, claims, hs256
 
 
@@ -164,6 +165,7 @@ def test_dev_tokens_work_locally_only(tmp_path: Path, db: Database) -> None:
         supabase_url="https://proj.supabase.co",
         supabase_secret_key="sb_secret_real_value",
         supabase_jwt_secret=HS256_SECRET,
+        **MAIL_SETTINGS,
     )
     assert production.dev_key_path.exists()  # the key is there, and still refused
     with TestClient(create_app(production, db)) as client:

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,6 +51,15 @@ def polar() -> Iterator[Loopback]:
         yield srv
 
 
+def member(client: TestClient, **claims: Any) -> dict[str, str]:
+    """Headers of a user who finished onboarding (checkout and the portal need it)."""
+    headers = bearer(hs256(**claims))
+    version = client.get("/v1/policies/current").json()["version"]
+    body = {"age_confirmed": True, "accepted_policy_version": version}
+    assert client.post("/v1/me/onboarding", headers=headers, json=body).status_code == 200
+    return headers
+
+
 def _settings(tmp_path: Path, polar_url: str | None, **extra: object) -> Settings:
     products = tmp_path / "products.toml"
     products.write_text(PRODUCTS)
@@ -89,7 +99,7 @@ def test_checkout_sends_our_user_id_never_the_email(billing_client: TestClient, 
     response = billing_client.post(
         "/v1/billing/checkout",
         json={"product_id": "prod-starter"},
-        headers=bearer(hs256(sub=str(user_id), email="ada@example.com")),
+        headers=member(billing_client, sub=str(user_id), email="ada@example.com"),
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"url": "https://polar.example/checkout/prod-starter"}
@@ -108,10 +118,11 @@ def test_checkout_sends_our_user_id_never_the_email(billing_client: TestClient, 
 
 
 def test_checkout_for_an_unknown_product_is_404_and_calls_nobody(billing_client: TestClient, polar: Loopback) -> None:
-    response = billing_client.post("/v1/billing/checkout", json={"product_id": "prod-nope"}, headers=bearer(hs256()))
+    headers = member(billing_client)
+    response = billing_client.post("/v1/billing/checkout", json={"product_id": "prod-nope"}, headers=headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_product"
-    missing = billing_client.post("/v1/billing/checkout", json={}, headers=bearer(hs256()))
+    missing = billing_client.post("/v1/billing/checkout", json={}, headers=headers)
     assert missing.status_code == 422
     assert missing.json()["error"]["code"] == "invalid_request"
     assert polar.requests == []
@@ -125,7 +136,7 @@ def test_checkout_needs_a_caller(billing_client: TestClient, polar: Loopback) ->
 
 def test_portal_session_for_our_user_id(billing_client: TestClient, polar: Loopback) -> None:
     user_id = uuid.uuid4()
-    response = billing_client.post("/v1/billing/portal", headers=bearer(hs256(sub=str(user_id))))
+    response = billing_client.post("/v1/billing/portal", headers=member(billing_client, sub=str(user_id)))
     assert response.status_code == 200, response.text
     assert response.json() == {"url": "https://polar.example/portal/s1"}
     [sent] = polar.requests
@@ -139,7 +150,9 @@ def test_portal_session_for_our_user_id(billing_client: TestClient, polar: Loopb
 
 def test_polar_errors_become_502(billing_client: TestClient, polar: Loopback) -> None:
     polar.routes[("POST", "/v1/checkouts/")] = lambda _: Reply(500, {"detail": "boom"})
-    response = billing_client.post("/v1/billing/checkout", json={"product_id": "prod-starter"}, headers=bearer(hs256()))
+    response = billing_client.post(
+        "/v1/billing/checkout", json={"product_id": "prod-starter"}, headers=member(billing_client)
+    )
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "payment_provider_error"
 
@@ -149,14 +162,14 @@ def test_an_unreachable_polar_times_out_into_502(tmp_path: Path, db: Database) -
         url = dead.url  # closed once the block ends: connections are refused
     settings = _settings(tmp_path, url, http_timeout_seconds=2.0)
     with TestClient(create_app(settings, db)) as client:
-        response = client.post("/v1/billing/portal", headers=bearer(hs256()))
+        response = client.post("/v1/billing/portal", headers=member(client))
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "payment_provider_error"
 
 
 def test_without_an_access_token_billing_is_disabled(tmp_path: Path, db: Database, polar: Loopback) -> None:
     with TestClient(create_app(_settings(tmp_path, polar.url, polar_access_token=None), db)) as client:
-        response = client.post("/v1/billing/portal", headers=bearer(hs256()))
+        response = client.post("/v1/billing/portal", headers=member(client))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "billing_disabled"
     assert polar.requests == []

@@ -21,7 +21,7 @@ from shared.media.models import MediaItem
 from shared.media.storage import FILES_PATH, LocalStorage
 from tests.support import images
 from tests.support.jobs import job_row
-from tests.support.media_app import MediaApp, User, media_app, user
+from tests.support.media_app import MediaApp, User, media_app
 from tests.support.tokens import HS256_SECRET
 
 
@@ -86,7 +86,7 @@ def _row(db: Database, media_id: object) -> dict[str, object] | None:
 
 
 def test_history_lists_the_callers_images_newest_first_with_signed_urls(media: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     _sign_in(media, ada)
     upload_id = _upload(media, ada)
     output = _output(media, ada, prompt="a lighthouse at dusk")
@@ -113,7 +113,7 @@ def test_history_lists_the_callers_images_newest_first_with_signed_urls(media: M
 
 
 def test_history_filters_by_kind_task_model_and_time(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     upload_id = _upload(local, ada)
     fox = _output(local, ada, model="flux-schnell", task="text-to-image")
@@ -136,7 +136,7 @@ def test_history_filters_by_kind_task_model_and_time(local: MediaApp) -> None:
 
 
 def test_history_cursor_stays_stable_while_new_images_arrive(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     made = [_output(local, ada, prompt=f"image {i}") for i in range(5)]
     expected = [str(item.id) for item in reversed(made)]
@@ -155,7 +155,7 @@ def test_history_cursor_stays_stable_while_new_images_arrive(local: MediaApp) ->
 
 
 def test_download_is_an_attachment_with_the_stored_bytes(media: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     _sign_in(media, ada)
     output = _output(media, ada)
     response = media.client.get(f"/v1/media/{output.id}/download", headers=ada.headers)
@@ -170,7 +170,7 @@ def test_download_is_an_attachment_with_the_stored_bytes(media: MediaApp) -> Non
 
 
 def test_another_user_gets_404_for_everything(media: MediaApp) -> None:
-    ada, bob = user("ada@example.com"), user("bob@example.com")
+    ada, bob = media.member("ada@example.com"), media.member("bob@example.com")
     _sign_in(media, ada)
     output = _output(media, ada)
     upload_id = _upload(media, ada)
@@ -192,7 +192,7 @@ def test_another_user_gets_404_for_everything(media: MediaApp) -> None:
 
 
 def test_local_signed_links_refuse_tampering_and_expiry_with_403(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     output = _output(local, ada)
     url = local.client.get(f"/v1/media/{output.id}", headers=ada.headers).json()["url"]
@@ -218,7 +218,7 @@ def test_local_signed_links_refuse_tampering_and_expiry_with_403(local: MediaApp
 
 def test_signed_link_lifetime_follows_the_setting(tmp_path: Path, db: Database) -> None:
     with media_app(_settings(tmp_path, signed_url_seconds=120), db, "supabase") as media:
-        ada = user("ada@example.com")
+        ada = media.member("ada@example.com")
         _sign_in(media, ada)
         output = _output(media, ada)
         media.client.get(f"/v1/media/{output.id}", headers=ada.headers)
@@ -232,7 +232,7 @@ def test_signed_link_lifetime_follows_the_setting(tmp_path: Path, db: Database) 
 
 
 def test_delete_hides_at_once_and_the_purge_removes_the_object(media: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     _sign_in(media, ada)
     output = _output(media, ada)
     keep = _output(media, ada, prompt="keep me")
@@ -271,7 +271,7 @@ def test_delete_hides_at_once_and_the_purge_removes_the_object(media: MediaApp) 
 def test_with_no_trash_period_the_object_goes_in_the_request(tmp_path: Path, db: Database) -> None:
     for backend in ("local", "supabase"):
         with media_app(_settings(tmp_path / backend, trash_days=0), db, backend) as media:
-            ada = user(f"ada-{backend}@example.com")
+            ada = media.member(f"ada-{backend}@example.com")
             upload_id = _upload(media, ada)
             key = str(_row(db, upload_id)["storage_key"])  # type: ignore[index]
             assert media.storage.exists(key)
@@ -281,7 +281,7 @@ def test_with_no_trash_period_the_object_goes_in_the_request(tmp_path: Path, db:
 
 
 def test_two_purges_at_once_remove_each_item_exactly_once(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     outputs = [_output(local, ada, prompt=f"n{i}") for i in range(30)]
     for item in outputs:
@@ -315,7 +315,7 @@ def test_two_purges_at_once_remove_each_item_exactly_once(local: MediaApp) -> No
 
 
 def test_a_purge_interrupted_after_claiming_is_retried_after_its_lease(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     output = _output(local, ada)
     assert local.client.delete(f"/v1/media/{output.id}", headers=ada.headers).status_code == 204
@@ -335,7 +335,7 @@ def test_a_purge_interrupted_after_claiming_is_retried_after_its_lease(local: Me
 
 
 def test_publish_and_withdraw_an_output_but_never_an_upload(media: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     _sign_in(media, ada)
     output = _output(media, ada)
     upload_id = _upload(media, ada)
@@ -361,7 +361,7 @@ def test_publish_and_withdraw_an_output_but_never_an_upload(media: MediaApp) -> 
 
 
 def test_gallery_is_anonymous_and_shows_no_owner_and_no_upload(media: MediaApp) -> None:
-    ada = user("ada.lovelace@example.com")
+    ada = media.member("ada.lovelace@example.com")
     _sign_in(media, ada)
     output = _output(media, ada, prompt="a brass orrery")
     _upload(media, ada)
@@ -382,7 +382,7 @@ def test_gallery_is_anonymous_and_shows_no_owner_and_no_upload(media: MediaApp) 
 
 
 def test_gallery_pages_newest_published_first(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     made = [_output(local, ada, prompt=f"p{i}") for i in range(3)]
     for item in made:
@@ -394,7 +394,7 @@ def test_gallery_pages_newest_published_first(local: MediaApp) -> None:
 
 
 def test_opting_out_of_gallery_display_withdraws_all_of_that_users_items_at_once(media: MediaApp) -> None:
-    ada, bob = user("ada@example.com"), user("bob@example.com")
+    ada, bob = media.member("ada@example.com"), media.member("bob@example.com")
     for who in (ada, bob):
         _sign_in(media, who)
     adas = [_output(media, ada, prompt=f"ada {i}") for i in range(3)]
@@ -419,7 +419,7 @@ def test_opting_out_of_gallery_display_withdraws_all_of_that_users_items_at_once
 
 
 def test_preferences_default_and_update(db: Database, local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     with db.transaction() as conn:
         defaults = get_preferences(conn, ada.id)
@@ -438,7 +438,7 @@ def test_preferences_default_and_update(db: Database, local: MediaApp) -> None:
 
 
 def test_account_erasure_cascades_media_rows_and_user_objects_can_be_removed(local: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = local.member("ada@example.com")
     _sign_in(local, ada)
     _upload(local, ada)
     _output(local, ada)
@@ -452,7 +452,7 @@ def test_account_erasure_cascades_media_rows_and_user_objects_can_be_removed(loc
 
 
 def test_history_survives_an_object_missing_from_storage(media: MediaApp) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     _sign_in(media, ada)
     lost = _output(media, ada, prompt="lost")
     kept = _output(media, ada, prompt="kept")

@@ -17,7 +17,8 @@ from config.settings import Settings
 from functions.api.app import create_app
 from shared.db import Database
 from shared.media import service as media
-from shared.notify.email import OutgoingEmail, deliver_outbox
+from shared.notify.email import OutgoingEmail
+from shared.notify.outbox import deliver_outbox
 from shared.trust import queue, suspension, takedown
 from tests.support.people import Person, onboard, person
 from tests.support.tokens import HS256_SECRET

@@ -91,15 +91,23 @@ def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
         client.post("/v1/me/policy-acceptances", json={"version": 1, "kind": "terms"}, headers=headers).status_code
         == 201
     )
+    # Uploads and tickets wait for onboarding; objects stored for the account otherwise must still go.
     upload = client.post("/v1/uploads", files={"file": ("me.jpg", photo("JPEG"), "image/jpeg")}, headers=headers)
-    assert upload.status_code == 201, upload.text
+    assert upload.json()["error"]["code"] == "onboarding_required"
     ticket = client.post(
         "/v1/support/tickets",
         data={"subject": "help", "message": "from young.one@example.com"},
         files=[("attachments", ("a.png", plain("PNG"), "image/png"))],
         headers=headers,
     )
-    assert ticket.status_code == 201, ticket.text
+    assert ticket.json()["error"]["code"] == "onboarding_required"
+    storage = LocalStorage(tmp_path / "objects")
+    for name in ("a", "b"):
+        storage.put(f"users/{child.id}/uploads/{name}.png", plain("PNG"), "image/png")
+    with db.transaction() as conn:
+        conn.execute(
+            "insert into support_tickets (user_id, subject) values (%s, %s)", (child.id, f"from {child.email}")
+        )
     objects = tmp_path / "objects" / "users" / str(child.id)
     assert len([p for p in objects.rglob("*") if p.is_file()]) == 2
     publish(db, "Privacy v2.\n", kind="privacy", material=False)
@@ -171,8 +179,12 @@ def test_generation_and_purchase_need_onboarding(settings: Settings, db: Databas
         done = onboard(client, ada)
         assert done["policy_version"] == 1
         assert client.post("/v1/probe/generate", headers=ada.headers).status_code == 200
-        # Onboarding twice keeps the first completion time.
-        assert onboard(client, ada)["onboarded_at"] == done["onboarded_at"]
+        # Onboarding happens once; a second call is refused and changes nothing.
+        again = client.post(
+            "/v1/me/onboarding", json={"age_confirmed": True, "accepted_policy_version": 1}, headers=ada.headers
+        )
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "already_onboarded"
 
 
 @pytest.mark.parametrize(
@@ -255,7 +267,11 @@ def test_auth_admin_client_uses_the_injected_transport_and_reports_failures(sett
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(500 if "fail" in str(request.url) else 404)
+        if "fail" in str(request.url):
+            return httpx.Response(500)
+        if "proxy" in str(request.url):
+            return httpx.Response(404, text="404 page not found")  # a route, not Supabase Auth's answer
+        return httpx.Response(404, json={"code": 404, "error_code": "user_not_found", "msg": "User not found"})
 
     configured = settings.model_copy(update={"supabase_url": "https://fail.example", "supabase_secret_key": "k"})
     admin = SupabaseAuthAdmin(configured, transport=httpx.MockTransport(handler))
@@ -265,6 +281,12 @@ def test_auth_admin_client_uses_the_injected_transport_and_reports_failures(sett
         settings.model_copy(update={"supabase_url": "https://gone.example", "supabase_secret_key": "k"}),
         transport=httpx.MockTransport(handler),
     )
-    assert ok.delete_user(uuid.uuid4()) is True  # 404: already gone
+    assert ok.delete_user(uuid.uuid4()) is True  # Supabase Auth's user_not_found: already gone
+    proxy = SupabaseAuthAdmin(
+        settings.model_copy(update={"supabase_url": "https://proxy.example", "supabase_secret_key": "k"}),
+        transport=httpx.MockTransport(handler),
+    )
+    with pytest.raises(AuthAdminError):
+        proxy.delete_user(uuid.uuid4())  # any other 404 is not "gone"
     assert SupabaseAuthAdmin(settings).delete_user(uuid.uuid4()) is False  # not configured: no call
-    assert len(seen) == 2
+    assert len(seen) == 3

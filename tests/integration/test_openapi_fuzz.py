@@ -9,6 +9,10 @@ A pagination cursor is opaque: a random string is valid by the schema yet one th
 generated cursors are swapped for ones the API could have issued (positive cases stay positive), and a
 separate test sends a forged cursor to every paged route and expects the documented 400 `invalid_cursor`.
 Every operation is fuzzed before the test fails, so one run lists every finding.
+
+Every operation reaches its handler: each gets an onboarded account of its own (so routes that require
+onboarding are not just 403s), and the destructive ones (`DESTRUCTIVE`: an under-13 onboarding erases the
+account, `DELETE /v1/me` locks it, and onboarding happens once) get a fresh throwaway account per case.
 """
 
 from __future__ import annotations
@@ -121,6 +125,13 @@ def _real_images(case: schemathesis.Case[Any], files: set[str]) -> None:
 BEYOND_THE_SCHEMA = {
     "unknown_policy_version",  # the body names a policy version that does not exist
     "invalid_birth_date",  # a date in the future or more than 130 years ago (relative to today)
+    # POST /v1/jobs: which fields a task needs or refuses, and what a model offers (config/models.py), are
+    # rules across fields and registry data; an onboarded account reaches them (README: Jobs lists the codes)
+    *("prompt_required", "prompt_too_long", "image_required", "image_not_accepted", "image_not_found"),
+    *("mask_required", "mask_not_accepted", "model_task_mismatch", "unknown_model", "model_not_licensed"),
+    *("unsupported_aspect_ratio", "aspect_ratio_not_supported", "count_not_supported", "bad_size"),
+    *("invalid_target_size", "target_size_not_accepted", "target_model_not_accepted", "unknown_target_model"),
+    *("content_blocked", "invalid_job"),
 }
 
 
@@ -137,8 +148,28 @@ def accepts_schema_valid_data(ctx: CheckContext, response: Response, case: schem
     return result
 
 
-def fuzzer(operation: APIOperation[Any, Any, Any, Any], files: set[str], token: str) -> Callable[[], None]:
-    """Hypothesis over one operation: each case once with its generated credentials, once with a real token."""
+# Operations that end or change the account for good: each generated case gets an account of its own.
+DESTRUCTIVE = {("POST", "/v1/me/onboarding"), ("DELETE", "/v1/me")}
+
+
+def _onboarded_token(client: TestClient) -> str:
+    token = hs256(user_id=uuid.uuid4(), email="fuzz@example.com")
+    version = client.get("/v1/policies/current").json()["version"]
+    body = {"age_confirmed": True, "accepted_policy_version": version}
+    answer = client.post("/v1/me/onboarding", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return token
+
+
+def _same(token: str) -> Callable[[], str]:
+    return lambda: token
+
+
+def fuzzer(
+    operation: APIOperation[Any, Any, Any, Any], files: set[str], token: Callable[[], str]
+) -> Callable[[], None]:
+    """Hypothesis over one operation: each case once with its generated credentials, once with a real token
+    (`token()` is asked once per case: the same account, or a fresh one for a destructive operation)."""
 
     @given(case=operation.as_strategy())
     @settings(
@@ -151,7 +182,7 @@ def fuzzer(operation: APIOperation[Any, Any, Any, Any], files: set[str], token: 
     def fuzz(case: schemathesis.Case[Any]) -> None:
         _issued_cursor(case)
         _real_images(case, files)
-        for headers in ({}, {"Authorization": f"Bearer {token}"}):  # generated credentials, then a real token
+        for headers in ({}, {"Authorization": f"Bearer {token()}"}):  # generated credentials, then a real token
             case.call_and_validate(
                 headers=headers or None,
                 excluded_checks=[positive_data_acceptance],
@@ -164,7 +195,7 @@ def fuzzer(operation: APIOperation[Any, Any, Any, Any], files: set[str], token: 
 def test_fuzz_every_operation(tmp_path: Path, db: Database, polar_url: str) -> None:
     app = create_app(_settings(tmp_path, polar_url), db)
     failures: list[str] = []
-    with TestClient(app):  # runs the lifespan once, like a server would
+    with TestClient(app) as client:  # runs the lifespan once, like a server would
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         results = list(schema.get_all_operations())
         assert all(isinstance(result, Ok) for result in results), "the OpenAPI description has invalid operations"
@@ -174,8 +205,10 @@ def test_fuzz_every_operation(tmp_path: Path, db: Database, polar_url: str) -> N
         for operation in operations:
             files = file_fields(description, operation.path, operation.method.lower())
 
-            # a user of its own per operation: one that refuses an under-13 user erases that account
-            fuzz = fuzzer(operation, files, hs256(user_id=uuid.uuid4(), email="fuzz@example.com"))
+            if (operation.method.upper(), operation.path) in DESTRUCTIVE:
+                fuzz = fuzzer(operation, files, lambda: hs256(user_id=uuid.uuid4(), email="fuzz@example.com"))
+            else:  # an onboarded user of its own per operation
+                fuzz = fuzzer(operation, files, _same(_onboarded_token(client)))
 
             try:
                 fuzz()

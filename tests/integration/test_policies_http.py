@@ -6,6 +6,7 @@ import hashlib
 import logging
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import deploy
 from config.policies import shipped_text
 from config.settings import get_settings
 from shared.db import Database
-from shared.notify.email import LogEmailSender, OutgoingEmail, deliver_outbox
+from shared.notify.email import LogEmailSender, OutgoingEmail
+from shared.notify.outbox import deliver_outbox
 from shared.policies.service import GATE_EXEMPT, is_gate_exempt, publish
 from tests.support.people import Person, onboard, person
 
@@ -272,9 +274,15 @@ def test_a_failing_sender_leaves_the_email_pending(client: TestClient, db: Datab
 
     assert deliver_outbox(db, Broken()) == 0
     with db.transaction() as conn:
-        row = conn.execute("select sent_at, attempts, last_error, claimed_at from email_outbox").fetchone()
+        row = conn.execute(
+            "select sent_at, attempts, last_error, claimed_at, next_attempt_at - now() as wait from email_outbox"
+        ).fetchone()
+    assert row is not None
+    wait = row.pop("wait")
     assert row == {"sent_at": None, "attempts": 1, "last_error": "ConnectionError", "claimed_at": None}
-    assert deliver_outbox(db, LogEmailSender()) == 1
+    assert timedelta(seconds=30) < wait <= timedelta(minutes=1)  # retried after a delay, not at once
+    assert deliver_outbox(db, LogEmailSender()) == 0
+    assert deliver_outbox(db, LogEmailSender(), now=datetime.now(UTC) + timedelta(minutes=2)) == 1
 
 
 def test_gate_exemptions_are_path_segment_aware() -> None:

@@ -78,6 +78,10 @@ def no_grace(tmp_path: Path, db: Database) -> Iterator[Stack]:
 
 
 def _published_output(stack: Stack, who: Person, prompt: str = "a red fox") -> str:
+    """An output the person published (publishing needs onboarding, done here if not yet)."""
+    version = stack.client.get("/v1/policies/current").json()["version"]
+    body = {"age_confirmed": True, "accepted_policy_version": version}
+    assert stack.client.post("/v1/me/onboarding", headers=who.headers, json=body).status_code in (200, 409)
     with stack.db.transaction() as conn:
         item = media_service.store_output(
             conn,

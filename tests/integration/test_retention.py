@@ -122,6 +122,22 @@ def _failed_job(conn: Connection, user_id: uuid.UUID, at: datetime) -> tuple[str
     return "id", job_id
 
 
+def _contact_ticket(conn: Connection, _user: uuid.UUID, at: datetime) -> tuple[str, Any]:
+    ticket = conn.execute(
+        """insert into support_tickets (user_id, subject, source, topic, contact_email, contact_name, created_at,
+                                        updated_at)
+           values (null, 'Contact form: general', 'contact', 'general', 'someone@example.com', 'Someone', %s, %s)
+           returning id""",
+        (at, at),
+    ).fetchone()
+    assert ticket is not None
+    conn.execute(
+        "insert into support_messages (ticket_id, user_id, author, body) values (%s, null, 'user', 'hello')",
+        (ticket["id"],),
+    )
+    return "id", ticket["id"]
+
+
 ROWS: dict[str, Callable[[Connection, uuid.UUID, datetime], tuple[str, Any]]] = {
     "security_log": _security_log,
     "security_events": _security_events,
@@ -131,6 +147,7 @@ ROWS: dict[str, Callable[[Connection, uuid.UUID, datetime], tuple[str, Any]]] = 
     "audit_log": _audit_log,
     "blocked_signups": _blocked_signups,
     "jobs": _failed_job,
+    "support_tickets": _contact_ticket,
 }
 
 

@@ -271,3 +271,88 @@ def test_build_storage_picks_the_backend_from_settings(tmp_path: Path) -> None:
     assert isinstance(forced, LocalStorage)
     with pytest.raises(ValueError, match="SUPABASE"):
         build_storage(Settings(data_dir=tmp_path, storage_backend="supabase"))
+
+
+# --- Supabase Storage failures that are not "missing" ------------------------------------------------------------
+
+
+def test_supabase_only_no_such_key_means_missing_and_a_missing_bucket_is_unavailable() -> None:
+    with fake_storage_api() as api:
+        present = SupabaseStorage(api.url, SECRET_KEY, BUCKET)
+        key = _key()
+        present.put(key, b"x", "image/png")
+        with pytest.raises(ObjectMissing):
+            present.get(_key())
+        assert present.exists(key)
+        assert not present.exists(_key())
+        for storage in (
+            SupabaseStorage(api.url, SECRET_KEY, "no-such-bucket"),  # answered {"code": "NoSuchBucket", ...}
+            SupabaseStorage(api.url, "sb_secret_wrong", BUCKET),  # a wrong key sees no bucket: the same answer
+        ):
+            for call in (
+                lambda s=storage: s.get(key),
+                lambda s=storage: b"".join(s.open(key)),
+                lambda s=storage: s.put(_key(), b"x", "image/png"),
+                lambda s=storage: s.exists(key),
+                lambda s=storage: s.signed_url(key),
+            ):
+                with pytest.raises(StorageUnavailable) as caught:
+                    call()
+                assert caught.value.status == 503
+                assert caught.value.code == "storage_unavailable"
+            storage.close()
+        present.close()
+
+
+def test_supabase_listing_a_missing_bucket_fails_instead_of_reading_as_empty() -> None:
+    with fake_storage_api() as api:
+        user = uuid.uuid4()
+        good = SupabaseStorage(api.url, SECRET_KEY, BUCKET)
+        good.put(_key(user), b"x", "image/png")
+        assert good.list(f"users/{uuid.uuid4()}/") == []  # the bucket exists: an empty folder is really empty
+        good.close()
+        missing_bucket = SupabaseStorage(api.url, SECRET_KEY, "no-such-bucket")
+        wrong_key = SupabaseStorage(api.url, "sb_secret_wrong", BUCKET)
+        for storage in (missing_bucket, wrong_key):
+            with pytest.raises(StorageUnavailable):
+                storage.list(f"users/{user}/")
+            with pytest.raises(StorageUnavailable):
+                storage.delete_prefix(f"users/{user}/")
+            storage.close()
+        assert len(api.keys()) == 1
+
+
+def test_a_proxy_route_not_found_is_unavailable_not_missing() -> None:
+    """A wrong SUPABASE_URL path (or a proxy in front) answers HTTP 404 without Storage's body."""
+    with fake_storage_api() as api:
+        storage = SupabaseStorage(f"{api.url}/wrong-prefix", SECRET_KEY, BUCKET)
+        with pytest.raises(StorageUnavailable):
+            storage.get(_key())
+        with pytest.raises(StorageUnavailable):
+            storage.exists(_key())
+        storage.close()
+
+
+def test_the_fake_answers_errors_in_the_storage_servers_shape() -> None:
+    """HTTP 400 with the error's own status as text in the body (supabase/storage's error handler)."""
+    with fake_storage_api() as api:
+        headers = {"apikey": SECRET_KEY, "Authorization": f"Bearer {SECRET_KEY}"}
+        missing = httpx.get(f"{api.url}/storage/v1/object/{BUCKET}/users/x/a.png", headers=headers)
+        assert (missing.status_code, missing.json()) == (
+            400,
+            {"statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"},
+        )
+        bucket = httpx.get(f"{api.url}/storage/v1/object/other/users/x/a.png", headers=headers)
+        assert (bucket.status_code, bucket.json()) == (
+            400,
+            {"statusCode": "404", "code": "NoSuchBucket", "error": "Bucket not found", "message": "Bucket not found"},
+        )
+
+
+def test_folders_lists_one_level_of_names(backend: Backend) -> None:
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    for key in (_key(ada), _key(ada, "outputs"), _key(bob, "support")):
+        backend.storage.put(key, b"x", "image/png")
+    assert backend.storage.folders("users/") == sorted([str(ada), str(bob)])
+    assert backend.storage.folders(f"users/{ada}/") == ["outputs", "uploads"]
+    assert backend.storage.folders(f"users/{uuid.uuid4()}/") == []

@@ -14,8 +14,15 @@ from functions.api.app import create_app
 from shared.db import Database
 from shared.media.storage import LocalStorage
 from tests.support.images import CAMERA_MAKER, gif, noise_png, photo, plain
-from tests.support.people import person, rows_mentioning
+from tests.support.people import Person, onboard, person, rows_mentioning
 from tests.support.tokens import HS256_SECRET
+
+
+def _member(client: TestClient) -> Person:
+    """Opening a ticket needs onboarding (replies to an open one do not)."""
+    who = person()
+    onboard(client, who)
+    return who
 
 
 def _files(*images: bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -30,7 +37,7 @@ def _objects(settings: Settings, user_id: uuid.UUID) -> list[Path]:
 def test_open_a_ticket_with_attachments_stripped_of_metadata(
     client: TestClient, db: Database, settings: Settings
 ) -> None:
-    ada = person()
+    ada = _member(client)
     response = client.post(
         "/v1/support/tickets",
         data={"subject": "Upscale failed", "message": "My 4K upscale never finished."},
@@ -59,7 +66,7 @@ def test_open_a_ticket_with_attachments_stripped_of_metadata(
 
 
 def test_list_and_reply(client: TestClient) -> None:
-    ada, bob = person(), person()
+    ada, bob = _member(client), _member(client)
     first = client.post("/v1/support/tickets", data={"subject": "One", "message": "first"}, headers=ada.headers).json()
     client.post("/v1/support/tickets", data={"subject": "Two", "message": "second"}, headers=ada.headers)
     reply = client.post(
@@ -96,7 +103,7 @@ def test_list_and_reply(client: TestClient) -> None:
 def test_bad_attachments_refuse_the_whole_request_and_store_nothing(
     client: TestClient, db: Database, settings: Settings
 ) -> None:
-    ada = person()
+    ada = _member(client)
     cases = [
         (_files(plain("PNG"), gif()), 415, "unsupported_media_type"),
         (_files(plain("PNG"), b"\x89PNG\r\n\x1a\n broken"), 422, "invalid_image"),
@@ -122,10 +129,10 @@ def test_bad_attachments_refuse_the_whole_request_and_store_nothing(
 
 def test_oversized_attachments_are_refused(tmp_path: Path, db: Database) -> None:
     settings = Settings(data_dir=tmp_path / "d", supabase_jwt_secret=HS256_SECRET, max_upload_bytes=4000)
-    ada = person()
     big_image = noise_png(128, 128)
     assert len(big_image) > 4000
     with TestClient(create_app(settings, db)) as client:
+        ada = _member(client)
         big = client.post(
             "/v1/support/tickets", data={"subject": "s", "message": "m"}, files=_files(big_image), headers=ada.headers
         )
@@ -139,7 +146,7 @@ def test_oversized_attachments_are_refused(tmp_path: Path, db: Database) -> None
 
 
 def test_tickets_go_with_the_account(client: TestClient, db: Database, settings: Settings) -> None:
-    ada = person()
+    ada = _member(client)
     client.post(
         "/v1/support/tickets",
         data={"subject": "Hello", "message": "attached"},
@@ -156,7 +163,7 @@ def test_tickets_go_with_the_account(client: TestClient, db: Database, settings:
 
 def test_an_attachment_over_a_megabyte_is_accepted_up_to_the_upload_limit(client: TestClient) -> None:
     """Support bodies are capped at five uploads' worth, not at the 1 MB JSON default."""
-    ada = person()
+    ada = _member(client)
     data = noise_png(1024, 800)
     assert len(data) > 1024 * 1024
     response = client.post(

@@ -12,7 +12,7 @@ from PIL import Image
 from config.settings import Settings
 from shared.db import Database
 from tests.support import images
-from tests.support.media_app import MediaApp, media_app, user
+from tests.support.media_app import MediaApp, media_app
 from tests.support.tokens import HS256_SECRET
 
 MAX_BYTES = 200_000
@@ -46,7 +46,7 @@ def _media_rows(db: Database) -> list[dict[str, object]]:
 def test_upload_strips_every_piece_of_metadata_and_applies_orientation(
     media: MediaApp, db: Database, fmt: str, content_type: str
 ) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     raw = images.photo(fmt, size=(64, 32))
     assert Image.open(io.BytesIO(raw)).getexif().get_ifd(0x8825)  # the original really carries GPS
 
@@ -79,7 +79,7 @@ def test_upload_strips_every_piece_of_metadata_and_applies_orientation(
 
 
 def test_mask_is_stored_lossless_as_its_own_kind(media: MediaApp, db: Database) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     response = media.client.post(
         "/v1/uploads",
         headers=ada.headers,
@@ -123,7 +123,7 @@ BAD_UPLOADS = {
 def test_each_bad_upload_gets_its_status_and_code_and_leaves_nothing(media: MediaApp, db: Database, case: str) -> None:
     make, status, code = BAD_UPLOADS[case]
     data = make()
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     response = media.client.post("/v1/uploads", headers=ada.headers, files={"file": ("upload", data, "image/png")})
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
@@ -132,7 +132,7 @@ def test_each_bad_upload_gets_its_status_and_code_and_leaves_nothing(media: Medi
 
 
 def test_a_streamed_body_without_length_is_cut_off_at_the_limit(media: MediaApp, db: Database) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     body, content_type = _multipart(images.noise_png(400, 400))
     chunks = [body[i : i + 32_768] for i in range(0, len(body), 32_768)]
     response = media.client.post(
@@ -145,7 +145,7 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(media: MediaApp,
 
 
 def test_a_request_without_the_file_field_is_invalid(media: MediaApp, db: Database) -> None:
-    ada = user("ada@example.com")
+    ada = media.member("ada@example.com")
     response = media.client.post("/v1/uploads", headers=ada.headers, data={"purpose": "image"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
@@ -178,7 +178,7 @@ def test_when_the_row_cannot_be_written_the_object_is_deleted_again(
         )
         conn.execute("create trigger media_refused before insert on media for each row execute function refuse_media()")
     with media_app(settings, db, backend, raise_server_exceptions=False) as media:
-        ada = user("ada@example.com")
+        ada = media.member("ada@example.com")
         response = media.client.post(
             "/v1/uploads", headers=ada.headers, files={"file": ("a.png", images.plain(), "image/png")}
         )

@@ -42,6 +42,15 @@ class MediaApp:
     def all_keys(self) -> list[str]:
         return self.storage.list("users/")
 
+    def member(self, email: str) -> User:
+        """A signed-in user who finished onboarding (uploading and publishing need it)."""
+        who = user(email)
+        version = self.client.get("/v1/policies/current").json()["version"]
+        body = {"age_confirmed": True, "accepted_policy_version": version}
+        response = self.client.post("/v1/me/onboarding", headers=who.headers, json=body)
+        assert response.status_code == 200, response.text
+        return who
+
 
 @contextmanager
 def media_app(

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from config.settings import DEFAULT_PRODUCTS_FILE, Settings
 from shared.billing.catalogue import CatalogueError, load_catalogue, parse_catalogue
+from tests.support.production import set_mail_env
 
 GOOD = """
 [[product]]
@@ -120,6 +121,7 @@ def test_billing_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATELIER_ENV", "production")
+    set_mail_env(monkeypatch)
     monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/postgres")
     monkeypatch.setenv("SUPABASE_URL", "https://proj.supabase.co")
     monkeypatch.setenv("SUPABASE_SECRET_KEY", "sb_secret_real")

@@ -86,3 +86,23 @@ def test_every_logger_goes_through_the_filter(log_output: io.StringIO) -> None:
     assert records[1]["prompt"] == REDACTED
     assert records[1]["job_id"] == "j-1"
     assert "ValueError" in records[2]["exception"]
+
+
+def test_the_servers_own_address_is_printed_but_nothing_else_of_its_kind(log_output: io.StringIO) -> None:
+    server = logging.getLogger("uvicorn.error")
+    server.info(
+        "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)",
+        "http",
+        "127.0.0.1",
+        8731,
+        extra={"color_message": "Uvicorn running on \x1b[1mhttp://127.0.0.1:8731\x1b[0m"},
+    )
+    server.error(OSError(98, "error while attempting to bind on address ('0.0.0.0', 8731): address already in use"))
+    server.info("client 198.51.100.7 asked for %s", "ada@example.com")
+    logging.getLogger("atelier.access").info("Uvicorn running on http://198.51.100.8:1")  # not the server's line
+    records = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert records[0]["message"] == "Uvicorn running on http://127.0.0.1:8731 (Press CTRL+C to quit)"
+    assert "color_message" not in records[0]
+    assert "('0.0.0.0', 8731): address already in use" in records[1]["message"]
+    assert records[2]["message"] == f"client {REDACTED} asked for {REDACTED}"
+    assert "198.51.100.8" not in records[3]["message"]

@@ -27,7 +27,7 @@ def test_media_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.storage_bucket == "atelier"
     assert settings.signed_url_seconds == 3600
     assert settings.max_upload_bytes == 20 * 1024 * 1024
-    assert settings.max_upload_pixels == 40_000_000
+    assert settings.max_upload_pixels == 4096 * 4096
     assert settings.trash_days == 30
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import modal
 import pytest
 
-from functions import modal_app, tasks
+from functions import api_service, modal_app, tasks
 from functions.generation import gpu
 from functions.safety import modal_function, remote
-from shared.tasks.runner import TaskDef
+from shared.tasks.schedule import DEFAULT_LEASE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def same_image(a: Any, b: Any) -> bool:
 
 def _registered() -> dict[str, Any]:
     """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
-    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app)}
+    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app), **vars(api_service)}
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
@@ -32,12 +32,23 @@ def _functions() -> dict[str, modal.Function[..., Any, Any]]:
 
 
 def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
-    info = modal_app.api.info()
+    info = api_service.api.info()
     assert info.gpus == []
     assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
     assert info.web_info is not None
-    assert same_image(modal_app.api._spec_.image, modal_app.api_image)
-    assert not same_image(modal_app.api._spec_.image, modal_app.gpu_image)
+    assert same_image(api_service.api._spec_.image, modal_app.api_image)
+    assert not same_image(api_service.api._spec_.image, modal_app.gpu_image)
+    # Cold starts restore a memory snapshot taken after the module (and so the API's imports) loaded.
+    assert _definition(api_service.api)["enable_memory_snapshot"] is True
+    assert _definition(tasks.tick)["enable_memory_snapshot"] is False
+
+
+def _definition(function: Any) -> dict[str, Any]:
+    """The arguments a Modal function was defined with, read offline from its loader's closure."""
+    from modal._utils.async_utils import synchronizer
+
+    load = synchronizer._translate_in(function)._load  # type: ignore[no-untyped-call]
+    return dict(zip(load.__code__.co_freevars, (cell.cell_contents for cell in load.__closure__), strict=True))
 
 
 def _classes() -> dict[str, modal.Cls]:
@@ -45,39 +56,26 @@ def _classes() -> dict[str, modal.Cls]:
 
 
 def test_every_registered_function_is_known() -> None:
-    task_functions = {_task_function_name(name) for name in tasks.TASKS}
-    assert set(_functions()) == {"api", "download_weights", "classify_image", *task_functions}
+    functions = {"api", "download_weights", "tick", "run_scheduled", "classify_image"}
+    assert set(_functions()) == functions
     assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
     # Nothing is registered on the app that this module does not know about.
     local_state: Any = synchronizer_app()._local_state
-    expected = {"api", "download_weights", "classify_image", *task_functions} | {f"{name}.*" for name in _classes()}
-    assert set(local_state.functions) == expected
+    assert set(local_state.functions) == functions | {f"{name}.*" for name in _classes()}
     assert set(local_state.classes) == set(_classes())
 
 
-def _task_function_name(task: str) -> str:
-    return f"{task.replace('-', '_')}_task"
-
-
-def test_every_task_is_scheduled_on_the_api_image_without_gpu() -> None:
-    for name, task in tasks.TASKS.items():
-        function = _functions()[_task_function_name(name)]
+def test_one_cron_tick_is_the_only_schedule_and_tasks_run_on_the_api_image_without_gpu() -> None:
+    scheduled = {name: f.info().schedule for name, f in _functions().items() if f.info().schedule is not None}
+    assert scheduled == {"tick": f"Cron('{tasks.TICK_SCHEDULE}', UTC)"}
+    for function in (tasks.tick, tasks.run_scheduled):
         info = function.info()
         assert info.gpus == []
         assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
-        if task.schedule.startswith("every "):
-            assert info.schedule == f"Period(seconds={task.every_seconds})"
-        else:
-            assert info.schedule == f"Cron('{task.schedule}', UTC)"
         assert same_image(function._spec_.image, modal_app.api_image)
-
-
-def test_local_scheduler_intervals_follow_the_schedules() -> None:
-    assert TaskDef("a", "every 30s", lambda db, now: 0, "").every_seconds == 30.0
-    assert TaskDef("b", "* * * * *", lambda db, now: 0, "").every_seconds == 60.0
-    assert TaskDef("c", "*/5 * * * *", lambda db, now: 0, "").every_seconds == 300.0
-    assert TaskDef("d", "7 * * * *", lambda db, now: 0, "").every_seconds == 3600.0
-    assert TaskDef("e", "17 3 * * *", lambda db, now: 0, "").every_seconds == 86400.0
+    # A claimed run keeps its lease longer than Modal lets it run, so no tick starts it twice.
+    assert tasks.run_scheduled.info().timeout == tasks.RUN_TIMEOUT
+    assert DEFAULT_LEASE.total_seconds() > tasks.RUN_TIMEOUT
 
 
 def synchronizer_app() -> Any:
@@ -105,7 +103,7 @@ def test_each_gpu_class_has_a_gpu_the_weights_volume_and_snapshots() -> None:
     from modal._partial_function import _PartialFunctionFlags
 
     from config.models import BY_ID
-    from functions.generation.gpu import CLASS_FOR_MODEL
+    from functions.dispatch import CLASS_FOR_MODEL
 
     assert set(CLASS_FOR_MODEL) == set(BY_ID)
     for name, cls in _classes().items():
@@ -200,4 +198,5 @@ def test_the_classifier_runs_on_a_cpu_with_torch_and_the_weights_and_the_api_cal
     assert info.gpus == []
     assert same_image(modal_function.classify_image._spec_.image, modal_app.gpu_image)  # torch lives there
     assert modal_app.WEIGHTS_MOUNT in modal_function.classify_image._spec_.volumes
-    assert (remote.APP_NAME, remote.FUNCTION_NAME) == (modal_app.APP_NAME, "classify_image")
+    assert remote.FUNCTION_NAME == "classify_image"
+    assert modal_app.app.name == remote.APP_NAME

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
+from tests.support.production import set_mail_env
 
 
 def test_local_defaults_need_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,6 +46,7 @@ def test_contract_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "SUPABASE_URL", "SUPABASE_SECRET_KEY"])
 def test_production_refuses_missing_secrets(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
     monkeypatch.setenv("ATELIER_ENV", "production")
+    set_mail_env(monkeypatch)
     monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/postgres")
     monkeypatch.setenv("SUPABASE_URL", "https://proj.supabase.co")
     monkeypatch.setenv("SUPABASE_SECRET_KEY", "sb_secret_real")
@@ -55,6 +57,7 @@ def test_production_refuses_missing_secrets(monkeypatch: pytest.MonkeyPatch, mis
 
 def test_production_refuses_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATELIER_ENV", "production")
+    set_mail_env(monkeypatch)
     monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/postgres")
     monkeypatch.setenv("SUPABASE_URL", "https://proj.supabase.co")
     monkeypatch.setenv("SUPABASE_SECRET_KEY", "changeme")

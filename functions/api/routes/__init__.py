@@ -4,6 +4,7 @@ from functions import webhooks
 from functions.api.routes import (
     billing,
     consent,
+    contact,
     credits,
     docs,
     exports,
@@ -33,6 +34,7 @@ ROUTERS = [
     consent.router,
     onboarding.router,
     support.router,
+    contact.router,
     exports.router,
     rights.router,
     reports.router,

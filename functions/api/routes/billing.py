@@ -3,11 +3,11 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from functions.api.deps import AppSettings, CurrentCaller
+from functions.api.deps import AppSettings, OnboardedCaller
+from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
-from shared.billing import polar_api
 from shared.billing.catalogue import load_catalogue
 from shared.errors import BillingDisabled, PaymentProviderError, UnknownProduct
 
@@ -27,7 +27,7 @@ class ProductList(BaseModel):
 
 
 class CheckoutIn(BaseModel):
-    product_id: str = Field(min_length=1, max_length=200)
+    product_id: StoredText = Field(min_length=1, max_length=200)
 
 
 class UrlOut(BaseModel):
@@ -54,7 +54,9 @@ def list_products(settings: AppSettings) -> ProductList:
     dependencies=[rate_limited("account"), NOT_SUSPENDED],
     responses=errors(UnknownProduct, PaymentProviderError, BillingDisabled),
 )
-def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+def create_checkout(body: CheckoutIn, caller: OnboardedCaller, settings: AppSettings) -> UrlOut:
+    from shared.billing import polar_api  # polar-sdk is heavy: imported on first use, not at cold start
+
     product = load_catalogue(settings.products_file).get(body.product_id)
     if product is None:
         raise UnknownProduct("No product with this id is on sale.")
@@ -71,7 +73,9 @@ def create_checkout(body: CheckoutIn, caller: CurrentCaller, settings: AppSettin
     dependencies=[rate_limited("account")],
     responses=errors(PaymentProviderError, BillingDisabled),
 )
-def create_portal(caller: CurrentCaller, settings: AppSettings) -> UrlOut:
+def create_portal(caller: OnboardedCaller, settings: AppSettings) -> UrlOut:
+    from shared.billing import polar_api
+
     with polar_api.polar_client(settings) as client:
         url = polar_api.create_portal_session(client, user_id=caller.account.id, return_url=settings.portal_return_url)
     return UrlOut(url=url)

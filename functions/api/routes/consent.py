@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from config.cookies import CONSENT_CATEGORIES, COOKIES
 from functions.api.cookies import clear_cookie, set_cookie
@@ -26,7 +26,7 @@ CATEGORIES_SCHEMA: dict[str, Any] = {"propertyNames": {"enum": sorted(CONSENT_CA
 
 class ConsentIn(BaseModel):
     device_id: str = Field(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA)
-    categories: dict[str, bool] = Field(json_schema_extra=CATEGORIES_SCHEMA)
+    categories: dict[str, StrictBool] = Field(json_schema_extra=CATEGORIES_SCHEMA)
     notice_version: int = Field(ge=1)
 
 

@@ -5,7 +5,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from functions.api.deps import CurrentCaller, Db
+from functions.api.deps import CurrentCaller, Db, PageCursor
 from functions.api.ratelimits import rate_limited
 from shared.credits import service
 from shared.credits.models import GrantKind, LedgerType
@@ -70,7 +70,7 @@ def get_credits(caller: CurrentCaller, db: Db) -> CreditsOut:
 def get_ledger(
     caller: CurrentCaller,
     db: Db,
-    cursor: Annotated[str | None, Query()] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> LedgerPage:
     with db.transaction() as conn:

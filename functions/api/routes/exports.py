@@ -1,4 +1,6 @@
-"""Data exports (access and portability): ask for one, then poll it until it has a download link."""
+"""Data exports (access and portability): ask for one, then poll it until it has a download link.
+
+Every route here stays open while the account awaits deletion (shared/privacy/erasure.locked_may)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel
 
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import DEFAULT_LIMIT, AppSettings, CurrentCaller, Db, Limit, PageCursor, Storage
 from functions.api.ratelimits import rate_limited
 from shared.db import Database
 from shared.media.storage import Storage as ObjectStorage
@@ -58,6 +60,31 @@ def request_export(
     return ExportCreated(id=export.id, status=export.status)
 
 
+class ExportPage(BaseModel):
+    items: list[ExportOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/exports",
+    summary="Your exports, newest first, with download links while they are ready (`url` null otherwise)",
+    dependencies=[rate_limited("account")],
+)
+def list_exports(
+    *,
+    request: Request,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+) -> ExportPage:
+    """Open to an account awaiting deletion too: the right of access outlives the wish to be deleted."""
+    with db.transaction() as conn:
+        page = exports.list_owned(conn, caller.account.id, cursor=cursor, limit=limit)
+    return ExportPage(items=[_export_out(request, e, storage) for e in page.items], next_cursor=page.next_cursor)
+
+
 @router.get(
     "/exports/{export_id}",
     summary="The state of one of your exports, with a download link while it is ready",
@@ -67,6 +94,10 @@ def request_export(
 def get_export(request: Request, export_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> ExportOut:
     with db.transaction() as conn:
         export = exports.get_owned(conn, caller.account.id, export_id)
+    return _export_out(request, export, storage)
+
+
+def _export_out(request: Request, export: exports.Export, storage: ObjectStorage) -> ExportOut:
     now = datetime.now(UTC)
     out = ExportOut(id=export.id, status=export.status, requested_at=export.requested_at)
     if export.status == "ready" and not export.available(now):

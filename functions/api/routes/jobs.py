@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.deps import (
@@ -23,10 +27,12 @@ from functions.api.deps import (
     RequestData,
     Storage,
 )
+from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
+from shared.db import Database
 from shared.db.database import Connection
 from shared.errors import InsufficientCredits
 from shared.jobs import service as jobs
@@ -39,6 +45,11 @@ from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+FINISHED = frozenset({"succeeded", "failed", "canceled"})
+EVENTS_POLL_SECONDS = 0.5  # how often an event stream looks at its job
+EVENTS_KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing a quiet stream
+EVENTS_MAX_SECONDS = 900.0  # one stream lives at most as long as a job may (ATELIER_JOB_DEADLINE_SECONDS)
+
 Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
 
 
@@ -46,15 +57,17 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Task
-    model: str | None = Field(None, max_length=100)
-    prompt: str | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
+    model: StoredText | None = Field(None, max_length=100)
+    prompt: StoredText | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
     image: UUID | None = Field(None, description="an upload or output id: the reference image")
     mask: UUID | None = Field(None, description="an upload id with purpose=mask (inpaint)")
-    aspect_ratio: str | None = Field(None, max_length=10)
+    aspect_ratio: StoredText | None = Field(None, max_length=10)
     count: int | None = Field(None, ge=1, le=4)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     target_long_side: int | None = Field(None, ge=64, le=4096, description="upscale: the output's long side")
-    target_model: str | None = Field(None, max_length=100, description="image_to_prompt: the model the prompt is for")
+    target_model: StoredText | None = Field(
+        None, max_length=100, description="image_to_prompt: the model the prompt is for"
+    )
 
 
 class JobAccepted(BaseModel):
@@ -81,6 +94,9 @@ class JobOut(BaseModel):
     task: str
     model: str
     status: str
+    cancel_requested: bool = Field(
+        description="A cancel was accepted: the job ends `canceled` with nothing charged, even if it was rendering"
+    )
     progress: float
     cost: int
     outputs: list[JobOutput]
@@ -101,6 +117,7 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         task=job.task,
         model=job.model,
         status=job.status,
+        cancel_requested=job.cancel_requested,
         progress=job.progress,
         cost=job.cost,
         outputs=outputs,
@@ -197,14 +214,80 @@ def list_jobs(
 
 @router.get(
     "/{job_id}",
-    summary="One job with its outputs",
-    dependencies=[rate_limited("account")],
+    summary="One job with its outputs (poll about once a second, or follow /events)",
+    dependencies=[rate_limited("job_polls")],
     responses=errors(JobNotFound),
 )
 def get_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
+    """Polling has its own rate-limit budget (`job_polls`), so a page following a job never spends the
+    account budget that /v1/me or checkout need."""
     with db.transaction() as conn:
         job = jobs.get_owned(conn, caller.account.id, job_id)
         return _out(job, _outputs(request, conn, storage, job))
+
+
+def _read_job(request: Request, db: Database, storage: ObjectStorage, user_id: UUID, job_id: UUID) -> JobOut:
+    with db.transaction() as conn:
+        job = jobs.get_owned(conn, user_id, job_id)
+        return _out(job, _outputs(request, conn, storage, job) if job.finished else [])
+
+
+async def _job_events(
+    request: Request, db: Database, storage: ObjectStorage, user_id: UUID, first: JobOut
+) -> AsyncIterator[str]:
+    """`event: job` whenever status, progress or the cancel request change; the stream ends after the job
+    does (its last event carries the outputs), or after EVENTS_MAX_SECONDS (the client reconnects)."""
+    current, last_key, sent_at = first, None, 0.0
+    ends_at = time.monotonic() + EVENTS_MAX_SECONDS
+    while True:
+        key = (current.status, current.progress, current.cancel_requested)
+        if key != last_key:
+            yield f"event: job\nid: {current.status}\ndata: {current.model_dump_json()}\n\n"
+            last_key, sent_at = key, time.monotonic()
+        elif time.monotonic() - sent_at >= EVENTS_KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            sent_at = time.monotonic()
+        if current.status in FINISHED or time.monotonic() >= ends_at or await request.is_disconnected():
+            return
+        await anyio.sleep(EVENTS_POLL_SECONDS)
+        try:
+            current = await anyio.to_thread.run_sync(_read_job, request, db, storage, user_id, current.id)
+        except JobNotFound:  # the account was erased meanwhile
+            return
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Server-sent events following one job until it ends",
+    dependencies=[rate_limited("job_polls")],
+    responses={
+        **errors(JobNotFound),
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "The event stream"},
+        204: {"description": "A reconnect (`Last-Event-ID`) after the job's final event: nothing more will come"},
+    },
+    response_class=StreamingResponse,
+)
+def job_events(
+    *,
+    request: Request,
+    job_id: UUID,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> Response:
+    """`text/event-stream`: one `job` event (the job as GET /v1/jobs/{id} answers it, its status as the event
+    id) now and on every change, comments as keep-alives; the stream closes once the job is succeeded, failed
+    or canceled. A browser's EventSource reconnects after a close: it sends the last id, and once that was a
+    final status the answer is 204, which tells it to stop."""
+    first = _read_job(request, db, storage, caller.account.id, job_id)  # 404 before any stream starts
+    if last_event_id in FINISHED and first.status in FINISHED:
+        return Response(status_code=204)
+    return StreamingResponse(
+        _job_events(request, db, storage, caller.account.id, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post(
@@ -214,8 +297,9 @@ def get_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, stora
     responses=errors(JobNotFound, JobFinished),
 )
 def cancel_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> JobOut:
-    """Queued: canceled now and the credits returned. Running: the worker stops between steps, then the
-    job is canceled and its credits returned. Finished: 409 `job_finished`."""
+    """Queued: canceled now and the credits returned. Running: answers `"cancel_requested": true`; the worker
+    stops at its next step, or, if the render already ended, its success transaction sees the cancel and
+    discards the outputs: the job ends `canceled` and nothing is charged. Finished: 409 `job_finished`."""
     with db.transaction() as conn:
         job = jobs.cancel(conn, caller.account.id, job_id)
         return _out(job, _outputs(request, conn, storage, job))

@@ -10,15 +10,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from config.models import Task
-from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
-from shared.errors import AtelierError, NotFound
+from shared.accounts.onboarding import require_onboarded
+from shared.errors import AtelierError, NotFound, OnboardingRequired
 from shared.media import service
 from shared.media.images import (
     EXTENSIONS,
@@ -81,7 +82,7 @@ class MediaPage(BaseModel):
 
 
 class PublishIn(BaseModel):
-    public: bool
+    public: StrictBool
 
 
 class GalleryOut(BaseModel):
@@ -157,7 +158,7 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
 )
 def upload(
     *,
-    caller: CurrentCaller,
+    caller: OnboardedCaller,
     db: Db,
     storage: Storage,
     settings: AppSettings,
@@ -170,6 +171,7 @@ def upload(
         data,
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_upload_pixels,
+        max_side=settings.max_image_side,
         output_format="PNG" if purpose == "mask" else None,  # masks stay lossless
     )
     kind: Literal["upload", "mask"] = "mask" if purpose == "mask" else "upload"
@@ -196,7 +198,7 @@ def list_media(
     caller: CurrentCaller,
     db: Db,
     storage: Storage,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     kind: Literal["upload", "output", "mask"] | None = None,
     task: Task | None = None,
@@ -247,7 +249,9 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     "/media/{media_id}",
     summary="Publish an output to the gallery or withdraw it",
     dependencies=[rate_limited("account")],
-    responses=errors(NotPublishable, TakenDown, AccountSuspended, ContentBlocked, ModerationUnavailable),
+    responses=errors(
+        NotPublishable, OnboardingRequired, TakenDown, AccountSuspended, ContentBlocked, ModerationUnavailable
+    ),
 )
 def publish_media(
     *,
@@ -259,11 +263,13 @@ def publish_media(
     storage: Storage,
     moderator: ContentModerator,
 ) -> MediaOut:
-    """Publishing re-checks the image with the stricter public threshold; withdrawing is always allowed."""
+    """Publishing needs onboarding (403 `onboarding_required`), an account not suspended (403 `account_suspended`)
+    and a re-check of the image with the stricter public threshold; withdrawing from the gallery is always allowed."""
     if body.public:
         with db.transaction() as conn:
+            item = service.get_owned(conn, caller.account.id, media_id)  # someone else's image: 404 before anything
+            require_onboarded(conn, caller.account.id)
             require_active(conn, caller.account.id)  # a suspended account may withdraw, never publish
-            item = service.get_owned(conn, caller.account.id, media_id)
         if not item.public and item.kind == "output" and item.taken_down_at is None:
             verdict = moderator.judge_image(storage.get(item.storage_key), item.content_type, "publish")
             with db.transaction() as conn:
@@ -302,7 +308,7 @@ def _purge_now(db: Db, storage: ObjectStorage, media_id: UUID, now: datetime) ->
 def gallery(
     request: Request,
     db: Db,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> GalleryPage:
     with db.transaction() as conn:

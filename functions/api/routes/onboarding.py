@@ -1,14 +1,16 @@
-from datetime import date, datetime
+from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storage
+from functions.api.fields import IsoDate
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.accounts import onboarding
-from shared.accounts.onboarding import InvalidBirthDate
+from shared.accounts.onboarding import AlreadyOnboarded, InvalidBirthDate
 from shared.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
+from shared.privacy.processors import processors_for
 
 router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])
 
@@ -24,8 +26,8 @@ class OnboardingIn(BaseModel):
         }
     )
 
-    birth_date: date | None = None
-    age_confirmed: bool | None = None
+    birth_date: IsoDate | None = None
+    age_confirmed: StrictBool | None = None  # `0`, `"0"`, `"false"` are refused, never read as "under 13"
     accepted_policy_version: int = Field(ge=1)
 
     @model_validator(mode="after")
@@ -44,7 +46,9 @@ class OnboardingOut(BaseModel):
 @router.post(
     "/me/onboarding",
     summary="Age check and policy acceptance; under 13 the account is deleted",
-    responses=errors(InvalidBirthDate, UnknownPolicyVersion, PolicyVersionNotCurrent, Underage, OnboardingRequired),
+    responses=errors(
+        InvalidBirthDate, UnknownPolicyVersion, PolicyVersionNotCurrent, Underage, OnboardingRequired, AlreadyOnboarded
+    ),
 )
 def post_onboarding(
     *, body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin, storage: Storage
@@ -52,12 +56,11 @@ def post_onboarding(
     done = onboarding.onboard(
         db,
         settings,
-        auth_admin,
+        processors_for(settings, storage=storage, auth=auth_admin),
         caller.account.id,
         birth_date=body.birth_date,
         age_confirmed=body.age_confirmed,
         accepted_policy_version=body.accepted_policy_version,
-        storage=storage,
     )
     return OnboardingOut(
         onboarded_at=done.onboarded_at, policy_version=done.policy_version, terms_version=done.terms_version

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from functions.api.deps import CurrentCaller, Db
+from functions.api.deps import CurrentCaller, Db, PageCursor
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.errors import PolicyVersionNotCurrent, PolicyVersionNotFound, UnknownPolicyVersion
@@ -120,7 +120,7 @@ def _notification(n: notifications.Notification) -> NotificationOut:
 def list_notifications(
     caller: CurrentCaller,
     db: Db,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NotificationPage:
     position = Cursor.decode(cursor)

@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.errors import ErrorBody
+from functions.api.fields import NoControlCharacters, StoredText
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
@@ -15,7 +16,8 @@ from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1/me", tags=["privacy rights"], dependencies=[rate_limited("account")])
 
-Name = Annotated[str | None, Field(max_length=200)]
+AVATAR_PATTERN = r"^https://[^\x00-\x1f\x7f-\x9f]*$"
+Name = Annotated[StoredText | None, Field(max_length=200)]
 
 
 class RectifyIn(BaseModel):
@@ -24,7 +26,7 @@ class RectifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     display_name: Name = None
     full_name: Name = None
-    avatar_url: Annotated[str | None, Field(max_length=2000, pattern=r"^https://")] = None
+    avatar_url: Annotated[str, Field(max_length=2000, pattern=AVATAR_PATTERN), NoControlCharacters] | None = None
 
 
 @router.patch("", summary="Correct the account's names or avatar (rectification)")
@@ -63,8 +65,8 @@ def cancel_deletion(caller: CurrentCaller, db: Db) -> CancelOut:
 
 class RestrictionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    restricted: bool
-    reason: Annotated[str | None, Field(min_length=1, max_length=500)] = None
+    restricted: StrictBool  # `0`, `"false"` and the like are refused, not read as a choice
+    reason: Annotated[StoredText | None, Field(min_length=1, max_length=500)] = None
 
 
 class RestrictionOut(BaseModel):
@@ -85,10 +87,10 @@ class PreferencesIn(BaseModel):
     """Only the choices sent change."""
 
     model_config = ConfigDict(extra="forbid")
-    analytics: bool | None = None
-    marketing_emails: bool | None = None
-    gallery_display: bool | None = None
-    service_improvement: bool | None = None
+    analytics: StrictBool | None = None
+    marketing_emails: StrictBool | None = None
+    gallery_display: StrictBool | None = None
+    service_improvement: StrictBool | None = None
 
 
 class PreferencesOut(BaseModel):

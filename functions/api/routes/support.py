@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
-from functions.api.deps import AppSettings, CurrentCaller, Db, Storage
+from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.errors import PayloadTooLarge
@@ -40,8 +40,10 @@ ATTACHMENT_ERRORS = (
     StorageUnavailable,
 )
 # The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
-# refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no NUL.
-TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+# refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no control
+# character (shared/text.py: C0 but tab, newline and carriage return; DEL; C1).
+_CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
+TEXT_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": TEXT_PATTERN}
 MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}
 # Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.
@@ -132,7 +134,14 @@ def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
         data = file.file.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise ImageBodyTooLarge(f"An attachment is larger than {settings.max_upload_bytes} bytes.")
-        images.append(validate_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels))
+        images.append(
+            validate_image(
+                data,
+                max_bytes=settings.max_upload_bytes,
+                max_pixels=settings.max_upload_pixels,
+                max_side=settings.max_image_side,
+            )
+        )
     return images
 
 
@@ -146,7 +155,7 @@ def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
 def open_ticket(
     *,
     request: Request,
-    caller: CurrentCaller,
+    caller: OnboardedCaller,
     db: Db,
     storage: Storage,
     settings: AppSettings,
@@ -174,7 +183,7 @@ def list_tickets(
     caller: CurrentCaller,
     db: Db,
     storage: Storage,
-    cursor: str | None = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> TicketPage:
     position = Cursor.decode(cursor)

@@ -1,0 +1,22 @@
+"""The API as a Modal web function, in a module of its own so its container imports the API and nothing else.
+
+The app's modules are imported when this module loads, so the memory snapshot taken after loading holds them:
+a restored container skips the imports. The database pool opens inside the function, after the restore.
+"""
+
+from __future__ import annotations
+
+import modal
+
+from functions.api.app import create_app
+from functions.modal_app import SECRETS, api_image, app
+from shared.logs import configure_logging
+
+
+@app.function(image=api_image, secrets=SECRETS, timeout=150, scaledown_window=300, enable_memory_snapshot=True)
+@modal.concurrent(max_inputs=64)
+@modal.asgi_app(label="atelier-api")
+def api() -> object:
+    """The FastAPI app; long work is spawned, never awaited inside a request."""
+    configure_logging()
+    return create_app()

@@ -1,0 +1,61 @@
+"""Where committed jobs go to run, for every edge: the local stack's worker threads, or a Modal GPU class.
+
+The API and the reconciler ask `current()` for this process's dispatcher. On Modal the GPU class is looked up by
+name (`modal.Cls.from_name`), so neither the API nor the tasks import generation code: their containers carry
+none of it. Dispatching never blocks on the render; a lost dispatch is repaired by the `reconcile-jobs` task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from uuid import UUID
+
+from shared.jobs.dispatch import Dispatcher, QueueOnly
+
+APP_NAME = "atelier"
+
+# Which GPU class serves which models: the classes (functions/generation/gpu.py) are defined from this table and
+# the dispatcher finds them by these names.
+SERVES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "FluxSchnell": ("flux-schnell",),
+        "FluxKontext": ("flux-kontext-dev",),
+        "FluxFill": ("flux-fill-dev",),
+        "Upscaler": ("real-esrgan-x4",),
+        "Captioner": ("florence-2-base",),
+    }
+)
+CLASS_FOR_MODEL: Mapping[str, str] = MappingProxyType(
+    {model_id: name for name, ids in SERVES.items() for model_id in ids}
+)
+
+
+class ModalDispatcher:
+    """Spawns `run_job` on the deployed GPU class that serves the job's model, found by name."""
+
+    def __init__(self, app_name: str = APP_NAME) -> None:
+        self.app_name = app_name
+
+    def dispatch(self, job_id: UUID, model: str) -> None:
+        import modal
+
+        cls = modal.Cls.from_name(self.app_name, CLASS_FOR_MODEL[model])
+        cls().run_job.spawn(str(job_id))
+
+
+_process: dict[str, Dispatcher] = {}  # at most one entry: this process's dispatcher, set by `use`
+
+
+def use(dispatcher: Dispatcher) -> None:
+    """Set this process's dispatcher (the local stack at start-up)."""
+    _process["current"] = dispatcher
+
+
+def current() -> Dispatcher:
+    """This process's dispatcher: the one set by `use`, else Modal inside a Modal container, else none."""
+    if "current" in _process:
+        return _process["current"]
+    import modal
+
+    return QueueOnly() if modal.is_local() else ModalDispatcher()

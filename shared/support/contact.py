@@ -1,0 +1,129 @@
+"""The contact form: a support ticket from someone who need not have an account.
+
+The address given is kept on the ticket only (never looked up, never linked to an account, never logged),
+used to acknowledge and to answer, and goes when the ticket goes: by the `contact_tickets` retention rule,
+or with the account whose address it is (the data map's `contact_match`). A message on the topic `privacy`
+also enters the rights register, due one calendar month later.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+from uuid import UUID
+
+from shared import ratelimit
+from shared.db.database import Connection
+from shared.errors import Unprocessable
+from shared.notify.outbox import enqueue
+from shared.privacy import requests
+from shared.support.service import MAX_MESSAGE, check_text
+
+Topic = Literal["general", "account", "billing", "privacy", "other"]
+TOPICS: tuple[str, ...] = get_args(Topic)
+MAX_EMAIL = 254
+MAX_NAME = 200
+# The form must not become a way to flood someone else's mailbox: at most this many acknowledgements go to one
+# address per day, whatever the number of senders (counted under a keyed hash of the address).
+ACKS_PER_ADDRESS = 3
+ACK_WINDOW_SECONDS = 24 * 3600
+
+# Patterns hold for both regex dialects that read them: JSON Schema's (ECMA) and Python's. C0 and C1 control
+# characters are never allowed in an address or a name; the characters Python strips but ECMA's \s does not
+# know (\x1c-\x1f, \x85) are excluded explicitly from "a visible character".
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+_FORBIDDEN = rf"\s<>()\[\],;:\"\\{_CONTROLS}"
+# One address, no display name, no comments or quoting: what a person types into a form. Kept simple and
+# strict on purpose (the address goes into an SMTP envelope): local part, "@", a dotted domain.
+EMAIL_BODY = rf"[^@{_FORBIDDEN}]{{1,64}}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
+EMAIL_SCHEMA: dict[str, Any] = {"maxLength": MAX_EMAIL, "pattern": f"^{EMAIL_BODY}$"}
+NAME_BODY = rf"[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*"
+NAME_SCHEMA: dict[str, Any] = {"maxLength": MAX_NAME, "pattern": f"^{NAME_BODY}$"}
+# The message rule of `check_text` (1-10,000 characters, something visible, no NUL).
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": MAX_MESSAGE,
+    "pattern": r"^[^\u0000]*[^\s\u0000\u001c-\u001f\u0085][^\u0000]*$",
+}
+
+
+class InvalidContactEmail(Unprocessable):
+    """The address is not one we can answer to (one plain address, at most 254 characters)."""
+
+    code = "invalid_contact_email"
+
+
+class InvalidContactName(Unprocessable):
+    """The name is empty, longer than 200 characters, or holds control characters."""
+
+    code = "invalid_contact_name"
+
+
+@dataclass(frozen=True)
+class ContactTicket:
+    id: UUID
+    topic: str
+    privacy_request_id: UUID | None
+
+
+def clean_email(email: str) -> str:
+    value = email.strip()
+    if len(value) > MAX_EMAIL or not re.fullmatch(EMAIL_BODY, value):
+        raise InvalidContactEmail()
+    return value
+
+
+def clean_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    value = name.strip()
+    if len(value) > MAX_NAME or not re.fullmatch(NAME_BODY, value):
+        raise InvalidContactName()
+    return value
+
+
+def open_contact_ticket(
+    conn: Connection,
+    *,
+    email: str,
+    name: str | None,
+    topic: Topic,
+    message: str,
+    now: datetime,
+    pseudonym_key: bytes = b"",
+) -> ContactTicket:
+    """Ticket, first message, acknowledgement mail and (topic privacy) the register entry, in one transaction.
+    Past ACKS_PER_ADDRESS a day for one address, the message is still kept but not acknowledged."""
+    address, person = clean_email(email), clean_name(name)
+    check_text(None, message)
+    if topic not in TOPICS:
+        raise Unprocessable(f"Unknown topic {topic!r}.")
+    row = conn.execute(
+        """insert into support_tickets (user_id, subject, source, topic, contact_email, contact_name,
+                                        created_at, updated_at)
+           values (null, %s, 'contact', %s, %s, %s, %s, %s) returning id""",
+        (f"Contact form: {topic}", topic, address, person, now, now),
+    ).fetchone()
+    if row is None:  # pragma: no cover - insert ... returning always yields the row
+        raise RuntimeError("insert returned nothing")
+    ticket_id: UUID = row["id"]
+    conn.execute(
+        "insert into support_messages (ticket_id, user_id, author, body, created_at) values (%s, null, 'user', %s, %s)",
+        (ticket_id, message, now),
+    )
+    acks = ratelimit.check(
+        conn,
+        bucket="contact:ack",
+        key=address.lower(),
+        limit=ACKS_PER_ADDRESS,
+        window_seconds=ACK_WINDOW_SECONDS,
+        secret=pseudonym_key,
+    )
+    if acks.allowed:
+        enqueue(conn, "contact_ack", ticket_id=ticket_id)
+    request_id = None
+    if topic == "privacy":
+        request_id = requests.open_contact_request(conn, ticket_id, now=now).id
+    return ContactTicket(ticket_id, topic, request_id)
