@@ -20,6 +20,7 @@ from shared.provenance.xmp import (
     embed_xmp,
     xmp_packet,
 )
+from tests.support.production import MAIL_SETTINGS
 
 
 def _encoded(fmt: str, mode: str = "RGB", **options: Any) -> bytes:
@@ -139,20 +140,19 @@ def test_the_development_chain_is_made_once_per_data_dir_and_reused(tmp_path: Pa
 
 
 def test_production_refuses_a_missing_or_development_credential(tmp_path: Path) -> None:
-    production = {
+    production: dict[str, Any] = {
         "environment": "production",
         "database_url": "postgresql://db.example/postgres",
         "supabase_url": "https://proj.supabase.co",
         "supabase_secret_key": "sb_secret_real_value",
         "data_dir": tmp_path,
+        **MAIL_SETTINGS,  # production also needs a real email sender and its public URL (issue 19)
     }
     with pytest.raises(SigningCredentialError, match="ATELIER_C2PA_CERT"):
-        credential_for(Settings(**production))  # type: ignore[arg-type]
+        credential_for(Settings(**production))
     dev = development_credential(tmp_path / "dev")
     with pytest.raises(SigningCredentialError, match="development"):
-        credential_for(
-            Settings(**production, c2pa_cert=dev.chain_pem.decode(), c2pa_key=dev.key_pem.decode())  # type: ignore[arg-type]
-        )
+        credential_for(Settings(**production, c2pa_cert=dev.chain_pem.decode(), c2pa_key=dev.key_pem.decode()))
 
 
 def test_a_key_that_does_not_match_the_certificate_is_refused(tmp_path: Path) -> None:
