@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from config.moderation import THRESHOLDS, Thresholds
+from config.moderation import IMAGE_CLASSIFIER, THRESHOLDS, Thresholds
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.generation.engine import Engine
@@ -121,7 +121,7 @@ def test_a_blocked_output_fails_the_job_returns_the_credits_and_stores_nothing(m
     assert studio.storage.list(f"users/{who.id}/") == []
     [decision] = _decisions(studio.db)
     assert (decision["stage"], decision["outcome"], decision["category"]) == ("output", "blocked", "sexual")
-    assert decision["model"] == "nsfw-vit@TO-PIN"
+    assert decision["model"] == f"nsfw-vit@{IMAGE_CLASSIFIER.revision}"
     assert decision["job_id"] == uuid.UUID(job["id"])
     assert 0.0 <= decision["score"] <= 1.0
 

@@ -35,6 +35,7 @@ from shared.provenance.xmp import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAI
 from tests.generation.conftest import png
 from tests.support.fake_storage_api import BUCKET, SECRET_KEY, fake_storage_api
 from tests.support.people import Person, onboard, person
+from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET
 
 EXPECTED = {
@@ -226,6 +227,7 @@ def test_a_production_worker_refuses_to_start_without_a_real_signing_credential(
         supabase_url="https://proj.supabase.co",
         supabase_secret_key="sb_secret_real_value",
         data_dir=tmp_path,
+        **MAIL_SETTINGS,  # production also needs a real email sender and its public URL (issue 19)
     )
     with pytest.raises(SigningCredentialError, match="ATELIER_C2PA_CERT"):
         JobRunner(
