@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     portal_return_url: str | None = Field(None, validation_alias=_env("ATELIER_PORTAL_RETURN_URL"))
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
+    # The studio web app's runtime config (functions/static_site.py): where its API is (empty: same origin) and
+    # the Supabase publishable key its Google sign-in uses (public by design, unlike SUPABASE_SECRET_KEY).
+    web_api_base_url: str | None = Field(None, validation_alias=_env("ATELIER_WEB_API_URL"))
+    supabase_publishable_key: str | None = Field(None, validation_alias=_env("SUPABASE_PUBLISHABLE_KEY"))
 
     # Generation (config/models.py): where weights come from and which licences the operator holds.
     model_source: Literal["tiny", "volume"] = Field("tiny", validation_alias=_env("ATELIER_MODEL_SOURCE"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -15,6 +16,7 @@ from functions import dispatch
 from functions.api.app import create_app
 from functions.generation.dispatch import LocalDispatcher
 from functions.server import server_config
+from functions.static_site import build_site
 from functions.tasks import TASKS
 from shared.db import Database, migrate
 from shared.db.database import database_url
@@ -131,9 +133,13 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     scheduler.start()
     try:
         app = create_app(settings, db)
+        # The studio web app at /, next to the API (same origin, so it needs no CORS); API routes match first.
+        app.mount("/", build_site(settings), name="web")
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers
         # of its own and no access log: the API's access-log middleware writes one redacted record per request.
-        uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds)).run()
+        server = uvicorn.Server(server_config(app, host=host, port=port, read_timeout=settings.read_timeout_seconds))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its graceful shutdown
+            server.run()
     finally:
         scheduler.stop()
         if workers_pool is not None:

@@ -44,6 +44,10 @@ api_image = (
     .add_local_python_source(*LOCAL_SOURCES, ignore=_skip(*API_SKIPS))
 )
 
+# The studio web app (functions/web.py): the API image plus the static files of web/.
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+web_image = api_image.add_local_dir(str(WEB_DIR), "/root/web")
+
 # The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.
 # It reads pinned weights from the volume only: the hub is never contacted at run time.
 gpu_image = (
@@ -73,4 +77,4 @@ weights_image = (
     .add_local_python_source(*LOCAL_SOURCES, ignore=_skip())
 )
 
-IMAGES = {"api": api_image, "gpu": gpu_image, "weights": weights_image}
+IMAGES = {"api": api_image, "web": web_image, "gpu": gpu_image, "weights": weights_image}

@@ -10,6 +10,12 @@ import re
 
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
+# The same rule for an OpenAPI `pattern` (read by JSON Schema's regex dialect and Python's alike): at least one
+# visible character and no control character. Routes describe it where the framework does not enforce it, so
+# a refusal keeps the field's own stable code.
+_CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
+VISIBLE_TEXT_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+
 
 def has_control_characters(value: str) -> bool:
     return _FORBIDDEN.search(value) is not None

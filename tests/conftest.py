@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,14 @@ from shared.db.embedded import embedded_database_url, stop_embedded
 from tests.support.tokens import HS256_SECRET
 
 TEMPLATE_DB = "atelier_template"
+# Where the browser tests (tests/browser/) write their screenshots; the run prints the folder at its end.
+SCREENSHOTS = Path(os.environ.get("ATELIER_SCREENSHOTS", Path(__file__).resolve().parents[1] / ".data" / "screenshots"))
+_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SCREENSHOTS.is_dir() and any(p.stat().st_mtime >= _STARTED for p in SCREENSHOTS.glob("*.png")):
+        terminalreporter.write_line(f"browser screenshots of every page: {SCREENSHOTS}")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from functions.api.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
-from functions.api.routes import ROUTERS
+from functions.api.routes import LOCAL_ROUTERS, ROUTERS
 from functions.safety.factory import moderator_for
 from shared.auth import TokenVerifier
 from shared.db import Database, open_database
@@ -80,7 +80,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for router in ROUTERS:
+    for router in ROUTERS if settings.is_production else ROUTERS + LOCAL_ROUTERS:
         app.include_router(router)
     declare_error_responses(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, Literal
 ProductKind = Literal["pack", "subscription"]
 KINDS: tuple[ProductKind, ...] = ("pack", "subscription")
 _FIELDS = {"polar_product_id", "name", "kind", "credits"}
+_OPTIONAL = {"price_amount", "price_currency"}  # what the page shows before checkout; Polar charges its own price
 
 
 class CatalogueError(ValueError):
@@ -24,6 +26,8 @@ class Product:
     name: str
     kind: ProductKind
     credits: int
+    price_amount: int | None = None  # in the currency's smallest unit (cents)
+    price_currency: str | None = None  # ISO 4217, lower case as Polar writes it ("usd")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class Catalogue:
 def _product(where: str, raw: Any) -> Product:
     if not isinstance(raw, dict):
         raise CatalogueError(f"{where}: each [[product]] must be a table")
-    unknown = set(raw) - _FIELDS
+    unknown = set(raw) - _FIELDS - _OPTIONAL
     missing = _FIELDS - set(raw)
     if unknown or missing:
         raise CatalogueError(f"{where}: unknown fields {sorted(unknown)} / missing fields {sorted(missing)}")
@@ -58,7 +62,21 @@ def _product(where: str, raw: Any) -> Product:
         raise CatalogueError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if isinstance(credits, bool) or not isinstance(credits, int) or credits <= 0:
         raise CatalogueError(f"{where}: credits must be a whole number > 0")
-    return Product(polar_product_id=pid.strip(), name=name.strip(), kind=kind, credits=credits)
+    amount, currency = raw.get("price_amount"), raw.get("price_currency")
+    if (amount is None) != (currency is None):
+        raise CatalogueError(f"{where}: give price_amount and price_currency together, or neither")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount < 0):
+        raise CatalogueError(f"{where}: price_amount must be a whole number of cents >= 0")
+    if currency is not None and (not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency)):
+        raise CatalogueError(f"{where}: price_currency must be a three-letter ISO 4217 code")
+    return Product(
+        polar_product_id=pid.strip(),
+        name=name.strip(),
+        kind=kind,
+        credits=credits,
+        price_amount=amount,
+        price_currency=currency.lower() if isinstance(currency, str) else None,
+    )
 
 
 def parse_catalogue(text: str, *, source: str = "catalogue") -> Catalogue:

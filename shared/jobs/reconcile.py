@@ -64,4 +64,4 @@ def redispatch(db: Database, dispatcher: Dispatcher, *, now: datetime, batch: in
 
 def reconcile(db: Database, dispatcher: Dispatcher, *, now: datetime) -> int:
     """One run of the task: jobs failed plus jobs re-dispatched."""
-    return fail_stale(db, now=now) + fail_overdue(db, now=now) + redispatch(db, dispatcher, now=now)
+    return fail_overdue(db, now=now) + fail_stale(db, now=now) + redispatch(db, dispatcher, now=now)

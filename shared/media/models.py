@@ -31,6 +31,8 @@ class MediaItem:
     created_at: datetime
     deleted_at: datetime | None
     purge_after: datetime | None
+    thumbnail_key: str | None = None  # a small WebP; None for masks and rows older than thumbnails
+    seed: int | None = None  # outputs: the seed the job rendered with
     digital_source_type: str | None = None  # IPTC, written in the output's XMP and C2PA manifest
     c2pa_manifest: bool = False  # a signed C2PA manifest is embedded in the stored bytes
     taken_down_at: datetime | None = None  # an operator removed it from the gallery
@@ -49,6 +51,7 @@ class GalleryItem:
     prompt: str | None
     model: str | None
     published_at: datetime
+    thumbnail_key: str | None = None
 
 
 @dataclass(frozen=True)

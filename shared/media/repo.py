@@ -11,12 +11,14 @@ from shared.media.models import GalleryItem, MediaFilter, MediaItem, MediaKind
 from shared.pagination import Cursor
 from shared.privacy.guard import GALLERY_OWNER_SQL
 
-COLUMNS = (
+_STORED = (
     "id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256, task, model, prompt,"
-    " public, published_at, created_at, deleted_at, purge_after, digital_source_type, c2pa_manifest, taken_down_at,"
-    " takedown_reason"
+    " public, published_at, created_at, deleted_at, purge_after, thumbnail_key, digital_source_type, c2pa_manifest,"
+    " taken_down_at, takedown_reason"
 )
-_FIELDS = [name.strip() for name in COLUMNS.split(",")]
+_FIELDS = [name.strip() for name in _STORED.split(",")] + ["seed"]
+# The seed lives on the job (every output of a job shares it); read with the row, never copied.
+COLUMNS = _STORED + ", (select j.seed from jobs j where j.id = media.job_id) as seed"
 
 # Whose published outputs the gallery may show: the privacy guard's own condition (restriction, pending
 # erasure and the gallery-display objection), so the gallery and `can_process(..., "gallery")` agree.
@@ -30,9 +32,9 @@ def _item(row: dict[str, Any]) -> MediaItem:
 def insert(conn: Connection, values: dict[str, Any]) -> MediaItem:
     row = conn.execute(
         f"""insert into media (id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256,
-                               task, model, prompt, digital_source_type, c2pa_manifest)
+                               task, model, prompt, thumbnail_key, digital_source_type, c2pa_manifest)
             values (%(id)s, %(user_id)s, %(kind)s, %(job_id)s, %(storage_key)s, %(content_type)s, %(width)s,
-                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s,
+                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s, %(thumbnail_key)s,
                     %(digital_source_type)s, %(c2pa_manifest)s)
             returning {COLUMNS}""",
         values,
@@ -55,7 +57,10 @@ def get_visible(
 
 
 def by_key(conn: Connection, storage_key: str) -> MediaItem | None:
-    row = conn.execute(f"select {COLUMNS} from media where storage_key = %s", (storage_key,)).fetchone()
+    """The item whose original or thumbnail is stored at this key."""
+    row = conn.execute(
+        f"select {COLUMNS} from media where storage_key = %(key)s or thumbnail_key = %(key)s", {"key": storage_key}
+    ).fetchone()
     return _item(row) if row else None
 
 
@@ -130,7 +135,7 @@ def trash(conn: Connection, user_id: UUID, media_id: UUID, purge_after: datetime
 
 def claim_purgeable(
     conn: Connection, now: datetime, lease_until: datetime, limit: int, ids: list[UUID] | None = None
-) -> list[tuple[UUID, str]]:
+) -> list[tuple[UUID, list[str]]]:
     """Take up to `limit` trashed rows due for purging; rows another purger holds are skipped.
 
     Their purge_after moves to `lease_until`, so a crashed purge is retried after the lease and a
@@ -144,10 +149,10 @@ def claim_purgeable(
                            order by purge_after, id
                            limit %(limit)s
                            for update skip locked)
-            returning id, storage_key""",
+            returning id, storage_key, thumbnail_key""",
         {"now": now, "lease": lease_until, "limit": limit, "ids": ids},
     ).fetchall()
-    return [(row["id"], row["storage_key"]) for row in rows]
+    return [(row["id"], [k for k in (row["storage_key"], row["thumbnail_key"]) if k]) for row in rows]
 
 
 def delete_trashed(conn: Connection, ids: list[UUID]) -> int:
@@ -156,7 +161,8 @@ def delete_trashed(conn: Connection, ids: list[UUID]) -> int:
 
 
 _GALLERY = f"""
-    select m.id, m.storage_key, m.content_type, m.width, m.height, m.prompt, m.model, m.published_at
+    select m.id, m.storage_key, m.content_type, m.width, m.height, m.prompt, m.model, m.published_at,
+           m.thumbnail_key
       from media m
       join accounts a on a.id = m.user_id
       left join preferences p on p.user_id = m.user_id

@@ -18,6 +18,7 @@ from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
 from shared.media.storage import Storage, outputs_prefix, uploads_prefix, user_prefix
+from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail, thumbnail_key
 from shared.pagination import Cursor, Page, page_of
 from shared.privacy import erasure
 
@@ -59,6 +60,7 @@ def _values(
     task: str | None = None,
     model: str | None = None,
     prompt: str | None = None,
+    thumbnail: str | None = None,
     digital_source_type: str | None = None,
     c2pa_manifest: bool = False,
 ) -> dict[str, object]:
@@ -76,9 +78,27 @@ def _values(
         "task": task,
         "model": model,
         "prompt": prompt,
+        "thumbnail_key": thumbnail,
         "digital_source_type": digital_source_type,
         "c2pa_manifest": c2pa_manifest,
     }
+
+
+def _put_with_thumbnail(
+    storage: Storage, *, user_id: UUID, kind: MediaKind, media_id: UUID, key: str, data: bytes, content_type: str
+) -> str | None:
+    """Write the image, then its thumbnail (masks get none); returns the thumbnail's key. If the thumbnail
+    cannot be written the image is deleted again, so an item never exists half-stored."""
+    storage.put(key, data, content_type)
+    if kind == "mask":
+        return None
+    thumb = thumbnail_key(user_id, media_id)
+    try:
+        storage.put(thumb, make_thumbnail(data), THUMBNAIL_TYPE)
+    except BaseException:
+        storage.delete([key, thumb])
+        raise
+    return thumb
 
 
 def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanImage, kind: MediaKind) -> MediaItem:
@@ -90,7 +110,15 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
         raise ValueError("uploads are stored as 'upload' or 'mask'")
     media_id = uuid.uuid4()
     key = new_key(user_id, kind, media_id, image.content_type)
-    storage.put(key, image.data, image.content_type)
+    thumb = _put_with_thumbnail(
+        storage,
+        user_id=user_id,
+        kind=kind,
+        media_id=media_id,
+        key=key,
+        data=image.data,
+        content_type=image.content_type,
+    )
     try:
         with db.transaction() as conn:
             erasure.check_writable(conn, user_id)  # an upload racing its account's erasure leaves nothing
@@ -105,10 +133,11 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
                     content_type=image.content_type,
                     width=image.width,
                     height=image.height,
+                    thumbnail=thumb,
                 ),
             )
     except BaseException:
-        storage.delete([key])
+        storage.delete([k for k in (key, thumb) if k])
         raise
 
 
@@ -140,7 +169,9 @@ def store_output(
         raise ValueError(f"unsupported content type for an output: {content_type}")
     media_id = uuid.uuid4()
     key = new_key(user_id, "output", media_id, content_type)
-    storage.put(key, data, content_type)
+    thumb = _put_with_thumbnail(
+        storage, user_id=user_id, kind="output", media_id=media_id, key=key, data=data, content_type=content_type
+    )
     try:
         return repo.insert(
             conn,
@@ -157,18 +188,19 @@ def store_output(
                 task=task,
                 model=model,
                 prompt=prompt,
+                thumbnail=thumb,
                 digital_source_type=digital_source_type,
                 c2pa_manifest=c2pa_manifest,
             ),
         )
     except BaseException:
-        storage.delete([key])
+        storage.delete([key, thumb] if thumb else [key])
         raise
 
 
 def discard(storage: Storage, item: MediaItem) -> None:
-    """Delete the object of an item whose row was never committed."""
-    storage.delete([item.storage_key])
+    """Delete the objects of an item whose row was never committed."""
+    storage.delete([k for k in (item.storage_key, item.thumbnail_key) if k])
 
 
 def get_owned(
@@ -182,7 +214,7 @@ def get_owned(
 
 
 def servable_content_type(conn: Connection, storage_key: str) -> str | None:
-    """For a signed link: the media type of the item stored at this key, `NotFound` once it is deleted.
+    """For a signed link: the media type of the item (or its thumbnail) at this key, `NotFound` once deleted.
 
     None when no media row owns the key (objects of other domains, e.g. exports).
     """
@@ -191,7 +223,7 @@ def servable_content_type(conn: Connection, storage_key: str) -> str | None:
         return None
     if row.deleted_at is not None:
         raise NotFound("No such file.")  # deleted images are hidden at once, even from links handed out before
-    return row.content_type
+    return THUMBNAIL_TYPE if storage_key == row.thumbnail_key else row.content_type
 
 
 def outputs_of_job(conn: Connection, user_id: UUID, job_id: UUID) -> list[MediaItem]:
@@ -258,7 +290,7 @@ def purge_media(
             claimed = repo.claim_purgeable(conn, now, now + PURGE_LEASE, min(PURGE_BATCH, limit - purged), ids)
         if not claimed:
             break
-        storage.delete([key for _id, key in claimed])
+        storage.delete([key for _id, keys in claimed for key in keys])
         with db.transaction() as conn:
             purged += repo.delete_trashed(conn, [ident for ident, _key in claimed])
         if ids is not None:

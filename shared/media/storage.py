@@ -82,6 +82,10 @@ def outputs_prefix(user_id: uuid.UUID) -> str:
     return f"users/{user_id}/outputs/"
 
 
+def thumbnails_prefix(user_id: uuid.UUID) -> str:
+    return f"users/{user_id}/thumbnails/"
+
+
 class Storage(ABC):
     """The storage interface every backend implements. Deleting a missing object is not an error."""
 

@@ -32,6 +32,11 @@ from shared.notify.email import (
 log = logging.getLogger("atelier.email.smtp")
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """smtplib reports a read timeout as SMTPServerDisconnected raised while handling the TimeoutError."""
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+
+
 def _classify(code: int) -> EmailFailure:
     """5xx refuses this message for good; anything else (4xx, odd codes) is worth another try."""
     if 500 <= code < 600:
@@ -100,8 +105,8 @@ class SmtpEmailSender:
             raise SenderUnavailable("tls_failed") from None
         except TimeoutError:
             raise SenderUnavailable("timeout") from None
-        except (OSError, smtplib.SMTPException):
-            raise SenderUnavailable("connection_failed") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SenderUnavailable("timeout" if _timed_out(exc) else "connection_failed") from None
         return smtp
 
     def send(self, email: OutgoingEmail) -> None:
@@ -123,9 +128,9 @@ class SmtpEmailSender:
         except smtplib.SMTPNotSupportedError:  # a non-ASCII address and no SMTPUTF8 on the server
             self.close()
             raise PermanentEmailError("smtputf8_not_supported") from None
-        except (OSError, smtplib.SMTPException):
+        except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise TransientEmailError("connection_lost") from None
+            raise TransientEmailError("timeout" if _timed_out(exc) else "connection_lost") from None
         log.info("email %s (%s) accepted by the SMTP server", email.outbox_id, email.template)
 
     def close(self) -> None:

@@ -106,6 +106,14 @@ def accept_current(conn: Connection, user_id: UUID) -> list[Acceptance]:
     return [repo.accept(conn, user_id, current(conn, kind)) for kind in KINDS]
 
 
+def to_accept(conn: Connection, user_id: UUID, *, onboarded: bool, now: datetime | None = None) -> list[PolicyVersion]:
+    """What the app must ask the user to accept: every kind in force before onboarding, afterwards the material
+    versions the 428 gate waits for (a page can show them before a request is refused)."""
+    if not onboarded:
+        return [current(conn, kind, now=now) for kind in KINDS]
+    return sorted(repo.pending_material(conn, user_id, now or datetime.now(UTC)), key=lambda p: p.kind)
+
+
 def check_gate(conn: Connection, user_id: UUID, method: str, path: str, *, now: datetime | None = None) -> None:
     """Raise 428 when a material version the user has not accepted is in force, unless the route is exempt."""
     if is_gate_exempt(method, path):

@@ -392,6 +392,12 @@ STORAGE: tuple[StorageEntry, ...] = (
         retention="trash",
     ),
     StorageEntry(
+        prefix="users/{user_id}/thumbnails/",
+        category=Category.MEDIA,
+        purpose="small previews of the user's uploads and generated images for the history and the gallery",
+        retention="trash",
+    ),
+    StorageEntry(
         prefix="users/{user_id}/exports/",
         category=Category.ACCOUNT,
         purpose="the user's data export archives, until their download link expires",
@@ -411,6 +417,11 @@ RECIPIENTS: tuple[Recipient, ...] = (
         "Modal",
         "processor: the servers that run the API, the scheduled tasks and image generation",
         "prompts and images while a request or generation runs; nothing is kept there afterwards",
+    ),
+    Recipient(
+        "Our email delivery service",
+        "processor: the SMTP provider that delivers the emails we send (named in the privacy policy)",
+        "your email address and the emails we send you (policy notices, exports, deletion, support answers)",
     ),
     Recipient(
         "Polar",

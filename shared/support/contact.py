@@ -20,6 +20,7 @@ from shared.errors import Unprocessable
 from shared.notify.outbox import enqueue
 from shared.privacy import requests
 from shared.support.service import MAX_MESSAGE, check_text
+from shared.text import VISIBLE_TEXT_PATTERN
 
 Topic = Literal["general", "account", "billing", "privacy", "other"]
 TOPICS: tuple[str, ...] = get_args(Topic)
@@ -41,12 +42,8 @@ EMAIL_BODY = rf"[^@{_FORBIDDEN}]{{1,64}}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
 EMAIL_SCHEMA: dict[str, Any] = {"maxLength": MAX_EMAIL, "pattern": f"^{EMAIL_BODY}$"}
 NAME_BODY = rf"[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*"
 NAME_SCHEMA: dict[str, Any] = {"maxLength": MAX_NAME, "pattern": f"^{NAME_BODY}$"}
-# The message rule of `check_text` (1-10,000 characters, something visible, no NUL).
-MESSAGE_SCHEMA: dict[str, Any] = {
-    "minLength": 1,
-    "maxLength": MAX_MESSAGE,
-    "pattern": r"^[^\u0000]*[^\s\u0000\u001c-\u001f\u0085][^\u0000]*$",
-}
+# The message rule of `check_text` (1-10,000 characters, something visible, no control character).
+MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": MAX_MESSAGE, "pattern": VISIBLE_TEXT_PATTERN}
 
 
 class InvalidContactEmail(Unprocessable):

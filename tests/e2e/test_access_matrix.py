@@ -202,6 +202,12 @@ def send_webhook(client: TestClient, path: str, headers: Headers) -> Response:
     return client.post(path, content=body, headers=headers | polar.sign(body, polar.NEW_SECRET))
 
 
+def send_local_sign_in(client: TestClient, path: str, headers: Headers) -> Response:
+    """From this machine's loopback address, as the studio page on the local stack calls it."""
+    with TestClient(client.app, client=("127.0.0.1", 50000)) as local:
+        return local.post(path, headers=headers, json={"email": "ada@example.com"})
+
+
 DEVICE = "device-0123456789"
 
 MATRIX: dict[tuple[str, str], Access] = {
@@ -242,11 +248,14 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("DELETE", "/v1/media/{media_id}"): Access(create=create_upload),
     ("GET", "/v1/gallery"): PUBLIC,
     ("GET", "/v1/gallery/{media_id}/image"): Access(public=True, create=create_published_output),
+    ("GET", "/v1/gallery/{media_id}/thumbnail"): Access(public=True, create=create_published_output),
     ("POST", "/v1/gallery/{media_id}/report"): Access(
         public=True, create=create_published_output, body={"reason": "spam"}
     ),
     ("GET", "/v1/files/{token}"): Access(public=True, create=create_file_token),
     ("GET", "/v1/models"): PUBLIC,
+    # local stack only (absent in production): the studio's development sign-in
+    ("POST", "/v1/dev/sign-in"): Access(public=True, send=send_local_sign_in),
     # policies and notices
     ("GET", "/v1/policies/current"): PUBLIC,
     ("GET", "/v1/policies/{kind}/{version}"): Access(public=True, create=first_privacy_policy),

@@ -27,6 +27,8 @@ polar_product_id = "prod-starter"
 name = "Starter pack"
 kind = "pack"
 credits = 100
+price_amount = 500
+price_currency = "USD"
 
 [[product]]
 polar_product_id = "prod-monthly"
@@ -87,8 +89,22 @@ def test_products_are_public_and_come_from_the_catalogue_file(billing_client: Te
     assert response.status_code == 200
     assert response.json() == {
         "items": [
-            {"product_id": "prod-starter", "name": "Starter pack", "kind": "pack", "credits": 100},
-            {"product_id": "prod-monthly", "name": "Monthly", "kind": "subscription", "credits": 500},
+            {
+                "product_id": "prod-starter",
+                "name": "Starter pack",
+                "kind": "pack",
+                "credits": 100,
+                "price_amount": 500,
+                "price_currency": "usd",
+            },
+            {
+                "product_id": "prod-monthly",
+                "name": "Monthly",
+                "kind": "subscription",
+                "credits": 500,
+                "price_amount": None,
+                "price_currency": None,
+            },
         ],
         "next_cursor": None,
     }

@@ -361,3 +361,23 @@ def test_deploy_task_deliver_email_sends_by_hand(mail: Mail, database_url: str, 
     assert "deliver-email: succeeded, 1 item(s)" in done.stdout
     assert ada.email not in done.stdout + done.stderr
     assert _to(mail.server.received) == [ada.email]
+
+
+def test_a_server_that_never_answers_times_out_and_the_mail_waits_for_a_retry(mail: Mail) -> None:
+    import socket
+
+    _people(mail, 1)
+    publish(mail.db, "Privacy v2.\n", kind="privacy", material=True)
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        stalled = mail.settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}", "smtp_timeout_seconds": 0.5})
+        now = datetime.now(UTC)
+        with pytest.raises(SenderUnavailable) as failure:
+            run_deliver_email(mail.db, now, stalled)
+    assert failure.value.code == "timeout"
+    [row] = mail.outbox()
+    assert (row["attempts"], row["last_error"], row["failed_at"]) == (1, "timeout", None)
+    assert row["next_attempt_at"] == now + timedelta(minutes=1)
+    assert mail.run(now + timedelta(minutes=2)) == 1

@@ -168,12 +168,15 @@ def test_a_seeded_users_export_holds_every_mapped_row_and_every_image_byte_for_b
 
     # Every stored image, byte for byte, and matching what its row says.
     stored = [k for k in app.storage.list(f"users/{ada.id}/") if "/exports/" not in k]
-    assert len(stored) == 4  # two uploads, one output, one support attachment
+    assert len(stored) == 7  # two uploads, one output, one support attachment, and a thumbnail of each image
     rows_by_key = {r["storage_key"]: r for r in exported["media"] + exported["support_attachments"]}
+    thumbnails = {r["thumbnail_key"] for r in exported["media"]} - {None}
+    assert len(thumbnails) == 3
     for key in stored:
         member = archive.read(f"files/{key.removeprefix(f'users/{ada.id}/')}")
         assert hashlib.sha256(member).hexdigest() == hashlib.sha256(app.storage.get(key)).hexdigest()
-        assert hashlib.sha256(member).hexdigest() == rows_by_key[key]["sha256"]
+        if key not in thumbnails:
+            assert hashlib.sha256(member).hexdigest() == rows_by_key[key]["sha256"]
     assert not [n for n in names if n.startswith("files/exports")]
 
     readme = archive.read("README.txt").decode()

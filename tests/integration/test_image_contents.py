@@ -114,7 +114,7 @@ def test_every_image_carries_every_runtime_data_file() -> None:
                 relative = path.relative_to(ROOT)
                 if not path.is_file() or "__pycache__" in relative.parts or path.suffix == ".pyc":
                     continue
-                if name == "api" and relative.parts[:2] == ("functions", "generation"):
+                if name in ("api", "web") and relative.parts[:2] == ("functions", "generation"):
                     continue
                 assert f"/root/{relative.as_posix()}" in carried, (name, relative)
 

@@ -323,12 +323,15 @@ def test_a_purge_interrupted_after_claiming_is_retried_after_its_lease(local: Me
     with local.db.transaction() as conn:  # a purger claimed the row, then died before deleting anything
         from shared.media import repo
 
-        assert repo.claim_purgeable(conn, later, later + service.PURGE_LEASE, 10) == [(output.id, output.storage_key)]
+        claimed = repo.claim_purgeable(conn, later, later + service.PURGE_LEASE, 10)
+        assert claimed == [(output.id, [output.storage_key, output.thumbnail_key])]
     assert service.purge_media(local.db, local.storage, now=later, limit=10) == 0  # leased: left alone
     assert local.storage.exists(output.storage_key)
     after_lease = later + service.PURGE_LEASE + timedelta(seconds=1)
     assert service.purge_media(local.db, local.storage, now=after_lease, limit=10) == 1
     assert not local.storage.exists(output.storage_key)
+    assert output.thumbnail_key is not None
+    assert not local.storage.exists(output.thumbnail_key)  # the thumbnail goes with its image
 
 
 # --- publishing and the gallery ---------------------------------------------------------------------------------
@@ -371,7 +374,7 @@ def test_gallery_is_anonymous_and_shows_no_owner_and_no_upload(media: MediaApp) 
 
     assert response.status_code == 200
     [item] = response.json()["items"]
-    assert set(item) == {"id", "url", "width", "height", "prompt", "model", "published_at"}
+    assert set(item) == {"id", "url", "thumbnail_url", "width", "height", "prompt", "model", "published_at"}
     assert item["prompt"] == "a brass orrery"
     assert item["model"] == "flux-schnell"
     for secret in (str(ada.id), ada.email, "users/", "Lovelace"):
@@ -379,6 +382,9 @@ def test_gallery_is_anonymous_and_shows_no_owner_and_no_upload(media: MediaApp) 
     fetched = media.fetch(item["url"])
     assert fetched.status_code == 200
     assert fetched.content == media.storage.get(output.storage_key)
+    thumb = media.fetch(item["thumbnail_url"])
+    assert (thumb.status_code, thumb.content_type) == (200, "image/webp")
+    assert "users/" not in item["thumbnail_url"]
 
 
 def test_gallery_pages_newest_published_first(local: MediaApp) -> None:
@@ -442,8 +448,8 @@ def test_account_erasure_cascades_media_rows_and_user_objects_can_be_removed(loc
     _sign_in(local, ada)
     _upload(local, ada)
     _output(local, ada)
-    assert len(local.storage.list(f"users/{ada.id}/")) == 2
-    assert service.purge_user_objects(local.storage, ada.id) == 2
+    assert len(local.storage.list(f"users/{ada.id}/")) == 4  # each image and its thumbnail
+    assert service.purge_user_objects(local.storage, ada.id) == 4
     with local.db.transaction() as conn:
         conn.execute("set local atelier.erasing = 'on'")  # erasure is the one path allowed past the ledger
         conn.execute("delete from accounts where id = %s", (ada.id,))

@@ -109,7 +109,7 @@ def test_twelve_year_old_is_refused_and_nothing_of_them_remains(
             "insert into support_tickets (user_id, subject) values (%s, %s)", (child.id, f"from {child.email}")
         )
     objects = tmp_path / "objects" / "users" / str(child.id)
-    assert len([p for p in objects.rglob("*") if p.is_file()]) == 2
+    assert len([p for p in objects.rglob("*") if p.is_file()]) == 3  # the upload, its thumbnail, the attachment
     publish(db, "Privacy v2.\n", kind="privacy", material=False)
     assert rows_mentioning(db, [str(child.id)]), "the scan must see the child's rows before the refusal"
 

@@ -58,7 +58,7 @@ def loopback_server(routes: dict[tuple[str, str], Route] | None = None) -> Itera
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             return

@@ -22,6 +22,7 @@ from tests.support.tokens import bearer, hs256
 class Fetched:
     status_code: int
     content: bytes
+    content_type: str = ""
 
 
 @dataclass
@@ -35,9 +36,9 @@ class MediaApp:
         """Follow an image URL without credentials, as an <img> tag would (the API's own URLs via the client)."""
         if url.startswith("http://testserver/"):
             response = self.client.get(url)
-            return Fetched(response.status_code, response.content)
+            return Fetched(response.status_code, response.content, response.headers.get("content-type", ""))
         remote = httpx.get(url)
-        return Fetched(remote.status_code, remote.content)
+        return Fetched(remote.status_code, remote.content, remote.headers.get("content-type", ""))
 
     def all_keys(self) -> list[str]:
         return self.storage.list("users/")

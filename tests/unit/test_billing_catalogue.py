@@ -41,6 +41,16 @@ def test_a_valid_catalogue_parses_and_finds_products() -> None:
     assert (starter.name, starter.kind, starter.credits) == ("Starter pack", "pack", 100)
     assert catalogue.get("p-3") is None
     assert catalogue.get(None) is None
+    assert (starter.price_amount, starter.price_currency) == (None, None)
+
+
+def test_a_price_is_read_with_its_currency() -> None:
+    priced = parse_catalogue(
+        GOOD.replace("credits = 100", 'credits = 100\nprice_amount = 500\nprice_currency = "EUR"', 1)
+    )
+    starter = priced.get("p-1")
+    assert starter is not None
+    assert (starter.price_amount, starter.price_currency) == (500, "eur")
 
 
 @pytest.mark.parametrize(
@@ -55,6 +65,9 @@ def test_a_valid_catalogue_parses_and_finds_products() -> None:
         (('name = "Starter pack"\n', ""), "missing fields"),
         (("credits = 100", "credits = 100\nprice = 5"), "unknown fields"),
         (('polar_product_id = "p-1"', 'polar_product_id = ""'), "polar_product_id must be"),
+        (("credits = 100", "credits = 100\nprice_amount = 500"), "together"),
+        (("credits = 100", 'credits = 100\nprice_amount = -1\nprice_currency = "usd"'), "cents >= 0"),
+        (("credits = 100", 'credits = 100\nprice_amount = 500\nprice_currency = "dollars"'), "ISO 4217"),
         (("[[product]]", "[[products]]"), "unknown top-level keys"),
         (("credits = 100", "credits = "), "not valid TOML"),
     ],

@@ -9,7 +9,7 @@ from typing import Any
 import modal
 import pytest
 
-from functions import api_service, modal_app, tasks
+from functions import api_service, modal_app, tasks, web
 from functions.generation import gpu
 from functions.safety import modal_function, remote
 from shared.tasks.schedule import DEFAULT_LEASE
@@ -24,7 +24,7 @@ def same_image(a: Any, b: Any) -> bool:
 
 def _registered() -> dict[str, Any]:
     """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
-    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app), **vars(api_service)}
+    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app), **vars(api_service), **vars(web)}
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
@@ -51,12 +51,20 @@ def _definition(function: Any) -> dict[str, Any]:
     return dict(zip(load.__code__.co_freevars, (cell.cell_contents for cell in load.__closure__), strict=True))
 
 
+def test_the_web_app_is_its_own_cpu_web_function_carrying_the_static_files() -> None:
+    info = web.web.info()
+    assert info.gpus == []
+    assert info.web_info is not None
+    assert same_image(web.web._spec_.image, modal_app.web_image)
+    assert (ROOT / "web" / "index.html").exists()
+
+
 def _classes() -> dict[str, modal.Cls]:
     return {name: value for name, value in _registered().items() if isinstance(value, modal.Cls)}
 
 
 def test_every_registered_function_is_known() -> None:
-    functions = {"api", "download_weights", "tick", "run_scheduled", "classify_image"}
+    functions = {"api", "web", "download_weights", "tick", "run_scheduled", "classify_image"}
     assert set(_functions()) == functions
     assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
     # Nothing is registered on the app that this module does not know about.

@@ -6,6 +6,7 @@ from functions.api.routes import (
     consent,
     contact,
     credits,
+    dev_signin,
     docs,
     exports,
     health,
@@ -39,3 +40,6 @@ ROUTERS = [
     rights.router,
     reports.router,
 ]
+
+# Served only by a local stack (ATELIER_ENV=local): never part of a production app.
+LOCAL_ROUTERS = [dev_signin.router]

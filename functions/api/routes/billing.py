@@ -19,6 +19,8 @@ class ProductOut(BaseModel):
     name: str
     kind: Literal["pack", "subscription"]
     credits: int
+    price_amount: int | None = None  # cents; None when the catalogue names no price
+    price_currency: str | None = None
 
 
 class ProductList(BaseModel):
@@ -43,7 +45,15 @@ def list_products(settings: AppSettings) -> ProductList:
     catalogue = load_catalogue(settings.products_file)
     return ProductList(
         items=[
-            ProductOut(product_id=p.polar_product_id, name=p.name, kind=p.kind, credits=p.credits) for p in catalogue
+            ProductOut(
+                product_id=p.polar_product_id,
+                name=p.name,
+                kind=p.kind,
+                credits=p.credits,
+                price_amount=p.price_amount,
+                price_currency=p.price_currency,
+            )
+            for p in catalogue
         ]
     )
 

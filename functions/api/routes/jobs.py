@@ -79,9 +79,11 @@ class JobAccepted(BaseModel):
 class JobOutput(BaseModel):
     id: UUID
     url: str
+    thumbnail_url: str
     width: int
     height: int
     content_type: str
+    seed: int | None  # the seed actually used (every output of a job shares it)
 
 
 class JobError(BaseModel):
@@ -100,6 +102,7 @@ class JobOut(BaseModel):
     progress: float
     cost: int
     outputs: list[JobOutput]
+    seed: int | None = None  # the one asked for, then the one actually used once the job succeeded
     prompt_text: str | None = None
     error: JobError | None = None
     created_at: datetime
@@ -121,6 +124,7 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         progress=job.progress,
         cost=job.cost,
         outputs=outputs,
+        seed=job.seed,
         prompt_text=job.prompt_text,
         error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
         created_at=job.created_at,
@@ -130,14 +134,17 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
 
 def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Job) -> list[JobOutput]:
     items = media.outputs_of_job(conn, job.user_id, job.id)
-    urls = storage.signed_urls([item.storage_key for item in items])
+    keys = [item.storage_key for item in items] + [item.thumbnail_key for item in items if item.thumbnail_key]
+    urls = storage.signed_urls(keys)
     return [
         JobOutput(
             id=item.id,
             url=absolute(request, urls[item.storage_key]),
+            thumbnail_url=absolute(request, urls[item.thumbnail_key or item.storage_key]),
             width=item.width,
             height=item.height,
             content_type=item.content_type,
+            seed=job.seed,
         )
         for item in items
     ]

@@ -7,11 +7,26 @@ from pydantic import BaseModel
 from functions.api.deps import CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
 from shared.accounts import repo as accounts
+from shared.accounts.onboarding import onboarded_at
 from shared.db.database import Connection
 from shared.errors import NotFound
+from shared.policies import service as policies
 from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1", tags=["account"])
+
+
+class OnboardingState(BaseModel):
+    done: bool
+    completed_at: datetime | None
+
+
+class PolicyToAccept(BaseModel):
+    kind: str
+    version: int
+    material: bool
+    effective_at: datetime
+    url: str
 
 
 class AccountOut(BaseModel):
@@ -23,6 +38,9 @@ class AccountOut(BaseModel):
     created_at: datetime
     restricted: bool = False
     deletion_scheduled_for: datetime | None = None  # set while the account is locked awaiting erasure
+    onboarding: OnboardingState
+    # Before onboarding: the versions in force; afterwards: material changes not yet accepted (the 428 gate's).
+    policies_to_accept: list[PolicyToAccept]
 
 
 def account_out(conn: Connection, account_id: UUID) -> AccountOut:
@@ -30,6 +48,8 @@ def account_out(conn: Connection, account_id: UUID) -> AccountOut:
     if a is None:
         raise NotFound("No such account.")
     pending = erasure.pending(conn, account_id)
+    completed_at = onboarded_at(conn, account_id)
+    to_accept = policies.to_accept(conn, account_id, onboarded=completed_at is not None)
     return AccountOut(
         id=a.id,
         email=a.email,
@@ -39,6 +59,11 @@ def account_out(conn: Connection, account_id: UUID) -> AccountOut:
         created_at=a.created_at,
         restricted=rights.restriction(conn, account_id).restricted,
         deletion_scheduled_for=pending.scheduled_for if pending else None,
+        onboarding=OnboardingState(done=completed_at is not None, completed_at=completed_at),
+        policies_to_accept=[
+            PolicyToAccept(kind=p.kind, version=p.version, material=p.material, effective_at=p.effective_at, url=p.url)
+            for p in to_accept
+        ],
     )
 
 

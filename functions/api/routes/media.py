@@ -34,6 +34,7 @@ from shared.media.models import GalleryItem, MediaFilter, MediaItem
 from shared.media.service import NotPublishable, TakenDown
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
+from shared.media.thumbnails import THUMBNAIL_TYPE
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.trust import decisions
@@ -71,6 +72,8 @@ class MediaOut(BaseModel):
     published_at: datetime | None
     created_at: datetime
     url: str | None  # None only when the stored object is missing
+    thumbnail_url: str | None  # a small WebP; the image's own url for rows stored before thumbnails
+    seed: int | None  # outputs: the seed the job rendered with (reuse it to render again)
     c2pa_manifest: bool = Field(False, description="a signed C2PA manifest is embedded in the image's bytes")
     digital_source_type: str | None = Field(None, description="the IPTC digital source type in its XMP and manifest")
     taken_down: bool = Field(False, description="an operator removed it from the gallery; see the notice")
@@ -88,6 +91,7 @@ class PublishIn(BaseModel):
 class GalleryOut(BaseModel):
     id: UUID
     url: str
+    thumbnail_url: str
     width: int
     height: int
     prompt: str | None
@@ -100,7 +104,15 @@ class GalleryPage(BaseModel):
     next_cursor: str | None
 
 
-def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
+def _signed(storage: ObjectStorage, items: list[MediaItem]) -> dict[str, str]:
+    """Signed links of the items' images and thumbnails, in one call."""
+    keys = [item.storage_key for item in items] + [item.thumbnail_key for item in items if item.thumbnail_key]
+    return storage.signed_urls(keys)
+
+
+def _media_out(request: Request, item: MediaItem, urls: dict[str, str]) -> MediaOut:
+    url = urls.get(item.storage_key)
+    thumb = urls.get(item.thumbnail_key) if item.thumbnail_key else url
     return MediaOut(
         id=item.id,
         kind=item.kind,
@@ -116,16 +128,20 @@ def _media_out(request: Request, item: MediaItem, url: str | None) -> MediaOut:
         published_at=item.published_at,
         created_at=item.created_at,
         url=absolute(request, url) if url else None,
+        thumbnail_url=absolute(request, thumb) if thumb else None,
+        seed=item.seed,
         c2pa_manifest=item.c2pa_manifest,
         digital_source_type=item.digital_source_type,
         taken_down=item.taken_down_at is not None,
     )
 
 
-def _gallery_out(request: Request, item: GalleryItem, url: str) -> GalleryOut:
+def _gallery_out(request: Request, item: GalleryItem) -> GalleryOut:
+    url = f"/v1/gallery/{item.id}/image"
     return GalleryOut(
         id=item.id,
         url=absolute(request, url),
+        thumbnail_url=absolute(request, f"/v1/gallery/{item.id}/thumbnail" if item.thumbnail_key else url),
         width=item.width,
         height=item.height,
         prompt=item.prompt,
@@ -209,9 +225,9 @@ def list_media(
     filters = MediaFilter(kind=kind, task=task, model=model, before=before, after=after)
     with db.transaction() as conn:
         page = service.history(conn, caller.account.id, filters, cursor, limit)
-    urls = storage.signed_urls([item.storage_key for item in page.items])
+    urls = _signed(storage, page.items)
     return MediaPage(
-        items=[_media_out(request, item, urls.get(item.storage_key)) for item in page.items],
+        items=[_media_out(request, item, urls) for item in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -220,7 +236,7 @@ def list_media(
 def get_media(request: Request, media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> MediaOut:
     with db.transaction() as conn:
         item = service.get_owned(conn, caller.account.id, media_id)
-    return _media_out(request, item, storage.signed_url(item.storage_key))
+    return _media_out(request, item, _signed(storage, [item]))
 
 
 @router.get(
@@ -278,7 +294,7 @@ def publish_media(
                 raise ContentBlocked("This image is not allowed in the public gallery by the content policy.")
     with db.transaction() as conn:
         item = service.set_public(conn, caller.account.id, media_id, body.public)
-    return _media_out(request, item, storage.signed_url(item.storage_key))
+    return _media_out(request, item, _signed(storage, [item]))
 
 
 @router.delete(
@@ -314,7 +330,7 @@ def gallery(
     with db.transaction() as conn:
         page = service.gallery(conn, cursor, limit)
     return GalleryPage(
-        items=[_gallery_out(request, item, f"/v1/gallery/{item.id}/image") for item in page.items],
+        items=[_gallery_out(request, item) for item in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -332,6 +348,25 @@ def gallery_image(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse
     return StreamingResponse(
         storage.open(item.storage_key),
         media_type=item.content_type,
+        headers={"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get(
+    "/gallery/{media_id}/thumbnail",
+    summary="The thumbnail of one gallery item, anonymous",
+    dependencies=[rate_limited("public")],
+)
+def gallery_thumbnail(media_id: UUID, db: Db, storage: Storage) -> StreamingResponse:
+    """Like the image: through the API, shown only while the item may be; the image itself when it has none."""
+    with db.transaction() as conn:
+        item = service.gallery_item(conn, media_id)
+    key, content_type = (
+        (item.thumbnail_key, THUMBNAIL_TYPE) if item.thumbnail_key else (item.storage_key, item.content_type)
+    )
+    return StreamingResponse(
+        storage.open(key),
+        media_type=content_type,
         headers={"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"},
     )
 

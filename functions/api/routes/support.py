@@ -28,6 +28,7 @@ from shared.media.storage import StorageUnavailable
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.support import service
 from shared.support.service import InvalidSupportText, TooManyAttachments
+from shared.text import VISIBLE_TEXT_PATTERN
 
 log = logging.getLogger("atelier.api.support")
 
@@ -42,8 +43,7 @@ ATTACHMENT_ERRORS = (
 # The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
 # refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no control
 # character (shared/text.py: C0 but tab, newline and carriage return; DEL; C1).
-_CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
-TEXT_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+TEXT_PATTERN = VISIBLE_TEXT_PATTERN
 SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": TEXT_PATTERN}
 MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}
 # Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.

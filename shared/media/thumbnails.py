@@ -1,0 +1,33 @@
+"""Thumbnails: a small WebP of each stored image for the history and the gallery.
+
+Made once, when the image is stored (never per request), from bytes Atelier already validated or rendered.
+The long side is at most THUMBNAIL_SIDE pixels (never enlarged); alpha is kept, metadata never copied.
+"""
+
+from __future__ import annotations
+
+import io
+from uuid import UUID
+
+from PIL import Image
+
+from shared.media.storage import thumbnails_prefix
+
+THUMBNAIL_SIDE = 384
+THUMBNAIL_TYPE = "image/webp"
+_QUALITY = 80
+
+
+def thumbnail_key(user_id: UUID, media_id: UUID) -> str:
+    return f"{thumbnails_prefix(user_id)}{media_id}.webp"
+
+
+def make_thumbnail(data: bytes) -> bytes:
+    """WebP bytes of the image scaled to fit THUMBNAIL_SIDE (first frame of an animation)."""
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.seek(0)
+        image = opened.convert("RGBA" if "A" in opened.getbands() or "transparency" in opened.info else "RGB")
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "WEBP", quality=_QUALITY, method=4)
+    return out.getvalue()

@@ -1,0 +1,56 @@
+"""The studio's local sign-in: only with ATELIER_ENV=local, only for loopback clients, absent in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.db import Database
+from tests.support.tokens import HS256_SECRET, bearer
+
+LOOPBACK = ("127.0.0.1", 50123)
+PATH = "/v1/dev/sign-in"
+
+
+def test_a_loopback_client_gets_a_token_the_api_accepts(tmp_path: Path, db: Database) -> None:
+    with TestClient(create_app(Settings(data_dir=tmp_path), db), client=LOOPBACK) as local:
+        answer = local.post(PATH, json={"email": "  ada@example.com "})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["token_type"] == "bearer"
+        me = local.get("/v1/me", headers=bearer(body["access_token"]))
+        assert me.status_code == 200
+        assert me.json()["email"] == "ada@example.com"
+        again = local.post(PATH, json={"email": "ADA@example.com"}).json()["access_token"]
+        assert local.get("/v1/me", headers=bearer(again)).json()["id"] == me.json()["id"]  # same person
+
+
+def test_other_clients_and_forwarded_requests_are_refused(tmp_path: Path, db: Database) -> None:
+    app = create_app(Settings(data_dir=tmp_path), db)
+    with TestClient(app, client=("192.0.2.10", 40000)) as remote:
+        refused = remote.post(PATH, json={"email": "ada@example.com"})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "local_only")
+    with TestClient(app, client=LOOPBACK) as local:
+        proxied = local.post(PATH, json={"email": "ada@example.com"}, headers={"X-Forwarded-For": "198.51.100.7"})
+        assert (proxied.status_code, proxied.json()["error"]["code"]) == (403, "local_only")
+        bad = local.post(PATH, json={"email": "not an email"})
+        assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_email")
+
+
+def test_the_route_does_not_exist_in_production(tmp_path: Path, db: Database) -> None:
+    production = Settings(
+        data_dir=tmp_path,
+        environment="production",
+        database_url="postgresql://db.example/postgres",
+        supabase_url="https://proj.supabase.co",
+        supabase_secret_key="sb_secret_real_value",
+        supabase_jwt_secret=HS256_SECRET,
+    )
+    app = create_app(production, db)
+    assert not any(getattr(route, "path", "").startswith("/v1/dev") for route in app.routes)
+    with TestClient(app, client=LOOPBACK) as local:
+        assert local.post(PATH, json={"email": "ada@example.com"}).status_code in (404, 405)
+        assert PATH not in app.openapi()["paths"]

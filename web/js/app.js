@@ -1,0 +1,133 @@
+// The shell: runtime config, sign-in state, the gates a person must pass (onboarding, a changed policy),
+// the cookie banner, and hash routing (a reload or a shared link lands on the same page).
+
+import { api, on } from "./api.js";
+import { loadConfig } from "./config.js";
+import { showBanner, bannerNeeded } from "./consent.js";
+import { h, replace, focusHeading } from "./dom.js";
+import * as session from "./session.js";
+
+const VIEWS = {
+  studio: { load: () => import("./views/studio.js"), title: "Studio", private: true },
+  history: { load: () => import("./views/history.js"), title: "History", private: true },
+  gallery: { load: () => import("./views/gallery.js"), title: "Gallery", private: false },
+  credits: { load: () => import("./views/credits.js"), title: "Credits", private: true },
+  privacy: { load: () => import("./views/privacy.js"), title: "Privacy", private: true },
+  policy: { load: () => import("./views/policy.js"), title: "Policy", private: false },
+};
+
+const main = document.getElementById("main");
+const who = document.getElementById("who");
+const notice = document.getElementById("notice");
+let me = null;
+let cleanup = null;
+let renderCount = 0;
+
+export function notify(message) {
+  notice.textContent = message;
+  clearTimeout(notify.timer);
+  notify.timer = setTimeout(() => (notice.textContent = ""), 6000);
+}
+
+function parseRoute() {
+  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  return { name: VIEWS[name] ? name : session.signedIn() ? "studio" : "gallery", args: rest };
+}
+
+async function refreshMe() {
+  me = session.signedIn() ? await api.get("/v1/me") : null;
+  renderWho();
+  return me;
+}
+
+function renderWho() {
+  if (!me) {
+    replace(who, h("a", { href: "#/studio", class: "button small" }, "Sign in"));
+    return;
+  }
+  replace(
+    who,
+    h("span", { class: "email", title: me.email || "" }, me.display_name || me.email || "Signed in"),
+    h("button", { type: "button", class: "small quiet", onclick: () => signOut() }, "Sign out"),
+  );
+}
+
+function signOut() {
+  session.signOut();
+  me = null;
+  renderWho();
+  location.hash = "#/gallery";
+  route();
+}
+
+function markCurrent(name) {
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+async function route() {
+  const mine = ++renderCount;
+  if (cleanup) cleanup();
+  cleanup = null;
+  const { name, args } = parseRoute();
+  const view = VIEWS[name];
+  markCurrent(name);
+  document.title = `${view.title} · Atelier Studio`;
+  const ctx = { me, notify, refreshMe, navigate: (hash) => (location.hash = hash), args, reload: () => route() };
+  try {
+    let module;
+    const wanted = view.load(); // fetched while the account loads
+    wanted.catch(() => {});
+    if (view.private && !session.signedIn()) module = await import("./views/signin.js");
+    else if (view.private && session.signedIn()) {
+      if (!me) await refreshMe();
+      ctx.me = me;
+      if (!me.onboarding.done) module = await import("./views/onboarding.js");
+      else if (me.policies_to_accept.length) module = await import("./views/accept.js");
+    }
+    module = module || (await wanted);
+    if (mine !== renderCount) return;
+    const target = h("div", { class: `view view-${name}` });
+    replace(main, target);
+    cleanup = (await module.render(target, ctx)) || null;
+    if (mine === renderCount) focusHeading(target);
+  } catch (error) {
+    if (mine !== renderCount) return;
+    replace(main, h("section", { class: "panel" }, h("h1", {}, "Something went wrong"), h("p", { role: "alert" }, error.message)));
+  }
+}
+
+async function start() {
+  await loadConfig();
+  try {
+    await session.completeRedirect();
+  } catch (error) {
+    notify(error.message);
+  }
+  // A 428 anywhere: the changed policy is shown before anything else.
+  on("policy", async () => {
+    await refreshMe();
+    route();
+  });
+  on("auth", () => {
+    me = null;
+    renderWho();
+    route();
+  });
+  session.onChange(() => {
+    if (!session.signedIn()) {
+      me = null;
+      renderWho();
+    }
+  });
+  window.addEventListener("hashchange", route);
+  document.getElementById("cookie-settings").addEventListener("click", () => showBanner({ settings: true }));
+  if (session.signedIn()) await refreshMe().catch(() => {});
+  renderWho();
+  await route();
+  if (await bannerNeeded()) showBanner({});
+}
+
+start();
