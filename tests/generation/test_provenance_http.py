@@ -184,8 +184,10 @@ def test_the_export_archive_holds_the_marked_bytes_and_uploads_stay_unmarked(stu
     state = studio.client.get(f"/v1/me/exports/{export_id}", headers=who.headers).json()
     archive = zipfile.ZipFile(io.BytesIO(studio.fetch(state["url"])))
     files = {name: archive.read(name) for name in archive.namelist() if name.startswith("files/")}
-    outputs = [data for name, data in files.items() if f"{output['id']}" in name]
+    outputs = [data for name, data in files.items() if name.startswith(f"files/outputs/{output['id']}")]
     assert outputs == [marked]
+    # Its thumbnail (h17) is exported too: a small re-encoded copy, which carries no marks.
+    assert [name for name in files if name.startswith(f"files/thumbnails/{output['id']}")]
     _assert_marked(outputs[0], "text_to_image", who, "a secret lighthouse")
 
 
