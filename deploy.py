@@ -154,8 +154,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
     Each model's commit: pinned in config/models.py, else the one locked on the volume, else its branch's newest
     (then locked); `--update MODEL` moves a locked model to its branch's newest commit. By default it calls the
     deployed function (`modal.Function.from_name`); `--ephemeral` runs it in a temporary app (`app.run()`), e.g.
-    before the first deploy. HF_TOKEN from the environment, when set, is passed for the gated FLUX.1 [dev]
-    repositories and used for that call only.
+    before the first deploy. HF_TOKEN from the environment, when set, reaches the call as an ephemeral Modal Secret
+    (for the gated FLUX.1 [dev] repositories), never as an argument, which Modal would keep with the call's inputs.
     """
     import modal
 
@@ -177,15 +177,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 2
     ids = [entry.id for entry in entries]
     token = os.environ.get("HF_TOKEN") or None
+    secrets = [modal.Secret.from_dict({"HF_TOKEN": token})] if token else []
     print(f"downloading {len(ids)} model(s) to the weights volume: {', '.join(ids)}")
     with modal.enable_output():
         if args.ephemeral:
             from functions.generation.gpu import download_weights
 
             with app.run():
-                lock = download_weights.remote(args.model, token, args.update)
+                lock = (download_weights.with_options(secrets=secrets) if secrets else download_weights).remote(
+                    args.model, args.update
+                )
         else:
-            lock = modal.Function.from_name(APP_NAME, "download_weights").remote(args.model, token, args.update)
+            deployed = modal.Function.from_name(APP_NAME, "download_weights")
+            lock = (deployed.with_options(secrets=secrets) if secrets else deployed).remote(args.model, args.update)
     print("weights lock (weights.lock.json on the volume):")
     for model_id, locked in sorted(lock.items()):
         print(f"  {model_id:20} {locked['repo']}@{locked['requested']} = {locked['commit']}")

@@ -26,6 +26,9 @@ Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
 TASKS: tuple[Task, ...] = get_args(Task)
 Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2"]
 GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
+OutputFormat = Literal["webp", "jpeg", "png"]
+Speedup = Literal["compile", "fuse_qkv", "fp8"]
+SPEEDUPS: tuple[Speedup, ...] = get_args(Speedup)
 
 # A revision is a full commit hash (pinned) or a branch that `deploy.py weights` resolves and locks on the weights
 # volume (shared/weights.py); the GPU classes load the pinned or locked commit, never a branch.
@@ -77,6 +80,34 @@ FLUX_DEV_NC = Licence(
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How a model is served on its GPU: speed switches, output encoding and the container's reservations.
+
+    The speed switches apply on a CUDA device only where the hardware supports them (fp8 needs compute capability
+    8.9, i.e. L40S/H100 and newer); `ATELIER_SPEEDUPS_OFF` turns any of them off without a code change.
+    """
+
+    compile: bool = False  # torch.compile of the transformer's repeated blocks (regional compilation)
+    fuse_qkv: bool = False  # one fused QKV projection per attention instead of three matmuls
+    fp8: bool = False  # torchao float8 weights and activations for the transformer's linear layers
+    gpu_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    output_format: OutputFormat = "webp"  # what outputs are encoded as (a request may ask for png)
+    tile: int = 0  # upscalers: tile size in input pixels (0 = whole image)
+    tile_overlap: int = 0
+    gpu_snapshot: bool = True  # snapshot GPU memory too: weights on the GPU, compiled and warmed up, in the snapshot
+    memory_mib: int = 8192  # host memory reserved per container (Modal's default is 128 MiB)
+    cpu: float = 4.0  # CPU cores reserved per container (Modal's default is 0.125)
+    min_containers: int = 0  # warm containers kept even when idle (each costs GPU time)
+    max_containers: int = 10  # a cap on GPUs one model may hold at once
+
+    def enabled(self) -> tuple[Speedup, ...]:
+        return tuple(name for name in SPEEDUPS if getattr(self, name))
+
+
+FLUX_SERVING = Serving(compile=True, fuse_qkv=True, fp8=True, memory_mib=49152, cpu=8.0)
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One model the engine can run. Prices are in credits."""
 
@@ -98,6 +129,7 @@ class ModelEntry:
     max_sequence_length: int = 512
     allow_patterns: tuple[str, ...] = ()  # what `deploy.py weights` downloads; empty = the whole repo
     upscale_factor: int = 0
+    serving: Serving = field(default_factory=Serving)
 
     @property
     def commercial(self) -> bool:
@@ -134,6 +166,7 @@ MODELS: tuple[ModelEntry, ...] = (
         credits_per_image=1,
         max_sequence_length=256,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
+        serving=FLUX_SERVING,
     ),
     ModelEntry(
         id="flux-kontext-dev",
@@ -150,6 +183,7 @@ MODELS: tuple[ModelEntry, ...] = (
         sizes=FLUX_SIZES,
         credits_per_image=4,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
+        serving=FLUX_SERVING,
     ),
     ModelEntry(
         id="flux-fill-dev",
@@ -166,6 +200,7 @@ MODELS: tuple[ModelEntry, ...] = (
         sizes=FLUX_SIZES,
         credits_per_image=4,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
+        serving=FLUX_SERVING,
     ),
     ModelEntry(
         id="real-esrgan-x4",
@@ -182,6 +217,9 @@ MODELS: tuple[ModelEntry, ...] = (
         credits_per_megapixel=1,
         allow_patterns=("RealESRGAN_x4.pth",),
         upscale_factor=4,
+        # fp16 tiles of 512 px with 32 px of context: memory no longer grows with the image; JPEG encodes a
+        # 4096² output in a fraction of WebP's time.
+        serving=Serving(gpu_dtype="float16", output_format="jpeg", tile=512, tile_overlap=32, memory_mib=8192),
     ),
     ModelEntry(
         id="florence-2-base",
@@ -196,6 +234,7 @@ MODELS: tuple[ModelEntry, ...] = (
         default_steps=1,
         default_guidance=0.0,
         credits_per_image=1,
+        serving=Serving(memory_mib=8192, cpu=4.0),
     ),
 )
 
@@ -322,3 +361,19 @@ def price(entry: ModelEntry, task: Task, count: int, width: int, height: int) ->
         megapixels = math.ceil(width * height / 1_000_000)
         return count * max(1, megapixels) * entry.credits_per_megapixel
     return count * entry.credits_per_image
+
+
+def check_speedups_off(items: list[str]) -> list[str]:
+    """Validate `ATELIER_SPEEDUPS_OFF` items (`fp8`, or `flux-schnell:compile`); a typo fails at startup."""
+    for item in items:
+        model_id, _, name = item.rpartition(":")
+        if name not in SPEEDUPS or (model_id and model_id not in BY_ID):
+            raise ValueError(
+                f"ATELIER_SPEEDUPS_OFF: {item!r} is not one of {', '.join(SPEEDUPS)}, optionally prefixed by a model id"
+            )
+    return items
+
+
+def speedups(entry: ModelEntry, off: list[str] | tuple[str, ...] = ()) -> tuple[Speedup, ...]:
+    """The speed-ups the registry enables for `entry`, less those `ATELIER_SPEEDUPS_OFF` turns off."""
+    return tuple(name for name in entry.serving.enabled() if name not in off and f"{entry.id}:{name}" not in off)

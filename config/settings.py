@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.email import check_sender_settings
 from config.limits import Bucket, buckets_with
-from config.models import offered_models
+from config.models import check_speedups_off, offered_models
 
 # Values that mean "nobody filled this in"; production refuses them.
 # The product catalogue ships next to this module, so it is found wherever the package is installed.
@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     noncommercial_licensed: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("ATELIER_NONCOMMERCIAL_LICENSED")
     )
+    # GPU serving speed-ups to turn off: `compile`, `fuse_qkv`, `fp8` (every model) or `<model id>:<speed-up>`.
+    speedups_off: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ATELIER_SPEEDUPS_OFF")
+    )
 
     # Consent, policies, device data (issue 8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
@@ -126,7 +130,12 @@ class Settings(BaseSettings):
     )  # who is told about overdue rights requests
 
     @field_validator(
-        "noncommercial_licensed", "trusted_proxies", "blocked_terms", "privacy_operator_emails", mode="before"
+        "noncommercial_licensed",
+        "trusted_proxies",
+        "blocked_terms",
+        "privacy_operator_emails",
+        "speedups_off",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -141,6 +150,11 @@ class Settings(BaseSettings):
     )
     trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias=_env("ATELIER_TRUSTED_PROXY_HOPS"))
     pseudonym_secret: str | None = Field(None, validation_alias=_env("ATELIER_PSEUDONYM_KEY"))
+
+    @field_validator("speedups_off")
+    @classmethod
+    def _known_speedups(cls, value: list[str]) -> list[str]:
+        return check_speedups_off(value)
 
     @field_validator("rate_limit_overrides", mode="before")
     @classmethod

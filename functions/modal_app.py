@@ -48,11 +48,12 @@ api_image = (
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 web_image = api_image.add_local_dir(str(WEB_DIR), "/root/web")
 
-# The GPU image adds the `gpu` extra (torch, diffusers, transformers, ...), resolved to a CUDA build on Modal.
-# It reads pinned weights from the volume only: the hub is never contacted at run time.
+# The GPU image adds the `gpu` extra (torch, diffusers, transformers, ... pinned exactly; PyPI's torch wheel is the
+# CUDA build) and the `cuda` extra (torchao's fp8 kernels). It reads pinned weights from the volume only: the hub is
+# never contacted at run time, and no attention backend that fetches kernels from a hub is used.
 gpu_image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install_from_pyproject(PYPROJECT, optional_dependencies=["gpu"])
+    .pip_install_from_pyproject(PYPROJECT, optional_dependencies=["gpu", "cuda"])
     .env(
         {
             "ATELIER_ENV": "production",

@@ -7,20 +7,29 @@ and in-process on the CPU with the tiny offline models (`functions/generation/ti
     result = engine.render(RenderRequest(task="text_to_image", model="flux-schnell", prompt="a fox", width=1024,
                                          height=1024, seed=7), on_progress=print, should_cancel=lambda: False)
 
-Outputs are WebP (quality 90) by default: a 4096² WebP encodes many times faster than a PNG and is a fraction of
-its size; `output_format="png"` gives lossless PNG for small images that must be exact.
+Outputs are encoded in the format the registry names for the model (`Serving.output_format`: WebP for FLUX, JPEG
+for the 4096² upscales, where WebP would cost seconds of CPU), several images of one job in parallel threads
+(Pillow releases the interpreter lock while it encodes); `output_format="png"` gives lossless PNG for small images
+that must be exact.
+
+On a GPU the engine also prepares each model for speed (`prepare`: fused QKV, fp8, regional compile, per the
+registry) and renders every registered shape once (`warm_up`) so nothing compiles during a user's job; a GPU
+container does both before its memory snapshot (`functions/generation/serving.py`).
 """
 
 from __future__ import annotations
 
+import gc
 import io
+import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -28,22 +37,27 @@ from config.models import (
     MAX_UPSCALE_LONG_SIDE,
     ModelEntry,
     ModelUnavailable,
+    OutputFormat,
+    Speedup,
     Task,
     get_model,
     output_size,
+    speedups,
     upscale_passes,
     upscale_size,
 )
 from config.settings import Settings
 
-OutputFormat = Literal["webp", "png"]
-CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "png": "image/png"}
+CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 WEBP_QUALITY = 90
+WEBP_METHOD = 2  # libwebp effort 0-6: 2 encodes ~2x faster than 4 for a few percent more bytes at the same quality
+JPEG_QUALITY = 92
 MAX_INPUT_PIXELS = 4096 * 4096
 FLUX_MULTIPLE = 16
 MAX_SIDE = 2048
-CAPTION_MAX_NEW_TOKENS = 96
+CAPTION_MAX_NEW_TOKENS = 1024  # Florence-2's own limit (its generation config's max_length is 1025 with the start)
 CAPTION_MIN_NEW_TOKENS = 4
+CAPTION_DEFAULT_BEAMS = 3  # Florence-2's published usage, when a checkpoint's generation config names no beam count
 
 ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
@@ -82,7 +96,7 @@ class RenderRequest:
     steps: int | None = None  # None → the registry default
     guidance: float | None = None
     target_model: str | None = None  # image_to_prompt: the model the prompt is for (recorded)
-    output_format: OutputFormat = "webp"
+    output_format: OutputFormat | None = None  # None → the registry's format for the model
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,7 +200,7 @@ def source_from_settings(settings: Settings) -> ModelSource:
 
 def engine_for(settings: Settings) -> Engine:
     """The engine the settings describe: tiny offline models by default, the weights volume in production."""
-    return Engine(source_from_settings(settings))
+    return Engine(source_from_settings(settings), speedups_off=tuple(settings.speedups_off))
 
 
 # -- loading -----------------------------------------------------------------------------------------------------
@@ -206,6 +220,8 @@ class _Loaded:
     entry: ModelEntry
     model: Any
     processor: Any = None
+    speedups: tuple[Speedup, ...] | None = None  # what `prepare` applied; None until it ran
+    skipped: dict[str, str] = field(default_factory=dict)  # speed-ups wanted but not applied, with the reason
 
 
 def _load(entry: ModelEntry, path: Path, dtype: Any) -> _Loaded:
@@ -238,41 +254,99 @@ def _load(entry: ModelEntry, path: Path, dtype: Any) -> _Loaded:
 class Engine:
     """Loads each model once per process (shared by every Engine over the same source) and renders requests.
 
-    `device` defaults to CUDA when present, else the CPU. `dtype` ("bfloat16" | "float32") defaults to bfloat16 on
-    a GPU and float32 on the CPU; a GPU container loads bfloat16 weights to the CPU before its memory snapshot
-    (`Engine(source, device="cpu", dtype="bfloat16")`, then `load(...)`) and calls `to("cuda")` after it.
+    `device` defaults to CUDA when present, else the CPU. `dtype` ("bfloat16" | "float16" | "float32") applies to
+    every model; None means each model's serving dtype (`Serving.gpu_dtype`) on a GPU and float32 on the CPU, and
+    "serving" means the serving dtype wherever the weights are (a GPU container loading to the CPU before its
+    memory snapshot). `speedups_off` lists speed-ups to skip (`ATELIER_SPEEDUPS_OFF`).
     """
 
-    def __init__(self, source: ModelSource, *, device: str | None = None, dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        speedups_off: tuple[str, ...] = (),
+        compile_backend: str = "inductor",
+    ) -> None:
         self.source = source
         self.device = device or _default_device()
-        self.dtype_name = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+        self.dtype_name = dtype
+        # Fixed at construction, so moving to another device later does not change which weights are cached.
+        self._serving_dtypes = dtype == "serving" or (dtype is None and self.device.startswith("cuda"))
+        self.speedups_off = speedups_off
+        self.compile_backend = compile_backend
+        self._keys: set[tuple[str, str, str]] = set()
         self._render_lock = threading.Lock()
 
-    def _dtype(self) -> Any:
-        import torch
-
-        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[self.dtype_name]
+    def dtype_for(self, entry: ModelEntry) -> str:
+        if self._serving_dtypes:
+            return entry.serving.gpu_dtype
+        return self.dtype_name or "float32"
 
     def _key(self, entry: ModelEntry) -> tuple[str, str, str]:
-        return (f"{self.source.kind}:{self.dtype_name}", str(getattr(self.source, "root", "")), entry.id)
+        return (f"{self.source.kind}:{self.dtype_for(entry)}", str(getattr(self.source, "root", "")), entry.id)
 
     def load(self, model_id: str) -> _Loaded:
         """The model, loaded from the source on first use and cached for the process."""
+        import torch
+
         entry = _entry(model_id)
         key = self._key(entry)
         with _CACHE_LOCK:
             loaded = _CACHE.get(key)
             if loaded is None:
                 path = self.source.path_for(entry)
+                dtype = getattr(torch, self.dtype_for(entry))
                 try:
-                    loaded = _load(entry, path, self._dtype())
+                    loaded = _load(entry, path, dtype)
                 except Exception as exc:  # any loader error (missing file, corrupt safetensors, bad config)
                     raise RenderFailed(
                         "model_load_failed", f"{entry.id} could not be loaded: {type(exc).__name__}"
                     ) from exc
+                if self.device != "cpu":
+                    loaded.model.to(self.device)
                 _CACHE[key] = loaded
+            self._keys.add(key)
             return loaded
+
+    def materialize(self, model_id: str) -> None:
+        """Copy every weight of a loaded model into memory this process owns.
+
+        safetensors loads by memory-mapping the file, and a bf16 checkpoint loaded as bf16 keeps pointing into the
+        mapping (diffusers' `disable_mmap` covers only its own modules, not the text encoders). A memory snapshot
+        of mapped pages would read them back from the volume on every restore; owned copies are in the snapshot.
+        """
+        loaded = self.load(model_id)
+        for module in _modules(loaded.model):
+            for tensor in (*module.parameters(), *module.buffers()):
+                tensor.data = tensor.data.clone()
+        gc.collect()  # drop the last references to the mapped storages, which unmaps the files
+
+    def prepare(self, model_id: str) -> _Loaded:
+        """Apply the registry's speed-ups to a loaded model on this engine's device, once (see speedups.py)."""
+        from functions.generation.speedups import apply_speedups
+
+        loaded = self.load(model_id)
+        if loaded.speedups is None:
+            wanted = speedups(loaded.entry, self.speedups_off)
+            if loaded.entry.family.startswith("flux") and wanted:
+                report = apply_speedups(loaded.model, wanted, self.device, compile_backend=self.compile_backend)
+                loaded.speedups = tuple(report.applied)
+                loaded.skipped = {str(name): reason for name, reason in report.skipped.items()}
+            else:
+                loaded.speedups = ()
+        return loaded
+
+    def warm_up(self, model_id: str) -> int:
+        """Render every shape the registry allows once (each size × each count, one step), so a compiled model
+        has compiled for all of them before a snapshot; returns the number of renders."""
+        entry = _entry(model_id)
+        renders = 0
+        for request in warm_up_requests(entry, self.source.size_divisor):
+            self.render(request)
+            renders += 1
+        return renders
 
     def output_size(self, model_id: str, aspect_ratio: str | None) -> tuple[int, int]:
         """(width, height) this engine renders for an aspect ratio: the registry's size, scaled down for tiny models."""
@@ -287,9 +361,8 @@ class Engine:
         """Move every model this engine loaded to `device` (after a memory snapshot: "cuda")."""
         self.device = device
         with _CACHE_LOCK:
-            for key, loaded in _CACHE.items():
-                if key[:2] == self._key(loaded.entry)[:2]:
-                    loaded.model.to(device)
+            for key in self._keys:
+                _CACHE[key].model.to(device)
 
     def render(
         self,
@@ -389,12 +462,14 @@ class Engine:
             )
         with torch.inference_mode():
             images = loaded.model(**kwargs).images
+        output_format = request.output_format or entry.serving.output_format
+        encoded = encode_images(images, output_format)
         progress(1.0)
         return RenderResult(
             task=request.task,
             model=entry.id,
             seed=seed,
-            images=tuple(_encode(image, request.output_format) for image in images),
+            images=encoded,
             parameters={
                 "width": width,
                 "height": height,
@@ -402,7 +477,7 @@ class Engine:
                 "guidance": guidance,
                 "count": request.count,
                 "seed": seed,
-                "output_format": request.output_format,
+                "output_format": output_format,
             },
         )
 
@@ -414,6 +489,8 @@ class Engine:
         import numpy as np
         import torch
 
+        from functions.generation.tiles import to_uint8, upscale_tiled
+
         if request.count != 1:
             raise RenderFailed("invalid_count", "upscale makes one image")
         source = _decode(request.image, "image")
@@ -422,27 +499,31 @@ class Engine:
             out_w, out_h = upscale_size(source.width, source.height, target)
         except ValueError as exc:
             raise RenderFailed("invalid_size", str(exc)) from exc
-        passes = upscale_passes(loaded.entry, max(source.size), target)
-        model = loaded.model
-        image = source
+        entry, model = loaded.entry, loaded.model
+        passes = upscale_passes(entry, max(source.size), target)
+        scale = entry.upscale_factor or 4
+        tile = entry.serving.tile or 1 << 30  # 0 = the whole image at once
+        array = np.asarray(source, dtype=np.float32) / 255.0
+        image = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
         for index in range(passes):
             if cancel():
                 raise RenderCanceled
-            array = np.asarray(image, dtype=np.float32) / 255.0
-            tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
-            with torch.inference_mode():
-                output = model(tensor).clamp_(0, 1)
-            pixels = (output[0].permute(1, 2, 0).float().cpu().numpy() * 255.0).round().astype(np.uint8)
-            image = Image.fromarray(pixels, mode="RGB")
+            if index == passes - 1 and index > 0:
+                # Stop at the target: shrink the intermediate so the last pass lands on (about) the target size
+                # instead of building a larger image only to throw most of it away.
+                image = _shrink_for_last_pass(image, (out_w, out_h), scale)
+            image = upscale_tiled(model, image, scale=scale, tile=tile, overlap=entry.serving.tile_overlap)
             progress((index + 1) / (passes + 1))
-        if image.size != (out_w, out_h):
-            image = image.resize((out_w, out_h), Image.Resampling.LANCZOS)
+        # Resized to the exact target and converted to 8 bits on the model's device; only uint8 reaches the host.
+        pixels = to_uint8(image, (out_w, out_h)).cpu().numpy()
+        output_format = request.output_format or entry.serving.output_format
+        encoded = encode_images([Image.fromarray(pixels, mode="RGB")], output_format)
         progress(1.0)
         return RenderResult(
             task="upscale",
             model=loaded.entry.id,
             seed=seed,
-            images=(_encode(image, request.output_format),),
+            images=encoded,
             parameters={
                 "input_width": source.width,
                 "input_height": source.height,
@@ -450,8 +531,9 @@ class Engine:
                 "width": out_w,
                 "height": out_h,
                 "passes": passes,
+                "tile": entry.serving.tile,
                 "seed": seed,
-                "output_format": request.output_format,
+                "output_format": output_format,
             },
         )
 
@@ -468,33 +550,22 @@ class Engine:
         task_token = "<MORE_DETAILED_CAPTION>"  # noqa: S105  # a Florence-2 task, not a secret
         inputs = processor(text=task_token, images=source, return_tensors="pt").to(model.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        tokenizer = processor.tokenizer
-        suppressed = sorted(
-            {tokenizer.convert_tokens_to_ids(tok) for tok in (processor.image_token, tokenizer.unk_token)}
-            | {tokenizer.pad_token_id, tokenizer.bos_token_id}
-        )
+        settings = caption_generation_settings(model, processor)
+        limit = settings["max_length"] - 1
         produced = 0
 
         class _Watch(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 nonlocal produced
                 produced += 1
-                progress(min(0.99, produced / CAPTION_MAX_NEW_TOKENS))
+                progress(min(0.99, produced / limit))
                 if cancel():
                     raise RenderCanceled
                 return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
         torch.manual_seed(seed)
         with torch.inference_mode():
-            generated = model.generate(
-                **inputs,
-                max_new_tokens=CAPTION_MAX_NEW_TOKENS,
-                min_new_tokens=CAPTION_MIN_NEW_TOKENS,
-                num_beams=1,
-                do_sample=False,
-                suppress_tokens=suppressed,
-                stopping_criteria=StoppingCriteriaList([_Watch()]),
-            )
+            generated = model.generate(**inputs, **settings, stopping_criteria=StoppingCriteriaList([_Watch()]))
         text = processor.batch_decode(generated, skip_special_tokens=True)[0]
         text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).replace("\ufffd", " ").split())
         if not text:
@@ -563,13 +634,84 @@ def _flux_size(request: RenderRequest, source: Image.Image | None) -> tuple[int,
     return width, height
 
 
-def _encode(image: Image.Image, output_format: OutputFormat) -> RenderedImage:
+def encode_image(image: Image.Image, output_format: OutputFormat) -> RenderedImage:
     buffer = io.BytesIO()
     if output_format == "png":
         image.save(buffer, format="PNG", compress_level=6)
+    elif output_format == "jpeg":
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)  # 4:4:4 keeps upscaled detail
     else:
-        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
+        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
     return RenderedImage(buffer.getvalue(), image.width, image.height, CONTENT_TYPES[output_format])
+
+
+def encode_images(images: Sequence[Image.Image], output_format: OutputFormat) -> tuple[RenderedImage, ...]:
+    """Encode a job's images in parallel threads (Pillow's encoders run without the interpreter lock)."""
+    if len(images) <= 1:
+        return tuple(encode_image(image, output_format) for image in images)
+    with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
+        return tuple(pool.map(lambda image: encode_image(image, output_format), images))
+
+
+def _shrink_for_last_pass(image: Any, target: tuple[int, int], scale: int) -> Any:
+    """An intermediate upscale shrunk (on its device) so one more `scale`x pass reaches at least `target`."""
+    import math
+
+    from torch.nn import functional as F
+
+    height, width = image.shape[2], image.shape[3]
+    want_w, want_h = math.ceil(target[0] / scale), math.ceil(target[1] / scale)
+    if want_w >= width or want_h >= height:
+        return image
+    shrunk = F.interpolate(image.float(), size=(want_h, want_w), mode="bicubic", antialias=True, align_corners=False)
+    return shrunk.clamp_(0.0, 1.0).to(image.dtype)
+
+
+def _modules(model: Any) -> list[Any]:
+    """The torch modules of a loaded model: a pipeline's components, or the model itself."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        return [model]
+    components = getattr(model, "components", {})
+    return [part for part in components.values() if isinstance(part, torch.nn.Module)]
+
+
+def warm_up_requests(entry: ModelEntry, size_divisor: int) -> list[RenderRequest]:
+    """One cheap request per shape a model can be asked for: every registered size × every count for FLUX (one
+    step each: the transformer's shapes do not depend on the step count), one of each kind otherwise."""
+    requests: list[RenderRequest] = []
+    sizes = [scaled_size(w, h, size_divisor) for w, h in entry.sizes.values()] or [(64, 64)]
+    for width, height in sizes:
+        image = None if entry.family == "flux" else _blank_png(width, height)
+        mask = _blank_png(width, height) if entry.family == "flux-fill" else None
+        for task in entry.tasks:
+            if task in ("upscale", "image_to_prompt"):
+                target = width * (entry.upscale_factor or 4) if task == "upscale" else None
+                requests.append(RenderRequest(task=task, model=entry.id, image=image, target_long_side=target, seed=0))
+                continue
+            for count in range(1, 5):
+                requests.append(
+                    RenderRequest(
+                        task=task,
+                        model=entry.id,
+                        prompt="warm-up",
+                        image=image,
+                        mask=mask,
+                        width=width,
+                        height=height,
+                        count=count,
+                        seed=0,
+                        steps=1,
+                    )
+                )
+    return requests
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _error_code(exc: Exception) -> str:
@@ -577,3 +719,38 @@ def _error_code(exc: Exception) -> str:
     if "OutOfMemory" in name or "out of memory" in str(exc).lower():
         return "out_of_memory"
     return "render_error"
+
+
+def caption_generation_settings(model: Any, processor: Any) -> dict[str, Any]:
+    """`generate` arguments for a captioner, from the checkpoint's own generation config (beams, length, repeats).
+
+    The BOS token is suppressed only when the config does not force it as the first token: suppressing a token
+    that is also forced leaves the first step with no allowed token at all.
+    """
+    config = model.generation_config
+    explicit = config.to_diff_dict()  # what the checkpoint's generation_config.json sets, not library defaults
+    text_config = getattr(model.config, "text_config", model.config)
+    positions = getattr(text_config, "max_position_embeddings", None) or CAPTION_MAX_NEW_TOKENS + 1
+    max_length = min(int(explicit.get("max_length") or CAPTION_MAX_NEW_TOKENS + 1), positions)
+    forced_bos = getattr(config, "forced_bos_token_id", None)
+    if forced_bos is None:
+        forced_bos = getattr(text_config, "forced_bos_token_id", None)
+    tokenizer = processor.tokenizer
+    suppressed = {tokenizer.convert_tokens_to_ids(tok) for tok in (processor.image_token, tokenizer.unk_token)}
+    suppressed.add(tokenizer.pad_token_id)
+    if tokenizer.bos_token_id != forced_bos:
+        suppressed.add(tokenizer.bos_token_id)
+    suppressed.discard(forced_bos)
+    settings: dict[str, Any] = {
+        # As max_length (decoder tokens, the start token included), so it never disagrees with the config's own.
+        "max_length": min(CAPTION_MAX_NEW_TOKENS + 1, max(CAPTION_MIN_NEW_TOKENS + 1, max_length)),
+        "min_new_tokens": CAPTION_MIN_NEW_TOKENS,
+        "num_beams": int(explicit.get("num_beams") or CAPTION_DEFAULT_BEAMS),
+        "do_sample": False,
+        "suppress_tokens": sorted(token for token in suppressed if token is not None),
+    }
+    for name in ("early_stopping", "no_repeat_ngram_size", "length_penalty"):
+        value = explicit.get(name)
+        if value:
+            settings[name] = value
+    return settings

@@ -1,9 +1,11 @@
-"""Modal GPU classes: one per model family, weights from the volume, loaded once per container.
+"""Modal GPU classes: one per model family, weights from the (read-only) volume, loaded once per container.
 
-Cold starts use memory snapshots: `@modal.enter(snap=True)` loads the weights (bfloat16) to the CPU before the
-snapshot is taken, `@modal.enter(snap=False)` moves them to the GPU after each restore; CUDA is never touched
-before the snapshot. Each container serves one input at a time (no `@modal.concurrent`), so one GPU renders
-one job at a time.
+Cold starts use memory snapshots. With GPU snapshots (the registry's `Serving.gpu_snapshot`, Modal's
+`experimental_options={"enable_gpu_snapshot": True}`) the snapshot is taken after the weights are on the GPU, the
+speed-ups applied and every registered shape rendered once; without them the weights are loaded to the CPU before
+the snapshot (CUDA untouched) and moved, prepared and warmed up after each restore. The order lives in
+`functions/generation/serving.py`. Each container serves one input at a time (no `@modal.concurrent`), so one GPU
+renders one job at a time. Host memory, CPU cores and container counts come from the registry too.
 
 `render(request_dict) -> result_dict` takes `RenderRequest.to_dict()` and returns `RenderResult.to_dict()`;
 a `RenderFailed` raised inside reaches the caller as `RenderFailed` (it pickles with its code). The jobs work
@@ -33,19 +35,27 @@ class _Renderer:
     """Shared body of every GPU class; subclasses name the registry entries they serve."""
 
     model_ids: ClassVar[tuple[str, ...]] = ()
+    gpu_snapshot: ClassVar[bool] = False
     engine: Any
+    container: Any
 
     @modal.enter(snap=True)
-    def load_to_cpu(self) -> None:
-        from functions.generation.engine import Engine, VolumeSource
+    def before_snapshot(self) -> None:
+        from config.settings import get_settings
+        from functions.generation.engine import VolumeSource
+        from functions.generation.serving import ServingContainer
 
-        self.engine = Engine(VolumeSource(Path(WEIGHTS_MOUNT)), device="cpu", dtype="bfloat16")
-        for model_id in self.model_ids:
-            self.engine.load(model_id)
+        self.container = ServingContainer(
+            VolumeSource(Path(WEIGHTS_MOUNT)),
+            self.model_ids,
+            gpu_snapshot=self.gpu_snapshot,
+            speedups_off=tuple(get_settings().speedups_off),
+        )
+        self.engine = self.container.before_snapshot()
 
     @modal.enter(snap=False)
-    def move_to_gpu(self) -> None:
-        self.engine.to("cuda")
+    def after_restore(self) -> None:
+        self.engine = self.container.after_restore()
 
     @modal.method()
     def run_job(self, job_id: str) -> None:
@@ -66,57 +76,80 @@ class _Renderer:
 
 
 def _options(class_name: str) -> dict[str, Any]:
-    gpus = {BY_ID[model_id].gpu for model_id in SERVES[class_name]}
+    """The Modal options of a GPU class, from the registry entries it serves (which must agree on GPU and
+    snapshot kind); reservations are the largest any of them asks for."""
+    entries = [BY_ID[model_id] for model_id in SERVES[class_name]]
+    gpus = {entry.gpu for entry in entries}
     if len(gpus) != 1:
         raise ValueError(f"{class_name} serves models that want different GPUs: {sorted(gpus)}")
-    return {
+    snapshots = {entry.serving.gpu_snapshot for entry in entries}
+    if len(snapshots) != 1:
+        raise ValueError(f"{class_name} serves models that disagree on GPU snapshots")
+    options: dict[str, Any] = {
         "image": gpu_image,
         "gpu": gpus.pop(),
-        "volumes": {WEIGHTS_MOUNT: weights_volume},
+        # Serving only reads weights; `deploy.py weights` writes them through download_weights.
+        "volumes": {WEIGHTS_MOUNT: weights_volume.with_mount_options(read_only=True)},
         "secrets": SECRETS,
         "timeout": RENDER_TIMEOUT,
         "startup_timeout": ENTER_TIMEOUT,
         "scaledown_window": IDLE_SECONDS,
         "enable_memory_snapshot": True,
+        "memory": max(entry.serving.memory_mib for entry in entries),
+        "cpu": max(entry.serving.cpu for entry in entries),
+        "min_containers": max(entry.serving.min_containers for entry in entries),
+        "max_containers": max(entry.serving.max_containers for entry in entries),
     }
+    if snapshots.pop():
+        options["experimental_options"] = {"enable_gpu_snapshot": True}
+    return options
+
+
+def _gpu_snapshot(class_name: str) -> bool:
+    return bool(_options(class_name).get("experimental_options", {}).get("enable_gpu_snapshot"))
 
 
 @app.cls(**_options("FluxSchnell"))
 class FluxSchnell(_Renderer):
     model_ids = SERVES["FluxSchnell"]
+    gpu_snapshot = _gpu_snapshot("FluxSchnell")
 
 
 @app.cls(**_options("FluxKontext"))
 class FluxKontext(_Renderer):
     model_ids = SERVES["FluxKontext"]
+    gpu_snapshot = _gpu_snapshot("FluxKontext")
 
 
 @app.cls(**_options("FluxFill"))
 class FluxFill(_Renderer):
     model_ids = SERVES["FluxFill"]
+    gpu_snapshot = _gpu_snapshot("FluxFill")
 
 
 @app.cls(**_options("Upscaler"))
 class Upscaler(_Renderer):
     model_ids = SERVES["Upscaler"]
+    gpu_snapshot = _gpu_snapshot("Upscaler")
 
 
 @app.cls(**_options("Captioner"))
 class Captioner(_Renderer):
     model_ids = SERVES["Captioner"]
+    gpu_snapshot = _gpu_snapshot("Captioner")
 
 
 @app.function(image=weights_image, volumes={WEIGHTS_MOUNT: weights_volume}, timeout=3 * 3600, cpu=2.0, memory=4096)
-def download_weights(
-    model_ids: list[str] | None = None, hf_token: str | None = None, update: list[str] | None = None
-) -> dict[str, dict[str, str]]:
+def download_weights(model_ids: list[str] | None = None, update: list[str] | None = None) -> dict[str, dict[str, str]]:
     """Download each model's pinned or locked commit into `/weights/<repo>/<commit>` (resolving a branch to its
     newest commit the first time, or when named in `update`), lock it in `/weights/weights.lock.json`, commit the
     volume after each model, and return the lock.
 
-    `hf_token` is needed for gated repos (the FLUX.1 [dev] family); it is used for this call only, never stored.
+    Gated repos (the FLUX.1 [dev] family) need `HF_TOKEN`, which `deploy.py weights` attaches as an ephemeral
+    Modal Secret for that call only: never an argument (arguments are kept with the call's inputs).
     Already complete snapshots are skipped (the hub client compares files), so running twice is cheap.
     """
+    import os
     from dataclasses import asdict
 
     from functions.generation.weights import fill_weights
@@ -127,7 +160,7 @@ def download_weights(
         Path(WEIGHTS_MOUNT),
         entries,
         update=tuple(update or ()),
-        token=hf_token,
+        token=os.environ.get("HF_TOKEN") or None,
         saved=weights_volume.commit,
         say=lambda line: print(line, flush=True),
     )

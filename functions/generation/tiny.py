@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 # Bump when a builder changes, so stale tiny models on disk are rebuilt.
-TINY_VERSION = "1"
+TINY_VERSION = "2"
 MARKER = ".atelier-tiny"
 SEED = 0
 
@@ -255,6 +255,11 @@ def build_florence2(target: Path, work: Path) -> None:
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
     )
     model = Florence2ForConditionalGeneration(config).eval()  # type: ignore[no-untyped-call]
+    # The published checkpoint's generation settings: beam search without repeated trigrams, BOS forced first.
+    model.generation_config.num_beams = 3
+    model.generation_config.no_repeat_ngram_size = 3
+    model.generation_config.max_length = 24  # production: up to 1025; tiny captions are noise, keep them short
+    model.generation_config.forced_bos_token_id = 0
     model.save_pretrained(str(target))
     processor.save_pretrained(str(target))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from uuid import UUID
@@ -29,7 +30,6 @@ from shared.jobs import service as jobs
 from shared.jobs.heartbeat import Heartbeat
 from shared.jobs.models import Job
 from shared.media import service as media
-from shared.media.models import MediaItem
 from shared.media.storage import Storage, build_storage
 from shared.moderation import ContentBlocked, ImageVerdict, ModerationUnavailable, Moderator
 from shared.provenance.marks import Marked, Marker
@@ -39,6 +39,7 @@ from shared.trust import decisions
 log = logging.getLogger("atelier.worker")
 
 PROGRESS_EVERY_SECONDS = 0.5  # how often progress is written and a cancel request is looked for
+UPLOAD_THREADS = 4  # a job has at most four outputs
 
 
 @dataclass
@@ -144,33 +145,23 @@ class JobRunner:
         allowed = self._check_outputs(job, result)
         if result.images and not allowed:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
+        # Marked first (provenance on the encoded bytes), then objects are written, outside any transaction (remote
+        # calls, in parallel); the transaction then records only rows and settles the job. If that finish fails,
+        # finds the job already finished (timed out) or loses to a cancel, the objects are deleted again: nothing is
+        # left behind and nothing is charged.
         marks = [self._mark(job, request, image) for image in allowed]
-        stored: list[MediaItem] = []
+        uploaded = self._upload(job, list(zip(allowed, marks, strict=True)))
         canceled = False
         try:
-            # Objects are written inside this short transaction, after the render; the job row is
-            # locked only from the cancel check on, so nothing waits on the uploads.
             with self.db.transaction() as conn:
                 try:
                     with conn.transaction():  # a savepoint: the outputs' rows, undone if a cancel wins
-                        for image, marked in zip(allowed, marks, strict=True):
-                            stored.append(
-                                media.store_output(
-                                    conn,
-                                    self.storage,
-                                    user_id=job.user_id,
-                                    job_id=job.id,
-                                    data=marked.data,
-                                    content_type=image.content_type,
-                                    width=image.width,
-                                    height=image.height,
-                                    task=job.task,
-                                    model=job.model,
-                                    prompt=job.prompt,
-                                    digital_source_type=marked.digital_source_type,
-                                    c2pa_manifest=marked.c2pa_manifest,
-                                )
+                        stored = [
+                            media.record_output(
+                                conn, item, job_id=job.id, task=job.task, model=job.model, prompt=job.prompt
                             )
+                            for item in uploaded
+                        ]
                         if jobs.cancel_wins(conn, job):
                             raise _CancelWon
                         done = jobs.succeed(
@@ -181,19 +172,44 @@ class JobRunner:
                 except _CancelWon:  # a cancel accepted before this commit: no outputs, hold voided
                     done, canceled = jobs.mark_canceled(conn, job), True
         except _NoLongerRunning:
-            for item in stored:
-                media.discard(self.storage, item)
+            media.discard_uploaded(self.storage, uploaded)
             return None
         except BaseException:
-            for item in stored:
-                media.discard(self.storage, item)
+            media.discard_uploaded(self.storage, uploaded)
             raise
         if canceled:
-            for item in stored:
-                media.discard(self.storage, item)
+            media.discard_uploaded(self.storage, uploaded)
             log.info("job canceled before its outputs were committed", extra={"job_id": str(job.id)})
             return done
         log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
+        return done
+
+    def _upload(self, job: Job, images: list[tuple[RenderedImage, Marked]]) -> list[media.UploadedOutput]:
+        """Upload every output's marked bytes (in parallel when there are several); if any fails, delete those
+        written."""
+        if not images:
+            return []
+
+        def put(pair: tuple[RenderedImage, Marked]) -> media.UploadedOutput:
+            image, marked = pair
+            return media.upload_output(
+                self.storage,
+                user_id=job.user_id,
+                data=marked.data,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                digital_source_type=marked.digital_source_type,
+                c2pa_manifest=marked.c2pa_manifest,
+            )
+
+        with ThreadPoolExecutor(max_workers=min(len(images), UPLOAD_THREADS)) as pool:
+            futures = [pool.submit(put, image) for image in images]
+        done = [future.result() for future in futures if future.exception() is None]
+        failed = next((future.exception() for future in futures if future.exception() is not None), None)
+        if failed is not None:
+            media.discard_uploaded(self.storage, done)
+            raise failed
         return done
 
     def _finish_without_outputs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -141,6 +142,85 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
         raise
 
 
+@dataclass(frozen=True)
+class UploadedOutput:
+    """A generated image whose object is written but whose row is not: delete it if the row never commits."""
+
+    media_id: UUID
+    user_id: UUID
+    key: str
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    thumbnail_key: str | None
+    digital_source_type: str | None = None  # what the provenance marks in `data` say (shared/provenance)
+    c2pa_manifest: bool = False
+
+
+def upload_output(
+    storage: Storage,
+    *,
+    user_id: UUID,
+    data: bytes,
+    content_type: str,
+    width: int,
+    height: int,
+    digital_source_type: str | None = None,
+    c2pa_manifest: bool = False,
+) -> UploadedOutput:
+    """Write a generated image's object, before (and outside) the transaction that will record it."""
+    if content_type not in EXTENSIONS:
+        raise ValueError(f"unsupported content type for an output: {content_type}")
+    media_id = uuid.uuid4()
+    key = new_key(user_id, "output", media_id, content_type)
+    thumb = _put_with_thumbnail(
+        storage, user_id=user_id, kind="output", media_id=media_id, key=key, data=data, content_type=content_type
+    )
+    return UploadedOutput(
+        media_id, user_id, key, data, content_type, width, height, thumb, digital_source_type, c2pa_manifest
+    )
+
+
+def record_output(
+    conn: Connection,
+    uploaded: UploadedOutput,
+    *,
+    job_id: UUID | None,
+    task: str | None,
+    model: str | None,
+    prompt: str | None,
+) -> MediaItem:
+    """The row of an uploaded output, on the caller's transaction (which does nothing remote)."""
+    return repo.insert(
+        conn,
+        _values(
+            media_id=uploaded.media_id,
+            user_id=uploaded.user_id,
+            kind="output",
+            key=uploaded.key,
+            data=uploaded.data,
+            content_type=uploaded.content_type,
+            width=uploaded.width,
+            height=uploaded.height,
+            job_id=job_id,
+            task=task,
+            model=model,
+            prompt=prompt,
+            thumbnail=uploaded.thumbnail_key,
+            digital_source_type=uploaded.digital_source_type,
+            c2pa_manifest=uploaded.c2pa_manifest,
+        ),
+    )
+
+
+def discard_uploaded(storage: Storage, uploaded: list[UploadedOutput]) -> None:
+    """Delete the objects of outputs whose rows were never committed (a failed or canceled finish)."""
+    keys = [key for item in uploaded for key in (item.key, item.thumbnail_key) if key]
+    if keys:
+        storage.delete(keys)
+
+
 def store_output(
     conn: Connection,
     storage: Storage,
@@ -164,37 +244,22 @@ def store_output(
 
     If the insert fails the object is deleted and the error re-raised. The caller owns the transaction:
     keep it short, and if its commit fails call `discard(storage, item)` so no object is left behind.
+    Workers upload before their transaction instead (`upload_output`, then `record_output`).
     """
-    if content_type not in EXTENSIONS:
-        raise ValueError(f"unsupported content type for an output: {content_type}")
-    media_id = uuid.uuid4()
-    key = new_key(user_id, "output", media_id, content_type)
-    thumb = _put_with_thumbnail(
-        storage, user_id=user_id, kind="output", media_id=media_id, key=key, data=data, content_type=content_type
+    uploaded = upload_output(
+        storage,
+        user_id=user_id,
+        data=data,
+        content_type=content_type,
+        width=width,
+        height=height,
+        digital_source_type=digital_source_type,
+        c2pa_manifest=c2pa_manifest,
     )
     try:
-        return repo.insert(
-            conn,
-            _values(
-                media_id=media_id,
-                user_id=user_id,
-                kind="output",
-                key=key,
-                data=data,
-                content_type=content_type,
-                width=width,
-                height=height,
-                job_id=job_id,
-                task=task,
-                model=model,
-                prompt=prompt,
-                thumbnail=thumb,
-                digital_source_type=digital_source_type,
-                c2pa_manifest=c2pa_manifest,
-            ),
-        )
+        return record_output(conn, uploaded, job_id=job_id, task=task, model=model, prompt=prompt)
     except BaseException:
-        storage.delete([key, thumb] if thumb else [key])
+        discard_uploaded(storage, [uploaded])
         raise
 
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from functions.api.app import create_app
 from shared.db import Database
+from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET, bearer
 
 LOOPBACK = ("127.0.0.1", 50123)
@@ -48,6 +49,7 @@ def test_the_route_does_not_exist_in_production(tmp_path: Path, db: Database) ->
         supabase_url="https://proj.supabase.co",
         supabase_secret_key="sb_secret_real_value",
         supabase_jwt_secret=HS256_SECRET,
+        **MAIL_SETTINGS,
     )
     app = create_app(production, db)
     assert not any(getattr(route, "path", "").startswith("/v1/dev") for route in app.routes)

@@ -43,14 +43,6 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
     assert _definition(tasks.tick)["enable_memory_snapshot"] is False
 
 
-def _definition(function: Any) -> dict[str, Any]:
-    """The arguments a Modal function was defined with, read offline from its loader's closure."""
-    from modal._utils.async_utils import synchronizer
-
-    load = synchronizer._translate_in(function)._load  # type: ignore[no-untyped-call]
-    return dict(zip(load.__code__.co_freevars, (cell.cell_contents for cell in load.__closure__), strict=True))
-
-
 def test_the_web_app_is_its_own_cpu_web_function_carrying_the_static_files() -> None:
     info = web.web.info()
     assert info.gpus == []
@@ -135,6 +127,48 @@ def test_each_gpu_class_has_a_gpu_the_weights_volume_and_snapshots() -> None:
         assert not same_image(service._spec_.image, modal_app.api_image)
 
 
+def _definition(function: Any) -> dict[str, Any]:
+    """The options a function was defined with, as Modal will send them at deploy, read offline from its loader."""
+    from modal._utils.async_utils import synchronizer
+
+    load = synchronizer._translate_in(function)._load  # type: ignore[no-untyped-call]
+    return dict(zip(load.__code__.co_freevars, (cell.cell_contents for cell in load.__closure__ or ()), strict=True))
+
+
+def test_gpu_classes_reserve_memory_and_cpu_snapshot_the_gpu_and_read_weights_read_only() -> None:
+    from config.models import BY_ID
+    from functions.dispatch import SERVES
+
+    for name, cls in _classes().items():
+        service = cls._get_class_service_function()
+        serving = [BY_ID[model_id].serving for model_id in SERVES[name]]
+        info = service.info()
+        # Modal's defaults (128 MiB, 0.125 cores) cannot hold a FLUX container's ~34 GB before its snapshot.
+        assert info.memory_mib == max(s.memory_mib for s in serving), name
+        assert info.cpu == max(s.cpu for s in serving), name
+        assert min(s.memory_mib for s in serving) >= 8192, name
+        assert min(s.cpu for s in serving) >= 4, name
+        assert info.volumes[modal_app.WEIGHTS_MOUNT].read_only, name
+        definition = _definition(service)
+        assert definition["enable_memory_snapshot"] is True
+        assert definition["experimental_options"] == {"enable_gpu_snapshot": "True"}, name
+        # The container's start order (functions/generation/serving.py) follows the same flag.
+        assert getattr(cls._get_user_cls(), "gpu_snapshot", None) is True, name
+        autoscaler = definition["autoscaler_settings"]
+        assert autoscaler.min_containers == max(s.min_containers for s in serving)
+        assert autoscaler.max_containers == max(s.max_containers for s in serving) > 0
+    assert _classes()["FluxSchnell"]._get_class_service_function().info().memory_mib == 48 * 1024
+
+
+def test_the_weights_downloader_takes_the_hub_token_from_a_secret_not_an_argument() -> None:
+    import inspect
+
+    raw = _definition(gpu.download_weights)["info"].raw_f
+    assert list(inspect.signature(raw).parameters) == ["model_ids", "update"]
+    # The downloader writes the volume, so only the serving classes mount it read-only.
+    assert not gpu.download_weights.info().volumes[modal_app.WEIGHTS_MOUNT].read_only
+
+
 def test_snap_enter_methods_require_snapshots_enabled() -> None:
     """The premise of the snapshot check above: Modal rejects snap=True without enable_memory_snapshot."""
     probe = modal.App("probe")
@@ -179,7 +213,7 @@ def test_gpu_image_has_the_gpu_extra_and_the_api_image_does_not() -> None:
     gpu, api = _pip_commands(modal_app.gpu_image), _pip_commands(modal_app.api_image)
     assert "fastapi" in api
     assert "fastapi" in gpu
-    for heavy in ("torch", "diffusers==0.42.1", "transformers", "accelerate"):
+    for heavy in ("torch", "diffusers==0.42.1", "transformers", "accelerate", "torchao"):
         assert heavy in gpu
         assert heavy not in api
     assert "torch" not in _pip_commands(modal_app.weights_image)
@@ -199,6 +233,12 @@ def test_api_image_dependencies_carry_no_gpu_stack() -> None:
     gpu = " ".join(project["optional-dependencies"]["gpu"]).lower()
     assert "torch" in gpu
     assert "diffusers" in gpu
+    # The GPU stack is pinned exactly, so an image build never floats to versions nobody tested.
+    extras = project["optional-dependencies"]["gpu"] + project["optional-dependencies"]["cuda"]
+    for package in ("torch", "diffusers", "transformers", "accelerate", "torchao"):
+        (spec,) = [spec for spec in extras if spec.split("==")[0].split(">")[0].split("<")[0] == package]
+        assert "==" in spec, spec
+    assert not any("torchao" in spec for spec in project["optional-dependencies"]["dev"])
 
 
 def test_the_classifier_runs_on_a_cpu_with_torch_and_the_weights_and_the_api_calls_it_by_name() -> None:
