@@ -19,6 +19,10 @@ python deploy.py privacy complete ID | refuse ID
 python deploy.py support list [--open] [--limit N]
 python deploy.py support show ID
 python deploy.py support reply ID --file reply.md [--close]
+python deploy.py provenance verify FILE
+python deploy.py moderation queue [--limit N]
+python deploy.py moderation takedown MEDIA_ID --reason TEXT | restore MEDIA_ID
+python deploy.py moderation suspend EMAIL --reason TEXT | unsuspend EMAIL
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
     from config.models import ModelEntry
     from config.settings import Settings
     from shared.privacy.requests import PrivacyRequest
-    from shared.weights import Locked
+    from shared.weights import Lockable, Locked
 
 
 def _settings() -> Settings:
@@ -67,7 +71,8 @@ DEPLOY_NEEDS = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_SECRET_KEY")
 
 
 def cmd_deploy(_: argparse.Namespace) -> int:
-    """Check, migrate, then deploy the Modal App: the offered models pinned or locked on the weights volume, the
+    """Check, migrate, then deploy the Modal App: the offered models and the image classifier pinned or locked on the
+    weights volume, the
     Storage bucket private (created when missing), migrations applied. Needs DEPLOY_NEEDS and a Modal token."""
     missing = [name for name in DEPLOY_NEEDS if not os.environ.get(name)]
     if missing:
@@ -108,14 +113,17 @@ def _deploy_app(offered: tuple[ModelEntry, ...]) -> int:
     locked, then build and deploy the App (functions/deployment.py registers every function on it)."""
     import modal
 
+    from config.moderation import IMAGE_CLASSIFIER
     from functions.deployment import app
     from functions.dispatch import APP_NAME
     from shared.weights import refusal
 
+    # Every output, upload and publication is judged by the image classifier: no deploy without its weights.
+    needed: tuple[Lockable, ...] = (*offered, IMAGE_CLASSIFIER)
     print(f"building the Modal App {APP_NAME!r}")
     try:
-        locks = _volume_lock() if any(not entry.pinned for entry in offered) else {}
-        reason = refusal(offered, locks)
+        locks = _volume_lock() if any(not entry.pinned for entry in needed) else {}
+        reason = refusal(needed, locks)
         if reason is not None:
             print(f"deploy refused: {reason}", file=sys.stderr)
             return 2
@@ -151,9 +159,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
     """
     import modal
 
-    from config.models import select_for_download
     from functions.dispatch import APP_NAME
     from functions.modal_app import app
+    from shared.weights import select_for_download  # the generation models and the image classifier
 
     try:
         entries = select_for_download([*(args.model or ()), *(args.update or ())] or None)
@@ -546,6 +554,119 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     events.set_defaults(run=cmd_security)
     _add_privacy_verbs(verbs)
     _add_support_verbs(verbs)
+    _add_trust_verbs(verbs)
+
+
+def cmd_provenance_verify(args: argparse.Namespace) -> int:
+    """Print what a file's C2PA manifest claims and whether it validates; exit 1 when absent or invalid."""
+    from shared.provenance.verify import verify, xmp_digital_source_type
+
+    data = Path(args.file).read_bytes()
+    result = verify(data)
+    if not result.present:
+        print("no C2PA manifest" + (f" ({', '.join(result.failures)})" if result.failures else ""))
+        return 1
+    print(
+        f"claim generator: {', '.join(g.get('name', '?') + ' ' + g.get('version', '') for g in result.claim_generator)}"
+    )
+    for action in result.actions:
+        agent = action.get("softwareAgent") or {}
+        agent_text = f"{agent.get('name', '')} {agent.get('version', '')}".strip() if isinstance(agent, dict) else agent
+        source = action.get("digitalSourceType", "-")
+        print(f"action: {action.get('action')}  source: {source}  agent: {agent_text or '-'}")
+    print(f"ingredients: {result.ingredients}")
+    print(f"signed by: {result.signer.get('common_name', '?')} ({result.signer.get('issuer', '?')})")
+    print(f"XMP digital source type: {xmp_digital_source_type(data) or '-'}")
+    trust = "trusted" if result.trusted else "not on a trust list"
+    if result.valid:
+        print(f"signature: valid ({trust})")
+        return 0
+    print(f"signature: INVALID ({', '.join(result.failures) or result.state})")
+    return 1
+
+
+def _review_links(keys: list[str]) -> dict[str, str]:
+    """Short-lived signed links for reviewing queued images (local storage: served by the running local API)."""
+    from shared.media.storage import build_storage
+
+    return build_storage(_settings()).signed_urls(keys, 900) if keys else {}
+
+
+def cmd_moderation(args: argparse.Namespace) -> int:
+    """The moderation desk: the queue, takedown/restore of an image, suspend/unsuspend of an account (audited)."""
+    from uuid import UUID
+
+    from shared.db import open_database
+    from shared.errors import AtelierError
+    from shared.trust import queue, suspension, takedown
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.moderation_verb == "queue":
+                items = queue.queue(conn, limit=args.limit)
+                links = _review_links([item.storage_key for item in items]) if args.links else {}
+                for item in items:
+                    score = f"{item.top_score:.2f}" if item.top_score is not None else "-"
+                    print(
+                        f"{item.last_signal_at.isoformat(timespec='seconds')}  {item.media_id}  "
+                        f"reports={item.reports} ({','.join(item.reasons) or '-'})  flags={item.flags} "
+                        f"top_score={score}  {'public' if item.public else 'private'}"
+                    )
+                    if item.storage_key in links:
+                        print(f"    review: {links[item.storage_key]}")
+                print(f"{len(items)} item(s) to review")
+                return 0
+            if args.moderation_verb == "takedown":
+                change = takedown.takedown(conn, UUID(args.media_id), reason=args.reason)
+                print(f"{'taken down' if change.changed else 'already taken down'}: {change.media_id}")
+            elif args.moderation_verb == "restore":
+                change = takedown.restore(conn, UUID(args.media_id))
+                print(f"{'restored' if change.changed else 'not taken down'}: {change.media_id}")
+            elif args.moderation_verb == "suspend":
+                account = suspension.suspend(conn, email=args.email, reason=args.reason)
+                print(f"{'suspended' if account.changed else 'already suspended'}: account {account.account_id}")
+            else:
+                account = suspension.unsuspend(conn, email=args.email)
+                print(f"{'unsuspended' if account.changed else 'not suspended'}: account {account.account_id}")
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print("MEDIA_ID must be an image id (a UUID)", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
+def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Provenance checks and the moderation desk (reports, takedowns, suspensions)."""
+    provenance = verbs.add_parser("provenance", help="C2PA provenance of generated images")
+    provenance_verbs = provenance.add_subparsers(dest="provenance_verb", required=True)
+    verify = provenance_verbs.add_parser("verify", help="print a file's manifest and whether its signature holds")
+    verify.add_argument("file")
+    verify.set_defaults(run=cmd_provenance_verify)
+
+    moderation = verbs.add_parser("moderation", help="reports, takedowns and suspensions (audited)")
+    moderation_verbs = moderation.add_subparsers(dest="moderation_verb", required=True)
+    listing = moderation_verbs.add_parser("queue", help="reported and auto-flagged images, newest first")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--links", action="store_true", help="print a 15-minute signed link to review each image")
+    down = moderation_verbs.add_parser("takedown", help="remove an image from the gallery and tell its owner why")
+    down.add_argument("media_id")
+    down.add_argument("--reason", required=True, help="shown to the owner; not written to the audit log")
+    moderation_verbs.add_parser("restore", help="let the owner publish a taken-down image again").add_argument(
+        "media_id"
+    )
+    suspend = moderation_verbs.add_parser(
+        "suspend", help="stop an account from uploading, generating, publishing, buying"
+    )
+    suspend.add_argument("email", help="finds the account; not stored")
+    suspend.add_argument("--reason", required=True, help="shown to the account holder; not written to the audit log")
+    moderation_verbs.add_parser("unsuspend", help="lift a suspension").add_argument("email")
+    for verb_parser in moderation_verbs.choices.values():
+        verb_parser.set_defaults(run=cmd_moderation)
 
 
 def main(argv: list[str] | None = None) -> int:

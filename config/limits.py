@@ -51,6 +51,7 @@ BUCKETS: dict[str, Bucket] = {
         Bucket("exports", Budget(3, 86400), Budget(10, 86400), "data export requests"),
         Bucket("webhooks", None, Budget(600, 60), "payment provider webhooks, per sending address"),
         Bucket("public", None, Budget(120, 60), "unauthenticated endpoints (OpenAPI, docs), per address"),
+        Bucket("reports", None, Budget(10, 3600), "POST /v1/gallery/{id}/report, per address, signed in or not"),
         Bucket("contact", None, Budget(5, 3600), "POST /v1/contact: anonymous messages, each one mailed back"),
         Bucket("account", Budget(120, 60), Budget(600, 60), "cheap authenticated reads such as GET /v1/me"),
         Bucket(

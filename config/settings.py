@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     blocked_terms: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("ATELIER_BLOCKED_TERMS")
     )
+    # Where images are classified (functions/safety/factory.py): in this process, by the Modal function, or not.
+    image_classifier: Literal["local", "modal", "off"] = Field(
+        "local", validation_alias=_env("ATELIER_IMAGE_CLASSIFIER")
+    )
+
+    # Provenance (shared/provenance): the C2PA signing chain and key, PEM text or a path to a PEM file.
+    c2pa_cert: str | None = Field(None, validation_alias=_env("ATELIER_C2PA_CERT"))
+    c2pa_key: str | None = Field(None, validation_alias=_env("ATELIER_C2PA_KEY"))
 
     # Privacy rights (issue 7).
     deletion_grace_days: int = Field(7, ge=0, le=90, validation_alias=_env("ATELIER_DELETION_GRACE_DAYS"))

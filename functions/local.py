@@ -86,15 +86,15 @@ def start_workers(settings: Settings, db: Database, workers: int) -> LocalDispat
         return None
     from functions.generation.engine import engine_for
     from functions.generation.worker import JobRunner
+    from functions.safety.factory import moderator_for
     from shared.media.storage import build_storage
-    from shared.moderation import TermListModerator
 
     runner = JobRunner(
         db=db,
         storage=build_storage(settings),
         engine=engine_for(settings),
         settings=settings,
-        moderator=TermListModerator(settings.blocked_terms),
+        moderator=moderator_for(settings),
     )
     pool = LocalDispatcher(runner.run, workers)
     dispatch.use(pool)

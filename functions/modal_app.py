@@ -1,9 +1,9 @@
 """The one place that names Modal resources: the App, its Images, Volumes and Secrets.
 
 Functions register on `app` from their own modules (functions/api_service.py, functions/tasks.py,
-functions/generation/gpu.py); functions/deployment.py imports them all for `deploy.py deploy`. Modal imports only
-the module that defines a function in its container, so nothing here imports those modules: the API's container
-never loads generation code.
+functions/generation/gpu.py, functions/safety/modal_function.py); functions/deployment.py imports them all for
+`deploy.py deploy`. Modal imports only the module that defines a function in its container, so nothing here imports
+those modules: the API's container never loads generation code.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ API_SKIPS = ("generation",)
 api_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install_from_pyproject(PYPROJECT)
-    .env({"ATELIER_ENV": "production"})
+    # Uploads and publications are classified by the `classify_image` function (functions/safety/), never here.
+    .env({"ATELIER_ENV": "production", "ATELIER_IMAGE_CLASSIFIER": "modal"})
     .add_local_python_source(*LOCAL_SOURCES, ignore=_skip(*API_SKIPS))
 )
 

@@ -1,17 +1,25 @@
-"""Moderation seams: a prompt check before credits are reserved, an output check before they are posted.
+"""Moderation seams: a prompt check before credits are reserved, an image check before anything is kept.
 
-The default is a configurable term list (config/moderation.py plus ATELIER_BLOCKED_TERMS). A real
-classifier implements the same `Moderator` protocol and replaces `TermListModerator` at the edge.
+Prompts are checked against a configurable term list (config/moderation.py plus ATELIER_BLOCKED_TERMS).
+Images (every output before its hold is posted, every upload before it is stored, every publication) are
+judged by `judge_image`: `TermListModerator` cannot see pixels and allows them; `ClassifierModerator` asks an
+`ImageClassifier` for per-category scores and applies the thresholds of config/moderation.py, the stricter
+`public` one when the image is about to be published. Where the classifier runs (in process, or a remote
+function on Modal so the API stays free of torch) is the edge's choice (functions/safety/).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
-from config.moderation import BLOCKED_TERMS
-from shared.errors import Unprocessable
+from config.moderation import BLOCKED_TERMS, THRESHOLDS, Thresholds
+from shared.errors import ServiceUnavailable, Unprocessable
+
+Stage = Literal["output", "upload", "publish"]
+Outcome = Literal["allowed", "flagged", "blocked"]
 
 
 class ContentBlocked(Unprocessable):
@@ -20,12 +28,45 @@ class ContentBlocked(Unprocessable):
     code = "content_blocked"
 
 
+class ModerationUnavailable(ServiceUnavailable):
+    """The image classifier did not answer; nothing was stored. Try again shortly."""
+
+    code = "moderation_unavailable"
+
+
+@dataclass(frozen=True)
+class ImageVerdict:
+    """One decision about one image: what it is recorded as (never the image itself)."""
+
+    outcome: Outcome
+    model: str
+    category: str | None = None
+    score: float = 0.0
+    threshold: float = 1.0
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome != "blocked"
+
+
+class ImageClassifier(Protocol):
+    """Scores one encoded image per category, 0..1 (e.g. {"sexual": 0.03})."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def scores(self, image_bytes: bytes) -> Mapping[str, float]: ...
+
+
 class Moderator(Protocol):
     def check_prompt(self, text: str) -> None:
         """Raise ContentBlocked for a prompt that must not be rendered."""
 
     def output_allowed(self, image_bytes: bytes, content_type: str) -> bool:
         """Whether a rendered image may be delivered; a blocked output voids its credits."""
+
+    def judge_image(self, image_bytes: bytes, content_type: str, stage: Stage) -> ImageVerdict:
+        """The decision for an image at `stage`, to act on and to record."""
 
 
 class TermListModerator:
@@ -40,3 +81,53 @@ class TermListModerator:
     def output_allowed(self, image_bytes: bytes, content_type: str) -> bool:
         """A term list cannot judge pixels; a classifier replaces this. Everything passes here."""
         return True
+
+    def judge_image(self, image_bytes: bytes, content_type: str, stage: Stage) -> ImageVerdict:
+        allowed = stage != "output" or self.output_allowed(image_bytes, content_type)
+        return ImageVerdict("allowed" if allowed else "blocked", model="term-list", score=0.0 if allowed else 1.0)
+
+
+def verdict(
+    scores: Mapping[str, float], stage: Stage, *, model: str, thresholds: Mapping[str, Thresholds] = THRESHOLDS
+) -> ImageVerdict:
+    """The worst outcome over the categories that have thresholds (unknown categories are ignored)."""
+    worst = ImageVerdict("allowed", model=model, score=max(scores.values(), default=0.0))
+    rank = {"allowed": 0, "flagged": 1, "blocked": 2}
+    for category, limits in thresholds.items():
+        score = float(scores.get(category, 0.0))
+        block = limits.public if stage == "publish" else limits.block
+        if score >= block:
+            found = ImageVerdict("blocked", model, category, score, block)
+        elif score >= limits.flag:
+            found = ImageVerdict("flagged", model, category, score, limits.flag)
+        else:
+            continue
+        if rank[found.outcome] > rank[worst.outcome] or (found.outcome == worst.outcome and score > worst.score):
+            worst = found
+    return worst
+
+
+class ClassifierModerator(TermListModerator):
+    """The term list for prompts, an image classifier with per-category thresholds for pixels."""
+
+    def __init__(
+        self,
+        classifier: ImageClassifier,
+        extra_terms: Iterable[str] = (),
+        thresholds: Mapping[str, Thresholds] = THRESHOLDS,
+    ) -> None:
+        super().__init__(extra_terms)
+        self.classifier = classifier
+        self.thresholds = thresholds
+
+    def judge_image(self, image_bytes: bytes, content_type: str, stage: Stage) -> ImageVerdict:
+        try:
+            scores = self.classifier.scores(image_bytes)
+        except ModerationUnavailable:
+            raise
+        except Exception as exc:  # a classifier that fails must not let the image through
+            raise ModerationUnavailable() from exc
+        return verdict(scores, stage, model=self.classifier.model_id, thresholds=self.thresholds)
+
+    def output_allowed(self, image_bytes: bytes, content_type: str) -> bool:
+        return self.judge_image(image_bytes, content_type, "output").allowed

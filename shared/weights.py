@@ -1,8 +1,9 @@
 """The weights lock: which commit of each model's repository the weights volume holds, like a lockfile.
 
-`config/models.py` names a commit (pinned: it wins) or a branch. `deploy.py weights` resolves a branch to the commit
-it downloads and records it here, `<volume>/weights.lock.json`; the GPU classes load exactly the locked commit,
-never a branch, and `deploy.py deploy` refuses a model that is neither pinned nor locked.
+`config/models.py` (and `config/moderation.py` for the image classifier) names a commit (pinned: it wins) or a
+branch. `deploy.py weights` resolves a branch to the commit it downloads and records it here,
+`<volume>/weights.lock.json`; the GPU classes (and the classifier) load exactly the locked commit, never a branch, and
+`deploy.py deploy` refuses a model that is neither pinned nor locked.
 """
 
 from __future__ import annotations
@@ -12,10 +13,44 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from config.models import ModelEntry
+from config.models import select_for_download as select_models
+from config.moderation import IMAGE_CLASSIFIER
 
 LOCK_FILE = "weights.lock.json"
+
+
+class Lockable(Protocol):
+    """A registry entry whose weights the volume holds: a generation model (config/models.py) or the image
+    classifier (config/moderation.py)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def repo(self) -> str: ...
+
+    @property
+    def revision(self) -> str: ...
+
+    @property
+    def pinned(self) -> bool: ...
+
+    @property
+    def allow_patterns(self) -> tuple[str, ...]: ...
+
+
+def select_for_download(model_ids: list[str] | None) -> tuple[Lockable, ...]:
+    """What `deploy.py weights` downloads: the named entries, or every generation model and the image classifier
+    when None. Refuses unknown ids (config.models.select_for_download)."""
+    if not model_ids:
+        return (*select_models(None), IMAGE_CLASSIFIER)
+    named = list(dict.fromkeys(model_ids))
+    models = [model_id for model_id in named if model_id != IMAGE_CLASSIFIER.id]
+    chosen: dict[str, Lockable] = {entry.id: entry for entry in select_models(models)} if models else {}
+    chosen[IMAGE_CLASSIFIER.id] = IMAGE_CLASSIFIER
+    return tuple(chosen[model_id] for model_id in named)
 
 
 @dataclass(frozen=True)
@@ -51,7 +86,7 @@ def write_lock(root: Path, locks: Mapping[str, Locked]) -> None:
     staging.replace(root / LOCK_FILE)
 
 
-def locked_commit(entry: ModelEntry, locks: Mapping[str, Locked]) -> str | None:
+def locked_commit(entry: Lockable, locks: Mapping[str, Locked]) -> str | None:
     """The commit to load for `entry`: its pinned revision, else the lock's (for the same repository and branch)."""
     if entry.pinned:
         return entry.revision
@@ -61,25 +96,26 @@ def locked_commit(entry: ModelEntry, locks: Mapping[str, Locked]) -> str | None:
     return found.commit
 
 
-def unresolved(entries: Iterable[ModelEntry], locks: Mapping[str, Locked]) -> list[ModelEntry]:
+def unresolved(entries: Iterable[Lockable], locks: Mapping[str, Locked]) -> list[Lockable]:
     """Entries that are neither pinned nor locked: deploy refuses them."""
     return [entry for entry in entries if locked_commit(entry, locks) is None]
 
 
-def refusal(entries: Iterable[ModelEntry], locks: Mapping[str, Locked]) -> str | None:
+def refusal(entries: Iterable[Lockable], locks: Mapping[str, Locked]) -> str | None:
     loose = unresolved(entries, locks)
     if not loose:
         return None
     names = ", ".join(f"{e.id} ({e.repo}@{e.revision})" for e in loose)
     models = " ".join(f"--model {e.id}" for e in loose)
     return (
-        f"neither pinned in config/models.py nor locked on the weights volume: {names}. "
+        "neither pinned (config/models.py, config/moderation.py for the classifier) nor locked on the weights "
+        f"volume: {names}. "
         f"Run `python deploy.py weights {models}` (add --ephemeral before the first deploy) to download and lock them"
     )
 
 
 def plan(
-    entries: Iterable[ModelEntry],
+    entries: Iterable[Lockable],
     locks: Mapping[str, Locked],
     *,
     update: Iterable[str] = (),
@@ -92,7 +128,7 @@ def plan(
     result = dict(locks)
     for entry in entries:
         if entry.pinned and entry.id in moving:
-            raise ValueError(f"{entry.id} is pinned to {entry.revision} in config/models.py; change it there")
+            raise ValueError(f"{entry.id} is pinned to {entry.revision} in its registry; change it there")
         current = None if entry.id in moving else locked_commit(entry, locks)
         if current is not None and current == (locks[entry.id].commit if entry.id in locks else None):
             continue  # locked already, kept

@@ -19,11 +19,12 @@ from functions.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from functions.api.routes import LOCAL_ROUTERS, ROUTERS
+from functions.safety.factory import moderator_for
 from shared.auth import TokenVerifier
 from shared.db import Database, open_database
 from shared.jobs.dispatch import Dispatcher
 from shared.media.storage import Storage, build_storage
-from shared.moderation import Moderator, TermListModerator
+from shared.moderation import Moderator
 
 
 def create_app(
@@ -37,7 +38,8 @@ def create_app(
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
     `storage` defaults to the backend the settings choose (a local folder or Supabase Storage); `dispatcher`
-    to this process's (functions/dispatch.py); `moderator` to the configured term list.
+    to this process's (functions/dispatch.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
+    (functions/safety/factory.py).
     """
     settings = settings or get_settings()
 
@@ -66,7 +68,7 @@ def create_app(
     app.state.verifier = TokenVerifier(settings)
     app.state.storage = storage if storage is not None else build_storage(settings)
     app.state.dispatcher = dispatcher
-    app.state.moderator = moderator if moderator is not None else TermListModerator(settings.blocked_terms)
+    app.state.moderator = moderator if moderator is not None else moderator_for(settings)
     if database is not None:
         app.state.db = database
 

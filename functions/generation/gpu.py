@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import modal
 
-from config.models import BY_ID, select_for_download
+from config.models import BY_ID
 from functions.dispatch import SERVES
 from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_image, weights_volume
 
@@ -153,6 +153,7 @@ def download_weights(model_ids: list[str] | None = None, update: list[str] | Non
     from dataclasses import asdict
 
     from functions.generation.weights import fill_weights
+    from shared.weights import select_for_download  # the generation models and the image classifier
 
     entries = select_for_download([*(model_ids or ()), *(update or ())] or None)
     locks = fill_weights(

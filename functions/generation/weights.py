@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from config.models import ModelEntry
-from shared.weights import Locked, plan, read_lock, write_lock
+from shared.weights import Lockable, Locked, plan, read_lock, write_lock
 
 
 def fill_weights(
     root: Path,
-    entries: tuple[ModelEntry, ...],
+    entries: tuple[Lockable, ...],
     *,
     update: tuple[str, ...] = (),
     token: str | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from uuid import UUID
 
@@ -23,6 +23,7 @@ from functions.generation.engine import (
     RenderResult,
     scaled_size,
 )
+from functions.safety.factory import moderator_for
 from shared.db import Database, open_database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
@@ -30,7 +31,10 @@ from shared.jobs.heartbeat import Heartbeat
 from shared.jobs.models import Job
 from shared.media import service as media
 from shared.media.storage import Storage, build_storage
-from shared.moderation import ContentBlocked, Moderator, TermListModerator
+from shared.moderation import ContentBlocked, ImageVerdict, ModerationUnavailable, Moderator
+from shared.provenance.marks import Marked, Marker
+from shared.provenance.verify import content_type_of
+from shared.trust import decisions
 
 log = logging.getLogger("atelier.worker")
 
@@ -46,6 +50,13 @@ class JobRunner:
     settings: Settings
     moderator: Moderator
     poll_seconds: float = PROGRESS_EVERY_SECONDS
+    # Signs every output (shared/provenance); by default with the settings' credential, which production
+    # requires: a worker without a real C2PA certificate refuses to start.
+    marker: Marker | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.marker is None:
+            self.marker = Marker.from_settings(self.settings)
 
     def run(self, job_id: UUID) -> Job | None:
         """Run the job if it is still queued; returns the finished job, or None if someone else had it."""
@@ -65,10 +76,10 @@ class JobRunner:
         try:
             request = self._request(job)
             result = self.engine.render(request, on_progress=self._progress(job), should_cancel=self._canceled(job))
-            return self._deliver(job, result)
+            return self._deliver(job, request, result)
         except RenderCanceled:
             return self._finish_without_outputs(job, "canceled")
-        except (RenderFailed, ContentBlocked) as exc:
+        except (RenderFailed, ContentBlocked, ModerationUnavailable) as exc:
             return self._finish_without_outputs(job, "failed", exc.code, exc.message)
         except Exception:
             log.exception("job crashed", extra={"job_id": str(job.id)})
@@ -104,16 +115,42 @@ class JobRunner:
     def _canceled(self, job: Job) -> _CancelCheck:
         return _CancelCheck(self.db, job.id, self.poll_seconds)
 
-    def _deliver(self, job: Job, result: RenderResult) -> Job | None:
+    def _mark(self, job: Job, request: RenderRequest, image: RenderedImage) -> Marked:
+        """The one place outputs get their provenance marks: applied to the encoded bytes, before storing."""
+        if self.marker is None:  # pragma: no cover - set in __post_init__
+            raise RuntimeError("the runner has no marker")
+        return self.marker.mark(
+            image.data,
+            image.content_type,
+            task=job.task,
+            model_id=job.model,
+            input_image=request.image,
+            input_content_type=content_type_of(request.image) if request.image else None,
+        )
+
+    def _check_outputs(self, job: Job, result: RenderResult) -> list[RenderedImage]:
+        """Judge every output before anything is stored or charged, and record each decision (never the image)."""
+        verdicts: list[ImageVerdict] = [
+            self.moderator.judge_image(image.data, image.content_type, "output") for image in result.images
+        ]
+        if verdicts:
+            with self.db.transaction() as conn:
+                for verdict in verdicts:
+                    decisions.record(conn, user_id=job.user_id, stage="output", verdict=verdict, job_id=job.id)
+        return [image for image, verdict in zip(result.images, verdicts, strict=True) if verdict.allowed]
+
+    def _deliver(self, job: Job, request: RenderRequest, result: RenderResult) -> Job | None:
         if result.prompt_text is not None:
             self.moderator.check_prompt(result.prompt_text)
-        allowed = [image for image in result.images if self.moderator.output_allowed(image.data, image.content_type)]
+        allowed = self._check_outputs(job, result)
         if result.images and not allowed:
             raise ContentBlocked("The generated image was blocked by the content policy; your credits were returned.")
-        # Objects are written first, outside any transaction (remote calls, in parallel); the transaction then
-        # records only rows and settles the job. If that finish fails, finds the job already finished (timed out)
-        # or loses to a cancel, the objects are deleted again: nothing is left behind and nothing is charged.
-        uploaded = self._upload(job, allowed)
+        # Marked first (provenance on the encoded bytes), then objects are written, outside any transaction (remote
+        # calls, in parallel); the transaction then records only rows and settles the job. If that finish fails,
+        # finds the job already finished (timed out) or loses to a cancel, the objects are deleted again: nothing is
+        # left behind and nothing is charged.
+        marks = [self._mark(job, request, image) for image in allowed]
+        uploaded = self._upload(job, list(zip(allowed, marks, strict=True)))
         canceled = False
         try:
             with self.db.transaction() as conn:
@@ -147,19 +184,23 @@ class JobRunner:
         log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
         return done
 
-    def _upload(self, job: Job, images: list[RenderedImage]) -> list[media.UploadedOutput]:
-        """Upload every output (in parallel when there are several); if any fails, delete those written."""
+    def _upload(self, job: Job, images: list[tuple[RenderedImage, Marked]]) -> list[media.UploadedOutput]:
+        """Upload every output's marked bytes (in parallel when there are several); if any fails, delete those
+        written."""
         if not images:
             return []
 
-        def put(image: RenderedImage) -> media.UploadedOutput:
+        def put(pair: tuple[RenderedImage, Marked]) -> media.UploadedOutput:
+            image, marked = pair
             return media.upload_output(
                 self.storage,
                 user_id=job.user_id,
-                data=image.data,
+                data=marked.data,
                 content_type=image.content_type,
                 width=image.width,
                 height=image.height,
+                digital_source_type=marked.digital_source_type,
+                c2pa_manifest=marked.c2pa_manifest,
             )
 
         with ThreadPoolExecutor(max_workers=min(len(images), UPLOAD_THREADS)) as pool:
@@ -236,5 +277,5 @@ def runner_for(engine: Engine) -> JobRunner:
         storage=build_storage(settings),
         engine=engine,
         settings=settings,
-        moderator=TermListModerator(settings.blocked_terms),
+        moderator=moderator_for(settings),
     )

@@ -33,6 +33,10 @@ class MediaItem:
     purge_after: datetime | None
     thumbnail_key: str | None = None  # a small WebP; None for masks and rows older than thumbnails
     seed: int | None = None  # outputs: the seed the job rendered with
+    digital_source_type: str | None = None  # IPTC, written in the output's XMP and C2PA manifest
+    c2pa_manifest: bool = False  # a signed C2PA manifest is embedded in the stored bytes
+    taken_down_at: datetime | None = None  # an operator removed it from the gallery
+    takedown_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from shared.privacy.guard import GALLERY_OWNER_SQL
 
 _STORED = (
     "id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256, task, model, prompt,"
-    " public, published_at, created_at, deleted_at, purge_after, thumbnail_key"
+    " public, published_at, created_at, deleted_at, purge_after, thumbnail_key, digital_source_type, c2pa_manifest,"
+    " taken_down_at, takedown_reason"
 )
 _FIELDS = [name.strip() for name in _STORED.split(",")] + ["seed"]
 # The seed lives on the job (every output of a job shares it); read with the row, never copied.
@@ -31,9 +32,10 @@ def _item(row: dict[str, Any]) -> MediaItem:
 def insert(conn: Connection, values: dict[str, Any]) -> MediaItem:
     row = conn.execute(
         f"""insert into media (id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256,
-                               task, model, prompt, thumbnail_key)
+                               task, model, prompt, thumbnail_key, digital_source_type, c2pa_manifest)
             values (%(id)s, %(user_id)s, %(kind)s, %(job_id)s, %(storage_key)s, %(content_type)s, %(width)s,
-                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s, %(thumbnail_key)s)
+                    %(height)s, %(bytes)s, %(sha256)s, %(task)s, %(model)s, %(prompt)s, %(thumbnail_key)s,
+                    %(digital_source_type)s, %(c2pa_manifest)s)
             returning {COLUMNS}""",
         values,
     ).fetchone()
@@ -164,7 +166,8 @@ _GALLERY = f"""
       from media m
       join accounts a on a.id = m.user_id
       left join preferences p on p.user_id = m.user_id
-     where m.public and m.kind = 'output' and m.deleted_at is null
+     where m.public and m.kind = 'output' and m.deleted_at is null and m.taken_down_at is null
+       and a.suspended_at is null
        and {GALLERY_OWNER_VISIBLE}
 """
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from shared.db.database import Connection, Database
-from shared.errors import NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
@@ -33,6 +33,12 @@ class NotPublishable(Unprocessable):
     """Only generated outputs can be published to the gallery."""
 
     code = "not_publishable"
+
+
+class TakenDown(Conflict):
+    """An operator took this image down; it cannot be published again unless it is restored."""
+
+    code = "taken_down"
 
 
 def new_key(user_id: UUID, kind: MediaKind, media_id: UUID, content_type: str) -> str:
@@ -56,6 +62,8 @@ def _values(
     model: str | None = None,
     prompt: str | None = None,
     thumbnail: str | None = None,
+    digital_source_type: str | None = None,
+    c2pa_manifest: bool = False,
 ) -> dict[str, object]:
     return {
         "id": media_id,
@@ -72,6 +80,8 @@ def _values(
         "model": model,
         "prompt": prompt,
         "thumbnail_key": thumbnail,
+        "digital_source_type": digital_source_type,
+        "c2pa_manifest": c2pa_manifest,
     }
 
 
@@ -144,10 +154,20 @@ class UploadedOutput:
     width: int
     height: int
     thumbnail_key: str | None
+    digital_source_type: str | None = None  # what the provenance marks in `data` say (shared/provenance)
+    c2pa_manifest: bool = False
 
 
 def upload_output(
-    storage: Storage, *, user_id: UUID, data: bytes, content_type: str, width: int, height: int
+    storage: Storage,
+    *,
+    user_id: UUID,
+    data: bytes,
+    content_type: str,
+    width: int,
+    height: int,
+    digital_source_type: str | None = None,
+    c2pa_manifest: bool = False,
 ) -> UploadedOutput:
     """Write a generated image's object, before (and outside) the transaction that will record it."""
     if content_type not in EXTENSIONS:
@@ -157,7 +177,9 @@ def upload_output(
     thumb = _put_with_thumbnail(
         storage, user_id=user_id, kind="output", media_id=media_id, key=key, data=data, content_type=content_type
     )
-    return UploadedOutput(media_id, user_id, key, data, content_type, width, height, thumb)
+    return UploadedOutput(
+        media_id, user_id, key, data, content_type, width, height, thumb, digital_source_type, c2pa_manifest
+    )
 
 
 def record_output(
@@ -186,6 +208,8 @@ def record_output(
             model=model,
             prompt=prompt,
             thumbnail=uploaded.thumbnail_key,
+            digital_source_type=uploaded.digital_source_type,
+            c2pa_manifest=uploaded.c2pa_manifest,
         ),
     )
 
@@ -210,14 +234,28 @@ def store_output(
     task: str | None,
     model: str | None,
     prompt: str | None,
+    digital_source_type: str | None = None,
+    c2pa_manifest: bool = False,
 ) -> MediaItem:
     """Store a generated image for a job: the object first, then its row on `conn`.
+
+    `data` is stored byte for byte: the provenance marks (shared/provenance) are applied before, and
+    `digital_source_type` / `c2pa_manifest` record what they are.
 
     If the insert fails the object is deleted and the error re-raised. The caller owns the transaction:
     keep it short, and if its commit fails call `discard(storage, item)` so no object is left behind.
     Workers upload before their transaction instead (`upload_output`, then `record_output`).
     """
-    uploaded = upload_output(storage, user_id=user_id, data=data, content_type=content_type, width=width, height=height)
+    uploaded = upload_output(
+        storage,
+        user_id=user_id,
+        data=data,
+        content_type=content_type,
+        width=width,
+        height=height,
+        digital_source_type=digital_source_type,
+        c2pa_manifest=c2pa_manifest,
+    )
     try:
         return record_output(conn, uploaded, job_id=job_id, task=task, model=model, prompt=prompt)
     except BaseException:
@@ -273,6 +311,8 @@ def set_public(conn: Connection, user_id: UUID, media_id: UUID, public: bool) ->
     item = get_owned(conn, user_id, media_id, lock=True)
     if item.kind != "output":
         raise NotPublishable()
+    if public and item.taken_down_at is not None:
+        raise TakenDown()
     if item.public == public:
         return item
     return repo.set_public(conn, media_id, public)

@@ -21,6 +21,11 @@ TEMPLATES: tuple[str, ...] = (
     "deletion_completed",
     "support_reply",
     "contact_ack",
+    # Moderation (shared/trust/notices.py): each mirrors an in-app notice and says exactly what it says.
+    "content_takedown",
+    "content_restored",
+    "account_suspended",
+    "account_unsuspended",
 )
 
 TOPICS = {"general": "a general question", "account": "your account", "billing": "billing", "privacy": "privacy"}
@@ -181,6 +186,11 @@ def contact_ack(site: Site, data: dict[str, Any]) -> Rendered:
     return _compose(site, f"{site.product}: we received your message", blocks)
 
 
+def notice(site: Site, data: dict[str, Any]) -> Rendered:
+    """A moderation notice (takedown, restore, suspension): the notice's own title and text, read at send time."""
+    return _compose(site, data["notice_title"], [data["notice_body"]])
+
+
 RENDERERS: dict[str, Callable[[Site, dict[str, Any]], Rendered]] = {
     "policy_update": policy_update,
     "export_ready": export_ready,
@@ -189,6 +199,10 @@ RENDERERS: dict[str, Callable[[Site, dict[str, Any]], Rendered]] = {
     "deletion_completed": deletion_completed,
     "support_reply": support_reply,
     "contact_ack": contact_ack,
+    "content_takedown": notice,
+    "content_restored": notice,
+    "account_suspended": notice,
+    "account_unsuspended": notice,
 }
 
 

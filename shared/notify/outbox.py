@@ -1,6 +1,7 @@
 """The email outbox: queue a mail in the transaction that causes it, deliver it later from `deliver-email`.
 
-A row names what the mail is about (an account, a policy version, an export, a support ticket or message),
+A row names what the mail is about (an account, a policy version, an export, a support ticket or message, an
+in-app notice),
 never the address or the text: both are read when the mail is sent, so a rectified address is used and an
 erased account's mail disappears with it (its rows cascade). Delivery claims rows with SKIP LOCKED under a
 claim id and a lease, sends outside any transaction, then marks each row fenced by its claim: two runs at
@@ -60,6 +61,7 @@ def enqueue(
     export_id: UUID | None = None,
     support_message_id: UUID | None = None,
     policy_version_id: UUID | None = None,
+    notification_id: UUID | None = None,
     params: dict[str, Any] | None = None,
 ) -> UUID | None:
     """Queue one mail in the caller's transaction; None when the same mail is queued already."""
@@ -67,10 +69,19 @@ def enqueue(
         raise ValueError(f"unknown email template: {template}")
     row = conn.execute(
         """insert into email_outbox (user_id, ticket_id, export_id, support_message_id, policy_version_id,
-                                     template, params)
-           values (%s, %s, %s, %s, %s, %s, %s)
+                                     notification_id, template, params)
+           values (%s, %s, %s, %s, %s, %s, %s, %s)
            on conflict do nothing returning id""",
-        (user_id, ticket_id, export_id, support_message_id, policy_version_id, template, Jsonb(params or {})),
+        (
+            user_id,
+            ticket_id,
+            export_id,
+            support_message_id,
+            policy_version_id,
+            notification_id,
+            template,
+            Jsonb(params or {}),
+        ),
     ).fetchone()
     return row["id"] if row else None
 
@@ -100,13 +111,15 @@ select o.id, o.template, o.user_id, o.params, o.attempts,
        coalesce(a.email, t.contact_email) as address,
        p.kind, p.version, p.material, p.effective_at,
        e.storage_key, e.expires_at, e.status as export_status,
-       t.subject, t.topic, t.source, m.body as reply
+       t.subject, t.topic, t.source, m.body as reply,
+       n.title as notice_title, n.body as notice_body
   from email_outbox o
   left join accounts a on a.id = o.user_id
   left join support_tickets t on t.id = o.ticket_id
   left join policy_versions p on p.id = o.policy_version_id
   left join exports e on e.id = o.export_id
   left join support_messages m on m.id = o.support_message_id
+  left join notifications n on n.id = o.notification_id
  where o.id = %s and o.claim = %s
 """
 

@@ -79,7 +79,14 @@ TABLES: tuple[TableEntry, ...] = (
         legal_basis=LegalBasis.CONTRACT,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
-        personal_columns=("email", "display_name", "full_name", "avatar_url", "restriction_reason"),
+        personal_columns=(
+            "email",
+            "display_name",
+            "full_name",
+            "avatar_url",
+            "restriction_reason",
+            "suspension_reason",
+        ),
     ),
     *(
         TableEntry(
@@ -222,7 +229,7 @@ TABLES: tuple[TableEntry, ...] = (
         legal_basis=LegalBasis.CONTRACT,
         retention="trash",
         erasure=Erasure.DELETE,
-        personal_columns=("prompt",),
+        personal_columns=("prompt", "takedown_reason"),
     ),
     TableEntry(
         table="jobs",
@@ -342,6 +349,26 @@ TABLES: tuple[TableEntry, ...] = (
         retention="exports",
         erasure=Erasure.DELETE,
         personal_columns=("storage_key",),
+    ),
+    # Provenance and moderation (issue 21).
+    TableEntry(
+        table="moderation_decisions",
+        subject_column="user_id",
+        category=Category.USAGE,
+        purpose="record why an output, upload or publication was allowed, flagged or blocked (model, score, time)",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="relationship_plus_3_years",
+        erasure=Erasure.DELETE,
+    ),
+    TableEntry(
+        table="gallery_reports",
+        subject_column=None,  # the reporter is a keyed hash; the reported image links to its owner's media row
+        category=Category.MEDIA,
+        purpose="let anyone report a gallery image and operators review it; deleted with the image",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="trash",
+        erasure=Erasure.DELETE,
+        personal_columns=("reporter_ref", "details"),
     ),
 )
 

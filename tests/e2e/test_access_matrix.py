@@ -249,6 +249,9 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/gallery"): PUBLIC,
     ("GET", "/v1/gallery/{media_id}/image"): Access(public=True, create=create_published_output),
     ("GET", "/v1/gallery/{media_id}/thumbnail"): Access(public=True, create=create_published_output),
+    ("POST", "/v1/gallery/{media_id}/report"): Access(
+        public=True, create=create_published_output, body={"reason": "spam"}
+    ),
     ("GET", "/v1/files/{token}"): Access(public=True, create=create_file_token),
     ("GET", "/v1/models"): PUBLIC,
     # local stack only (absent in production): the studio's development sign-in

@@ -44,7 +44,9 @@ def studio(tmp_path: Path, db: Database, engine: Engine) -> Iterator[Studio]:
 
 
 class ObservedStorage(LocalStorage):
-    """The local object store, calling `on_put(index)` before each write (index counts from 0)."""
+    """The local object store, calling `on_put(index)` before each output's write (index counts from 0).
+
+    Thumbnails (written right after their image, shared/media/thumbnails.py) are stored but not observed."""
 
     def __init__(self, root: Path, on_put: Callable[[int], None]) -> None:
         super().__init__(root)
@@ -53,6 +55,9 @@ class ObservedStorage(LocalStorage):
         self._lock = threading.Lock()  # the worker uploads a job's outputs in parallel threads
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        if "/thumbnails/" in key:
+            super().put(key, data, content_type)
+            return
         with self._lock:
             index, self.puts = self.puts, self.puts + 1
         self.on_put(index)
@@ -71,7 +76,12 @@ def _open_transactions(db: Database) -> int:
 
 
 def _objects(studio: Studio) -> list[Path]:
-    return [path for path in studio.settings.storage_dir.rglob("*") if path.is_file() and "/outputs/" in str(path)]
+    """Outputs and their thumbnails: both must go when a delivery does not commit."""
+    return [
+        path
+        for path in studio.settings.storage_dir.rglob("*")
+        if path.is_file() and ("/outputs/" in str(path) or "/thumbnails/" in str(path))
+    ]
 
 
 def _run_with(studio: Studio, storage: LocalStorage, job_id: str) -> Any:

@@ -11,6 +11,7 @@ import pytest
 
 from functions import api_service, modal_app, tasks, web
 from functions.generation import gpu
+from functions.safety import modal_function, remote
 from shared.tasks.schedule import DEFAULT_LEASE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ def same_image(a: Any, b: Any) -> bool:
 
 def _registered() -> dict[str, Any]:
     """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
-    return {**vars(gpu), **vars(tasks), **vars(modal_app), **vars(api_service), **vars(web)}
+    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app), **vars(api_service), **vars(web)}
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
@@ -55,7 +56,7 @@ def _classes() -> dict[str, modal.Cls]:
 
 
 def test_every_registered_function_is_known() -> None:
-    functions = {"api", "web", "download_weights", "tick", "run_scheduled"}
+    functions = {"api", "web", "download_weights", "tick", "run_scheduled", "classify_image"}
     assert set(_functions()) == functions
     assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "Upscaler", "Captioner"}
     # Nothing is registered on the app that this module does not know about.
@@ -238,3 +239,12 @@ def test_api_image_dependencies_carry_no_gpu_stack() -> None:
         (spec,) = [spec for spec in extras if spec.split("==")[0].split(">")[0].split("<")[0] == package]
         assert "==" in spec, spec
     assert not any("torchao" in spec for spec in project["optional-dependencies"]["dev"])
+
+
+def test_the_classifier_runs_on_a_cpu_with_torch_and_the_weights_and_the_api_calls_it_by_name() -> None:
+    info = modal_function.classify_image.info()
+    assert info.gpus == []
+    assert same_image(modal_function.classify_image._spec_.image, modal_app.gpu_image)  # torch lives there
+    assert modal_app.WEIGHTS_MOUNT in modal_function.classify_image._spec_.volumes
+    assert remote.FUNCTION_NAME == "classify_image"
+    assert modal_app.app.name == remote.APP_NAME

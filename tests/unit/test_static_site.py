@@ -83,7 +83,7 @@ def test_runtime_config_comes_from_settings_not_code(tmp_path: Path) -> None:
         supabase_secret_key="sb_secret_real_value",
         supabase_publishable_key="sb_publishable_abc",
         web_api_base_url="https://api.example/",
-        **MAIL_SETTINGS,
+        **MAIL_SETTINGS,  # production also refuses to start without a real email sender (issue 19)
     )
     assert runtime_config(production) == {
         "api_base_url": "https://api.example",

@@ -16,6 +16,7 @@ from functions.api.routes import (
     models,
     onboarding,
     policies,
+    reports,
     rights,
     support,
 )
@@ -37,6 +38,7 @@ ROUTERS = [
     contact.router,
     exports.router,
     rights.router,
+    reports.router,
 ]
 
 # Served only by a local stack (ATELIER_ENV=local): never part of a production app.

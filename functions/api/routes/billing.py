@@ -7,6 +7,7 @@ from functions.api.deps import AppSettings, OnboardedCaller
 from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.suspension import NOT_SUSPENDED
 from shared.billing.catalogue import load_catalogue
 from shared.errors import BillingDisabled, PaymentProviderError, UnknownProduct
 
@@ -60,7 +61,7 @@ def list_products(settings: AppSettings) -> ProductList:
 @router.post(
     "/checkout",
     summary="Start a Polar checkout for one product; answers its URL",
-    dependencies=[rate_limited("account")],
+    dependencies=[rate_limited("account"), NOT_SUSPENDED],
     responses=errors(UnknownProduct, PaymentProviderError, BillingDisabled),
 )
 def create_checkout(body: CheckoutIn, caller: OnboardedCaller, settings: AppSettings) -> UrlOut:

@@ -30,6 +30,7 @@ from functions.api.deps import (
 from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.db import Database
 from shared.db.database import Connection
@@ -154,7 +155,7 @@ def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Jo
     status_code=202,
     summary="Submit a generation job",
     response_model=JobAccepted,
-    dependencies=[rate_limited("jobs")],
+    dependencies=[rate_limited("jobs"), NOT_SUSPENDED],
     responses=errors(InsufficientCredits, IdempotencyKeyReused, InvalidJob, ContentBlocked),
 )
 def create_job(

@@ -10,18 +10,20 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 
 from config.models import Task
-from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
+from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.accounts.onboarding import require_onboarded
 from shared.errors import AtelierError, NotFound, OnboardingRequired
 from shared.media import service
 from shared.media.images import (
     EXTENSIONS,
+    CleanImage,
     ImageBodyTooLarge,
     ImageTooLarge,
     InvalidImage,
@@ -29,11 +31,14 @@ from shared.media.images import (
     validate_image,
 )
 from shared.media.models import GalleryItem, MediaFilter, MediaItem
-from shared.media.service import NotPublishable
+from shared.media.service import NotPublishable, TakenDown
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.thumbnails import THUMBNAIL_TYPE
+from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.trust import decisions
+from shared.trust.suspension import AccountSuspended, require_active
 
 log = logging.getLogger("atelier.api.media")
 
@@ -69,6 +74,9 @@ class MediaOut(BaseModel):
     url: str | None  # None only when the stored object is missing
     thumbnail_url: str | None  # a small WebP; the image's own url for rows stored before thumbnails
     seed: int | None  # outputs: the seed the job rendered with (reuse it to render again)
+    c2pa_manifest: bool = Field(False, description="a signed C2PA manifest is embedded in the image's bytes")
+    digital_source_type: str | None = Field(None, description="the IPTC digital source type in its XMP and manifest")
+    taken_down: bool = Field(False, description="an operator removed it from the gallery; see the notice")
 
 
 class MediaPage(BaseModel):
@@ -122,6 +130,9 @@ def _media_out(request: Request, item: MediaItem, urls: dict[str, str]) -> Media
         url=absolute(request, url) if url else None,
         thumbnail_url=absolute(request, thumb) if thumb else None,
         seed=item.seed,
+        c2pa_manifest=item.c2pa_manifest,
+        digital_source_type=item.digital_source_type,
+        taken_down=item.taken_down_at is not None,
     )
 
 
@@ -150,8 +161,16 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
     "/uploads",
     status_code=201,
     summary="Upload one image (JPEG, PNG or WebP), stripped of metadata",
-    dependencies=[rate_limited("uploads")],
-    responses=errors(ImageBodyTooLarge, UnsupportedImageType, InvalidImage, ImageTooLarge, StorageUnavailable),
+    dependencies=[rate_limited("uploads"), NOT_SUSPENDED],
+    responses=errors(
+        ImageBodyTooLarge,
+        UnsupportedImageType,
+        InvalidImage,
+        ImageTooLarge,
+        StorageUnavailable,
+        ContentBlocked,
+        ModerationUnavailable,
+    ),
 )
 def upload(
     *,
@@ -159,6 +178,7 @@ def upload(
     db: Db,
     storage: Storage,
     settings: AppSettings,
+    moderator: ContentModerator,
     file: Annotated[UploadFile, File(description="The image")],
     purpose: Annotated[Literal["image", "mask"], Form(description="'mask' for an inpainting mask")] = "image",
 ) -> UploadOut:
@@ -171,9 +191,20 @@ def upload(
         output_format="PNG" if purpose == "mask" else None,  # masks stay lossless
     )
     kind: Literal["upload", "mask"] = "mask" if purpose == "mask" else "upload"
+    if kind == "upload":  # judged before anything is stored; a blocked upload leaves nothing behind
+        _judge_upload(db, moderator, caller.account.id, clean)
     item = service.store_upload(db, storage, user_id=caller.account.id, image=clean, kind=kind)
     log.info("upload stored", extra={"media_id": str(item.id), "kind": kind})
     return UploadOut(id=item.id, width=item.width, height=item.height, content_type=item.content_type, bytes=item.bytes)
+
+
+def _judge_upload(db: Db, moderator: Moderator, user_id: UUID, image: CleanImage) -> None:
+    """Classify (outside any transaction: it may be a remote call), record the decision, refuse a blocked image."""
+    verdict = moderator.judge_image(image.data, image.content_type, "upload")
+    with db.transaction() as conn:
+        decisions.record(conn, user_id=user_id, stage="upload", verdict=verdict)
+    if not verdict.allowed:
+        raise ContentBlocked("This image is not allowed by the content policy; it was not stored.")
 
 
 @router.get("/media", summary="The caller's images, newest first", dependencies=[rate_limited("account")])
@@ -234,16 +265,34 @@ def download_media(media_id: UUID, caller: CurrentCaller, db: Db, storage: Stora
     "/media/{media_id}",
     summary="Publish an output to the gallery or withdraw it",
     dependencies=[rate_limited("account")],
-    responses=errors(NotPublishable, OnboardingRequired),
+    responses=errors(
+        NotPublishable, OnboardingRequired, TakenDown, AccountSuspended, ContentBlocked, ModerationUnavailable
+    ),
 )
 def publish_media(
-    *, request: Request, media_id: UUID, body: PublishIn, caller: CurrentCaller, db: Db, storage: Storage
+    *,
+    request: Request,
+    media_id: UUID,
+    body: PublishIn,
+    caller: CurrentCaller,
+    db: Db,
+    storage: Storage,
+    moderator: ContentModerator,
 ) -> MediaOut:
-    """Publishing needs onboarding (403 `onboarding_required`); withdrawing from the gallery never does."""
-    with db.transaction() as conn:
-        if body.public:
-            service.get_owned(conn, caller.account.id, media_id)  # someone else's image: 404 before anything else
+    """Publishing needs onboarding (403 `onboarding_required`), an account not suspended (403 `account_suspended`)
+    and a re-check of the image with the stricter public threshold; withdrawing from the gallery is always allowed."""
+    if body.public:
+        with db.transaction() as conn:
+            item = service.get_owned(conn, caller.account.id, media_id)  # someone else's image: 404 before anything
             require_onboarded(conn, caller.account.id)
+            require_active(conn, caller.account.id)  # a suspended account may withdraw, never publish
+        if not item.public and item.kind == "output" and item.taken_down_at is None:
+            verdict = moderator.judge_image(storage.get(item.storage_key), item.content_type, "publish")
+            with db.transaction() as conn:
+                decisions.record(conn, user_id=caller.account.id, stage="publish", verdict=verdict, media_id=item.id)
+            if not verdict.allowed:
+                raise ContentBlocked("This image is not allowed in the public gallery by the content policy.")
+    with db.transaction() as conn:
         item = service.set_public(conn, caller.account.id, media_id, body.public)
     return _media_out(request, item, _signed(storage, [item]))
 

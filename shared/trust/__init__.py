@@ -1,0 +1,1 @@
+"""Trust and safety after publication: gallery reports, operator takedowns, account suspension, the review queue."""

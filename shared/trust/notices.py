@@ -1,0 +1,30 @@
+"""Telling an owner what moderation did: one in-app notice, mirrored by one queued email.
+
+The email row points at the notice, so the mail says exactly what the app shows (the reason and how to
+contest) without the outbox keeping a second copy of the text; the address is read only at send time.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from shared.db.database import Connection
+from shared.notify import outbox
+
+CONTEST = (
+    "If you think this is a mistake, write to Support (a support ticket) within 6 months and a person will review it."
+)
+
+
+def notify(conn: Connection, user_id: UUID, *, kind: str, title: str, body: str) -> UUID:
+    """Queue the notice and its email in the caller's transaction; returns the notice id."""
+    row = conn.execute(
+        "insert into notifications (user_id, kind, title, body) values (%s, %s, %s, %s) returning id",
+        (user_id, kind, title, body),
+    ).fetchone()
+    if row is None:  # pragma: no cover - insert ... returning always yields the row
+        raise RuntimeError("notification insert returned nothing")
+    notice_id: UUID = row["id"]
+    # The mail's template is the notice's kind (shared/notify/mails.py renders the notice's title and text).
+    outbox.enqueue(conn, kind, user_id=user_id, notification_id=notice_id)
+    return notice_id

@@ -1,0 +1,110 @@
+"""Account suspension: a suspended account keeps its rights (sign in, read, export, delete) but creates nothing.
+
+Creating routes (upload, generate, publish, buy) ask `require_active`; everything else ignores suspension,
+so a suspended person can still see why, take their data and leave. Operators suspend by email; the
+address finds the account and is stored nowhere, and the audit row names the account by pseudonym only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from shared import audit
+from shared.accounts import repo as accounts_repo
+from shared.accounts.models import Account
+from shared.db.database import Connection
+from shared.errors import BadRequest, Forbidden, NotFound
+from shared.trust.notices import CONTEST, notify
+
+OPERATOR = "operator"
+MAX_REASON = 1000
+
+
+class AccountSuspended(Forbidden):
+    """This account is suspended: it can read, export and delete its data, but not upload, generate, publish or buy."""
+
+    code = "account_suspended"
+
+
+@dataclass(frozen=True)
+class SuspensionChange:
+    account_id: UUID
+    changed: bool  # False when the account already was in the asked state (a repeat is harmless)
+
+
+def is_suspended(conn: Connection, user_id: UUID) -> bool:
+    row = conn.execute(
+        "select suspended_at is not null as suspended from accounts where id = %s", (user_id,)
+    ).fetchone()
+    return bool(row and row["suspended"])
+
+
+def require_active(conn: Connection, user_id: UUID) -> None:
+    """Refuse a creating action of a suspended account with 403 `account_suspended`."""
+    if is_suspended(conn, user_id):
+        raise AccountSuspended()
+
+
+def _one_account(conn: Connection, email: str) -> Account:
+    matches = accounts_repo.find_by_email(conn, email)
+    if not matches:
+        raise NotFound("No account has this email.", code="account_not_found")
+    if len(matches) > 1:
+        raise BadRequest("Several accounts share this email.", code="ambiguous_email")
+    return matches[0]
+
+
+def _reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise BadRequest("A suspension needs a reason.", code="reason_required")
+    if len(text) > MAX_REASON:
+        raise BadRequest(f"The reason is longer than {MAX_REASON} characters.", code="reason_too_long")
+    return text
+
+
+def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
+    """Suspend the account with this email; idempotent (a second call changes and notifies nothing)."""
+    text = _reason(reason)
+    account = _one_account(conn, email)
+    row = conn.execute(
+        """update accounts set suspended_at = now(), suspension_reason = %s
+            where id = %s and suspended_at is null returning id""",
+        (text, account.id),
+    ).fetchone()
+    if row is None:
+        return SuspensionChange(account.id, changed=False)
+    notify(
+        conn,
+        account.id,
+        kind="account_suspended",
+        title="Your account is suspended",
+        body=(
+            f"Reason: {text}\n\nYou can still sign in, see your images, export your data and delete your "
+            f"account, but you cannot upload, generate, publish or buy credits. {CONTEST}"
+        ),
+    )
+    audit.record(conn, actor=OPERATOR, action="account.suspend", subject_id=account.id, details={})
+    return SuspensionChange(account.id, changed=True)
+
+
+def unsuspend(conn: Connection, *, email: str) -> SuspensionChange:
+    """Lift a suspension; idempotent."""
+    account = _one_account(conn, email)
+    row = conn.execute(
+        """update accounts set suspended_at = null, suspension_reason = null
+            where id = %s and suspended_at is not null returning id""",
+        (account.id,),
+    ).fetchone()
+    if row is None:
+        return SuspensionChange(account.id, changed=False)
+    notify(
+        conn,
+        account.id,
+        kind="account_unsuspended",
+        title="Your account is active again",
+        body="The suspension of your account was lifted; everything works again.",
+    )
+    audit.record(conn, actor=OPERATOR, action="account.unsuspend", subject_id=account.id, details={})
+    return SuspensionChange(account.id, changed=True)

@@ -1,0 +1,88 @@
+"""Operator takedown and restore of an image: out of the gallery at once, the owner told why and how to contest.
+
+The media row is locked, so two operators (or two runs of the same command) taking one image down at once
+produce one takedown, one notice, one email and one audit row. Restoring lets the owner publish again; it
+does not publish by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from shared import audit
+from shared.db.database import Connection
+from shared.errors import BadRequest, NotFound
+from shared.trust.notices import CONTEST, notify
+
+OPERATOR = "operator"
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
+class TakedownChange:
+    media_id: UUID
+    changed: bool  # False when it already was in the asked state
+
+
+def _locked(conn: Connection, media_id: UUID) -> tuple[UUID, bool]:
+    row = conn.execute(
+        """select user_id, taken_down_at is not null as down from media
+            where id = %s and kind = 'output' and deleted_at is null for update""",
+        (media_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound("No such generated image.", code="media_not_found")
+    return row["user_id"], bool(row["down"])
+
+
+def takedown(conn: Connection, media_id: UUID, *, reason: str) -> TakedownChange:
+    text = (reason or "").strip()
+    if not text:
+        raise BadRequest("A takedown needs a reason.", code="reason_required")
+    if len(text) > MAX_REASON:
+        raise BadRequest(f"The reason is longer than {MAX_REASON} characters.", code="reason_too_long")
+    owner, down = _locked(conn, media_id)
+    if down:
+        return TakedownChange(media_id, changed=False)
+    conn.execute(
+        """update media set taken_down_at = now(), takedown_reason = %s, public = false, published_at = null
+            where id = %s""",
+        (text, media_id),
+    )
+    reports = conn.execute("select count(*) as n from gallery_reports where media_id = %s", (media_id,)).fetchone()
+    notify(
+        conn,
+        owner,
+        kind="content_takedown",
+        title="An image of yours was removed from the gallery",
+        body=(
+            f"We removed image {media_id} from the public gallery; it cannot be published again unless a "
+            "review restores it.\n\n"
+            f"Reason: {text}\n\nIt stays in your history, and you can still download or delete it. {CONTEST}"
+        ),
+    )
+    audit.record(
+        conn,
+        actor=OPERATOR,
+        action="media.takedown",
+        subject_id=owner,
+        details={"media_id": str(media_id), "reports": int(reports["n"]) if reports else 0},
+    )
+    return TakedownChange(media_id, changed=True)
+
+
+def restore(conn: Connection, media_id: UUID) -> TakedownChange:
+    owner, down = _locked(conn, media_id)
+    if not down:
+        return TakedownChange(media_id, changed=False)
+    conn.execute("update media set taken_down_at = null, takedown_reason = null where id = %s", (media_id,))
+    notify(
+        conn,
+        owner,
+        kind="content_restored",
+        title="An image of yours was restored",
+        body=f"After review, image {media_id} may be published in the gallery again.",
+    )
+    audit.record(conn, actor=OPERATOR, action="media.restore", subject_id=owner, details={"media_id": str(media_id)})
+    return TakedownChange(media_id, changed=True)

@@ -1,0 +1,200 @@
+"""The image classifier seam with the real tiny ViT (built in code, loaded with from_pretrained): outputs, uploads and
+publications judged, blocked ones leaving nothing behind, and every decision recorded without the image."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config.moderation import IMAGE_CLASSIFIER, THRESHOLDS, Thresholds
+from config.settings import Settings
+from functions.api.app import create_app
+from functions.generation.engine import Engine
+from functions.generation.worker import JobRunner
+from functions.safety.classifier import TorchImageClassifier, ensure_tiny_classifier
+from functions.safety.factory import InProcessClassifier, moderator_for
+from shared.db import Database
+from shared.jobs.dispatch import QueueOnly
+from shared.media.storage import LocalStorage, build_storage
+from shared.moderation import ClassifierModerator, Moderator, verdict
+from shared.trust import queue
+from tests.generation.conftest import png
+from tests.support.people import Person, onboard, person
+from tests.support.tokens import HS256_SECRET
+
+FORCE_UNSAFE = {"sexual": Thresholds(flag=0.0, block=0.0, public=0.0)}
+FLAG_ALL = {"sexual": Thresholds(flag=0.0, block=1.0, public=1.0)}
+
+
+@dataclass
+class Studio:
+    client: TestClient
+    db: Database
+    storage: LocalStorage
+    runner: JobRunner
+    settings: Settings
+
+
+@pytest.fixture
+def make_studio(tmp_path: Path, db: Database, engine: Engine) -> Iterator[Any]:
+    clients: list[TestClient] = []
+
+    def make(thresholds: Mapping[str, Thresholds] = THRESHOLDS, classifier: Any = None) -> Studio:
+        settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
+        storage = build_storage(settings)
+        assert isinstance(storage, LocalStorage)
+        moderator = ClassifierModerator(classifier or InProcessClassifier(settings), thresholds=thresholds)
+        runner = JobRunner(
+            db=db, storage=storage, engine=engine, settings=settings, moderator=moderator, poll_seconds=0
+        )
+        client = TestClient(create_app(settings, db, storage, dispatcher=QueueOnly(), moderator=moderator))
+        client.__enter__()
+        clients.append(client)
+        return Studio(client, db, storage, runner, settings)
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def _member(studio: Studio) -> Person:
+    who = person()
+    onboard(studio.client, who)
+    return who
+
+
+def _available(studio: Studio, who: Person) -> int:
+    available: int = studio.client.get("/v1/credits", headers=who.headers).json()["available"]
+    return available
+
+
+def _decisions(db: Database) -> list[dict[str, Any]]:
+    with db.transaction() as conn:
+        return list(conn.execute("select * from moderation_decisions order by created_at, id").fetchall())
+
+
+def _generate(studio: Studio, who: Person) -> dict[str, Any]:
+    accepted = studio.client.post("/v1/jobs", json={"task": "text_to_image", "prompt": "a fox"}, headers=who.headers)
+    assert accepted.status_code == 202, accepted.text
+    studio.runner.run(uuid.UUID(accepted.json()["id"]))
+    job: dict[str, Any] = studio.client.get(f"/v1/jobs/{accepted.json()['id']}", headers=who.headers).json()
+    return job
+
+
+def test_the_tiny_classifier_is_a_real_vit_loaded_from_disk_and_allows_by_default(tmp_path: Path) -> None:
+    path = ensure_tiny_classifier(tmp_path)
+    assert (path / "model.safetensors").exists()
+    assert ensure_tiny_classifier(tmp_path) == path  # built once
+    classifier = TorchImageClassifier(path)
+    scores = classifier.scores(png(64, 48))
+    assert set(scores) == {"sexual"}
+    assert 0.0 <= scores["sexual"] < 0.01
+    assert classifier.scores(png(64, 48)) == scores  # deterministic
+    assert verdict(scores, "publish", model=classifier.model_id).outcome == "allowed"
+
+
+def test_the_default_moderator_classifies_in_process_locally_and_remotely_on_the_api(tmp_path: Path) -> None:
+    local = moderator_for(Settings(data_dir=tmp_path))
+    assert isinstance(local, ClassifierModerator)
+    assert isinstance(local.classifier, InProcessClassifier)
+    remote = moderator_for(Settings(data_dir=tmp_path, image_classifier="modal"))
+    assert isinstance(remote, ClassifierModerator)
+    assert type(remote.classifier).__name__ == "RemoteImageClassifier"
+    assert not isinstance(moderator_for(Settings(data_dir=tmp_path, image_classifier="off")), ClassifierModerator)
+
+
+def test_a_blocked_output_fails_the_job_returns_the_credits_and_stores_nothing(make_studio: Any) -> None:
+    studio: Studio = make_studio(FORCE_UNSAFE)
+    who = _member(studio)
+    before = _available(studio, who)
+    job = _generate(studio, who)
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "content_blocked"
+    assert "credits were returned" in job["error"]["message"]
+    assert _available(studio, who) == before
+    assert studio.storage.list(f"users/{who.id}/") == []
+    [decision] = _decisions(studio.db)
+    assert (decision["stage"], decision["outcome"], decision["category"]) == ("output", "blocked", "sexual")
+    assert decision["model"] == f"nsfw-vit@{IMAGE_CLASSIFIER.revision}"
+    assert decision["job_id"] == uuid.UUID(job["id"])
+    assert 0.0 <= decision["score"] <= 1.0
+
+
+def test_a_blocked_upload_is_422_and_nothing_is_kept(make_studio: Any) -> None:
+    studio: Studio = make_studio(FORCE_UNSAFE)
+    who = _member(studio)
+    response = studio.client.post(
+        "/v1/uploads", headers=who.headers, files={"file": ("a.png", png(32, 32), "image/png")}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "content_blocked"
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert studio.client.get("/v1/media", headers=who.headers).json()["items"] == []
+    [decision] = _decisions(studio.db)
+    assert (decision["stage"], decision["outcome"]) == ("upload", "blocked")
+    mask = studio.client.post(  # a mask is black and white geometry, not content: not classified
+        "/v1/uploads", headers=who.headers, files={"file": ("m.png", png(8, 8), "image/png")}, data={"purpose": "mask"}
+    )
+    assert mask.status_code == 201
+
+
+def test_publishing_uses_the_stricter_public_threshold(make_studio: Any, tmp_path: Path) -> None:
+    score = TorchImageClassifier(ensure_tiny_classifier(tmp_path / "data" / "models" / "tiny")).scores(png(8, 8))
+    assert score["sexual"] > 0
+    # Private outputs pass (block = 1), the gallery refuses (public is just under this output's score).
+    studio: Studio = make_studio({"sexual": Thresholds(flag=1.0, block=1.0, public=score["sexual"] / 1e6)})
+    who = _member(studio)
+    job = _generate(studio, who)
+    assert job["status"] == "succeeded", job
+    (output,) = job["outputs"]
+    refused = studio.client.patch(f"/v1/media/{output['id']}", json={"public": True}, headers=who.headers)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "content_blocked"
+    assert studio.client.get(f"/v1/gallery/{output['id']}/image").status_code == 404
+    stages = [(d["stage"], d["outcome"], d["media_id"]) for d in _decisions(studio.db)]
+    assert stages == [("output", "allowed", None), ("publish", "blocked", uuid.UUID(output["id"]))]
+
+
+def test_flagged_images_reach_the_moderation_queue(make_studio: Any) -> None:
+    studio: Studio = make_studio(FLAG_ALL)
+    who = _member(studio)
+    (output,) = _generate(studio, who)["outputs"]
+    published = studio.client.patch(f"/v1/media/{output['id']}", json={"public": True}, headers=who.headers)
+    assert published.status_code == 200, published.text
+    with studio.db.transaction() as conn:
+        [item] = queue.queue(conn)
+    assert str(item.media_id) == output["id"]
+    assert (item.flags, item.reports, item.public) == (2, 0, True)  # the output check and the publish check
+
+
+class Broken:
+    model_id = "broken"
+
+    def scores(self, image_bytes: bytes) -> Mapping[str, float]:
+        raise ConnectionError("classifier unreachable")
+
+
+def test_a_classifier_that_fails_fails_closed(make_studio: Any) -> None:
+    studio: Studio = make_studio(classifier=Broken())
+    who = _member(studio)
+    response = studio.client.post(
+        "/v1/uploads", headers=who.headers, files={"file": ("a.png", png(16, 16), "image/png")}
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "moderation_unavailable"
+    assert studio.storage.list(f"users/{who.id}/") == []
+    before = _available(studio, who)
+    job = _generate(studio, who)
+    assert (job["status"], job["error"]["code"]) == ("failed", "moderation_unavailable")
+    assert _available(studio, who) == before
+
+
+def test_the_term_list_moderator_still_fits_the_seam() -> None:
+    moderator: Moderator = moderator_for(Settings(image_classifier="off"))
+    assert moderator.judge_image(png(4, 4), "image/png", "upload").outcome == "allowed"

@@ -1,0 +1,238 @@
+"""Provenance end to end: real tiny pipelines render, the real worker marks and stores, and c2pa's Reader reads
+the marks back from the bytes a user receives (signed link, download, gallery image, export archive), on the
+local folder and on Supabase Storage (its loopback stand-in). Uploads stay stripped of every mark.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+import deploy
+from config.settings import Settings
+from functions.api.app import create_app
+from functions.generation.engine import Engine
+from functions.generation.worker import JobRunner
+from shared.db import Database
+from shared.jobs.dispatch import QueueOnly
+from shared.media.storage import Storage, SupabaseStorage, build_storage
+from shared.moderation import TermListModerator
+from shared.privacy import exports
+from shared.provenance.signing import SigningCredentialError
+from shared.provenance.verify import verify, xmp_digital_source_type
+from shared.provenance.xmp import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
+from tests.generation.conftest import png
+from tests.support.fake_storage_api import BUCKET, SECRET_KEY, fake_storage_api
+from tests.support.people import Person, onboard, person
+from tests.support.production import MAIL_SETTINGS
+from tests.support.tokens import HS256_SECRET
+
+EXPECTED = {
+    "text_to_image": ("c2pa.created", TRAINED_ALGORITHMIC_MEDIA, 0),
+    "edit": ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, 1),
+    "inpaint": ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, 1),
+    "upscale": ("c2pa.edited", COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, 1),
+}
+
+
+@dataclass
+class Studio:
+    client: TestClient
+    storage: Storage
+    runner: JobRunner
+
+    def fetch(self, url: str) -> bytes:
+        if url.startswith("http://testserver/"):
+            response = self.client.get(url)
+            assert response.status_code == 200, response.text
+            return response.content
+        remote = httpx.get(url)
+        assert remote.status_code == 200
+        return remote.content
+
+
+@pytest.fixture(params=["local", "supabase"])
+def studio(request: pytest.FixtureRequest, tmp_path: Path, db: Database, engine: Engine) -> Iterator[Studio]:
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET, export_inline=False)
+
+    def make(storage: Storage) -> Iterator[Studio]:
+        runner = JobRunner(
+            db=db, storage=storage, engine=engine, settings=settings, moderator=TermListModerator(), poll_seconds=0
+        )
+        app = create_app(settings, db, storage, dispatcher=QueueOnly())
+        with TestClient(app) as client:
+            yield Studio(client, storage, runner)
+
+    if request.param == "local":
+        yield from make(build_storage(settings))
+        return
+    with fake_storage_api() as api:
+        remote = SupabaseStorage(api.url, SECRET_KEY, BUCKET, signed_url_seconds=600)
+        try:
+            yield from make(remote)
+        finally:
+            remote.close()
+
+
+def _upload(studio: Studio, who: Person, data: bytes, purpose: str = "image") -> str:
+    response = studio.client.post(
+        "/v1/uploads", headers=who.headers, files={"file": ("a.png", data, "image/png")}, data={"purpose": purpose}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _mask() -> bytes:
+    from PIL import Image
+
+    image = Image.new("L", (64, 48), 0)
+    image.paste(255, (16, 12, 48, 36))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _body(studio: Studio, who: Person, task: str) -> dict[str, Any]:
+    if task == "text_to_image":
+        return {"task": task, "prompt": "a secret lighthouse", "aspect_ratio": "1:1", "seed": 7}
+    image = _upload(studio, who, png(64, 48))
+    if task == "edit":
+        return {"task": task, "prompt": "a secret winter", "image": image, "seed": 3}
+    if task == "inpaint":
+        mask = _upload(studio, who, _mask(), purpose="mask")
+        return {"task": task, "prompt": "a secret door", "image": image, "mask": mask, "seed": 3}
+    return {"task": task, "image": image, "target_long_side": 128}
+
+
+def _run(studio: Studio, who: Person, body: dict[str, Any]) -> dict[str, Any]:
+    accepted = studio.client.post("/v1/jobs", json=body, headers=who.headers)
+    assert accepted.status_code == 202, accepted.text
+    studio.runner.run(uuid.UUID(accepted.json()["id"]))
+    job: dict[str, Any] = studio.client.get(f"/v1/jobs/{accepted.json()['id']}", headers=who.headers).json()
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def _assert_marked(data: bytes, task: str, who: Person, prompt: str | None) -> None:
+    action, source_type, ingredients = EXPECTED[task]
+    result = verify(data)
+    assert result.present, task
+    assert result.valid, result.failures
+    assert [a["action"] for a in result.actions][-1] == action
+    assert result.digital_source_types == (source_type,)
+    assert result.ingredients == ingredients
+    assert xmp_digital_source_type(data) == source_type
+    manifest = json.dumps(result.manifest)
+    for personal in (str(who.id), who.id.hex, who.email, "secret"):
+        assert personal not in manifest
+    if prompt:
+        assert prompt not in manifest
+
+
+@pytest.mark.parametrize("task", sorted(EXPECTED))
+def test_each_output_carries_its_marks_through_every_path_a_user_gets_it(studio: Studio, task: str) -> None:
+    who = person()
+    onboard(studio.client, who)
+    body = _body(studio, who, task)
+    job = _run(studio, who, body)
+    (output,) = job["outputs"]
+
+    _assert_marked(studio.fetch(output["url"]), task, who, body.get("prompt"))  # the signed link
+    download = studio.client.get(f"/v1/media/{output['id']}/download", headers=who.headers)
+    assert download.status_code == 200
+    _assert_marked(download.content, task, who, body.get("prompt"))
+    assert len(download.content) == int(download.headers["content-length"])
+
+    item = studio.client.get(f"/v1/media/{output['id']}", headers=who.headers).json()
+    assert item["c2pa_manifest"] is True
+    assert item["digital_source_type"] == EXPECTED[task][1]
+
+    published = studio.client.patch(f"/v1/media/{output['id']}", json={"public": True}, headers=who.headers)
+    assert published.status_code == 200, published.text
+    gallery = studio.client.get(f"/v1/gallery/{output['id']}/image")
+    assert gallery.status_code == 200
+    _assert_marked(gallery.content, task, who, body.get("prompt"))
+
+
+def test_the_export_archive_holds_the_marked_bytes_and_uploads_stay_unmarked(studio: Studio) -> None:
+    who = person()
+    onboard(studio.client, who)
+    (output,) = _run(studio, who, _body(studio, who, "text_to_image"))["outputs"]
+    marked = studio.fetch(output["url"])
+
+    # A marked output uploaded again is stripped like any upload: no manifest, no XMP.
+    again = _upload(studio, who, marked)
+    item = studio.client.get(f"/v1/media/{again}", headers=who.headers).json()
+    assert (item["c2pa_manifest"], item["digital_source_type"]) == (False, None)
+    stored = studio.fetch(item["url"])
+    assert not verify(stored).present
+    assert xmp_digital_source_type(stored) is None
+
+    export_id = studio.client.post("/v1/me/exports", headers=who.headers).json()["id"]
+    exports.build_exports(studio.runner.db, studio.storage, now=datetime.now(UTC), days=7)
+    state = studio.client.get(f"/v1/me/exports/{export_id}", headers=who.headers).json()
+    archive = zipfile.ZipFile(io.BytesIO(studio.fetch(state["url"])))
+    files = {name: archive.read(name) for name in archive.namelist() if name.startswith("files/")}
+    outputs = [data for name, data in files.items() if name.startswith(f"files/outputs/{output['id']}")]
+    assert outputs == [marked]
+    # Its thumbnail (h17) is exported too: a small re-encoded copy, which carries no marks.
+    assert [name for name in files if name.startswith(f"files/thumbnails/{output['id']}")]
+    _assert_marked(outputs[0], "text_to_image", who, "a secret lighthouse")
+
+
+def test_provenance_verify_prints_the_claims_and_fails_a_tampered_file(
+    studio: Studio, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    who = person()
+    onboard(studio.client, who)
+    (output,) = _run(studio, who, _body(studio, who, "edit"))["outputs"]
+    data = studio.fetch(output["url"])
+    good = tmp_path / "good.webp"
+    good.write_bytes(data)
+    assert deploy.main(["provenance", "verify", str(good)]) == 0
+    printed = capsys.readouterr().out
+    assert "c2pa.edited" in printed
+    assert COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA in printed
+    assert "Atelier flux-kontext-dev" in printed
+    assert "signature: valid" in printed
+
+    tampered = bytearray(data)
+    tampered[len(tampered) // 2] ^= 0xFF  # a byte of the image data, after signing
+    bad = tmp_path / "bad.webp"
+    bad.write_bytes(bytes(tampered))
+    assert deploy.main(["provenance", "verify", str(bad)]) == 1
+    assert "INVALID" in capsys.readouterr().out
+
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(png(8, 8))
+    assert deploy.main(["provenance", "verify", str(plain)]) == 1
+    assert "no C2PA manifest" in capsys.readouterr().out
+
+
+def test_a_production_worker_refuses_to_start_without_a_real_signing_credential(
+    tmp_path: Path, db: Database, engine: Engine
+) -> None:
+    settings = Settings(
+        environment="production",
+        database_url="postgresql://db.example/postgres",
+        supabase_url="https://proj.supabase.co",
+        supabase_secret_key="sb_secret_real_value",
+        data_dir=tmp_path,
+        **MAIL_SETTINGS,  # production also needs a real email sender and its public URL (issue 19)
+    )
+    with pytest.raises(SigningCredentialError, match="ATELIER_C2PA_CERT"):
+        JobRunner(
+            db=db, storage=build_storage(Settings(data_dir=tmp_path)), engine=engine, settings=settings,
+            moderator=TermListModerator(),
+        )  # fmt: skip
