@@ -58,9 +58,9 @@ class ObservedStorage(LocalStorage):
         if "/thumbnails/" in key:
             super().put(key, data, content_type)
             return
-        with self._lock:
+        with self._lock:  # one observation at a time: a probe must not see another upload thread's probe
             index, self.puts = self.puts, self.puts + 1
-        self.on_put(index)
+            self.on_put(index)
         super().put(key, data, content_type)
 
 
