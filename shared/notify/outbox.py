@@ -191,23 +191,6 @@ def _release(db: Database, ids: list[UUID], claim: UUID) -> None:
         )
 
 
-def deliver_outbox(
-    db: Database,
-    sender: EmailSender,
-    *,
-    site: Site | None = None,
-    storage: Storage | None = None,
-    now: datetime | None = None,
-    limit: int = 100,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-) -> int:
-    """Send up to `limit` due emails; returns how many were sent. Safe to run concurrently.
-
-    Raises `SenderUnavailable` (after giving the untried rows back) when the sender itself is down, so the
-    task run is recorded as failed."""
-    return deliver(db, sender, site=site, storage=storage, now=now, limit=limit, max_attempts=max_attempts).sent
-
-
 def deliver(
     db: Database,
     sender: EmailSender,
@@ -218,6 +201,10 @@ def deliver(
     limit: int = 100,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> DeliveryReport:
+    """Send up to `limit` due emails (`.sent` says how many went). Safe to run concurrently.
+
+    Raises `SenderUnavailable` (after giving the untried rows back) when the sender itself is down, so the
+    task run is recorded as failed."""
     now = now or datetime.now(UTC)
     site = site or Site("Atelier", "http://127.0.0.1:8000", "http://127.0.0.1:8000")
     claim = uuid.uuid4()

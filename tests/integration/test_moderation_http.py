@@ -18,7 +18,7 @@ from functions.api.app import create_app
 from shared.db import Database
 from shared.media import service as media
 from shared.notify.email import OutgoingEmail
-from shared.notify.outbox import deliver_outbox
+from shared.notify.outbox import deliver
 from shared.trust import queue, suspension, takedown
 from tests.support.people import Person, onboard, person
 from tests.support.tokens import HS256_SECRET
@@ -148,7 +148,7 @@ def test_report_queue_takedown_notice_email_and_restore(
     assert reason in notice["body"]
     assert "Support" in notice["body"]  # how to contest
     sender = Capture()
-    assert deliver_outbox(db, sender) == 1
+    assert deliver(db, sender).sent == 1
     [email] = sender.sent
     assert (email.to, email.subject) == (owner.email, notice["title"])
     assert reason in email.body

@@ -17,7 +17,7 @@ from config.policies import shipped_text
 from config.settings import get_settings
 from shared.db import Database
 from shared.notify.email import LogEmailSender, OutgoingEmail
-from shared.notify.outbox import deliver_outbox
+from shared.notify.outbox import deliver
 from shared.policies.service import GATE_EXEMPT, is_gate_exempt, publish
 from tests.support.people import Person, onboard, person
 
@@ -243,7 +243,7 @@ def test_outbox_delivery_sends_each_email_once_and_logs_no_address(
 
     def run() -> None:
         barrier.wait()
-        totals.append(deliver_outbox(db, sender, limit=2))
+        totals.append(deliver(db, sender, limit=2).sent)
 
     with caplog.at_level(logging.INFO, logger="atelier.email"):
         threads = [threading.Thread(target=run) for _ in range(3)]
@@ -251,7 +251,7 @@ def test_outbox_delivery_sends_each_email_once_and_logs_no_address(
             t.start()
         for t in threads:
             t.join()
-        while deliver_outbox(db, sender, limit=2):
+        while deliver(db, sender, limit=2).sent:
             pass
     assert len(sender.sent) == 5
     assert len(set(sender.sent)) == 5
@@ -272,7 +272,7 @@ def test_a_failing_sender_leaves_the_email_pending(client: TestClient, db: Datab
         def send(self, email: OutgoingEmail) -> None:
             raise ConnectionError("smtp down")
 
-    assert deliver_outbox(db, Broken()) == 0
+    assert deliver(db, Broken()).sent == 0
     with db.transaction() as conn:
         row = conn.execute(
             "select sent_at, attempts, last_error, claimed_at, next_attempt_at - now() as wait from email_outbox"
@@ -281,8 +281,8 @@ def test_a_failing_sender_leaves_the_email_pending(client: TestClient, db: Datab
     wait = row.pop("wait")
     assert row == {"sent_at": None, "attempts": 1, "last_error": "ConnectionError", "claimed_at": None}
     assert timedelta(seconds=30) < wait <= timedelta(minutes=1)  # retried after a delay, not at once
-    assert deliver_outbox(db, LogEmailSender()) == 0
-    assert deliver_outbox(db, LogEmailSender(), now=datetime.now(UTC) + timedelta(minutes=2)) == 1
+    assert deliver(db, LogEmailSender()).sent == 0
+    assert deliver(db, LogEmailSender(), now=datetime.now(UTC) + timedelta(minutes=2)).sent == 1
 
 
 def test_gate_exemptions_are_path_segment_aware() -> None:
