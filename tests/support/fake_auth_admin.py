@@ -13,17 +13,15 @@ pages (as a page boundary shifting under a concurrent delete would) while they s
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import Recorded
+from tests.support.loopback import Recorded, Reply, serve
 
 SECRET_KEY = "sb_secret_test-auth-admin-key"
 USERS = "/auth/v1/admin/users"
@@ -93,33 +91,12 @@ def _handle(api: FakeAuthAdmin, rec: Recorded) -> tuple[int, Any, dict[str, str]
 def fake_auth_admin() -> Iterator[FakeAuthAdmin]:
     api = FakeAuthAdmin()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            rec = Recorded(self.command, self.path, dict(self.headers), self.rfile.read(length))
-            with api.lock:
-                api.requests.append(rec)
-            status, body, extra = _handle(api, rec)
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", extra.pop("Content-Type", "application/json"))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def handle(rec: Recorded) -> Reply:
+        with api.lock:
+            api.requests.append(rec)
+        status, body, headers = _handle(api, rec)
+        return Reply(status, body, headers)
 
-        do_GET = do_DELETE = do_POST = do_PUT = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(handle) as url:
+        api.url = url
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -24,11 +24,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.support.loopback import Recorded
+from tests.support.loopback import Recorded, Reply, serve
 
 SECRET_KEY = "sb_secret_test-storage-key"
 BUCKET = "atelier"
@@ -238,41 +237,17 @@ def _upload_key(api: FakeStorageApi, rec: Recorded) -> str | None:
 def fake_storage_api() -> Iterator[FakeStorageApi]:
     api = FakeStorageApi()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # keep-alive plus small writes would otherwise stall on delayed ACKs
-        wbufsize = 1 << 16  # one write per response (flushed after each request)
+    def handle(rec: Recorded) -> Reply:
+        with api.lock:
+            api.requests.append(rec)
+        upload_key = _upload_key(api, rec)
+        if upload_key is not None and api.before_upload is not None:
+            api.before_upload(upload_key)
+        status, body = _handle(api, rec)
+        if isinstance(body, StoredObject):
+            return Reply(status, body.data, {"Content-Type": body.content_type})
+        return Reply(status, body)
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            rec = Recorded(self.command, self.path, dict(self.headers), self.rfile.read(length))
-            with api.lock:
-                api.requests.append(rec)
-            upload_key = _upload_key(api, rec)
-            if upload_key is not None and api.before_upload is not None:
-                api.before_upload(upload_key)
-            status, body = _handle(api, rec)
-            if isinstance(body, StoredObject):
-                payload, content_type = body.data, body.content_type
-            else:
-                payload, content_type = json.dumps(body).encode(), "application/json"
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(handle, keep_alive=True) as url:
+        api.url = url
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
