@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import time
 import uuid
@@ -18,6 +20,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from shared.db import Database, migrate
 from shared.db.embedded import embedded_database_url, stop_embedded
+from shared.logs import configure_logging
 from tests.support.tokens import HS256_SECRET
 
 TEMPLATE_DB = "atelier_template"
@@ -78,3 +81,18 @@ def app(settings: Settings, db: Database) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Application logs as configured in production, captured; the root logger is put back afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging(logging.INFO, stream=stream)
+    yield stream
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)

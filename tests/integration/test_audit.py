@@ -25,7 +25,8 @@ def test_audit_rows_carry_a_pseudonym_and_no_personal_data(db: Database) -> None
     assert str(user) not in ref
     assert ref != hashlib.sha256(str(user).encode()).hexdigest()  # salted: not a bare hash of the id
     assert row["details"] == {"amount": 5, "kind": "x"}
-    assert "quill" not in str(row) and "example.com" not in str(row)
+    assert "quill" not in str(row)
+    assert "example.com" not in str(row)
 
 
 @pytest.mark.parametrize("value", ["ada@example.com", "contact: ada@example.com please", "x" * 201])

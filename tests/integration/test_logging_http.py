@@ -5,35 +5,18 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from config.settings import Settings
 from functions.api.app import create_app
 from shared.db import Database
-from shared.logs import configure_logging
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 EMAIL = "grace.hopper@example.com"
 IP = "203.0.113.77"
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging(logging.INFO, stream=stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
 
 
 def test_flow_logs_ids_and_statuses_but_no_personal_data(log_output: io.StringIO, tmp_path: Path, db: Database) -> None:

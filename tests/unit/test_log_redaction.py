@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
-from shared.logs import REDACTED, configure_logging, redact, request_id
+from shared.logs import REDACTED, redact, request_id
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"
 
@@ -48,20 +47,6 @@ def test_redacts(secret: str) -> None:
 )
 def test_keeps_ordinary_text(kept: str) -> None:
     assert redact(kept) == kept
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging(logging.INFO, stream=stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
 
 
 def test_every_logger_goes_through_the_filter(log_output: io.StringIO) -> None:
