@@ -161,16 +161,24 @@ def _check_jpeg_scan(data: bytes, width: int, height: int) -> None:
         raise InvalidImage("The JPEG file is truncated or does not hold the image its header declares.")
 
 
-_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F"})
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"})
+_SIXTEEN_BIT = frozenset({"I", "I;16", "I;16B", "I;16L"})  # how Pillow opens a 16-bit greyscale PNG
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale PNG as 8-bit grey: a plain convert clips every value above 255 to white."""
+    if image.mode not in _SIXTEEN_BIT:
+        return image
+    return image.convert("I").point(lambda value: value * (1 / 257)).convert("L")
 
 
 def _clean(opened: Image.Image, max_side: int) -> Image.Image:
     """Upright pixels, at most `max_side` on the long side, in a fresh image that carries no metadata at all."""
-    image: Image.Image = opened
+    image: Image.Image = _eight_bit(opened)
     factor = max(opened.size) // max_side
     if factor >= 2:  # integer box reduction: cheap, and the full-size pixels can be freed at once
-        if opened.mode not in _REDUCIBLE:  # palette, 1-bit and 16-bit images: to the nearest mode it takes
-            image = opened.convert("RGBA" if _has_alpha(opened) else "L" if opened.mode in ("1", "I;16") else "RGB")
+        if image.mode not in _REDUCIBLE:  # palette and 1-bit images: to the nearest mode it takes
+            image = image.convert("RGBA" if _has_alpha(image) else "L" if image.mode == "1" else "RGB")
         image = image.reduce(factor)
     upright = ImageOps.exif_transpose(image)  # always a new image (a copy when there is nothing to turn)
     if max(upright.size) > max_side:
@@ -195,7 +203,7 @@ def _encode(image: Image.Image, target: ImageFormat) -> bytes:
             image = image.convert("RGBA" if _has_alpha(image) else "RGB")
         image.save(out, "WEBP", quality=95, method=4)
     else:
-        if image.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
+        if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
             image = image.convert("RGBA" if _has_alpha(image) else "RGB")
         image.save(out, "PNG")
     return out.getvalue()

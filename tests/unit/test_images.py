@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from shared.errors import AtelierError
-from shared.media.images import CleanImage, sniff_format, validate_image
+from shared.media.images import CleanImage, ImageFormat, sniff_format, validate_image
 from tests.support import images
 
 
@@ -89,3 +89,17 @@ def test_refusals_carry_status_and_code(data: bytes, kwargs: dict[str, int], sta
 def test_exactly_at_the_pixel_limit_is_accepted() -> None:
     clean = validate_image(images.plain("PNG", (50, 50)), max_pixels=2500)
     assert (clean.width, clean.height) == (50, 50)
+
+
+@pytest.mark.parametrize("max_side", [2048, 16], ids=["kept size", "reduced"])
+@pytest.mark.parametrize("output_format", [None, "WEBP"])
+def test_a_sixteen_bit_grey_png_keeps_its_tones(max_side: int, output_format: ImageFormat | None) -> None:
+    """Scanners and astro cameras write 16-bit grey; a plain convert would clip every mid tone to white."""
+    out = io.BytesIO()
+    source = Image.new("I;16", (64, 48), 0x8000)  # half way to white
+    source.paste(0xFFFF, (0, 0, 32, 48))
+    source.save(out, "PNG")
+    image = _open(validate_image(out.getvalue(), max_side=max_side, output_format=output_format))
+    grey = image.convert("L")
+    assert grey.getpixel((grey.width - 1, grey.height - 1)) in range(125, 131)
+    assert grey.getpixel((0, 0)) == 255
