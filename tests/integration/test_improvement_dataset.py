@@ -15,10 +15,12 @@ from uuid import UUID
 
 import c2pa
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
 from config.policies import shipped_text
 from config.settings import Settings
+from functions.api.app import create_app
 from shared.consent import service as consent
 from shared.dataset import keys, service
 from shared.dataset.manifest import FIELDS, item_key, manifest_key
@@ -33,7 +35,7 @@ from shared.trust import suspension, takedown
 from tests.support.accounts import make_account
 from tests.support.jobs import job_row
 from tests.support.loopback import Reply, loopback_server
-from tests.support.people import rows_mentioning
+from tests.support.people import onboard, person, rows_mentioning
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PROMPT = "a portrait of my neighbour Ada Lovelace at 42 Elm Street"
@@ -353,3 +355,25 @@ def test_two_builds_and_two_purges_at_once_agree(world: World) -> None:
     with world.db.transaction() as conn:
         left = conn.execute("select count(*) as n from improvement_dataset_items").fetchone()
     assert left == {"n": 4}
+
+
+def test_preferences_show_the_default_and_the_versions_holding_ones_images(db: Database, settings: Settings) -> None:
+    opt_out = settings.model_copy(update={"improvement_default": "opt_out"})
+    with TestClient(create_app(opt_out, db)) as client:
+        ada, bob = person(), person()
+        onboard(client, ada)
+        onboard(client, bob)
+        world = World(db, opt_out, client.app.state.storage, keys.dataset_key(opt_out))  # type: ignore[attr-defined]
+        world.users["ada"], world.emails["ada"] = ada.id, ada.email
+        world.output("ada-1", "ada")
+        shown = client.get("/v1/me/preferences", headers=ada.headers).json()
+        assert (shown["service_improvement"], shown["service_improvement_default"]) == (True, "opt_out")
+        # Changing another choice must not turn the default-on choice off by omission.
+        assert client.put("/v1/me/preferences", headers=ada.headers, json={"analytics": True}).status_code == 200
+        assert world.build("v1") == 1
+        assert client.get("/v1/me/preferences", headers=ada.headers).json()["improvement_dataset_versions"] == ["v1"]
+        assert client.get("/v1/me/preferences", headers=bob.headers).json()["improvement_dataset_versions"] == []
+        off = client.put("/v1/me/preferences", headers=ada.headers, json={"service_improvement": False}).json()
+        assert off["service_improvement"] is False
+        world.purge()
+        assert client.get("/v1/me/preferences", headers=ada.headers).json()["improvement_dataset_versions"] == []
