@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Callable
@@ -37,6 +40,7 @@ from tests.support.jobs import job_row
 from tests.support.loopback import Reply, loopback_server
 from tests.support.people import onboard, person, rows_mentioning
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PROMPT = "a portrait of my neighbour Ada Lovelace at 42 Elm Street"
 
@@ -377,3 +381,34 @@ def test_preferences_show_the_default_and_the_versions_holding_ones_images(db: D
         assert off["service_improvement"] is False
         world.purge()
         assert client.get("/v1/me/preferences", headers=ada.headers).json()["improvement_dataset_versions"] == []
+
+
+@pytest.mark.slow
+def test_deploy_dataset_build_list_export(db: Database, database_url: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    local = Settings(data_dir=data_dir)
+    world = World(db, local, LocalStorage(local.storage_dir), keys.dataset_key(local))
+    world.account("ada")
+    world.output("ada-1", "ada")
+    world.output("ada-2", "ada")
+
+    def deploy(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DATABASE_URL": database_url, "ATELIER_DATA_DIR": str(data_dir)}
+        return subprocess.run(
+            [sys.executable, "deploy.py", "dataset", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    built = deploy("build", "--version", "2026-w48")
+    assert built.returncode == 0, built.stderr
+    assert "2026-w48: 2 item(s) added" in built.stdout
+    listed = deploy("list")
+    assert "2026-w48  2 item(s)" in listed.stdout
+    out = tmp_path / "training"
+    exported = deploy("export", "2026-w48", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 2
+    assert len(list((out / "items").iterdir())) == 2
+    missing = deploy("export", "nope", str(out))
+    assert (missing.returncode, "dataset_version_not_found" in missing.stderr) == (2, True)
+    assert "ada-person" not in built.stdout + built.stderr + listed.stdout + exported.stdout
