@@ -11,10 +11,8 @@ import io
 
 from PIL import Image
 
+from shared.dataset.manifest import ITEM_CONTENT_TYPE as CONTENT_TYPE
 from shared.provenance.marks import Marker
-
-CONTENT_TYPE = "image/png"
-EXTENSION = "png"
 
 
 def pixels_only(data: bytes) -> bytes:

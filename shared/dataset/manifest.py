@@ -20,6 +20,7 @@ from shared.media.storage import Storage
 
 LEASE = timedelta(minutes=30)  # longer than a task may run
 MANIFEST_CONTENT_TYPE = "application/x-ndjson"
+ITEM_CONTENT_TYPE = "image/png"  # items are re-encoded to PNG (shared/dataset/anonymise.py)
 # Every field of a manifest line, and nothing else: no account, email, prompt, seed, address or exact time.
 FIELDS: tuple[str, ...] = ("item_id", "file", "model", "task", "aspect_ratio", "created_month")
 

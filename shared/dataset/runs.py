@@ -10,10 +10,11 @@ from shared.dataset import service
 from shared.dataset.keys import dataset_key
 from shared.db import Database
 from shared.media.storage import Storage
-from shared.provenance.marks import Marker
 
 
 def build_now(db: Database, storage: Storage, settings: Settings, *, now: datetime, version: str | None = None) -> int:
+    from shared.provenance.marks import Marker  # noqa: PLC0415 - c2pa loads only where images are built
+
     return service.build(
         db,
         storage,

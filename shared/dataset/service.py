@@ -17,17 +17,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from shared.dataset import keys
-from shared.dataset.anonymise import CONTENT_TYPE, anonymised
 from shared.dataset.eligibility import Candidate, Default, eligible
-from shared.dataset.manifest import claim, flush, item_key, release, render, write_and_release
+from shared.dataset.manifest import ITEM_CONTENT_TYPE, claim, flush, item_key, release, render, write_and_release
 from shared.db import Database
 from shared.db.database import Connection
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.media.storage import ObjectMissing, Storage
-from shared.provenance.marks import Marker
+
+if TYPE_CHECKING:  # c2pa and Pillow load only where images are built, not where erasure purges
+    from shared.provenance.marks import Marker
 
 log = logging.getLogger("atelier.dataset")
 
@@ -117,6 +119,8 @@ def build(
 def _add(
     db: Database, storage: Storage, marker: Marker, candidate: Candidate, *, key: bytes, version: str, default: Default
 ) -> int:
+    from shared.dataset.anonymise import anonymised  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     try:
         data = storage.get(candidate.storage_key)
     except ObjectMissing:  # deleted since it was selected
@@ -142,7 +146,7 @@ def _add(
             ),
         )
     object_key = item_key(version, item)
-    storage.put(object_key, image, CONTENT_TYPE)
+    storage.put(object_key, image, ITEM_CONTENT_TYPE)
     with db.transaction() as conn:
         stored = conn.execute(
             """update improvement_dataset_items set stored = true
