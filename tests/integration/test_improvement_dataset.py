@@ -164,6 +164,12 @@ def test_two_versions_hold_exactly_the_eligible_set(world: World) -> None:
     with world.db.transaction() as conn:
         listed = {info.version: info.items for info in service.list_versions(conn)}
     assert listed == {"v1": 1, "v2": 3}
+    with world.db.transaction() as conn:  # erased: the account and its rows are gone
+        erasure.erase_rows(conn, world.users["erased-later"], now=NOW)
+    assert world.purge() == 1
+    assert world.refs("v2") == world.expected("consented-1", "consented-2")
+    assert world.build("v3") == 2
+    assert world.refs("v3") == world.expected("consented-1", "consented-2")
 
 
 def test_the_default_is_a_setting_shown_in_preferences_and_the_policy(world: World) -> None:
