@@ -555,6 +555,7 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     _add_privacy_verbs(verbs)
     _add_support_verbs(verbs)
     _add_trust_verbs(verbs)
+    _add_dataset_verbs(verbs)
 
 
 def cmd_provenance_verify(args: argparse.Namespace) -> int:
@@ -667,6 +668,53 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     moderation_verbs.add_parser("unsuspend", help="lift a suspension").add_argument("email")
     for verb_parser in moderation_verbs.choices.values():
         verb_parser.set_defaults(run=cmd_moderation)
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    """The service-improvement dataset: build a version now, list versions, export one for a training job."""
+    from shared.dataset import service
+    from shared.dataset.runs import build_now
+    from shared.db import open_database
+    from shared.errors import AtelierError
+    from shared.media.storage import build_storage
+
+    settings = _settings()
+    db = open_database(settings)
+    try:
+        if args.dataset_verb == "build":
+            now = datetime.now(UTC)
+            version = args.version or service.default_version(now)
+            added = build_now(db, build_storage(settings), settings, now=now, version=version)
+            print(f"dataset {version}: {added} item(s) added")
+        elif args.dataset_verb == "list":
+            with db.transaction() as conn:
+                versions = service.list_versions(conn)
+            for info in versions:
+                state = f"built {info.built_at:%Y-%m-%d %H:%M}" if info.built_at else "building"
+                print(f"{info.version}  {info.items} item(s)  {state}")
+            print(f"{len(versions)} version(s)")
+        else:
+            count = service.export_version(db, build_storage(settings), args.version, Path(args.dir))
+            print(f"dataset {args.version}: {count} item(s) written to {args.dir}")
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
+def _add_dataset_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dataset = verbs.add_parser("dataset", help="the anonymised service-improvement dataset")
+    dataset_verbs = dataset.add_subparsers(dest="dataset_verb", required=True)
+    build = dataset_verbs.add_parser("build", help="build a dataset version now (default: today's)")
+    build.add_argument("--version", help="the version's name (default: today's date, as the scheduled build)")
+    dataset_verbs.add_parser("list", help="dataset versions with their item counts")
+    export = dataset_verbs.add_parser("export", help="write a version (manifest.jsonl and items/) to a folder")
+    export.add_argument("version")
+    export.add_argument("dir")
+    for verb_parser in dataset_verbs.choices.values():
+        verb_parser.set_defaults(run=cmd_dataset)
 
 
 def main(argv: list[str] | None = None) -> int:

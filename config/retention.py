@@ -114,6 +114,15 @@ RULES: dict[str, RetentionRule] = {
             "orders and refunds kept pseudonymised under accounting law",
         ),
         RetentionRule(
+            "improvement_dataset",
+            timedelta(0),
+            CountedFrom.RELATIONSHIP_END,
+            Then.DELETE,
+            "anonymised images in service-improvement datasets: until the choice is withdrawn, the account is "
+            "restricted, suspended or erased, or the image deleted or taken down (within one purge run)",
+            enforced_by="purge-improvement-dataset",
+        ),
+        RetentionRule(
             "audit_log", 3 * 365 * DAY, CountedFrom.CREATED, Then.DELETE, "pseudonymised operator and security actions"
         ),
         RetentionRule(

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("ATELIER_PRIVACY_OPERATOR_EMAILS")
     )  # who is told about overdue rights requests
 
+    # Service-improvement dataset (shared/dataset): whether the choice is off (opt_in) or on (opt_out) until the
+    # person makes it, and the HMAC key that makes item ids unlinkable (else derived from the service secret).
+    improvement_default: Literal["opt_in", "opt_out"] = Field(
+        "opt_in", validation_alias=_env("ATELIER_IMPROVEMENT_DEFAULT")
+    )
+    dataset_secret: str | None = Field(None, validation_alias=_env("ATELIER_DATASET_KEY"))
+
     @field_validator(
         "noncommercial_licensed",
         "trusted_proxies",
@@ -277,6 +284,11 @@ class Settings(BaseSettings):
         from the service secret, else a fixed local key. Rotating it only restarts counters."""
         material = self.pseudonym_secret or self.supabase_secret_key or "atelier-local-pseudonyms"
         return hashlib.sha256(b"atelier-pseudonym:" + material.encode()).digest()
+
+    @property
+    def dataset_key_path(self) -> Path:
+        """The local dataset HMAC key, generated on first use when no secret is configured; never in production."""
+        return self.data_dir / "dataset.key"
 
     @property
     def dev_key_path(self) -> Path:

@@ -185,6 +185,22 @@ def run_notify_overdue(db: Database, now: datetime, settings: Settings | None = 
     return requests.notify_overdue(db, send, now=now)
 
 
+def run_build_dataset(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Build today's service-improvement dataset version from the eligible images (shared/dataset)."""
+    from shared.dataset.runs import build_now
+
+    settings = settings or get_settings()
+    return build_now(db, _storage(settings), settings, now=now)
+
+
+def run_purge_dataset(db: Database, now: datetime, settings: Settings | None = None) -> int:
+    """Withdraw from every dataset version the images that may no longer be used (objection, restriction...)."""
+    from shared.dataset.runs import purge_now
+
+    settings = settings or get_settings()
+    return purge_now(db, _storage(settings), settings, now=now)
+
+
 TASKS: dict[str, TaskDef] = {
     task.name: task
     for task in (
@@ -202,6 +218,8 @@ TASKS: dict[str, TaskDef] = {
         TaskDef("sync-accounts", "53 * * * *", run_sync_accounts, "erase accounts whose Supabase Auth user is gone"),
         TaskDef("sweep-orphan-objects", "53 5 * * *", run_sweep_orphans, "delete objects of accounts that are gone"),
         TaskDef("deliver-email", "* * * * *", run_deliver_email, "send queued emails, retrying transient failures"),
+        TaskDef("build-improvement-dataset", "31 2 * * 1", run_build_dataset, "build a service-improvement dataset"),
+        TaskDef("purge-improvement-dataset", "*/15 * * * *", run_purge_dataset, "withdraw images no longer allowed"),
         TaskDef(
             "notify-overdue-requests", "41 7 * * *", run_notify_overdue, "email operators about late rights requests"
         ),

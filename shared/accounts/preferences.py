@@ -4,18 +4,24 @@ There is one record of each choice, never two copies that could drift: analytics
 service improvement are consent categories, so they are consent events (the cookie banner writes them too;
 a change here is an event with source 'account'); gallery display is not consent but an objection to part
 of the service, kept in the `preferences` row (missing row: shown). Every change is audited by field name.
-Defaults: everything optional off until chosen; gallery display on, for what the user publishes.
+Defaults: everything optional off until chosen; gallery display on, for what the user publishes; service
+improvement as ATELIER_IMPROVEMENT_DEFAULT says (`opt_in`, the default: off until chosen; `opt_out`: on until
+the person objects).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
+from config.settings import get_settings
 from shared import audit
 from shared.consent import service as consent
 from shared.db.database import Connection
+
+ImprovementDefault = Literal["opt_in", "opt_out"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,15 @@ CONSENT_CATEGORY: dict[str, str] = {
 }
 
 
-def get_preferences(conn: Connection, user_id: UUID) -> Preferences:
-    """The choices in force: the user's latest consent event and their gallery-display row."""
+def improvement_on_by_default(default: ImprovementDefault | None = None) -> bool:
+    return (default or get_settings().improvement_default) == "opt_out"
+
+
+def get_preferences(
+    conn: Connection, user_id: UUID, *, improvement_default: ImprovementDefault | None = None
+) -> Preferences:
+    """The choices in force: the user's latest consent event and their gallery-display row (service improvement:
+    the default when the person never chose)."""
     row = conn.execute("select gallery_display, updated_at from preferences where user_id = %s", (user_id,)).fetchone()
     event = consent.current(conn, user_id=user_id, device_id=None)
     times = [t for t in (row["updated_at"] if row else None, event.created_at if event else None) if t is not None]
@@ -45,20 +58,28 @@ def get_preferences(conn: Connection, user_id: UUID) -> Preferences:
         analytics=bool(event and event.categories.get("analytics", False)),
         marketing_emails=bool(event and event.categories.get("marketing", False)),
         gallery_display=bool(row["gallery_display"]) if row else True,
-        service_improvement=bool(event and event.categories.get("service_improvement", False)),
+        service_improvement=bool(
+            event.categories.get("service_improvement", improvement_on_by_default(improvement_default))
+            if event
+            else improvement_on_by_default(improvement_default)
+        ),
         updated_at=max(times) if times else None,
     )
 
 
-def set_preferences(conn: Connection, user_id: UUID, **changes: bool) -> Preferences:
+def set_preferences(
+    conn: Connection, user_id: UUID, *, improvement_default: ImprovementDefault | None = None, **changes: bool
+) -> Preferences:
     """Change some choices (others keep their value); effective at once. Returns all of them."""
     unknown = set(changes) - set(NAMES)
     if unknown:
         raise ValueError(f"unknown preferences: {sorted(unknown)}")
-    before = get_preferences(conn, user_id)
+    before = get_preferences(conn, user_id, improvement_default=improvement_default)
     changed = {name: bool(value) for name, value in changes.items() if getattr(before, name) != bool(value)}
     consent_changes = {CONSENT_CATEGORY[name]: value for name, value in changed.items() if name in CONSENT_CATEGORY}
     if consent_changes:
+        # The event records every category: a default-on service-improvement choice must not flip by omission.
+        consent_changes.setdefault("service_improvement", before.service_improvement)
         consent.record_account_choice(conn, user_id, consent_changes)
     if "gallery_display" in changed:
         conn.execute(
@@ -74,4 +95,4 @@ def set_preferences(conn: Connection, user_id: UUID, **changes: bool) -> Prefere
             subject_id=user_id,
             details={"fields": ",".join(sorted(changed))},
         )
-    return get_preferences(conn, user_id)
+    return get_preferences(conn, user_id, improvement_default=improvement_default)

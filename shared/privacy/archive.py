@@ -32,6 +32,9 @@ from uuid import UUID
 from psycopg import sql
 
 from config.retention import RULES
+from config.settings import get_settings
+from shared.dataset import keys
+from shared.dataset.holdings import versions_holding
 from shared.db import Database
 from shared.db.database import Connection
 from shared.media.storage import ObjectMissing, Storage, user_prefix
@@ -83,6 +86,7 @@ class ArchiveStats:
     rows: dict[str, int] = field(default_factory=dict)  # table → rows exported
     files: dict[str, int] = field(default_factory=dict)  # storage prefix → objects copied
     file_bytes: int = 0
+    datasets: dict[str, int] = field(default_factory=dict)  # dataset version → this account's images in it
 
 
 def _rows(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None) -> Iterator[dict[str, Any]]:
@@ -111,6 +115,7 @@ class _Writer:
     user_id: UUID
     stats: ArchiveStats
     email: str | None = None  # the account's address, for rows that name it (contact-form tickets)
+    dataset_key: bytes = b""  # finds this account's items in the dataset link table (and only theirs)
 
     def tables(self, db: Database) -> None:
         """All categories from one consistent snapshot. The transaction only reads and writes to local disk;
@@ -121,6 +126,7 @@ class _Writer:
             self.email = account["email"] if account else None
             for category in Category:
                 self.category(conn, category)
+            self.stats.datasets = versions_holding(conn, key=self.dataset_key, user_id=self.user_id)
 
     def category(self, conn: Connection, category: Category) -> None:
         entries = [item for item in self.data_map.exportable_tables() if item.category == category]
@@ -148,7 +154,7 @@ class _Writer:
             if not entry.exported:
                 continue
             copied = 0
-            for key in storage.list(entry.prefix.format(user_id=self.user_id)):
+            for key in storage.list(entry.prefix.format(user_id=self.user_id)):  # exported prefixes are per user
                 try:
                     chunks = storage.open(key)
                 except ObjectMissing:  # deleted between listing and reading
@@ -176,6 +182,13 @@ def _retention_text(name: str) -> str:
             "security_log_90_days_then_ip_truncated": "90 days, then the IP address is shortened",
         }.get(name, name.replace("_", " "))
     return f"{rule.what}: {rule.then.value} {rule.keep.days} days after {rule.counted_from.value}"
+
+
+def _dataset_text(versions: dict[str, int]) -> str:
+    if not versions:
+        return "none of your images is in a dataset version"
+    held = ", ".join(f"{version}: {count} image(s)" for version, count in sorted(versions.items()))
+    return f"your images in dataset versions (see manifest.json, improvement_dataset): {held}"
 
 
 def summary(data_map: DataMap, user_id: UUID, generated_at: datetime, stats: ArchiveStats) -> str:
@@ -215,11 +228,12 @@ def summary(data_map: DataMap, user_id: UUID, generated_at: datetime, stats: Arc
             ]
         for store in data_map.storage:
             if store.category == category:
-                where = (
-                    f"{stats.files.get(store.prefix, 0)} file(s) in files/{store.prefix.split('/')[2]}/"
-                    if store.exported
-                    else "not in this archive (it is this archive)"
-                )
+                if "{user_id}" not in store.prefix:  # the service-improvement dataset
+                    where = _dataset_text(stats.datasets)
+                elif store.exported:
+                    where = f"{stats.files.get(store.prefix, 0)} file(s) in files/{store.prefix.split('/')[2]}/"
+                else:
+                    where = "not in this archive (it is this archive)"
                 lines += [
                     f"  - stored files: {store.purpose}",
                     f"      kept: {_retention_text(store.retention)}; {where}",
@@ -255,12 +269,14 @@ def write_archive(
     *,
     generated_at: datetime,
     data_map: DataMap = DataMap(),
+    dataset_key: bytes | None = None,
 ) -> ArchiveStats:
     """Write the whole archive for `user_id` to `path`. Table reads happen in short read-only transactions,
     storage reads outside any transaction."""
     stats = ArchiveStats()
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        writer = _Writer(zf, data_map, user_id, stats)
+        key = dataset_key if dataset_key is not None else keys.dataset_key(get_settings())
+        writer = _Writer(zf, data_map, user_id, stats, dataset_key=key)
         writer.tables(db)
         writer.files(storage)
         manifest = {
@@ -271,6 +287,8 @@ def write_archive(
             "rows": stats.rows,
             "files": stats.files,
             "file_bytes": stats.file_bytes,
+            # Whether any of this account's images are in a service-improvement dataset version, and how many.
+            "improvement_dataset": {"versions": stats.datasets},
         }
         zf.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         zf.writestr("README.txt", summary(data_map, user_id, generated_at, stats))

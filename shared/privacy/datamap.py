@@ -370,6 +370,18 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.DELETE,
         personal_columns=("reporter_ref", "details"),
     ),
+    # Service-improvement dataset (issue 22).
+    TableEntry(
+        table="improvement_dataset_items",
+        subject_column=None,  # the owner and the source image only as HMACs under a key kept outside the database
+        category=Category.MEDIA,
+        purpose="link each anonymised dataset image to its owner by a keyed hash, so a withdrawal reaches every "
+        "copy; the dataset itself holds no link",
+        legal_basis=LegalBasis.CONSENT,
+        retention="improvement_dataset",
+        erasure=Erasure.DELETE,  # by the erasure's own dataset step (a keyed reference, not a column match)
+        personal_columns=("subject_ref", "media_ref"),
+    ),
 )
 
 STORAGE: tuple[StorageEntry, ...] = (
@@ -402,6 +414,15 @@ STORAGE: tuple[StorageEntry, ...] = (
         category=Category.ACCOUNT,
         purpose="the user's data export archives, until their download link expires",
         retention="exports",
+        exported=False,
+    ),
+    StorageEntry(
+        prefix="datasets/{version}/",
+        category=Category.MEDIA,
+        purpose="service improvement, with your choice: generated images re-encoded from their pixels (no metadata, "
+        "Atelier's own provenance mark) in dataset versions, each with a manifest of model, task, aspect ratio and "
+        "month; no account, prompt or exact time",
+        retention="improvement_dataset",
         exported=False,
     ),
 )
@@ -437,6 +458,7 @@ SYSTEM_TABLES: dict[str, str] = {
     "task_schedule": "scheduled task claims: task name, last due time, run lease; no user data",
     "audit_pseudonym_key": "the random salt that pseudonymises audit_log.subject_ref",
     "policy_versions": "published policy texts, the same for everyone",
+    "improvement_datasets": "service-improvement dataset versions: name, times, revision counters; no user data",
 }
 
 

@@ -82,6 +82,8 @@ class Processors:
     polar: PolarCustomers | None = None
     email: EmailSender | None = None  # the "account deleted" mail; None sends nothing
     site: Site | None = None
+    # Withdraws the account's images from every service-improvement dataset version and deletes its links.
+    dataset: Callable[[Database, UUID, datetime], object] | None = None
 
 
 # --- At once, in the DELETE /v1/me transaction --------------------------------------------------------
@@ -236,7 +238,8 @@ def check_not_erased(conn: Connection, user_id: UUID) -> None:
 def _erase_storage(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
     """Every object under the prefixes the data map declares, then anything left under the user's folder."""
     for entry in STORAGE:
-        processors.storage.delete_prefix(entry.prefix.format(user_id=user_id))
+        if "{user_id}" in entry.prefix:  # shared prefixes (datasets/) are erased by their own step
+            processors.storage.delete_prefix(entry.prefix.format(user_id=user_id))
     leftover = processors.storage.delete_prefix(user_prefix(user_id))
     if leftover:  # an unmapped prefix: erased anyway, but the data map should name it
         log.warning("erasure removed %d objects under unmapped prefixes", leftover)
@@ -245,6 +248,12 @@ def _erase_storage(conn_db: Database, user_id: UUID, processors: Processors, now
 def _erase_polar(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
     if processors.polar is not None:
         processors.polar(user_id)
+
+
+def _erase_dataset(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    """The purge for one account: its dataset items, then the manifests, then (last) its keyed links."""
+    if processors.dataset is not None:
+        processors.dataset(db, user_id, now)
 
 
 def _erase_auth(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
@@ -303,13 +312,14 @@ def _erase_rows_step(db: Database, user_id: UUID, processors: Processors, now: d
 Step = Callable[[Database, UUID, Processors, datetime], None]
 
 # The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the mail
-# saying it is done while the address still exists; the rows last, in one transaction that also removes
-# this progress row (it cascades with the account).
+# saying it is done while the address still exists; the dataset items and (last of them) their keyed links;
+# the rows last, in one transaction that also removes this progress row (it cascades with the account).
 ERASE_STEPS: tuple[tuple[str, Step], ...] = (
     ("storage", _erase_storage),
     ("polar_customer", _erase_polar),
     ("auth_user", _erase_auth),
     ("farewell_mail", _farewell_mail),
+    ("improvement_dataset", _erase_dataset),
     ("rows", _erase_rows_step),
 )
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Literal, get_args
 from uuid import UUID
 
+from shared.accounts.preferences import improvement_on_by_default
 from shared.consent import service as consent
 from shared.db.database import Connection
 
@@ -55,7 +56,7 @@ def can_process(
 
     - any purpose: never for a restricted account or one awaiting erasure;
     - analytics, marketing: only with that consent category in force, never under `Sec-GPC: 1`;
-    - service_improvement: only with that consent category in force;
+    - service_improvement: that consent category in force, else ATELIER_IMPROVEMENT_DEFAULT (opt_in: off);
     - gallery: showing what the user chose to publish is the service they asked for, unless they object
       (gallery_display off).
     """
@@ -75,6 +76,9 @@ def can_process(
     if gpc and purpose in consent.GPC_OPT_OUT:
         return False
     event = consent.current(conn, user_id=user_id, device_id=device_id)
+    if purpose == "service_improvement":
+        default_on = improvement_on_by_default()
+        return bool(event.categories.get(purpose, default_on) if event is not None else default_on)
     return bool(event is not None and event.categories.get(purpose, False))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from config.settings import Settings
 from shared.accounts.auth_admin import SupabaseAuthAdmin
+from shared.db import Database
 from shared.media.storage import Storage
 from shared.notify.outbox import site_from
 from shared.notify.smtp import email_sender_for
@@ -32,10 +34,17 @@ def processors_for(
     """`farewell_mail`: the scheduled erasure mails "your account is deleted" before the address goes; the
     under-13 refusal does not write to a child's address."""
     email = email_sender_for(settings) if farewell_mail else None
+
+    def purge_dataset(db: Database, user_id: UUID, now: datetime) -> int:
+        from shared.dataset.runs import purge_account  # noqa: PLC0415 - c2pa loads only where erasure runs
+
+        return purge_account(db, storage, settings, user_id, now=now)
+
     return Processors(
         storage=storage,
         auth=auth or SupabaseAuthAdmin(settings),
         polar=polar_customers(settings),
         email=email,
         site=site_from(settings) if email is not None else None,
+        dataset=purge_dataset,
     )

@@ -96,10 +96,17 @@ def set_restriction(
     return restriction(conn, user_id)
 
 
-def set_preferences(conn: Connection, user_id: UUID, changes: dict[str, bool], *, now: datetime) -> prefs.Preferences:
+def set_preferences(
+    conn: Connection,
+    user_id: UUID,
+    changes: dict[str, bool],
+    *,
+    now: datetime,
+    improvement_default: prefs.ImprovementDefault | None = None,
+) -> prefs.Preferences:
     """Objection and choices: change preferences at once; switching anything off is registered as an objection."""
-    before = prefs.get_preferences(conn, user_id)
-    after = prefs.set_preferences(conn, user_id, **changes)
+    before = prefs.get_preferences(conn, user_id, improvement_default=improvement_default)
+    after = prefs.set_preferences(conn, user_id, improvement_default=improvement_default, **changes)
     if any(getattr(before, name) and not getattr(after, name) for name in prefs.NAMES):
         _kept_at_once(conn, user_id, "objection", now)
     return after

@@ -150,6 +150,8 @@ def test_preferences_default_off_and_change_at_once_as_consent_events(stack: Sta
         "marketing_emails": False,
         "gallery_display": True,
         "service_improvement": False,
+        "service_improvement_default": "opt_in",
+        "improvement_dataset_versions": [],
     }
     assert not _analytics(stack, ada)
     changed = stack.client.put("/v1/me/preferences", headers=ada.headers, json={"analytics": True})

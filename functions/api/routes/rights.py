@@ -1,17 +1,22 @@
 """Privacy rights kept by the API: rectification, erasure (and its cancellation), restriction, objection."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from config.settings import Settings
 from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.errors import ErrorBody
 from functions.api.fields import NoControlCharacters, StoredText
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
+from shared.dataset.holdings import versions_holding
+from shared.dataset.keys import dataset_key
+from shared.db.database import Connection
 from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1/me", tags=["privacy rights"], dependencies=[rate_limited("account")])
@@ -98,27 +103,40 @@ class PreferencesOut(BaseModel):
     marketing_emails: bool
     gallery_display: bool
     service_improvement: bool
+    # What service_improvement is before the person chooses (ATELIER_IMPROVEMENT_DEFAULT).
+    service_improvement_default: Literal["opt_in", "opt_out"]
+    # The service-improvement dataset versions that hold any of this account's images now (empty: none).
+    improvement_dataset_versions: list[str]
     updated_at: datetime | None
 
 
-def _prefs_out(found: prefs.Preferences) -> PreferencesOut:
+def _prefs_out(conn: Connection, found: prefs.Preferences, user_id: UUID, settings: Settings) -> PreferencesOut:
+    held = versions_holding(conn, key=dataset_key(settings), user_id=user_id)
     return PreferencesOut(
         analytics=found.analytics,
         marketing_emails=found.marketing_emails,
         gallery_display=found.gallery_display,
         service_improvement=found.service_improvement,
+        service_improvement_default=settings.improvement_default,
+        improvement_dataset_versions=sorted(held),
         updated_at=found.updated_at,
     )
 
 
 @router.get("/preferences", summary="The account's choices about optional processing and the gallery")
-def get_preferences(caller: CurrentCaller, db: Db) -> PreferencesOut:
+def get_preferences(caller: CurrentCaller, db: Db, settings: AppSettings) -> PreferencesOut:
+    user_id = caller.account.id
     with db.transaction() as conn:
-        return _prefs_out(prefs.get_preferences(conn, caller.account.id))
+        found = prefs.get_preferences(conn, user_id, improvement_default=settings.improvement_default)
+        return _prefs_out(conn, found, user_id, settings)
 
 
 @router.put("/preferences", summary="Change choices (objection); effective at once, recorded as events")
-def put_preferences(body: PreferencesIn, caller: CurrentCaller, db: Db) -> PreferencesOut:
+def put_preferences(body: PreferencesIn, caller: CurrentCaller, db: Db, settings: AppSettings) -> PreferencesOut:
     changes: dict[str, bool] = body.model_dump(exclude_none=True)
+    user_id = caller.account.id
     with db.transaction() as conn:
-        return _prefs_out(rights.set_preferences(conn, caller.account.id, changes, now=datetime.now(UTC)))
+        found = rights.set_preferences(
+            conn, user_id, changes, now=datetime.now(UTC), improvement_default=settings.improvement_default
+        )
+        return _prefs_out(conn, found, user_id, settings)

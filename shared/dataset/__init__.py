@@ -1,0 +1,1 @@
+"""The anonymised service-improvement dataset: eligibility, keyed links, build, purge and versions."""
