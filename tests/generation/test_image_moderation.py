@@ -256,3 +256,77 @@ def test_the_modal_classifier_names_the_model_it_loaded_and_an_answer_without_it
     for incomplete in ({"scores": {"sexual": 0.1}}, {"model": "", "scores": {}}, {"model": "m"}, {"sexual": 0.1}):
         with pytest.raises(ValueError, match="classify_image answered without"):
             parse_answer(incomplete)  # an answer not naming its model is refused (and the image with it)
+
+
+def _attachments(*images: bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("attachments", (f"a{n}.png", data, "image/png")) for n, data in enumerate(images)]
+
+
+def _tickets(studio: Studio, who: Person) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = studio.client.get("/v1/support/tickets", headers=who.headers).json()["items"]
+    return items
+
+
+def test_a_blocked_support_attachment_is_422_and_nothing_of_the_ticket_is_kept(make_studio: Any) -> None:
+    studio: Studio = make_studio(FORCE_UNSAFE)
+    who = _member(studio)
+    refused = studio.client.post(
+        "/v1/support/tickets",
+        data={"subject": "Help", "message": "see attached"},
+        files=_attachments(png(32, 32), png(16, 16)),
+        headers=who.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "content_blocked"
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert _tickets(studio, who) == []
+    recorded = [(d["stage"], d["outcome"], d["model"], d["user_id"]) for d in _decisions(studio.db)]
+    assert recorded == [("upload", "blocked", TINY_MODEL, who.id)] * 2  # each attachment judged and recorded
+
+    # A ticket without attachments has nothing to judge; a reply's attachment is judged like the first message's.
+    opened = studio.client.post(
+        "/v1/support/tickets", data={"subject": "Help", "message": "no picture"}, headers=who.headers
+    )
+    assert opened.status_code == 201, opened.text
+    reply = studio.client.post(
+        f"/v1/support/tickets/{opened.json()['id']}/messages",
+        data={"message": "here it is"},
+        files=_attachments(png(24, 24)),
+        headers=who.headers,
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["code"] == "content_blocked"
+    [ticket] = _tickets(studio, who)
+    assert [m["body"] for m in ticket["messages"]] == ["no picture"]
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert len(_decisions(studio.db)) == 3
+
+
+def test_an_allowed_support_attachment_is_stored_and_its_decision_recorded(make_studio: Any) -> None:
+    studio: Studio = make_studio()
+    who = _member(studio)
+    opened = studio.client.post(
+        "/v1/support/tickets",
+        data={"subject": "Help", "message": "see attached"},
+        files=_attachments(png(32, 32)),
+        headers=who.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    assert len(studio.storage.list(f"users/{who.id}/support/")) == 1
+    [decision] = _decisions(studio.db)
+    assert (decision["stage"], decision["outcome"], decision["model"]) == ("upload", "allowed", TINY_MODEL)
+
+
+def test_a_support_attachment_is_refused_when_the_classifier_fails(make_studio: Any) -> None:
+    studio: Studio = make_studio(classifier=Broken())
+    who = _member(studio)
+    response = studio.client.post(
+        "/v1/support/tickets",
+        data={"subject": "Help", "message": "see attached"},
+        files=_attachments(png(16, 16)),
+        headers=who.headers,
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "moderation_unavailable"
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert _tickets(studio, who) == []
