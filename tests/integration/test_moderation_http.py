@@ -250,17 +250,14 @@ def _call(client: TestClient, method: str, path: str, who: Person, media_id: str
     if path == "/v1/support/tickets":
         data = {"subject": "Contesting", "message": "Please look again."}
         return client.post(path, headers=who.headers, data=data, files={"attachments": ("a.png", _png(), "image/png")})
-    body: dict[str, Any] | None = (
-        {
-            "/v1/jobs": {"task": "text_to_image", "prompt": "a lighthouse"},
-            "/v1/billing/checkout": {"product_id": "prod-starter"},
-            "/v1/me": {"display_name": "Ada L."},
-            "/v1/me/preferences": {"marketing_emails": False},
-            "/v1/me/restriction": {"restricted": True},
-        }.get(path)
-        if method in ("POST", "PATCH", "PUT")
-        else None
-    )
+    bodies: dict[str, dict[str, Any]] = {
+        "/v1/jobs": {"task": "text_to_image", "prompt": "a lighthouse"},
+        "/v1/billing/checkout": {"product_id": "prod-starter"},
+        "/v1/me": {"display_name": "Ada L."},
+        "/v1/me/preferences": {"marketing_emails": False},
+        "/v1/me/restriction": {"restricted": True},
+    }
+    body = bodies.get(path) if method in ("POST", "PATCH", "PUT") else None
     if method == "PATCH" and path.startswith("/v1/media/"):
         body = {"public": creating}
     return client.request(method, path, headers=who.headers, json=body)
