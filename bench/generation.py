@@ -151,6 +151,7 @@ def marks_and_classification(root: Path, rounds: int) -> None:
     from transformers import ViTConfig, ViTForImageClassification
 
     from functions.safety.classifier import TorchImageClassifier, ensure_tiny_classifier
+    from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail
     from shared.provenance.marks import Marker
     from shared.provenance.signing import development_credential
 
@@ -168,9 +169,18 @@ def marks_and_classification(root: Path, rounds: int) -> None:
             ),
             rounds,
         )  # fmt: skip
+        marked = marker.mark(data, "image/webp", task="text_to_image", model_id="flux-schnell").data
+        small = make_thumbnail(marked)  # made for every stored image anyway; only its marking is new
+        thumbnail = _median_ms(
+            lambda marked=marked, small=small: marker.mark(
+                small, THUMBNAIL_TYPE, task="text_to_image", model_id="flux-schnell", rendition_of=marked
+            ),
+            rounds,
+        )
         print(
             f"mark {width}x{height} WebP ({len(data) / 1e6:.2f} MB): created {created:7.1f} ms, "
-            f"edited with the input as ingredient {edited:7.1f} ms"
+            f"edited with the input as ingredient {edited:7.1f} ms, "
+            f"its thumbnail as a rendition of it {thumbnail:7.1f} ms"
         )
     tiny_path = ensure_tiny_classifier(root / "tiny")
     tiny = TorchImageClassifier(tiny_path)

@@ -4,8 +4,10 @@ Prompts are checked against a configurable term list (config/moderation.py plus 
 Images (every output before its hold is posted, every upload before it is stored, every publication) are
 judged by `judge_image`: `TermListModerator` cannot see pixels and allows them; `ClassifierModerator` asks an
 `ImageClassifier` for per-category scores and applies the thresholds of config/moderation.py, the stricter
-`public` one when the image is about to be published. Where the classifier runs (in process, or a remote
-function on Modal so the API stays free of torch) is the edge's choice (functions/safety/).
+`public` one when the image is about to be published. The classifier answers with the exact model that scored
+(`nsfw-vit@<commit>` as loaded), so a decision records what judged it, not the branch the registry names.
+Where the classifier runs (in process, or a remote function on Modal so the API stays free of torch) is the
+edge's choice (functions/safety/).
 """
 
 from __future__ import annotations
@@ -49,13 +51,19 @@ class ImageVerdict:
         return self.outcome != "blocked"
 
 
+@dataclass(frozen=True)
+class Classification:
+    """Per-category scores, 0..1 (e.g. {"sexual": 0.03}), and the model that gave them: `<id>@<revision>`, the
+    revision being the commit of the weights loaded (or the tiny model's own identity)."""
+
+    scores: Mapping[str, float]
+    model: str
+
+
 class ImageClassifier(Protocol):
-    """Scores one encoded image per category, 0..1 (e.g. {"sexual": 0.03})."""
+    """Scores one encoded image, saying which exact model did."""
 
-    @property
-    def model_id(self) -> str: ...
-
-    def scores(self, image_bytes: bytes) -> Mapping[str, float]: ...
+    def classify(self, image_bytes: bytes) -> Classification: ...
 
 
 class Moderator(Protocol):
@@ -122,12 +130,12 @@ class ClassifierModerator(TermListModerator):
 
     def judge_image(self, image_bytes: bytes, content_type: str, stage: Stage) -> ImageVerdict:
         try:
-            scores = self.classifier.scores(image_bytes)
+            found = self.classifier.classify(image_bytes)
         except ModerationUnavailable:
             raise
         except Exception as exc:  # a classifier that fails must not let the image through
             raise ModerationUnavailable() from exc
-        return verdict(scores, stage, model=self.classifier.model_id, thresholds=self.thresholds)
+        return verdict(found.scores, stage, model=found.model, thresholds=self.thresholds)
 
     def output_allowed(self, image_bytes: bytes, content_type: str) -> bool:
         return self.judge_image(image_bytes, content_type, "output").allowed

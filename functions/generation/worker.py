@@ -31,6 +31,7 @@ from shared.jobs.heartbeat import Heartbeat
 from shared.jobs.models import Job
 from shared.media import service as media
 from shared.media.storage import Storage, build_storage
+from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail
 from shared.moderation import ContentBlocked, ImageVerdict, ModerationUnavailable, Moderator
 from shared.provenance.marks import Marked, Marker
 from shared.provenance.verify import content_type_of
@@ -115,11 +116,12 @@ class JobRunner:
     def _canceled(self, job: Job) -> _CancelCheck:
         return _CancelCheck(self.db, job.id, self.poll_seconds)
 
-    def _mark(self, job: Job, request: RenderRequest, image: RenderedImage) -> Marked:
-        """The one place outputs get their provenance marks: applied to the encoded bytes, before storing."""
+    def _mark(self, job: Job, request: RenderRequest, image: RenderedImage) -> _MarkedOutput:
+        """The one place outputs get their provenance marks: applied to the encoded bytes, before storing. The
+        thumbnail is made here from the marked output and marked as its rendition, so both carry the marks."""
         if self.marker is None:  # pragma: no cover - set in __post_init__
             raise RuntimeError("the runner has no marker")
-        return self.marker.mark(
+        full = self.marker.mark(
             image.data,
             image.content_type,
             task=job.task,
@@ -127,6 +129,10 @@ class JobRunner:
             input_image=request.image,
             input_content_type=content_type_of(request.image) if request.image else None,
         )
+        thumbnail = self.marker.mark(
+            make_thumbnail(full.data), THUMBNAIL_TYPE, task=job.task, model_id=job.model, rendition_of=full.data
+        )
+        return _MarkedOutput(image, full, thumbnail)
 
     def _check_outputs(self, job: Job, result: RenderResult) -> list[RenderedImage]:
         """Judge every output before anything is stored or charged, and record each decision (never the image)."""
@@ -150,7 +156,7 @@ class JobRunner:
         # finds the job already finished (timed out) or loses to a cancel, the objects are deleted again: nothing is
         # left behind and nothing is charged.
         marks = [self._mark(job, request, image) for image in allowed]
-        uploaded = self._upload(job, list(zip(allowed, marks, strict=True)))
+        uploaded = self._upload(job, marks)
         canceled = False
         try:
             with self.db.transaction() as conn:
@@ -184,23 +190,23 @@ class JobRunner:
         log.info("job succeeded", extra={"job_id": str(job.id), "outputs": len(stored), "seconds": result.seconds})
         return done
 
-    def _upload(self, job: Job, images: list[tuple[RenderedImage, Marked]]) -> list[media.UploadedOutput]:
-        """Upload every output's marked bytes (in parallel when there are several); if any fails, delete those
-        written."""
+    def _upload(self, job: Job, images: list[_MarkedOutput]) -> list[media.UploadedOutput]:
+        """Upload every output's marked bytes and marked thumbnail (in parallel when there are several); if any
+        fails, delete those written."""
         if not images:
             return []
 
-        def put(pair: tuple[RenderedImage, Marked]) -> media.UploadedOutput:
-            image, marked = pair
+        def put(marked: _MarkedOutput) -> media.UploadedOutput:
             return media.upload_output(
                 self.storage,
                 user_id=job.user_id,
-                data=marked.data,
-                content_type=image.content_type,
-                width=image.width,
-                height=image.height,
-                digital_source_type=marked.digital_source_type,
-                c2pa_manifest=marked.c2pa_manifest,
+                data=marked.full.data,
+                content_type=marked.image.content_type,
+                width=marked.image.width,
+                height=marked.image.height,
+                digital_source_type=marked.full.digital_source_type,
+                c2pa_manifest=marked.full.c2pa_manifest,
+                thumbnail=marked.thumbnail.data,
             )
 
         with ThreadPoolExecutor(max_workers=min(len(images), UPLOAD_THREADS)) as pool:
@@ -222,6 +228,15 @@ class JobRunner:
                 done = jobs.fail(conn, job, code=code or "render_failed", message=message or "The render failed.")
         log.info("job finished without outputs", extra={"job_id": str(job.id), "status": status, "code": code})
         return done
+
+
+@dataclass(frozen=True)
+class _MarkedOutput:
+    """A rendered output with its marked bytes and its marked thumbnail, ready to store."""
+
+    image: RenderedImage
+    full: Marked
+    thumbnail: Marked
 
 
 class _NoLongerRunning(Exception):

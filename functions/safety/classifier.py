@@ -5,6 +5,9 @@ generation models. Locally and in tests a tiny ViT of the same architecture, wit
 built in code under the data dir and loaded back through the same path: nothing is downloaded. Its classifier
 bias leans to the safe label, so by default it allows everything; tests force "unsafe" with a threshold.
 
+Every answer names the model as loaded, `<id>@<revision>`: the commit folder the volume snapshot was loaded from
+(pinned, or locked by `deploy.py weights`), or `tiny-<version>` for the tiny model, never the registry's branch.
+
 Preprocessing is done here (resize, rescale, normalise from the snapshot's preprocessor_config.json) rather
 than by the transformers image processor, which would need torchvision for its fast variant.
 """
@@ -25,6 +28,7 @@ from PIL import Image
 
 from config.moderation import IMAGE_CLASSIFIER, ClassifierEntry
 from config.settings import Settings
+from shared.moderation import Classification
 
 TINY_VERSION = "1"
 MARKER = ".atelier-tiny-classifier"
@@ -104,6 +108,14 @@ def ensure_tiny_classifier(root: Path, entry: ClassifierEntry = IMAGE_CLASSIFIER
     return target
 
 
+def loaded_revision(path: Path) -> str:
+    """What the folder at `path` holds: the tiny model's identity, or the commit its volume folder is named after."""
+    marker = path / MARKER
+    if marker.is_file():
+        return f"tiny-{marker.read_text().strip()}"
+    return path.name  # <weights dir>/<repo>/<commit>, as classifier_path() chose it
+
+
 class TorchImageClassifier:
     """Scores images with the classifier at `path`; loaded once, one image at a time per instance."""
 
@@ -124,7 +136,7 @@ class TorchImageClassifier:
         self._std = [float(v) for v in config.get("image_std", [0.5, 0.5, 0.5])]
         self._labels: dict[int, str] = {int(k): v for k, v in self._model.config.id2label.items()}
         self._lock = threading.Lock()
-        self.model_id = f"{entry.id}@{entry.revision}"
+        self.model_id = f"{entry.id}@{loaded_revision(path)}"
 
     def _tensor(self, image_bytes: bytes) -> Any:
         import numpy as np
@@ -146,3 +158,6 @@ class TorchImageClassifier:
             if category is not None:
                 by_category[category] = max(by_category.get(category, 0.0), float(probability))
         return by_category
+
+    def classify(self, image_bytes: bytes) -> Classification:
+        return Classification(self.scores(image_bytes), self.model_id)

@@ -9,14 +9,12 @@ whole process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.moderation import IMAGE_CLASSIFIER
 from config.settings import Settings
-from shared.moderation import ClassifierModerator, Moderator, TermListModerator
+from shared.moderation import Classification, ClassifierModerator, Moderator, TermListModerator
 
 if TYPE_CHECKING:
     from functions.safety.classifier import TorchImageClassifier
@@ -30,14 +28,16 @@ def _loaded(path: Path) -> TorchImageClassifier:
 
 
 class InProcessClassifier:
+    """The classifier the settings point at (the volume's pinned or locked commit, or the tiny model), resolved per
+    image so a newly locked commit is picked up, and named in each answer as loaded."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.model_id = f"{IMAGE_CLASSIFIER.id}@{IMAGE_CLASSIFIER.revision}"
 
-    def scores(self, image_bytes: bytes) -> Mapping[str, float]:
+    def classify(self, image_bytes: bytes) -> Classification:
         from functions.safety.classifier import classifier_path
 
-        return _loaded(classifier_path(self.settings)).scores(image_bytes)
+        return _loaded(classifier_path(self.settings)).classify(image_bytes)
 
 
 def moderator_for(settings: Settings) -> Moderator:

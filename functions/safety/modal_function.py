@@ -1,4 +1,5 @@
-"""The classifier on Modal: `classify_image(bytes) -> {category: score}`, called by name from the API container.
+"""The classifier on Modal: `classify_image(bytes) -> {"model", "scores": {category: score}}`, called by name from the
+API container; `model` names the commit this container loaded, which the API records with its decision.
 
 Why a separate function: the API image carries no torch (fast cold starts), yet uploads and publications must be
 judged inside their request. This CPU container (the GPU image's libraries, no GPU) loads the pinned classifier
@@ -22,8 +23,9 @@ from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_
     scaledown_window=300,
 )
 @modal.concurrent(max_inputs=4)
-def classify_image(image_bytes: bytes) -> dict[str, float]:
+def classify_image(image_bytes: bytes) -> dict[str, object]:
     from config.settings import get_settings
     from functions.safety.factory import InProcessClassifier
 
-    return dict(InProcessClassifier(get_settings()).scores(image_bytes))
+    found = InProcessClassifier(get_settings()).classify(image_bytes)
+    return {"model": found.model, "scores": dict(found.scores)}

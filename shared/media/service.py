@@ -86,16 +86,25 @@ def _values(
 
 
 def _put_with_thumbnail(
-    storage: Storage, *, user_id: UUID, kind: MediaKind, media_id: UUID, key: str, data: bytes, content_type: str
+    storage: Storage,
+    *,
+    user_id: UUID,
+    kind: MediaKind,
+    media_id: UUID,
+    key: str,
+    data: bytes,
+    content_type: str,
+    thumbnail: bytes | None = None,
 ) -> str | None:
-    """Write the image, then its thumbnail (masks get none); returns the thumbnail's key. If the thumbnail
-    cannot be written the image is deleted again, so an item never exists half-stored."""
+    """Write the image, then its thumbnail (masks get none): `thumbnail` as given (a worker's, marked like its
+    output), else made here. Returns the thumbnail's key. If the thumbnail cannot be written the image is deleted
+    again, so an item never exists half-stored."""
     storage.put(key, data, content_type)
     if kind == "mask":
         return None
     thumb = thumbnail_key(user_id, media_id)
     try:
-        storage.put(thumb, make_thumbnail(data), THUMBNAIL_TYPE)
+        storage.put(thumb, thumbnail if thumbnail is not None else make_thumbnail(data), THUMBNAIL_TYPE)
     except BaseException:
         storage.delete([key, thumb])
         raise
@@ -168,14 +177,24 @@ def upload_output(
     height: int,
     digital_source_type: str | None = None,
     c2pa_manifest: bool = False,
+    thumbnail: bytes | None = None,
 ) -> UploadedOutput:
-    """Write a generated image's object, before (and outside) the transaction that will record it."""
+    """Write a generated image's object, before (and outside) the transaction that will record it.
+
+    `thumbnail`: the WebP thumbnail the caller made and marked from `data` (`make_thumbnail`); made here if None."""
     if content_type not in EXTENSIONS:
         raise ValueError(f"unsupported content type for an output: {content_type}")
     media_id = uuid.uuid4()
     key = new_key(user_id, "output", media_id, content_type)
     thumb = _put_with_thumbnail(
-        storage, user_id=user_id, kind="output", media_id=media_id, key=key, data=data, content_type=content_type
+        storage,
+        user_id=user_id,
+        kind="output",
+        media_id=media_id,
+        key=key,
+        data=data,
+        content_type=content_type,
+        thumbnail=thumbnail,
     )
     return UploadedOutput(
         media_id, user_id, key, data, content_type, width, height, thumb, digital_source_type, c2pa_manifest

@@ -4,7 +4,12 @@
 calls it from one place). The manifest says what happened (`c2pa.created` for text to image, `c2pa.edited`
 with the input as a `parentOf` ingredient for edits, inpaints and upscales), with which digital source type,
 by which software agent (Atelier, the model id and its pinned revision), and nothing about the person: no
-user id, email or prompt. Thumbnails are off, so the user's input image is never copied into the output.
+user id, email or prompt. C2PA's own ingredient thumbnails are off, so the user's input image is never copied
+into the output.
+
+Atelier's thumbnail of an output is a derived rendition and is marked by the same function (`rendition_of`):
+the same digital source type in XMP, and a manifest whose `c2pa.resized` action names the full, already marked
+output as its `parentOf` ingredient, so a reader of the thumbnail alone finds the output's manifest too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import c2pa
 
 from config.models import ModelUnavailable, get_model
 from config.settings import Settings
+from shared.media.images import CONTENT_TYPES, sniff_format
 from shared.provenance.signing import Credential, credential_for
 from shared.provenance.xmp import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
@@ -29,6 +35,7 @@ from shared.provenance.xmp import (
 SOFTWARE = "Atelier"
 EDITING_TASKS = frozenset({"edit", "inpaint", "upscale"})
 INGREDIENT_LABEL = "input"
+RENDITION_LABEL = "rendition-of"
 
 
 def _version() -> str:
@@ -41,6 +48,13 @@ def _version() -> str:
 def digital_source_type(task: str) -> str:
     """IPTC: a user's image changed by a model is a composite; anything else is wholly generated."""
     return COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA if task in EDITING_TASKS else TRAINED_ALGORITHMIC_MEDIA
+
+
+def _content_type(data: bytes) -> str:
+    found = sniff_format(data)
+    if found is None:
+        raise ValueError("the image a rendition is made from is not a PNG, WebP or JPEG")
+    return CONTENT_TYPES[found]
 
 
 @dataclass(frozen=True)
@@ -57,19 +71,26 @@ def _model_revision(model_id: str) -> str:
         return "unknown"
 
 
-def manifest_for(*, task: str, model_id: str, content_type: str, has_input: bool) -> dict[str, object]:
-    """The manifest definition; its every field is listed here so a reviewer sees nothing personal goes in."""
+def manifest_for(
+    *, task: str, model_id: str, content_type: str, has_input: bool, rendition: bool = False
+) -> dict[str, object]:
+    """The manifest definition; its every field is listed here so a reviewer sees nothing personal goes in.
+
+    `rendition`: a smaller copy of a marked output (its thumbnail), resized from that output (the ingredient)."""
     source_type = digital_source_type(task)
     agent = {"name": f"{SOFTWARE} {model_id}", "version": _model_revision(model_id)}
     actions: list[dict[str, object]] = []
-    if task in EDITING_TASKS and has_input:
+    if rendition:
+        actions.append({"action": "c2pa.opened", "parameters": {"ingredientIds": [RENDITION_LABEL]}})
+        actions.append({"action": "c2pa.resized", "digitalSourceType": source_type, "softwareAgent": agent})
+    elif task in EDITING_TASKS and has_input:
         actions.append({"action": "c2pa.opened", "parameters": {"ingredientIds": [INGREDIENT_LABEL]}})
         actions.append({"action": "c2pa.edited", "digitalSourceType": source_type, "softwareAgent": agent})
     else:
         actions.append({"action": "c2pa.created", "digitalSourceType": source_type, "softwareAgent": agent})
     return {
         "claim_generator_info": [{"name": SOFTWARE, "version": _version()}],
-        "title": f"atelier-{task}",
+        "title": f"atelier-{task}-thumbnail" if rendition else f"atelier-{task}",
         "format": content_type,
         "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}}],
     }
@@ -102,15 +123,27 @@ class Marker:
         model_id: str,
         input_image: bytes | None = None,
         input_content_type: str | None = None,
+        rendition_of: bytes | None = None,
     ) -> Marked:
-        """`data` with XMP and a signed manifest; `input_image` becomes the ingredient of an edit."""
+        """`data` with XMP and a signed manifest; `input_image` becomes the ingredient of an edit.
+
+        With `rendition_of` (the marked output `data` was scaled from), `data` is marked as its thumbnail."""
         source_type = digital_source_type(task)
         with_xmp = embed_xmp(data, content_type, xmp_packet(source_type, creator_tool=f"{SOFTWARE} {model_id}"))
         has_input = input_image is not None and input_content_type is not None
-        definition = manifest_for(task=task, model_id=model_id, content_type=content_type, has_input=has_input)
+        definition = manifest_for(
+            task=task,
+            model_id=model_id,
+            content_type=content_type,
+            has_input=has_input,
+            rendition=rendition_of is not None,
+        )
         out = io.BytesIO()
         with self._lock, self._signer() as signer, c2pa.Builder(definition, context=self._context) as builder:
-            if has_input and input_image is not None and input_content_type is not None:
+            if rendition_of is not None:
+                parent = {"title": "output", "relationship": "parentOf", "label": RENDITION_LABEL}
+                builder.add_ingredient(parent, _content_type(rendition_of), io.BytesIO(rendition_of))
+            elif has_input and input_image is not None and input_content_type is not None:
                 ingredient = {"title": "input", "relationship": "parentOf", "label": INGREDIENT_LABEL}
                 builder.add_ingredient(ingredient, input_content_type, io.BytesIO(input_image))
             builder.sign(signer, content_type, io.BytesIO(with_xmp), out)

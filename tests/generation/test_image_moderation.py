@@ -1,5 +1,6 @@
 """The image classifier seam with the real tiny ViT (built in code, loaded with from_pretrained): outputs, uploads and
-publications judged, blocked ones leaving nothing behind, and every decision recorded without the image."""
+publications judged, blocked ones leaving nothing behind, and every decision recorded without the image, naming the
+exact model loaded (the tiny model's identity here, the locked commit from the weights volume in production)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,29 @@ import pytest
 from fastapi.testclient import TestClient
 
 from config.moderation import IMAGE_CLASSIFIER, THRESHOLDS, Thresholds
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from functions.api.app import create_app
 from functions.generation.engine import Engine
+from functions.generation.weights import fill_weights
 from functions.generation.worker import JobRunner
-from functions.safety.classifier import TorchImageClassifier, ensure_tiny_classifier
+from functions.safety import modal_function
+from functions.safety.classifier import TINY_VERSION, TorchImageClassifier, ensure_tiny_classifier
 from functions.safety.factory import InProcessClassifier, moderator_for
+from functions.safety.remote import parse_answer
 from shared.db import Database
 from shared.jobs.dispatch import QueueOnly
 from shared.media.storage import LocalStorage, build_storage
-from shared.moderation import ClassifierModerator, Moderator, verdict
+from shared.moderation import Classification, ClassifierModerator, Moderator, verdict
 from shared.trust import queue
+from shared.weights import read_lock
 from tests.generation.conftest import png
+from tests.support.fake_hub import fake_hub
 from tests.support.people import Person, onboard, person
 from tests.support.tokens import HS256_SECRET
 
 FORCE_UNSAFE = {"sexual": Thresholds(flag=0.0, block=0.0, public=0.0)}
 FLAG_ALL = {"sexual": Thresholds(flag=0.0, block=1.0, public=1.0)}
+TINY_MODEL = f"{IMAGE_CLASSIFIER.id}@tiny-{TINY_VERSION}"  # what the tiny classifier is recorded as
 
 
 @dataclass
@@ -121,7 +128,8 @@ def test_a_blocked_output_fails_the_job_returns_the_credits_and_stores_nothing(m
     assert studio.storage.list(f"users/{who.id}/") == []
     [decision] = _decisions(studio.db)
     assert (decision["stage"], decision["outcome"], decision["category"]) == ("output", "blocked", "sexual")
-    assert decision["model"] == f"nsfw-vit@{IMAGE_CLASSIFIER.revision}"
+    assert decision["model"] == TINY_MODEL  # the model as loaded, not the registry's branch
+    assert IMAGE_CLASSIFIER.revision not in decision["model"]
     assert decision["job_id"] == uuid.UUID(job["id"])
     assert 0.0 <= decision["score"] <= 1.0
 
@@ -174,9 +182,7 @@ def test_flagged_images_reach_the_moderation_queue(make_studio: Any) -> None:
 
 
 class Broken:
-    model_id = "broken"
-
-    def scores(self, image_bytes: bytes) -> Mapping[str, float]:
+    def classify(self, image_bytes: bytes) -> Classification:
         raise ConnectionError("classifier unreachable")
 
 
@@ -198,3 +204,129 @@ def test_a_classifier_that_fails_fails_closed(make_studio: Any) -> None:
 def test_the_term_list_moderator_still_fits_the_seam() -> None:
     moderator: Moderator = moderator_for(Settings(image_classifier="off"))
     assert moderator.judge_image(png(4, 4), "image/png", "upload").outcome == "allowed"
+
+
+@pytest.fixture
+def hub_client_online(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generation tests switch the Hub client offline for the whole process; the weights test below talks only
+    to the loopback stand-in, so the client may go online for it."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.mark.usefixtures("hub_client_online")
+def test_decisions_record_the_commit_deploy_weights_locked_on_the_volume(make_studio: Any, tmp_path: Path) -> None:
+    """`deploy.py weights` resolves the classifier's branch to a commit and locks it; an upload judged by the weights
+    on that volume records `nsfw-vit@<that commit>`, never `nsfw-vit@main`."""
+    assert not IMAGE_CLASSIFIER.pinned  # the registry names a branch: the lock decides the commit
+    snapshot = ensure_tiny_classifier(tmp_path / "built")  # a ViT of the same architecture stands in for the weights
+    files = {path.name: path.read_bytes() for path in snapshot.iterdir() if path.suffix in (".json", ".safetensors")}
+    volume = tmp_path / "volume"
+    with fake_hub() as hub:
+        commit = hub.commit(IMAGE_CLASSIFIER.repo, IMAGE_CLASSIFIER.revision, files)
+        fill_weights(volume, (IMAGE_CLASSIFIER,), endpoint=hub.url, say=lambda _: None)
+    assert read_lock(volume)[IMAGE_CLASSIFIER.id].commit == commit
+    settings = Settings(data_dir=tmp_path / "data", model_source="volume", weights_dir=volume)
+    studio: Studio = make_studio(classifier=InProcessClassifier(settings))
+    who = _member(studio)
+    response = studio.client.post(
+        "/v1/uploads", headers=who.headers, files={"file": ("a.png", png(32, 32), "image/png")}
+    )
+    assert response.status_code == 201, response.text
+    job = _generate(studio, who)
+    assert job["status"] == "succeeded", job
+    recorded = [(d["stage"], d["model"]) for d in _decisions(studio.db)]
+    assert recorded == [("upload", f"nsfw-vit@{commit}"), ("output", f"nsfw-vit@{commit}")]
+
+
+def test_the_modal_classifier_names_the_model_it_loaded_and_an_answer_without_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATELIER_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="executing locally"):  # no volume here: the tiny model is used
+            answer = modal_function.classify_image.local(png(16, 16))  # the deployed function's body, in process
+    finally:
+        get_settings.cache_clear()
+    found = parse_answer(answer)
+    assert found.model == TINY_MODEL
+    assert set(found.scores) == {"sexual"}
+    for incomplete in ({"scores": {"sexual": 0.1}}, {"model": "", "scores": {}}, {"model": "m"}, {"sexual": 0.1}):
+        with pytest.raises(ValueError, match="classify_image answered without"):
+            parse_answer(incomplete)  # an answer not naming its model is refused (and the image with it)
+
+
+def _attachments(*images: bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("attachments", (f"a{n}.png", data, "image/png")) for n, data in enumerate(images)]
+
+
+def _tickets(studio: Studio, who: Person) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = studio.client.get("/v1/support/tickets", headers=who.headers).json()["items"]
+    return items
+
+
+def test_a_blocked_support_attachment_is_422_and_nothing_of_the_ticket_is_kept(make_studio: Any) -> None:
+    studio: Studio = make_studio(FORCE_UNSAFE)
+    who = _member(studio)
+    refused = studio.client.post(
+        "/v1/support/tickets",
+        data={"subject": "Help", "message": "see attached"},
+        files=_attachments(png(32, 32), png(16, 16)),
+        headers=who.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "content_blocked"
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert _tickets(studio, who) == []
+    recorded = [(d["stage"], d["outcome"], d["model"], d["user_id"]) for d in _decisions(studio.db)]
+    assert recorded == [("upload", "blocked", TINY_MODEL, who.id)] * 2  # each attachment judged and recorded
+
+    # A ticket without attachments has nothing to judge; a reply's attachment is judged like the first message's.
+    opened = studio.client.post(
+        "/v1/support/tickets", data={"subject": "Help", "message": "no picture"}, headers=who.headers
+    )
+    assert opened.status_code == 201, opened.text
+    reply = studio.client.post(
+        f"/v1/support/tickets/{opened.json()['id']}/messages",
+        data={"message": "here it is"},
+        files=_attachments(png(24, 24)),
+        headers=who.headers,
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["code"] == "content_blocked"
+    [ticket] = _tickets(studio, who)
+    assert [m["body"] for m in ticket["messages"]] == ["no picture"]
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert len(_decisions(studio.db)) == 3
+
+
+def test_an_allowed_support_attachment_is_stored_and_its_decision_recorded(make_studio: Any) -> None:
+    studio: Studio = make_studio()
+    who = _member(studio)
+    opened = studio.client.post(
+        "/v1/support/tickets",
+        data={"subject": "Help", "message": "see attached"},
+        files=_attachments(png(32, 32)),
+        headers=who.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    assert len(studio.storage.list(f"users/{who.id}/support/")) == 1
+    [decision] = _decisions(studio.db)
+    assert (decision["stage"], decision["outcome"], decision["model"]) == ("upload", "allowed", TINY_MODEL)
+
+
+def test_a_support_attachment_is_refused_when_the_classifier_fails(make_studio: Any) -> None:
+    studio: Studio = make_studio(classifier=Broken())
+    who = _member(studio)
+    response = studio.client.post(
+        "/v1/support/tickets",
+        data={"subject": "Help", "message": "see attached"},
+        files=_attachments(png(16, 16)),
+        headers=who.headers,
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "moderation_unavailable"
+    assert studio.storage.list(f"users/{who.id}/") == []
+    assert _tickets(studio, who) == []

@@ -1,6 +1,8 @@
 """Provenance end to end: real tiny pipelines render, the real worker marks and stores, and c2pa's Reader reads
 the marks back from the bytes a user receives (signed link, download, gallery image, export archive), on the
-local folder and on Supabase Storage (its loopback stand-in). Uploads stay stripped of every mark.
+local folder and on Supabase Storage (its loopback stand-in). Thumbnails are marked too, as renditions of their
+output (signed thumbnail link, gallery thumbnail, the archive's thumbnail copies). Uploads stay stripped of every
+mark.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import c2pa
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 import deploy
 from config.settings import Settings
@@ -27,10 +31,11 @@ from functions.generation.worker import JobRunner
 from shared.db import Database
 from shared.jobs.dispatch import QueueOnly
 from shared.media.storage import Storage, SupabaseStorage, build_storage
+from shared.media.thumbnails import THUMBNAIL_SIDE
 from shared.moderation import TermListModerator
 from shared.privacy import exports
 from shared.provenance.signing import SigningCredentialError
-from shared.provenance.verify import verify, xmp_digital_source_type
+from shared.provenance.verify import content_type_of, verify, xmp_digital_source_type
 from shared.provenance.xmp import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
 from tests.generation.conftest import png
 from tests.support.fake_storage_api import BUCKET, SECRET_KEY, fake_storage_api
@@ -140,6 +145,44 @@ def _assert_marked(data: bytes, task: str, who: Person, prompt: str | None) -> N
         assert prompt not in manifest
 
 
+def _report(data: bytes) -> dict[str, Any]:
+    content_type = content_type_of(data)
+    assert content_type is not None
+    with c2pa.Reader(content_type, io.BytesIO(data)) as reader:
+        report: dict[str, Any] = json.loads(reader.json())
+    return report
+
+
+def _assert_thumbnail_marked(thumb: bytes, full: bytes, task: str, who: Person, prompt: str | None) -> None:
+    """A thumbnail is a signed rendition of its output: `c2pa.resized` with the output as its parent ingredient
+    (whose own manifest it carries), the same digital source type in XMP and in the manifest, nothing personal."""
+    action, source_type, _ = EXPECTED[task]
+    with Image.open(io.BytesIO(thumb)) as image:
+        assert image.format == "WEBP"
+        assert max(image.size) <= THUMBNAIL_SIDE
+    result = verify(thumb)
+    assert result.present, task
+    assert result.valid, result.failures
+    assert [a["action"] for a in result.actions] == ["c2pa.opened", "c2pa.resized"]
+    assert result.digital_source_types == (source_type,)
+    assert xmp_digital_source_type(thumb) == source_type
+    report = _report(thumb)
+    [ingredient] = report["manifests"][report["active_manifest"]]["ingredients"]
+    assert ingredient["relationship"] == "parentOf"
+    assert ingredient["active_manifest"] == _report(full)["active_manifest"]  # this output, not another one
+    parent = report["manifests"][ingredient["active_manifest"]]
+    parent_actions = [
+        a for s in parent["assertions"] if s["label"].startswith("c2pa.actions") for a in s["data"]["actions"]
+    ]
+    assert parent_actions[-1]["action"] == action
+    assert parent_actions[-1]["digitalSourceType"] == source_type
+    everything = json.dumps(report)
+    for personal in (str(who.id), who.id.hex, who.email, "secret"):
+        assert personal not in everything
+    if prompt:
+        assert prompt not in everything
+
+
 @pytest.mark.parametrize("task", sorted(EXPECTED))
 def test_each_output_carries_its_marks_through_every_path_a_user_gets_it(studio: Studio, task: str) -> None:
     who = person()
@@ -148,7 +191,9 @@ def test_each_output_carries_its_marks_through_every_path_a_user_gets_it(studio:
     job = _run(studio, who, body)
     (output,) = job["outputs"]
 
-    _assert_marked(studio.fetch(output["url"]), task, who, body.get("prompt"))  # the signed link
+    full = studio.fetch(output["url"])
+    _assert_marked(full, task, who, body.get("prompt"))  # the signed link
+    _assert_thumbnail_marked(studio.fetch(output["thumbnail_url"]), full, task, who, body.get("prompt"))
     download = studio.client.get(f"/v1/media/{output['id']}/download", headers=who.headers)
     assert download.status_code == 200
     _assert_marked(download.content, task, who, body.get("prompt"))
@@ -157,12 +202,16 @@ def test_each_output_carries_its_marks_through_every_path_a_user_gets_it(studio:
     item = studio.client.get(f"/v1/media/{output['id']}", headers=who.headers).json()
     assert item["c2pa_manifest"] is True
     assert item["digital_source_type"] == EXPECTED[task][1]
+    _assert_thumbnail_marked(studio.fetch(item["thumbnail_url"]), full, task, who, body.get("prompt"))
 
     published = studio.client.patch(f"/v1/media/{output['id']}", json={"public": True}, headers=who.headers)
     assert published.status_code == 200, published.text
     gallery = studio.client.get(f"/v1/gallery/{output['id']}/image")
     assert gallery.status_code == 200
     _assert_marked(gallery.content, task, who, body.get("prompt"))
+    gallery_thumbnail = studio.client.get(f"/v1/gallery/{output['id']}/thumbnail")
+    assert gallery_thumbnail.status_code == 200
+    _assert_thumbnail_marked(gallery_thumbnail.content, full, task, who, body.get("prompt"))
 
 
 def test_the_export_archive_holds_the_marked_bytes_and_uploads_stay_unmarked(studio: Studio) -> None:
@@ -186,9 +235,11 @@ def test_the_export_archive_holds_the_marked_bytes_and_uploads_stay_unmarked(stu
     files = {name: archive.read(name) for name in archive.namelist() if name.startswith("files/")}
     outputs = [data for name, data in files.items() if name.startswith(f"files/outputs/{output['id']}")]
     assert outputs == [marked]
-    # Its thumbnail (h17) is exported too: a small re-encoded copy, which carries no marks.
-    assert [name for name in files if name.startswith(f"files/thumbnails/{output['id']}")]
     _assert_marked(outputs[0], "text_to_image", who, "a secret lighthouse")
+    # Its thumbnail is exported too, byte for byte, and carries the marks of a rendition of that output.
+    thumbnails = [data for name, data in files.items() if name.startswith(f"files/thumbnails/{output['id']}")]
+    assert thumbnails == [studio.fetch(output["thumbnail_url"])]
+    _assert_thumbnail_marked(thumbnails[0], marked, "text_to_image", who, "a secret lighthouse")
 
 
 def test_provenance_verify_prints_the_claims_and_fails_a_tampered_file(

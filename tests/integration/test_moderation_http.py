@@ -230,9 +230,16 @@ RIGHTS = [
     ("GET", "/v1/me/notifications"),
     ("GET", "/v1/credits"),
     ("PATCH", "/v1/media/{id}"),  # withdrawing from the gallery stays possible
+    ("PATCH", "/v1/me"),  # rectification
+    ("GET", "/v1/me/preferences"),
+    ("PUT", "/v1/me/preferences"),  # objection
+    ("POST", "/v1/support/tickets"),  # how a takedown or a suspension is contested
     ("POST", "/v1/me/exports"),
+    ("GET", "/v1/me/exports"),
     ("DELETE", "/v1/media/{id}"),
+    ("PUT", "/v1/me/restriction"),
     ("DELETE", "/v1/me"),
+    ("POST", "/v1/me/deletion/cancel"),
 ]
 
 
@@ -240,11 +247,18 @@ def _call(client: TestClient, method: str, path: str, who: Person, media_id: str
     path = path.replace("{id}", media_id)
     if path == "/v1/uploads":
         return client.post(path, headers=who.headers, files={"file": ("a.png", _png(), "image/png")})
-    body: dict[str, Any] | None = {
+    if path == "/v1/support/tickets":
+        data = {"subject": "Contesting", "message": "Please look again."}
+        return client.post(path, headers=who.headers, data=data, files={"attachments": ("a.png", _png(), "image/png")})
+    bodies: dict[str, dict[str, Any]] = {
         "/v1/jobs": {"task": "text_to_image", "prompt": "a lighthouse"},
         "/v1/billing/checkout": {"product_id": "prod-starter"},
-    }.get(path)
-    if method == "PATCH":
+        "/v1/me": {"display_name": "Ada L."},
+        "/v1/me/preferences": {"marketing_emails": False},
+        "/v1/me/restriction": {"restricted": True},
+    }
+    body = bodies.get(path) if method in ("POST", "PATCH", "PUT") else None
+    if method == "PATCH" and path.startswith("/v1/media/"):
         body = {"public": creating}
     return client.request(method, path, headers=who.headers, json=body)
 
@@ -264,9 +278,13 @@ def test_a_suspended_account_is_refused_every_creating_route_and_keeps_its_right
         assert response.json()["error"]["code"] == "account_suspended", (method, path)
     notices = client.get("/v1/me/notifications", headers=who.headers).json()["items"]
     assert any(n["kind"] == "account_suspended" and "Repeated spam" in n["body"] for n in notices)
-    for method, path in RIGHTS:  # erasure last: it locks the account
+    for method, path in RIGHTS:  # erasure (and cancelling it) last: it locks the account
         response = _call(client, method, path, who, media_id, creating=False)
         assert 200 <= response.status_code < 300, (method, path, response.status_code, response.text)
+    with db.transaction() as conn:
+        [audit] = conn.execute("select details::text as details from audit_log where action = 'account.suspend'")
+    assert who.email not in audit["details"]  # audited without personal data
+    assert "Repeated spam" not in audit["details"]
 
 
 def test_unsuspending_lets_the_account_create_again_and_both_are_idempotent(client: TestClient, db: Database) -> None:

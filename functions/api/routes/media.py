@@ -16,6 +16,7 @@ from config.models import Task
 from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.screening import judge_uploads
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.accounts.onboarding import require_onboarded
@@ -200,11 +201,8 @@ def upload(
 
 def _judge_upload(db: Db, moderator: Moderator, user_id: UUID, image: CleanImage) -> None:
     """Classify (outside any transaction: it may be a remote call), record the decision, refuse a blocked image."""
-    verdict = moderator.judge_image(image.data, image.content_type, "upload")
-    with db.transaction() as conn:
-        decisions.record(conn, user_id=user_id, stage="upload", verdict=verdict)
-    if not verdict.allowed:
-        raise ContentBlocked("This image is not allowed by the content policy; it was not stored.")
+    refusal = "This image is not allowed by the content policy; it was not stored."
+    judge_uploads(db, moderator, user_id, [image], refusal=refusal)
 
 
 @router.get("/media", summary="The caller's images, newest first", dependencies=[rate_limited("account")])

@@ -1,4 +1,5 @@
-"""Support tickets: open one (multipart, up to five image attachments validated like uploads), list, reply."""
+"""Support tickets: open one (multipart, up to five image attachments validated and classified like uploads), list,
+reply."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pydantic import BaseModel
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
-from functions.api.deps import AppSettings, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
+from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.screening import judge_uploads
 from shared.errors import PayloadTooLarge
 from shared.media.images import (
     CleanImage,
@@ -25,6 +27,7 @@ from shared.media.images import (
     validate_image,
 )
 from shared.media.storage import StorageUnavailable
+from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.support import service
 from shared.support.service import InvalidSupportText, TooManyAttachments
@@ -39,7 +42,10 @@ ATTACHMENT_ERRORS = (
     InvalidImage,
     ImageTooLarge,
     StorageUnavailable,
+    ContentBlocked,
+    ModerationUnavailable,
 )
+REFUSED = "An attachment is not allowed by the content policy; nothing was stored."
 # The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
 # refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no control
 # character (shared/text.py: C0 but tab, newline and carriage return; DEL; C1).
@@ -126,8 +132,11 @@ def _ticket_out(request: Request, ticket: service.Ticket, urls: dict[str, str]) 
     )
 
 
-def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
-    """Validate every attachment before anything is stored; the first bad one refuses the whole request."""
+def _clean(
+    files: list[UploadFile], settings: Settings, *, db: Db, moderator: Moderator, user_id: UUID
+) -> list[CleanImage]:
+    """Validate, then classify (as uploads are), every attachment before anything is stored; the first bad one
+    refuses the whole request, and a blocked one is recorded like a blocked upload."""
     service.check_attachment_count(len(files))
     images = []
     for file in files:
@@ -142,6 +151,7 @@ def _clean(files: list[UploadFile], settings: Settings) -> list[CleanImage]:
                 max_side=settings.max_image_side,
             )
         )
+    judge_uploads(db, moderator, user_id, images, refusal=REFUSED)
     return images
 
 
@@ -159,12 +169,13 @@ def open_ticket(
     db: Db,
     storage: Storage,
     settings: AppSettings,
+    moderator: ContentModerator,
     subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA)],
     message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> TicketOut:
     service.check_text(subject, message)
-    images = _clean(attachments, settings)
+    images = _clean(attachments, settings, db=db, moderator=moderator, user_id=caller.account.id)
     ticket = service.open_ticket(
         db, storage, user_id=caller.account.id, subject=subject, message=message, images=images
     )
@@ -217,13 +228,14 @@ def post_message(
     db: Db,
     storage: Storage,
     settings: AppSettings,
+    moderator: ContentModerator,
     message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
     service.check_text(None, message)
     with db.transaction() as conn:
         service.get_ticket(conn, caller.account.id, ticket_id)  # 404 before reading any attachment
-    images = _clean(attachments, settings)
+    images = _clean(attachments, settings, db=db, moderator=moderator, user_id=caller.account.id)
     added = service.add_message(
         db, storage, user_id=caller.account.id, ticket_id=ticket_id, message=message, images=images
     )
