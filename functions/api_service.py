@@ -2,11 +2,16 @@
 
 The app's modules are imported when this module loads, so the memory snapshot taken after loading holds them:
 a restored container skips the imports. The database pool opens inside the function, after the restore.
+The app's modules import storage3 and httpx only where they are used (shared/media/storage.py, shared/http.py),
+so the local stack and tests never load them; production stores in Supabase Storage from its first request on, so
+they are imported here, before the snapshot, rather than by every restored container.
 """
 
 from __future__ import annotations
 
+import httpx  # noqa: F401  (loaded for the memory snapshot: see the docstring)
 import modal
+import storage3  # noqa: F401
 
 from functions.api.app import create_app
 from functions.modal_app import SECRETS, api_image, app

@@ -69,5 +69,9 @@ def describe(errors: Iterable[type[AtelierError]]) -> str:
 
 
 def errors(*raised: type[AtelierError]) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route whose service calls may raise `raised`, one entry per status, as `ErrorBody`."""
-    return {status: {"description": describe(group), "model": ErrorBody} for status, group in by_status(raised).items()}
+    """`responses=` for a route whose service calls may raise `raised`, one entry per status.
+
+    No `model`: `declare_error_responses` gives every error answer the `ErrorBody` schema anyway, and a `model`
+    here would make the framework build a validator for each (route, status) at import, unused at run time.
+    """
+    return {status: {"description": describe(group)} for status, group in by_status(raised).items()}

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-import httpx
 
 from config.settings import Settings
 from shared import http
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("atelier.auth_admin")
 
@@ -38,6 +39,8 @@ class SupabaseAuthAdmin:
         return bool(self.base_url and self.secret_key)
 
     def _request(self, method: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        import httpx  # noqa: PLC0415  (imported by the first call, not with the API: see shared/http.py)
+
         headers = {"apikey": str(self.secret_key), "Authorization": f"Bearer {self.secret_key}"}
         try:
             with http.client(self.settings, transport=self.transport) as client:

@@ -23,15 +23,15 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import httpx
-from storage3 import SyncStorageClient
-from storage3.exceptions import StorageApiError
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from shared import http
 from shared.errors import Forbidden, NotFound, ServiceUnavailable
+
+if TYPE_CHECKING:
+    import httpx
+    from storage3.exceptions import StorageApiError
 
 # Object keys: relative, slash-separated, no dot segments, no empty segments, a conservative alphabet.
 _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
@@ -287,7 +287,12 @@ class LocalStorage(Storage):
 
 
 class SupabaseStorage(Storage):
-    """A private Supabase Storage bucket through storage3, authenticated with the project's secret key."""
+    """A private Supabase Storage bucket through storage3, authenticated with the project's secret key.
+
+    storage3 (with httpx and yarl) is imported when a SupabaseStorage is made, not with this module: the local
+    stack and every test that stores in a folder never load it. The production API's Modal entry
+    (functions/api_service.py) imports it before its memory snapshot, so no production request pays for it.
+    """
 
     def __init__(
         self,
@@ -299,6 +304,8 @@ class SupabaseStorage(Storage):
         timeout: float = 10.0,
         http_client: httpx.Client | None = None,
     ) -> None:
+        from storage3 import SyncStorageClient  # noqa: PLC0415  (lazy: see the class docstring)
+
         super().__init__(signed_url_seconds=signed_url_seconds)
         headers = {"apiKey": secret_key, "Authorization": f"Bearer {secret_key}"}
         self._http = http_client or http.client_with(timeout, follow_redirects=True)
@@ -309,6 +316,9 @@ class SupabaseStorage(Storage):
         return self._client.from_(self.bucket)
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        import httpx  # noqa: PLC0415  (loaded by __init__ already; see the class docstring)
+        from storage3.exceptions import StorageApiError  # noqa: PLC0415
+
         try:
             return fn(*args)
         except StorageApiError as exc:
@@ -408,6 +418,8 @@ class SupabaseStorage(Storage):
 
 def _http_response(exc: BaseException) -> httpx.Response | None:
     """The HTTP answer behind a storage3 error (it keeps it as the cause or the context of what it raises)."""
+    import httpx  # noqa: PLC0415  (loaded with storage3; see SupabaseStorage)
+
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, httpx.HTTPStatusError):

@@ -45,3 +45,32 @@ def test_polar_sdk_is_imported_where_it_is_used_not_at_api_start() -> None:
     for entry in ("functions.api.app", "functions.api_service"):
         loaded = _modules_after(entry)
         assert [name for name in loaded if name == "polar" or name.startswith("polar.")] == [], entry
+
+
+# Loaded only by the calls that use them (shared/http.py, SupabaseStorage): httpx also loads its command-line
+# tool's rich and pygments; none of them is needed to build the app or answer its common requests.
+OUTBOUND_SDKS = ("httpx", "storage3", "rich", "pygments", "yarl", "polar")
+
+
+def _outbound_sdks(loaded: list[str]) -> list[str]:
+    return sorted({name.split(".")[0] for name in loaded} & set(OUTBOUND_SDKS))
+
+
+def test_outbound_sdks_are_imported_where_they_are_used_not_when_the_api_starts(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from config.settings import Settings\n"
+        "from functions.api.app import create_app\n"
+        f"create_app(Settings(data_dir={str(tmp_path)!r}))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert _outbound_sdks(result.stdout.split()) == []
+
+
+def test_the_modal_api_entry_loads_the_production_sdks_before_its_memory_snapshot() -> None:
+    """Production stores in Supabase Storage: its entry module imports storage3 (and httpx) so the snapshot holds
+    them; polar-sdk stays with the rare webhook and billing calls."""
+    loaded = _outbound_sdks(_modules_after("functions.api_service"))
+    assert {"httpx", "storage3"} <= set(loaded)
+    assert "polar" not in loaded
