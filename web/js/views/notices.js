@@ -13,6 +13,14 @@ export async function render(root, ctx) {
   root.append(h("div", { class: "page-head" }, h("h1", {}, "Notices"), h("p", { class: "lede" }, "What we told you, newest first. Open one to read it.")), list, status, more);
 
   async function next() {
+    try {
+      await load();
+    } catch (error) {
+      status.textContent = error.message; // shown, not thrown: a failed "Load more" stays on the page
+    }
+  }
+
+  async function load() {
     const query = new URLSearchParams({ limit: "20" });
     if (cursor) query.set("cursor", cursor);
     const page = await api.get(`/v1/me/notifications?${query}`);
@@ -45,5 +53,5 @@ export async function render(root, ctx) {
     return h("li", {}, details);
   }
 
-  await next();
+  await load(); // a failure here shows the app's error panel, as every page's first load does
 }

@@ -17,10 +17,19 @@ export async function render(root, ctx) {
     h("section", { class: "panel", "aria-labelledby": "new-ticket-h" }, h("h2", { id: "new-ticket-h" }, "Open a ticket"), newTicketForm(ctx)),
     h("section", { class: "panel", "aria-labelledby": "tickets-h" }, h("h2", { id: "tickets-h" }, "Your tickets"), list, status),
   );
+  let cursor = null;
+  const more = h("button", { type: "button", class: "quiet", hidden: true }, "Load more");
+  async function load() {
+    const page = await api.get(`/v1/support/tickets${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`);
+    for (const ticket of page.items) list.append(ticketRow(ticket));
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    status.textContent = list.children.length ? "" : "No tickets yet.";
+  }
+  more.addEventListener("click", () => load().catch((error) => (status.textContent = error.message)));
+  list.after(more);
   status.textContent = "Loading…";
-  const page = await api.get("/v1/support/tickets");
-  for (const ticket of page.items) list.append(ticketRow(ticket));
-  status.textContent = page.items.length ? "" : "No tickets yet.";
+  await load();
 }
 
 function ticketRow(ticket) {
