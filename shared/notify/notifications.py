@@ -45,6 +45,18 @@ def list_for(conn: Connection, user_id: UUID, *, cursor: Cursor | None, limit: i
     return page_of([_notification(r) for r in rows], limit, lambda n: Cursor(n.created_at, n.id))
 
 
+def post(conn: Connection, user_id: UUID, *, kind: str, title: str, body: str) -> UUID:
+    """Add an in-app notice in the caller's transaction (the caller queues any email that mirrors it)."""
+    row = conn.execute(
+        "insert into notifications (user_id, kind, title, body) values (%s, %s, %s, %s) returning id",
+        (user_id, kind, title, body),
+    ).fetchone()
+    if row is None:  # pragma: no cover - insert ... returning always yields the row
+        raise RuntimeError("notification insert returned nothing")
+    notice_id: UUID = row["id"]
+    return notice_id
+
+
 def mark_seen(conn: Connection, user_id: UUID, notification_id: UUID) -> Notification:
     row = conn.execute(
         f"""update notifications set seen_at = coalesce(seen_at, now())

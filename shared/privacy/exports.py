@@ -24,6 +24,7 @@ from shared.db import Database
 from shared.db.database import Connection
 from shared.errors import AtelierError, NotFound
 from shared.media.storage import Storage
+from shared.notify import notifications
 from shared.notify.outbox import enqueue
 from shared.pagination import Cursor, Page, page_of
 from shared.privacy import requests
@@ -175,6 +176,14 @@ def _complete(db: Database, claim: Export, *, key: str, size: int, sha256: str, 
         if cur.rowcount != 1:
             return False
         enqueue(conn, "export_ready", user_id=claim.user_id, export_id=claim.id)
+        # The same news in the app (Notices), for a person who does not wait for the email.
+        notifications.post(
+            conn,
+            claim.user_id,
+            kind="export_ready",
+            title="Your data export is ready",
+            body=f"Download it from Privacy until {now + timedelta(days=days):%Y-%m-%d}; the link stops working then.",
+        )
         if claim.request_id is not None:
             # An operator may have closed it already; the archive is delivered either way.
             with contextlib.suppress(requests.RequestClosed):

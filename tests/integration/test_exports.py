@@ -138,6 +138,7 @@ def test_a_seeded_users_export_holds_every_mapped_row_and_every_image_byte_for_b
     # What the database held when the archive was built (each request below adds a security-log row).
     expected = {e.table: _count(app, e, ada.id) for e in TABLES if e.subject_column is not None}
     expected["email_outbox"] -= 1  # but the "export ready" mail, queued once the archive was complete
+    expected["notifications"] -= 1  # and its in-app notice, posted with it
 
     state = app.client.get(f"/v1/me/exports/{export_id}", headers=ada.headers).json()
     assert state["status"] == "ready"
@@ -291,6 +292,8 @@ def test_two_concurrent_build_runs_build_once(local: MediaApp, settings: Setting
     assert sorted(results) == [0, 1]
     assert _status(local, export_id)["attempts"] == 1
     assert local.storage.list(f"users/{ada.id}/exports/") == [_key_of(local, export_id)]
+    notices = local.client.get("/v1/me/notifications", headers=ada.headers).json()["items"]
+    assert [n["kind"] for n in notices] == ["export_ready"]  # one notice in the app, by the build that won
 
 
 def test_a_crashed_build_is_rebuilt_after_its_lease_and_the_late_builder_loses(

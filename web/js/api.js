@@ -83,7 +83,10 @@ export const api = {
   },
   // A new key per submission (the same key on an automatic retry), so a double click makes one job.
   submitJob: (body, key = crypto.randomUUID()) => send("POST", "/v1/jobs", { body, idempotencyKey: key }),
+  // Multipart (a form with files): the browser sets the boundary.
+  postForm: (path, form) => send("POST", path, { form }),
   publicGet: (path) => send("GET", path, { auth: false }),
+  publicPost: (path, body) => send("POST", path, { body, auth: false }),
   text: async (path) => {
     const response = await fetch(url(path));
     if (!response.ok) throw new ApiError(response.status, null, null);

@@ -6,6 +6,7 @@ import { loadConfig } from "./config.js";
 import { showBanner, bannerNeeded } from "./consent.js";
 import { h, replace, focusHeading } from "./dom.js";
 import * as session from "./session.js";
+import { refreshUnseen } from "./unseen.js";
 
 const VIEWS = {
   studio: { load: () => import("./views/studio.js"), title: "Studio", private: true },
@@ -14,6 +15,9 @@ const VIEWS = {
   credits: { load: () => import("./views/credits.js"), title: "Credits", private: true },
   privacy: { load: () => import("./views/privacy.js"), title: "Privacy", private: true },
   policy: { load: () => import("./views/policy.js"), title: "Policy", private: false },
+  support: { load: () => import("./views/support.js"), title: "Support", private: true },
+  notices: { load: () => import("./views/notices.js"), title: "Notices", private: true },
+  contact: { load: () => import("./views/contact.js"), title: "Contact us", private: false },
 };
 
 const main = document.getElementById("main");
@@ -93,6 +97,7 @@ async function route() {
     replace(main, target);
     cleanup = (await module.render(target, ctx)) || null;
     if (mine === renderCount) focusHeading(target);
+    refreshUnseen();
   } catch (error) {
     if (mine !== renderCount) return;
     replace(main, h("section", { class: "panel" }, h("h1", {}, "Something went wrong"), h("p", { role: "alert" }, error.message)));

@@ -55,6 +55,11 @@ const SENTENCES = {
   payload_too_large: "That file is too large.",
   not_publishable: "Only generated images can be shown in the gallery.",
   signed_url_expired: "That link has expired. Reload the page to get a fresh one.",
+  // support and contact
+  invalid_support_text: "Please write a subject and a message (plain text, up to 10,000 characters).",
+  too_many_attachments: "Please attach at most 5 images.",
+  invalid_contact_email: "Please enter one email address we can answer to, like ada@example.com.",
+  invalid_contact_name: "Please enter your name as plain text, or leave it empty.",
   // services
   rate_limited: "You're going a little fast. Please wait a moment.",
   rate_limiter_unavailable: "Atelier's database isn't answering right now. Please try again shortly.",

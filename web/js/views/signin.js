@@ -51,6 +51,7 @@ export async function render(root, ctx) {
       form,
       error,
       h("p", { class: "muted" }, "Just looking? ", h("a", { href: "#/gallery" }, "Browse the gallery"), "."),
+      h("p", { class: "muted" }, "Can't sign in, or no account? ", h("a", { href: "#/contact" }, "Contact us"), "."),
     ),
   );
 }
