@@ -225,6 +225,14 @@ LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
 LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (("GET", "/v1/me/exports/"),)  # one export, by id
 
 
+def is_erased(conn: Connection, user_id: UUID) -> bool:
+    try:
+        check_not_erased(conn, user_id)
+    except AccountErased:
+        return True
+    return False
+
+
 def check_not_erased(conn: Connection, user_id: UUID) -> None:
     """401 `account_erased` for a token of an erased account (checked before the account is re-created)."""
     row = conn.execute(

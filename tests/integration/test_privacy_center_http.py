@@ -27,6 +27,7 @@ def test_what_we_hold_is_the_data_map_with_the_callers_own_counts(client: TestCl
 
     response = client.get("/v1/me/data", headers=ada.headers)
     assert response.status_code == 200, response.text
+    assert response.json()["deletion_grace_days"] == 7
     items = _items(response.json())
     # Every table and storage prefix of the map, once, with the map's own words.
     assert set(items) == {t.table for t in TABLES} | {

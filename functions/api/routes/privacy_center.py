@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from functions.api.deps import CurrentCaller, Db
+from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
 from shared.policies import repo as policy_repo
 from shared.privacy import holdings as held
@@ -41,6 +41,7 @@ class CategoryOut(BaseModel):
 
 class HoldingsOut(BaseModel):
     categories: list[CategoryOut]
+    deletion_grace_days: int  # days between `Delete my account` and erasure (cancellable meanwhile)
 
 
 def _holding(h: held.Holding) -> HoldingOut:
@@ -59,13 +60,16 @@ def _holding(h: held.Holding) -> HoldingOut:
 
 
 @router.get("/data", summary="What we hold about the caller, by category, straight from the data map")
-def get_data(caller: CurrentCaller, db: Db) -> HoldingsOut:
+def get_data(caller: CurrentCaller, db: Db, settings: AppSettings) -> HoldingsOut:
     with db.transaction() as conn:
         found = held.holdings(conn, caller.account.id)
     categories: dict[str, list[HoldingOut]] = {}
     for h in found:
         categories.setdefault(str(h.category), []).append(_holding(h))
-    return HoldingsOut(categories=[CategoryOut(category=c, items=items) for c, items in categories.items()])
+    return HoldingsOut(
+        categories=[CategoryOut(category=c, items=items) for c, items in categories.items()],
+        deletion_grace_days=settings.deletion_grace_days,
+    )
 
 
 class RequestOut(BaseModel):
