@@ -194,6 +194,7 @@ def test_erasure_with_no_grace_period_then_signing_in_is_a_new_empty_account(
         headers=headers,
         files={"file": ("cat.png", images.plain("PNG", (64, 64)), "image/png")},
         data={"purpose": "image"},
+        timeout=180,  # the first upload of a stack loads the image classifier
     )
     assert uploaded.status_code == 201, uploaded.text
     old_id = httpx.get(f"{erasing_stack.base}/v1/me", headers=headers).json()["id"]
@@ -227,7 +228,8 @@ def test_erasure_with_no_grace_period_then_signing_in_is_a_new_empty_account(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_label("Date of birth")).to_be_visible()  # a new account starts with onboarding
     onboard(tab)
-    expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
+    expect(page.get_by_role("heading", name="What we hold about you")).to_be_visible()  # back where they were
+    expect(page.get_by_role("list", name="Your exports")).to_contain_text("No exports yet.")
     fresh = _headers(tab)
     me = httpx.get(f"{erasing_stack.base}/v1/me", headers=fresh).json()
     assert me["id"] != old_id

@@ -46,7 +46,7 @@ export function holdingsSection(data) {
       h("summary", {}, CATEGORY[c.category] || c.category, h("span", { class: "muted" }, ` · ${plural(c.items.length, "kind of record", "kinds of record")}`)),
       h(
         "div",
-        { class: "table-scroll" },
+        { class: "table-scroll", tabindex: "0" },
         h(
           "table",
           { class: "ledger", "aria-label": `${CATEGORY[c.category] || c.category}: what we hold` },

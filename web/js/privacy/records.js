@@ -11,7 +11,7 @@ export function requestsSection(requests) {
   const body = requests.items.length
     ? h(
         "div",
-        { class: "table-scroll" },
+        { class: "table-scroll", tabindex: "0" },
         h(
           "table",
           { class: "ledger", "aria-label": "Your requests" },
