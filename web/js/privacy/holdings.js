@@ -20,7 +20,8 @@ export function label(name) {
 }
 
 export function keepFor(retention) {
-  if (retention.keep_days === 0) return `as long as your account exists`;
+  if (retention.counted_from === "relationship end") return "as long as your account exists";
+  if (retention.keep_days === 0) return `a few minutes after ${retention.counted_from}`;
   const span = retention.keep_days >= 365 ? plural(Math.round(retention.keep_days / 365), "year", "years") : plural(retention.keep_days, "day", "days");
   return `${span} after ${retention.counted_from}`;
 }
