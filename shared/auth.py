@@ -167,9 +167,11 @@ def _text(value: object, limit: int = 320) -> str | None:
     return cleaned or None
 
 
-def dev_user_id(email: str) -> uuid.UUID:
-    """The same email always maps to the same local account."""
-    return uuid.uuid5(_DEV_NAMESPACE, email.strip().lower())
+def dev_user_id(email: str, generation: int = 0) -> uuid.UUID:
+    """The same email always maps to the same local account. Like Supabase Auth, where signing up again after
+    the auth user was deleted gives a new id, a later `generation` names the account made after an erasure."""
+    address = email.strip().lower()
+    return uuid.uuid5(_DEV_NAMESPACE, address if generation == 0 else f"{address}#{generation}")
 
 
 def ensure_dev_key(path: Path) -> str:
@@ -181,14 +183,14 @@ def ensure_dev_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-def issue_dev_token(settings: Settings, email: str, *, hours: int = 24) -> str:
+def issue_dev_token(settings: Settings, email: str, *, hours: int = 24, generation: int = 0) -> str:
     """A token only the local stack accepts, for trying the API with curl."""
     if settings.is_production:
         raise RuntimeError("development tokens are never issued for production")
     key = ensure_dev_key(settings.dev_key_path)
     now = datetime.now(UTC)
     claims = {
-        "sub": str(dev_user_id(email)),
+        "sub": str(dev_user_id(email, generation)),
         "email": email.strip(),
         "aud": AUDIENCE,
         "iss": DEV_ISSUER,

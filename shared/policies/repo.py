@@ -82,6 +82,16 @@ def accept(conn: Connection, user_id: UUID, policy: PolicyVersion) -> Acceptance
     return _acceptance(row)
 
 
+def acceptances(conn: Connection, user_id: UUID) -> list[Acceptance]:
+    """Every version the user accepted, newest first (the privacy center lists them with their dates)."""
+    rows = conn.execute(
+        """select id, kind, version, policy_version_id, accepted_at from policy_acceptances
+           where user_id = %s order by accepted_at desc, kind, version desc""",
+        (user_id,),
+    ).fetchall()
+    return [_acceptance(row) for row in rows]
+
+
 def pending_material(conn: Connection, user_id: UUID, now: datetime) -> list[PolicyVersion]:
     """Latest material, effective version of each kind the user accepted some version of but not this one."""
     rows = conn.execute(

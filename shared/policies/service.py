@@ -41,6 +41,8 @@ GATE_EXEMPT: tuple[GateExempt, ...] = (
     GateExempt("/v1/me/deletion"),
     GateExempt("/v1/me/restriction"),
     GateExempt("/v1/me/preferences"),
+    GateExempt("/v1/me/data"),
+    GateExempt("/v1/me/requests"),
 )
 
 

@@ -216,9 +216,23 @@ def locked_may(method: str, path: str) -> bool:
 
 
 LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/v1/me"), ("POST", "/v1/me/deletion/cancel"), ("POST", "/v1/me/exports"), ("GET", "/v1/me/exports")}
+    {
+        ("GET", "/v1/me"),
+        ("POST", "/v1/me/deletion/cancel"),
+        ("POST", "/v1/me/exports"),
+        ("GET", "/v1/me/exports"),
+        ("GET", "/v1/me/data"),  # the locked page states what is deleted and what is kept
+    }
 )
 LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (("GET", "/v1/me/exports/"),)  # one export, by id
+
+
+def is_erased(conn: Connection, user_id: UUID) -> bool:
+    try:
+        check_not_erased(conn, user_id)
+    except AccountErased:
+        return True
+    return False
 
 
 def check_not_erased(conn: Connection, user_id: UUID) -> None:

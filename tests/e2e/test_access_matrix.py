@@ -231,6 +231,10 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PUT", "/v1/me/restriction"): Access(body={"restricted": False}),
     ("GET", "/v1/me/preferences"): PRIVATE,
     ("PUT", "/v1/me/preferences"): Access(body={"analytics": False}),
+    # Privacy center reads (issue 20).
+    ("GET", "/v1/me/data"): PRIVATE,
+    ("GET", "/v1/me/requests"): PRIVATE,
+    ("GET", "/v1/me/policy-acceptances"): PRIVATE,
     # credits
     ("GET", "/v1/credits"): PRIVATE,
     ("GET", "/v1/credits/ledger"): PRIVATE,
@@ -385,7 +389,7 @@ def erased_account(client: TestClient) -> Headers:
     return headers
 
 
-# What a locked account may still do: read the account, cancel the deletion and export its data
+# What a locked account may still do: read the account and what we hold, cancel the deletion and export its data
 # (shared/privacy/erasure.py).
 LOCKED_ALLOWED = {
     ("GET", "/v1/me"),
@@ -393,6 +397,7 @@ LOCKED_ALLOWED = {
     ("POST", "/v1/me/exports"),
     ("GET", "/v1/me/exports"),
     ("GET", "/v1/me/exports/{export_id}"),
+    ("GET", "/v1/me/data"),
 }
 
 REFUSALS: dict[str, tuple[Refusal, int]] = {

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
+from functions.tasks import erasure_processors
 from shared.db import Database
+from shared.privacy.erasure import run_erasures
 from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET, bearer
 
@@ -56,3 +59,21 @@ def test_the_route_does_not_exist_in_production(tmp_path: Path, db: Database) ->
     with TestClient(app, client=LOOPBACK) as local:
         assert local.post(PATH, json={"email": "ada@example.com"}).status_code in (404, 405)
         assert PATH not in app.openapi()["paths"]
+
+
+def test_after_erasure_the_address_signs_up_afresh_as_with_supabase(tmp_path: Path, db: Database) -> None:
+    settings = Settings(data_dir=tmp_path, deletion_grace_days=0)
+    with TestClient(create_app(settings, db), client=LOOPBACK) as local:
+        first = bearer(local.post(PATH, json={"email": "eve@example.com"}).json()["access_token"])
+        old_id = local.get("/v1/me", headers=first).json()["id"]
+        assert local.delete("/v1/me", headers=first).status_code == 202
+        assert run_erasures(db, erasure_processors(settings), now=datetime.now(UTC)) == 1
+        assert local.get("/v1/me", headers=first).status_code == 401  # the old token names the erased account
+
+        again = bearer(local.post(PATH, json={"email": "eve@example.com"}).json()["access_token"])
+        me = local.get("/v1/me", headers=again).json()
+        assert me["id"] != old_id
+        assert me["email"] == "eve@example.com"
+        assert me["onboarding"]["done"] is False  # a new, empty account
+        assert local.post(PATH, json={"email": "EVE@example.com"}).json()["access_token"]
+        assert local.get("/v1/me", headers=again).json()["id"] == me["id"]  # and it stays that one

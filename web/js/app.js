@@ -90,6 +90,7 @@ async function route() {
       ctx.me = me;
       if (!me.onboarding.done) module = await import("./views/onboarding.js");
       else if (me.policies_to_accept.length) module = await import("./views/accept.js");
+      else if (me.deletion_scheduled_for && name !== "privacy") module = await import("./views/privacy.js"); // locked: date + Cancel deletion
     }
     module = module || (await wanted);
     if (mine !== renderCount) return;

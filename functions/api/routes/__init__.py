@@ -16,6 +16,7 @@ from functions.api.routes import (
     models,
     onboarding,
     policies,
+    privacy_center,
     reports,
     rights,
     support,
@@ -38,6 +39,7 @@ ROUTERS = [
     contact.router,
     exports.router,
     rights.router,
+    privacy_center.router,
     reports.router,
 ]
 

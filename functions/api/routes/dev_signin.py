@@ -15,15 +15,17 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from functions.api.deps import AppSettings
+from functions.api.deps import AppSettings, Db
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
-from shared.auth import issue_dev_token
+from shared.auth import dev_user_id, issue_dev_token
 from shared.errors import Forbidden, Unprocessable
+from shared.privacy.erasure import is_erased
 
 router = APIRouter(prefix="/v1/dev", tags=["local development"])
 
 TOKEN_HOURS = 12
+MAX_GENERATIONS = 1000  # erasures of one address a local stack will step past
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
 
 
@@ -66,11 +68,17 @@ def is_loopback_client(request: Request) -> bool:
     dependencies=[rate_limited("public")],
     responses=errors(LocalOnly, InvalidEmail),
 )
-def dev_sign_in(body: SignInIn, request: Request, settings: AppSettings) -> SignInOut:
+def dev_sign_in(body: SignInIn, request: Request, settings: AppSettings, db: Db) -> SignInOut:
     if settings.is_production or not is_loopback_client(request):
         raise LocalOnly()
     email = body.email.strip()
     if not _EMAIL.match(email):
         raise InvalidEmail()
+    # After an erasure the address signs up afresh, as with Supabase Auth: a new, empty account.
+    with db.transaction() as conn:
+        generation = 0
+        while generation < MAX_GENERATIONS and is_erased(conn, dev_user_id(email, generation)):
+            generation += 1
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=TOKEN_HOURS)
-    return SignInOut(access_token=issue_dev_token(settings, email, hours=TOKEN_HOURS), expires_at=expires_at)
+    token = issue_dev_token(settings, email, hours=TOKEN_HOURS, generation=generation)
+    return SignInOut(access_token=token, expires_at=expires_at)

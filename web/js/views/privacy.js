@@ -1,50 +1,67 @@
-// Privacy: the account's choices about optional processing, effective at once on every device. (The full
-// privacy center — exports, deletion, restriction, notices — builds on this page.)
+// The privacy center: every right and choice as a page section, none needing an email to us. What we hold
+// comes from the data map through the API, so the page can never drift from what export and erasure do.
+// While a deletion is pending the account is locked and the page shows only the date, Cancel deletion and
+// the exports.
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { showBanner } from "../consent.js";
+import { choicesSection } from "../privacy/choices.js";
+import { correctSection, deletionSection, lockedSection, restrictionSection } from "../privacy/account.js";
+import { exportsSection } from "../privacy/exports.js";
+import { holdingsSection } from "../privacy/holdings.js";
+import { policiesSection, requestsSection } from "../privacy/records.js";
 
-const CHOICES = [
-  { id: "analytics", label: "Analytics", help: "Count which features you use, so we know what to improve." },
-  { id: "marketing_emails", label: "Marketing emails", help: "News about features and offers." },
-  { id: "service_improvement", label: "Service improvement", help: "Use your prompts, anonymised, to improve results." },
-  { id: "gallery_display", label: "Show my images as examples", help: "Images you publish appear in the public gallery." },
-];
+const HEAD = h("p", { class: "lede" }, "See what we hold about you, take a copy, correct it, choose what we may do with it, or delete it.");
 
 export async function render(root, ctx) {
-  const prefs = await api.get("/v1/me/preferences");
-  const switches = CHOICES.map((c) => {
-    const id = `pref-${c.id}`;
-    const box = h("input", { type: "checkbox", role: "switch", id, checked: !!prefs[c.id], "aria-describedby": `${id}-help` });
-    box.addEventListener("change", async () => {
-      box.disabled = true;
-      try {
-        const saved = await api.put("/v1/me/preferences", { [c.id]: box.checked });
-        box.checked = !!saved[c.id];
-        ctx.notify(`${c.label}: ${box.checked ? "on" : "off"}.`);
-      } catch (error) {
-        box.checked = !box.checked;
-        ctx.notify(error.message);
-      }
-      box.disabled = false;
-    });
-    return h("li", { class: "switch-row" }, h("span", { class: "switch" }, box, h("label", { for: id }, c.label)), h("p", { class: "help", id: `${id}-help` }, c.help));
-  });
+  const me = ctx.me;
+  const data = await api.get("/v1/me/data");
+  const exports = exportsSection(ctx);
+  const head = h("div", { class: "page-head" }, h("h1", {}, "Privacy"), HEAD.cloneNode(true));
+  if (me.deletion_scheduled_for) {
+    root.append(head, lockedSection(me, data, ctx), exports.section);
+    await exports.ready;
+    return exports.stop;
+  }
+  const [prefs, requests, policies] = await Promise.all([api.get("/v1/me/preferences"), api.get("/v1/me/requests"), policiesSection()]);
   root.append(
-    h("div", { class: "page-head" }, h("h1", {}, "Privacy"), h("p", { class: "lede" }, "Your choices apply at once, on every device you use. Optional processing is off until you turn it on.")),
-    h("section", { class: "panel", "aria-labelledby": "choices-h" }, h("h2", { id: "choices-h" }, "Your choices"), h("ul", { class: "switches" }, switches)),
+    head,
     h(
-      "section",
-      { class: "panel", "aria-labelledby": "more-h" },
-      h("h2", { id: "more-h" }, "More"),
+      "div",
+      { class: "toc", role: "navigation", "aria-label": "Privacy center" },
       h(
         "ul",
-        { class: "links" },
-        h("li", {}, h("a", { href: "#/policy/privacy" }, "Read the privacy policy")),
-        h("li", {}, h("a", { href: "#/policy/terms" }, "Read the terms")),
-        h("li", {}, h("button", { type: "button", class: "linkish", onclick: () => showBanner({ settings: true }) }, "Change cookie choices on this device")),
+        {},
+        [
+          ["held-h", "What we hold"],
+          ["export-h", "Download my data"],
+          ["fix-h", "Correct"],
+          ["choices-h", "Choices"],
+          ["restrict-h", "Restrict"],
+          ["requests-h", "Requests"],
+          ["versions-h", "Policies"],
+          ["delete-h", "Delete account"],
+        ].map(([id, text]) => h("li", {}, h("a", { href: `#/privacy`, "data-target": id, onclick: (event) => jump(event, id) }, text))),
       ),
     ),
+    holdingsSection(data),
+    exports.section,
+    correctSection(me, ctx),
+    choicesSection(prefs, ctx),
+    restrictionSection(me, ctx),
+    requestsSection(requests),
+    policies,
+    deletionSection(data, ctx),
   );
+  await exports.ready;
+  return exports.stop;
+}
+
+// In-page links without touching the hash (the hash is the route).
+function jump(event, id) {
+  event.preventDefault();
+  const target = document.getElementById(id);
+  target.setAttribute("tabindex", "-1");
+  target.scrollIntoView();
+  target.focus({ preventScroll: true });
 }

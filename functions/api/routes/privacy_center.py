@@ -1,0 +1,139 @@
+"""Read routes of the privacy center: what we hold (from the data map), the rights requests on record and the
+policy versions the person accepted. Each answers for the caller only."""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from functions.api.deps import AppSettings, CurrentCaller, Db
+from functions.api.ratelimits import rate_limited
+from shared.policies import repo as policy_repo
+from shared.privacy import holdings as held
+from shared.privacy import requests as privacy_requests
+
+router = APIRouter(prefix="/v1/me", tags=["privacy center"], dependencies=[rate_limited("account")])
+
+
+class RetentionOut(BaseModel):
+    rule: str
+    keep_days: int
+    counted_from: str
+    then: str
+    description: str
+
+
+class HoldingOut(BaseModel):
+    kind: str  # "table" or "storage"
+    name: str
+    purpose: str
+    legal_basis: str | None
+    retention: RetentionOut
+    on_deletion: str  # "delete", "anonymise" or "keep pseudonymised"
+    count: int | None
+
+
+class CategoryOut(BaseModel):
+    category: str
+    items: list[HoldingOut]
+
+
+class HoldingsOut(BaseModel):
+    categories: list[CategoryOut]
+    deletion_grace_days: int  # days between `Delete my account` and erasure (cancellable meanwhile)
+
+
+def _holding(h: held.Holding) -> HoldingOut:
+    r = h.retention
+    return HoldingOut(
+        kind=h.kind,
+        name=h.name,
+        purpose=h.purpose,
+        legal_basis=h.legal_basis,
+        retention=RetentionOut(
+            rule=r.name, keep_days=r.keep.days, counted_from=str(r.counted_from), then=str(r.then), description=r.what
+        ),
+        on_deletion=str(h.on_deletion),
+        count=h.count,
+    )
+
+
+@router.get("/data", summary="What we hold about the caller, by category, straight from the data map")
+def get_data(caller: CurrentCaller, db: Db, settings: AppSettings) -> HoldingsOut:
+    with db.transaction() as conn:
+        found = held.holdings(conn, caller.account.id)
+    categories: dict[str, list[HoldingOut]] = {}
+    for h in found:
+        categories.setdefault(str(h.category), []).append(_holding(h))
+    return HoldingsOut(
+        categories=[CategoryOut(category=c, items=items) for c, items in categories.items()],
+        deletion_grace_days=settings.deletion_grace_days,
+    )
+
+
+class RequestOut(BaseModel):
+    id: UUID
+    kind: str
+    source: str
+    status: str  # open, completed, refused, withdrawn
+    received_at: datetime
+    due_at: datetime
+    extended_at: datetime | None
+    extension_reason: str | None
+    completed_at: datetime | None
+    overdue: bool
+
+
+class RequestsOut(BaseModel):
+    items: list[RequestOut]
+
+
+@router.get("/requests", summary="The caller's privacy requests on record, with due dates and outcomes")
+def get_requests(caller: CurrentCaller, db: Db) -> RequestsOut:
+    now = datetime.now(UTC)
+    with db.transaction() as conn:
+        found = privacy_requests.list_requests(conn, now=now, user_id=caller.account.id)
+    found.sort(key=lambda r: r.received_at, reverse=True)
+    return RequestsOut(
+        items=[
+            RequestOut(
+                id=r.id,
+                kind=r.kind,
+                source=r.source,
+                status=r.status,
+                received_at=r.received_at,
+                due_at=r.due_at,
+                extended_at=r.extended_at,
+                extension_reason=r.extension_reason,
+                completed_at=r.completed_at,
+                overdue=r.overdue(now),
+            )
+            for r in found
+        ]
+    )
+
+
+class AcceptedOut(BaseModel):
+    kind: str
+    version: int
+    accepted_at: datetime
+    url: str
+
+
+class AcceptancesOut(BaseModel):
+    items: list[AcceptedOut]
+
+
+@router.get("/policy-acceptances", summary="The policy versions the caller accepted, newest first")
+def get_acceptances(caller: CurrentCaller, db: Db) -> AcceptancesOut:
+    with db.transaction() as conn:
+        found = policy_repo.acceptances(conn, caller.account.id)
+    return AcceptancesOut(
+        items=[
+            AcceptedOut(
+                kind=a.kind, version=a.version, accepted_at=a.accepted_at, url=f"/v1/policies/{a.kind}/{a.version}"
+            )
+            for a in found
+        ]
+    )

@@ -1,0 +1,68 @@
+"""What Atelier holds about one person, read straight from the data map (the map export and erasure follow),
+so the privacy center can never describe data differently from how the code treats it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from psycopg import sql
+
+from config.retention import RetentionRule, rule
+from shared.db.database import Connection
+from shared.privacy.datamap import STORAGE, TABLES, Category, Erasure
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One table or storage prefix: why it is held, on what basis, how long, what erasure does, how many rows."""
+
+    kind: str  # "table" or "storage"
+    name: str
+    category: Category
+    purpose: str
+    legal_basis: str | None  # storage inherits the basis of the rows that point at it
+    retention: RetentionRule
+    on_deletion: Erasure
+    count: int | None  # the person's rows; None where counting is not cheap (storage) or no account id is kept
+
+
+def _count(conn: Connection, table: str, column: str, user_id: UUID) -> int:
+    query = sql.SQL("select count(*) as n from {table} where {column} = %(uid)s").format(
+        table=sql.Identifier(table), column=sql.Identifier(column)
+    )
+    # An untyped literal, so Postgres reads it as the column's type (uuid, or text for external ids).
+    row = conn.execute(query, {"uid": str(user_id)}).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def holdings(conn: Connection, user_id: UUID) -> list[Holding]:
+    """Every entry of the data map, with the person's row counts, grouped by category in the map's order."""
+    found = [
+        Holding(
+            kind="table",
+            name=entry.table,
+            category=entry.category,
+            purpose=entry.purpose,
+            legal_basis=str(entry.legal_basis),
+            retention=rule(entry.retention),
+            on_deletion=entry.erasure,
+            count=_count(conn, entry.table, entry.subject_column, user_id) if entry.subject_column else None,
+        )
+        for entry in TABLES
+    ]
+    found += [
+        Holding(
+            kind="storage",
+            name="files/" + entry.prefix.replace("users/{user_id}/", "").rstrip("/"),
+            category=entry.category,
+            purpose=entry.purpose,
+            legal_basis=None,
+            retention=rule(entry.retention),
+            on_deletion=entry.erasure,
+            count=None,
+        )
+        for entry in STORAGE
+    ]
+    order = list(Category)
+    return sorted(found, key=lambda h: order.index(h.category))
