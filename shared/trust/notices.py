@@ -9,7 +9,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from shared.db.database import Connection
-from shared.notify import outbox
+from shared.notify import notifications, outbox
 
 CONTEST = (
     "If you think this is a mistake, write to Support (a support ticket) within 6 months and a person will review it."
@@ -18,13 +18,7 @@ CONTEST = (
 
 def notify(conn: Connection, user_id: UUID, *, kind: str, title: str, body: str) -> UUID:
     """Queue the notice and its email in the caller's transaction; returns the notice id."""
-    row = conn.execute(
-        "insert into notifications (user_id, kind, title, body) values (%s, %s, %s, %s) returning id",
-        (user_id, kind, title, body),
-    ).fetchone()
-    if row is None:  # pragma: no cover - insert ... returning always yields the row
-        raise RuntimeError("notification insert returned nothing")
-    notice_id: UUID = row["id"]
+    notice_id = notifications.post(conn, user_id, kind=kind, title=title, body=body)
     # The mail's template is the notice's kind (shared/notify/mails.py renders the notice's title and text).
     outbox.enqueue(conn, kind, user_id=user_id, notification_id=notice_id)
     return notice_id
