@@ -27,7 +27,7 @@ from shared.db.database import Connection, Database
 from shared.errors import Conflict, Forbidden, Unauthorized
 from shared.jobs import service as jobs
 from shared.media.storage import Storage, user_prefix
-from shared.notify import farewell
+from shared.notify import farewell, notifications
 from shared.notify.email import EmailSender
 from shared.notify.mails import Site
 from shared.notify.outbox import enqueue
@@ -130,6 +130,15 @@ def request_erasure(
         scheduled_for = now + timedelta(days=grace_days)
         params = {"scheduled_for": scheduled_for.isoformat(), "by": by}
         enqueue(conn, "deletion_requested", user_id=user_id, params=params)
+        if by in ("user", "retention"):  # underage: erased at once; auth_sync: nobody left to sign in and read it
+            notifications.post(
+                conn,
+                user_id,
+                kind="deletion_scheduled",
+                title="Your account is scheduled for deletion",
+                body=f"Your account and everything in it will be deleted on {scheduled_for:%Y-%m-%d}. "
+                "Until then you can download your data or cancel the deletion from Privacy.",
+            )
         actor = "user" if by == "user" else "system"
         audit.record(
             conn,
@@ -179,6 +188,13 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
         requests.withdraw_request(conn, open_request.id, now=now)
     audit.record(conn, actor="user", action="erasure.cancelled", subject_id=user_id, details={})
     enqueue(conn, "deletion_canceled", user_id=user_id)
+    notifications.post(
+        conn,
+        user_id,
+        kind="deletion_canceled",
+        title="Your account deletion was canceled",
+        body="Your account is open again, with everything in it as it was.",
+    )
     return True
 
 
@@ -209,8 +225,9 @@ def check_writable(conn: Connection, user_id: UUID) -> None:
 
 
 def locked_may(method: str, path: str) -> bool:
-    """What a locked account may still do: read the account, cancel the deletion, and get a copy of its data
-    (request, list and read exports; the right of access outlives the wish to be deleted)."""
+    """What a locked account may still do: read the account, cancel the deletion, get a copy of its data (request,
+    list and read exports; the right of access outlives the wish to be deleted), read its notices (one says when the
+    deletion takes effect), its rights requests and the policy versions it accepted."""
     key = (method.upper(), path.rstrip("/"))
     return key in LOCKED_ALLOWED or any(key[0] == m and key[1].startswith(p) for m, p in LOCKED_ALLOWED_UNDER)
 
@@ -222,9 +239,15 @@ LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/me/exports"),
         ("GET", "/v1/me/exports"),
         ("GET", "/v1/me/data"),  # the locked page states what is deleted and what is kept
+        ("GET", "/v1/me/requests"),
+        ("GET", "/v1/me/policy-acceptances"),
+        ("GET", "/v1/me/notifications"),
     }
 )
-LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (("GET", "/v1/me/exports/"),)  # one export, by id
+LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (
+    ("GET", "/v1/me/exports/"),  # one export, by id
+    ("POST", "/v1/me/notifications/"),  # marking a notice seen: .../{id}/seen
+)
 
 
 def is_erased(conn: Connection, user_id: UUID) -> bool:

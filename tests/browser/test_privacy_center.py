@@ -168,12 +168,24 @@ def test_delete_locks_with_the_date_and_cancel_restores_everything(
     expect(page.get_by_role("button", name="Download my data")).to_be_visible()  # exports stay available
     tab.check("privacy-locked")
 
+    # The same news as a notice, readable while locked: counted in the navigation, opened, marked seen.
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="Notices 1 new").click()
+    expect(page.get_by_role("heading", name="Notices", level=1)).to_be_visible()
+    notice = page.get_by_role("listitem").filter(has_text="Your account is scheduled for deletion")
+    notice.get_by_text("Your account is scheduled for deletion").click()
+    expect(notice.get_by_text(f"will be deleted on {scheduled[:10]}")).to_be_visible()
+    expect(nav.get_by_role("link", name="Notices", exact=True)).to_be_visible()  # seen: the count is gone
+    tab.check("notices-locked")
+
     tab.allow_http(403)
     page.get_by_role("link", name="Studio", exact=True).click()  # the whole app shows the locked state
     expect(page.get_by_role("heading", name="Your account is scheduled for deletion")).to_be_visible()
     page.get_by_role("button", name="Cancel deletion").click()
     expect(page.get_by_role("status").filter(has_text="Deletion cancelled")).to_be_visible()
     assert httpx.get(f"{stack.base}/v1/me", headers=_headers(tab)).json()["deletion_scheduled_for"] is None
+    notices = httpx.get(f"{stack.base}/v1/me/notifications", headers=_headers(tab)).json()["items"]
+    assert [n["kind"] for n in notices] == ["deletion_canceled", "deletion_scheduled"]
     page.get_by_role("link", name="History", exact=True).click()
     expect(page.get_by_role("img", name=prompt)).to_be_visible()
     page.get_by_role("link", name="Studio", exact=True).click()

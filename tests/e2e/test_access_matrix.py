@@ -389,7 +389,8 @@ def erased_account(client: TestClient) -> Headers:
     return headers
 
 
-# What a locked account may still do: read the account and what we hold, cancel the deletion and export its data
+# What a locked account may still do: read the account, what we hold, its notices, requests and accepted policies,
+# cancel the deletion and export its data
 # (shared/privacy/erasure.py).
 LOCKED_ALLOWED = {
     ("GET", "/v1/me"),
@@ -398,6 +399,10 @@ LOCKED_ALLOWED = {
     ("GET", "/v1/me/exports"),
     ("GET", "/v1/me/exports/{export_id}"),
     ("GET", "/v1/me/data"),
+    ("GET", "/v1/me/requests"),
+    ("GET", "/v1/me/policy-acceptances"),
+    ("GET", "/v1/me/notifications"),
+    ("POST", "/v1/me/notifications/{notification_id}/seen"),
 }
 
 REFUSALS: dict[str, tuple[Refusal, int]] = {

@@ -244,9 +244,19 @@ def test_delete_locks_at_once_withdraws_gallery_and_cancel_restores(stack: Stack
         refused = stack.client.request(method, path, headers=ada.headers)
         assert refused.status_code == 403, (method, path)
         assert refused.json()["error"]["code"] == "account_locked"
+    notices = stack.client.get("/v1/me/notifications", headers=ada.headers)  # the notice is readable while locked
+    assert notices.status_code == 200, notices.text
+    [scheduled_notice] = notices.json()["items"]
+    assert scheduled_notice["kind"] == "deletion_scheduled"
+    assert f"deleted on {scheduled:%Y-%m-%d}" in scheduled_notice["body"]
+    seen = stack.client.post(f"/v1/me/notifications/{scheduled_notice['id']}/seen", headers=ada.headers)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["seen_at"] is not None
 
     cancelled = stack.client.post("/v1/me/deletion/cancel", headers=ada.headers)
     assert cancelled.json() == {"cancelled": True}
+    notices = stack.client.get("/v1/me/notifications", headers=ada.headers).json()["items"]
+    assert [n["kind"] for n in notices] == ["deletion_canceled", "deletion_scheduled"]
     assert stack.client.get("/v1/media", headers=ada.headers).status_code == 200
     assert image in _gallery_ids(stack.client)
     assert stack.client.post("/v1/me/deletion/cancel", headers=ada.headers).json() == {"cancelled": False}

@@ -20,6 +20,9 @@ const VIEWS = {
   contact: { load: () => import("./views/contact.js"), title: "Contact us", private: false },
 };
 
+// Pages a locked account (deletion pending) still sees; every other page shows Privacy with the date and `Cancel
+// deletion`. The API allows the same reads (shared/privacy/erasure.py, locked_may).
+const UNLOCKED_VIEWS = new Set(["privacy", "notices"]);
 const main = document.getElementById("main");
 const who = document.getElementById("who");
 const notice = document.getElementById("notice");
@@ -90,7 +93,7 @@ async function route() {
       ctx.me = me;
       if (!me.onboarding.done) module = await import("./views/onboarding.js");
       else if (me.policies_to_accept.length) module = await import("./views/accept.js");
-      else if (me.deletion_scheduled_for && name !== "privacy") module = await import("./views/privacy.js"); // locked: date + Cancel deletion
+      else if (me.deletion_scheduled_for && !UNLOCKED_VIEWS.has(name)) module = await import("./views/privacy.js"); // locked: date + Cancel deletion
     }
     module = module || (await wanted);
     if (mine !== renderCount) return;
