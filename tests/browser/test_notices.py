@@ -47,6 +47,12 @@ def test_a_notice_is_counted_shown_and_marked_seen_when_opened(
     member(tab, "notice")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Notices", exact=True)).to_be_visible()  # nothing unseen: no count
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    for link in nav.get_by_role("link").all():  # every entry in sight at once, none scrolled off sideways
+        box = link.bounding_box()
+        assert box is not None, link.inner_text()
+        assert box["x"] >= 0, link.inner_text()
+        assert box["x"] + box["width"] <= width, link.inner_text()
     me = _api(stack, tab, "GET", "/v1/me").json()
     title = f"We removed an image {uuid.uuid4().hex[:6]}"
     _notify(stack, UUID(me["id"]), title)
