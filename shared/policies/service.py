@@ -43,6 +43,7 @@ GATE_EXEMPT: tuple[GateExempt, ...] = (
     GateExempt("/v1/me/preferences"),
     GateExempt("/v1/me/data"),
     GateExempt("/v1/me/requests"),
+    GateExempt("/v1/support"),  # a question or an objection about the new text must reach us before accepting it
 )
 
 

@@ -92,6 +92,10 @@ def test_material_change_gates_until_accepted(client: TestClient, db: Database) 
     assert client.get("/v1/policies/current", headers=ada.headers).json()["version"] == 2
     assert client.get("/v1/me/notifications", headers=ada.headers).status_code == 200
     assert client.get("/v1/consents/current?device_id=device-0001", headers=ada.headers).status_code == 200
+    question = {"subject": "About the new processor", "message": "Which processor did you add?"}
+    asked = client.post("/v1/support/tickets", data=question, headers=ada.headers)  # and asking us about it
+    assert asked.status_code == 201, asked.text
+    assert client.get("/v1/support/tickets", headers=ada.headers).status_code == 200
 
     assert client.post("/v1/me/policy-acceptances", json={"version": 7}, headers=ada.headers).json()["error"][
         "code"
@@ -295,6 +299,8 @@ def test_gate_exemptions_are_path_segment_aware() -> None:
     assert is_gate_exempt("POST", "/v1/me/deletion/cancel")
     assert is_gate_exempt("PUT", "/v1/me/restriction")
     assert is_gate_exempt("PUT", "/v1/me/preferences")
+    assert is_gate_exempt("POST", "/v1/support/tickets")
+    assert not is_gate_exempt("POST", "/v1/supportx")
     assert not is_gate_exempt("GET", "/v1/me/exportsx")
     assert not is_gate_exempt("POST", "/v1/jobs")
     assert not is_gate_exempt("GET", "/v1/me/uploads")
