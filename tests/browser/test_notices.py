@@ -103,15 +103,24 @@ def test_a_material_policy_publish_is_noticed_and_blocks_the_studio_until_accept
     # Blocked everywhere in the studio, not only on the page that met the 428; the notice is counted.
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Notices 1 new")).to_be_visible()
-    for name in ("History", "Studio", "Support"):
+    for name in ("Studio", "History"):
         nav.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("heading", name="We updated our policies")).to_be_visible()
         expect(page.get_by_role("textbox", name="Prompt")).to_have_count(0)
+    # Not blocked: exporting or deleting one's data instead (the page's own link), and asking us about the change.
+    page.get_by_role("link", name="Export or delete your data").click()
+    expect(page.get_by_role("heading", name="Privacy", level=1)).to_be_visible()
+    expect(page.get_by_role("button", name="Download my data")).to_be_visible()
+    expect(page.get_by_role("alert").filter(has_text=re.compile(r"\S"))).to_have_count(0)  # every section loaded
+    tab.check("privacy-while-policy-pending")
+    nav.get_by_role("link", name="Support", exact=True).click()
+    expect(page.get_by_role("heading", name="Support", level=1)).to_be_visible()
+    nav.get_by_role("link", name="History", exact=True).click()
     page.reload()
     expect(page.get_by_role("heading", name="We updated our policies")).to_be_visible()
 
     page.get_by_role("button", name="Accept and continue").click()
-    expect(page.get_by_role("heading", name="Support", level=1)).to_be_visible()  # back where the person was
+    expect(page.get_by_role("heading", name="History", level=1)).to_be_visible()  # back where the person was
     nav.get_by_role("link", name="Studio", exact=True).click()
     expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
     nav.get_by_role("link", name=re.compile("^Notices")).click()

@@ -23,6 +23,9 @@ const VIEWS = {
 // Pages a locked account (deletion pending) still sees; every other page shows Privacy with the date and `Cancel
 // deletion`. The API allows the same reads (shared/privacy/erasure.py, locked_may).
 const UNLOCKED_VIEWS = new Set(["privacy", "notices"]);
+// Pages open while a material policy change awaits acceptance: the person may export or delete their data, read
+// the notice, or ask us about the change first (the API exempts the same routes: shared/policies/service.py).
+const GATE_OPEN_VIEWS = new Set(["privacy", "notices", "support"]);
 const main = document.getElementById("main");
 const who = document.getElementById("who");
 const notice = document.getElementById("notice");
@@ -92,7 +95,7 @@ async function route() {
       if (!me) await refreshMe();
       ctx.me = me;
       if (!me.onboarding.done) module = await import("./views/onboarding.js");
-      else if (me.policies_to_accept.length) module = await import("./views/accept.js");
+      else if (me.policies_to_accept.length && !GATE_OPEN_VIEWS.has(name)) module = await import("./views/accept.js");
       else if (me.deletion_scheduled_for && !UNLOCKED_VIEWS.has(name)) module = await import("./views/privacy.js"); // locked: date + Cancel deletion
     }
     module = module || (await wanted);
