@@ -94,4 +94,8 @@ def test_a_locked_account_still_reads_what_we_hold(client: TestClient) -> None:
     onboard(client, ada)
     assert client.delete("/v1/me", headers=ada.headers).status_code == 202
     assert client.get("/v1/me/data", headers=ada.headers).status_code == 200
-    assert client.get("/v1/me/requests", headers=ada.headers).status_code == 403
+    requests = client.get("/v1/me/requests", headers=ada.headers)  # and the erasure request it just made
+    assert requests.status_code == 200, requests.text
+    assert [r["kind"] for r in requests.json()["items"]] == ["erasure"]
+    assert client.get("/v1/me/policy-acceptances", headers=ada.headers).status_code == 200
+    assert client.get("/v1/media", headers=ada.headers).status_code == 403  # the rest stays locked
