@@ -59,8 +59,8 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    from shared.db import migrate
-    from shared.db.database import database_url
+    from shared.kit.db import migrate
+    from shared.kit.db.database import database_url
 
     applied = migrate(database_url(_settings()))
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
@@ -83,7 +83,7 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         )
         return 2
     from config.models import offered_models
-    from shared.db import migrate
+    from shared.kit.db import migrate
     from shared.media.bucket import BucketRefused, ensure_private_bucket
 
     settings = _settings()
@@ -215,7 +215,7 @@ def cmd_task(args: argparse.Namespace) -> int:
     from functions.tasks import TASKS, TaskBusy, run_named
 
     if args.list:
-        from shared.db import open_database
+        from shared.kit.db import open_database
         from shared.tasks.runner import last_runs
 
         db = open_database(_settings())
@@ -230,7 +230,7 @@ def cmd_task(args: argparse.Namespace) -> int:
             print(f"{task.name:28} {task.schedule:16} {ran:34} {task.description}")
         return 0
     if args.history:
-        from shared.db import open_database
+        from shared.kit.db import open_database
         from shared.tasks.runner import history
 
         db = open_database(_settings())
@@ -262,8 +262,8 @@ def cmd_credits_grant(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from shared.credits.operator import grant_adjustment
-    from shared.db import open_database
-    from shared.errors import AtelierError
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
 
     expires_at = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
     db = open_database(_settings())
@@ -285,7 +285,7 @@ def cmd_policy_publish(args: argparse.Namespace) -> int:
     """Publish a policy version and queue one notice and one email per user (idempotent per version and user)."""
     from datetime import datetime
 
-    from shared.db import open_database
+    from shared.kit.db import open_database
     from shared.policies.service import publish
 
     text = Path(args.file).read_text(encoding="utf-8")
@@ -309,7 +309,7 @@ def cmd_policy_publish(args: argparse.Namespace) -> int:
 def cmd_billing_unmatched(args: argparse.Namespace) -> int:
     """Polar deliveries waiting for an account (or in another status): ids, types and notes only."""
     from shared.billing.service import list_inbox
-    from shared.db import open_database
+    from shared.kit.db import open_database
 
     db = open_database(_settings())
     try:
@@ -340,7 +340,7 @@ def _since(text: str) -> datetime:
 
 def cmd_security(args: argparse.Namespace) -> int:
     """List security events (repeated auth failures / access denials), newest first. Subjects are hashes."""
-    from shared.db import open_database
+    from shared.kit.db import open_database
     from shared.security.events import list_events
 
     db = open_database(_settings())
@@ -373,8 +373,8 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     """The rights-requests register: list (overdue), log an emailed request, extend once, complete, refuse."""
     from uuid import UUID
 
-    from shared.db import open_database
-    from shared.errors import AtelierError
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
     from shared.privacy import requests
 
     now = datetime.now(UTC)
@@ -437,8 +437,8 @@ def cmd_support(args: argparse.Namespace) -> int:
     only, never to the logs."""
     from uuid import UUID
 
-    from shared.db import open_database
-    from shared.errors import AtelierError
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
     from shared.support import operator
 
     text = Path(args.file).read_text(encoding="utf-8") if args.support_verb == "reply" else ""
@@ -597,8 +597,8 @@ def cmd_moderation(args: argparse.Namespace) -> int:
     """The moderation desk: the queue, takedown/restore of an image, suspend/unsuspend of an account (audited)."""
     from uuid import UUID
 
-    from shared.db import open_database
-    from shared.errors import AtelierError
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
     from shared.trust import queue, suspension, takedown
 
     db = open_database(_settings())
@@ -674,8 +674,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     """The service-improvement dataset: build a version now, list versions, export one for a training job."""
     from shared.dataset import service
     from shared.dataset.runs import build_now
-    from shared.db import open_database
-    from shared.errors import AtelierError
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
     from shared.media.storage import build_storage
 
     settings = _settings()

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database, server_label
 from shared.credits import service as credits
-from shared.db.database import Connection, connect_kwargs
+from shared.kit.db.database import Connection, connect_kwargs
 
 WORKLOADS = ("trivial", "floor", "ledger", "2 commits")
 

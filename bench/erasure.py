@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import LocalStorage, Storage, outputs_prefix
 from shared.privacy import erasure
 from tests.support.images import plain

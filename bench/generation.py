@@ -78,7 +78,7 @@ def local_studio(engine: Engine, root: Path) -> Iterator[tuple[Any, dict[str, st
     from functions.generation.worker import JobRunner
     from functions.safety.factory import moderator_for
     from shared.credits import service as credits
-    from shared.db import Database
+    from shared.kit.db import Database
     from shared.media.storage import LocalStorage
 
     secret, user, now = uuid.uuid4().hex * 2, uuid.uuid4(), int(time.time())

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.erasure import measure_erasure
 from bench.scratch import scratch_database, server_label
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.models import MediaKind
 from shared.media.service import new_key
 from shared.media.storage import LocalStorage, Storage

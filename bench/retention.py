@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database, server_label
 from config.retention import RULES
-from shared.db import Database
+from shared.kit.db import Database
 from shared.retention.service import apply_sweep
 from shared.retention.sweeps import SWEEPS
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from shared.db import migrate
-from shared.db.embedded import embedded_database_url, stop_embedded
+from shared.kit.db import migrate
+from shared.kit.db.embedded import embedded_database_url, stop_embedded
 
 
 def server_label() -> str:

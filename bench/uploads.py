@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scratch import scratch_database, server_label
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.images import DECODE_SLOTS, DEFAULT_MAX_PIXELS
 
 SECRET = "bench-uploads-secret-at-least-32-bytes-long"  # noqa: S105 - signs throwaway tokens for a scratch app

@@ -2,7 +2,7 @@
 
 The app's modules are imported when this module loads, so the memory snapshot taken after loading holds them:
 a restored container skips the imports. The database pool opens inside the function, after the restore.
-The app's modules import storage3 and httpx only where they are used (shared/media/storage.py, shared/http.py),
+The app's modules import storage3 and httpx only where they are used (shared/media/storage.py, shared/kit/http.py),
 so the local stack and tests never load them; production stores in Supabase Storage from its first request on, so
 they are imported here, before the snapshot, rather than by every restored container.
 """

@@ -18,9 +18,9 @@ from functions.generation.dispatch import LocalDispatcher
 from functions.server import server_config
 from functions.static_site import build_site
 from functions.tasks import TASKS
-from shared.db import Database, migrate
-from shared.db.database import database_url
-from shared.db.embedded import stop_embedded
+from shared.kit.db import Database, migrate
+from shared.kit.db.database import database_url
+from shared.kit.db.embedded import stop_embedded
 from shared.tasks.runner import TaskDef
 from shared.tasks.schedule import Claim, claim_due, run_claimed
 

@@ -18,7 +18,7 @@ from config.settings import Settings, get_settings
 from functions.modal_app import SECRETS, api_image, app
 from shared import ratelimit
 from shared.credits.expiry import expire_credits, run_expire_holds
-from shared.db import Database, open_database
+from shared.kit.db import Database, open_database
 from shared.logs import configure_logging
 from shared.media.service import purge_media
 from shared.media.storage import Storage, build_storage

@@ -19,8 +19,8 @@ from functions.api.errors import error_response
 from functions.api.raises import ErrorBody, errors
 from functions.api.ratelimits import rate_limited
 from shared.billing.catalogue import load_catalogue
-from shared.db import Database
-from shared.errors import InvalidSignature, PayloadTooLarge, WebhooksDisabled
+from shared.kit.db import Database
+from shared.kit.errors import InvalidSignature, PayloadTooLarge, WebhooksDisabled
 
 log = logging.getLogger("atelier.webhooks")
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 DetailValue = str | int | float | bool | None
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+")

@@ -18,8 +18,8 @@ from typing import Any
 import jwt
 
 from config.settings import Settings
-from shared.errors import ServiceUnavailable, Unauthorized
-from shared.text import strip_control_characters
+from shared.kit.errors import ServiceUnavailable, Unauthorized
+from shared.kit.text import strip_control_characters
 
 AUDIENCE = "authenticated"
 DEV_KID = "atelier-dev"

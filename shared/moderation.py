@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from config.moderation import BLOCKED_TERMS, THRESHOLDS, Thresholds
-from shared.errors import ServiceUnavailable, Unprocessable
+from shared.kit.errors import ServiceUnavailable, Unprocessable
 
 Stage = Literal["output", "upload", "publish"]
 Outcome = Literal["allowed", "flagged", "blocked"]

@@ -29,9 +29,9 @@ from datetime import datetime
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from shared.db import Database
-from shared.db.database import Connection
-from shared.errors import ServiceUnavailable
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
+from shared.kit.errors import ServiceUnavailable
 
 # How long a check waits for a pooled connection before failing closed.
 CONNECTION_TIMEOUT_SECONDS = 5.0

@@ -18,8 +18,8 @@ from psycopg.conninfo import make_conninfo
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database, migrate
-from shared.db.embedded import embedded_database_url, stop_embedded
+from shared.kit.db import Database, migrate
+from shared.kit.db.embedded import embedded_database_url, stop_embedded
 from shared.logs import configure_logging
 from tests.support.tokens import HS256_SECRET
 

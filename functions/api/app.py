@@ -21,8 +21,8 @@ from functions.api.middleware import (
 from functions.api.routes import LOCAL_ROUTERS, ROUTERS
 from functions.safety.factory import moderator_for
 from shared.auth import TokenVerifier
-from shared.db import Database, open_database
 from shared.jobs.dispatch import Dispatcher
+from shared.kit.db import Database, open_database
 from shared.media.storage import Storage, build_storage
 from shared.moderation import Moderator
 

@@ -17,14 +17,14 @@ from shared.accounts.onboarding import is_blocked, require_onboarded
 from shared.accounts.service import ensure_account
 from shared.auth import Principal, TokenVerifier
 from shared.consent import service as consent
-from shared.db import Database
 from shared.devices import security_log
 from shared.devices.network import client_ip
-from shared.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.jobs.dispatch import Dispatcher
+from shared.kit.db import Database
+from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
+from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import Moderator
-from shared.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 from shared.policies import service as policies
 from shared.privacy import erasure
 

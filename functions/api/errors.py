@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from functions.api.raises import ErrorBody, ErrorDetail, by_status, describe, raised_by
-from shared.errors import (
+from shared.kit.errors import (
     AtelierError,
     InvalidCursor,
     NotFound,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from shared.text import require_storable
+from shared.kit.text import require_storable
 
 # Any client text that may be stored (prompts, names, reasons): 422 `invalid_request` for NUL and other
 # control characters, which Postgres cannot store or which no field has a use for.

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
-from shared.errors import AtelierError
+from shared.kit.errors import AtelierError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

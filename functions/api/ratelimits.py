@@ -16,7 +16,7 @@ from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.middleware import client_ip
 from functions.api.raises import raises
 from shared import ratelimit
-from shared.errors import RateLimited
+from shared.kit.errors import RateLimited
 
 # Every limiter dependency `rate_limited` made, with its bucket: lets tests prove each route carries one.
 LIMITERS: dict[Any, str] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.images import CleanImage
 from shared.moderation import ContentBlocked, Moderator
 from shared.trust import decisions

@@ -24,11 +24,11 @@ from functions.generation.engine import (
     scaled_size,
 )
 from functions.safety.factory import moderator_for
-from shared.db import Database, open_database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
 from shared.jobs.heartbeat import Heartbeat
 from shared.jobs.models import Job
+from shared.kit.db import Database, open_database
 from shared.media import service as media
 from shared.media.storage import Storage, build_storage
 from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from config.settings import Settings
-from shared import http
+from shared.kit import http
 
 if TYPE_CHECKING:
     import httpx
@@ -39,7 +39,7 @@ class SupabaseAuthAdmin:
         return bool(self.base_url and self.secret_key)
 
     def _request(self, method: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        import httpx  # noqa: PLC0415  (imported by the first call, not with the API: see shared/http.py)
+        import httpx  # noqa: PLC0415  (imported by the first call, not with the API: see shared/kit/http.py)
 
         headers = {"apikey": str(self.secret_key), "Authorization": f"Bearer {self.secret_key}"}
         try:

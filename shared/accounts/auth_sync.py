@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.privacy import erasure
 
 log = logging.getLogger("atelier.auth_sync")

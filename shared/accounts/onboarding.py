@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from config.settings import Settings
-from shared.db.database import Connection, Database
-from shared.errors import Conflict, OnboardingRequired, Underage, Unprocessable
+from shared.kit.db.database import Connection, Database
+from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
 from shared.privacy import erasure
 

@@ -19,7 +19,7 @@ from uuid import UUID
 from config.settings import get_settings
 from shared import audit
 from shared.consent import service as consent
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 ImprovementDefault = Literal["opt_in", "opt_out"]
 

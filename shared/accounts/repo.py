@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.accounts.models import Account
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 _COLUMNS = "id, email, display_name, full_name, avatar_url, created_at, last_active_at"
 

@@ -9,7 +9,7 @@ from shared.auth import Principal
 from shared.billing.catalogue import load_catalogue
 from shared.billing.repo import has_unmatched
 from shared.credits.service import grant_signup
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 
 def ensure_account(conn: Connection, principal: Principal, *, settings: Settings | None = None) -> tuple[Account, bool]:

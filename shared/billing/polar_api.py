@@ -16,9 +16,9 @@ from polar.v2026_10 import Polar
 from polar.v2026_10.errors import ResourceNotFound
 
 from config.settings import Settings
-from shared import http
 from shared.billing.catalogue import Product
-from shared.errors import BillingDisabled, PaymentProviderError
+from shared.kit import http
+from shared.kit.errors import BillingDisabled, PaymentProviderError
 
 log = logging.getLogger("atelier.billing")
 

@@ -21,8 +21,8 @@ from polar.v2026_10.outputs import Order, Refund
 from config.settings import get_settings
 from shared.billing import service
 from shared.billing.catalogue import Catalogue, load_catalogue
-from shared.db import Database
-from shared.errors import PaymentProviderError
+from shared.kit.db import Database
+from shared.kit.errors import PaymentProviderError
 
 log = logging.getLogger("atelier.billing")
 

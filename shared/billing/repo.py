@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 
 def pseudonym(conn: Connection, external_id: str) -> str:

@@ -60,7 +60,7 @@ from shared.billing import repo
 from shared.billing.catalogue import Catalogue, Product
 from shared.billing.webhooks import METADATA_USER_KEY, Delivery, load_payload
 from shared.credits import service as credit_service
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 log = logging.getLogger("atelier.billing")
 

@@ -28,7 +28,7 @@ from polar.v2026_10.webhooks import (
     validate_event,
 )
 
-from shared.errors import InvalidSignature, WebhooksDisabled
+from shared.kit.errors import InvalidSignature, WebhooksDisabled
 
 MAX_BODY_BYTES = 1_000_000
 _PERSONAL_KEYS = frozenset(

@@ -17,9 +17,9 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from config.cookies import CONSENT_CATEGORIES
-from shared.db.database import Connection
 from shared.devices.network import IPAddress, truncate_ip
-from shared.errors import Unprocessable
+from shared.kit.db.database import Connection
+from shared.kit.errors import Unprocessable
 from shared.policies import repo as policy_repo
 from shared.policies import service as policies
 

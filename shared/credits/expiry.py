@@ -14,8 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from shared.credits.service import expire_holds
-from shared.db import Database
-from shared.db.database import Connection
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
 
 BATCH = 500
 MAX_BATCHES = 10_000

@@ -9,8 +9,8 @@ from shared import audit
 from shared.accounts import repo as accounts_repo
 from shared.credits import service
 from shared.credits.models import Grant
-from shared.db.database import Connection
-from shared.errors import BadRequest, NotFound
+from shared.kit.db.database import Connection
+from shared.kit.errors import BadRequest, NotFound
 
 OPERATOR = "operator"
 

@@ -7,8 +7,8 @@ from typing import Any
 from uuid import UUID
 
 from shared.credits.models import Balance, Grant, Hold, LedgerEntry
-from shared.db.database import Connection
-from shared.pagination import Cursor
+from shared.kit.db.database import Connection
+from shared.kit.pagination import Cursor
 
 _NOW = "coalesce(%(now)s::timestamptz, now())"
 

@@ -34,15 +34,15 @@ import psycopg
 from config.settings import Settings, get_settings
 from shared.credits import repo
 from shared.credits.models import GRANT_KINDS, Balance, Grant, GrantKind, Hold, LedgerEntry
-from shared.db.database import Connection
-from shared.errors import (
+from shared.kit.db.database import Connection
+from shared.kit.errors import (
     BadRequest,
     Conflict,
     HoldAlreadyResolved,
     InsufficientCredits,
     NotFound,
 )
-from shared.pagination import Cursor, Page, page_of
+from shared.kit.pagination import Cursor, Page, page_of
 
 MAX_REF_LENGTH = 200
 MAX_REASON_LENGTH = 500

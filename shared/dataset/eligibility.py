@@ -14,7 +14,7 @@ from math import gcd
 from typing import Literal
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 Default = Literal["opt_in", "opt_out"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from shared.dataset.keys import subject_ref
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 
 def versions_holding(conn: Connection, *, key: bytes, user_id: UUID) -> dict[str, int]:

@@ -8,7 +8,7 @@ from uuid import UUID
 from config.settings import Settings
 from shared.dataset import service
 from shared.dataset.keys import dataset_key
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import Storage
 
 

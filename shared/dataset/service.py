@@ -23,9 +23,9 @@ from uuid import UUID
 from shared.dataset import keys
 from shared.dataset.eligibility import Candidate, Default, eligible
 from shared.dataset.manifest import ITEM_CONTENT_TYPE, claim, flush, item_key, release, render, write_and_release
-from shared.db import Database
-from shared.db.database import Connection
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
+from shared.kit.errors import Conflict, NotFound, Unprocessable
 from shared.media.storage import ObjectMissing, Storage
 
 if TYPE_CHECKING:  # c2pa and Pillow load only where images are built, not where erasure purges

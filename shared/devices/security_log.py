@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from shared.db.database import Connection, Database
 from shared.devices.network import IPAddress
 from shared.devices.useragent import parse_user_agent, preferred_language, screen_resolution
+from shared.kit.db.database import Connection, Database
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from datetime import timedelta
 from types import TracebackType
 from uuid import UUID
 
-from shared.db import Database
 from shared.jobs import repo
+from shared.kit.db import Database
 
 log = logging.getLogger("atelier.jobs")
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from shared.errors import Conflict, NotFound
+from shared.kit.errors import Conflict, NotFound
 
 Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
 TASKS: tuple[Task, ...] = ("text_to_image", "edit", "inpaint", "upscale", "image_to_prompt")

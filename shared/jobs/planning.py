@@ -21,9 +21,9 @@ from config.models import (
     upscale_size,
 )
 from config.settings import Settings
-from shared.db.database import Connection
-from shared.errors import NotFound, Unprocessable
 from shared.jobs.models import JobSpec, Task
+from shared.kit.db.database import Connection
+from shared.kit.errors import NotFound, Unprocessable
 from shared.media import service as media
 from shared.media.models import MediaItem
 from shared.moderation import Moderator

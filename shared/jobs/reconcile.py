@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from shared.db import Database
 from shared.jobs import repo
 from shared.jobs import service as jobs
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.heartbeat import STALE_AFTER
+from shared.kit.db import Database
 
 log = logging.getLogger("atelier.jobs")
 

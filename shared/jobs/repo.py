@@ -8,9 +8,9 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from shared.db.database import Connection
 from shared.jobs.models import Job, JobSpec
-from shared.pagination import Cursor
+from shared.kit.db.database import Connection
+from shared.kit.pagination import Cursor
 
 _COLUMNS = (
     "id, user_id, task, model, status, prompt, params, image_id, mask_id, cost, hold_id, progress, cancel_requested,"

@@ -14,10 +14,10 @@ from typing import Any
 from uuid import UUID
 
 from shared.credits import service as credits
-from shared.db.database import Connection
 from shared.jobs import repo
 from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound, JobSpec
-from shared.pagination import Cursor, Page, page_of
+from shared.kit.db.database import Connection
+from shared.kit.pagination import Cursor, Page, page_of
 
 
 def request_fingerprint(body: dict[str, Any]) -> str:

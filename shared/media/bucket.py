@@ -12,7 +12,7 @@ import httpx
 from storage3 import SyncStorageClient
 from storage3.exceptions import StorageApiError
 
-from shared import http
+from shared.kit import http
 
 
 class BucketRefused(RuntimeError):

@@ -26,7 +26,7 @@ from typing import Literal
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from shared.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from shared.kit.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 ImageFormat = Literal["JPEG", "PNG", "WEBP"]
 

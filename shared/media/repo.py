@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
+from shared.kit.pagination import Cursor
 from shared.media.models import GalleryItem, MediaFilter, MediaItem, MediaKind
-from shared.pagination import Cursor
 from shared.privacy.guard import GALLERY_OWNER_SQL
 
 _STORED = (

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from shared.db.database import Connection, Database
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.kit.db.database import Connection, Database
+from shared.kit.errors import Conflict, NotFound, Unprocessable
+from shared.kit.pagination import Cursor, Page, page_of
 from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
 from shared.media.storage import Storage, outputs_prefix, uploads_prefix, user_prefix
 from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail, thumbnail_key
-from shared.pagination import Cursor, Page, page_of
 from shared.privacy import erasure
 
 log = logging.getLogger("atelier.media")

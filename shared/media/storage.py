@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
-from shared import http
-from shared.errors import Forbidden, NotFound, ServiceUnavailable
+from shared.kit import http
+from shared.kit.errors import Forbidden, NotFound, ServiceUnavailable
 
 if TYPE_CHECKING:
     import httpx

@@ -11,7 +11,7 @@ import logging
 import uuid
 from uuid import UUID
 
-from shared.db.database import Database
+from shared.kit.db.database import Database
 from shared.notify.email import EmailSender, OutgoingEmail, PermanentEmailError
 from shared.notify.mails import Site, render
 

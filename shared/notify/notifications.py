@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.db.database import Connection
-from shared.errors import NotFound
-from shared.pagination import Cursor, Page, page_of
+from shared.kit.db.database import Connection
+from shared.kit.errors import NotFound
+from shared.kit.pagination import Cursor, Page, page_of
 
 _COLUMNS = "id, kind, title, body, created_at, seen_at, policy_version_id"
 

@@ -22,7 +22,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from config.settings import Settings
-from shared.db.database import Connection, Database
+from shared.kit.db.database import Connection, Database
 from shared.media.storage import Storage
 from shared.notify.email import (
     EmailSender,

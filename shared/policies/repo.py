@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 from shared.policies.models import Acceptance, PolicyVersion
 
 _COLUMNS = "id, kind, version, effective_at, text_sha256, material, text"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from config.policies import KINDS, PolicyKind, shipped_text
-from shared.db.database import Connection, Database
-from shared.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
+from shared.kit.db.database import Connection, Database
+from shared.kit.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
 from shared.policies import repo
 from shared.policies.models import Acceptance, PolicyVersion, PublishResult
 

@@ -35,8 +35,8 @@ from config.retention import RULES
 from config.settings import get_settings
 from shared.dataset import keys
 from shared.dataset.holdings import versions_holding
-from shared.db import Database
-from shared.db.database import Connection
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
 from shared.media.storage import ObjectMissing, Storage, user_prefix
 from shared.privacy.datamap import RECIPIENTS, STORAGE, TABLES, Category, Recipient, StorageEntry, TableEntry
 

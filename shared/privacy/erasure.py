@@ -23,9 +23,9 @@ from typing import Literal, Protocol
 from uuid import UUID
 
 from shared import audit
-from shared.db.database import Connection, Database
-from shared.errors import Conflict, Forbidden, Unauthorized
 from shared.jobs import service as jobs
+from shared.kit.db.database import Connection, Database
+from shared.kit.errors import Conflict, Forbidden, Unauthorized
 from shared.media.storage import Storage, user_prefix
 from shared.notify import farewell, notifications
 from shared.notify.email import EmailSender

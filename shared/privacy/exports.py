@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from shared.db import Database
-from shared.db.database import Connection
-from shared.errors import AtelierError, NotFound
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
+from shared.kit.errors import AtelierError, NotFound
+from shared.kit.pagination import Cursor, Page, page_of
 from shared.media.storage import Storage
 from shared.notify import notifications
 from shared.notify.outbox import enqueue
-from shared.pagination import Cursor, Page, page_of
 from shared.privacy import requests
 from shared.privacy.archive import SCHEMA_VERSION, write_archive
 

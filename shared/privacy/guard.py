@@ -19,7 +19,7 @@ from uuid import UUID
 
 from shared.accounts.preferences import improvement_on_by_default
 from shared.consent import service as consent
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 Purpose = Literal["analytics", "marketing", "gallery", "service_improvement"]
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)

@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import sql
 
 from config.retention import RetentionRule, rule
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 from shared.privacy.datamap import STORAGE, TABLES, Category, Erasure
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from shared.db.database import Database
+from shared.kit.db.database import Database
 from shared.media.storage import Storage, user_prefix
 
 log = logging.getLogger("atelier.privacy")

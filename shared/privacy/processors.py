@@ -7,7 +7,7 @@ from uuid import UUID
 
 from config.settings import Settings
 from shared.accounts.auth_admin import SupabaseAuthAdmin
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import Storage
 from shared.notify.outbox import site_from
 from shared.notify.smtp import email_sender_for

@@ -16,8 +16,8 @@ from uuid import UUID
 
 from shared import audit
 from shared.accounts import repo as accounts
-from shared.db.database import Connection, Database
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.kit.db.database import Connection, Database
+from shared.kit.errors import Conflict, NotFound, Unprocessable
 
 RequestKind = Literal["export", "erasure", "restriction", "objection", "rectification", "access", "other"]
 RequestSource = Literal["api", "operator", "contact"]

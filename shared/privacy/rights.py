@@ -14,8 +14,8 @@ from shared import audit
 from shared.accounts import preferences as prefs
 from shared.accounts import repo as accounts
 from shared.accounts.models import Account
-from shared.db.database import Connection
-from shared.errors import NotFound, Unprocessable
+from shared.kit.db.database import Connection
+from shared.kit.errors import NotFound, Unprocessable
 from shared.privacy import requests
 
 RECTIFIABLE: tuple[str, ...] = ("display_name", "full_name", "avatar_url")

@@ -18,8 +18,8 @@ from uuid import UUID
 
 from config.retention import RULES, Then
 from config.settings import Settings
-from shared.db import Database
-from shared.db.database import Connection
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
 from shared.media.storage import Storage
 from shared.retention.sweeps import SWEEPS, Sweep
 

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from config.limits import Budget
 from shared import ratelimit
-from shared.db import Database
+from shared.kit.db import Database
 
 Kind = Literal["auth_failures", "access_denied"]
 SubjectKind = Literal["ip", "account"]

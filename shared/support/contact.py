@@ -15,12 +15,12 @@ from typing import Any, Literal, get_args
 from uuid import UUID
 
 from shared import ratelimit
-from shared.db.database import Connection
-from shared.errors import Unprocessable
+from shared.kit.db.database import Connection
+from shared.kit.errors import Unprocessable
+from shared.kit.text import VISIBLE_TEXT_PATTERN
 from shared.notify.outbox import enqueue
 from shared.privacy import requests
 from shared.support.service import MAX_MESSAGE, check_text
-from shared.text import VISIBLE_TEXT_PATTERN
 
 Topic = Literal["general", "account", "billing", "privacy", "other"]
 TOPICS: tuple[str, ...] = get_args(Topic)

@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from shared import audit
-from shared.db.database import Connection
-from shared.errors import NotFound
+from shared.kit.db.database import Connection
+from shared.kit.errors import NotFound
 from shared.notify.outbox import enqueue
 from shared.support.service import check_text
 

@@ -16,13 +16,13 @@ from typing import Any
 from uuid import UUID
 
 from config.limits import MAX_ATTACHMENTS
-from shared.db.database import Connection, Database
-from shared.errors import NotFound, Unprocessable
+from shared.kit.db.database import Connection, Database
+from shared.kit.errors import NotFound, Unprocessable
+from shared.kit.pagination import Cursor, Page, page_of
+from shared.kit.text import has_control_characters
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.storage import Storage, user_prefix
-from shared.pagination import Cursor, Page, page_of
 from shared.privacy import erasure
-from shared.text import has_control_characters
 
 MAX_SUBJECT = 200
 MAX_MESSAGE = 10_000
@@ -76,7 +76,7 @@ def support_prefix(user_id: UUID) -> str:
 def check_text(subject: str | None, message: str) -> None:
     """Lengths, and no control character (Postgres text cannot hold NUL: it would be a 500, not a refusal).
 
-    The same rule as every stored text field (`shared.text`), under this form's own stable code."""
+    The same rule as every stored text field (`shared.kit.text`), under this form's own stable code."""
     if subject is not None and (not subject.strip() or len(subject) > MAX_SUBJECT or has_control_characters(subject)):
         raise InvalidSupportText("The subject must be 1-200 characters.")
     if not message.strip() or len(message) > MAX_MESSAGE or has_control_characters(message):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from config.retention import rule
-from shared.db import Database
-from shared.db.database import Connection
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
 from shared.tasks.runner import in_batches
 
 BATCH = 1000

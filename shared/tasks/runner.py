@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.db import Database
-from shared.db.database import Connection
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
 from shared.tasks.cron import Cron
 
 log = logging.getLogger("atelier.tasks")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.tasks.cron import Cron
 from shared.tasks.runner import TaskDef, TaskRun, run_task
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 from shared.moderation import ImageVerdict, Stage
 
 

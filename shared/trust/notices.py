@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 from shared.notify import notifications, outbox
 
 CONTEST = (

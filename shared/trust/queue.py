@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 
 @dataclass(frozen=True)

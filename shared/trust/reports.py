@@ -12,7 +12,7 @@ import hmac
 from typing import Literal, get_args
 from uuid import UUID
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 from shared.media import service as media
 
 ReportReason = Literal[

@@ -13,8 +13,8 @@ from uuid import UUID
 from shared import audit
 from shared.accounts import repo as accounts_repo
 from shared.accounts.models import Account
-from shared.db.database import Connection
-from shared.errors import BadRequest, Forbidden, NotFound
+from shared.kit.db.database import Connection
+from shared.kit.errors import BadRequest, Forbidden, NotFound
 from shared.trust.notices import CONTEST, notify
 
 OPERATOR = "operator"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from shared import audit
-from shared.db.database import Connection
-from shared.errors import BadRequest, NotFound
+from shared.kit.db.database import Connection
+from shared.kit.errors import BadRequest, NotFound
 from shared.trust.notices import CONTEST, notify
 
 OPERATOR = "operator"

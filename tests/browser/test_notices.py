@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.trust.notices import notify
 from tests.browser.conftest import Stack, Tab, new_tab
 from tests.browser.journeys import member

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from shared.db import Database
+from shared.kit.db import Database
 from tests.browser.conftest import ROOT, Stack, Tab, new_tab, start_stack, stop_stack
 from tests.browser.journeys import create, member, new_email, onboard, sign_in
 from tests.support import images

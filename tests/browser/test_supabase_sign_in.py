@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, expect
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.static_site import build_site
-from shared.db import Database
+from shared.kit.db import Database
 from tests.browser.conftest import Tab, new_tab
 from tests.support.loopback import Loopback, Recorded, Reply, Route, loopback_server
 from tests.support.tokens import HS256_SECRET

@@ -35,8 +35,8 @@ from PIL import Image
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.api.deps import CurrentCaller
-from shared.db import Database
-from shared.errors import NotFound
+from shared.kit.db import Database
+from shared.kit.errors import NotFound
 from shared.media import service as media
 from shared.policies import service as policies
 from tests.support import polar

@@ -21,10 +21,10 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.generation.engine import Engine
 from functions.generation.worker import JobRunner
-from shared.db import Database
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
 from shared.jobs.dispatch import QueueOnly
+from shared.kit.db import Database
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.moderation import TermListModerator
 from tests.generation.test_jobs_http import Studio, _available, _job, _member, _submit

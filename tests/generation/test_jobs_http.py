@@ -22,10 +22,10 @@ from functions.api.app import create_app
 from functions.generation.dispatch import LocalDispatcher
 from functions.generation.engine import Engine, VolumeSource
 from functions.generation.worker import JobRunner
-from shared.db import Database
 from shared.jobs import service as jobs
 from shared.jobs.dispatch import QueueOnly
 from shared.jobs.reconcile import reconcile
+from shared.kit.db import Database
 from shared.media.storage import LocalStorage
 from shared.moderation import TermListModerator
 from tests.generation.conftest import png, size_of

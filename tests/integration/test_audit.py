@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from shared import audit
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.accounts import make_account
 
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from functions.api.app import create_app
 from shared.auth import issue_dev_token
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.loopback import Loopback, Reply, loopback_server
 from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET, bearer, claims, hs256

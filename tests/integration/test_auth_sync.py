@@ -21,7 +21,7 @@ from functions.api.app import create_app
 from functions.tasks import TASKS, erasure_processors, run_sync_accounts
 from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
 from shared.accounts.auth_sync import AuthListingUntrusted
-from shared.db import Database
+from shared.kit.db import Database
 from shared.privacy import erasure
 from shared.tasks.runner import TaskDef, run_task
 from tests.support.fake_auth_admin import SECRET_KEY, FakeAuthAdmin, fake_auth_admin

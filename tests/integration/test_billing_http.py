@@ -15,7 +15,7 @@ from polar.v2026_10 import outputs
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support import polar as fixtures
 from tests.support.loopback import Loopback, Recorded, Reply, loopback_server
 from tests.support.tokens import HS256_SECRET, bearer, hs256

@@ -22,7 +22,7 @@ from functions.tasks import run_sync_billing
 from functions.webhooks import handle_polar_delivery
 from shared.billing.catalogue import parse_catalogue
 from shared.billing.reconcile import sync_billing
-from shared.db import Database
+from shared.kit.db import Database
 from tests.integration.test_polar_webhooks import PRODUCTS, ROOT, make_settings, paid, post, rows
 from tests.support import polar as fx
 from tests.support.accounts import make_account
@@ -222,7 +222,7 @@ def test_the_task_is_a_no_op_without_billing(tmp_path: Path, db: Database) -> No
 
 
 def test_polar_failures_surface_as_provider_errors(db: Database) -> None:
-    from shared.errors import PaymentProviderError
+    from shared.kit.errors import PaymentProviderError
 
     with (
         loopback_server({("GET", "/v1/orders/"): lambda _: Reply(503, {"detail": "down"})}) as server,

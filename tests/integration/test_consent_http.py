@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from config.cookies import COOKIES
 from config.policies import shipped_text
 from shared.consent.service import notice_of
-from shared.db import Database
+from shared.kit.db import Database
 from shared.policies.service import publish
 from shared.privacy.guard import can_process
 from tests.support.images import plain

@@ -22,7 +22,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import run_deliver_email
 from shared.accounts.auth_admin import SupabaseAuthAdmin
-from shared.db import Database
+from shared.kit.db import Database
 from shared.privacy import exports
 from shared.privacy.erasure import Processors, run_erasures
 from tests.support.loopback import Reply, loopback_server

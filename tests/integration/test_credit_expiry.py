@@ -11,7 +11,7 @@ import pytest
 
 from shared.credits import service as credits
 from shared.credits.expiry import expire_credits, run_expire_holds
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.accounts import make_account
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from shared import audit
 from shared.accounts.service import ensure_account
 from shared.auth import Principal
 from shared.credits import service as credits
-from shared.db import Database
-from shared.errors import BadRequest, Conflict, HoldAlreadyResolved, InsufficientCredits, NotFound
+from shared.kit.db import Database
+from shared.kit.errors import BadRequest, Conflict, HoldAlreadyResolved, InsufficientCredits, NotFound
 from tests.support.accounts import make_account
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

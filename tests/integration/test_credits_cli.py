@@ -11,7 +11,7 @@ import pytest
 
 from shared import audit
 from shared.credits import service as credits
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.accounts import make_account
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ import pytest
 
 from shared.credits import service as credits
 from shared.credits.models import Grant, Hold
-from shared.db import Database
-from shared.db.database import Connection, connect_kwargs
-from shared.errors import AtelierError, HoldAlreadyResolved, InsufficientCredits
+from shared.kit.db import Database
+from shared.kit.db.database import Connection, connect_kwargs
+from shared.kit.errors import AtelierError, HoldAlreadyResolved, InsufficientCredits
 from tests.support.accounts import make_account
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from shared.credits import service as credits
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.tokens import bearer, hs256
 
 

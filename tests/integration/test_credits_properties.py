@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.credits import service as credits
-from shared.db import Database
-from shared.db.database import Connection
-from shared.errors import HoldAlreadyResolved, InsufficientCredits
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
+from shared.kit.errors import HoldAlreadyResolved, InsufficientCredits
 from tests.support.accounts import make_account
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

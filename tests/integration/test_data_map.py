@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.privacy.datamap import SYSTEM_TABLES, TABLES
 
 # Column names that hold personal data wherever they appear.

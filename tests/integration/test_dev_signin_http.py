@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import erasure_processors
-from shared.db import Database
+from shared.kit.db import Database
 from shared.privacy.erasure import run_erasures
 from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET, bearer

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.tokens import bearer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import TASKS, run_deliver_email
 from shared.accounts.auth_admin import SupabaseAuthAdmin
-from shared.db import Database
+from shared.kit.db import Database
 from shared.notify.email import SenderUnavailable
 from shared.notify.outbox import deliver, deliver_due, site_from
 from shared.notify.smtp import SmtpEmailSender

@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from config.settings import Settings
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import FILES_PATH, LocalStorage, SignedUrlExpired, StorageUnavailable, SupabaseStorage
 from shared.privacy import exports, requests

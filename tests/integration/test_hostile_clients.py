@@ -33,9 +33,9 @@ from PIL import Image
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
 from shared.jobs import repo as jobs_repo
 from shared.jobs.reconcile import reconcile
+from shared.kit.db import Database
 from shared.media.storage import Storage, build_storage, user_prefix
 from tests.support import images
 from tests.support.loopback import Loopback, Recorded, Reply, loopback_server

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 
 
 def test_unknown_route_is_a_json_404_with_request_id(client: TestClient) -> None:

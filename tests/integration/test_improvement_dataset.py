@@ -28,7 +28,7 @@ from shared.consent import service as consent
 from shared.dataset import keys, service
 from shared.dataset.manifest import FIELDS, item_key, manifest_key
 from shared.dataset.runs import build_now, purge_now
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import LocalStorage
 from shared.privacy import erasure, rights

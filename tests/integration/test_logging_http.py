@@ -12,7 +12,7 @@ from PIL import Image
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 EMAIL = "grace.hopper@example.com"

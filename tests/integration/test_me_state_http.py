@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from config.policies import shipped_text
-from shared.db import Database
+from shared.kit.db import Database
 from shared.policies.service import publish
 from tests.support.people import onboard, person
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from config.settings import Settings
 from shared.accounts.preferences import get_preferences, set_preferences
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service
 from shared.media.models import MediaItem
 from shared.media.storage import FILES_PATH, LocalStorage

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from config.settings import Settings
-from shared.db import Database
-from shared.errors import NotFound
+from shared.kit.db import Database
+from shared.kit.errors import NotFound
 from shared.media import service
 from shared.media.models import MediaItem
 from shared.media.storage import LocalStorage

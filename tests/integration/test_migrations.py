@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared.db import Database, migrate
-from shared.db.migrate import MIGRATIONS_DIR, available
+from shared.kit.db import Database, migrate
+from shared.kit.db.migrate import MIGRATIONS_DIR, available
 
 
 def test_migrate_is_idempotent(database_url: str) -> None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from config.models import MODELS, get_model
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 
 
 def test_models_are_public_and_priced(client: TestClient) -> None:

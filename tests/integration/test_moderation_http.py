@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service as media
 from shared.notify.email import OutgoingEmail
 from shared.notify.outbox import deliver

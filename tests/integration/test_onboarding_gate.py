@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import Storage
 from shared.policies import service as policies

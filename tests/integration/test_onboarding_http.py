@@ -18,7 +18,7 @@ from functions.api.app import create_app
 from functions.api.deps import OnboardedCaller
 from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
 from shared.accounts.onboarding import age_on
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import LocalStorage
 from shared.policies.service import publish
 from tests.support.images import photo, plain

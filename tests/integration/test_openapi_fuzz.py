@@ -44,9 +44,9 @@ from schemathesis.specs.openapi.checks import (
 from config.limits import BUCKETS
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
-from shared.errors import InvalidCursor
-from shared.pagination import Cursor
+from shared.kit.db import Database
+from shared.kit.errors import InvalidCursor
+from shared.kit.pagination import Cursor
 from tests.support import polar
 from tests.support.tokens import HS256_SECRET, hs256
 

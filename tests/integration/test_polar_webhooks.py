@@ -26,7 +26,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.webhooks import handle_polar_delivery
 from shared.credits import service as credits
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support import polar as fx
 from tests.support.accounts import make_account
 from tests.support.tokens import HS256_SECRET, bearer, hs256

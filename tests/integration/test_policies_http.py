@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 import deploy
 from config.policies import shipped_text
 from config.settings import get_settings
-from shared.db import Database
+from shared.kit.db import Database
 from shared.notify.email import LogEmailSender, OutgoingEmail
 from shared.notify.outbox import deliver
 from shared.policies.service import GATE_EXEMPT, is_gate_exempt, publish

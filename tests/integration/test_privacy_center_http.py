@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from config.policies import shipped_text
 from config.retention import rule
-from shared.db import Database
+from shared.kit.db import Database
 from shared.policies.service import publish
 from shared.privacy.datamap import STORAGE, TABLES
 from tests.support.people import onboard, person

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from functions.tasks import TASKS
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.accounts import make_account
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import audit
-from shared.db import Database
+from shared.kit.db import Database
 from shared.privacy import requests
 from tests.support.accounts import make_account
 

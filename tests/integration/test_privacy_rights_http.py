@@ -17,7 +17,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import erasure_processors
 from shared import audit
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service as media_service
 from shared.media.storage import Storage, build_storage, user_prefix
 from shared.privacy import erasure

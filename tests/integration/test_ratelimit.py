@@ -18,7 +18,7 @@ from functions.api.deps import CurrentCaller
 from functions.api.ratelimits import limiter_buckets, rate_limited
 from functions.tasks import TASKS
 from shared import ratelimit
-from shared.db import Database
+from shared.kit.db import Database
 from shared.tasks.runner import run_task
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 

@@ -16,7 +16,7 @@ from config.limits import DEFAULT_BODY_LIMIT, body_limits
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.api.middleware import BodyLimitMiddleware
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.tokens import bearer, hs256
 
 # Routes that read bodies, added to a real app the way a domain router is (the branch has none of its own yet).

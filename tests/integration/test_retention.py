@@ -20,8 +20,8 @@ from psycopg.types.json import Jsonb
 from config.retention import RULES
 from config.settings import Settings
 from functions.tasks import run_enforce_retention, run_purge_media
-from shared.db import Database
-from shared.db.database import Connection
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
 from shared.media import service as media
 from shared.media.storage import LocalStorage, build_storage
 from shared.retention.service import (

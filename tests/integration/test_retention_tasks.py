@@ -10,7 +10,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from shared.credits import service as credits
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import build_storage
 from shared.tasks.runner import history

@@ -17,8 +17,8 @@ from config.limits import Budget
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.api.deps import CurrentCaller
-from shared.db import Database
-from shared.errors import NotFound
+from shared.kit.db import Database
+from shared.kit.errors import NotFound
 from shared.security.events import list_events, record_denial
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
 from shared.devices.security_log import anonymise_security_log, run_retention
+from shared.kit.db import Database
 from tests.support.people import person
 from tests.support.tokens import HS256_SECRET
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from shared.errors import Forbidden
+from shared.kit.errors import Forbidden
 from shared.media.storage import (
     FILES_PATH,
     LocalStorage,

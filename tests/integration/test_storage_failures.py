@@ -10,7 +10,7 @@ import pytest
 
 from config.settings import Settings
 from shared.accounts.auth_admin import SupabaseAuthAdmin
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import StorageUnavailable, SupabaseStorage
 from shared.privacy import erasure, exports
 from tests.support.accounts import make_account

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import run_deliver_email
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.people import onboard, person
 from tests.support.smtp import smtp_server
 from tests.support.tokens import HS256_SECRET

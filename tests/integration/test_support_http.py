@@ -11,7 +11,7 @@ from PIL import Image
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import LocalStorage
 from tests.support.images import CAMERA_MAKER, gif, noise_png, photo, plain
 from tests.support.people import Person, onboard, person, rows_mentioning

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from shared.db import Database
+from shared.kit.db import Database
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, history, run_task
 

@@ -14,7 +14,7 @@ import pytest
 
 from functions import tasks
 from functions.local import LocalScheduler
-from shared.db import Database
+from shared.kit.db import Database
 from shared.tasks.runner import TaskDef, history, run_task
 from shared.tasks.schedule import claim_due, claim_now, release, run_claimed
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from config.settings import Settings
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media import service
 from shared.media.thumbnails import THUMBNAIL_SIDE
 from tests.support import images

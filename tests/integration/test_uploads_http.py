@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from config.settings import Settings
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support import images
 from tests.support.media_app import MediaApp, media_app
 from tests.support.tokens import HS256_SECRET

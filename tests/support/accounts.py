@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared.db import Database
+from shared.kit.db import Database
 
 
 def make_account(db: Database, email: str | None = None) -> uuid.UUID:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 
 
 def job_row(conn: Connection, user_id: uuid.UUID, *, model: str = "flux-schnell") -> uuid.UUID:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import LocalStorage, Storage, SupabaseStorage, build_storage
 from tests.support.fake_storage_api import BUCKET, SECRET_KEY, FakeStorageApi, fake_storage_api
 from tests.support.tokens import bearer, hs256

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from shared.db import Database
+from shared.kit.db import Database
 from tests.support.tokens import bearer, hs256
 
 

@@ -47,7 +47,7 @@ def test_polar_sdk_is_imported_where_it_is_used_not_at_api_start() -> None:
         assert [name for name in loaded if name == "polar" or name.startswith("polar.")] == [], entry
 
 
-# Loaded only by the calls that use them (shared/http.py, SupabaseStorage): httpx also loads its command-line
+# Loaded only by the calls that use them (shared/kit/http.py, SupabaseStorage): httpx also loads its command-line
 # tool's rich and pygments; none of them is needed to build the app or answer its common requests.
 OUTBOUND_SDKS = ("httpx", "storage3", "rich", "pygments", "yarl", "polar")
 

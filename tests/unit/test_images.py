@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from shared.errors import AtelierError
+from shared.kit.errors import AtelierError
 from shared.media.images import CleanImage, ImageFormat, sniff_format, validate_image
 from tests.support import images
 

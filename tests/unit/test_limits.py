@@ -14,7 +14,7 @@ from config.limits import BUCKETS, DEFAULT_BODY_LIMIT, Budget, body_limit, body_
 from config.settings import Settings
 from functions.api.deps import DEFAULT_LIMIT, Limit
 from functions.api.middleware import json_depth_exceeds
-from shared import http
+from shared.kit import http
 
 
 def test_every_required_bucket_has_per_user_or_per_ip_budgets() -> None:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from shared import http
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.billing.polar_api import make_client
+from shared.kit import http
 from shared.media.storage import SupabaseStorage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +33,8 @@ def unbounded_calls(source: str, filename: str) -> list[str]:
         if not isinstance(node, ast.Call):
             continue
         name = _called_name(node)
-        if name in ("Client", "AsyncClient") and filename != "shared/http.py":
-            problems.append(f"{filename}:{node.lineno}: an httpx client made outside shared/http.py")
+        if name in ("Client", "AsyncClient") and filename != "shared/kit/http.py":
+            problems.append(f"{filename}:{node.lineno}: an httpx client made outside shared/kit/http.py")
         keyword = SDK_CLIENTS.get(name)
         if keyword and keyword not in {k.arg for k in node.keywords}:
             problems.append(f"{filename}:{node.lineno}: {name}(...) without {keyword}=")
@@ -51,7 +51,7 @@ def test_no_outbound_client_is_made_without_a_timeout() -> None:
 def test_the_scan_catches_a_bare_client_and_an_sdk_without_timeout() -> None:
     bad = "import httpx\nc = httpx.Client()\np = Polar('token')\n"
     assert unbounded_calls(bad, "shared/billing/x.py") == [
-        "shared/billing/x.py:2: an httpx client made outside shared/http.py",
+        "shared/billing/x.py:2: an httpx client made outside shared/kit/http.py",
         "shared/billing/x.py:3: Polar(...) without timeout=",
     ]
 

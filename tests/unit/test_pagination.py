@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.errors import InvalidCursor
-from shared.pagination import Cursor, page_of
+from shared.kit.errors import InvalidCursor
+from shared.kit.pagination import Cursor, page_of
 
 
 def test_cursor_round_trip() -> None:

@@ -9,7 +9,7 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
 from shared.billing.catalogue import load_catalogue
-from shared.errors import BillingDisabled, PaymentProviderError, UnknownProduct
+from shared.kit.errors import BillingDisabled, PaymentProviderError, UnknownProduct
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 

@@ -12,7 +12,7 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.consent import service as consent
 from shared.consent.service import DEVICE_ID, InvalidDeviceId, UnknownConsentCategory
-from shared.errors import UnknownPolicyVersion
+from shared.kit.errors import UnknownPolicyVersion
 from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1", tags=["consent"])

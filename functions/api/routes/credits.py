@@ -9,7 +9,7 @@ from functions.api.deps import CurrentCaller, Db, PageCursor
 from functions.api.ratelimits import rate_limited
 from shared.credits import service
 from shared.credits.models import GrantKind, LedgerType
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/credits", tags=["credits"], dependencies=[rate_limited("account")])
 

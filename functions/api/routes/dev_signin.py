@@ -19,7 +19,7 @@ from functions.api.deps import AppSettings, Db
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.auth import dev_user_id, issue_dev_token
-from shared.errors import Forbidden, Unprocessable
+from shared.kit.errors import Forbidden, Unprocessable
 from shared.privacy.erasure import is_erased
 
 router = APIRouter(prefix="/v1/dev", tags=["local development"])

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from functions.api.deps import DEFAULT_LIMIT, AppSettings, CurrentCaller, Db, Limit, PageCursor, Storage
 from functions.api.ratelimits import rate_limited
-from shared.db import Database
+from shared.kit.db import Database
 from shared.media.storage import Storage as ObjectStorage
 from shared.privacy import exports
 

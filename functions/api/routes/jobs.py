@@ -32,12 +32,12 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
-from shared.db import Database
-from shared.db.database import Connection
-from shared.errors import InsufficientCredits
 from shared.jobs import service as jobs
 from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound
 from shared.jobs.planning import InvalidJob, plan_job
+from shared.kit.db import Database
+from shared.kit.db.database import Connection
+from shared.kit.errors import InsufficientCredits
 from shared.media import service as media
 from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import ContentBlocked

@@ -8,8 +8,8 @@ from functions.api.deps import CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
 from shared.accounts import repo as accounts
 from shared.accounts.onboarding import onboarded_at
-from shared.db.database import Connection
-from shared.errors import NotFound
+from shared.kit.db.database import Connection
+from shared.kit.errors import NotFound
 from shared.policies import service as policies
 from shared.privacy import erasure, rights
 

@@ -20,7 +20,8 @@ from functions.api.screening import judge_uploads
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.accounts.onboarding import require_onboarded
-from shared.errors import AtelierError, NotFound, OnboardingRequired
+from shared.kit.errors import AtelierError, NotFound, OnboardingRequired
+from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.media import service
 from shared.media.images import (
     EXTENSIONS,
@@ -37,7 +38,6 @@ from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.thumbnails import THUMBNAIL_TYPE
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.trust import decisions
 from shared.trust.suspension import AccountSuspended, require_active
 

@@ -9,7 +9,7 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.accounts import onboarding
 from shared.accounts.onboarding import AlreadyOnboarded, InvalidBirthDate
-from shared.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
+from shared.kit.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
 from shared.privacy.processors import processors_for
 
 router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 from functions.api.deps import CurrentCaller, Db, PageCursor
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
-from shared.errors import PolicyVersionNotCurrent, PolicyVersionNotFound, UnknownPolicyVersion
+from shared.kit.errors import PolicyVersionNotCurrent, PolicyVersionNotFound, UnknownPolicyVersion
+from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.notify import notifications
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.policies import service as policies
 from shared.policies.models import PolicyVersion
 

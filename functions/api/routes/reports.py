@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api.deps import AppSettings, Db, OptionalCaller, RequestData
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
-from shared.errors import NotFound
+from shared.kit.errors import NotFound
 from shared.trust import reports
 from shared.trust.reports import MAX_DETAILS, ReportReason
 

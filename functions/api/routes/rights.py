@@ -16,7 +16,7 @@ from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
 from shared.dataset.holdings import versions_holding
 from shared.dataset.keys import dataset_key
-from shared.db.database import Connection
+from shared.kit.db.database import Connection
 from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1/me", tags=["privacy rights"], dependencies=[rate_limited("account")])

@@ -17,7 +17,9 @@ from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db,
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.screening import judge_uploads
-from shared.errors import PayloadTooLarge
+from shared.kit.errors import PayloadTooLarge
+from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
+from shared.kit.text import VISIBLE_TEXT_PATTERN
 from shared.media.images import (
     CleanImage,
     ImageBodyTooLarge,
@@ -28,10 +30,8 @@ from shared.media.images import (
 )
 from shared.media.storage import StorageUnavailable
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.support import service
 from shared.support.service import InvalidSupportText, TooManyAttachments
-from shared.text import VISIBLE_TEXT_PATTERN
 
 log = logging.getLogger("atelier.api.support")
 
@@ -48,7 +48,7 @@ ATTACHMENT_ERRORS = (
 REFUSED = "An attachment is not allowed by the content policy; nothing was stored."
 # The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
 # refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no control
-# character (shared/text.py: C0 but tab, newline and carriage return; DEL; C1).
+# character (shared/kit/text.py: C0 but tab, newline and carriage return; DEL; C1).
 TEXT_PATTERN = VISIBLE_TEXT_PATTERN
 SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": TEXT_PATTERN}
 MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}

@@ -1,6 +1,6 @@
 """The data layer: one pooled Postgres, transactions owned by the edge, plain-SQL migrations."""
 
-from shared.db.database import Database, open_database
-from shared.db.migrate import migrate
+from shared.kit.db.database import Database, open_database
+from shared.kit.db.migrate import migrate
 
 __all__ = ["Database", "migrate", "open_database"]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from shared.errors import InvalidCursor
+from shared.kit.errors import InvalidCursor
 
 T = TypeVar("T")
 

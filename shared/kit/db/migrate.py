@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from shared.db.database import connect_kwargs
+from shared.kit.db.database import connect_kwargs
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from config.settings import Settings
-from shared.db.embedded import embedded_database_url
+from shared.kit.db.embedded import embedded_database_url
 
 Connection = psycopg.Connection[dict[str, Any]]
 
