@@ -261,9 +261,9 @@ def cmd_credits_grant(args: argparse.Namespace) -> int:
     """An audited `adjustment` grant to the account with this email."""
     from datetime import UTC, datetime, timedelta
 
-    from shared.credits.operator import grant_adjustment
     from shared.kit.db import open_database
     from shared.kit.errors import AtelierError
+    from shared.lifecycle.operator_grants import grant_adjustment
 
     expires_at = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
     db = open_database(_settings())

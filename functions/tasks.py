@@ -135,9 +135,9 @@ def run_erase_accounts(db: Database, now: datetime, settings: Settings | None = 
 
 
 def run_sync_accounts(db: Database, now: datetime, settings: Settings | None = None) -> int:
-    """Erase accounts whose Supabase Auth user was deleted (shared/accounts/auth_sync.py)."""
+    """Erase accounts whose Supabase Auth user was deleted (shared/lifecycle/auth_sync.py)."""
     from shared.accounts.auth_admin import SupabaseAuthAdmin
-    from shared.accounts.auth_sync import sync_accounts
+    from shared.lifecycle.auth_sync import sync_accounts
 
     return sync_accounts(db, SupabaseAuthAdmin(settings or get_settings()), now=now)
 

@@ -11,10 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from config.settings import Settings
 from functions import dispatch
 from functions.api.raises import raises
+from shared.access import locks
+from shared.access.onboarding import is_blocked, require_onboarded
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
-from shared.accounts.onboarding import is_blocked, require_onboarded
-from shared.accounts.service import ensure_account
 from shared.auth import Principal, TokenVerifier
 from shared.consent import service as consent
 from shared.devices import security_log
@@ -23,10 +23,10 @@ from shared.jobs.dispatch import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from shared.lifecycle.signup import ensure_account
 from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import Moderator
 from shared.policies import service as policies
-from shared.privacy import erasure
 
 DEVICE_ID_HEADER = "X-Device-ID"
 SCREEN_HEADER = "X-Screen-Resolution"
@@ -101,7 +101,7 @@ class Caller:
 _bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
 
 
-@raises(Unauthorized, erasure.AccountErased, Underage, erasure.AccountLocked, PolicyAcceptanceRequired)
+@raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
 def _caller(
     request: Request,
     db: Annotated[Database, Depends(_db)],
@@ -119,13 +119,13 @@ def _caller(
         if is_blocked(conn, request.app.state.settings, principal.user_id):
             raise Underage()
         if created:  # a token issued before its account was erased must not bring the account back
-            erasure.check_not_erased(conn, principal.user_id)
+            locks.check_not_erased(conn, principal.user_id)
         security_log.record(conn, account.id, info)
         if info.device_id:
             consent.link_device(conn, account.id, info.device_id)
         try:
             # Awaiting erasure: 403 account_locked except reading /v1/me and cancelling; then the policy gate.
-            erasure.check_access(conn, account.id, method=request.method, path=request.url.path)
+            locks.check_access(conn, account.id, method=request.method, path=request.url.path)
             policies.check_gate(conn, account.id, request.method, request.url.path)
         except AtelierError as exc:  # raised after commit, so the security log keeps the refused request
             gate_error = exc
@@ -135,7 +135,7 @@ def _caller(
     return Caller(principal, account)
 
 
-@raises(Unauthorized, erasure.AccountErased, Underage, erasure.AccountLocked, PolicyAcceptanceRequired)
+@raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
 def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller | None:
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:

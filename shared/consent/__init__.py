@@ -1,2 +1,2 @@
 """Consent: cookie-banner and account-settings choices as append-only events (the guard that reads them is
-`shared.privacy.guard.can_process`)."""
+`shared.access.guard.can_process`)."""

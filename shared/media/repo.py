@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from shared.access.guard import GALLERY_OWNER_SQL
 from shared.kit.db.database import Connection
 from shared.kit.pagination import Cursor
 from shared.media.models import GalleryItem, MediaFilter, MediaItem, MediaKind
-from shared.privacy.guard import GALLERY_OWNER_SQL
 
 _STORED = (
     "id, user_id, kind, job_id, storage_key, content_type, width, height, bytes, sha256, task, model, prompt,"

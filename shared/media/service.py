@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from shared.access import locks
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, NotFound, Unprocessable
 from shared.kit.pagination import Cursor, Page, page_of
@@ -21,7 +22,6 @@ from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
 from shared.media.storage import Storage, outputs_prefix, uploads_prefix, user_prefix
 from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail, thumbnail_key
-from shared.privacy import erasure
 
 log = logging.getLogger("atelier.media")
 
@@ -131,7 +131,7 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
     )
     try:
         with db.transaction() as conn:
-            erasure.check_writable(conn, user_id)  # an upload racing its account's erasure leaves nothing
+            locks.check_writable(conn, user_id)  # an upload racing its account's erasure leaves nothing
             return repo.insert(
                 conn,
                 _values(

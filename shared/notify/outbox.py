@@ -22,6 +22,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from config.settings import Settings
+from shared.access.guard import can_process
 from shared.kit.db.database import Connection, Database
 from shared.media.storage import Storage
 from shared.notify.email import (
@@ -32,7 +33,6 @@ from shared.notify.email import (
     TransientEmailError,
 )
 from shared.notify.mails import TEMPLATES, Site, render
-from shared.privacy.guard import can_process
 
 log = logging.getLogger("atelier.email")
 

@@ -25,7 +25,7 @@ from uuid import UUID
 from shared import audit
 from shared.jobs import service as jobs
 from shared.kit.db.database import Connection, Database
-from shared.kit.errors import Conflict, Forbidden, Unauthorized
+from shared.kit.errors import Conflict
 from shared.media.storage import Storage, user_prefix
 from shared.notify import farewell, notifications
 from shared.notify.email import EmailSender
@@ -38,18 +38,6 @@ log = logging.getLogger("atelier.erasure")
 
 LEASE = timedelta(minutes=15)  # longer than any one step; a crashed run's claim lapses after it
 RETRY_AFTER = timedelta(minutes=10)  # a failed account waits this long before the next attempt
-
-
-class AccountLocked(Forbidden):
-    """This account is scheduled for deletion; only reading the account, cancelling and exports are allowed."""
-
-    code = "account_locked"
-
-
-class AccountErased(Unauthorized):
-    """This account has been deleted."""
-
-    code = "account_erased"
 
 
 class ErasureInProgress(Conflict):
@@ -114,7 +102,7 @@ def request_erasure(
     """Lock the account and schedule its erasure `grace_days` from now; asking again changes nothing.
 
     `by="retention"`: the relationship-plus-3-years rule ended an inactive account; `by="auth_sync"`: its
-    Supabase Auth user was deleted (shared/accounts/auth_sync.py); `by="underage"`: the age check refused it
+    Supabase Auth user was deleted (shared/lifecycle/auth_sync.py); `by="underage"`: the age check refused it
     (erased at once, and no tombstone: only the short-lived block hash remains). None is a rights request, so
     nothing enters the requests register; the audit log says who started it."""
     row = conn.execute(
@@ -196,77 +184,6 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
         body="Your account is open again, with everything in it as it was.",
     )
     return True
-
-
-def check_access(conn: Connection, user_id: UUID, *, method: str, path: str) -> None:
-    """403 `account_locked` for a locked account, except reading the account, cancelling and exporting."""
-    if locked_may(method, path):
-        return
-    if conn.execute("select 1 from account_erasures where user_id = %s", (user_id,)).fetchone() is not None:
-        raise AccountLocked()
-
-
-def check_writable(conn: Connection, user_id: UUID) -> None:
-    """Before a row that names a stored object is committed: the account exists and is not being erased.
-
-    The object is written before this check, so if the check passes before a lock commits, the erasure's
-    storage step (which runs after the lock) sees the object; if it runs after, the write is refused and its
-    object deleted by the caller. Either way no object outlives its account. KEY SHARE holds off the
-    account's deletion until the caller commits (no foreign-key failure, no 500)."""
-    row = conn.execute(
-        """select exists (select 1 from account_erasures e where e.user_id = a.id) as locked
-             from accounts a where a.id = %s for key share""",
-        (user_id,),
-    ).fetchone()
-    if row is None:
-        raise AccountErased()
-    if row["locked"]:
-        raise AccountLocked()
-
-
-def locked_may(method: str, path: str) -> bool:
-    """What a locked account may still do: read the account, cancel the deletion, get a copy of its data (request,
-    list and read exports; the right of access outlives the wish to be deleted), read its notices (one says when the
-    deletion takes effect), its rights requests and the policy versions it accepted."""
-    key = (method.upper(), path.rstrip("/"))
-    return key in LOCKED_ALLOWED or any(key[0] == m and key[1].startswith(p) for m, p in LOCKED_ALLOWED_UNDER)
-
-
-LOCKED_ALLOWED: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("GET", "/v1/me"),
-        ("POST", "/v1/me/deletion/cancel"),
-        ("POST", "/v1/me/exports"),
-        ("GET", "/v1/me/exports"),
-        ("GET", "/v1/me/data"),  # the locked page states what is deleted and what is kept
-        ("GET", "/v1/me/requests"),
-        ("GET", "/v1/me/policy-acceptances"),
-        ("GET", "/v1/me/notifications"),
-    }
-)
-LOCKED_ALLOWED_UNDER: tuple[tuple[str, str], ...] = (
-    ("GET", "/v1/me/exports/"),  # one export, by id
-    ("POST", "/v1/me/notifications/"),  # marking a notice seen: .../{id}/seen
-)
-
-
-def is_erased(conn: Connection, user_id: UUID) -> bool:
-    try:
-        check_not_erased(conn, user_id)
-    except AccountErased:
-        return True
-    return False
-
-
-def check_not_erased(conn: Connection, user_id: UUID) -> None:
-    """401 `account_erased` for a token of an erased account (checked before the account is re-created)."""
-    row = conn.execute(
-        """select 1 from erased_accounts e, audit_pseudonym_key k
-            where e.subject_ref = encode(sha256(convert_to(k.key || ':' || %s::text, 'UTF8')), 'hex')""",
-        (user_id,),
-    ).fetchone()
-    if row is not None:
-        raise AccountErased()
 
 
 # --- After the grace period, step by step -------------------------------------------------------------

@@ -72,7 +72,7 @@ def restriction(conn: Connection, user_id: UUID) -> Restriction:
 def set_restriction(
     conn: Connection, user_id: UUID, *, restricted: bool, reason: str | None, now: datetime
 ) -> Restriction:
-    """Restrict (data kept, nothing optional processed: see shared/privacy/guard.py) or lift it."""
+    """Restrict (data kept, nothing optional processed: see shared/access/guard.py) or lift it."""
     if reason is not None and not 1 <= len(reason.strip()) <= 500:
         raise Unprocessable("A reason is 1 to 500 characters.")
     before = restriction(conn, user_id)

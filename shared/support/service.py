@@ -16,13 +16,13 @@ from typing import Any
 from uuid import UUID
 
 from config.limits import MAX_ATTACHMENTS
+from shared.access import locks
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import NotFound, Unprocessable
 from shared.kit.pagination import Cursor, Page, page_of
 from shared.kit.text import has_control_characters
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.storage import Storage, user_prefix
-from shared.privacy import erasure
 
 MAX_SUBJECT = 200
 MAX_MESSAGE = 10_000
@@ -141,7 +141,7 @@ def open_ticket(
     stored = _store(storage, user_id, images)
     try:
         with db.transaction() as conn:
-            erasure.check_writable(conn, user_id)  # attachments racing the account's erasure leave nothing
+            locks.check_writable(conn, user_id)  # attachments racing the account's erasure leave nothing
             row = conn.execute(
                 "insert into support_tickets (user_id, subject) values (%s, %s) returning id",
                 (user_id, subject.strip()),
@@ -165,7 +165,7 @@ def add_message(
     stored = _store(storage, user_id, images)
     try:
         with db.transaction() as conn:
-            erasure.check_writable(conn, user_id)
+            locks.check_writable(conn, user_id)
             _owned(conn, user_id, ticket_id, lock=True)
             message_id = _insert_message(conn, user_id, ticket_id, message, stored)
             conn.execute(

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, expect
 
-from shared.credits.operator import grant_adjustment
 from shared.kit.db import Database
+from shared.lifecycle.operator_grants import grant_adjustment
 from shared.policies.service import publish
 from tests.browser.conftest import Stack, Tab, new_tab
 from tests.browser.journeys import create, dismiss_cookies, member, new_email, onboard, sign_in

@@ -20,8 +20,8 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.tasks import TASKS, erasure_processors, run_sync_accounts
 from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
-from shared.accounts.auth_sync import AuthListingUntrusted
 from shared.kit.db import Database
+from shared.lifecycle.auth_sync import AuthListingUntrusted
 from shared.privacy import erasure
 from shared.tasks.runner import TaskDef, run_task
 from tests.support.fake_auth_admin import SECRET_KEY, FakeAuthAdmin, fake_auth_admin

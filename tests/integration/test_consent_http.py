@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from config.cookies import COOKIES
 from config.policies import shipped_text
+from shared.access.guard import can_process
 from shared.consent.service import notice_of
 from shared.kit.db import Database
 from shared.policies.service import publish
-from shared.privacy.guard import can_process
 from tests.support.images import plain
 from tests.support.people import onboard, person
 

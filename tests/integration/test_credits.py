@@ -10,11 +10,11 @@ import pytest
 
 from config.settings import Settings
 from shared import audit
-from shared.accounts.service import ensure_account
 from shared.auth import Principal
 from shared.credits import service as credits
 from shared.kit.db import Database
 from shared.kit.errors import BadRequest, Conflict, HoldAlreadyResolved, InsufficientCredits, NotFound
+from shared.lifecycle.signup import ensure_account
 from tests.support.accounts import make_account
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

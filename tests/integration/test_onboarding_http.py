@@ -17,8 +17,8 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.api.deps import OnboardedCaller
 from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
-from shared.accounts.onboarding import age_on
 from shared.kit.db import Database
+from shared.lifecycle.onboarding import age_on
 from shared.media.storage import LocalStorage
 from shared.policies.service import publish
 from tests.support.images import photo, plain

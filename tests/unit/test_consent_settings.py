@@ -12,7 +12,7 @@ from config.cookies import CONSENT_CATEGORIES, COOKIES
 from config.policies import KINDS, shipped_text
 from config.settings import Settings
 from functions.api.cookies import set_cookie
-from shared.accounts.onboarding import block_hash
+from shared.access.onboarding import block_hash
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:

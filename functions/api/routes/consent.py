@@ -10,10 +10,10 @@ from functions.api.cookies import clear_cookie, set_cookie
 from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from shared.access.guard import can_process, record_analytics
 from shared.consent import service as consent
 from shared.consent.service import DEVICE_ID, InvalidDeviceId, UnknownConsentCategory
 from shared.kit.errors import UnknownPolicyVersion
-from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 

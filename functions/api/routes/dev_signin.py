@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from functions.api.deps import AppSettings, Db
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from shared.access.locks import is_erased
 from shared.auth import dev_user_id, issue_dev_token
 from shared.kit.errors import Forbidden, Unprocessable
-from shared.privacy.erasure import is_erased
 
 router = APIRouter(prefix="/v1/dev", tags=["local development"])
 

@@ -1,6 +1,6 @@
 """Data exports (access and portability): ask for one, then poll it until it has a download link.
 
-Every route here stays open while the account awaits deletion (shared/privacy/erasure.locked_may)."""
+Every route here stays open while the account awaits deletion (shared/access/locks.locked_may)."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
+from shared.access.guard import can_process, record_analytics
 from shared.jobs import service as jobs
 from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound
 from shared.jobs.planning import InvalidJob, plan_job
@@ -41,7 +42,6 @@ from shared.kit.errors import InsufficientCredits
 from shared.media import service as media
 from shared.media.storage import Storage as ObjectStorage
 from shared.moderation import ContentBlocked
-from shared.privacy.guard import can_process, record_analytics
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

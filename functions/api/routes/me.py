@@ -6,8 +6,8 @@ from pydantic import BaseModel
 
 from functions.api.deps import CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
+from shared.access.onboarding import onboarded_at
 from shared.accounts import repo as accounts
-from shared.accounts.onboarding import onboarded_at
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.policies import service as policies

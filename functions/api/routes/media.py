@@ -19,7 +19,7 @@ from functions.api.ratelimits import rate_limited
 from functions.api.screening import judge_uploads
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
-from shared.accounts.onboarding import require_onboarded
+from shared.access.onboarding import require_onboarded
 from shared.kit.errors import AtelierError, NotFound, OnboardingRequired
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from shared.media import service

@@ -7,9 +7,9 @@ from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storag
 from functions.api.fields import IsoDate
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
-from shared.accounts import onboarding
-from shared.accounts.onboarding import AlreadyOnboarded, InvalidBirthDate
 from shared.kit.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
+from shared.lifecycle import onboarding
+from shared.lifecycle.onboarding import AlreadyOnboarded, InvalidBirthDate
 from shared.privacy.processors import processors_for
 
 router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])

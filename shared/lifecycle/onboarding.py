@@ -9,15 +9,13 @@ then every row the data map names (webhook inbox included), and a last sweep of 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from config.settings import Settings
+from shared.access.onboarding import block_hash
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
@@ -52,59 +50,6 @@ def age_on(birth_date: date, today: date) -> int:
     if (today.month, today.day) < (birth_date.month, birth_date.day):
         years -= 1
     return years
-
-
-def _salt(settings: Settings) -> bytes:
-    """ATELIER_SIGNUP_BLOCK_SALT; else derived from the Supabase secret key; else a file in the data dir."""
-    if settings.signup_block_salt:
-        return settings.signup_block_salt.encode()
-    if settings.supabase_secret_key:
-        return hmac.new(settings.supabase_secret_key.encode(), b"atelier-signup-block", hashlib.sha256).digest()
-    path = settings.signup_block_salt_path
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
-
-
-def block_hash(settings: Settings, user_id: UUID) -> str:
-    return hmac.new(_salt(settings), str(user_id).encode(), hashlib.sha256).hexdigest()
-
-
-def is_blocked(conn: Connection, settings: Settings, user_id: UUID) -> bool:
-    row = conn.execute(
-        "select 1 from blocked_signups where subject_hash = %s and expires_at > now()",
-        (block_hash(settings, user_id),),
-    ).fetchone()
-    return row is not None
-
-
-def purge_expired_blocks(conn: Connection) -> int:
-    """Drop under-13 block hashes whose time is up (a scheduled step; refusals also clean up as they go)."""
-    return conn.execute("delete from blocked_signups where expires_at <= now()").rowcount
-
-
-def require_onboarded(conn: Connection, account_id: UUID) -> None:
-    """403 `onboarding_required` unless the account finished onboarding (whatever creates content or moves money)."""
-    row = conn.execute("select onboarded_at from accounts where id = %s", (account_id,)).fetchone()
-    if row is None or row["onboarded_at"] is None:
-        raise onboarding_required(conn)
-
-
-def onboarding_required(conn: Connection) -> OnboardingRequired:
-    """The 403 that names the next step: which endpoint to call, with which privacy policy version."""
-    version = policies.current(conn, "privacy").version
-    return OnboardingRequired(
-        "Finish onboarding first: POST /v1/me/onboarding with your age (birth_date or age_confirmed) and "
-        f'"accepted_policy_version": {version} (the privacy policy in force).',
-        details={"call": "POST /v1/me/onboarding", "accepted_policy_version": version},
-    )
-
-
-def onboarded_at(conn: Connection, account_id: UUID) -> datetime | None:
-    row = conn.execute("select onboarded_at from accounts where id = %s", (account_id,)).fetchone()
-    return row["onboarded_at"] if row else None
 
 
 def _lock_and_block(conn: Connection, settings: Settings, user_id: UUID, now: datetime) -> None:
