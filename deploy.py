@@ -286,7 +286,7 @@ def cmd_policy_publish(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from shared.kit.db import open_database
-    from shared.policies.service import publish
+    from shared.notify.policy_update import publish
 
     text = Path(args.file).read_text(encoding="utf-8")
     effective_at = datetime.fromisoformat(args.effective_at) if args.effective_at else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from config.settings import Settings
@@ -68,3 +68,13 @@ def onboarding_required(conn: Connection) -> OnboardingRequired:
 def onboarded_at(conn: Connection, account_id: UUID) -> datetime | None:
     row = conn.execute("select onboarded_at from accounts where id = %s", (account_id,)).fetchone()
     return row["onboarded_at"] if row else None
+
+
+def block(conn: Connection, settings: Settings, user_id: UUID) -> None:
+    """Refuse this id for ATELIER_SIGNUP_BLOCK_HOURS after an under-13 answer (only a salted hash is kept)."""
+    purge_expired_blocks(conn)
+    conn.execute(
+        """insert into blocked_signups (subject_hash, expires_at) values (%s, now() + %s)
+           on conflict (subject_hash) do update set expires_at = excluded.expires_at""",
+        (block_hash(settings, user_id), timedelta(hours=settings.signup_block_hours)),
+    )

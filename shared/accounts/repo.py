@@ -1,13 +1,15 @@
-"""SQL for the accounts table."""
+"""SQL for the accounts table: the one module that writes it (tests/unit/test_table_owners.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 
+PROFILE_FIELDS = frozenset({"display_name", "full_name", "avatar_url"})  # what rectification may change
 _COLUMNS = "id, email, display_name, full_name, avatar_url, created_at, last_active_at"
 
 # Activity is recorded at most hourly: enough for "3 years after last activity", without a write per request.
@@ -48,3 +50,63 @@ def find_by_email(conn: Connection, email: str) -> list[Account]:
         f"select {_COLUMNS} from accounts where lower(email) = lower(%s) order by created_at", (email.strip(),)
     ).fetchall()
     return [_account(row) for row in rows]
+
+
+def set_profile(conn: Connection, account_id: UUID, fields: dict[str, str | None]) -> None:
+    """Rectification: overwrite the given profile columns (names, avatar); callers validate the values."""
+    unknown = set(fields) - PROFILE_FIELDS
+    if unknown:
+        raise ValueError(f"not profile fields: {sorted(unknown)}")
+    columns = sorted(fields)
+    conn.execute(
+        f"update accounts set {', '.join(f'{c} = %({c})s' for c in columns)} where id = %(id)s",
+        {"id": account_id, **fields},
+    )
+
+
+def restricted_since(conn: Connection, account_id: UUID) -> datetime | None:
+    row = conn.execute("select restricted_at from accounts where id = %s", (account_id,)).fetchone()
+    return row["restricted_at"] if row else None
+
+
+def set_restricted(conn: Connection, account_id: UUID, *, since: datetime, reason: str | None) -> None:
+    """Restrict processing (the first date is kept when restricting again), with the person's reason."""
+    conn.execute(
+        """update accounts set restricted_at = coalesce(restricted_at, %s), restriction_reason = %s
+            where id = %s""",
+        (since, reason, account_id),
+    )
+
+
+def lift_restriction(conn: Connection, account_id: UUID) -> None:
+    conn.execute("update accounts set restricted_at = null, restriction_reason = null where id = %s", (account_id,))
+
+
+def mark_onboarded(conn: Connection, account_id: UUID, *, age_check: str) -> datetime | None:
+    """Record that onboarding passed (how the age was checked, never the birth date); None if no such account."""
+    row = conn.execute(
+        """update accounts set onboarded_at = now(), age_verified_at = now(), age_check = %s
+            where id = %s returning onboarded_at""",
+        (age_check, account_id),
+    ).fetchone()
+    return row["onboarded_at"] if row else None
+
+
+def suspend(conn: Connection, account_id: UUID, *, reason: str) -> bool:
+    """Suspend an account that is not suspended; False when it already was (nothing changed)."""
+    row = conn.execute(
+        """update accounts set suspended_at = now(), suspension_reason = %s
+            where id = %s and suspended_at is null returning id""",
+        (reason, account_id),
+    ).fetchone()
+    return row is not None
+
+
+def unsuspend(conn: Connection, account_id: UUID) -> bool:
+    """Lift a suspension; False when the account was not suspended."""
+    row = conn.execute(
+        """update accounts set suspended_at = null, suspension_reason = null
+            where id = %s and suspended_at is not null returning id""",
+        (account_id,),
+    ).fetchone()
+    return row is not None

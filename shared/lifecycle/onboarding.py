@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from config.settings import Settings
-from shared.access.onboarding import block_hash
+from shared.access.onboarding import block
+from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
@@ -55,12 +56,7 @@ def age_on(birth_date: date, today: date) -> int:
 def _lock_and_block(conn: Connection, settings: Settings, user_id: UUID, now: datetime) -> None:
     """Lock the account (due at once, no grace, no cancel) and block its id; the erasure steps follow."""
     erasure.request_erasure(conn, user_id, now=now, grace_days=0, by="underage")
-    conn.execute("delete from blocked_signups where expires_at <= now()")
-    conn.execute(
-        """insert into blocked_signups (subject_hash, expires_at) values (%s, now() + %s)
-           on conflict (subject_hash) do update set expires_at = excluded.expires_at""",
-        (block_hash(settings, user_id), timedelta(hours=settings.signup_block_hours)),
-    )
+    block(conn, settings, user_id)
 
 
 def _lock_not_onboarded(conn: Connection, user_id: UUID) -> None:
@@ -114,11 +110,7 @@ def onboard(
         if policy.version != policies.current(conn, "privacy").version:
             policies.accept(conn, user_id, "privacy", accepted_policy_version)  # raises not-current
         acceptances = {a.kind: a for a in policies.accept_current(conn, user_id)}
-        row = conn.execute(
-            """update accounts set onboarded_at = now(), age_verified_at = now(), age_check = %s
-                where id = %s returning onboarded_at""",
-            (method, user_id),
-        ).fetchone()
-        if row is None:  # pragma: no cover - the row is locked above
+        onboarded = accounts.mark_onboarded(conn, user_id, age_check=method)
+        if onboarded is None:  # pragma: no cover - the row is locked above
             raise OnboardingRequired("The account no longer exists.")
-    return Onboarded(row["onboarded_at"], acceptances["privacy"].version, acceptances["terms"].version)
+    return Onboarded(onboarded, acceptances["privacy"].version, acceptances["terms"].version)

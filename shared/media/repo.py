@@ -188,3 +188,17 @@ def gallery(conn: Connection, cursor: Cursor | None, limit: int) -> list[Gallery
 def gallery_one(conn: Connection, media_id: UUID) -> GalleryItem | None:
     row = conn.execute(f"{_GALLERY} and m.id = %(id)s", {"id": media_id}).fetchone()
     return GalleryItem(**row) if row else None
+
+
+def take_down(conn: Connection, media_id: UUID, *, reason: str) -> None:
+    """Withdraw an output from the gallery for good (until restored): it cannot be published again."""
+    conn.execute(
+        """update media set taken_down_at = now(), takedown_reason = %s, public = false, published_at = null
+            where id = %s""",
+        (reason, media_id),
+    )
+
+
+def restore_taken_down(conn: Connection, media_id: UUID) -> None:
+    """After review: the owner may publish it again (restoring does not publish it)."""
+    conn.execute("update media set taken_down_at = null, takedown_reason = null where id = %s", (media_id,))

@@ -11,9 +11,8 @@ from config.policies import KINDS, PolicyKind, shipped_text
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
 from shared.policies import repo
-from shared.policies.models import Acceptance, PolicyVersion, PublishResult
+from shared.policies.models import Acceptance, PolicyVersion
 
-DEFAULT_BATCH = 500
 _PUBLISH_LOCK = 7_351_005  # advisory-lock key: one publisher per kind at a time
 
 
@@ -134,20 +133,13 @@ def check_gate(conn: Connection, user_id: UUID, method: str, path: str, *, now: 
         )
 
 
-def publish(
-    db: Database,
-    text: str,
-    *,
-    kind: PolicyKind,
-    material: bool,
-    effective_at: datetime | None = None,
-    batch_size: int = DEFAULT_BATCH,
-) -> PublishResult:
-    """Publish a new version and queue one in-app notice and one email per user.
+def add_version(
+    db: Database, text: str, *, kind: PolicyKind, material: bool, effective_at: datetime | None = None
+) -> tuple[PolicyVersion, bool]:
+    """Store a new version of `kind` unless the latest one has this very text; returns (version, created).
 
-    Publishing the text of the latest version again creates nothing new and resumes the fan-out, so a
-    crashed or concurrent run is harmless: notices and emails are unique per (policy version, user).
-    """
+    One publisher per kind at a time (an advisory lock), so the version number is ours. Telling every account
+    about it is the notify package's part (shared/notify/policy_update.py)."""
     if not text.strip():
         raise ValueError("a policy text cannot be empty")
     sha = text_sha256(text)
@@ -170,45 +162,4 @@ def publish(
             policy = latest
     if policy is None:  # the advisory lock makes the version number ours
         raise RuntimeError("policy version insert lost a race")
-    notices, emails = fan_out(db, policy, batch_size=batch_size)
-    return PublishResult(policy=policy, created=created, notices_created=notices, emails_queued=emails)
-
-
-_FAN_OUT = """
-with batch as (
-    select id from accounts where id > %(after)s order by id limit %(limit)s
-), notices as (
-    insert into notifications (user_id, kind, policy_version_id, title, body)
-    select id, 'policy_update', %(policy)s, %(title)s, %(body)s from batch
-    on conflict (user_id, policy_version_id) do nothing returning 1
-), emails as (
-    insert into email_outbox (user_id, template, policy_version_id)
-    select id, 'policy_update', %(policy)s from batch
-    on conflict (user_id, policy_version_id, template) do nothing returning 1
-)
-select (select id from batch order by id desc limit 1) as last_id,
-       (select count(*) from notices) as notices,
-       (select count(*) from emails) as emails
-"""
-
-
-def fan_out(db: Database, policy: PolicyVersion, *, batch_size: int = DEFAULT_BATCH) -> tuple[int, int]:
-    """Notice + email for every account, in batches of `batch_size`, one short transaction each."""
-    label = "privacy policy" if policy.kind == "privacy" else "terms of service"
-    title = f"We updated our {label}"
-    body = f"Version {policy.version} of our {label} is in force from {policy.effective_at:%Y-%m-%d}."
-    if policy.material:
-        body += " Please review and accept it to keep using Atelier."
-    after = UUID(int=0)
-    notices = emails = 0
-    while True:
-        with db.transaction() as conn:
-            row = conn.execute(
-                _FAN_OUT,
-                {"after": after, "limit": batch_size, "policy": policy.id, "title": title, "body": body},
-            ).fetchone()
-        if row is None or row["last_id"] is None:
-            return notices, emails
-        notices += int(row["notices"])
-        emails += int(row["emails"])
-        after = row["last_id"]
+    return policy, created

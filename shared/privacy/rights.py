@@ -49,10 +49,7 @@ def rectify(conn: Connection, user_id: UUID, changes: dict[str, str | None], *, 
         clean[name] = text or None
     if clean:
         columns = sorted(clean)
-        conn.execute(
-            f"update accounts set {', '.join(f'{c} = %({c})s' for c in columns)} where id = %(id)s",
-            {"id": user_id, **clean},
-        )
+        accounts.set_profile(conn, user_id, clean)
         _kept_at_once(conn, user_id, "rectification", now)
         audit.record(
             conn, actor="user", action="account.rectified", subject_id=user_id, details={"fields": ",".join(columns)}
@@ -64,8 +61,7 @@ def rectify(conn: Connection, user_id: UUID, changes: dict[str, str | None], *, 
 
 
 def restriction(conn: Connection, user_id: UUID) -> Restriction:
-    row = conn.execute("select restricted_at from accounts where id = %s", (user_id,)).fetchone()
-    since = row["restricted_at"] if row else None
+    since = accounts.restricted_since(conn, user_id)
     return Restriction(since is not None, since)
 
 
@@ -77,13 +73,9 @@ def set_restriction(
         raise Unprocessable("A reason is 1 to 500 characters.")
     before = restriction(conn, user_id)
     if restricted:
-        conn.execute(
-            """update accounts set restricted_at = coalesce(restricted_at, %s), restriction_reason = %s
-                where id = %s""",
-            (now, reason.strip() if reason else None, user_id),
-        )
+        accounts.set_restricted(conn, user_id, since=now, reason=reason.strip() if reason else None)
     else:
-        conn.execute("update accounts set restricted_at = null, restriction_reason = null where id = %s", (user_id,))
+        accounts.lift_restriction(conn, user_id)
     if before.restricted != restricted:
         _kept_at_once(conn, user_id, "restriction", now)
         audit.record(

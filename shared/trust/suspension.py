@@ -68,12 +68,7 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
     """Suspend the account with this email; idempotent (a second call changes and notifies nothing)."""
     text = _reason(reason)
     account = _one_account(conn, email)
-    row = conn.execute(
-        """update accounts set suspended_at = now(), suspension_reason = %s
-            where id = %s and suspended_at is null returning id""",
-        (text, account.id),
-    ).fetchone()
-    if row is None:
+    if not accounts_repo.suspend(conn, account.id, reason=text):
         return SuspensionChange(account.id, changed=False)
     notify(
         conn,
@@ -92,12 +87,7 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
 def unsuspend(conn: Connection, *, email: str) -> SuspensionChange:
     """Lift a suspension; idempotent."""
     account = _one_account(conn, email)
-    row = conn.execute(
-        """update accounts set suspended_at = null, suspension_reason = null
-            where id = %s and suspended_at is not null returning id""",
-        (account.id,),
-    ).fetchone()
-    if row is None:
+    if not accounts_repo.unsuspend(conn, account.id):
         return SuspensionChange(account.id, changed=False)
     notify(
         conn,

@@ -13,6 +13,7 @@ from uuid import UUID
 from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, NotFound
+from shared.media import repo as media_repo
 from shared.trust.notices import CONTEST, notify
 
 OPERATOR = "operator"
@@ -45,11 +46,7 @@ def takedown(conn: Connection, media_id: UUID, *, reason: str) -> TakedownChange
     owner, down = _locked(conn, media_id)
     if down:
         return TakedownChange(media_id, changed=False)
-    conn.execute(
-        """update media set taken_down_at = now(), takedown_reason = %s, public = false, published_at = null
-            where id = %s""",
-        (text, media_id),
-    )
+    media_repo.take_down(conn, media_id, reason=text)
     reports = conn.execute("select count(*) as n from gallery_reports where media_id = %s", (media_id,)).fetchone()
     notify(
         conn,
@@ -76,7 +73,7 @@ def restore(conn: Connection, media_id: UUID) -> TakedownChange:
     owner, down = _locked(conn, media_id)
     if not down:
         return TakedownChange(media_id, changed=False)
-    conn.execute("update media set taken_down_at = null, takedown_reason = null where id = %s", (media_id,))
+    media_repo.restore_taken_down(conn, media_id)
     notify(
         conn,
         owner,

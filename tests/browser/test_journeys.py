@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, expect
 
 from shared.kit.db import Database
 from shared.lifecycle.operator_grants import grant_adjustment
-from shared.policies.service import publish
+from shared.notify.policy_update import publish
 from tests.browser.conftest import Stack, Tab, new_tab
 from tests.browser.journeys import create, dismiss_cookies, member, new_email, onboard, sign_in
 from tests.support.loopback import Loopback

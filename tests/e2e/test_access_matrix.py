@@ -38,7 +38,7 @@ from functions.api.deps import CurrentCaller
 from shared.kit.db import Database
 from shared.kit.errors import NotFound
 from shared.media import service as media
-from shared.policies import service as policies
+from shared.notify import policy_update
 from tests.support import polar
 from tests.support.tokens import HS256_SECRET, bearer, claims, hs256
 
@@ -187,7 +187,7 @@ def create_notification(client: TestClient, headers: Headers) -> dict[str, str]:
     """An in-app notice: the operator publishing a policy version (not an HTTP action) notifies every account."""
     _account_id(client, headers)
     app: Any = client.app
-    policies.publish(app.state.db, "# Privacy\n\nA clarified wording.", kind="privacy", material=False)
+    policy_update.publish(app.state.db, "# Privacy\n\nA clarified wording.", kind="privacy", material=False)
     [notice] = _json(client.get("/v1/me/notifications", headers=headers))["items"]
     return {"notification_id": notice["id"]}
 

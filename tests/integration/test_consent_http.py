@@ -16,7 +16,7 @@ from config.policies import shipped_text
 from shared.access.guard import can_process
 from shared.consent.service import notice_of
 from shared.kit.db import Database
-from shared.policies.service import publish
+from shared.notify.policy_update import publish
 from tests.support.images import plain
 from tests.support.people import onboard, person
 

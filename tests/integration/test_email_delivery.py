@@ -28,8 +28,8 @@ from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.kit.db import Database
 from shared.notify.email import SenderUnavailable
 from shared.notify.outbox import deliver, deliver_due, site_from
+from shared.notify.policy_update import publish
 from shared.notify.smtp import SmtpEmailSender
-from shared.policies.service import publish
 from shared.privacy import exports
 from shared.privacy.erasure import Processors, run_erasures
 from tests.support.loopback import Reply, loopback_server

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from config.policies import shipped_text
 from shared.kit.db import Database
-from shared.policies.service import publish
+from shared.notify.policy_update import publish
 from tests.support.people import onboard, person
 
 

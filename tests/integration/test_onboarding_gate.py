@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import Storage
-from shared.policies import service as policies
+from shared.notify import policy_update
 from tests.support import images
 from tests.support.jobs import job_row
 from tests.support.people import Person, onboard, person
@@ -106,7 +106,7 @@ def test_policy_acceptance_required_names_the_call_and_versions(
     who = person()
     onboard(client, who)
     for kind in kinds:
-        policies.publish(db, f"# {kind} v2\n\nChanged.", kind=kind, material=True)  # type: ignore[arg-type]
+        policy_update.publish(db, f"# {kind} v2\n\nChanged.", kind=kind, material=True)  # type: ignore[arg-type]
     refused = client.get("/v1/credits", headers=who.headers)
     assert refused.status_code == 428
     error = refused.json()["error"]

@@ -20,7 +20,7 @@ from shared.accounts.auth_admin import AuthAdminError, SupabaseAuthAdmin
 from shared.kit.db import Database
 from shared.lifecycle.onboarding import age_on
 from shared.media.storage import LocalStorage
-from shared.policies.service import publish
+from shared.notify.policy_update import publish
 from tests.support.images import photo, plain
 from tests.support.loopback import Loopback, Reply, loopback_server
 from tests.support.people import Person, onboard, person, rows_mentioning

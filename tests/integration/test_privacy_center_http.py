@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from config.policies import shipped_text
 from config.retention import rule
 from shared.kit.db import Database
-from shared.policies.service import publish
+from shared.notify.policy_update import publish
 from shared.privacy.datamap import STORAGE, TABLES
 from tests.support.people import onboard, person
 
