@@ -13,12 +13,11 @@ from uuid import UUID
 from shared import audit
 from shared.accounts import preferences as prefs
 from shared.accounts import repo as accounts
-from shared.accounts.models import Account
+from shared.accounts.models import Account, PreferenceChange, ProfileCorrection
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound, Unprocessable
 from shared.privacy import requests
 
-RECTIFIABLE: tuple[str, ...] = ("display_name", "full_name", "avatar_url")
 _MAX_NAME = 200
 _MAX_URL = 2000
 
@@ -34,13 +33,10 @@ def _kept_at_once(conn: Connection, user_id: UUID, kind: requests.RequestKind, n
     requests.complete_request(conn, request.id, now=now)
 
 
-def rectify(conn: Connection, user_id: UUID, changes: dict[str, str | None], *, now: datetime) -> Account:
+def rectify(conn: Connection, user_id: UUID, correction: ProfileCorrection, *, now: datetime) -> Account:
     """Correct the account's names or avatar (None clears one). Audited by field name only."""
-    unknown = sorted(set(changes) - set(RECTIFIABLE))
-    if unknown:
-        raise Unprocessable(f"These fields cannot be changed here: {', '.join(unknown)}.")
     clean: dict[str, str | None] = {}
-    for name, value in changes.items():
+    for name, value in correction.changes().items():
         text = value.strip() if isinstance(value, str) else None
         if name == "avatar_url" and text and (not text.startswith("https://") or len(text) > _MAX_URL):
             raise Unprocessable("avatar_url must be an https URL.")
@@ -91,14 +87,14 @@ def set_restriction(
 def set_preferences(
     conn: Connection,
     user_id: UUID,
-    changes: dict[str, bool],
+    change: PreferenceChange,
     *,
     now: datetime,
     improvement_default: prefs.ImprovementDefault | None = None,
 ) -> prefs.Preferences:
     """Objection and choices: change preferences at once; switching anything off is registered as an objection."""
     before = prefs.get_preferences(conn, user_id, improvement_default=improvement_default)
-    after = prefs.set_preferences(conn, user_id, improvement_default=improvement_default, **changes)
+    after = prefs.set_preferences(conn, user_id, improvement_default=improvement_default, **change.changes())
     if any(getattr(before, name) and not getattr(after, name) for name in prefs.NAMES):
         _kept_at_once(conn, user_id, "objection", now)
     return after

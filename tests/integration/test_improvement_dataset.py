@@ -24,6 +24,7 @@ from PIL import Image, PngImagePlugin
 from config.policies import shipped_text
 from config.settings import Settings
 from functions.api.app import create_app
+from shared.accounts.models import PreferenceChange
 from shared.consent import service as consent
 from shared.dataset import keys, service
 from shared.dataset.manifest import FIELDS, item_key, manifest_key
@@ -191,7 +192,7 @@ def test_switching_the_choice_off_restricting_or_deleting_reaches_every_version_
     world.build("v2")
     before = {version: {line["item_id"] for line in world.manifest(version)} for version in ("v1", "v2")}
     with world.db.transaction() as conn:
-        rights.set_preferences(conn, world.users["ada"], {"service_improvement": False}, now=NOW)
+        rights.set_preferences(conn, world.users["ada"], PreferenceChange(service_improvement=False), now=NOW)
         rights.set_restriction(conn, world.users["bob"], restricted=True, reason=None, now=NOW)
         media.trash(conn, world.users["dee"], world.images["dee-2"], now=NOW, trash_days=30)
     assert world.purge() == 5  # ada's and bob's image in both versions, dee's second image in v2
@@ -293,7 +294,7 @@ def test_the_export_and_preferences_show_only_ones_own_dataset_versions(world: W
     world.output("bob-1", "bob")
     world.build("v1")
     with world.db.transaction() as conn:
-        rights.set_preferences(conn, world.users["bob"], {"service_improvement": False}, now=NOW)
+        rights.set_preferences(conn, world.users["bob"], PreferenceChange(service_improvement=False), now=NOW)
     world.purge()
     world.output("ada-2", "ada")
     world.build("v2")
@@ -357,7 +358,7 @@ def test_two_builds_and_two_purges_at_once_agree(world: World) -> None:
     assert world.refs("v1") == world.expected(*(f"{n}-{i}" for n in ("ada", "bob", "cy") for i in (1, 2)))
     assert len(world.manifest("v1")) == 6
     with world.db.transaction() as conn:
-        rights.set_preferences(conn, world.users["ada"], {"service_improvement": False}, now=NOW)
+        rights.set_preferences(conn, world.users["ada"], PreferenceChange(service_improvement=False), now=NOW)
     removed = _together(world.purge, world.purge)
     assert sum(removed) == 2
     assert world.refs("v1") == world.expected("bob-1", "bob-2", "cy-1", "cy-2")

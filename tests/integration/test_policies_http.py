@@ -18,7 +18,8 @@ from config.settings import get_settings
 from shared.kit.db import Database
 from shared.notify.email import LogEmailSender, OutgoingEmail
 from shared.notify.outbox import deliver
-from shared.policies.service import GATE_EXEMPT, is_gate_exempt, publish
+from shared.notify.policy_update import publish
+from shared.policies.service import GATE_EXEMPT, is_gate_exempt
 from tests.support.people import Person, onboard, person
 
 GATED = ("/v1/analytics/events", {"feature": "text_to_image"})

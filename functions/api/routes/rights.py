@@ -14,6 +14,7 @@ from functions.api.fields import NoControlCharacters, StoredText
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
+from shared.accounts.models import PreferenceChange, ProfileCorrection
 from shared.dataset.holdings import versions_holding
 from shared.dataset.keys import dataset_key
 from shared.kit.db.database import Connection
@@ -37,7 +38,8 @@ class RectifyIn(BaseModel):
 @router.patch("", summary="Correct the account's names or avatar (rectification)")
 def patch_me(body: RectifyIn, caller: CurrentCaller, db: Db) -> AccountOut:
     with db.transaction() as conn:
-        rights.rectify(conn, caller.account.id, body.model_dump(exclude_unset=True), now=datetime.now(UTC))
+        correction = ProfileCorrection(**body.model_dump(exclude_unset=True))
+        rights.rectify(conn, caller.account.id, correction, now=datetime.now(UTC))
         return account_out(conn, caller.account.id)
 
 
@@ -133,10 +135,10 @@ def get_preferences(caller: CurrentCaller, db: Db, settings: AppSettings) -> Pre
 
 @router.put("/preferences", summary="Change choices (objection); effective at once, recorded as events")
 def put_preferences(body: PreferencesIn, caller: CurrentCaller, db: Db, settings: AppSettings) -> PreferencesOut:
-    changes: dict[str, bool] = body.model_dump(exclude_none=True)
+    change = PreferenceChange(**body.model_dump(exclude_none=True))
     user_id = caller.account.id
     with db.transaction() as conn:
         found = rights.set_preferences(
-            conn, user_id, changes, now=datetime.now(UTC), improvement_default=settings.improvement_default
+            conn, user_id, change, now=datetime.now(UTC), improvement_default=settings.improvement_default
         )
         return _prefs_out(conn, found, user_id, settings)
