@@ -23,6 +23,10 @@ python deploy.py provenance verify FILE
 python deploy.py moderation queue [--limit N]
 python deploy.py moderation takedown MEDIA_ID --reason TEXT | restore MEDIA_ID
 python deploy.py moderation suspend EMAIL --reason TEXT | unsuspend EMAIL
+python deploy.py dataset build [--version NAME] | list | export VERSION DIR
+
+Every verb that opens the database takes `--data-dir DIR`, as `local` and `token` do: with no DATABASE_URL it works
+on the embedded Postgres (and local storage) of the stack started with `deploy.py local --data-dir DIR`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from config.models import ModelEntry
     from config.settings import Settings
+    from shared.accounts.models import Account
+    from shared.kit.db.database import Connection
     from shared.privacy.requests import PrivacyRequest
     from shared.weights import Lockable, Locked
 
@@ -49,9 +55,40 @@ def _settings() -> Settings:
     return get_settings()
 
 
+def _by_email(conn: Connection, email: str) -> Account:
+    """The one account with this address (any case). Every verb that takes an EMAIL finds it here, so an unknown
+    or shared address is refused the same way by each; the address itself is never printed or stored."""
+    from shared.accounts.repo import find_by_email
+    from shared.kit.errors import BadRequest, NotFound
+
+    matches = find_by_email(conn, email)
+    if not matches:
+        raise NotFound("No account has this email.", code="account_not_found")
+    if len(matches) > 1:
+        raise BadRequest("Several accounts share this email.", code="ambiguous_email")
+    return matches[0]
+
+
+def _on_account(email: str, action: Callable[[Connection, Account], str]) -> int:
+    """Open the database, find the account with this email, run `action` on it in one transaction, close; print
+    what the action answers, or the refusal's code and message (exit 2)."""
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            said = action(conn, _by_email(conn, email))
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(said)
+    return 0
+
+
 def cmd_local(args: argparse.Namespace) -> int:
-    if args.data_dir:
-        os.environ["ATELIER_DATA_DIR"] = str(Path(args.data_dir).resolve())
     from functions.local import run_local
 
     run_local(_settings(), host=args.host, port=args.port, workers=args.workers)
@@ -198,8 +235,6 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     """A dev token signed with the key of the data folder the local stack uses (`--data-dir`, as for `local`)."""
-    if args.data_dir:
-        os.environ["ATELIER_DATA_DIR"] = str(Path(args.data_dir).resolve())
     from shared.auth import issue_dev_token
 
     settings = _settings()
@@ -259,26 +294,17 @@ def cmd_task(args: argparse.Namespace) -> int:
 
 def cmd_credits_grant(args: argparse.Namespace) -> int:
     """An audited `adjustment` grant to the account with this email."""
-    from datetime import UTC, datetime, timedelta
-
-    from shared.kit.db import open_database
-    from shared.kit.errors import AtelierError
     from shared.lifecycle.operator_grants import grant_adjustment
 
     expires_at = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
-    db = open_database(_settings())
-    try:
-        with db.transaction() as conn:
-            granted = grant_adjustment(
-                conn, email=args.email, amount=args.amount, reason=args.reason, ref=args.ref, expires_at=expires_at
-            )
-    except AtelierError as exc:
-        print(f"{exc.code}: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
-    print(f"granted {granted.amount} credits (grant {granted.id}, account {granted.user_id})")
-    return 0
+
+    def grant(conn: Connection, account: Account) -> str:
+        granted = grant_adjustment(
+            conn, email=args.email, amount=args.amount, reason=args.reason, ref=args.ref, expires_at=expires_at
+        )
+        return f"granted {granted.amount} credits (grant {granted.id}, account {granted.user_id})"
+
+    return _on_account(args.email, grant)
 
 
 def cmd_policy_publish(args: argparse.Namespace) -> int:
@@ -359,14 +385,17 @@ def cmd_security(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_request(request: PrivacyRequest) -> None:
-    now = datetime.now(UTC)
-    late = "  OVERDUE" if request.overdue(now) else ""
+def _request_line(request: PrivacyRequest) -> str:
+    late = "  OVERDUE" if request.overdue(datetime.now(UTC)) else ""
     extended = "  extended" if request.extended_at else ""
-    print(
+    return (
         f"{request.id}  {request.kind:13} {request.source:8} {request.status:9} "
         f"received {request.received_at:%Y-%m-%d}  due {request.due_at:%Y-%m-%d}{extended}{late}"
     )
+
+
+def _print_request(request: PrivacyRequest) -> None:
+    print(_request_line(request))
 
 
 def cmd_privacy(args: argparse.Namespace) -> int:
@@ -378,6 +407,16 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     from shared.privacy import requests
 
     now = datetime.now(UTC)
+    if args.privacy_verb == "log-request":
+        received = _since(args.received) if args.received else now
+
+        def log(conn: Connection, _: Account) -> str:
+            request = requests.log_operator_request(
+                conn, email=args.email, kind=args.kind, received_at=received, reference=args.reference
+            )
+            return _request_line(request)
+
+        return _on_account(args.email, log)
     db = open_database(_settings())
     try:
         with db.transaction() as conn:
@@ -389,12 +428,7 @@ def cmd_privacy(args: argparse.Namespace) -> int:
                     _print_request(request)
                 print(f"{len(found)} request(s){' overdue' if args.overdue else ''}")
                 return 0
-            if args.privacy_verb == "log-request":
-                received = _since(args.received) if args.received else now
-                request = requests.log_operator_request(
-                    conn, email=args.email, kind=args.kind, received_at=received, reference=args.reference
-                )
-            elif args.privacy_verb == "extend":
+            if args.privacy_verb == "extend":
                 request = requests.extend_request(conn, UUID(args.id), reason=args.reason, now=now)
             elif args.privacy_verb == "complete":
                 request = requests.complete_request(conn, UUID(args.id), now=now, actor="operator")
@@ -524,7 +558,27 @@ def build_parser() -> argparse.ArgumentParser:
     credit_grant.add_argument("--expires-days", type=int, help="expire after N days (default: never)")
     credit_grant.set_defaults(run=cmd_credits_grant)
     _add_operator_verbs(verbs)
+    for name, verb_parser in verbs.choices.items():
+        if name not in NO_DATABASE:
+            _take_data_dir(verb_parser)
     return parser
+
+
+# Verbs that never open the local stack's database or data folder: `deploy` needs DATABASE_URL, `weights` works on
+# the Modal volume, `provenance verify` reads one file. Every other verb takes `--data-dir`.
+NO_DATABASE = frozenset({"deploy", "weights", "provenance"})
+
+
+def _take_data_dir(parser: argparse.ArgumentParser) -> None:
+    """Give `--data-dir` to a verb and to each of its sub-verbs (`privacy log-request`, `support reply`...)."""
+    subverbs = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    for action in subverbs:
+        for sub in action.choices.values():
+            _take_data_dir(sub)
+    if not subverbs and "--data-dir" not in parser._option_string_actions:
+        parser.add_argument(
+            "--data-dir", help="the local stack's data folder (default: ATELIER_DATA_DIR or .data), as for `local`"
+        )
 
 
 def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -601,6 +655,20 @@ def cmd_moderation(args: argparse.Namespace) -> int:
     from shared.kit.errors import AtelierError
     from shared.trust import queue, suspension, takedown
 
+    if args.moderation_verb == "suspend":
+
+        def suspend(conn: Connection, _: Account) -> str:
+            change = suspension.suspend(conn, email=args.email, reason=args.reason)
+            return f"{'suspended' if change.changed else 'already suspended'}: account {change.account_id}"
+
+        return _on_account(args.email, suspend)
+    if args.moderation_verb == "unsuspend":
+
+        def unsuspend(conn: Connection, _: Account) -> str:
+            change = suspension.unsuspend(conn, email=args.email)
+            return f"{'unsuspended' if change.changed else 'not suspended'}: account {change.account_id}"
+
+        return _on_account(args.email, unsuspend)
     db = open_database(_settings())
     try:
         with db.transaction() as conn:
@@ -621,15 +689,9 @@ def cmd_moderation(args: argparse.Namespace) -> int:
             if args.moderation_verb == "takedown":
                 change = takedown.takedown(conn, UUID(args.media_id), reason=args.reason)
                 print(f"{'taken down' if change.changed else 'already taken down'}: {change.media_id}")
-            elif args.moderation_verb == "restore":
+            else:
                 change = takedown.restore(conn, UUID(args.media_id))
                 print(f"{'restored' if change.changed else 'not taken down'}: {change.media_id}")
-            elif args.moderation_verb == "suspend":
-                account = suspension.suspend(conn, email=args.email, reason=args.reason)
-                print(f"{'suspended' if account.changed else 'already suspended'}: account {account.account_id}")
-            else:
-                account = suspension.unsuspend(conn, email=args.email)
-                print(f"{'unsuspended' if account.changed else 'not suspended'}: account {account.account_id}")
     except AtelierError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 2
@@ -722,6 +784,8 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(logging.INFO)  # JSON lines through the one redaction filter
     args = build_parser().parse_args(argv)
+    if getattr(args, "data_dir", None):  # before anything reads the settings: the database, storage and dev key
+        os.environ["ATELIER_DATA_DIR"] = str(Path(args.data_dir).resolve())
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)
 

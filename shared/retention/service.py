@@ -67,7 +67,7 @@ class RetentionReport:
 
 
 def keep_from_settings(settings: Settings) -> dict[str, timedelta]:
-    """Rules whose period an operator may change through settings (documented in the README)."""
+    """Rules whose period an operator may change through settings (documented in docs/operating.md)."""
     return {
         "security_log": timedelta(days=settings.security_log_retention_days),
         "signup_block": timedelta(hours=settings.signup_block_hours),

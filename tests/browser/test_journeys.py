@@ -15,8 +15,9 @@ from playwright.sync_api import Browser, expect
 from shared.kit.db import Database
 from shared.lifecycle.operator_grants import grant_adjustment
 from shared.notify.policy_update import publish
-from tests.browser.conftest import Stack, Tab, new_tab
+from tests.browser.conftest import DESKTOP, Stack, Tab, new_tab
 from tests.browser.journeys import create, dismiss_cookies, member, new_email, onboard, sign_in
+from tests.conftest import SCREENSHOTS
 from tests.support.loopback import Loopback
 
 
@@ -129,6 +130,10 @@ def test_first_sign_in_then_create_download_and_see_the_seed(
     seed = page.get_by_text(re.compile(r"^Seed \d+"))
     expect(seed).to_be_visible()
     tab.check("studio-result")
+    if viewport == "desktop":  # the picture on the front page: README.md shows docs/studio.png, a copy of this file
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.screenshot(path=str(SCREENSHOTS / "readme-studio-1280x800.png"))
+        page.set_viewport_size({"width": DESKTOP["width"], "height": DESKTOP["height"]})
     with page.expect_download() as download:
         page.get_by_role("link", name="Download").first.click()
     assert download.value.suggested_filename.startswith("atelier-")

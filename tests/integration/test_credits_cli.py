@@ -12,6 +12,7 @@ import pytest
 from shared import audit
 from shared.credits import service as credits
 from shared.kit.db import Database
+from shared.kit.db.embedded import embedded_database_url
 from tests.support.accounts import make_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +77,62 @@ def test_operator_errors_are_clear_and_change_nothing(db: Database, database_url
     with db.transaction() as conn:
         assert conn.execute("select count(*) as n from credit_grants").fetchone() == {"n": 0}
         assert conn.execute("select count(*) as n from audit_log").fetchone() == {"n": 0}
+
+
+@pytest.mark.slow
+def test_every_verb_that_takes_an_email_refuses_an_unknown_one_the_same_way(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    make_account(db, "twin@example.com")
+    make_account(db, "Twin@Example.com")
+    verbs = [
+        ["credits", "grant", "{}", "5", "--reason", "x"],
+        ["privacy", "log-request", "{}", "--kind", "access"],
+        ["moderation", "suspend", "{}", "--reason", "x"],
+        ["moderation", "unsuspend", "{}"],
+    ]
+    for email, code in (("nobody@example.com", "account_not_found"), ("twin@example.com", "ambiguous_email")):
+        answers = set()
+        for verb in verbs:
+            done = _deploy(database_url, tmp_path, *[email if part == "{}" else part for part in verb])
+            assert done.returncode == 2, (verb, done.stdout)
+            assert done.stderr.strip().splitlines()[-1].startswith(f"{code}: "), (verb, done.stderr)
+            assert email not in done.stdout + done.stderr
+            answers.add(done.stderr.strip().splitlines()[-1])
+        assert len(answers) == 1, answers  # word for word the same refusal from each verb
+    with db.transaction() as conn:
+        for table in ("credit_grants", "audit_log", "privacy_requests"):
+            assert conn.execute(f"select count(*) as n from {table}").fetchone() == {"n": 0}, table
+
+
+@pytest.mark.slow
+def test_operator_verbs_work_on_the_local_stack_named_by_data_dir(tmp_path: Path) -> None:
+    """With no DATABASE_URL a verb opens the embedded Postgres of `--data-dir`, as `local --data-dir` does, not the
+    one of ATELIER_DATA_DIR."""
+    stack, elsewhere = tmp_path / "stack", tmp_path / "elsewhere"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET")}
+    env["ATELIER_DATA_DIR"] = str(elsewhere)
+
+    def deploy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "deploy.py", *args, "--data-dir", str(stack)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    migrated = deploy("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    unknown = deploy("credits", "grant", "ada@example.com", "5", "--reason", "welcome")
+    assert unknown.returncode == 2
+    assert "account_not_found" in unknown.stderr  # the stack's migrated database answered, no account in it yet
+    stack_db = Database(embedded_database_url(stack), min_size=1, max_size=2).open()
+    try:
+        user = make_account(stack_db, "ada@example.com")
+        granted = deploy("credits", "grant", "ada@example.com", "5", "--reason", "welcome")
+        assert granted.returncode == 0, granted.stderr
+        assert f"account {user}" in granted.stdout
+        with stack_db.transaction() as conn:
+            assert [(g.kind, g.amount) for g in credits.live_grants(conn, user)] == [("adjustment", 5)]
+    finally:
+        stack_db.close()
+    assert (stack / "pg").is_dir()
+    assert not elsewhere.exists()  # nothing opened the folder ATELIER_DATA_DIR names

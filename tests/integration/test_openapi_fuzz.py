@@ -126,7 +126,7 @@ BEYOND_THE_SCHEMA = {
     "unknown_policy_version",  # the body names a policy version that does not exist
     "invalid_birth_date",  # a date in the future or more than 130 years ago (relative to today)
     # POST /v1/jobs: which fields a task needs or refuses, and what a model offers (config/models.py), are
-    # rules across fields and registry data; an onboarded account reaches them (README: Jobs lists the codes)
+    # rules across fields and registry data; an onboarded account reaches them (docs/api.md: Jobs lists the codes)
     *("prompt_required", "prompt_too_long", "image_required", "image_not_accepted", "image_not_found"),
     *("mask_required", "mask_not_accepted", "model_task_mismatch", "unknown_model", "model_not_licensed"),
     *("unsupported_aspect_ratio", "aspect_ratio_not_supported", "count_not_supported", "bad_size"),

@@ -48,7 +48,7 @@ def test_log_list_overdue_and_extend_once(db: Database, database_url: str, tmp_p
     assert "request_already_extended" in again.stderr
     unknown = _deploy(database_url, tmp_path, "privacy", "log-request", "who@example.com", "--kind", "access")
     assert unknown.returncode == 2
-    assert "no_such_account" in unknown.stderr
+    assert "account_not_found" in unknown.stderr  # the refusal every EMAIL verb gives (deploy.py _by_email)
 
 
 def test_notify_overdue_task_is_registered_and_reports_once(db: Database) -> None:
