@@ -152,7 +152,7 @@ def _deploy_app(offered: tuple[ModelEntry, ...]) -> int:
 
     from config.moderation import IMAGE_CLASSIFIER
     from functions.deployment import app
-    from functions.dispatch import APP_NAME
+    from functions.job_routing import APP_NAME
     from shared.weights import refusal
 
     # Every output, upload and publication is judged by the image classifier: no deploy without its weights.
@@ -196,7 +196,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
     """
     import modal
 
-    from functions.dispatch import APP_NAME
+    from functions.job_routing import APP_NAME
     from functions.modal_app import app
     from shared.weights import select_for_download  # the generation models and the image classifier
 

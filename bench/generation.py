@@ -74,7 +74,7 @@ def local_studio(engine: Engine, root: Path) -> Iterator[tuple[Any, dict[str, st
     from bench.scratch import scratch_database
     from config.settings import Settings
     from functions.api.app import create_app
-    from functions.generation.dispatch import LocalDispatcher
+    from functions.generation.local_workers import LocalDispatcher
     from functions.generation.worker import JobRunner
     from functions.safety.factory import moderator_for
     from shared.credits import service as credits

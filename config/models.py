@@ -17,10 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, get_args
-
-if TYPE_CHECKING:
-    from config.settings import Settings
+from typing import Literal, Protocol, get_args
 
 Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
 TASKS: tuple[Task, ...] = get_args(Task)
@@ -257,11 +254,22 @@ def get_model(model_id: str) -> ModelEntry:
         raise ModelUnavailable(f"unknown model {model_id!r}", code="unknown_model") from None
 
 
-def licensed_ids(settings: Settings) -> frozenset[str]:
+class Licensing(Protocol):
+    """What the licence gate reads from the settings (config.settings.Settings has both). A protocol, so this
+    registry never imports the settings module, which imports the registry to check its values."""
+
+    @property
+    def is_paid(self) -> bool: ...
+
+    @property
+    def noncommercial_licensed(self) -> list[str]: ...
+
+
+def licensed_ids(settings: Licensing) -> frozenset[str]:
     return frozenset(settings.noncommercial_licensed)
 
 
-def refusal(entry: ModelEntry, settings: Settings) -> str | None:
+def refusal(entry: ModelEntry, settings: Licensing) -> str | None:
     """Why this deployment may not offer `entry`, or None when it may."""
     if entry.commercial or not settings.is_paid:
         return None
@@ -274,7 +282,7 @@ def refusal(entry: ModelEntry, settings: Settings) -> str | None:
     )
 
 
-def offered_models(settings: Settings) -> tuple[ModelEntry, ...]:
+def offered_models(settings: Licensing) -> tuple[ModelEntry, ...]:
     """The models this deployment offers: every model, less non-commercial ones a paid deployment holds no licence for.
 
     Unknown ids in ATELIER_NONCOMMERCIAL_LICENSED raise ValueError: a typo fails at startup, not by hiding a model.
@@ -286,7 +294,7 @@ def offered_models(settings: Settings) -> tuple[ModelEntry, ...]:
     return tuple(entry for entry in MODELS if refusal(entry, settings) is None)
 
 
-def model_for(settings: Settings, task: Task, model_id: str | None = None) -> ModelEntry:
+def model_for(settings: Licensing, task: Task, model_id: str | None = None) -> ModelEntry:
     """The model that runs `task` here: the one asked for, or the task's default. Raises ModelUnavailable."""
     entry = get_model(model_id or DEFAULT_MODEL[task])
     if task not in entry.tasks:

@@ -12,9 +12,9 @@ from types import FrameType
 import uvicorn
 
 from config.settings import Settings
-from functions import dispatch
+from functions import job_routing
 from functions.api.app import create_app
-from functions.generation.dispatch import LocalDispatcher
+from functions.generation.local_workers import LocalDispatcher
 from functions.server import server_config
 from functions.static_site import build_site
 from functions.tasks import TASKS
@@ -97,7 +97,7 @@ def start_workers(settings: Settings, db: Database, workers: int) -> LocalDispat
         moderator=moderator_for(settings),
     )
     pool = LocalDispatcher(runner.run, workers)
-    dispatch.use(pool)
+    job_routing.use(pool)
     return pool
 
 

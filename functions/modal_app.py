@@ -12,7 +12,7 @@ from pathlib import Path
 
 import modal
 
-from functions.dispatch import APP_NAME
+from functions.job_routing import APP_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = str(ROOT / "pyproject.toml")

@@ -1,8 +1,9 @@
-"""Scheduled tasks: the registry (name, schedule, function), the one Modal Cron tick and the run function.
+"""Scheduled tasks: the registry (name, schedule, function) and how a due task is claimed and started.
 
 The same registry drives `deploy.py task`, the local stack's scheduler and the Modal tick, so a task runs on the
 same schedule everywhere (shared/tasks/schedule.py decides what is due). Each task is a thin call into `shared/`;
-a new task is one TaskDef entry in TASKS.
+a new task is one TaskDef entry in TASKS. No Modal here: the local stack imports this module, and the
+Modal wiring (the Cron tick and the run function) is functions/cron.py.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
-
-import modal
+from uuid import uuid4
 
 from config.settings import Settings, get_settings
-from functions.modal_app import SECRETS, api_image, app
 from shared import ratelimit
 from shared.credits.expiry import expire_credits, run_expire_holds
 from shared.kit.db import Database, open_database
@@ -29,7 +27,7 @@ from shared.privacy.erasure import Processors, run_erasures
 from shared.retention.service import enforce_retention, keep_from_settings
 from shared.tasks.housekeeping import prune_task_runs
 from shared.tasks.runner import TaskDef, TaskRun
-from shared.tasks.schedule import Claim, claim_due, claim_now, release, run_claimed
+from shared.tasks.schedule import claim_due, claim_now, release, run_claimed
 
 log = logging.getLogger("atelier.tasks")
 
@@ -65,10 +63,10 @@ def _sync_billing(db: Database, now: datetime) -> int:
 
 
 def _reconcile_jobs(db: Database, now: datetime) -> int:
-    from functions import dispatch
+    from functions import job_routing
     from shared.jobs.reconcile import reconcile
 
-    return reconcile(db, dispatch.current(), now=now)
+    return reconcile(db, job_routing.current(), now=now)
 
 
 def _storage(settings: Settings) -> Storage:
@@ -262,31 +260,3 @@ def tick_once(db: Database, start: Callable[[str, str], object], *, now: datetim
             continue
         started.append(claim.task)
     return started
-
-
-# One Modal Cron for every task: workspaces may deploy only a few scheduled functions, and one ticker that spawns
-# each due task as its own call scales to any number of tasks. Both run on the torch-free image.
-TICK_SCHEDULE = "* * * * *"
-RUN_TIMEOUT = 900  # seconds; the claim's lease (shared/tasks/schedule.py) outlasts it
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=120, schedule=modal.Cron(TICK_SCHEDULE))
-def tick() -> None:
-    """Every minute: spawn each due task of the registry (TASKS) as its own `run_scheduled` call."""
-    configure_logging()
-    db = open_database(get_settings())
-    try:
-        tick_once(db, run_scheduled.spawn, now=datetime.now(UTC))
-    finally:
-        db.close()
-
-
-@app.function(image=api_image, secrets=SECRETS, timeout=RUN_TIMEOUT)
-def run_scheduled(name: str, run_id: str) -> None:
-    """One claimed run of one task; the lease ends when it does."""
-    configure_logging()
-    db = open_database(get_settings())
-    try:
-        run_claimed(db, TASKS[name], Claim(name, UUID(run_id), datetime.now(UTC), None))
-    finally:
-        db.close()

@@ -21,7 +21,7 @@ from functions.api.middleware import (
 from functions.api.routes import LOCAL_ROUTERS, ROUTERS
 from functions.safety.factory import moderator_for
 from shared.auth import TokenVerifier
-from shared.jobs.dispatch import Dispatcher
+from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database, open_database
 from shared.media.storage import Storage, build_storage
 from shared.moderation import Moderator
@@ -38,7 +38,7 @@ def create_app(
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
     `storage` defaults to the backend the settings choose (a local folder or Supabase Storage); `dispatcher`
-    to this process's (functions/dispatch.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
+    to this process's (functions/job_routing.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
     (functions/safety/factory.py).
     """
     settings = settings or get_settings()

@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
-from functions import dispatch
+from functions import job_routing
 from functions.api.raises import raises
 from shared.access import locks
 from shared.access.onboarding import is_blocked, require_onboarded
@@ -19,7 +19,7 @@ from shared.auth import Principal, TokenVerifier
 from shared.consent import service as consent
 from shared.devices import security_log
 from shared.devices.network import client_ip
-from shared.jobs.dispatch import Dispatcher
+from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
@@ -58,7 +58,7 @@ def _storage(request: Request) -> ObjectStorage:
 def _dispatcher(request: Request) -> Dispatcher:
     """The app's dispatcher if one was given, else this process's (local workers, Modal, or none)."""
     given: Dispatcher | None = request.app.state.dispatcher
-    return given if given is not None else dispatch.current()
+    return given if given is not None else job_routing.current()
 
 
 def _moderator(request: Request) -> Moderator:

@@ -19,11 +19,7 @@ def judge_uploads(
     db: Database, moderator: Moderator, user_id: UUID, images: Sequence[CleanImage], *, refusal: str
 ) -> None:
     """Raise ContentBlocked (`refusal` as its message) if any image is blocked; ModerationUnavailable passes up."""
-    verdicts = [moderator.judge_image(image.data, image.content_type, "upload") for image in images]
-    if not verdicts:
-        return
-    with db.transaction() as conn:
-        for verdict in verdicts:
-            decisions.record(conn, user_id=user_id, stage="upload", verdict=verdict)
+    pairs = [(image.data, image.content_type) for image in images]
+    verdicts = decisions.judge_and_record(db, moderator, pairs, user_id=user_id, stage="upload")
     if not all(verdict.allowed for verdict in verdicts):
         raise ContentBlocked(refusal)

@@ -11,20 +11,34 @@ renders one job at a time. Host memory, CPU cores and container counts come from
 a `RenderFailed` raised inside reaches the caller as `RenderFailed` (it pickles with its code). The jobs work
 adds `run_job(job_id)` (claim, render with progress/cancel against the job row, store outputs) on top of the engine.
 
-Nothing heavy is imported here: the engine imports torch/diffusers lazily. functions/deployment.py imports this
-module to register the classes; the API and the tasks never do (dispatch finds a class by name, functions/dispatch.py).
+What the containers run is imported once, under each image's `imports()`: nothing heavy at import (the engine
+imports torch/diffusers lazily), so functions/deployment.py can import this module to register the classes; the
+API and the tasks never do (the job router finds a class by name, functions/job_routing.py).
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
+from uuid import UUID
 
 import modal
 
 from config.models import BY_ID
-from functions.dispatch import SERVES
+from functions.job_routing import SERVES
 from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_image, weights_volume
+
+with gpu_image.imports():  # type: ignore[no-untyped-call]  # modal types imports() loosely
+    from config.settings import get_settings
+    from functions.generation.engine import RenderRequest, VolumeSource
+    from functions.generation.serving import ServingContainer
+    from functions.generation.worker import runner_for
+
+with weights_image.imports():  # type: ignore[no-untyped-call]
+    from functions.generation.weights import fill_weights
+    from shared.weights import select_for_download  # the generation models and the image classifier
 
 RENDER_TIMEOUT = 600  # seconds for one render, loading included on a cold start
 ENTER_TIMEOUT = 900  # loading tens of GB of weights from the volume on the first, unsnapshotted start
@@ -41,10 +55,6 @@ class _Renderer:
 
     @modal.enter(snap=True)
     def before_snapshot(self) -> None:
-        from config.settings import get_settings
-        from functions.generation.engine import VolumeSource
-        from functions.generation.serving import ServingContainer
-
         self.container = ServingContainer(
             VolumeSource(Path(WEIGHTS_MOUNT)),
             self.model_ids,
@@ -60,16 +70,10 @@ class _Renderer:
     @modal.method()
     def run_job(self, job_id: str) -> None:
         """Run one committed job: claim, render, store outputs, settle credits (functions/generation/worker.py)."""
-        from uuid import UUID
-
-        from functions.generation.worker import runner_for
-
         runner_for(self.engine).run(UUID(job_id))
 
     @modal.method()
     def render(self, request: dict[str, Any]) -> dict[str, Any]:
-        from functions.generation.engine import RenderRequest
-
         result = self.engine.render(RenderRequest.from_dict(request))
         data: dict[str, Any] = result.to_dict()
         return data
@@ -149,12 +153,6 @@ def download_weights(model_ids: list[str] | None = None, update: list[str] | Non
     Modal Secret for that call only: never an argument (arguments are kept with the call's inputs).
     Already complete snapshots are skipped (the hub client compares files), so running twice is cheap.
     """
-    import os
-    from dataclasses import asdict
-
-    from functions.generation.weights import fill_weights
-    from shared.weights import select_for_download  # the generation models and the image classifier
-
     entries = select_for_download([*(model_ids or ()), *(update or ())] or None)
     locks = fill_weights(
         Path(WEIGHTS_MOUNT),

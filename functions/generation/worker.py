@@ -32,7 +32,7 @@ from shared.kit.db import Database, open_database
 from shared.media import service as media
 from shared.media.storage import Storage, build_storage
 from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail
-from shared.moderation import ContentBlocked, ImageVerdict, ModerationUnavailable, Moderator
+from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.provenance.marks import Marked, Marker
 from shared.provenance.verify import content_type_of
 from shared.trust import decisions
@@ -136,13 +136,10 @@ class JobRunner:
 
     def _check_outputs(self, job: Job, result: RenderResult) -> list[RenderedImage]:
         """Judge every output before anything is stored or charged, and record each decision (never the image)."""
-        verdicts: list[ImageVerdict] = [
-            self.moderator.judge_image(image.data, image.content_type, "output") for image in result.images
-        ]
-        if verdicts:
-            with self.db.transaction() as conn:
-                for verdict in verdicts:
-                    decisions.record(conn, user_id=job.user_id, stage="output", verdict=verdict, job_id=job.id)
+        pairs = [(image.data, image.content_type) for image in result.images]
+        verdicts = decisions.judge_and_record(
+            self.db, self.moderator, pairs, user_id=job.user_id, stage="output", job_id=job.id
+        )
         return [image for image, verdict in zip(result.images, verdicts, strict=True) if verdict.allowed]
 
     def _deliver(self, job: Job, request: RenderRequest, result: RenderResult) -> Job | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions import dispatch
+from functions import job_routing
 from shared.moderation import Classification
 
-APP_NAME = dispatch.APP_NAME  # the App's name only: importing functions/modal_app would build the App
+APP_NAME = job_routing.APP_NAME  # the App's name only: importing functions/modal_app would build the App
 FUNCTION_NAME = "classify_image"
 
 

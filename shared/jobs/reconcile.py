@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from shared.jobs import repo
 from shared.jobs import service as jobs
-from shared.jobs.dispatch import Dispatcher
+from shared.jobs.dispatcher import Dispatcher
 from shared.jobs.heartbeat import STALE_AFTER
 from shared.kit.db import Database
 

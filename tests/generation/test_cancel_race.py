@@ -20,7 +20,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.generation.engine import Engine
 from functions.generation.worker import JobRunner
-from shared.jobs.dispatch import QueueOnly
+from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from shared.media.storage import SupabaseStorage
 from shared.moderation import TermListModerator

@@ -23,7 +23,7 @@ from functions.generation.engine import Engine
 from functions.generation.worker import JobRunner
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
-from shared.jobs.dispatch import QueueOnly
+from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.moderation import TermListModerator

@@ -23,7 +23,7 @@ from functions.safety import modal_function
 from functions.safety.classifier import TINY_VERSION, TorchImageClassifier, ensure_tiny_classifier
 from functions.safety.factory import InProcessClassifier, moderator_for
 from functions.safety.remote import parse_answer
-from shared.jobs.dispatch import QueueOnly
+from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from shared.media.storage import LocalStorage, build_storage
 from shared.moderation import Classification, ClassifierModerator, Moderator, verdict

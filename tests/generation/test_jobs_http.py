@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from functions.generation.dispatch import LocalDispatcher
 from functions.generation.engine import Engine, VolumeSource
+from functions.generation.local_workers import LocalDispatcher
 from functions.generation.worker import JobRunner
 from shared.jobs import service as jobs
-from shared.jobs.dispatch import QueueOnly
+from shared.jobs.dispatcher import QueueOnly
 from shared.jobs.reconcile import reconcile
 from shared.kit.db import Database
 from shared.media.storage import LocalStorage

@@ -18,8 +18,8 @@ from polar.v2026_10 import Polar
 
 from config.settings import Settings
 from functions.api.app import create_app
+from functions.api.routes.webhooks import handle_polar_delivery
 from functions.tasks import run_sync_billing
-from functions.webhooks import handle_polar_delivery
 from shared.billing.catalogue import parse_catalogue
 from shared.billing.reconcile import sync_billing
 from shared.kit.db import Database

@@ -122,4 +122,4 @@ def test_every_image_carries_every_runtime_data_file() -> None:
 def test_the_api_image_carries_no_generation_code() -> None:
     carried = {str(remote) for remote in image_files(modal_app.api_image)}
     assert not [path for path in carried if path.startswith("/root/functions/generation")]
-    assert "/root/functions/dispatch.py" in carried
+    assert "/root/functions/job_routing.py" in carried

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.jobs.dispatch import QueueOnly
+from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from tests.support.people import Person, onboard, person
 from tests.support.tokens import HS256_SECRET

@@ -24,7 +24,7 @@ from standardwebhooks import Webhook
 
 from config.settings import Settings
 from functions.api.app import create_app
-from functions.webhooks import handle_polar_delivery
+from functions.api.routes.webhooks import handle_polar_delivery
 from shared.credits import service as credits
 from shared.kit.db import Database
 from tests.support import polar as fx

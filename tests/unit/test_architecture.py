@@ -18,7 +18,7 @@ def test_import_contracts_hold() -> None:
 
 def test_api_imports_without_torch_or_diffusers() -> None:
     code = (
-        "import sys, functions.api.app, functions.api_service, functions.tasks;"
+        "import sys, functions.api.app, functions.api_service, functions.cron;"
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules);"
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
@@ -34,11 +34,11 @@ def _modules_after(imports: str) -> list[str]:
 
 def test_the_api_and_task_containers_import_no_generation_code() -> None:
     """Modal imports a function's own module in its container: the API's (functions.api_service) and the tasks'
-    (functions.tasks) import graphs hold no module of functions.generation; dispatch finds the GPU class by name."""
-    for entry in ("functions.api.app, functions.tasks", "functions.api_service"):
+    (functions.cron) import graphs hold no module of functions.generation; dispatch finds the GPU class by name."""
+    for entry in ("functions.api.app, functions.cron", "functions.api_service"):
         loaded = _modules_after(entry)
         assert [name for name in loaded if name.startswith("functions.generation")] == [], entry
-        assert "functions.dispatch" in loaded, entry
+        assert "functions.job_routing" in loaded, entry
 
 
 def test_polar_sdk_is_imported_where_it_is_used_not_at_api_start() -> None:
@@ -74,3 +74,11 @@ def test_the_modal_api_entry_loads_the_production_sdks_before_its_memory_snapsho
     loaded = _outbound_sdks(_modules_after("functions.api_service"))
     assert {"httpx", "storage3"} <= set(loaded)
     assert "polar" not in loaded
+
+
+def test_the_local_stack_imports_no_modal() -> None:
+    """The local stack (deploy.py local) shares the task registry with the Modal tick but not its wiring: importing it
+    builds no `modal.App` and loads no Modal client."""
+    loaded = _modules_after("functions.local")
+    assert "functions.tasks" in loaded
+    assert [name for name in loaded if name == "modal" or name.startswith(("modal.", "functions.modal_app"))] == []

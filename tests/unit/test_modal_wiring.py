@@ -9,7 +9,7 @@ from typing import Any
 import modal
 import pytest
 
-from functions import api_service, modal_app, tasks, web
+from functions import api_service, cron, modal_app, web
 from functions.generation import gpu
 from functions.safety import modal_function, remote
 from shared.tasks.schedule import DEFAULT_LEASE
@@ -24,7 +24,7 @@ def same_image(a: Any, b: Any) -> bool:
 
 def _registered() -> dict[str, Any]:
     """Everything the Modal modules define: the app module and the modules it imports to register on `app`."""
-    return {**vars(gpu), **vars(tasks), **vars(modal_function), **vars(modal_app), **vars(api_service), **vars(web)}
+    return {**vars(gpu), **vars(cron), **vars(modal_function), **vars(modal_app), **vars(api_service), **vars(web)}
 
 
 def _functions() -> dict[str, modal.Function[..., Any, Any]]:
@@ -40,7 +40,7 @@ def test_api_is_a_cpu_web_function_with_the_production_secret() -> None:
     assert not same_image(api_service.api._spec_.image, modal_app.gpu_image)
     # Cold starts restore a memory snapshot taken after the module (and so the API's imports) loaded.
     assert _definition(api_service.api)["enable_memory_snapshot"] is True
-    assert _definition(tasks.tick)["enable_memory_snapshot"] is False
+    assert _definition(cron.tick)["enable_memory_snapshot"] is False
 
 
 def test_the_web_app_is_its_own_cpu_web_function_carrying_the_static_files() -> None:
@@ -67,15 +67,15 @@ def test_every_registered_function_is_known() -> None:
 
 def test_one_cron_tick_is_the_only_schedule_and_tasks_run_on_the_api_image_without_gpu() -> None:
     scheduled = {name: f.info().schedule for name, f in _functions().items() if f.info().schedule is not None}
-    assert scheduled == {"tick": f"Cron('{tasks.TICK_SCHEDULE}', UTC)"}
-    for function in (tasks.tick, tasks.run_scheduled):
+    assert scheduled == {"tick": f"Cron('{cron.TICK_SCHEDULE}', UTC)"}
+    for function in (cron.tick, cron.run_scheduled):
         info = function.info()
         assert info.gpus == []
         assert info.secrets == ["modal.Secret.from_name('atelier-production')"]
         assert same_image(function._spec_.image, modal_app.api_image)
     # A claimed run keeps its lease longer than Modal lets it run, so no tick starts it twice.
-    assert tasks.run_scheduled.info().timeout == tasks.RUN_TIMEOUT
-    assert DEFAULT_LEASE.total_seconds() > tasks.RUN_TIMEOUT
+    assert cron.run_scheduled.info().timeout == cron.RUN_TIMEOUT
+    assert DEFAULT_LEASE.total_seconds() > cron.RUN_TIMEOUT
 
 
 def synchronizer_app() -> Any:
@@ -103,7 +103,7 @@ def test_each_gpu_class_has_a_gpu_the_weights_volume_and_snapshots() -> None:
     from modal._partial_function import _PartialFunctionFlags
 
     from config.models import BY_ID
-    from functions.dispatch import CLASS_FOR_MODEL
+    from functions.job_routing import CLASS_FOR_MODEL
 
     assert set(CLASS_FOR_MODEL) == set(BY_ID)
     for name, cls in _classes().items():
@@ -137,7 +137,7 @@ def _definition(function: Any) -> dict[str, Any]:
 
 def test_gpu_classes_reserve_memory_and_cpu_snapshot_the_gpu_and_read_weights_read_only() -> None:
     from config.models import BY_ID
-    from functions.dispatch import SERVES
+    from functions.job_routing import SERVES
 
     for name, cls in _classes().items():
         service = cls._get_class_service_function()

@@ -1,6 +1,5 @@
 """Every router the API serves, in one list."""
 
-from functions import webhooks
 from functions.api.routes import (
     billing,
     consent,
@@ -20,6 +19,7 @@ from functions.api.routes import (
     reports,
     rights,
     support,
+    webhooks,
 )
 
 ROUTERS = [

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from uuid import UUID
 
-from shared.jobs.dispatch import Dispatcher, QueueOnly
+from shared.jobs.dispatcher import Dispatcher, QueueOnly
 
 APP_NAME = "atelier"
 

@@ -1,6 +1,6 @@
 """The local stack's dispatcher: worker threads in this process running the CPU engine.
 
-Which dispatcher a process uses is chosen in functions/dispatch.py (outside this package, so the API never
+Which dispatcher a process uses is chosen in functions/job_routing.py (outside this package, so the API never
 imports generation code).
 """
 
