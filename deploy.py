@@ -119,7 +119,9 @@ def cmd_deploy(_: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from config.connections import over_budget
     from config.models import offered_models
+    from functions.job_routing import gpu_containers
     from shared.kit.db import migrate
     from shared.media.bucket import BucketRefused, ensure_private_bucket
 
@@ -128,6 +130,10 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         offered = offered_models(settings)
     except ValueError as exc:
         print(f"deploy refused: {exc}", file=sys.stderr)
+        return 2
+    too_many = over_budget(settings, gpu_containers())
+    if too_many is not None:
+        print(f"deploy refused: {too_many}", file=sys.stderr)
         return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")

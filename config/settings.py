@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), validation_alias=_env("ATELIER_DATA_DIR"))
     db_pool_min: int = Field(1, ge=0, validation_alias=_env("ATELIER_DB_POOL_MIN"))
     db_pool_max: int = Field(10, ge=1, validation_alias=_env("ATELIER_DB_POOL_MAX"))
+    # The connection budget (config/connections.py): how many clients the pooler accepts, and how long a request
+    # waits for a pooled connection before answering 503 `busy`.
+    db_connection_limit: int = Field(200, ge=1, validation_alias=_env("ATELIER_DB_CONNECTION_LIMIT"))
+    db_acquire_timeout_seconds: float = Field(5.0, gt=0, validation_alias=_env("ATELIER_DB_ACQUIRE_TIMEOUT_SECONDS"))
 
     supabase_url: str | None = Field(None, validation_alias=_env("SUPABASE_URL"))
     supabase_jwt_secret: str | None = Field(None, validation_alias=_env("SUPABASE_JWT_SECRET"))

@@ -13,12 +13,20 @@ import httpx  # noqa: F401  (loaded for the memory snapshot: see the docstring)
 import modal
 import storage3  # noqa: F401
 
+from config.connections import API_MAX_CONTAINERS
 from functions.api.app import create_app
 from functions.modal_app import SECRETS, api_image, app
 from shared.logs import configure_logging
 
 
-@app.function(image=api_image, secrets=SECRETS, timeout=150, scaledown_window=300, enable_memory_snapshot=True)
+@app.function(
+    image=api_image,
+    secrets=SECRETS,
+    timeout=150,
+    scaledown_window=300,
+    enable_memory_snapshot=True,
+    max_containers=API_MAX_CONTAINERS,  # its share of the Postgres connection budget (config/connections.py)
+)
 @modal.concurrent(max_inputs=64)
 @modal.asgi_app(label="atelier-api")
 def api() -> object:

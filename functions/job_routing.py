@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from uuid import UUID
 
+from config.models import BY_ID
 from shared.jobs.dispatcher import Dispatcher, QueueOnly
 
 APP_NAME = "atelier"
@@ -29,6 +30,15 @@ SERVES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 CLASS_FOR_MODEL: Mapping[str, str] = MappingProxyType(
     {model_id: name for name, ids in SERVES.items() for model_id in ids}
 )
+
+
+def gpu_containers() -> tuple[tuple[str, int], ...]:
+    """Each GPU class with the most containers Modal may run of it (the largest `max_containers` of the models it
+    serves): its share of the Postgres connection budget (config/connections.py)."""
+
+    return tuple(
+        (name, max(BY_ID[model_id].serving.max_containers for model_id in ids)) for name, ids in SERVES.items()
+    )
 
 
 class ModalDispatcher:

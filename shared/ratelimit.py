@@ -99,7 +99,7 @@ def check(
     params = {"bucket": bucket, "key": hash_key(bucket, key, secret), "window": window_seconds, "now": now}
     try:
         if isinstance(conn_or_db, Database):
-            with conn_or_db.pool.connection(timeout=CONNECTION_TIMEOUT_SECONDS) as conn:
+            with conn_or_db.connection(timeout=CONNECTION_TIMEOUT_SECONDS) as conn:
                 row = conn.execute(_UPSERT, params).fetchone()
         else:
             row = conn_or_db.execute(_UPSERT, params).fetchone()

@@ -16,6 +16,7 @@ from starlette.routing import compile_path
 from functions.api.raises import ErrorBody, ErrorDetail, by_status, describe, raised_by
 from shared.kit.errors import (
     AtelierError,
+    Busy,
     InvalidCursor,
     NotFound,
     PolicyAcceptanceRequired,
@@ -151,7 +152,7 @@ async def _atelier_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AtelierError):  # pragma: no cover - registered for AtelierError only
         raise exc
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Busy):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from uuid import UUID
 
+from config.connections import GPU_POOL_MAX
 from config.settings import Settings, get_settings
 from functions.generation.engine import (
     Engine,
@@ -277,8 +278,9 @@ class _CancelCheck:
 
 @lru_cache(maxsize=1)
 def _container_database() -> Database:
-    """One pool per GPU container, opened on its first job and kept while the container is warm."""
-    return open_database(get_settings())
+    """One pool per GPU container, opened on its first job and kept while the container is warm; its size is the
+    GPU classes' share of the connection budget (config/connections.py)."""
+    return open_database(get_settings(), max_size=GPU_POOL_MAX)
 
 
 def runner_for(engine: Engine) -> JobRunner:

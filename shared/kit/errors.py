@@ -104,6 +104,16 @@ class ServiceUnavailable(AtelierError):
     code = "unavailable"
 
 
+class Busy(ServiceUnavailable):
+    """Every database connection of this server is in use; retry in a moment."""
+
+    code = "busy"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InsufficientCredits(AtelierError):
     """Not enough credits are available for this."""
 

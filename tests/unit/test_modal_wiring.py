@@ -248,3 +248,28 @@ def test_the_classifier_runs_on_a_cpu_with_torch_and_the_weights_and_the_api_cal
     assert modal_app.WEIGHTS_MOUNT in modal_function.classify_image._spec_.volumes
     assert remote.FUNCTION_NAME == "classify_image"
     assert modal_app.app.name == remote.APP_NAME
+
+
+def test_every_function_that_connects_to_postgres_is_capped_by_the_connection_budget() -> None:
+    """The caps Modal enforces are the ones config/connections.py adds up; the default deployment fits the default
+    pooler limit, and a smaller limit is refused with every function's share named."""
+    from config.connections import API_MAX_CONTAINERS, TASK_RUN_MAX_CONTAINERS, TICK_MAX_CONTAINERS, over_budget
+    from config.settings import Settings
+    from functions.job_routing import gpu_containers
+
+    caps = {
+        "api": (api_service.api, API_MAX_CONTAINERS),
+        "tick": (cron.tick, TICK_MAX_CONTAINERS),
+        "run_scheduled": (cron.run_scheduled, TASK_RUN_MAX_CONTAINERS),
+    }
+    for name, (function, cap) in caps.items():
+        assert _definition(function)["autoscaler_settings"].max_containers == cap, name
+    for name, containers in gpu_containers():
+        service = _classes()[name]._get_class_service_function()
+        assert _definition(service)["autoscaler_settings"].max_containers == containers, name
+    assert over_budget(Settings(), gpu_containers()) is None
+    refusal = over_budget(Settings(db_connection_limit=50), gpu_containers())
+    assert refusal is not None
+    assert "ATELIER_DB_CONNECTION_LIMIT=50" in refusal
+    assert f"api {API_MAX_CONTAINERS}×10" in refusal
+    assert all(f"{name} {containers}×2" in refusal for name, containers in gpu_containers())

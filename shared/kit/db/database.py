@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from config.settings import Settings
 from shared.kit.db.embedded import embedded_database_url
+from shared.kit.errors import Busy
 
 Connection = psycopg.Connection[dict[str, Any]]
+BUSY_RETRY_AFTER = 2  # seconds a refused request is told to wait
 
 
 def connect_kwargs() -> dict[str, Any]:
@@ -24,8 +27,11 @@ def connect_kwargs() -> dict[str, Any]:
 class Database:
     """A pool of connections to one Postgres. Services take a connection and never commit; the edge does."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, acquire_timeout: float = 30.0) -> None:
         self.url = url
+        self.acquire_timeout = acquire_timeout  # then Busy (503 `busy`): a full pool is answered, never waited on
+        self._in_use = 0  # connections handed out by `connection()`: tells a busy pool from an unreachable database
+        self._count_lock = threading.Lock()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url,
             min_size=min_size,
@@ -43,9 +49,33 @@ class Database:
         self.pool.close()
 
     @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled connection for one transaction (committed when the block ends, rolled back if it raises).
+
+        Waits at most `timeout` (default `acquire_timeout`) for one. When every connection is in use that is Busy
+        (503 `busy` with Retry-After: answered, never waited on); when none could be opened at all the pool's
+        PoolTimeout passes up (the database is unreachable, not busy)."""
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(self.pool.connection(timeout=timeout or self.acquire_timeout))
+            except PoolTimeout as exc:
+                with self._count_lock:
+                    saturated = self._in_use >= self.pool.max_size
+                if saturated:
+                    raise Busy("The service is busy; try again in a moment.", retry_after=BUSY_RETRY_AFTER) from exc
+                raise
+            with self._count_lock:
+                self._in_use += 1
+            try:
+                yield conn
+            finally:
+                with self._count_lock:
+                    self._in_use -= 1
+
+    @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        with self.pool.connection() as conn:
+        """One transaction: committed when the block ends, rolled back if it raises (see `connection`)."""
+        with self.connection() as conn:
             yield conn
 
     def ping(self, timeout: float = 2.0) -> bool:
@@ -64,5 +94,12 @@ def database_url(settings: Settings) -> str:
     return embedded_database_url(settings.data_dir)
 
 
-def open_database(settings: Settings) -> Database:
-    return Database(database_url(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max).open()
+def open_database(settings: Settings, *, max_size: int | None = None) -> Database:
+    """The pool of this process: ATELIER_DB_POOL_MAX connections, or `max_size` for the functions whose share of the
+    connection budget is fixed (config/connections.py)."""
+    return Database(
+        database_url(settings),
+        min_size=min(settings.db_pool_min, max_size or settings.db_pool_max),
+        max_size=max_size or settings.db_pool_max,
+        acquire_timeout=settings.db_acquire_timeout_seconds,
+    ).open()
