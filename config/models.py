@@ -305,13 +305,6 @@ def model_for(settings: Licensing, task: Task, model_id: str | None = None) -> M
     return entry
 
 
-def require_pinned(entries: tuple[ModelEntry, ...]) -> None:
-    """Refuse to download or load unpinned weights: every revision must be a full 40-hex commit."""
-    loose = [f"{entry.id} ({entry.repo}@{entry.revision})" for entry in entries if not entry.pinned]
-    if loose:
-        raise ValueError(f"revisions not pinned to a commit, pin them in config/models.py: {', '.join(loose)}")
-
-
 def select_for_download(model_ids: list[str] | None) -> tuple[ModelEntry, ...]:
     """The entries `deploy.py weights` downloads (all when None); refuses unknown ids. Branches are allowed: the
     download resolves them to a commit and locks it."""

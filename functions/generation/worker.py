@@ -28,7 +28,7 @@ from functions.safety.factory import moderator_for
 from shared.jobs import repo as jobs_repo
 from shared.jobs import service as jobs
 from shared.jobs.heartbeat import Heartbeat
-from shared.jobs.models import Job
+from shared.jobs.models import Job, Withheld
 from shared.kit.db import Database, open_database
 from shared.media import service as media
 from shared.media.storage import Storage, build_storage
@@ -154,7 +154,9 @@ class JobRunner:
         # finds the job already finished (timed out) or loses to a cancel, the objects are deleted again: nothing is
         # left behind and nothing is charged.
         marks = [self._mark(job, request, image) for image in allowed]
-        uploaded = self._upload(job, marks)
+        uploaded = self._upload(job, marks)  # raises (the job fails, credits back) when none could be stored
+        withheld = _withheld(blocked=len(result.images) - len(allowed), unstored=len(marks) - len(uploaded))
+        delivered = len(uploaded) if result.images else 1  # image_to_prompt delivers its text
         canceled = False
         try:
             with self.db.transaction() as conn:
@@ -169,7 +171,12 @@ class JobRunner:
                         if jobs.cancel_wins(conn, job):
                             raise _CancelWon
                         done = jobs.succeed(
-                            conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
+                            conn,
+                            job,
+                            delivered=delivered,
+                            withheld=withheld,
+                            seed=result.seed,
+                            prompt_text=result.prompt_text,
                         )
                         if done is None:  # timed out meanwhile: deliver nothing, charge nothing
                             raise _NoLongerRunning
@@ -189,8 +196,9 @@ class JobRunner:
         return done
 
     def _upload(self, job: Job, images: list[_MarkedOutput]) -> list[media.UploadedOutput]:
-        """Upload every output's marked bytes and marked thumbnail (in parallel when there are several); if any
-        fails, delete those written."""
+        """Upload every output's marked bytes and marked thumbnail (in parallel when there are several) and return
+        those stored. An output the store refused is withheld (nothing of it is left: `upload_output` deletes its
+        image when its thumbnail fails); when the store refused every output, the first error is raised."""
         if not images:
             return []
 
@@ -211,9 +219,13 @@ class JobRunner:
             futures = [pool.submit(put, image) for image in images]
         done = [future.result() for future in futures if future.exception() is None]
         failed = next((future.exception() for future in futures if future.exception() is not None), None)
-        if failed is not None:
-            media.discard_uploaded(self.storage, done)
+        if failed is not None and not done:
             raise failed
+        if failed is not None:
+            log.warning(
+                "outputs withheld: the store refused them",
+                extra={"job_id": str(job.id), "withheld": len(images) - len(done), "error": type(failed).__name__},
+            )
         return done
 
     def _finish_without_outputs(
@@ -226,6 +238,14 @@ class JobRunner:
                 done = jobs.fail(conn, job, code=code or "render_failed", message=message or "The render failed.")
         log.info("job finished without outputs", extra={"job_id": str(job.id), "status": status, "code": code})
         return done
+
+
+def _withheld(*, blocked: int, unstored: int) -> Withheld | None:
+    """What a delivery leaves out: images the classifier blocked and images the store refused, counted together;
+    the reason names moderation whenever it blocked any (a job rarely meets both)."""
+    if blocked + unstored == 0:
+        return None
+    return Withheld(blocked + unstored, "moderation" if blocked else "storage")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from config.cookies import CONSENT_CATEGORIES
 from shared.devices.network import IPAddress, truncate_ip
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
-from shared.policies import repo as policy_repo
 from shared.policies import service as policies
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
@@ -174,16 +173,3 @@ def link_device(conn: Connection, user_id: UUID, device_id: str) -> ConsentEvent
         {"uid": user_id, "device": device_id},
     ).fetchone()
     return _event(row) if row else None
-
-
-def notice_of(conn: Connection, event_id: UUID) -> tuple[int, str, str]:
-    """(version, sha256 recorded on the event, sha256 of the notice text it points at) — for audits."""
-    row = conn.execute(
-        "select notice_policy_id, notice_version, notice_sha256 from consent_events where id = %s", (event_id,)
-    ).fetchone()
-    if row is None:
-        raise KeyError(event_id)
-    policy = policy_repo.get_by_id(conn, row["notice_policy_id"])
-    if policy is None:
-        raise KeyError(row["notice_policy_id"])
-    return row["notice_version"], row["notice_sha256"], policies.text_sha256(policy.text)

@@ -10,6 +10,7 @@ from shared.kit.errors import Conflict, NotFound
 Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
 TASKS: tuple[Task, ...] = ("text_to_image", "edit", "inpaint", "upscale", "image_to_prompt")
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+WithheldReason = Literal["moderation", "storage"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
 
@@ -66,6 +67,15 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class Withheld:
+    """Images a succeeded job rendered but did not deliver: `count` of them, and why (the output classifier blocked
+    them, or the object store refused them). Nothing of them is kept and none of them is charged."""
+
+    count: int
+    reason: WithheldReason
+
+
+@dataclass(frozen=True)
 class Job:
     id: UUID
     user_id: UUID
@@ -90,8 +100,17 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     deadline_at: datetime
+    withheld_count: int = 0
+    withheld_reason: WithheldReason | None = None
     outputs: list[Any] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def withheld(self) -> Withheld | None:
+        """What a succeeded job did not deliver; None when it delivered everything it rendered."""
+        if self.withheld_count == 0 or self.withheld_reason is None:
+            return None
+        return Withheld(self.withheld_count, self.withheld_reason)

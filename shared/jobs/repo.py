@@ -15,7 +15,7 @@ from shared.kit.pagination import Cursor
 _COLUMNS = (
     "id, user_id, task, model, status, prompt, params, image_id, mask_id, cost, hold_id, progress, cancel_requested,"
     " seed, prompt_text, error_code, error_message, attempts, created_at, dispatched_at, started_at, finished_at,"
-    " deadline_at"
+    " deadline_at, withheld_count, withheld_reason"
 )
 
 
@@ -170,13 +170,16 @@ def finish(
     prompt_text: str | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    withheld_count: int = 0,
+    withheld_reason: str | None = None,
 ) -> Job | None:
     """Move an unfinished job to its final state, once; None if it was no longer in `from_statuses`."""
     row = conn.execute(
         f"""update jobs set status = %(status)s, finished_at = now(),
                    progress = case when %(status)s = 'succeeded' then 1 else progress end,
                    seed = coalesce(%(seed)s, seed), prompt_text = %(prompt_text)s,
-                   error_code = %(error_code)s, error_message = %(error_message)s
+                   error_code = %(error_code)s, error_message = %(error_message)s,
+                   withheld_count = %(withheld_count)s, withheld_reason = %(withheld_reason)s
             where id = %(id)s and status = any(%(from)s)
             returning {_COLUMNS}""",
         {
@@ -187,6 +190,8 @@ def finish(
             "prompt_text": prompt_text,
             "error_code": error_code,
             "error_message": error_message,
+            "withheld_count": withheld_count,
+            "withheld_reason": withheld_reason,
         },
     ).fetchone()
     return _job(row)

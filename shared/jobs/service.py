@@ -15,7 +15,7 @@ from uuid import UUID
 
 from shared.credits import service as credits
 from shared.jobs import repo
-from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound, JobSpec
+from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound, JobSpec, Withheld
 from shared.kit.db.database import Connection
 from shared.kit.pagination import Cursor, Page, page_of
 
@@ -129,14 +129,40 @@ def cancel_wins(conn: Connection, job: Job) -> bool:
     return repo.lock_cancel_requested(conn, job.id)
 
 
-def succeed(conn: Connection, job: Job, *, delivered: int, seed: int | None, prompt_text: str | None) -> Job | None:
-    """Running → succeeded and the hold posted for what was delivered; None if the job was finished meanwhile."""
-    done = repo.finish(conn, job.id, status="succeeded", from_statuses=("running",), seed=seed, prompt_text=prompt_text)
+def charge_for(cost: int, count: int, delivered: int) -> int:
+    """What a job that delivered `delivered` of its `count` images is charged: its share of `cost`, rounded down
+    (in the person's favour), so no withheld image is ever paid for. Everything when all was delivered."""
+    count = max(count, 1)
+    if delivered >= count:
+        return cost
+    return cost * max(delivered, 0) // count
+
+
+def succeed(
+    conn: Connection,
+    job: Job,
+    *,
+    delivered: int,
+    seed: int | None,
+    prompt_text: str | None,
+    withheld: Withheld | None = None,
+) -> Job | None:
+    """Running → succeeded and the hold posted for what was delivered (`charge_for`; the rest goes back in the same
+    transaction), recording what was withheld and why; None if the job was finished meanwhile."""
+    done = repo.finish(
+        conn,
+        job.id,
+        status="succeeded",
+        from_statuses=("running",),
+        seed=seed,
+        prompt_text=prompt_text,
+        withheld_count=withheld.count if withheld else 0,
+        withheld_reason=withheld.reason if withheld else None,
+    )
     if done is None:
         return None
     if job.hold_id is not None:
-        count = max(int(job.params.get("count", 1)), 1)
-        charge = job.cost if delivered >= count else job.cost * delivered // count
+        charge = charge_for(job.cost, int(job.params.get("count", 1)), delivered)
         if charge > 0:
             credits.post(conn, job.hold_id, charge)
         else:

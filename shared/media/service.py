@@ -20,7 +20,7 @@ from shared.kit.pagination import Cursor, Page, page_of
 from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
-from shared.media.storage import Storage, outputs_prefix, uploads_prefix, user_prefix
+from shared.media.storage import Storage, outputs_prefix, uploads_prefix
 from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail, thumbnail_key
 
 log = logging.getLogger("atelier.media")
@@ -382,8 +382,3 @@ def purge_media(
     if purged:
         log.info("media purged", extra={"count": purged})
     return purged
-
-
-def purge_user_objects(storage: Storage, user_id: UUID) -> int:
-    """Delete every object under a user's prefix (erasure); returns how many there were."""
-    return storage.delete_prefix(user_prefix(user_id))

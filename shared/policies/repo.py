@@ -59,11 +59,6 @@ def get(conn: Connection, kind: str, version: int) -> PolicyVersion | None:
     return _policy(row) if row else None
 
 
-def get_by_id(conn: Connection, policy_id: UUID) -> PolicyVersion | None:
-    row = conn.execute(f"select {_COLUMNS} from policy_versions where id = %s", (policy_id,)).fetchone()
-    return _policy(row) if row else None
-
-
 def accept(conn: Connection, user_id: UUID, policy: PolicyVersion) -> Acceptance:
     row = conn.execute(
         """insert into policy_acceptances (user_id, policy_version_id, kind, version)

@@ -67,6 +67,14 @@ def test_before_signing_in_gallery_cookie_banner_and_policies(browser: Browser, 
     page.get_by_role("link", name="Terms").click()
     expect(page.get_by_role("heading", name="Terms of service", level=1)).to_be_visible()
     tab.check("terms")
+    # A section link lands on that section: the one a withheld image's "What this means" opens (web/js/jobs.js).
+    tab.open("policy/privacy/safety-checks")
+    expect(page.get_by_role("heading", name="Privacy policy", level=1)).to_be_visible()
+    section = page.get_by_role("listitem").filter(has_text="Safety checks")
+    expect(section).to_be_in_viewport()
+    top = section.evaluate("(el) => el.getBoundingClientRect().top")
+    header = page.get_by_role("banner").evaluate("(el) => el.getBoundingClientRect().bottom")
+    assert header <= top < header + 64  # scrolled to, just below the sticky header
 
 
 def test_a_browser_sending_gpc_is_honoured_and_told_so(browser: Browser, stack: Stack, tabs: list[Tab]) -> None:

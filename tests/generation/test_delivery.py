@@ -1,5 +1,7 @@
 """How a worker delivers outputs: objects uploaded before the finishing transaction, which records only rows;
-objects deleted again whenever that finish does not commit (job finished meanwhile, an upload or the commit fails).
+objects deleted again whenever that finish does not commit (job finished meanwhile, or the commit fails). An output
+the store refused is withheld (the others are delivered, tests/generation/test_partial_delivery.py); when the store
+refuses every output the job fails and its credits go back.
 
 The object store is the real local one, wrapped to observe each write (Supabase Storage is the remote service
 it stands for); the database, the worker, the engine and the ledger are the real ones.
@@ -135,7 +137,7 @@ def test_a_job_finished_meanwhile_gets_its_uploaded_objects_deleted(studio: Stud
     assert _available(studio, who) == before
 
 
-def test_a_failed_upload_deletes_the_objects_already_written_and_returns_the_credits(studio: Studio) -> None:
+def test_a_failed_upload_withholds_that_output_and_delivers_the_others(studio: Studio) -> None:
     who = _member(studio)
     before = _available(studio, who)
     job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat", "count": 4}).json()["id"]
@@ -145,6 +147,26 @@ def test_a_failed_upload_deletes_the_objects_already_written_and_returns_the_cre
             raise StorageUnavailable("the object store did not answer")
 
     storage = ObservedStorage(studio.settings.storage_dir, fail_the_third)
+    finished = _run_with(studio, storage, job_id)
+
+    assert finished is not None
+    assert finished.status == "succeeded"
+    assert len(_objects(studio)) == 6  # three outputs and their thumbnails; nothing of the refused one
+    assert _media_rows(studio.db, job_id) == 3
+    job = _job(studio, who, job_id)
+    assert job["withheld"] == {"count": 1, "reason": "storage"}
+    assert _available(studio, who) == before - job["cost"] * 3 // 4
+
+
+def test_when_every_upload_fails_the_job_fails_and_returns_the_credits(studio: Studio) -> None:
+    who = _member(studio)
+    before = _available(studio, who)
+    job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat", "count": 2}).json()["id"]
+
+    def fail_all(index: int) -> None:
+        raise StorageUnavailable("the object store did not answer")
+
+    storage = ObservedStorage(studio.settings.storage_dir, fail_all)
     finished = _run_with(studio, storage, job_id)
 
     assert finished is not None

@@ -239,10 +239,10 @@ def test_the_volume_refuses_missing_and_unpinned_weights(tmp_path: Path) -> None
         volume_engine.render(t2i())
     assert missing.value.code == "weights_missing"
     unpinned = next((e for e in (get_model("real-esrgan-x4"), get_model("florence-2-base")) if not e.pinned), None)
-    if unpinned is not None:
-        with pytest.raises(RenderFailed) as loose:
-            volume_engine.load(unpinned.id)
-        assert loose.value.code == "model_unpinned"
+    assert unpinned is not None, "both are pinned now: load an entry that names a branch some other way"
+    with pytest.raises(RenderFailed) as loose:
+        volume_engine.load(unpinned.id)
+    assert loose.value.code == "model_unpinned"
 
 
 def test_engine_for_settings_and_tiny_sizes(tmp_path: Path) -> None:

@@ -196,6 +196,45 @@ def test_each_task_runs_end_to_end_and_is_charged_once(studio: Studio, task: str
     assert {item["id"] for item in history} == {output["id"] for output in job["outputs"]}
 
 
+def _pixels(data: bytes) -> bytes:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB").tobytes()
+
+
+def _render(studio: Studio, who: Person, **extra: Any) -> dict[str, Any]:
+    accepted = _submit(studio, who, {"task": "text_to_image", "prompt": "a red fox", **extra})
+    assert accepted.status_code == 202, accepted.text
+    studio.run_all()
+    job = _job(studio, who, accepted.json()["id"])
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def test_the_seed_the_worker_picked_is_returned_and_renders_the_same_pixels_again(studio: Studio) -> None:
+    who = _member(studio)
+    job = _render(studio, who)  # no seed asked for: the worker draws one
+    seed = job["seed"]
+    assert isinstance(seed, int)
+    [output] = job["outputs"]
+    assert output["seed"] == seed
+    item = studio.client.get(f"/v1/media/{output['id']}", headers=who.headers).json()
+    assert item["seed"] == seed
+    thumbnail = studio.client.get(output["thumbnail_url"])
+    assert (thumbnail.status_code, thumbnail.headers["content-type"]) == (200, "image/webp")
+    assert output["thumbnail_url"] != output["url"]
+
+    pixels = _pixels(studio.client.get(output["url"]).content)
+    again = _render(studio, who, seed=seed)
+    assert again["seed"] == seed
+    assert _pixels(studio.client.get(again["outputs"][0]["url"]).content) == pixels  # that seed made the image
+    other = _render(studio, who, seed=(seed + 1) % 2**32)
+    assert _pixels(studio.client.get(other["outputs"][0]["url"]).content) != pixels
+
+
 def test_a_blocked_output_fails_the_job_and_returns_the_credits(studio_factory: Any) -> None:
     studio: Studio = studio_factory(moderator=BlockAllOutputs())
     who = _member(studio)

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from config.cookies import COOKIES
 from config.policies import shipped_text
 from shared.access.guard import can_process
-from shared.consent.service import notice_of
 from shared.kit.db import Database
 from shared.notify.policy_update import publish
 from tests.support.images import plain
@@ -134,11 +133,16 @@ def test_an_older_event_still_resolves_to_the_old_notice_hash(client: TestClient
         ).json()["notice_sha256"]
         == hashlib.sha256(v2_text.encode()).hexdigest()
     )
-    with db.transaction() as conn:
-        rows = conn.execute("select id, notice_version from consent_events order by created_at").fetchall()
-        first_version, recorded, actual = notice_of(conn, rows[0]["id"])
-    assert first_version == 1
-    assert recorded == actual == old["notice_sha256"] == hashlib.sha256(shipped_text("privacy").encode()).hexdigest()
+    with db.transaction() as conn:  # what an audit reads: the event, and the notice text its foreign key points at
+        first = conn.execute(
+            """select e.notice_version, e.notice_sha256, p.version, p.text
+                 from consent_events e join policy_versions p on p.id = e.notice_policy_id
+                order by e.created_at limit 1"""
+        ).fetchone()
+    assert first is not None
+    assert first["notice_version"] == first["version"] == 1
+    assert first["notice_sha256"] == hashlib.sha256(first["text"].encode()).hexdigest() == old["notice_sha256"]
+    assert old["notice_sha256"] == hashlib.sha256(shipped_text("privacy").encode()).hexdigest()
 
 
 def test_signed_in_consent_is_linked_to_the_user(client: TestClient, db: Database) -> None:

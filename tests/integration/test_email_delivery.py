@@ -35,7 +35,7 @@ from shared.privacy.erasure import Processors, run_erasures
 from tests.support.loopback import Reply, loopback_server
 from tests.support.people import Person, onboard, person
 from tests.support.smtp import Received, SmtpServer, smtp_server
-from tests.support.tokens import HS256_SECRET
+from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 API = "https://api.atelier.test"
 APP = "https://studio.atelier.test"
@@ -239,8 +239,9 @@ def test_one_task_run_drains_batch_after_batch(mail: Mail) -> None:
 def test_the_address_is_read_at_send_time(mail: Mail) -> None:
     [ada] = _people(mail, 1)
     publish(mail.db, "Privacy v2.\n", kind="privacy", material=True)
-    with mail.db.transaction() as conn:
-        conn.execute("update accounts set email = 'ada.new@example.com' where id = %s", (ada.id,))
+    # She changed her address at the identity provider: her next request carries it, and the account follows.
+    moved = bearer(hs256(user_id=ada.id, email="ada.new@example.com"))
+    assert mail.client.get("/v1/me", headers=moved).json()["email"] == "ada.new@example.com"
     assert mail.run() == 1
     assert _to(mail.server.received) == ["ada.new@example.com"]
 

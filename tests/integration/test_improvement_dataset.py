@@ -29,13 +29,17 @@ from shared.consent import service as consent
 from shared.dataset import keys, service
 from shared.dataset.manifest import FIELDS, item_key, manifest_key
 from shared.dataset.runs import build_now, purge_now
+from shared.jobs import service as jobs
+from shared.jobs.models import JobSpec
 from shared.kit.db import Database
 from shared.media import service as media
+from shared.media.images import validate_image
 from shared.media.storage import LocalStorage
+from shared.moderation import ImageVerdict
 from shared.privacy import erasure, rights
 from shared.privacy.archive import write_archive
 from shared.privacy.processors import processors_for
-from shared.trust import suspension, takedown
+from shared.trust import decisions, suspension, takedown
 from tests.support.accounts import make_account
 from tests.support.jobs import job_row
 from tests.support.loopback import Reply, loopback_server
@@ -84,10 +88,14 @@ class World:
         return item.id
 
     def upload(self, label: str, owner: str) -> UUID:
-        media_id = self.output(label, owner)
-        with self.db.transaction() as conn:
-            conn.execute("update media set kind = 'upload', job_id = null where id = %s", (media_id,))
-        return media_id
+        """An image the person uploaded, stored the way POST /v1/uploads stores it."""
+        out = io.BytesIO()
+        Image.new("RGB", (32, 18), (40, 200, len(self.images) * 10 % 255)).save(out, "PNG")
+        item = media.store_upload(
+            self.db, self.storage, user_id=self.users[owner], image=validate_image(out.getvalue()), kind="upload"
+        )
+        self.images[label] = item.id
+        return item.id
 
     def build(self, version: str, *, settings: Settings | None = None) -> int:
         return build_now(self.db, self.storage, settings or self.settings, now=NOW, version=version)
@@ -139,14 +147,21 @@ def _populate(world: World) -> None:
         erasure.request_erasure(conn, world.users["pending-deletion"], now=NOW, grace_days=7)
         suspension.suspend(conn, email=world.emails["suspended"], reason="spam")
         takedown.takedown(conn, world.images["consented-taken-down"], reason="copyright")
-        conn.execute(
-            """insert into moderation_decisions (user_id, stage, media_id, model, score, threshold, outcome)
-               values (%s, 'output', %s, 'classifier', 0.99, 0.5, 'blocked')""",
-            (world.users["consented"], world.images["consented-blocked"]),
+        decisions.record(  # what a refused publication records (the image stays private, and out of datasets)
+            conn,
+            user_id=world.users["consented"],
+            stage="publish",
+            verdict=ImageVerdict("blocked", model="classifier", category="sexual", score=0.99, threshold=0.5),
+            media_id=world.images["consented-blocked"],
         )
-        edit = job_row(conn, world.users["consented"])
-        conn.execute(
-            "update jobs set task = 'edit', image_id = %s where id = %s", (world.images["consented-edited"], edit)
+        jobs.submit(  # an edit of the output, queued as POST /v1/jobs queues it
+            conn,
+            user_id=world.users["consented"],
+            spec=JobSpec(task="edit", model="flux-kontext-dev", prompt="x", image_id=world.images["consented-edited"]),
+            cost=0,
+            idempotency_key=None,
+            fingerprint="test",
+            deadline=timedelta(minutes=15),
         )
 
 

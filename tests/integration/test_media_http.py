@@ -443,20 +443,6 @@ def test_preferences_default_and_update(db: Database, local: MediaApp) -> None:
             set_preferences(conn, ada.id, colour=True)
 
 
-def test_account_erasure_cascades_media_rows_and_user_objects_can_be_removed(local: MediaApp) -> None:
-    ada = local.member("ada@example.com")
-    _sign_in(local, ada)
-    _upload(local, ada)
-    _output(local, ada)
-    assert len(local.storage.list(f"users/{ada.id}/")) == 4  # each image and its thumbnail
-    assert service.purge_user_objects(local.storage, ada.id) == 4
-    with local.db.transaction() as conn:
-        conn.execute("set local atelier.erasing = 'on'")  # erasure is the one path allowed past the ledger
-        conn.execute("delete from accounts where id = %s", (ada.id,))
-        assert conn.execute("select count(*) as n from media").fetchone()["n"] == 0  # type: ignore[index]
-    assert local.storage.list(f"users/{ada.id}/") == []
-
-
 def test_history_survives_an_object_missing_from_storage(media: MediaApp) -> None:
     ada = media.member("ada@example.com")
     _sign_in(media, ada)

@@ -13,10 +13,22 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.devices.security_log import anonymise_security_log, run_retention
 from shared.kit.db import Database
+from shared.retention.service import enforce_retention, keep_from_settings
+from shared.retention.sweeps import SWEEPS
 from tests.support.people import person
 from tests.support.tokens import HS256_SECRET
+
+SECURITY_LOG = next(sweep for sweep in SWEEPS if sweep.table == "security_log")
+
+
+def _anonymise(db: Database, *, now: datetime, days: int = 90, batch: int = 1000) -> int:
+    """What the scheduled `enforce-retention` task does to the security log (its sweep alone), at `now`."""
+    report = enforce_retention(
+        db, None, now=now, keep={"security_log": timedelta(days=days)}, sweeps=[SECURITY_LOG], batch=batch
+    )
+    return report.sweeps[0].items
+
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
@@ -97,19 +109,16 @@ def test_ips_are_anonymised_after_the_retention_period(app: FastAPI, db: Databas
     with _client(app, "2001:db8:abcd:12:34::9") as client:
         client.get("/v1/me", headers=ada.headers)
     now = datetime.now(UTC)
-    with db.transaction() as conn:
-        assert anonymise_security_log(conn, now=now + timedelta(days=89), limit=10) == 0
+    assert _anonymise(db, now=now + timedelta(days=89)) == 0
     assert [row["ip"] for row in _log(db)] == ["198.51.100.23", "2001:db8:abcd:12:34::9"]
     later = now + timedelta(days=91)
-    with db.transaction() as conn:
-        assert anonymise_security_log(conn, now=later, limit=10) == 2
+    assert _anonymise(db, now=later) == 2
     rows = _log(db)
     assert [row["ip"] for row in rows] == ["198.51.100.0", "2001:db8:abcd::"]
     assert all(row["user_agent"] is None for row in rows)
     assert rows[0]["browser"] == "Safari"  # the coarse family stays
     assert all(row["anonymised_at"] is not None for row in rows)
-    with db.transaction() as conn:
-        assert anonymise_security_log(conn, now=later, limit=10) == 0
+    assert _anonymise(db, now=later) == 0
 
 
 def test_anonymisation_runs_in_batches_and_concurrent_runs_share_the_work(app: FastAPI, db: Database) -> None:
@@ -123,14 +132,7 @@ def test_anonymisation_runs_in_batches_and_concurrent_runs_share_the_work(app: F
 
     def run() -> None:
         barrier.wait()
-        total = 0
-        while True:
-            with db.transaction() as conn:
-                done = anonymise_security_log(conn, now=later, limit=2)
-            if done == 0:
-                break
-            total += done
-        counts.append(total)
+        counts.append(_anonymise(db, now=later, batch=2))
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
@@ -146,8 +148,10 @@ def test_the_retention_setting_is_honoured(db: Database, settings: Settings) -> 
     ada = person()
     with _client(create_app(settings, db), "198.51.100.23") as client:
         client.get("/v1/me", headers=ada.headers)
-    with db.transaction() as conn:
-        assert anonymise_security_log(conn, now=datetime.now(UTC) + timedelta(days=8), retention_days=7) == 1
+    week = Settings(data_dir=settings.data_dir, security_log_retention_days=7)
+    now = datetime.now(UTC) + timedelta(days=8)
+    report = enforce_retention(db, None, now=now, keep=keep_from_settings(week), sweeps=[SECURITY_LOG])
+    assert report.sweeps[0].items == 1
 
 
 def test_the_retention_step_loops_batches_until_done(app: FastAPI, db: Database) -> None:
@@ -156,6 +160,6 @@ def test_the_retention_step_loops_batches_until_done(app: FastAPI, db: Database)
         for _ in range(5):
             client.get("/v1/me", headers=ada.headers)
     later = datetime.now(UTC) + timedelta(days=91)
-    assert run_retention(db, now=later, retention_days=90, batch=2) == 5
-    assert run_retention(db, now=later, retention_days=90, batch=2) == 0
+    assert _anonymise(db, now=later, batch=2) == 5
+    assert _anonymise(db, now=later, batch=2) == 0
     assert {row["ip"] for row in _log(db)} == {"198.51.100.0"}

@@ -13,10 +13,8 @@ from PIL import Image
 
 from config.settings import Settings
 from shared.kit.db import Database
-from shared.media import service
 from shared.media.thumbnails import THUMBNAIL_SIDE
 from tests.support import images
-from tests.support.jobs import job_row
 from tests.support.media_app import MediaApp, media_app, user
 from tests.support.tokens import HS256_SECRET
 
@@ -74,35 +72,6 @@ def test_a_small_image_is_never_enlarged_and_a_mask_gets_no_thumbnail(media: Med
 
 def _uuid(text: str) -> uuid.UUID:
     return uuid.UUID(text)
-
-
-def test_a_job_output_has_a_thumbnail_and_the_seed_it_was_rendered_with(media: MediaApp) -> None:
-    ada = media.member("ada@example.com")
-    assert media.client.get("/v1/me", headers=ada.headers).status_code == 200
-    with media.db.transaction() as conn:
-        job_id = job_row(conn, ada.id)
-        output = service.store_output(
-            conn,
-            media.storage,
-            user_id=ada.id,
-            job_id=job_id,
-            data=images.plain("PNG", (512, 512)),
-            content_type="image/png",
-            width=512,
-            height=512,
-            task="text_to_image",
-            model="flux-schnell",
-            prompt="a red fox",
-        )
-        conn.execute("update jobs set seed = 424242 where id = %s", (job_id,))
-    item = media.client.get(f"/v1/media/{output.id}", headers=ada.headers).json()
-    assert item["seed"] == 424242
-    assert _size(media.fetch(item["thumbnail_url"]).content) == (THUMBNAIL_SIDE, THUMBNAIL_SIDE)
-    job = media.client.get(f"/v1/jobs/{job_id}", headers=ada.headers).json()
-    assert job["seed"] == 424242
-    [out] = job["outputs"]
-    assert out["seed"] == 424242
-    assert media.fetch(out["thumbnail_url"]).content_type == "image/webp"
 
 
 def test_deleting_an_image_takes_its_thumbnail_and_its_link_at_once(media: MediaApp) -> None:

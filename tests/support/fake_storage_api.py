@@ -54,6 +54,9 @@ class FakeStorageApi:
     # Called with the object key before an upload is stored (outside the lock): a test can hold an upload
     # in flight, as a slow network would, to act while the caller waits for Storage.
     before_upload: Callable[[str], None] | None = None
+    # Called with the object key of each upload: True answers it with the server's internal error (HTTP 500,
+    # `InternalError`), as a failing Storage does, and stores nothing.
+    refuse_upload: Callable[[str], bool] | None = None
 
     def keys(self) -> list[str]:
         with self.lock:
@@ -243,6 +246,8 @@ def fake_storage_api() -> Iterator[FakeStorageApi]:
         upload_key = _upload_key(api, rec)
         if upload_key is not None and api.before_upload is not None:
             api.before_upload(upload_key)
+        if upload_key is not None and api.refuse_upload is not None and api.refuse_upload(upload_key):
+            return Reply(*_error(500, "InternalError", "internal", "Internal Server Error"))
         status, body = _handle(api, rec)
         if isinstance(body, StoredObject):
             return Reply(status, body.data, {"Content-Type": body.content_type})

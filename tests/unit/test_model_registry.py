@@ -16,7 +16,6 @@ from config.models import (
     offered_models,
     output_size,
     price,
-    require_pinned,
     upscale_passes,
     upscale_size,
 )
@@ -85,14 +84,6 @@ def test_model_for_rejects_unknown_models_and_wrong_tasks() -> None:
     with pytest.raises(ModelUnavailable) as mismatch:
         model_for(Settings(), "upscale", "flux-schnell")
     assert mismatch.value.code == "model_task_mismatch"
-
-
-def test_unpinned_revisions_are_refused() -> None:
-    require_pinned(tuple(e for e in MODELS if e.pinned))
-    unpinned = tuple(e for e in MODELS if not e.pinned)
-    if unpinned:
-        with pytest.raises(ValueError, match="not pinned"):
-            require_pinned(MODELS)
 
 
 def test_output_sizes_follow_the_aspect_ratio() -> None:

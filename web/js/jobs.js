@@ -29,6 +29,25 @@ export function follow(jobId, onUpdate) {
   };
 }
 
+// The privacy policy's section that explains a withheld image (an automated safety check decided it). The policy
+// has no "Automated decisions" heading yet; when it does, this becomes "automated-decisions".
+export const WITHHELD_POLICY_SECTION = "safety-checks";
+
+// "1 of 2 images was withheld", "2 of 3 images were withheld": of what the job rendered (`count` it asked for).
+export function withheldSentence(job) {
+  const { count } = job.withheld;
+  const total = count + job.outputs.length;
+  return `${count} of ${total} images ${count === 1 ? "was" : "were"} withheld`;
+}
+
+// Why, and what it cost: nothing of a withheld image is kept or charged.
+export function withheldReason(job) {
+  const them = job.withheld.count === 1 ? "it" : "them";
+  return job.withheld.reason === "storage"
+    ? ` because we could not save ${them}; you were not charged for ${them}.`
+    : ` by our automated safety check; you were not charged for ${them}.`;
+}
+
 // What the job will cost, by the same rule the API prices it (config/models.py `price`).
 export function estimateCost(model, task, count, width, height) {
   if (!model) return null;

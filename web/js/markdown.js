@@ -1,5 +1,8 @@
 // Just enough Markdown for the policy texts (headings, paragraphs, lists, emphasis, links), built as DOM
 // nodes so a policy text can never inject markup. Headings are demoted one level: the page owns the h1.
+// With `anchors` (one text per page), each heading and each list item that opens with a bold term
+// ("- **Safety checks**: ...") gets an id from its words (`sectionId`), so a link can land on it:
+// `#/policy/privacy/safety-checks` (views/policy.js).
 
 import { h } from "./dom.js";
 
@@ -22,7 +25,12 @@ function inline(text) {
   return out;
 }
 
-export function renderMarkdown(source) {
+export function sectionId(words) {
+  const slug = words.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  return `section-${slug}`;
+}
+
+export function renderMarkdown(source, { anchors = false } = {}) {
   const root = h("div", { class: "markdown" });
   let list = null;
   let paragraph = [];
@@ -40,14 +48,15 @@ export function renderMarkdown(source) {
     } else if (heading) {
       flush();
       list = null;
-      root.append(h(`h${Math.min(6, heading[1].length + 1)}`, {}, inline(heading[2])));
+      root.append(h(`h${Math.min(6, heading[1].length + 1)}`, anchors ? { id: sectionId(heading[2]) } : {}, inline(heading[2])));
     } else if (item) {
       flush();
       if (!list) {
         list = h(/\d/.test(item[1]) ? "ol" : "ul");
         root.append(list);
       }
-      list.append(h("li", {}, inline(item[2])));
+      const term = /^\*\*([^*]+)\*\*/.exec(item[2]);
+      list.append(h("li", anchors && term ? { id: sectionId(term[1]) } : {}, inline(item[2])));
     } else if (list && raw.startsWith("  ")) {
       list.lastChild.append(" ", ...inline(line));
     } else {

@@ -91,6 +91,14 @@ class JobError(BaseModel):
     message: str
 
 
+class JobWithheld(BaseModel):
+    count: int = Field(ge=1, description="How many of the job's images were not delivered (and not charged)")
+    reason: Literal["moderation", "storage"] = Field(
+        description="`moderation`: the output classifier blocked them (counted with any the store refused); "
+        "`storage`: the object store refused them"
+    )
+
+
 class JobOut(BaseModel):
     id: UUID
     task: str
@@ -105,6 +113,11 @@ class JobOut(BaseModel):
     seed: int | None = None  # the one asked for, then the one actually used once the job succeeded
     prompt_text: str | None = None
     error: JobError | None = None
+    withheld: JobWithheld | None = Field(
+        None,
+        description="Images a succeeded job rendered but withheld: none of them is kept or charged (the job posts "
+        "`cost × delivered // count`, rounded in the person's favour). null when nothing was withheld",
+    )
     created_at: datetime
     finished_at: datetime | None
 
@@ -127,6 +140,7 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         seed=job.seed,
         prompt_text=job.prompt_text,
         error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
+        withheld=JobWithheld(count=job.withheld.count, reason=job.withheld.reason) if job.withheld else None,
         created_at=job.created_at,
         finished_at=job.finished_at,
     )

@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { sentenceFor } from "../errors.js";
 import { h, replace, plural } from "../dom.js";
-import { estimateCost, follow, FINISHED, scaled, upscaleTargets } from "../jobs.js";
+import { estimateCost, follow, FINISHED, scaled, upscaleTargets, WITHHELD_POLICY_SECTION, withheldReason, withheldSentence } from "../jobs.js";
 import { MaskPainter } from "../mask.js";
 
 const TASKS = [
@@ -362,11 +362,25 @@ export async function render(root, ctx) {
     const alt = promptText || (job.task === "upscale" ? "Upscaled image" : "Generated image");
     card.append(
       h("div", { class: "grid" }, job.outputs.map((o) => outputFigure(o, alt))),
+      job.withheld ? withheldNote(job) : null,
       job.seed !== null && job.seed !== undefined
         ? h("p", { class: "seed" }, `Seed ${job.seed} `, h("button", { type: "button", class: "small quiet", onclick: () => { seed.value = String(job.seed); seed.focus(); } }, "Reuse seed"))
         : null,
     );
     return card;
+  }
+
+  // A partly delivered job says so on its card; a safety-check decision links to what the policy says about it.
+  function withheldNote(job) {
+    return h(
+      "p",
+      { class: "withheld", role: "note" },
+      withheldSentence(job),
+      withheldReason(job),
+      job.withheld.reason === "moderation"
+        ? [" ", h("a", { href: `#/policy/privacy/${WITHHELD_POLICY_SECTION}`, target: "_blank", rel: "noopener" }, "What this means")]
+        : null,
+    );
   }
 
   function outputFigure(output, alt) {
