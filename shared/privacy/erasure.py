@@ -230,8 +230,11 @@ def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str 
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
     match = f'"{entry.subject_column}"::text = %s'
-    if entry.contact_match and email and entry.erasure is Erasure.DELETE:  # contact-form rows from this address
-        conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"email": email})
+    if entry.erasure is Erasure.DELETE:  # contact-form rows tied to the account, then those naming its address
+        if entry.contact_match:
+            conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"uid": str(user_id)})
+        if entry.address_match and email:
+            conn.execute(f'delete from "{entry.table}" where {entry.address_match}', {"email": email})
     if entry.erasure is Erasure.DELETE:
         conn.execute(f'delete from "{entry.table}" where {match}', (str(user_id),))
     elif entry.erasure is Erasure.KEEP_PSEUDONYMISED:  # the pseudonym column stays; the id goes
