@@ -118,6 +118,7 @@ def _caller(
         # Checked after the upsert, in its transaction: a refusal committed meanwhile rolls this back too.
         if is_blocked(conn, request.app.state.settings, principal.user_id):
             raise Underage()
+        locks.check_not_underway(conn, principal.user_id)  # its erasure started: refused, nothing written
         if created:  # a token issued before its account was erased must not bring the account back
             locks.check_not_erased(conn, principal.user_id)
         security_log.record(conn, account.id, info)

@@ -110,3 +110,13 @@ def unsuspend(conn: Connection, account_id: UUID) -> bool:
         (account_id,),
     ).fetchone()
     return row is not None
+
+
+def clear_columns(conn: Connection, account_id: UUID, columns: list[str]) -> None:
+    """Erasure's first pass: null the account's personal columns (the data map names them) before its row goes."""
+    if not columns:
+        return
+    if not all(column.isidentifier() for column in columns):  # names from the data map, quoted below
+        raise ValueError(f"not column names: {columns}")
+    assignments = ", ".join(f'"{column}" = null' for column in columns)
+    conn.execute(f"update accounts set {assignments} where id = %s", (account_id,))

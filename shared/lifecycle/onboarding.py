@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from config.settings import Settings
+from shared.access.locks import AccountErased, AccountLocked
 from shared.access.onboarding import block
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
@@ -60,12 +61,23 @@ def _lock_and_block(conn: Connection, settings: Settings, user_id: UUID, now: da
 
 
 def _lock_not_onboarded(conn: Connection, user_id: UUID) -> None:
-    """Serialise onboarding per account; 409 once it is done (a replay must never erase a grown account)."""
+    """Serialise onboarding per account under the account row's lock, and refuse with the truth:
+
+    - 409 `already_onboarded` once it is done (a replay must never erase a grown account);
+    - 403 `underage` once an under-13 answer won the lock (it commits the lock before its erasure runs, so an
+      adult answer queued behind it must not report success), 403 `account_locked` for another pending erasure;
+    - 401 `account_erased` once the row is gone.
+    Both answers check the same state under the same lock, so of two concurrent answers exactly one wins."""
     row = conn.execute("select onboarded_at from accounts where id = %s for update", (user_id,)).fetchone()
     if row is None:
-        raise OnboardingRequired("The account no longer exists.")
+        raise AccountErased()
     if row["onboarded_at"] is not None:
         raise AlreadyOnboarded()
+    # A statement of its own, after the lock: a join in the locking statement would re-read only the locked row
+    # once the lock is granted, and see the erasure row as it was before the wait (none).
+    pending = conn.execute("select underage from account_erasures where user_id = %s", (user_id,)).fetchone()
+    if pending is not None:  # after an under-13 answer, that same answer; else the deletion the person asked for
+        raise Underage() if pending["underage"] else AccountLocked()
 
 
 def onboard(

@@ -89,12 +89,12 @@ class ArchiveStats:
     datasets: dict[str, int] = field(default_factory=dict)  # dataset version → this account's images in it
 
 
-def _rows(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None) -> Iterator[dict[str, Any]]:
-    """Every row of one table for this user (and, where the map says so, rows naming the account's address),
-    through a server-side cursor."""
+def _rows(conn: Connection, entry: TableEntry, user_id: UUID) -> Iterator[dict[str, Any]]:
+    """Every row of one table for this user (and, where the map says so, rows tied to the account by a proven
+    link: never rows that merely name its address), through a server-side cursor."""
     assert entry.subject_column is not None  # noqa: S101 - exportable_tables() filtered these
     condition = sql.SQL("{column} = %(uid)s").format(column=sql.Identifier(entry.subject_column))
-    if entry.contact_match and email:  # a constant of the data map, never input; the address is a parameter
+    if entry.contact_match:  # a constant of the data map, never input; the account id is a parameter
         condition = sql.SQL("({}) or ({})").format(condition, sql.SQL(entry.contact_match))
     query = sql.SQL("select * from {table} where {condition}").format(
         table=sql.Identifier(entry.table), condition=condition
@@ -102,7 +102,7 @@ def _rows(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None)
     with conn.cursor(name=f"export_{entry.table}") as cur:
         cur.itersize = CURSOR_ROWS
         # Sent as an untyped literal, so Postgres reads it as the column's type (uuid, or text for external ids).
-        cur.execute(query, {"uid": str(user_id), "email": email})
+        cur.execute(query, {"uid": str(user_id)})
         yield from cur
 
 
@@ -114,7 +114,6 @@ class _Writer:
     data_map: DataMap
     user_id: UUID
     stats: ArchiveStats
-    email: str | None = None  # the account's address, for rows that name it (contact-form tickets)
     dataset_key: bytes = b""  # finds this account's items in the dataset link table (and only theirs)
 
     def tables(self, db: Database) -> None:
@@ -122,8 +121,6 @@ class _Writer:
         no remote call happens inside it."""
         with db.transaction() as conn:
             conn.execute("set transaction isolation level repeatable read, read only")
-            account = conn.execute("select email from accounts where id = %s", (self.user_id,)).fetchone()
-            self.email = account["email"] if account else None
             for category in Category:
                 self.category(conn, category)
             self.stats.datasets = versions_holding(conn, key=self.dataset_key, user_id=self.user_id)
@@ -140,7 +137,7 @@ class _Writer:
                 head = _json(about)[:-1]  # reopen the object to append "rows"
                 out.write(f'{"," if index else ""}\n{_json(entry.table)}: {head}, "rows": [')
                 count = 0
-                for row in _rows(conn, entry, self.user_id, self.email):
+                for row in _rows(conn, entry, self.user_id):
                     out.write(f"{',' if count else ''}\n{_json(row)}")
                     count += 1
                 out.write("]}")

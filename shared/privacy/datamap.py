@@ -43,9 +43,13 @@ class TableEntry:
     retention: str  # a retention class, see config/retention.py
     erasure: Erasure
     personal_columns: tuple[str, ...] = ()  # other columns holding personal data (email, IP, prompt, ...)
-    # Rows that name the person by the address they gave rather than by account (the contact form): an SQL
-    # condition on the table with `%(email)s`, the account's address. Export includes them; erasure deletes them.
+    # Rows tied to the account through a proven link other than `subject_column` (a contact-form ticket sent signed
+    # in with the account's own address): an SQL condition on the table with `%(uid)s`, the account id. Export
+    # includes them; erasure deletes them.
     contact_match: str | None = None
+    # Rows that merely name the account's address, unproven (anyone can type any address into the contact form):
+    # an SQL condition with `%(email)s`. Never exported to anyone; erasure deletes them (that discloses nothing).
+    address_match: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,10 @@ class Recipient:
     data: str
 
 
-# A contact-form ticket sent from the account's address belongs to that person too.
-CONTACT_TICKET = "user_id is null and lower(contact_email) = lower(%(email)s)"
+# A contact-form ticket belongs to an account only when its address was proven (sent signed in with the account's
+# own address: `contact_user_id`, migration 0023); one that merely names the address belongs to nobody.
+CONTACT_TICKET = "user_id is null and contact_user_id = %(uid)s"
+CONTACT_ADDRESS = "user_id is null and lower(contact_email) = lower(%(email)s)"
 
 TABLES: tuple[TableEntry, ...] = (
     TableEntry(
@@ -192,13 +198,15 @@ TABLES: tuple[TableEntry, ...] = (
         subject_column="user_id",
         category=Category.SUPPORT,
         # Contact-form tickets have no account: the address and name given are kept on the ticket only, to
-        # answer; such a ticket is deleted 3 years after its last message (rule contact_tickets).
+        # answer; such a ticket is deleted 3 years after its last message (rule contact_tickets). It is tied to
+        # an account (`contact_user_id`) only when sent signed in with the account's own address.
         purpose="answer the user's support requests and contact-form messages",
         legal_basis=LegalBasis.LEGITIMATE_INTEREST,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
-        personal_columns=("subject", "contact_email", "contact_name"),
+        personal_columns=("subject", "contact_email", "contact_name", "contact_user_id"),
         contact_match=CONTACT_TICKET,
+        address_match=CONTACT_ADDRESS,
     ),
     TableEntry(
         table="support_messages",
@@ -210,6 +218,7 @@ TABLES: tuple[TableEntry, ...] = (
         erasure=Erasure.DELETE,
         personal_columns=("body",),
         contact_match=f"ticket_id in (select id from support_tickets where {CONTACT_TICKET})",
+        address_match=f"ticket_id in (select id from support_tickets where {CONTACT_ADDRESS})",
     ),
     TableEntry(
         table="support_attachments",

@@ -5,11 +5,17 @@ except to read /v1/me and to cancel, the gallery stops showing the account's ima
 the LOCK_STEPS run in the same transaction. `cancel_erasure` removes the row within the grace period.
 
 After `scheduled_for`, the `erase-accounts` task claims each due account under a lease (two runs never
-work on one account) and runs ERASE_STEPS in order, recording each step as done, so a crash or a remote
-failure resumes where it stopped. Storage objects go first (Supabase refuses to delete an Auth user who
-owns objects), then the processors' records (Polar customer, Supabase Auth user), and last, in one
-transaction, every row the data map declares — deleted, anonymised or kept under a pseudonym as each entry
-says — then the account row itself, with a pseudonymous tombstone so old tokens cannot re-create it.
+work on one account) and runs ERASE_STEPS, recording each step as done, so a crash or a remote failure
+resumes where it stopped. Each step names the steps it must follow, and only those hold it back: a failing
+remote service (Polar, Supabase Auth) delays its own step and what depends on it, while every other step still
+runs in the same attempt. The orderings that matter: storage objects before the Auth user (Supabase refuses
+to delete an Auth user who owns objects); the dataset purge before the personal rows (it finds the account's
+dataset items through its rows); the farewell mail after every processor (it says the account is deleted) and
+before its address goes; and last, in one transaction, the rows step: every row the data map declares —
+deleted, anonymised or kept under a pseudonym as each entry says — then the account row itself, with a
+pseudonymous tombstone so old tokens cannot re-create it. The account row and this progress row must outlive
+every other step (the progress row cascades with the account), so the personal rows go early in their own
+step and the rows step sweeps once more whatever a request in flight wrote since.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Literal, Protocol
 from uuid import UUID
 
 from shared import audit
+from shared.accounts import repo as accounts_repo
 from shared.jobs import service as jobs
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict
@@ -224,8 +231,11 @@ def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str 
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
     match = f'"{entry.subject_column}"::text = %s'
-    if entry.contact_match and email and entry.erasure is Erasure.DELETE:  # contact-form rows from this address
-        conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"email": email})
+    if entry.erasure is Erasure.DELETE:  # contact-form rows tied to the account, then those naming its address
+        if entry.contact_match:
+            conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"uid": str(user_id)})
+        if entry.address_match and email:
+            conn.execute(f'delete from "{entry.table}" where {entry.address_match}', {"email": email})
     if entry.erasure is Erasure.DELETE:
         conn.execute(f'delete from "{entry.table}" where {match}', (str(user_id),))
     elif entry.erasure is Erasure.KEEP_PSEUDONYMISED:  # the pseudonym column stays; the id goes
@@ -263,18 +273,42 @@ def _erase_rows_step(db: Database, user_id: UUID, processors: Processors, now: d
     """Placeholder in the step list: the rows step runs under the claim check in `_run_one`."""
 
 
-Step = Callable[[Database, UUID, Processors, datetime], None]
+# Rows the later steps still need: the account row (the progress row cascades with it), the progress row, and the
+# rights register (its open erasure request is completed, and the register pseudonymised, by the rows step).
+_KEPT_UNTIL_LAST = frozenset({"accounts", "account_erasures", "privacy_requests"})
 
-# The erasure steps, in order. Storage first (an Auth user who owns objects cannot be deleted); the mail
-# saying it is done while the address still exists; the dataset items and (last of them) their keyed links;
-# the rows last, in one transaction that also removes this progress row (it cascades with the account).
-ERASE_STEPS: tuple[tuple[str, Step], ...] = (
-    ("storage", _erase_storage),
-    ("polar_customer", _erase_polar),
-    ("auth_user", _erase_auth),
-    ("farewell_mail", _farewell_mail),
-    ("improvement_dataset", _erase_dataset),
-    ("rows", _erase_rows_step),
+
+def erase_personal_rows(conn: Connection, user_id: UUID, *, keep_email: bool) -> None:
+    """Every row the data map declares but those the remaining steps need, and the account row's personal columns
+    (its email too unless a farewell mail is still due). The rows step later applies the whole map again."""
+    conn.execute("set local atelier.erasing = 'on'")
+    account = conn.execute("select email from accounts where id = %s", (user_id,)).fetchone()
+    email = account["email"] if account else None
+    for entry in TABLES:
+        if entry.table not in _KEPT_UNTIL_LAST:
+            _erase_entry(conn, entry, user_id, email)
+    accounts = next(e for e in TABLES if e.table == "accounts")
+    cleared = [c for c in accounts.personal_columns if not (keep_email and c == "email")]
+    accounts_repo.clear_columns(conn, user_id, cleared)
+
+
+def _erase_personal_rows_step(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
+    """Placeholder in the step list: the personal rows go under the claim check in `_run_one`."""
+
+
+Step = Callable[[Database, UUID, Processors, datetime], None]
+REMOTE_STEPS = ("polar_customer", "auth_user")
+
+# The erasure steps, in order, each with the steps it must follow (see the module docstring). A step whose
+# prerequisites are not all done waits for a later attempt; any other step runs even when an earlier one failed.
+ERASE_STEPS: tuple[tuple[str, Step, tuple[str, ...]], ...] = (
+    ("storage", _erase_storage, ()),
+    ("improvement_dataset", _erase_dataset, ()),
+    ("personal_rows", _erase_personal_rows_step, ("improvement_dataset",)),
+    ("polar_customer", _erase_polar, ()),
+    ("auth_user", _erase_auth, ("storage",)),
+    ("farewell_mail", _farewell_mail, ("storage", "improvement_dataset", *REMOTE_STEPS)),
+    ("rows", _erase_rows_step, ("storage", "improvement_dataset", "personal_rows", *REMOTE_STEPS, "farewell_mail")),
 )
 
 
@@ -319,12 +353,26 @@ def _sweep_after_rows(user_id: UUID, processors: Processors) -> None:
         log.warning("erasure removed %d objects written during erasure", found)
 
 
+def _mark_done(db: Database, user_id: UUID, claim: uuid.UUID, name: str) -> bool:
+    with db.transaction() as conn:
+        return bool(
+            conn.execute(
+                """update account_erasures set steps_done = array_append(steps_done, %s)
+                    where user_id = %s and claim = %s""",
+                (name, user_id, claim),
+            ).rowcount
+        )
+
+
 def _run_one(
     db: Database, user_id: UUID, claim: uuid.UUID, done: tuple[str, ...], *, processors: Processors, now: datetime
 ) -> bool:
-    """Run the steps not yet done; True when the account is gone. A lost lease stops the run."""
-    for name, step in ERASE_STEPS:
-        if name in done:
+    """Run every step not yet done whose prerequisites are done; True when the account is gone. A failing step
+    does not stop the others: its error is raised once the rest ran. A lost lease stops the run."""
+    finished = set(done)
+    failure: Exception | None = None
+    for name, step, after in ERASE_STEPS:
+        if name in finished or not finished.issuperset(after):
             continue
         if name == "rows":
             with db.transaction() as conn:
@@ -334,16 +382,25 @@ def _run_one(
                 erase_rows(conn, user_id, now=now, tombstone=not underage)
             _sweep_after_rows(user_id, processors)
             return True
-        step(db, user_id, processors, now)
-        with db.transaction() as conn:
-            marked = conn.execute(
-                """update account_erasures set steps_done = array_append(steps_done, %s)
-                    where user_id = %s and claim = %s""",
-                (name, user_id, claim),
-            ).rowcount
-        if not marked:
+        try:
+            if name == "personal_rows":
+                farewell_due = processors.email is not None and "farewell_mail" not in finished
+                with db.transaction() as conn:
+                    if _still_ours(conn, user_id, claim) is None:
+                        return False
+                    erase_personal_rows(conn, user_id, keep_email=farewell_due)
+            else:
+                step(db, user_id, processors, now)
+        except Exception as exc:  # a remote failure: the independent steps still run
+            log.warning("erasure step %s failed: %s", name, type(exc).__name__)
+            failure = failure or exc
+            continue
+        if not _mark_done(db, user_id, claim, name):
             return False
-    return False  # pragma: no cover - the rows step always ends the list
+        finished.add(name)
+    if failure is not None:
+        raise failure
+    return False  # pragma: no cover - without a failure every step ran, the rows step last
 
 
 def run_erasures(db: Database, processors: Processors, *, now: datetime, limit: int = 20) -> int:

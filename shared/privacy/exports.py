@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from shared.access.locks import UNDERWAY_SQL
 from shared.kit.db import Database
 from shared.kit.db.database import Connection
 from shared.kit.errors import AtelierError, NotFound
@@ -139,7 +140,8 @@ def list_owned(conn: Connection, user_id: UUID, *, cursor: str | None, limit: in
 
 
 def claim_next(conn: Connection, now: datetime, ids: list[UUID] | None, skip: list[UUID]) -> Export | None:
-    """Take one export to build: pending, or building under a lease that lapsed (its builder died)."""
+    """Take one export to build: pending, or building under a lease that lapsed (its builder died); never one of an
+    account whose erasure is under way (it waits, and goes with the account's rows)."""
     only = "and id = any(%(ids)s::uuid[])" if ids is not None else ""
     row = conn.execute(
         f"""update exports set status = 'building', attempts = attempts + 1, lease_until = %(lease)s,
@@ -147,6 +149,8 @@ def claim_next(conn: Connection, now: datetime, ids: list[UUID] | None, skip: li
              where id = (select id from exports
                           where (status = 'pending' or (status = 'building' and lease_until <= %(now)s))
                             and not id = any(%(skip)s::uuid[]) {only}
+                            and not exists (select 1 from account_erasures e
+                                             where e.user_id = exports.user_id and {UNDERWAY_SQL})
                           order by requested_at, id
                           limit 1
                           for update skip locked)
@@ -165,12 +169,15 @@ def _sha256(path: Path) -> str:
 
 
 def _complete(db: Database, claim: Export, *, key: str, size: int, sha256: str, now: datetime, days: int) -> bool:
-    """Mark the export ready, only if this attempt still holds it (fenced by the attempt number)."""
+    """Mark the export ready, only if this attempt still holds it (fenced by the attempt number) and the account's
+    erasure has not started meanwhile (the caller then deletes the archive it uploaded)."""
     with db.transaction() as conn:
         cur = conn.execute(
-            """update exports set status = 'ready', storage_key = %s, bytes = %s, sha256 = %s, schema_version = %s,
+            f"""update exports set status = 'ready', storage_key = %s, bytes = %s, sha256 = %s, schema_version = %s,
                       finished_at = %s, expires_at = %s, lease_until = null, error = null
-                where id = %s and status = 'building' and attempts = %s""",
+                where id = %s and status = 'building' and attempts = %s
+                  and not exists (select 1 from account_erasures e
+                                   where e.user_id = exports.user_id and {UNDERWAY_SQL})""",
             (key, size, sha256, SCHEMA_VERSION, now, now + timedelta(days=days), claim.id, claim.attempts),
         )
         if cur.rowcount != 1:

@@ -1,9 +1,12 @@
 """The contact form: a support ticket from someone who need not have an account.
 
-The address given is kept on the ticket only (never looked up, never linked to an account, never logged),
-used to acknowledge and to answer, and goes when the ticket goes: by the `contact_tickets` retention rule,
-or with the account whose address it is (the data map's `contact_match`). A message on the topic `privacy`
-also enters the rights register, due one calendar month later.
+The address given is kept on the ticket (never logged), used to acknowledge and to answer, and goes when the
+ticket goes: by the `contact_tickets` retention rule, or with the account whose address it is (the data map's
+`address_match`). Anyone can type any address, so a ticket is tied to an account (`contact_user_id`: exported
+with it, the data map's `contact_match`) only when the address is proven: sent by a signed-in person whose
+account has that very address (the identity provider verified it). Otherwise it is linked to nobody and
+exported to nobody. A message on the topic `privacy` also enters the rights register, due one calendar month
+later.
 """
 
 from __future__ import annotations
@@ -81,6 +84,20 @@ def clean_name(name: str | None) -> str | None:
     return value
 
 
+def proven_owner(conn: Connection, account_id: UUID, address: str) -> UUID | None:
+    """The signed-in account when `address` is its own (case aside) and nothing stops storing data for it (not
+    being erased); else None: the ticket is then linked to nobody. Locks the account row against its erasure."""
+    row = conn.execute(
+        """select a.email from accounts a where a.id = %s
+              and not exists (select 1 from account_erasures e where e.user_id = a.id)
+              for key share""",
+        (account_id,),
+    ).fetchone()
+    if row is None or not row["email"] or row["email"].strip().lower() != address.lower():
+        return None
+    return account_id
+
+
 def open_contact_ticket(
     conn: Connection,
     *,
@@ -90,18 +107,23 @@ def open_contact_ticket(
     message: str,
     now: datetime,
     pseudonym_key: bytes = b"",
+    signed_in: UUID | None = None,
 ) -> ContactTicket:
     """Ticket, first message, acknowledgement mail and (topic privacy) the register entry, in one transaction.
-    Past ACKS_PER_ADDRESS a day for one address, the message is still kept but not acknowledged."""
+    Past ACKS_PER_ADDRESS a day for one address, the message is still kept but not acknowledged.
+
+    `signed_in`: the account of a verified token sent with the message; the ticket is tied to it when the address
+    given is that account's own (`proven_owner`)."""
     address, person = clean_email(email), clean_name(name)
     check_text(None, message)
     if topic not in TOPICS:
         raise Unprocessable(f"Unknown topic {topic!r}.")
+    owner = proven_owner(conn, signed_in, address) if signed_in is not None else None
     row = conn.execute(
         """insert into support_tickets (user_id, subject, source, topic, contact_email, contact_name,
-                                        created_at, updated_at)
-           values (null, %s, 'contact', %s, %s, %s, %s, %s) returning id""",
-        (f"Contact form: {topic}", topic, address, person, now, now),
+                                        contact_user_id, created_at, updated_at)
+           values (null, %s, 'contact', %s, %s, %s, %s, %s, %s) returning id""",
+        (f"Contact form: {topic}", topic, address, person, owner, now, now),
     ).fetchone()
     if row is None:  # pragma: no cover - insert ... returning always yields the row
         raise RuntimeError("insert returned nothing")

@@ -1,6 +1,6 @@
 """POST /v1/contact: an anonymous ticket keeping the address only to answer, its acknowledgement (read back from
 a real SMTP server), the rights register for topic `privacy`, refusals that write nothing, the per-address
-limit, and the ticket exported and erased with the account whose address it names."""
+limit, and the ticket exported and erased with an account only when the address is proven."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_the_form_is_limited_per_address(tmp_path: Path, db: Database) -> None:
     assert form.count("support_tickets") == 3
 
 
-def test_signed_in_or_not_the_form_creates_no_account_link(contact: Contact) -> None:
+def test_signed_in_or_not_a_contact_ticket_is_never_listed_as_an_app_ticket(contact: Contact) -> None:
     ada = person("ada@example.com")
     onboard(contact.client, ada)
     response = contact.client.post(
@@ -188,17 +188,37 @@ def _archive(contact: Contact, headers: dict[str, str]) -> dict[str, Any]:
     return support
 
 
-def test_the_ticket_is_exported_and_erased_with_the_account_of_its_address(contact: Contact) -> None:
+def test_someone_elses_message_naming_my_address_is_not_in_my_export(contact: Contact) -> None:
+    """Anyone may type any address into the form: a message is tied to an account only when the address is
+    proven (sent signed in, with the account's own address), so words written in my name never reach my export."""
+    ada, bob = person("ada@example.com"), person("bob@example.com")
+    onboard(contact.client, ada)
+    onboard(contact.client, bob)
+    impostor = {"email": "ADA@example.com", "topic": "privacy", "message": "bob writes as ada"}
+    assert contact.client.post("/v1/contact", json=impostor).status_code == 202
+    assert contact.client.post("/v1/contact", json=impostor, headers=bob.headers).status_code == 202
+
+    support = _archive(contact, ada.headers)
+    assert support["tables"]["support_tickets"]["rows"] == []
+    assert support["tables"]["support_messages"]["rows"] == []
+    with contact.db.transaction() as conn:
+        linked = conn.execute("select count(*) as n from support_tickets where contact_user_id is not null").fetchone()
+    assert linked == {"n": 0}
+
+
+def test_a_signed_in_message_from_the_accounts_own_address_is_exported_and_erased_with_it(contact: Contact) -> None:
     ada = person("ada@example.com")
     onboard(contact.client, ada)
-    assert contact.send(email="ADA@example.com", message="ada writes without signing in").status_code == 202
+    mine = {"email": "ADA@example.com", "topic": "privacy", "message": "ada writes signed in"}
+    assert contact.client.post("/v1/contact", json=mine, headers=ada.headers).status_code == 202
+    assert contact.send(email="ada@example.com", message="someone writes as ada").status_code == 202
     assert contact.send(email=VISITOR, message="someone else writes").status_code == 202
 
     support = _archive(contact, ada.headers)
     tickets = support["tables"]["support_tickets"]["rows"]
     messages = support["tables"]["support_messages"]["rows"]
     assert [(t["source"], t["contact_email"]) for t in tickets] == [("contact", "ADA@example.com")]
-    assert [m["body"] for m in messages] == ["ada writes without signing in"]
+    assert [m["body"] for m in messages] == ["ada writes signed in"]
 
     assert contact.client.delete("/v1/me", headers=ada.headers).status_code == 202
     with loopback_server({("DELETE", f"/auth/v1/admin/users/{ada.id}"): lambda _: Reply(200, {})}) as auth:
@@ -210,6 +230,7 @@ def test_the_ticket_is_exported_and_erased_with_the_account_of_its_address(conta
         left = conn.execute("select contact_email from support_tickets").fetchall()
         bodies = conn.execute("select body from support_messages").fetchall()
         outbox = conn.execute("select count(*) as n from email_outbox where ticket_id is not null").fetchone()
+    # the unproven message naming her address goes too: deleting it discloses nothing to anyone
     assert left == [{"contact_email": VISITOR}]
     assert bodies == [{"body": "someone else writes"}]
     assert outbox == {"n": 1}  # only the other visitor's acknowledgement is still queued

@@ -19,10 +19,11 @@ import pytest
 from psycopg import sql
 
 from config.settings import Settings
+from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import FILES_PATH, LocalStorage, SignedUrlExpired, StorageUnavailable, SupabaseStorage
-from shared.privacy import exports, requests
+from shared.privacy import erasure, exports, requests
 from shared.privacy.archive import DataMap, category_file, write_archive
 from shared.privacy.datamap import STORAGE, TABLES, Category, Erasure, LegalBasis, StorageEntry, TableEntry
 from tests.support import images
@@ -403,3 +404,38 @@ def test_each_export_is_a_rights_request_due_in_a_month_and_completed_when_ready
         linked = conn.execute("select request_id from exports where id = %s", (export_id,)).fetchone()
     assert (done.status, done.completed_at) == ("completed", built_at)
     assert linked == {"request_id": done.id}
+
+
+def test_an_account_whose_erasure_is_under_way_gets_no_new_export(
+    local: MediaApp, settings: Settings, tmp_path: Path
+) -> None:
+    """Right of access holds through a user's own grace period; once the erasure is an under-13 refusal or has
+    started, no export is requested or built for the account (it would outlive the erasure's storage step)."""
+    grace, child, started = user("grace@example.com"), user("child@example.com"), user("started@example.com")
+    pending = {who.id: _request(local, who) for who in (grace, child, started)}
+    now = datetime.now(UTC)
+    with local.db.transaction() as conn:  # a retention erasure whose first run failed at storage: under way
+        erasure.request_erasure(conn, started.id, now=now, grace_days=0, by="retention")
+    down = SupabaseStorage("http://127.0.0.1:9", "sb_secret_x", "atelier", timeout=1.0)
+    auth = SupabaseAuthAdmin(_settings(tmp_path, supabase_url="http://127.0.0.1:9", supabase_secret_key="sb_x"))
+    assert erasure.run_erasures(local.db, erasure.Processors(storage=down, auth=auth), now=now) == 0
+    down.close()
+    with local.db.transaction() as conn:
+        erasure.request_erasure(conn, grace.id, now=now, grace_days=7, by="user")
+        erasure.request_erasure(conn, child.id, now=now, grace_days=0, by="underage")
+        progress = conn.execute("select attempts from account_erasures where user_id = %s", (started.id,)).fetchone()
+    assert progress == {"attempts": 1}
+
+    assert local.client.post("/v1/me/exports", headers=grace.headers).status_code == 202
+    for who in (child, started):
+        refused = local.client.post("/v1/me/exports", headers=who.headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "account_locked"
+    assert _build(local, settings) == 1
+    ready = local.client.get(f"/v1/me/exports/{pending[grace.id]}", headers=grace.headers).json()
+    assert ready["status"] == "ready"
+    for who in (child, started):
+        assert local.storage.list(f"users/{who.id}/exports/") == []
+        with local.db.transaction() as conn:
+            row = conn.execute("select status from exports where id = %s", (pending[who.id],)).fetchone()
+        assert row is None or row["status"] != "ready"

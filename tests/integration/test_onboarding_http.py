@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from config.settings import Settings
 from functions.api.app import create_app
@@ -291,3 +292,58 @@ def test_auth_admin_client_uses_the_injected_transport_and_reports_failures(sett
         proxy.delete_user(uuid.uuid4())  # any other 404 is not "gone"
     assert SupabaseAuthAdmin(settings).delete_user(uuid.uuid4()) is False  # not configured: no call
     assert len(seen) == 3
+
+
+def _onboard_twice_at_once(client: TestClient, who: Person, version: int) -> dict[str, Response]:
+    """An adult and an under-13 answer for one account, released together from two threads."""
+    barrier = threading.Barrier(2)
+    answers: dict[str, Response] = {}
+    bodies: dict[str, dict[str, object]] = {
+        "adult": {"age_confirmed": True, "accepted_policy_version": version},
+        "child": {"birth_date": _years_ago(10).isoformat(), "accepted_policy_version": version},
+    }
+
+    def send(kind: str) -> None:
+        barrier.wait()
+        answers[kind] = client.post("/v1/me/onboarding", json=bodies[kind], headers=who.headers)
+
+    threads = [threading.Thread(target=send, args=(kind,)) for kind in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_adult_and_underage_onboarding_at_once_have_one_truthful_winner(
+    supabase_client: tuple[TestClient, Loopback], db: Database
+) -> None:
+    """Both answers are sent at once, many times: either the adult one wins (200, and the under-13 one is
+    refused with 409, nothing erased) or the under-13 one wins (403 underage, the account erased, and the adult
+    one refused with 403/401): never 200 "onboarded" for an account that is then erased."""
+    client, server = supabase_client
+    version = client.get("/v1/policies/current").json()["version"]
+    winners: set[str] = set()
+    for round_ in range(30):
+        who = _supabase_person(server, f"race-{round_}@example.com")
+        assert client.get("/v1/me", headers=who.headers).status_code == 200
+        answers = _onboard_twice_at_once(client, who, version)
+        with db.transaction() as conn:
+            account = conn.execute("select onboarded_at from accounts where id = %s", (who.id,)).fetchone()
+            locked = conn.execute("select 1 from account_erasures where user_id = %s", (who.id,)).fetchone()
+        grown, young = answers["adult"], answers["child"]
+        if grown.status_code == 200:
+            winners.add("adult")
+            assert young.status_code == 409, (round_, young.text)
+            assert young.json()["error"]["code"] == "already_onboarded"
+            assert account is not None
+            assert account["onboarded_at"] is not None
+            assert locked is None, f"round {round_}: an onboarded account was locked for erasure"
+        else:
+            winners.add("child")
+            assert young.status_code == 403, (round_, young.text)
+            assert young.json()["error"]["code"] == "underage"
+            assert grown.status_code in (401, 403), (round_, grown.text)
+            assert grown.json()["error"]["code"] in ("underage", "account_locked", "account_erased")
+            assert account is None, f"round {round_}: the refused account was not erased"
+    assert winners, "every round had a winner"

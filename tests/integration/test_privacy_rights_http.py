@@ -20,7 +20,7 @@ from shared import audit
 from shared.kit.db import Database
 from shared.media import service as media_service
 from shared.media.storage import Storage, build_storage, user_prefix
-from shared.privacy import erasure
+from shared.privacy import erasure, exports
 from shared.privacy.requests import list_requests
 from tests.support import images
 from tests.support.jobs import job_row
@@ -389,7 +389,7 @@ def test_a_failing_processor_is_retried_from_the_step_it_reached(stack: Stack) -
         progress = erasure.pending(conn, ada.id)
         row = conn.execute("select last_error from account_erasures").fetchone()
     assert progress is not None
-    assert progress.steps_done == ("storage", "polar_customer")
+    assert progress.steps_done == ("storage", "improvement_dataset", "personal_rows", "polar_customer")
     assert row == {"last_error": "AuthAdminError"}
     assert stack.storage.list(user_prefix(ada.id)) == []
     assert erasure.run_erasures(stack.db, processors, now=later + timedelta(minutes=1)) == 0  # waits to retry
@@ -397,3 +397,49 @@ def test_a_failing_processor_is_retried_from_the_step_it_reached(stack: Stack) -
     assert erasure.run_erasures(stack.db, processors, now=later + timedelta(minutes=11)) == 1
     assert len(stack.deletes("/v1/customers/external/")) == 1  # the finished step was not repeated
     assert rows_mentioning(stack.db, [str(ada.id)]) == []
+
+
+def test_an_unreachable_processor_holds_back_only_its_own_step(stack: Stack) -> None:
+    """An under-13 refusal while Polar is down: storage, the Auth user and every personal row go at once; only the
+    account row (no email left) and the progress row wait for Polar; no export is built meanwhile, and the next
+    run after Polar returns finishes."""
+    child = stack.person("young.one@example.com")
+    stack.remote.routes[("DELETE", f"/v1/customers/external/{child.id}")] = lambda _: Reply(503, {"detail": "down"})
+    device = f"dev-{uuid.uuid4().hex}"
+    headers = {**child.headers, "X-Device-ID": device, "User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"}
+    assert stack.client.get("/v1/me", headers=headers).status_code == 200  # a security-log row with its address
+    consent = {"device_id": device, "categories": {"analytics": True}, "notice_version": 1}
+    assert stack.client.post("/v1/consents", headers=headers, json=consent).status_code == 201
+    contact = {"email": child.email, "topic": "general", "message": "hello"}
+    assert stack.client.post("/v1/contact", json=contact).status_code == 202
+    assert stack.client.post("/v1/me/exports", headers=headers).status_code == 202
+    stack.storage.put(f"{user_prefix(child.id)}uploads/a.png", images.plain("PNG"), "image/png")
+
+    version = stack.client.get("/v1/policies/current").json()["version"]
+    body = {"birth_date": "2020-01-01", "accepted_policy_version": version}
+    refused = stack.client.post("/v1/me/onboarding", headers=headers, json=body)
+    assert refused.json()["error"]["code"] == "underage"
+
+    with stack.db.transaction() as conn:
+        progress = erasure.pending(conn, child.id)
+        row = conn.execute("select last_error from account_erasures").fetchone()
+    assert progress is not None
+    assert "polar_customer" not in progress.steps_done
+    assert {"storage", "auth_user", "personal_rows"} <= set(progress.steps_done)
+    assert row == {"last_error": "PaymentProviderError"}
+    assert stack.storage.list(user_prefix(child.id)) == []
+    assert [r.path for r in stack.deletes("/auth/v1/admin/users/")] == [f"/auth/v1/admin/users/{child.id}"]
+    assert rows_mentioning(stack.db, [child.email, device]) == []
+    assert set(rows_mentioning(stack.db, [str(child.id)])) <= {
+        ("accounts", "id"),
+        ("account_erasures", "user_id"),
+        ("privacy_requests", "user_id"),  # the register: pseudonymised with the account row
+    }
+    assert exports.build_exports(stack.db, stack.storage, now=datetime.now(UTC), days=7) == 0
+    assert stack.storage.list(user_prefix(child.id)) == []
+
+    stack.remote.routes[("DELETE", f"/v1/customers/external/{child.id}")] = lambda _: Reply(204, b"")
+    later = datetime.now(UTC) + erasure.RETRY_AFTER + timedelta(minutes=1)
+    assert erasure.run_erasures(stack.db, erasure_processors(stack.settings), now=later) == 1
+    assert rows_mentioning(stack.db, [str(child.id), child.email]) == []
+    assert len(stack.deletes("/auth/v1/admin/users/")) == 1  # the finished steps were not repeated

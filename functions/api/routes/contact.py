@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.deps import AppSettings, Db
+from functions.api.deps import AppSettings, Db, bearer_token
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from shared.auth import TokenVerifier
+from shared.kit.errors import AtelierError
 from shared.support import contact
 from shared.support.service import InvalidSupportText
 
@@ -39,8 +41,26 @@ class ContactOut(BaseModel):
 
 DESCRIPTION: dict[str, Any] = {
     "description": "Anonymous. Creates a support ticket that keeps the address only to answer, and mails an "
-    "acknowledgement to it. Topic `privacy` also registers a rights request, answered within one month."
+    "acknowledgement to it. Topic `privacy` also registers a rights request, answered within one month. Sent with "
+    "the bearer token of an account whose own (verified) address is the one given, the ticket is tied to that "
+    "account and included in its data export; otherwise it is linked to no account and exported to nobody."
 }
+
+
+def _sender_account(request: Request, email: str) -> UUID | None:
+    """The account of a valid bearer token whose verified email is the address given; None otherwise. The form
+    stays anonymous: a missing, invalid or other person's token only means the message is linked to nobody."""
+    token = bearer_token(request)
+    if token is None:
+        return None
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        principal = verifier.verify(token)
+    except AtelierError:
+        return None
+    if not principal.email or principal.email.strip().lower() != email.strip().lower():
+        return None
+    return principal.user_id
 
 
 @router.post(
@@ -51,7 +71,8 @@ DESCRIPTION: dict[str, Any] = {
     responses=errors(contact.InvalidContactEmail, contact.InvalidContactName, InvalidSupportText),
     openapi_extra=DESCRIPTION,
 )
-def send_contact(body: ContactIn, db: Db, settings: AppSettings) -> ContactOut:
+def send_contact(body: ContactIn, request: Request, db: Db, settings: AppSettings) -> ContactOut:
+    signed_in = _sender_account(request, body.email)
     with db.transaction() as conn:
         ticket = contact.open_contact_ticket(
             conn,
@@ -61,6 +82,7 @@ def send_contact(body: ContactIn, db: Db, settings: AppSettings) -> ContactOut:
             message=body.message,
             now=datetime.now(UTC),
             pseudonym_key=settings.pseudonym_key,
+            signed_in=signed_in,
         )
     log.info("contact message received", extra={"ticket_id": str(ticket.id), "topic": ticket.topic})
     return ContactOut(id=ticket.id, status="received", topic=ticket.topic)

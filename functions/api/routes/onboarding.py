@@ -7,6 +7,7 @@ from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storag
 from functions.api.fields import IsoDate
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from shared.access.locks import AccountErased, AccountLocked
 from shared.kit.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
 from shared.lifecycle import onboarding
 from shared.lifecycle.onboarding import AlreadyOnboarded, InvalidBirthDate
@@ -47,7 +48,14 @@ class OnboardingOut(BaseModel):
     "/me/onboarding",
     summary="Age check and policy acceptance; under 13 the account is deleted",
     responses=errors(
-        InvalidBirthDate, UnknownPolicyVersion, PolicyVersionNotCurrent, Underage, OnboardingRequired, AlreadyOnboarded
+        InvalidBirthDate,
+        UnknownPolicyVersion,
+        PolicyVersionNotCurrent,
+        Underage,
+        OnboardingRequired,
+        AlreadyOnboarded,
+        AccountLocked,
+        AccountErased,
     ),
 )
 def post_onboarding(

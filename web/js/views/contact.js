@@ -31,7 +31,9 @@ export async function render(root, ctx) {
         try {
           const body = { email: email.value.trim(), topic: topic.value, message: message.value };
           if (name.value.trim()) body.name = name.value.trim();
-          const sent = await api.publicPost("/v1/contact", body);
+          // Signed in, the token goes along: with the account's own address the message joins the account
+          // (and its data export); with any other address it stays linked to no account.
+          const sent = ctx.me ? await api.post("/v1/contact", body) : await api.publicPost("/v1/contact", body);
           replace(
             panel,
             h("h1", { tabindex: "-1" }, "Message sent"),
@@ -60,6 +62,11 @@ export async function render(root, ctx) {
   panel.append(
     h("h1", {}, "Contact us"),
     h("p", { class: "lede" }, "No account needed. We keep your address only to answer you, and delete it with the message."),
+    h(
+      "p",
+      { class: "muted" },
+      "A message becomes part of an account (and its data export) only when sent signed in with that account's own address.",
+    ),
     form,
     ctx.me ? h("p", { class: "muted" }, "Signed in? ", h("a", { href: "#/support" }, "Open a support ticket"), " to keep the conversation in your account.") : null,
   );
