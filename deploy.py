@@ -91,8 +91,28 @@ def _on_account(email: str, action: Callable[[Connection, Account], str]) -> int
 def cmd_local(args: argparse.Namespace) -> int:
     from functions.local import run_local
 
-    run_local(_settings(), host=args.host, port=args.port, workers=args.workers)
+    settings = _settings()
+    if settings.storage_kind == "supabase":  # the same check as deploy: a missing bucket made private, public refused
+        if not settings.supabase_url or not settings.supabase_secret_key:
+            print("local refused: ATELIER_STORAGE=supabase needs SUPABASE_URL and SUPABASE_SECRET_KEY", file=sys.stderr)
+            return 2
+        if not _bucket_checked("local", settings, settings.supabase_url, settings.supabase_secret_key):
+            return 2
+    run_local(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
+
+
+def _bucket_checked(verb: str, settings: Settings, url: str, secret_key: str) -> bool:
+    """Check the Storage bucket (created private when missing, refused when public or unreadable) and say so."""
+    from shared.media.bucket import BucketRefused, ensure_private_bucket
+
+    try:
+        state = ensure_private_bucket(url, secret_key, settings.storage_bucket, timeout=settings.http_timeout_seconds)
+    except BucketRefused as exc:
+        print(f"{verb} refused: {exc}", file=sys.stderr)
+        return False
+    print(f"storage bucket {settings.storage_bucket!r}: {'created, private' if state == 'created' else 'private'}")
+    return True
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -123,7 +143,6 @@ def cmd_deploy(_: argparse.Namespace) -> int:
     from config.models import offered_models
     from functions.job_routing import gpu_containers
     from shared.kit.db import migrate
-    from shared.media.bucket import BucketRefused, ensure_private_bucket
 
     settings = _settings()
     try:
@@ -137,17 +156,8 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
-    try:
-        state = ensure_private_bucket(
-            os.environ["SUPABASE_URL"],
-            os.environ["SUPABASE_SECRET_KEY"],
-            settings.storage_bucket,
-            timeout=settings.http_timeout_seconds,
-        )
-    except BucketRefused as exc:
-        print(f"deploy refused: {exc}", file=sys.stderr)
+    if not _bucket_checked("deploy", settings, os.environ["SUPABASE_URL"], os.environ["SUPABASE_SECRET_KEY"]):
         return 2
-    print(f"storage bucket {settings.storage_bucket!r}: {'created, private' if state == 'created' else 'private'}")
     return _deploy_app(offered)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class Budget:
-    """At most `limit` requests per `window_seconds` (a fixed window aligned to the epoch)."""
+    """At most `limit` requests in any `window_seconds` (a sliding window: shared/ratelimit.py)."""
 
     limit: int
     window_seconds: int

@@ -1,18 +1,26 @@
-"""Rate limits shared by every container: fixed-window counters in Postgres, one atomic upsert per check.
+"""Rate limits shared by every container: a sliding log in Postgres, one atomic upsert per check.
 
 Why Postgres: the API runs as many serverless containers that share no memory, so an in-process
 counter would multiply every budget by the number of containers (and reset on each cold start).
 Postgres is already the one shared store every container talks to, its clock is the one clock all
 containers agree on, and a check is a single `insert ... on conflict do update ... returning`
-statement: row-level locking on the counter row serialises concurrent checks of the same key, so N
-simultaneous checks against a limit L see hit numbers 1..N and exactly L of them are allowed.
-No Redis to run, secure and keep in sync.
+statement: row-level locking on the key's row serialises concurrent checks of the same key, so N
+simultaneous checks against a limit L admit exactly L of them. No Redis to run, secure and keep in sync.
 
-Algorithm: fixed windows aligned to the epoch (`floor(now / window) * window`). A client can at most
-double its budget across a window boundary; budgets are set with that in mind.
+Algorithm: a sliding log. The key's row holds the times of the requests it admitted within the last window;
+a request is admitted when fewer than `limit` of them are younger than `window_seconds`, and then its own time
+is added. So no window of that length, wherever it starts, ever admits more than `limit` (fixed windows aligned
+to the epoch admitted up to twice the limit around a boundary: 10 of 100 rapid requests on a 5/60 budget). A
+refused request is not logged, so a client that keeps hammering gets in again as soon as its oldest admission
+leaves the window (`retry_after`). The row holds at most `limit` times: small for every budget we have.
+GCRA (one "theoretical arrival time" per key) was the alternative; with a burst of `limit` it admits up to
+about twice the limit in one window too, so it does not give the exact guarantee.
+
+`count_in_window` keeps the old fixed-window counter for what is a count per window by nature (security
+events: one event per subject and window, a unique key on the window's start).
 
 Keys are stored only as keyed hashes (HMAC-SHA256 with the deployment's pseudonym key), never as raw
-IP addresses or account ids. Windows that have ended are deleted by the `prune-rate-limits` task.
+IP addresses or account ids. Rows whose window has ended are deleted by the `prune-rate-limits` task.
 
 Fail closed: if the store cannot be reached the check raises `RateLimiterUnavailable` (503
 `rate_limiter_unavailable`); there is no code path that answers "allowed" without a counted hit.
@@ -24,9 +32,11 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from shared.kit.db import Database
@@ -46,24 +56,56 @@ class RateLimiterUnavailable(ServiceUnavailable):
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of one counted request: `hits` is its number in the current window."""
+    """The outcome of one checked request: `admitted` requests of this key in the window ending now (this one
+    included when it was allowed)."""
 
     allowed: bool
-    retry_after: int  # seconds until the window ends (0 when allowed)
-    hits: int
+    retry_after: int  # seconds until a request would be admitted again (0 when allowed)
+    admitted: int
     limit: int
-    window_start: datetime
     window_seconds: int
 
     @property
     def remaining(self) -> int:
-        return max(self.limit - self.hits, 0)
+        return max(self.limit - self.admitted, 0)
+
+
+@dataclass(frozen=True)
+class WindowCount:
+    """One counted event in a fixed window aligned to the epoch: `hits` is its number in that window."""
+
+    hits: int
+    window_start: datetime
 
 
 def hash_key(bucket: str, key: str, secret: bytes) -> str:
     """The stored form of a key: HMAC-SHA256 over bucket and key, so a raw IP or id is never kept."""
     return hmac.new(secret, f"{bucket}\x00{key}".encode(), hashlib.sha256).hexdigest()[:40]
 
+
+# The sliding log: on conflict the key's row is locked and re-read, so concurrent checks of one key queue up.
+# `live` is the log without the admissions that have left the window; the request is admitted when it holds
+# fewer than the limit.
+_CHECK = """
+with t as (select coalesce(%(now)s::timestamptz, now()) as now)
+insert into rate_limit_log as r (bucket, key_hash, window_seconds, admitted, allowed, expires_at)
+select %(bucket)s, %(key)s, %(window)s, array[t.now], true, t.now + make_interval(secs => %(window)s) from t
+on conflict (bucket, key_hash) do update set
+    window_seconds = excluded.window_seconds,
+    allowed = cardinality(array(
+        select a from unnest(r.admitted) a where a > (select now from t) - make_interval(secs => %(window)s)
+    )) < %(limit)s,
+    admitted = array(
+        select a from unnest(r.admitted) a where a > (select now from t) - make_interval(secs => %(window)s)
+        union all
+        select (select now from t) where cardinality(array(
+            select a from unnest(r.admitted) a where a > (select now from t) - make_interval(secs => %(window)s)
+        )) < %(limit)s
+        order by 1
+    ),
+    expires_at = greatest(r.expires_at, excluded.expires_at)
+returning r.allowed, r.admitted, (select now from t) as now
+"""
 
 _UPSERT = """
 with w as (
@@ -88,42 +130,78 @@ def check(
     now: datetime | None = None,
     secret: bytes = b"",
 ) -> Decision:
-    """Count one request for `key` in `bucket` and say whether it is within `limit` per `window_seconds`.
+    """Admit one request for `key` in `bucket` if fewer than `limit` were admitted in the last `window_seconds`.
 
-    With a `Database` the hit is committed at once (what routes want: a refused request still counts,
-    and the count survives a later rollback). With a `Connection` it joins the caller's transaction.
-    Raises `RateLimiterUnavailable` when the store cannot be reached: callers never fail open by accident.
+    With a `Database` the admission is committed at once (what routes want: it survives a later rollback).
+    With a `Connection` it joins the caller's transaction. Raises `RateLimiterUnavailable` when the store cannot
+    be reached: callers never fail open by accident. `now` (tests) drives the clock; by default it is the
+    database's, the one clock every container agrees on.
     """
     if limit < 1 or window_seconds < 1:
         raise ValueError("limit and window_seconds must be at least 1")
+    params = {
+        "bucket": bucket,
+        "key": hash_key(bucket, key, secret),
+        "window": window_seconds,
+        "limit": limit,
+        "now": now,
+    }
+    row = _one(conn_or_db, _CHECK, params)
+    admitted: list[datetime] = list(row["admitted"])
+    if row["allowed"]:
+        return Decision(True, 0, len(admitted), limit, window_seconds)
+    # Refused: a request is admitted again once the admission `limit` places back leaves the window.
+    frees_at = admitted[len(admitted) - limit] + timedelta(seconds=window_seconds)
+    retry_after = max(1, math.ceil((frees_at - row["now"]).total_seconds()))
+    return Decision(False, retry_after, len(admitted), limit, window_seconds)
+
+
+def count_in_window(
+    conn_or_db: Connection | Database,
+    *,
+    bucket: str,
+    key: str,
+    window_seconds: int,
+    now: datetime | None = None,
+    secret: bytes = b"",
+) -> WindowCount:
+    """Count one event for `key` in the fixed window (aligned to the epoch) holding `now`: for facts that are per
+    window by nature (one security event per subject and window), never for admitting requests."""
+    if window_seconds < 1:
+        raise ValueError("window_seconds must be at least 1")
     params = {"bucket": bucket, "key": hash_key(bucket, key, secret), "window": window_seconds, "now": now}
+    row = _one(conn_or_db, _UPSERT, params)
+    return WindowCount(int(row["hits"]), row["window_start"])
+
+
+def _one(conn_or_db: Connection | Database, query: str, params: dict[str, object]) -> dict[str, Any]:
     try:
         if isinstance(conn_or_db, Database):
             with conn_or_db.connection(timeout=CONNECTION_TIMEOUT_SECONDS) as conn:
-                row = conn.execute(_UPSERT, params).fetchone()
+                row = conn.execute(query, params).fetchone()
         else:
-            row = conn_or_db.execute(_UPSERT, params).fetchone()
+            row = conn_or_db.execute(query, params).fetchone()
     except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError) as exc:
         raise RateLimiterUnavailable() from exc
     if row is None:  # pragma: no cover - insert ... returning always yields a row
         raise RateLimiterUnavailable()
-    hits = int(row["hits"])
-    allowed = hits <= limit
-    retry_after = 0 if allowed else max(1, math.ceil((row["expires_at"] - row["now"]).total_seconds()))
-    return Decision(allowed, retry_after, hits, limit, row["window_start"], window_seconds)
+    return dict(row)
 
 
 def prune(db: Database, now: datetime) -> int:
-    """Delete counters whose window has ended, in bounded batches (what the scheduler calls)."""
+    """Delete logs and counters whose window has ended, in bounded batches (what the scheduler calls)."""
     total = 0
-    while True:
-        with db.transaction() as conn:
-            cur = conn.execute(
-                """delete from rate_limit_counters where ctid in (
-                       select ctid from rate_limit_counters where expires_at < %s limit %s)""",
-                (now, PRUNE_BATCH),
-            )
-            done = int(cur.rowcount)
-        total += done
-        if done < PRUNE_BATCH:
-            return total
+    for table in ("rate_limit_log", "rate_limit_counters"):
+        while True:
+            with db.transaction() as conn:
+                cur = conn.execute(
+                    sql.SQL(
+                        "delete from {t} where ctid in (select ctid from {t} where expires_at < %s limit %s)"
+                    ).format(t=sql.Identifier(table)),
+                    (now, PRUNE_BATCH),
+                )
+                done = int(cur.rowcount)
+            total += done
+            if done < PRUNE_BATCH:
+                break
+    return total

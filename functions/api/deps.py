@@ -25,6 +25,7 @@ from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptance
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
 from shared.lifecycle.signup import ensure_account
 from shared.media.storage import Storage as ObjectStorage
+from shared.media.storage import StorageUnavailable
 from shared.moderation import Moderator
 from shared.policies import service as policies
 
@@ -50,6 +51,7 @@ def _auth_admin(request: Request) -> SupabaseAuthAdmin:
     return admin
 
 
+@raises(StorageUnavailable)  # every route that reaches the object store may find it unable to answer
 def _storage(request: Request) -> ObjectStorage:
     storage: ObjectStorage = request.app.state.storage
     return storage

@@ -13,6 +13,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from functions.api.fields import UNSTORABLE
 from functions.api.raises import ErrorBody, ErrorDetail, by_status, describe, raised_by
 from shared.kit.errors import (
     AtelierError,
@@ -23,6 +24,7 @@ from shared.kit.errors import (
     RateLimited,
     Unauthorized,
 )
+from shared.kit.text import strip_control_characters
 from shared.policies.service import is_gate_exempt
 
 __all__ = ["ErrorBody", "ErrorDetail", "declare_error_responses", "error_response", "install_error_handlers"]
@@ -163,9 +165,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for this type only
         raise exc
     first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    # A dict key in the location is client text: echo it only cleaned (a lone surrogate cannot be encoded).
+    where = strip_control_characters(".".join(str(part) for part in first.get("loc", ()) if part != "body"))
     message = f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", "invalid request"))
-    return error_response(422, "invalid_request", message)
+    # Text a field may not store (functions/api/fields.py `storable`) answers that field's own stable code.
+    code = str((first.get("ctx") or {}).get("code", "")) if first.get("type") == UNSTORABLE else ""
+    return error_response(422, code or "invalid_request", message)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -323,6 +323,8 @@ class SupabaseStorage(Storage):
             return fn(*args)
         except StorageApiError as exc:
             if object_is_missing(exc):
+                # Storage answers NoSuchKey for a missing bucket and for a wrong key too: missing only if the bucket is.
+                self.check_bucket()
                 raise ObjectMissing() from exc
             raise StorageUnavailable(f"Storage refused to {what} ({refusal_code(exc)}).") from exc
         except httpx.HTTPError as exc:
@@ -342,9 +344,16 @@ class SupabaseStorage(Storage):
         return data
 
     def delete(self, keys: Sequence[str]) -> None:
+        """Storage answers the objects it removed; a missing bucket and a wrong key both answer `[]`. When fewer
+        came back than were asked for, the bucket is checked: the rest were already gone only if it exists."""
         names = [check_key(key) for key in keys]
+        confirmed = False
         for start in range(0, len(names), REMOVE_BATCH):
-            self._call("delete objects", self._bucket().remove, names[start : start + REMOVE_BATCH])
+            batch = names[start : start + REMOVE_BATCH]
+            removed = self._call("delete objects", self._bucket().remove, batch)
+            if not confirmed and len(removed) < len(batch):
+                self.check_bucket()
+                confirmed = True
 
     def exists(self, key: str) -> bool:
         try:
@@ -376,8 +385,22 @@ class SupabaseStorage(Storage):
         return sorted(found)
 
     def check_bucket(self) -> None:
-        """`StorageUnavailable` unless the bucket exists and this key may read it (a wrong key sees no bucket)."""
-        self._call("read the bucket", self._client.get_bucket, self.bucket)
+        """`StorageUnavailable` unless the bucket exists and this key may read it (a wrong key sees no bucket).
+
+        `GET /bucket/{id}` is the one call that tells (NoSuchBucket for both). It is asked only after an answer that
+        would otherwise read as "missing" or "nothing there" (NoSuchKey, an item error, a short delete, an empty
+        listing), so a healthy call never pays for it and its answer is not cached: a cached "the bucket exists"
+        would let a bucket deleted meanwhile turn every object "missing" and every delete "done" until it expired.
+        """
+        import httpx  # noqa: PLC0415  (loaded by __init__ already; see the class docstring)
+        from storage3.exceptions import StorageApiError  # noqa: PLC0415
+
+        try:
+            self._client.get_bucket(self.bucket)
+        except StorageApiError as exc:
+            raise StorageUnavailable(f"Storage refused to read the bucket ({refusal_code(exc)}).") from exc
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable("Storage is unreachable (read the bucket).") from exc
 
     def folders(self, prefix: str) -> builtins.list[str]:
         """One level only (Storage lists a folder's entries; sub-folders are those without an id)."""
@@ -403,6 +426,7 @@ class SupabaseStorage(Storage):
         lifetime = seconds if seconds is not None else self.signed_url_seconds
         names = [check_key(key) for key in keys]
         urls: dict[str, str] = {}
+        unsigned = False
         for start in range(0, len(names), REMOVE_BATCH):
             batch = names[start : start + REMOVE_BATCH]
             if not batch:
@@ -410,6 +434,10 @@ class SupabaseStorage(Storage):
             for item in self._call("sign URLs", self._bucket().create_signed_urls, batch, lifetime):
                 if item.get("signedURL") and not item.get("error"):
                     urls[item["path"]] = str(item["signedURL"])
+                else:
+                    unsigned = True
+        if unsigned:  # a missing bucket or a wrong key answers 200 with an error for every item
+            self.check_bucket()
         return urls  # an object Storage could not sign (missing) is left out, not fatal for a whole page
 
     def close(self) -> None:

@@ -300,6 +300,16 @@ TABLES: tuple[TableEntry, ...] = (
         personal_columns=("payload",),
     ),
     TableEntry(
+        table="rate_limit_log",
+        subject_column=None,  # keys are keyed hashes of an address or account id, never the raw value
+        category=Category.DEVICE,
+        purpose="abuse prevention: times of the requests admitted per client address and account, last window",
+        legal_basis=LegalBasis.LEGITIMATE_INTEREST,
+        retention="rate_limit_windows",
+        erasure=Erasure.KEEP_PSEUDONYMISED,
+        personal_columns=("key_hash",),
+    ),
+    TableEntry(
         table="rate_limit_counters",
         subject_column=None,  # keys are keyed hashes of an address or account id, never the raw value
         category=Category.DEVICE,

@@ -1,6 +1,6 @@
 """Security events: repeated authentication failures or access denials from one address or for one account.
 
-Each denial is counted with the rate limiter's atomic upsert (bucket `auth_failures` or `access_denied`,
+Each denial is counted in a fixed window (`ratelimit.count_in_window`; bucket `auth_failures` or `access_denied`,
 budgets in config/limits.py). The one request whose hit number equals budget + 1 records the event, so
 a flood raises exactly one event per subject and window, and the table's unique key makes that a
 database fact even if two containers raced. Subjects are stored as keyed hashes; details carry no raw
@@ -50,8 +50,8 @@ def record_denial(
 ) -> SecurityEvent | None:
     """Count one denial; return the event when this denial is the first one over the budget in its window."""
     bucket = f"{kind}:{subject_kind}"
-    decision = ratelimit.check(
-        db, bucket=bucket, key=subject, limit=budget.limit, window_seconds=budget.window_seconds, now=now, secret=secret
+    decision = ratelimit.count_in_window(
+        db, bucket=bucket, key=subject, window_seconds=budget.window_seconds, now=now, secret=secret
     )
     if decision.hits != budget.limit + 1:
         return None

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import SCREENSHOTS  # printed at the end of the run by tests/conftest.py
 from tests.support import polar
@@ -159,8 +159,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, polar_server: Loopback) -> I
 
 @pytest.fixture(scope="session")
 def idle_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """No worker: a submitted job stays queued until canceled (deterministic progress and Cancel); no billing."""
-    running = start_stack(tmp_path_factory.mktemp("idle") / "data", workers=0, limits="jobs.user=3/60")
+    """No worker: a submitted job stays queued until canceled (deterministic progress and Cancel); no billing.
+    Three jobs per account in any ten minutes: a fourth is refused with a Retry-After the client never waits out."""
+    running = start_stack(tmp_path_factory.mktemp("idle") / "data", workers=0, limits="jobs.user=3/600")
     yield running
     stop_stack(running)
 
@@ -206,6 +207,10 @@ class Tab:
         assert bad == [], f"accessibility violations on {name}: {bad}"
 
 
+# Playwright's `expect` waits 5 s by default: too short for a 2-core machine running the suite under load.
+expect.set_options(timeout=20_000)
+
+
 def new_tab(browser: Browser, base: str, viewport: str = "desktop", **context: Any) -> Tab:
     size = MOBILE if viewport == "mobile" else DESKTOP
     options: dict[str, Any] = {"viewport": size, "accept_downloads": True}
@@ -214,7 +219,7 @@ def new_tab(browser: Browser, base: str, viewport: str = "desktop", **context: A
     options.update(context)
     ctx = browser.new_context(**options)
     page = ctx.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(30_000)  # actions and waits; `expect` has its own default, set once below
     tab = Tab(page, base, viewport)
 
     def console(message: Any) -> None:

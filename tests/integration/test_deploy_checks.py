@@ -161,3 +161,37 @@ def test_deploy_refuses_a_public_bucket_and_missing_settings(
     unset = _deploy({"DATABASE_URL": database_url}, tmp_path)
     assert unset.returncode == 2
     assert "SUPABASE_URL, SUPABASE_SECRET_KEY" in unset.stderr
+
+
+def _local(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`deploy.py local` on a free port; every case here must stop at the bucket check, before the stack starts."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ATELIER_", "SUPABASE_", "POLAR_", "MODAL_"))}
+    clean.update({"HOME": str(tmp_path), **env})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return subprocess.run(
+        [sys.executable, "deploy.py", "local", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_local_with_supabase_storage_checks_its_bucket_at_start_as_deploy_does(
+    storage: tuple[BucketApi, Loopback], tmp_path: Path
+) -> None:
+    api, server = storage
+    api.buckets[BUCKET] = {
+        "id": BUCKET, "name": BUCKET, "owner": "", "public": True, "created_at": "2030-01-01T00:00:00Z",
+        "updated_at": "2030-01-01T00:00:00Z", "file_size_limit": None, "allowed_mime_types": None,
+    }  # fmt: skip
+    public = _local({"SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": KEY}, tmp_path)
+    assert public.returncode == 2, public.stdout + public.stderr
+    assert f"local refused: bucket '{BUCKET}' is public" in public.stderr
+    wrong_key = _local({"SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": "sb_publishable_wrong"}, tmp_path)
+    assert wrong_key.returncode == 2, wrong_key.stdout + wrong_key.stderr
+    assert "local refused: Storage refused to describe bucket" in wrong_key.stderr
+    assert [rec.path for rec in server.requests] == [f"/storage/v1/bucket/{BUCKET}"] * 2
+    unset = _local({"ATELIER_STORAGE": "supabase"}, tmp_path)
+    assert unset.returncode == 2
+    assert "SUPABASE_URL and SUPABASE_SECRET_KEY" in unset.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything started

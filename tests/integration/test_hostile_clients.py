@@ -581,3 +581,151 @@ def test_a_large_photo_is_accepted_and_stored_at_the_size_generation_needs(clien
     response = _upload(client, ada, out.getvalue())
     assert response.status_code == 201, response.text
     assert (response.json()["width"], response.json()["height"]) == (2048, 1536)
+
+
+# --- 12. Text no field can store, on anonymous routes -------------------------------------------------------
+# Each was a 500 (psycopg cannot encode a lone surrogate; Postgres refuses NUL): now 422 with a stable code.
+
+
+def _raw_post(client: TestClient, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    raw = json.dumps(body).encode()  # ASCII with \u escapes: NUL and lone surrogates travel as JSON allows
+    return client.post(path, content=raw, headers={**(headers or {}), "Content-Type": "application/json"})
+
+
+def _gallery_item(client: TestClient) -> str:
+    from shared.media import service as media_service
+
+    owner = person()
+    onboard(client, owner)
+    app: Any = client.app
+    with app.state.db.transaction() as conn:
+        item = media_service.store_output(
+            conn, app.state.storage, user_id=owner.id, job_id=None, data=images.plain("PNG", (16, 12)),
+            content_type="image/png", width=16, height=12, task="text_to_image", model="flux-schnell", prompt="sea",
+        )  # fmt: skip
+    assert client.patch(f"/v1/media/{item.id}", json={"public": True}, headers=owner.headers).status_code == 200
+    return str(item.id)
+
+
+def test_a_report_whose_details_hold_nul_is_422(client: TestClient, db: Database) -> None:
+    media_id = _gallery_item(client)
+    response = _raw_post(client, f"/v1/gallery/{media_id}/report", {"reason": "spam", "details": "a\u0000b"})
+    assert (response.status_code, _code(response)) == (422, "invalid_request"), response.text
+    with db.transaction() as conn:
+        assert conn.execute("select count(*) as n from gallery_reports").fetchone() == {"n": 0}
+    fine = _raw_post(client, f"/v1/gallery/{media_id}/report", {"reason": "spam", "details": "line one\n\tline two"})
+    assert fine.status_code == 202, fine.text  # multi-line text keeps its tabs and line breaks
+
+
+@pytest.mark.parametrize(
+    ("field", "code"), [("email", "invalid_contact_email"), ("name", "invalid_contact_name")], ids=["email", "name"]
+)
+@pytest.mark.parametrize("bad", ["\ud800", chr(0xDFFF), "\u0000", "\n"], ids=["high", "low", "nul", "newline"])
+def test_the_contact_form_refuses_a_lone_surrogate_in_name_or_email_with_its_own_code(
+    client: TestClient, db: Database, field: str, code: str, bad: str
+) -> None:
+    body = {"email": "ada@example.com", "name": "Ada", "topic": "general", "message": "hello"}
+    body[field] = f"ada{bad}@example.com" if field == "email" else f"Ada{bad}"
+    response = _raw_post(client, "/v1/contact", body)
+    assert (response.status_code, _code(response)) == (422, code), response.text
+    with db.transaction() as conn:
+        assert conn.execute("select count(*) as n from support_tickets").fetchone() == {"n": 0}
+
+
+def test_a_consent_category_key_with_a_lone_surrogate_is_422(client: TestClient, db: Database) -> None:
+    version = client.get("/v1/policies/current").json()["version"]
+    body = {"device_id": "device-0123456789", "categories": {"\ud800": True}, "notice_version": version}
+    response = _raw_post(client, "/v1/consents", body)
+    assert (response.status_code, _code(response)) == (422, "unknown_consent_category"), response.text
+    assert "\\ud800" not in response.text  # the key is not echoed back raw
+    with db.transaction() as conn:
+        assert conn.execute("select count(*) as n from consent_events").fetchone() == {"n": 0}
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    # pydantic's JSON parser refuses a lone surrogate in this body before any field rule runs: still a clean 422.
+    [("\ud800", "invalid_request"), ("\u0000", "invalid_email"), ("\t", "invalid_email")],
+    ids=["surrogate", "nul", "tab"],
+)
+def test_the_dev_sign_in_email_refuses_unstorable_text(client: TestClient, bad: str, code: str) -> None:
+    response = _raw_post(client, "/v1/dev/sign-in", {"email": f"ada{bad}@example.com"})
+    assert (response.status_code, _code(response)) == (422, code), response.text
+
+
+def _strings(annotation: Any, where: str, metadata: tuple[Any, ...] = ()) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Every string a request model holds (fields, dict keys, list items), with the metadata that constrains it."""
+    import typing
+
+    from pydantic import BaseModel
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *extra = typing.get_args(annotation)
+        yield from _strings(inner, where, (*metadata, *extra))
+    elif annotation is str:
+        yield where, metadata
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            yield from _strings(field.annotation, f"{where}.{name}", tuple(field.metadata))
+    elif origin is dict:
+        key, value = typing.get_args(annotation)
+        yield from _strings(key, f"{where}[key]")
+        yield from _strings(value, f"{where}[value]")
+    else:
+        for arg in typing.get_args(annotation):
+            yield from _strings(arg, f"{where}[]" if origin in (list, tuple, set) else where, metadata)
+
+
+def _request_strings(app: Any) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+    from fastapi.routing import iter_route_contexts
+
+    found = []
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            continue
+        for param in dependant.body_params:
+            annotation = param.field_info.annotation
+            if param.field_info.metadata:
+                annotation = typing_annotated(annotation, *param.field_info.metadata)
+            for method in sorted(route.methods or ()):
+                for where, metadata in _strings(annotation, param.name):
+                    found.append((method, str(route.path), where, metadata))
+    return found
+
+
+def typing_annotated(annotation: Any, *metadata: Any) -> Any:
+    from typing import Annotated
+
+    return Annotated[(annotation, *metadata)]
+
+
+def test_every_string_a_request_may_store_follows_the_stored_text_rule(client: TestClient) -> None:
+    from functions.api.fields import is_storable_check
+
+    strings = _request_strings(client.app)
+    assert len(strings) > 20  # the sweep sees the request models (JSON bodies and forms)
+    unchecked = [
+        f"{method} {path} {where}"
+        for method, path, where, metadata in strings
+        if not any(is_storable_check(item) for item in metadata)
+    ]
+    assert unchecked == []
+
+
+@pytest.mark.parametrize("bad", ["a\u0000b", "a\ud800b"], ids=["nul", "surrogate"])
+def test_unstorable_text_in_any_json_string_field_is_never_a_500(client: TestClient, bad: str) -> None:
+    """Each string of each JSON request model, set to the bad text in an otherwise empty body: never a 5xx."""
+    ada = person()
+    onboard(client, ada)
+    answers = []
+    for method, path, where, _ in _request_strings(client.app):
+        if method not in ("POST", "PUT", "PATCH") or where.count(".") != 1 or "[" in where:
+            continue
+        url = path.replace("{media_id}", str(uuid.uuid4())).replace("{ticket_id}", str(uuid.uuid4()))
+        raw = json.dumps({where.split(".")[1]: bad}).encode()
+        response = client.request(method, url, content=raw, headers={**ada.headers, "Content-Type": "application/json"})
+        answers.append((method, path, where, response.status_code))
+    assert answers
+    assert [answer for answer in answers if answer[3] >= 500] == []

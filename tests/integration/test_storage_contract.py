@@ -29,7 +29,7 @@ from shared.media.storage import (
     SupabaseStorage,
     build_storage,
 )
-from tests.support.fake_storage_api import BUCKET, SECRET_KEY, FakeStorageApi, fake_storage_api
+from tests.support.fake_storage_api import BUCKET, PUBLISHABLE_KEY, SECRET_KEY, FakeStorageApi, fake_storage_api
 
 
 @dataclass
@@ -334,19 +334,44 @@ def test_a_proxy_route_not_found_is_unavailable_not_missing() -> None:
 
 
 def test_the_fake_answers_errors_in_the_storage_servers_shape() -> None:
-    """HTTP 400 with the error's own status as text in the body (supabase/storage's error handler)."""
+    """HTTP 400 with the error's own status as text in the body (supabase/storage's error handler), and a bucket
+    the caller cannot see (missing, or a wrong key) answered per route as supabase/storage v1.11.2 does."""
+    no_such_key = {"statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"}
+    no_such_bucket = {
+        "statusCode": "404", "code": "NoSuchBucket", "error": "Bucket not found", "message": "Bucket not found",
+    }  # fmt: skip
     with fake_storage_api() as api:
-        headers = {"apikey": SECRET_KEY, "Authorization": f"Bearer {SECRET_KEY}"}
-        missing = httpx.get(f"{api.url}/storage/v1/object/{BUCKET}/users/x/a.png", headers=headers)
-        assert (missing.status_code, missing.json()) == (
-            400,
-            {"statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"},
-        )
-        bucket = httpx.get(f"{api.url}/storage/v1/object/other/users/x/a.png", headers=headers)
-        assert (bucket.status_code, bucket.json()) == (
-            400,
-            {"statusCode": "404", "code": "NoSuchBucket", "error": "Bucket not found", "message": "Bucket not found"},
-        )
+        good = SupabaseStorage(api.url, SECRET_KEY, BUCKET)
+        good.put("users/x/a.png", b"x", "image/png")
+        good.close()
+        secret = {"apikey": SECRET_KEY, "Authorization": f"Bearer {SECRET_KEY}"}
+        publishable = {"apikey": PUBLISHABLE_KEY, "Authorization": f"Bearer {PUBLISHABLE_KEY}"}
+        missing = httpx.get(f"{api.url}/storage/v1/object/{BUCKET}/users/x/b.png", headers=secret)
+        assert (missing.status_code, missing.json()) == (400, no_such_key)
+        for bucket, headers in ((BUCKET, publishable), ("other", secret)):
+            base = f"{api.url}/storage/v1"
+            read = httpx.get(f"{base}/object/{bucket}/users/x/a.png", headers=headers)
+            assert (read.status_code, read.json()) == (400, no_such_key)
+            info = httpx.get(f"{base}/object/info/{bucket}/users/x/a.png", headers=headers)
+            assert (info.status_code, info.json()) == (400, no_such_key)
+            sign = httpx.post(f"{base}/object/sign/{bucket}/users/x/a.png", headers=headers, json={"expiresIn": 60})
+            assert (sign.status_code, sign.json()) == (400, no_such_key)
+            many = httpx.post(
+                f"{base}/object/sign/{bucket}", headers=headers, json={"expiresIn": 60, "paths": ["users/x/a.png"]}
+            )
+            assert many.status_code == 200
+            assert [(i["path"], i["signedURL"], bool(i["error"])) for i in many.json()] == [
+                ("users/x/a.png", None, True)
+            ]
+            gone = httpx.request(
+                "DELETE", f"{base}/object/{bucket}", headers=headers, json={"prefixes": ["users/x/a.png"]}
+            )
+            assert (gone.status_code, gone.json()) == (200, [])
+            listed = httpx.post(f"{base}/object/list/{bucket}", headers=headers, json={"prefix": "users/x"})
+            assert (listed.status_code, listed.json()) == (200, [])
+            described = httpx.get(f"{base}/bucket/{bucket}", headers=headers)
+            assert (described.status_code, described.json()) == (400, no_such_bucket)
+        assert api.keys() == ["users/x/a.png"]  # nothing it answered touched the object
 
 
 def test_folders_lists_one_level_of_names(backend: Backend) -> None:

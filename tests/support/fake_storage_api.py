@@ -1,14 +1,30 @@
 """A loopback stand-in for the Supabase Storage API, with an in-memory object store.
 
 It answers the requests storage3 makes (paths under /storage/v1/object/... and /storage/v1/bucket/...), in the
-shapes the open-source Storage server answers them, and refuses what it refuses: an unknown bucket, an upload
-over an existing object without `x-upsert: true`, more than 1000 names in one remove call.
+shapes the open-source Storage server (supabase/storage v1.11.2) answers them, and refuses what it refuses: an
+upload over an existing object without `x-upsert: true`, more than 1000 names in one remove call.
 
 Errors are the server's: HTTP 400 (500 for internal errors) whose body carries the error's own status as text,
-`{"statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"}`. A missing
-bucket is `NoSuchBucket` (statusCode "404" too), and so is any bucket a wrong key cannot see; listing a bucket
-that does not exist (or that the key cannot see) answers an empty list, as the server's search function does.
-A path the server does not have is Fastify's own HTTP 404.
+`{"statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"}`. A path the
+server does not have is Fastify's own HTTP 404.
+
+A bucket the caller cannot see: a missing bucket (any name but `api.bucket`, or every name once
+`api.mode = "missing_bucket"`), or a wrong key (any key but the secret one, e.g. the publishable key, or every key
+once `api.mode = "wrong_key"`: the server runs such a caller under row-level security and it sees no rows). The
+server answers it differently per route, and only one route says so (measured against v1.11.2):
+- `GET  /bucket/{id}`                  → 400 `{"statusCode": "404", "code": "NoSuchBucket", "error": "Bucket not found",
+                                          "message": "Bucket not found"}`: the one honest answer, for both causes;
+- `POST /object/sign/{bucket}/{key}`   → 400 NoSuchKey (the object lookup finds no row; the bucket is never read);
+- `POST /object/sign/{bucket}`         → 200 `[{"error": "Either the object does not exist or you do not have access
+                                          to it", "path": key, "signedURL": null}, ...]`, one per path;
+- `DELETE /object/{bucket}`            → 200 `[]` (deleted what it could see: nothing);
+- `POST /object/list/{bucket}`         → 200 `[]`;
+- `GET  /object/{bucket}/{key}`, `GET /object/info/{bucket}/{key}` → 400 NoSuchKey (the same object lookup);
+- `POST /object/{bucket}/{key}` (upload) → a missing bucket 400 NoSuchBucket (the bucket is read first); a wrong key
+  400 `{"statusCode": "403", "code": "AccessDenied", "error": "Unauthorized", "message": "new row violates row-level
+  security policy"}` (read from the server's source, not measured).
+So NoSuchKey, an item error, an empty delete or an empty listing mean "missing" only once `GET /bucket/{id}` has
+answered the bucket.
 """
 
 from __future__ import annotations
@@ -24,12 +40,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.loopback import Recorded, Reply, serve
 
 SECRET_KEY = "sb_secret_test-storage-key"
+PUBLISHABLE_KEY = "sb_publishable_test-storage-key"  # the key a browser holds: sees no private bucket
 BUCKET = "atelier"
 PREFIX = "/storage/v1/object/"
 BUCKET_PREFIX = "/storage/v1/bucket/"
@@ -57,6 +74,9 @@ class FakeStorageApi:
     # Called with the object key of each upload: True answers it with the server's internal error (HTTP 500,
     # `InternalError`), as a failing Storage does, and stores nothing.
     refuse_upload: Callable[[str], bool] | None = None
+    # "missing_bucket": `bucket` is gone (as if deleted, or never created); "wrong_key": every caller's key is wrong
+    # (as if the secret key were rotated). Objects stay in `objects`, as they would under the right bucket.
+    mode: Literal["ok", "missing_bucket", "wrong_key"] = "ok"
 
     def keys(self) -> list[str]:
         with self.lock:
@@ -110,17 +130,27 @@ def _multipart_file(headers: dict[str, str], body: bytes) -> tuple[bytes, str]:
     raise ValueError("no file part")
 
 
+def _rls_refused() -> tuple[int, Any]:
+    return _error(403, "AccessDenied", "Unauthorized", "new row violates row-level security policy")
+
+
 def _handle(api: FakeStorageApi, rec: Recorded) -> tuple[int, Any]:  # noqa: PLR0911, PLR0912 - one route table
     parts = urlsplit(rec.path)
     path = unquote(parts.path)
     headers = {name.lower(): value for name, value in rec.headers.items()}
     signed_get = rec.method == "GET" and path.startswith(f"{PREFIX}sign/")  # the token alone authorises it
-    # A wrong key is a caller whose row-level security hides the bucket: it sees no bucket and lists nothing.
-    sees_bucket = signed_get or (
-        headers.get("apikey") == api.secret_key and headers.get("authorization") == f"Bearer {api.secret_key}"
+    # A wrong key is a caller whose row-level security hides every row: it sees no bucket and no object.
+    privileged = signed_get or (
+        api.mode != "wrong_key"
+        and headers.get("apikey") == api.secret_key
+        and headers.get("authorization") == f"Bearer {api.secret_key}"
     )
+
+    def exists(bucket: str) -> bool:
+        return bucket == api.bucket and api.mode != "missing_bucket"
+
     if rec.method == "GET" and path.startswith(BUCKET_PREFIX):
-        if not sees_bucket or path[len(BUCKET_PREFIX) :] != api.bucket:
+        if not (privileged and exists(path[len(BUCKET_PREFIX) :])):
             return _no_such_bucket()
         return 200, {
             "id": api.bucket,
@@ -139,12 +169,13 @@ def _handle(api: FakeStorageApi, rec: Recorded) -> tuple[int, Any]:  # noqa: PLR
     action, _, tail = rest.partition("/")
 
     def split_bucket(text: str) -> tuple[str, str] | None:
+        """(bucket, key) when the caller sees that bucket, else None (its object lookups find no row)."""
         bucket, _, key = text.partition("/")
-        return (bucket, key) if bucket == api.bucket and sees_bucket else None
+        return (bucket, key) if exists(bucket) and privileged else None
 
     with api.lock:
         if rec.method == "POST" and action == "list":
-            if tail != api.bucket or not sees_bucket:
+            if not (exists(tail) and privileged):
                 return 200, []  # the server's search finds no rows for a bucket it cannot see
             body = json.loads(rec.body)
             prefix = body.get("prefix", "")
@@ -166,19 +197,18 @@ def _handle(api: FakeStorageApi, rec: Recorded) -> tuple[int, Any]:  # noqa: PLR
             offset, limit = int(body.get("offset", 0)), int(body.get("limit", 100))
             return 200, ordered[offset : offset + limit]
         if rec.method == "POST" and action == "sign":
+            bucket, slash, one = tail.partition("/")
             target = split_bucket(tail)
-            if target is None:
-                return _no_such_bucket()
             body = json.loads(rec.body)
             expires = int(time.time()) + int(body["expiresIn"])
-            if target[1]:  # one object
-                if target[1] not in api.objects:
+            if slash:  # one object: an object lookup, whatever hides the object
+                if target is None or one not in api.objects:
                     return _no_such_key()
-                url = f"/object/sign/{api.bucket}/{target[1]}?token={api.token(target[1], expires)}"
+                url = f"/object/sign/{api.bucket}/{one}?token={api.token(one, expires)}"
                 return 200, {"signedURL": url}
             items = []
             for key in body["paths"]:
-                if key in api.objects:
+                if target is not None and key in api.objects:
                     url = f"/object/sign/{api.bucket}/{key}?token={api.token(key, expires)}"
                     items.append({"error": None, "path": key, "signedURL": url})
                 else:
@@ -196,32 +226,31 @@ def _handle(api: FakeStorageApi, rec: Recorded) -> tuple[int, Any]:  # noqa: PLR
             return 200, signed
         if rec.method == "GET" and action == "info":
             target = split_bucket(tail)
-            if target is None:
-                return _no_such_bucket()
-            if target[1] not in api.objects:
+            if target is None or target[1] not in api.objects:
                 return _no_such_key()
             obj = api.objects[target[1]]
             return 200, {"name": target[1], "size": len(obj.data), "content_type": obj.content_type}
-        if rec.method == "DELETE" and rest == api.bucket:
-            if not sees_bucket:
-                return 200, []  # deletes what the key may see: nothing
+        if rec.method == "DELETE" and "/" not in rest:
+            if not (exists(rest) and privileged):
+                return 200, []  # deletes what the key may see in the bucket: nothing
             names = json.loads(rec.body)["prefixes"]
             if len(names) > 1000:
                 return _error(400, "InvalidRequest", "Bad Request", "body/prefixes must NOT have more than 1000 items")
             removed = [{"name": name} for name in names if api.objects.pop(name, None) is not None]
             return 200, removed
-        target = split_bucket(rest)
-        if target is None:
-            return _no_such_bucket()
-        key = target[1]
+        bucket, _, key = rest.partition("/")
         if rec.method == "POST":
+            if not exists(bucket):
+                return _no_such_bucket()  # an upload reads the bucket (as the superuser) first
+            if not privileged:
+                return _rls_refused()
             if key in api.objects and headers.get("x-upsert") != "true":
                 return _error(409, "KeyAlreadyExists", "Duplicate", "The resource already exists")
             data, content_type = _multipart_file(headers, rec.body)
             api.objects[key] = StoredObject(data, content_type, time.time())
             return 200, {"Key": f"{api.bucket}/{key}", "Id": hashlib.md5(key.encode()).hexdigest()}  # noqa: S324
         if rec.method == "GET":
-            found = api.objects.get(key)
+            found = api.objects.get(key) if split_bucket(rest) is not None else None
             if found is None:
                 return _no_such_key()
             return 200, found

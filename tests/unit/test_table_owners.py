@@ -56,6 +56,7 @@ OWNERS: dict[str, str] = {
     "preferences": "accounts",
     "privacy_requests": "privacy",
     "rate_limit_counters": "ratelimit",
+    "rate_limit_log": "ratelimit",
     "schema_migrations": "kit",
     "security_events": "security",
     "security_log": "devices",

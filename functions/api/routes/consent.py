@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, StrictBool
 from config.cookies import CONSENT_CATEGORIES, COOKIES
 from functions.api.cookies import clear_cookie, set_cookie
 from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
+from functions.api.fields import NoControlCharacters, storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.access.guard import can_process, record_analytics
@@ -25,8 +26,14 @@ CATEGORIES_SCHEMA: dict[str, Any] = {"propertyNames": {"enum": sorted(CONSENT_CA
 
 
 class ConsentIn(BaseModel):
-    device_id: str = Field(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA)
-    categories: dict[str, StrictBool] = Field(json_schema_extra=CATEGORIES_SCHEMA)
+    device_id: Annotated[
+        str,
+        Field(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA),
+        storable(code=InvalidDeviceId.code),
+    ]
+    categories: dict[Annotated[str, storable(code=UnknownConsentCategory.code)], StrictBool] = Field(
+        json_schema_extra=CATEGORIES_SCHEMA
+    )
     notice_version: int = Field(ge=1)
 
 
@@ -137,10 +144,12 @@ def cookie_registry() -> list[CookieOut]:
 
 
 class AnalyticsIn(BaseModel):
-    feature: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    model: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
-    aspect_ratio: str | None = Field(None, max_length=16, pattern=r"^[0-9]{1,5}:[0-9]{1,5}$")
-    edit_action: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    feature: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$"), NoControlCharacters]
+    model: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControlCharacters] | None = None
+    aspect_ratio: (
+        Annotated[str, Field(max_length=16, pattern=r"^[0-9]{1,5}:[0-9]{1,5}$"), NoControlCharacters] | None
+    ) = None
+    edit_action: Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9_.-]+$"), NoControlCharacters] | None = None
 
 
 class AnalyticsOut(BaseModel):

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.deps import AppSettings, Db, bearer_token
+from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.auth import TokenVerifier
 from shared.kit.errors import AtelierError
 from shared.support import contact
+from shared.support.contact import InvalidContactEmail, InvalidContactName
 from shared.support.service import InvalidSupportText
 
 log = logging.getLogger("atelier.api.contact")
@@ -27,10 +29,14 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Described, not enforced by the framework, so a refusal keeps its stable code (invalid_contact_*).
-    email: Annotated[str, Field(json_schema_extra=contact.EMAIL_SCHEMA)]
-    name: Annotated[str | None, Field(json_schema_extra=contact.NAME_SCHEMA)] = None
+    email: Annotated[str, Field(json_schema_extra=contact.EMAIL_SCHEMA), storable(code=InvalidContactEmail.code)]
+    name: (
+        Annotated[str, Field(json_schema_extra=contact.NAME_SCHEMA), storable(code=InvalidContactName.code)] | None
+    ) = None
     topic: contact.Topic
-    message: Annotated[str, Field(json_schema_extra=contact.MESSAGE_SCHEMA)]
+    message: Annotated[
+        str, Field(json_schema_extra=contact.MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
+    ]
 
 
 class ContactOut(BaseModel):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from functions.api.deps import AppSettings, Db
+from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.access.locks import is_erased
@@ -42,7 +43,9 @@ class InvalidEmail(Unprocessable):
 
 
 class SignInIn(BaseModel):
-    email: str = Field(max_length=320, json_schema_extra={"format": "email"})
+    email: Annotated[
+        str, Field(max_length=320, json_schema_extra={"format": "email"}), storable(code=InvalidEmail.code)
+    ]
 
 
 class SignInOut(BaseModel):

@@ -27,7 +27,7 @@ from functions.api.deps import (
     RequestData,
     Storage,
 )
-from functions.api.fields import StoredText
+from functions.api.fields import MultilineText, StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.suspension import NOT_SUSPENDED
@@ -58,7 +58,9 @@ class JobCreate(BaseModel):
 
     task: Task
     model: StoredText | None = Field(None, max_length=100)
-    prompt: StoredText | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
+    prompt: MultilineText | None = Field(
+        None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS"
+    )
     image: UUID | None = Field(None, description="an upload or output id: the reference image")
     mask: UUID | None = Field(None, description="an upload id with purpose=mask (inpaint)")
     aspect_ratio: StoredText | None = Field(None, max_length=10)

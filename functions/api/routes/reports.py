@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.deps import AppSettings, Db, OptionalCaller, RequestData
+from functions.api.fields import MultilineText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.kit.errors import NotFound
@@ -23,7 +24,7 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: ReportReason
-    details: str | None = Field(None, max_length=MAX_DETAILS, description="what is wrong, for the reviewer")
+    details: MultilineText | None = Field(None, max_length=MAX_DETAILS, description="what is wrong, for the reviewer")
 
 
 class ReportOut(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from config.settings import Settings
 from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.errors import ErrorBody
-from functions.api.fields import NoControlCharacters, StoredText
+from functions.api.fields import MultilineText, NoControlCharacters, StoredText
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
 from shared.accounts import preferences as prefs
@@ -73,7 +73,7 @@ def cancel_deletion(caller: CurrentCaller, db: Db) -> CancelOut:
 class RestrictionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     restricted: StrictBool  # `0`, `"false"` and the like are refused, not read as a choice
-    reason: Annotated[StoredText | None, Field(min_length=1, max_length=500)] = None
+    reason: Annotated[MultilineText | None, Field(min_length=1, max_length=500)] = None
 
 
 class RestrictionOut(BaseModel):

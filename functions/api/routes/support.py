@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
 from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
+from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.screening import judge_uploads
@@ -170,8 +171,10 @@ def open_ticket(
     storage: Storage,
     settings: AppSettings,
     moderator: ContentModerator,
-    subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA)],
-    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    subject: Annotated[str, Form(json_schema_extra=SUBJECT_SCHEMA), storable(code=InvalidSupportText.code)],
+    message: Annotated[
+        str, Form(json_schema_extra=MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
+    ],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> TicketOut:
     service.check_text(subject, message)
@@ -229,7 +232,9 @@ def post_message(
     storage: Storage,
     settings: AppSettings,
     moderator: ContentModerator,
-    message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
+    message: Annotated[
+        str, Form(json_schema_extra=MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
+    ],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
     service.check_text(None, message)
