@@ -17,6 +17,7 @@ from functions.api.middleware import (
     DenialMonitorMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
+    proxy_rule,
 )
 from functions.api.readiness import Readiness
 from functions.api.routes import LOCAL_ROUTERS, ROUTERS
@@ -85,7 +86,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings.max_upload_bytes))
     app.add_middleware(JsonCorsMiddleware, origins=settings.cors_origins)  # functions/api/cors.py
     app.add_middleware(DenialMonitorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
+    app.add_middleware(SecurityHeadersMiddleware, rule=proxy_rule(settings))
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in ROUTERS if settings.is_production else ROUTERS + LOCAL_ROUTERS:

@@ -581,3 +581,83 @@ def test_a_large_photo_is_accepted_and_stored_at_the_size_generation_needs(clien
     response = _upload(client, ada, out.getvalue())
     assert response.status_code == 201, response.text
     assert (response.json()["width"], response.json()["height"]) == (2048, 1536)
+
+
+# --- 31.9 One client-address rule -------------------------------------------------------------------------------
+# ATELIER_TRUSTED_PROXY_HOPS decided the address rate limits counted, ATELIER_TRUSTED_PROXIES the one the security log
+# and consent records kept: behind a listed proxy every client shared the proxy's budget while the log named each
+# client; with a hop count any peer chose the address it was counted under while the log named the peer.
+
+
+def _security_log_ips(db: Database) -> list[str]:
+    with db.transaction() as conn:
+        return [row["ip"] for row in conn.execute("select host(ip) as ip from security_log order by id").fetchall()]
+
+
+def test_behind_a_listed_proxy_budgets_and_the_security_log_name_the_same_client(tmp_path: Path, db: Database) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        supabase_jwt_secret=HS256_SECRET,
+        trusted_proxies="10.0.0.0/8",
+        rate_limit_overrides="account.ip=2/60",
+    )
+    app = create_app(settings, db)
+    ada, bob = person(), person()
+    with TestClient(app, client=("10.1.2.3", 51000)) as proxy:
+        via = {"X-Forwarded-For": "198.51.100.7, 10.9.9.9"}
+        assert [proxy.get("/v1/me", headers={**ada.headers, **via}).status_code for _ in range(2)] == [200, 200]
+        assert proxy.get("/v1/me", headers={**ada.headers, **via}).status_code == 429  # her own budget is spent
+        bob_via = {"X-Forwarded-For": "198.51.100.8"}
+        assert proxy.get("/v1/me", headers={**bob.headers, **bob_via}).status_code == 200  # not the proxy's budget
+    with TestClient(app, client=("203.0.113.5", 51000)) as direct:  # not a proxy: its header is not believed
+        codes = [
+            direct.get("/v1/me", headers={**ada.headers, "X-Forwarded-For": f"192.0.2.{n}"}).status_code
+            for n in range(3)
+        ]
+        assert codes == [200, 200, 429]
+    assert _security_log_ips(db) == ["198.51.100.7", "198.51.100.7", "198.51.100.8", "203.0.113.5", "203.0.113.5"]
+
+
+def test_with_the_deprecated_hop_count_the_log_names_whom_the_budget_counted(tmp_path: Path, db: Database) -> None:
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET, trusted_proxy_hops=1)
+    ada = person()
+    with TestClient(create_app(settings, db), client=("203.0.113.5", 51000)) as client:
+        assert client.get("/v1/me", headers={**ada.headers, "X-Forwarded-For": "192.0.2.1"}).status_code == 200
+    assert _security_log_ips(db) == ["192.0.2.1"]  # was the peer, while the rate limit counted 192.0.2.1
+
+
+@pytest.mark.parametrize(("proxies", "hops"), [("*", 0), ("0.0.0.0/0", 0), ("::/0", 0), ("", 1), ("10.0.0.0/8, *", 0)])
+def test_production_refuses_a_rule_that_believes_every_peer(
+    monkeypatch: pytest.MonkeyPatch, proxies: str, hops: int
+) -> None:
+    from pydantic import ValidationError
+
+    from tests.support.production import set_mail_env
+
+    monkeypatch.setenv("ATELIER_ENV", "production")
+    set_mail_env(monkeypatch)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/postgres")
+    monkeypatch.setenv("SUPABASE_URL", "https://proj.supabase.co")
+    monkeypatch.setenv("SUPABASE_SECRET_KEY", "sb_secret_real")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", proxies)
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXY_HOPS", str(hops))
+    with pytest.raises(ValidationError, match="trusts every peer"):
+        Settings()
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXY_HOPS", "0")
+    assert Settings().trusted_proxies == ["10.0.0.0/8"]  # naming the proxies is fine
+
+
+def test_both_client_address_settings_at_once_or_a_garbled_proxy_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXY_HOPS", "1")
+    with pytest.raises(ValidationError, match="both set"):
+        Settings()
+    monkeypatch.delenv("ATELIER_TRUSTED_PROXY_HOPS")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")
+    with pytest.raises(ValidationError, match=r"proxy\.example"):
+        Settings()
