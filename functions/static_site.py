@@ -83,7 +83,7 @@ def _index(root: Path, assets: dict[str, Asset], config: dict[str, object]) -> t
     origins = " ".join(str(o) for o in (config.get("api_base_url"), config.get("supabase_url")) if o)
     csp = (
         f"default-src 'self'; script-src 'self' 'sha256-{digest}'; style-src 'self'; "
-        f"img-src 'self' data: blob: {origins} https:; connect-src 'self' {origins}; "
+        f"img-src 'self' data: blob: {origins}; connect-src 'self' {origins}; "
         "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
     return html.encode(), " ".join(csp.split())

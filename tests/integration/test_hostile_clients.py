@@ -661,3 +661,46 @@ def test_both_client_address_settings_at_once_or_a_garbled_proxy_are_refused_at_
     monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")
     with pytest.raises(ValidationError, match=r"proxy\.example"):
         Settings()
+
+
+# --- 31.8 Docs and images from elsewhere --------------------------------------------------------------------------
+# /docs loaded Swagger UI from a CDN with a floating `@5` version and no integrity check, in production too (on the
+# API's origin) and locally on the web app's origin: whoever controlled that CDN path ran script there.
+
+
+def _production_settings(tmp_path: Path) -> Settings:
+    from tests.support.production import MAIL_SETTINGS
+
+    return Settings(
+        data_dir=tmp_path,
+        environment="production",
+        database_url="postgresql://db.example/postgres",
+        supabase_url="https://proj.supabase.co",
+        supabase_secret_key="sb_secret_real_value",
+        supabase_jwt_secret=HS256_SECRET,
+        **MAIL_SETTINGS,
+    )
+
+
+def test_production_serves_no_interactive_docs_but_still_its_openapi(tmp_path: Path, db: Database) -> None:
+    with TestClient(create_app(_production_settings(tmp_path), db)) as production:
+        assert production.get("/docs").status_code == 404
+        assert production.get("/openapi.json").status_code == 200
+
+
+def test_local_docs_load_one_pinned_swagger_ui_with_integrity_and_a_strict_policy(client: TestClient) -> None:
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    external = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https://[^"]+)"[^>]*>', page.text)
+    assert external  # Swagger UI still comes from the CDN, but...
+    for tag in re.findall(r"<(?:script|link)[^>]*https://[^>]*>", page.text):
+        assert re.search(r'integrity="sha384-[A-Za-z0-9+/=]{64}"', tag), tag  # ...only the file we hashed
+        assert 'crossorigin="anonymous"' in tag
+    for url in external:
+        assert re.search(r"@\d+\.\d+\.\d+/", url), url  # a pinned version, never "@5"
+    csp = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == "'none'"
+    assert "https:" not in csp["script-src"].split()
+    assert "'unsafe-inline'" not in csp["script-src"]
