@@ -704,3 +704,72 @@ def test_local_docs_load_one_pinned_swagger_ui_with_integrity_and_a_strict_polic
     assert csp["default-src"] == "'none'"
     assert "https:" not in csp["script-src"].split()
     assert "'unsafe-inline'" not in csp["script-src"]
+
+
+# --- 31. Decide and document: signed tokens that show too much or live too long -------------------------------------
+# A local file link (`/v1/files/{token}`) carried its object key in base64, and the key names the owner's account
+# (`users/{user_id}/...`); a token's `exp` could claim any future (file links and access tokens alike).
+
+
+def _decodings(token: str) -> str:
+    """Everything a reader could get out of a token's parts by base64-decoding them."""
+    found = [token]
+    for part in token.replace(".", " ").split():
+        with contextlib.suppress(ValueError):
+            found.append(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("latin-1"))
+    return "\n".join(found)
+
+
+def test_a_local_file_link_does_not_show_whose_file_it_is(client: TestClient) -> None:
+    ada = person()
+    onboard(client, ada)
+    uploaded = client.post("/v1/uploads", headers=ada.headers, files={"file": ("a.png", _png(), "image/png")})
+    assert uploaded.status_code == 201, uploaded.text
+    url = client.get("/v1/media", headers=ada.headers).json()["items"][0]["url"]
+    token = url.rsplit("/", 1)[-1]
+    readable = _decodings(token)
+    assert str(ada.id) not in readable
+    assert ada.id.hex not in readable
+    assert "users/" not in readable
+    assert client.get(url).status_code == 200  # and the link still serves the file
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (90, 30, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_file_link_claiming_a_longer_life_than_any_link_is_refused(tmp_path: Path) -> None:
+    from shared.media.storage import FILES_PATH, LocalStorage, SignedUrlExpired, SignedUrlInvalid
+
+    key = f"users/{uuid.uuid4()}/uploads/a.png"
+    signing_key = b"k" * 32
+    served = LocalStorage(tmp_path / "storage", signing_key=signing_key, signed_url_seconds=3600)
+    # Asking for ten years gives at most the cap...
+    capped = served.signed_url(key, seconds=10 * 365 * 24 * 3600)[len(FILES_PATH) :]
+    assert served.verify_token(capped, now=time.time() + 3500) == key
+    with pytest.raises(SignedUrlExpired):
+        served.verify_token(capped, now=time.time() + 3700)
+    # ...and a token sealed with the same key that claims ten years (a leaked key, an old build) is refused.
+    lax = LocalStorage(tmp_path / "storage", signing_key=signing_key, max_link_seconds=10 * 365 * 24 * 3600)
+    forged = lax.signed_url(key, seconds=10 * 365 * 24 * 3600)[len(FILES_PATH) :]
+    assert lax.verify_token(forged) == key
+    with pytest.raises(SignedUrlInvalid):
+        served.verify_token(forged)
+
+
+def test_a_signed_access_token_claiming_years_of_life_is_401(client: TestClient) -> None:
+    ten_years = int(time.time()) + 10 * 365 * 24 * 3600
+    response = client.get("/v1/me", headers=bearer(hs256(exp=ten_years)))
+    assert response.status_code == 401, response.text
+    assert _code(response) == "invalid_token"
+    week = int(time.time()) + 7 * 24 * 3600 - 60
+    assert client.get("/v1/me", headers=bearer(hs256(exp=week))).status_code == 200  # Supabase's longest still works
+
+
+def test_local_development_tokens_are_never_minted_for_longer_than_a_week(tmp_path: Path) -> None:
+    from shared.auth import issue_dev_token
+
+    with pytest.raises(ValueError, match="at most"):
+        issue_dev_token(Settings(data_dir=tmp_path), "ada@example.com", hours=24 * 365)
