@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from config.settings import Settings
+from functions.web_session import WebSession
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -128,6 +129,7 @@ def build_site(settings: Settings, root: Path = WEB_ROOT) -> Starlette:
 
     return Starlette(
         routes=[
+            *WebSession(settings).routes(),  # the session cookie, on the page's own origin (functions/web_session.py)
             Route("/", page, methods=["GET"]),
             Route("/index.html", page, methods=["GET"]),
             Route("/config.json", config_file, methods=["GET"]),

@@ -206,6 +206,20 @@ class Tab:
         assert bad == [], f"accessibility violations on {name}: {bad}"
 
 
+_ACCESS_TOKEN = """async () => {
+  const headers = {"Content-Type": "application/json"};
+  const answer = await fetch("/auth/refresh", {method: "POST", headers, body: "{}"});
+  return (await answer.json()).access_token;
+}"""
+
+
+def access_token(page: Page) -> str:
+    """An access token for the person signed in on this page, got as the page gets one after a reload: from its
+    origin's HttpOnly session cookie (the page keeps its own only in memory, out of reach)."""
+    token: str = page.evaluate(_ACCESS_TOKEN)
+    return token
+
+
 def new_tab(browser: Browser, base: str, viewport: str = "desktop", **context: Any) -> Tab:
     size = MOBILE if viewport == "mobile" else DESKTOP
     options: dict[str, Any] = {"viewport": size, "accept_downloads": True}

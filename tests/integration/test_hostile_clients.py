@@ -773,3 +773,39 @@ def test_local_development_tokens_are_never_minted_for_longer_than_a_week(tmp_pa
 
     with pytest.raises(ValueError, match="at most"):
         issue_dev_token(Settings(data_dir=tmp_path), "ada@example.com", hours=24 * 365)
+
+
+# --- 31.8 The session cookie that replaced tokens in localStorage ------------------------------------------------
+# Tokens in localStorage were readable by any script on the page's origin. The refresh (locally: development) token
+# is now an HttpOnly cookie of the page's origin, used only by same-origin JSON requests to /auth/*.
+
+
+def test_the_session_cookie_is_http_only_and_a_cross_site_page_cannot_use_it(tmp_path: Path, db: Database) -> None:
+    from functions.static_site import build_site
+
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
+    app = create_app(settings, db)
+    app.mount("/", build_site(settings))
+    with TestClient(app, client=("127.0.0.1", 51000)) as page:
+        dev = page.post("/v1/dev/sign-in", json={"email": "ada@example.com"}).json()["access_token"]
+        kept = page.post("/auth/session", json={"access_token": dev})
+        assert kept.status_code == 200
+        cookie = kept.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+        assert "Path=/auth" in cookie
+        assert page.post("/auth/refresh", json={}).json()["access_token"] == dev  # a reload stays signed in
+        cross_site = [
+            {"Origin": "https://evil.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Content-Type": "text/plain"},  # what a cross-site form or no-preflight fetch can send
+        ]
+        for headers in cross_site:
+            refused = page.post("/auth/refresh", content=b"{}", headers={"Content-Type": "application/json", **headers})
+            assert refused.status_code == 403, headers
+            assert refused.json()["error"]["code"] == "cross_site_refused"
+            assert "access_token" not in refused.text
+        assert page.post("/auth/sign-out", json={}).status_code == 200
+        assert page.post("/auth/refresh", json={}).status_code == 401
+        stale = page.post("/auth/session", json={"access_token": hs256(exp=int(time.time()) - 10)})
+        assert stale.status_code == 422
