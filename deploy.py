@@ -554,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = verbs.add_parser("token", help="print an access token the local stack accepts")
     token.add_argument("email")
-    token.add_argument("--hours", type=int, default=24)
+    token.add_argument("--hours", type=int, default=24, help="lifetime, at most 168 (a week, as Supabase allows)")
     token.add_argument("--data-dir", help="the local stack's data folder (default: ATELIER_DATA_DIR or .data)")
     token.set_defaults(run=cmd_token)
 

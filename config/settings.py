@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -97,7 +98,7 @@ class Settings(BaseSettings):
     # Consent, policies, device data (issue 8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("ATELIER_TRUSTED_PROXIES")
-    )  # proxy IPs/CIDRs (or "*") whose X-Forwarded-For is believed
+    )  # proxy IPs/CIDRs (or "*", never in production) whose X-Forwarded-For is believed: the one client-address rule
     security_log_retention_days: int = Field(90, ge=1, validation_alias=_env("ATELIER_SECURITY_LOG_RETENTION_DAYS"))
     signup_block_salt: str | None = Field(None, validation_alias=_env("ATELIER_SIGNUP_BLOCK_SALT"))
     signup_block_hours: int = Field(24, ge=1, validation_alias=_env("ATELIER_SIGNUP_BLOCK_HOURS"))
@@ -159,6 +160,8 @@ class Settings(BaseSettings):
     rate_limit_overrides: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, validation_alias=_env("ATELIER_RATE_LIMITS")
     )
+    # Deprecated: believe the N-th X-Forwarded-For entry from whatever peer connects. Outside production only, and
+    # never with ATELIER_TRUSTED_PROXIES (see `_one_client_address_rule`).
     trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias=_env("ATELIER_TRUSTED_PROXY_HOPS"))
     pseudonym_secret: str | None = Field(None, validation_alias=_env("ATELIER_PSEUDONYM_KEY"))
 
@@ -201,6 +204,38 @@ class Settings(BaseSettings):
     def _smtp_is_complete(self) -> Settings:
         if self.email_sender == "smtp":
             check_sender_settings(self.smtp_url, self.email_from)  # raises ValueError naming the variable
+        return self
+
+    @model_validator(mode="after")
+    def _one_client_address_rule(self) -> Settings:
+        """One rule decides the client address (shared/devices/network.py). ATELIER_TRUSTED_PROXIES is it; the
+        deprecated ATELIER_TRUSTED_PROXY_HOPS works alone outside production. Refused: both at once (they used to
+        decide the address for different purposes and could disagree on one request), an entry that is not an
+        address or network, and in production any rule that believes every peer (`*`, a /0 network, a hop count)."""
+        every_peer: list[str] = []
+        for item in self.trusted_proxies:
+            if item == "*":
+                every_peer.append("ATELIER_TRUSTED_PROXIES=*")
+                continue
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"ATELIER_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+            if network.prefixlen == 0:
+                every_peer.append(f"ATELIER_TRUSTED_PROXIES={item}")
+        if self.trusted_proxies and self.trusted_proxy_hops:
+            raise ValueError(
+                "ATELIER_TRUSTED_PROXIES and ATELIER_TRUSTED_PROXY_HOPS are both set: one rule decides the client "
+                "address; keep ATELIER_TRUSTED_PROXIES (the proxies' addresses) and unset ATELIER_TRUSTED_PROXY_HOPS"
+            )
+        if self.trusted_proxy_hops:
+            every_peer.append("ATELIER_TRUSTED_PROXY_HOPS (deprecated: believes whoever connects)")
+        if self.is_production and every_peer:
+            raise ValueError(
+                f"production refuses a client-address rule that trusts every peer: {', '.join(every_peer)}; "
+                "name your proxies' addresses in ATELIER_TRUSTED_PROXIES, or leave it unset (Modal gives the app "
+                "the caller's address)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -32,4 +32,4 @@ from shared.logs import configure_logging
 def api() -> object:
     """The FastAPI app; long work is spawned, never awaited inside a request."""
     configure_logging()
-    return create_app()
+    return create_app(warm_up=True)

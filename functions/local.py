@@ -132,7 +132,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     scheduler = LocalScheduler(db, scheduled_tasks())
     scheduler.start()
     try:
-        app = create_app(settings, db)
+        app = create_app(settings, db, warm_up=True)  # /healthz is 503 `not_ready` until the classifier loads
         # The studio web app at /, next to the API (same origin, so it needs no CORS); API routes match first.
         app.mount("/", build_site(settings), name="web")
         # Logging is configured by the caller (deploy.py: shared.logs.configure_logging); uvicorn adds no handlers

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from config.settings import Settings
+from functions.web_session import WebSession
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -83,7 +84,7 @@ def _index(root: Path, assets: dict[str, Asset], config: dict[str, object]) -> t
     origins = " ".join(str(o) for o in (config.get("api_base_url"), config.get("supabase_url")) if o)
     csp = (
         f"default-src 'self'; script-src 'self' 'sha256-{digest}'; style-src 'self'; "
-        f"img-src 'self' data: blob: {origins} https:; connect-src 'self' {origins}; "
+        f"img-src 'self' data: blob: {origins}; connect-src 'self' {origins}; "
         "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
     return html.encode(), " ".join(csp.split())
@@ -128,6 +129,7 @@ def build_site(settings: Settings, root: Path = WEB_ROOT) -> Starlette:
 
     return Starlette(
         routes=[
+            *WebSession(settings).routes(),  # the session cookie, on the page's own origin (functions/web_session.py)
             Route("/", page, methods=["GET"]),
             Route("/index.html", page, methods=["GET"]),
             Route("/config.json", config_file, methods=["GET"]),

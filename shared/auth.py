@@ -27,6 +27,10 @@ DEV_ISSUER = "atelier-local"
 _DEV_NAMESPACE = uuid.UUID("6f1c1d2e-5b0a-4d8e-9a55-3c2f7e0b9d41")
 _LEEWAY_SECONDS = 30
 _LATEST_IAT = 32_503_680_000  # 3000-01-01: later issue times are refused as out of range
+# The longest an access token may claim to stay valid: Supabase Auth's own limit on its JWT expiry (one week), which
+# local development tokens keep too. A token that claims to live longer is refused (401 `invalid_token`), however
+# it was signed: a stolen or mis-issued signing key must not mint tokens that outlive its rotation by years.
+MAX_TOKEN_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class TokenVerifier:
             raise Unauthorized("The access token is not valid.") from exc
         except (OverflowError, ValueError, TypeError) as exc:  # e.g. an `exp` of 1e400 (Infinity) or -1e18
             raise Unauthorized("The access token's timestamps are out of range.") from exc
+        if claims["exp"] > datetime.now(UTC).timestamp() + MAX_TOKEN_SECONDS + _LEEWAY_SECONDS:
+            raise Unauthorized("The access token claims a longer life than any token this service accepts.")
         return _principal(claims)
 
     def _key_for(self, token: str, header: dict[str, Any]) -> tuple[Any, str, str | None]:
@@ -187,6 +193,8 @@ def issue_dev_token(settings: Settings, email: str, *, hours: int = 24, generati
     """A token only the local stack accepts, for trying the API with curl."""
     if settings.is_production:
         raise RuntimeError("development tokens are never issued for production")
+    if not 0 < hours * 3600 <= MAX_TOKEN_SECONDS:
+        raise ValueError(f"a development token lives at most {MAX_TOKEN_SECONDS // 3600} hours")
     key = ensure_dev_key(settings.dev_key_path)
     now = datetime.now(UTC)
     claims = {

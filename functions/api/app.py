@@ -17,9 +17,11 @@ from functions.api.middleware import (
     DenialMonitorMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
+    proxy_rule,
 )
+from functions.api.readiness import Readiness
 from functions.api.routes import LOCAL_ROUTERS, ROUTERS
-from functions.safety.factory import moderator_for
+from functions.safety.factory import moderator_for, warm
 from shared.auth import TokenVerifier
 from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database, open_database
@@ -34,12 +36,14 @@ def create_app(
     *,
     dispatcher: Dispatcher | None = None,
     moderator: Moderator | None = None,
+    warm_up: bool = False,
 ) -> FastAPI:
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
     `storage` defaults to the backend the settings choose (a local folder or Supabase Storage); `dispatcher`
     to this process's (functions/job_routing.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
-    (functions/safety/factory.py).
+    (functions/safety/factory.py). With `warm_up` (the local stack, the API on Modal) the image classifier is
+    loaded in the background at start and `/healthz` answers 503 `not_ready` until it is (functions/api/readiness.py).
     """
     settings = settings or get_settings()
 
@@ -47,6 +51,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.db = database if database is not None else open_database(settings)
+        if warm_up:
+            app.state.readiness.start({"image classifier": lambda: warm(app.state.moderator)})
         try:
             yield
         finally:
@@ -69,6 +75,9 @@ def create_app(
     app.state.storage = storage if storage is not None else build_storage(settings)
     app.state.dispatcher = dispatcher
     app.state.moderator = moderator if moderator is not None else moderator_for(settings)
+    app.state.readiness = Readiness()
+    if not warm_up:
+        app.state.readiness.mark_ready()
     if database is not None:
         app.state.db = database
 
@@ -77,7 +86,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings.max_upload_bytes))
     app.add_middleware(JsonCorsMiddleware, origins=settings.cors_origins)  # functions/api/cors.py
     app.add_middleware(DenialMonitorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
+    app.add_middleware(SecurityHeadersMiddleware, rule=proxy_rule(settings))
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in ROUTERS if settings.is_production else ROUTERS + LOCAL_ROUTERS:

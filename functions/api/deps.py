@@ -18,7 +18,7 @@ from shared.accounts.models import Account
 from shared.auth import Principal, TokenVerifier
 from shared.consent import service as consent
 from shared.devices import security_log
-from shared.devices.network import client_ip
+from shared.devices.network import ProxyRule, client_ip
 from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
@@ -75,14 +75,19 @@ def bearer_token(request: Request) -> str | None:
 
 
 def request_info(request: Request) -> security_log.RequestInfo:
-    """Device and connection data of this request (IP per ATELIER_TRUSTED_PROXIES, route template, headers)."""
+    """Device and connection data of this request (the client address by the one rule of shared/devices/network.py,
+    as rate limits count it; route template, headers)."""
     settings: Settings = request.app.state.settings
     route = request.scope.get("route")
     peer = request.client.host if request.client else None
     return security_log.RequestInfo(
         method=request.method,
         route=str(getattr(route, "path", "") or "unknown"),
-        ip=client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies),
+        ip=client_ip(
+            peer,
+            request.headers.get("x-forwarded-for"),
+            ProxyRule.of(settings.trusted_proxies, settings.trusted_proxy_hops),
+        ),
         user_agent=request.headers.get("user-agent"),
         accept_language=request.headers.get("accept-language"),
         screen=request.headers.get(SCREEN_HEADER.lower()),

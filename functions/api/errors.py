@@ -150,9 +150,27 @@ def error_response(
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
-async def _atelier_error(_: Request, exc: Exception) -> JSONResponse:
+def log_unavailable(request: Request, exc: AtelierError) -> None:
+    """One line per 503: the stable code, the class of what caused it (the exception it was raised from) and the
+    route template; the request id comes with every record. Never the message, the request or who sent it."""
+    cause = exc.__cause__ or exc.__context__
+    route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+    log.warning(
+        "unavailable",
+        extra={
+            "code": exc.code,
+            "error_class": type(exc).__name__,
+            "cause_class": type(cause).__name__ if cause is not None else None,
+            "route": route,
+        },
+    )
+
+
+async def _atelier_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AtelierError):  # pragma: no cover - registered for AtelierError only
         raise exc
+    if exc.status == 503:
+        log_unavailable(request, exc)
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited | Busy):
         headers["Retry-After"] = str(exc.retry_after)

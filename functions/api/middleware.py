@@ -19,6 +19,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.limits import MAX_JSON_DEPTH, body_limit
+from config.settings import Settings
+from shared.devices import network
+from shared.devices.network import ProxyRule
 from shared.logs import request_id
 from shared.security.events import Kind, SubjectKind, record_denial
 
@@ -30,6 +33,7 @@ __all__ = [
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
     "client_ip",
+    "proxy_rule",
     "request_id",
     "route_template",
 ]
@@ -76,22 +80,28 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def client_ip(scope: Scope, trusted_proxy_hops: int) -> str:
-    """The client's address: the socket peer, or with N trusted proxies the N-th X-Forwarded-For entry from the
-    right (each proxy appends the address it saw; entries further left are the client's to invent)."""
-    if trusted_proxy_hops > 0:
-        forwarded = Headers(scope=scope).get("x-forwarded-for", "")
-        hops = [part.strip() for part in forwarded.split(",") if part.strip()]
-        if len(hops) >= trusted_proxy_hops:
-            return hops[-trusted_proxy_hops]
+def proxy_rule(settings: Settings) -> ProxyRule:
+    """The one client-address rule the settings make (shared/devices/network.py)."""
+    return ProxyRule.of(settings.trusted_proxies, settings.trusted_proxy_hops)
+
+
+def _peer(scope: Scope) -> str | None:
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    return str(client[0]) if client else None
 
 
-def _is_tls(scope: Scope, trusted_proxy_hops: int) -> bool:
+def client_ip(scope: Scope, rule: ProxyRule) -> str:
+    """The client's address as a key (rate limits, security events): `shared.devices.network.client_ip`, the same
+    rule the security log and consent records use; the raw peer name when it is not an address (a test client)."""
+    peer = _peer(scope)
+    address = network.client_ip(peer, Headers(scope=scope).get("x-forwarded-for"), rule)
+    return str(address) if address is not None else peer or "unknown"
+
+
+def _is_tls(scope: Scope, rule: ProxyRule) -> bool:
     if scope.get("scheme") == "https":
         return True
-    if trusted_proxy_hops > 0:
+    if network.forwarding_believed(_peer(scope), rule):
         return Headers(scope=scope).get("x-forwarded-proto", "").split(",")[-1].strip().lower() == "https"
     return False
 
@@ -132,15 +142,15 @@ class AccessLogMiddleware:
 class SecurityHeadersMiddleware:
     """nosniff, no referrer, no framing on every response; no-store on /v1 (personal data); HSTS only over TLS."""
 
-    def __init__(self, app: ASGIApp, *, trusted_proxy_hops: int = 0) -> None:
+    def __init__(self, app: ASGIApp, *, rule: ProxyRule | None = None) -> None:
         self.app = app
-        self.trusted_proxy_hops = trusted_proxy_hops
+        self.rule = rule or ProxyRule()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tls = _is_tls(scope, self.trusted_proxy_hops)
+        tls = _is_tls(scope, self.rule)
         personal = scope["path"].startswith("/v1/") or scope["path"] == "/v1"
 
         async def send_with_headers(message: Message) -> None:
@@ -349,7 +359,7 @@ class DenialMonitorMiddleware:
         state: Any = scope["app"].state
         settings, db = state.settings, state.db
         buckets = state.rate_buckets
-        subjects: list[tuple[SubjectKind, str]] = [("ip", client_ip(scope, settings.trusted_proxy_hops))]
+        subjects: list[tuple[SubjectKind, str]] = [("ip", client_ip(scope, proxy_rule(settings)))]
         account_id = scope.get("state", {}).get("account_id")
         if account_id is not None:
             subjects.append(("account", str(account_id)))

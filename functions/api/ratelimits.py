@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
 from functions.api.deps import AppSettings, CurrentCaller, Db
-from functions.api.middleware import client_ip
+from functions.api.middleware import client_ip, proxy_rule
 from functions.api.raises import raises
 from shared import ratelimit
 from shared.kit.errors import RateLimited
@@ -56,7 +56,7 @@ def rate_limited(bucket: str) -> Any:
     def per_ip(request: Request, db: Db, settings: AppSettings) -> None:
         budget = _buckets(request)[bucket].ip
         if budget is not None:
-            ip = client_ip(request.scope, settings.trusted_proxy_hops)
+            ip = client_ip(request.scope, proxy_rule(settings))
             enforce(db, settings, bucket=bucket, scope="ip", key=ip, budget=budget)
 
     LIMITERS[per_ip] = bucket

@@ -82,6 +82,16 @@ class JobRunner:
         except RenderCanceled:
             return self._finish_without_outputs(job, "canceled")
         except (RenderFailed, ContentBlocked, ModerationUnavailable) as exc:
+            if isinstance(exc, ModerationUnavailable):  # say why the classifier did not answer: by class only
+                cause = exc.__cause__
+                log.warning(
+                    "unavailable",
+                    extra={
+                        "job_id": str(job.id),
+                        "code": exc.code,
+                        "cause_class": type(cause).__name__ if cause is not None else None,
+                    },
+                )
             return self._finish_without_outputs(job, "failed", exc.code, exc.message)
         except Exception:
             log.exception("job crashed", extra={"job_id": str(job.id)})

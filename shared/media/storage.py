@@ -25,6 +25,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from config.settings import Settings
 from shared.kit import http
 from shared.kit.errors import Forbidden, NotFound, ServiceUnavailable
@@ -156,6 +159,9 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_LINK_AAD = b"atelier-file-link"
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -176,14 +182,33 @@ def _signing_key(path: Path) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
-class LocalStorage(Storage):
-    """Objects as files under one folder; signed URLs are HMAC-signed, expiring tokens the API serves."""
+LINK_SKEW_SECONDS = 60  # how much later than its longest allowed lifetime a file link may claim to expire
 
-    def __init__(self, root: Path, *, signing_key: bytes | None = None, signed_url_seconds: int = 3600) -> None:
+
+class LocalStorage(Storage):
+    """Objects as files under one folder; signed URLs are opaque, expiring tokens the API serves.
+
+    A token is the object key and its expiry sealed with AES-256-GCM under a key derived from the data folder's
+    URL-signing key: it cannot be read (the key names the owner's account, `users/{user_id}/...`, which a shared
+    link must not show), nor altered or forged. A token may claim at most `max_link_seconds` of life (the longest
+    link the service hands out: ATELIER_SIGNED_URL_SECONDS, or an export's lifetime) plus a minute of skew; one that
+    claims more is refused as invalid, so a leaked key cannot mint links that outlive a rotation by years.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        signing_key: bytes | None = None,
+        signed_url_seconds: int = 3600,
+        max_link_seconds: int | None = None,
+    ) -> None:
         super().__init__(signed_url_seconds=signed_url_seconds)
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._key = signing_key or _signing_key(self.root.parent / "storage-url.key")
+        self._seal_key = hmac.new(self._key, b"atelier-file-link-v1", hashlib.sha256).digest()
+        self.max_link_seconds = max(max_link_seconds or 0, signed_url_seconds)
 
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
@@ -257,27 +282,29 @@ class LocalStorage(Storage):
         return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
 
     def signed_url(self, key: str, seconds: int | None = None) -> str:
-        """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host."""
+        """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host. Never longer
+        than `max_link_seconds`."""
         check_key(key)
-        expires = int(time.time()) + (seconds if seconds is not None else self.signed_url_seconds)
-        payload = _b64(json.dumps({"k": key, "e": expires}, separators=(",", ":")).encode())
-        return f"{FILES_PATH}{payload}.{self._sign(payload)}"
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+        lifetime = min(seconds if seconds is not None else self.signed_url_seconds, self.max_link_seconds)
+        claims = json.dumps({"k": key, "e": int(time.time()) + lifetime}, separators=(",", ":")).encode()
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(self._seal_key).encrypt(nonce, claims, _LINK_AAD)
+        return f"{FILES_PATH}{_b64(nonce)}.{_b64(sealed)}"
 
     def verify_token(self, token: str, *, now: float | None = None) -> str:
-        """The key a token grants access to; `SignedUrlInvalid` if tampered, `SignedUrlExpired` when late."""
-        payload, _, signature = token.partition(".")
-        if not payload or not signature or not hmac.compare_digest(self._sign(payload), signature):
-            raise SignedUrlInvalid()
+        """The key a token grants access to; `SignedUrlInvalid` if unreadable, tampered, or claiming a longer life
+        than any link is given; `SignedUrlExpired` when late."""
+        nonce, _, sealed = token.partition(".")
         try:
-            claims = json.loads(_unb64(payload))
+            claims = json.loads(AESGCM(self._seal_key).decrypt(_unb64(nonce), _unb64(sealed), _LINK_AAD))
             key, expires = str(claims["k"]), int(claims["e"])
             check_key(key)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (InvalidTag, ValueError, KeyError, TypeError) as exc:  # binascii.Error is a ValueError
             raise SignedUrlInvalid() from exc
-        if (time.time() if now is None else now) >= expires:
+        at = time.time() if now is None else now
+        if expires - at > self.max_link_seconds + LINK_SKEW_SECONDS:
+            raise SignedUrlInvalid()
+        if at >= expires:
             raise SignedUrlExpired()
         return key
 
@@ -500,4 +527,8 @@ def build_storage(settings: Settings) -> Storage:
         )
     if settings.is_production:
         raise ValueError("production stores objects in Supabase Storage, never in a local folder")
-    return LocalStorage(settings.storage_dir, signed_url_seconds=settings.signed_url_seconds)
+    return LocalStorage(
+        settings.storage_dir,
+        signed_url_seconds=settings.signed_url_seconds,
+        max_link_seconds=settings.export_days * 24 * 3600,  # an export's link lives as long as the export
+    )

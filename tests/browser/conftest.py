@@ -210,6 +210,19 @@ class Tab:
 # Playwright's `expect` waits 5 s by default: too short for a 2-core machine running the suite under load.
 expect.set_options(timeout=20_000)
 
+_ACCESS_TOKEN = """async () => {
+  const headers = {"Content-Type": "application/json"};
+  const answer = await fetch("/auth/refresh", {method: "POST", headers, body: "{}"});
+  return (await answer.json()).access_token;
+}"""
+
+
+def access_token(page: Page) -> str:
+    """An access token for the person signed in on this page, got as the page gets one after a reload: from its
+    origin's HttpOnly session cookie (the page keeps its own only in memory, out of reach)."""
+    token: str = page.evaluate(_ACCESS_TOKEN)
+    return token
+
 
 def new_tab(browser: Browser, base: str, viewport: str = "desktop", **context: Any) -> Tab:
     size = MOBILE if viewport == "mobile" else DESKTOP

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, expect
 from shared.kit.db import Database
 from shared.lifecycle.operator_grants import grant_adjustment
 from shared.notify.policy_update import publish
-from tests.browser.conftest import DESKTOP, Stack, Tab, new_tab
+from tests.browser.conftest import DESKTOP, Stack, Tab, access_token, new_tab
 from tests.browser.journeys import create, dismiss_cookies, member, new_email, onboard, sign_in
 from tests.conftest import SCREENSHOTS
 from tests.support.loopback import Loopback
@@ -32,7 +32,7 @@ def _grant(stack: Stack, email: str, amount: int) -> None:
 
 
 def _token(tab: Tab) -> str:
-    token: str = tab.page.evaluate("JSON.parse(localStorage.getItem('atelier.session')).access_token")
+    token: str = access_token(tab.page)
     return token
 
 
@@ -182,7 +182,11 @@ def test_under_13_is_told_plainly_and_nothing_is_kept(browser: Browser, stack: S
     expect(tab.page.get_by_role("alert")).to_contain_text("Nothing about you has been kept")
     tab.check("under-13")
     expect(tab.page.get_by_role("link", name="Sign in")).to_be_visible()  # signed out
-    assert tab.page.evaluate("localStorage.getItem('atelier.session')") is None
+    for _ in range(50):  # the page ends its session (its cookie) as it signs out
+        if not [c for c in tab.page.context.cookies() if c["name"] == "atelier_session"]:
+            break
+        tab.page.wait_for_timeout(100)
+    assert not [c for c in tab.page.context.cookies() if c["name"] == "atelier_session"]
 
 
 def test_a_material_policy_change_is_accepted_before_anything_else(

@@ -15,13 +15,13 @@ from playwright.sync_api import Browser, expect
 
 from shared.kit.db import Database
 from shared.trust.notices import notify
-from tests.browser.conftest import Stack, Tab, new_tab
+from tests.browser.conftest import Stack, Tab, access_token, new_tab
 from tests.browser.journeys import member
 from tests.browser.operator import deploy
 
 
 def _api(stack: Stack, tab: Tab, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    token = tab.page.evaluate("JSON.parse(localStorage.getItem('atelier.session')).access_token")
+    token = access_token(tab.page)
     return httpx.request(
         method, f"{stack.base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10, **kwargs
     )

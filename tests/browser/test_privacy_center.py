@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from shared.kit.db import Database
-from tests.browser.conftest import ROOT, Stack, Tab, new_tab, start_stack, stop_stack
+from tests.browser.conftest import ROOT, Stack, Tab, access_token, new_tab, start_stack, stop_stack
 from tests.browser.journeys import create, member, new_email, onboard, sign_in
 from tests.support import images
 
@@ -32,7 +32,7 @@ def erasing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _headers(tab: Tab) -> dict[str, str]:
-    token: str = tab.page.evaluate("JSON.parse(localStorage.getItem('atelier.session')).access_token")
+    token: str = access_token(tab.page)
     device: str = tab.page.evaluate("localStorage.getItem('atelier.device')")
     return {"Authorization": f"Bearer {token}", "X-Device-ID": device}
 

@@ -1,8 +1,9 @@
 """Production sign-in: Google through Supabase Auth with PKCE, and the token refreshed before it expires.
 
 Supabase Auth is played at its HTTP boundary by a loopback server that answers as GoTrue does (authorize
-redirects back with `?code=`, `POST /auth/v1/token?grant_type=pkce|refresh_token` with CORS), minting real
-HS256 JWTs with the project's issuer; the API and the page are the real ones, served together.
+redirects back with `?code=`, `POST /auth/v1/token?grant_type=pkce|refresh_token`), minting real HS256 JWTs with
+the project's issuer; the API and the page are the real ones, served together. The page's origin makes the token
+requests (functions/web_session.py), so the refresh token never reaches page script.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
@@ -146,19 +148,40 @@ def test_google_sign_in_with_pkce_then_the_token_is_refreshed_before_it_expires(
     # the API accepted the Supabase token: the person is asked to finish onboarding.
     expect(page.get_by_label("Date of birth")).to_be_visible()
     assert "code=" not in page.url  # the one-time code is not left in the address bar
-    first = page.evaluate("JSON.parse(localStorage.getItem('atelier.session'))")
-    assert first["refresh_token"] == "refresh-1"
     assert [r.path.split("?")[1] for r in auth.requests if r.method == "POST"] == ["grant_type=pkce"]
+    # The refresh token is out of script's reach: not in web storage, not in document.cookie; only in an HttpOnly,
+    # SameSite=Strict cookie of the page's own origin, scoped to /auth. The access token is in memory only.
+    assert _script_readable(page) == ""
+    assert _session_cookie(page) == {"value": "refresh-1", "httpOnly": True, "sameSite": "Strict", "path": "/auth"}
 
     deadline = time.monotonic() + 40  # (wait_for_function would need 'unsafe-eval', which the CSP refuses)
     while fake.refreshes == 0 and time.monotonic() < deadline:
         page.wait_for_timeout(500)
     assert fake.refreshes == 1
-    second = page.evaluate("JSON.parse(localStorage.getItem('atelier.session'))")
-    assert second["refresh_token"] == "refresh-2"
-    assert second["access_token"] != first["access_token"]
+    assert _session_cookie(page)["value"] == "refresh-2"  # rotated by the refresh, still out of reach
+    assert _script_readable(page) == ""
     page.get_by_label("Date of birth").fill("1985-12-09")
     page.get_by_role("checkbox", name="I accept the privacy policy and terms").check()
     page.get_by_role("button", name="Continue").click()  # with the refreshed token
     expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
     assert page.get_by_text("grace@example.com").is_visible()
+
+    page.reload()  # a reload stays signed in: the cookie gives the page a fresh access token
+    expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
+    assert fake.refreshes == 2
+    assert _session_cookie(page)["value"] == "refresh-3"
+    assert _script_readable(page) == ""
+
+
+def _script_readable(page: Any) -> str:
+    """Every token-like value page script can read from storage or cookies."""
+    found: str = page.evaluate(
+        """() => [document.cookie, ...Object.values(localStorage), ...Object.values(sessionStorage)]
+            .filter((v) => /refresh-|eyJ/.test(v)).join("|")"""
+    )
+    return found
+
+
+def _session_cookie(page: Any) -> dict[str, Any]:
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "atelier_session"]
+    return {key: cookie[key] for key in ("value", "httpOnly", "sameSite", "path")}

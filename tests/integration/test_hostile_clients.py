@@ -729,3 +729,231 @@ def test_unstorable_text_in_any_json_string_field_is_never_a_500(client: TestCli
         answers.append((method, path, where, response.status_code))
     assert answers
     assert [answer for answer in answers if answer[3] >= 500] == []
+
+
+# --- 31.9 One client-address rule -------------------------------------------------------------------------------
+# ATELIER_TRUSTED_PROXY_HOPS decided the address rate limits counted, ATELIER_TRUSTED_PROXIES the one the security log
+# and consent records kept: behind a listed proxy every client shared the proxy's budget while the log named each
+# client; with a hop count any peer chose the address it was counted under while the log named the peer.
+
+
+def _security_log_ips(db: Database) -> list[str]:
+    with db.transaction() as conn:
+        return [row["ip"] for row in conn.execute("select host(ip) as ip from security_log order by id").fetchall()]
+
+
+def test_behind_a_listed_proxy_budgets_and_the_security_log_name_the_same_client(tmp_path: Path, db: Database) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        supabase_jwt_secret=HS256_SECRET,
+        trusted_proxies="10.0.0.0/8",
+        rate_limit_overrides="account.ip=2/60",
+    )
+    app = create_app(settings, db)
+    ada, bob = person(), person()
+    with TestClient(app, client=("10.1.2.3", 51000)) as proxy:
+        via = {"X-Forwarded-For": "198.51.100.7, 10.9.9.9"}
+        assert [proxy.get("/v1/me", headers={**ada.headers, **via}).status_code for _ in range(2)] == [200, 200]
+        assert proxy.get("/v1/me", headers={**ada.headers, **via}).status_code == 429  # her own budget is spent
+        bob_via = {"X-Forwarded-For": "198.51.100.8"}
+        assert proxy.get("/v1/me", headers={**bob.headers, **bob_via}).status_code == 200  # not the proxy's budget
+    with TestClient(app, client=("203.0.113.5", 51000)) as direct:  # not a proxy: its header is not believed
+        codes = [
+            direct.get("/v1/me", headers={**ada.headers, "X-Forwarded-For": f"192.0.2.{n}"}).status_code
+            for n in range(3)
+        ]
+        assert codes == [200, 200, 429]
+    assert _security_log_ips(db) == ["198.51.100.7", "198.51.100.7", "198.51.100.8", "203.0.113.5", "203.0.113.5"]
+
+
+def test_with_the_deprecated_hop_count_the_log_names_whom_the_budget_counted(tmp_path: Path, db: Database) -> None:
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET, trusted_proxy_hops=1)
+    ada = person()
+    with TestClient(create_app(settings, db), client=("203.0.113.5", 51000)) as client:
+        assert client.get("/v1/me", headers={**ada.headers, "X-Forwarded-For": "192.0.2.1"}).status_code == 200
+    assert _security_log_ips(db) == ["192.0.2.1"]  # was the peer, while the rate limit counted 192.0.2.1
+
+
+@pytest.mark.parametrize(("proxies", "hops"), [("*", 0), ("0.0.0.0/0", 0), ("::/0", 0), ("", 1), ("10.0.0.0/8, *", 0)])
+def test_production_refuses_a_rule_that_believes_every_peer(
+    monkeypatch: pytest.MonkeyPatch, proxies: str, hops: int
+) -> None:
+    from pydantic import ValidationError
+
+    from tests.support.production import set_mail_env
+
+    monkeypatch.setenv("ATELIER_ENV", "production")
+    set_mail_env(monkeypatch)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/postgres")
+    monkeypatch.setenv("SUPABASE_URL", "https://proj.supabase.co")
+    monkeypatch.setenv("SUPABASE_SECRET_KEY", "sb_secret_real")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", proxies)
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXY_HOPS", str(hops))
+    with pytest.raises(ValidationError, match="trusts every peer"):
+        Settings()
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXY_HOPS", "0")
+    assert Settings().trusted_proxies == ["10.0.0.0/8"]  # naming the proxies is fine
+
+
+def test_both_client_address_settings_at_once_or_a_garbled_proxy_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXY_HOPS", "1")
+    with pytest.raises(ValidationError, match="both set"):
+        Settings()
+    monkeypatch.delenv("ATELIER_TRUSTED_PROXY_HOPS")
+    monkeypatch.setenv("ATELIER_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")
+    with pytest.raises(ValidationError, match=r"proxy\.example"):
+        Settings()
+
+
+# --- 31.8 Docs and images from elsewhere --------------------------------------------------------------------------
+# /docs loaded Swagger UI from a CDN with a floating `@5` version and no integrity check, in production too (on the
+# API's origin) and locally on the web app's origin: whoever controlled that CDN path ran script there.
+
+
+def _production_settings(tmp_path: Path) -> Settings:
+    from tests.support.production import MAIL_SETTINGS
+
+    return Settings(
+        data_dir=tmp_path,
+        environment="production",
+        database_url="postgresql://db.example/postgres",
+        supabase_url="https://proj.supabase.co",
+        supabase_secret_key="sb_secret_real_value",
+        supabase_jwt_secret=HS256_SECRET,
+        **MAIL_SETTINGS,
+    )
+
+
+def test_production_serves_no_interactive_docs_but_still_its_openapi(tmp_path: Path, db: Database) -> None:
+    with TestClient(create_app(_production_settings(tmp_path), db)) as production:
+        assert production.get("/docs").status_code == 404
+        assert production.get("/openapi.json").status_code == 200
+
+
+def test_local_docs_load_one_pinned_swagger_ui_with_integrity_and_a_strict_policy(client: TestClient) -> None:
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    external = re.findall(r'<(?:script|link)[^>]*(?:src|href)="(https://[^"]+)"[^>]*>', page.text)
+    assert external  # Swagger UI still comes from the CDN, but...
+    for tag in re.findall(r"<(?:script|link)[^>]*https://[^>]*>", page.text):
+        assert re.search(r'integrity="sha384-[A-Za-z0-9+/=]{64}"', tag), tag  # ...only the file we hashed
+        assert 'crossorigin="anonymous"' in tag
+    for url in external:
+        assert re.search(r"@\d+\.\d+\.\d+/", url), url  # a pinned version, never "@5"
+    csp = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == "'none'"
+    assert "https:" not in csp["script-src"].split()
+    assert "'unsafe-inline'" not in csp["script-src"]
+
+
+# --- 31. Decide and document: signed tokens that show too much or live too long -------------------------------------
+# A local file link (`/v1/files/{token}`) carried its object key in base64, and the key names the owner's account
+# (`users/{user_id}/...`); a token's `exp` could claim any future (file links and access tokens alike).
+
+
+def _decodings(token: str) -> str:
+    """Everything a reader could get out of a token's parts by base64-decoding them."""
+    found = [token]
+    for part in token.replace(".", " ").split():
+        with contextlib.suppress(ValueError):
+            found.append(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("latin-1"))
+    return "\n".join(found)
+
+
+def test_a_local_file_link_does_not_show_whose_file_it_is(client: TestClient) -> None:
+    ada = person()
+    onboard(client, ada)
+    uploaded = client.post("/v1/uploads", headers=ada.headers, files={"file": ("a.png", _png(), "image/png")})
+    assert uploaded.status_code == 201, uploaded.text
+    url = client.get("/v1/media", headers=ada.headers).json()["items"][0]["url"]
+    token = url.rsplit("/", 1)[-1]
+    readable = _decodings(token)
+    assert str(ada.id) not in readable
+    assert ada.id.hex not in readable
+    assert "users/" not in readable
+    assert client.get(url).status_code == 200  # and the link still serves the file
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (90, 30, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_file_link_claiming_a_longer_life_than_any_link_is_refused(tmp_path: Path) -> None:
+    from shared.media.storage import FILES_PATH, LocalStorage, SignedUrlExpired, SignedUrlInvalid
+
+    key = f"users/{uuid.uuid4()}/uploads/a.png"
+    signing_key = b"k" * 32
+    served = LocalStorage(tmp_path / "storage", signing_key=signing_key, signed_url_seconds=3600)
+    # Asking for ten years gives at most the cap...
+    capped = served.signed_url(key, seconds=10 * 365 * 24 * 3600)[len(FILES_PATH) :]
+    assert served.verify_token(capped, now=time.time() + 3500) == key
+    with pytest.raises(SignedUrlExpired):
+        served.verify_token(capped, now=time.time() + 3700)
+    # ...and a token sealed with the same key that claims ten years (a leaked key, an old build) is refused.
+    lax = LocalStorage(tmp_path / "storage", signing_key=signing_key, max_link_seconds=10 * 365 * 24 * 3600)
+    forged = lax.signed_url(key, seconds=10 * 365 * 24 * 3600)[len(FILES_PATH) :]
+    assert lax.verify_token(forged) == key
+    with pytest.raises(SignedUrlInvalid):
+        served.verify_token(forged)
+
+
+def test_a_signed_access_token_claiming_years_of_life_is_401(client: TestClient) -> None:
+    ten_years = int(time.time()) + 10 * 365 * 24 * 3600
+    response = client.get("/v1/me", headers=bearer(hs256(exp=ten_years)))
+    assert response.status_code == 401, response.text
+    assert _code(response) == "invalid_token"
+    week = int(time.time()) + 7 * 24 * 3600 - 60
+    assert client.get("/v1/me", headers=bearer(hs256(exp=week))).status_code == 200  # Supabase's longest still works
+
+
+def test_local_development_tokens_are_never_minted_for_longer_than_a_week(tmp_path: Path) -> None:
+    from shared.auth import issue_dev_token
+
+    with pytest.raises(ValueError, match="at most"):
+        issue_dev_token(Settings(data_dir=tmp_path), "ada@example.com", hours=24 * 365)
+
+
+# --- 31.8 The session cookie that replaced tokens in localStorage ------------------------------------------------
+# Tokens in localStorage were readable by any script on the page's origin. The refresh (locally: development) token
+# is now an HttpOnly cookie of the page's origin, used only by same-origin JSON requests to /auth/*.
+
+
+def test_the_session_cookie_is_http_only_and_a_cross_site_page_cannot_use_it(tmp_path: Path, db: Database) -> None:
+    from functions.static_site import build_site
+
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
+    app = create_app(settings, db)
+    app.mount("/", build_site(settings))
+    with TestClient(app, client=("127.0.0.1", 51000)) as page:
+        dev = page.post("/v1/dev/sign-in", json={"email": "ada@example.com"}).json()["access_token"]
+        kept = page.post("/auth/session", json={"access_token": dev})
+        assert kept.status_code == 200
+        cookie = kept.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+        assert "Path=/auth" in cookie
+        assert page.post("/auth/refresh", json={}).json()["access_token"] == dev  # a reload stays signed in
+        cross_site = [
+            {"Origin": "https://evil.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Content-Type": "text/plain"},  # what a cross-site form or no-preflight fetch can send
+        ]
+        for headers in cross_site:
+            refused = page.post("/auth/refresh", content=b"{}", headers={"Content-Type": "application/json", **headers})
+            assert refused.status_code == 403, headers
+            assert refused.json()["error"]["code"] == "cross_site_refused"
+            assert "access_token" not in refused.text
+        assert page.post("/auth/sign-out", json={}).status_code == 200
+        assert page.post("/auth/refresh", json={}).status_code == 401
+        stale = page.post("/auth/session", json={"access_token": hs256(exp=int(time.time()) - 10)})
+        assert stale.status_code == 422

@@ -72,3 +72,18 @@ def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies() -> None:
     assert str(client_ip("203.0.113.1", "192.0.2.7", ["10.0.0.0/8"])) == "203.0.113.1"
     assert str(client_ip("10.0.0.1", "garbage", ["10.0.0.0/8"])) == "10.0.0.1"
     assert str(client_ip("172.16.0.1", "198.51.100.4", ["*"])) == "198.51.100.4"
+
+
+def test_one_rule_with_the_deprecated_hop_count_and_a_believe_everyone_list() -> None:
+    from shared.devices.network import ProxyRule, forwarding_believed
+
+    hops = ProxyRule.of((), 1)
+    assert str(client_ip("203.0.113.1", "192.0.2.7, 198.51.100.2", hops)) == "198.51.100.2"
+    assert str(client_ip("203.0.113.1", "garbage", hops)) == "203.0.113.1"
+    assert hops.trusts_every_peer
+    assert ProxyRule.of(["*"]).trusts_every_peer
+    assert ProxyRule.of(["::/0"]).trusts_every_peer
+    assert not ProxyRule.of(["10.0.0.0/8"]).trusts_every_peer
+    assert forwarding_believed("10.0.0.1", ["10.0.0.0/8"])
+    assert not forwarding_believed("203.0.113.1", ["10.0.0.0/8"])
+    assert not forwarding_believed("10.0.0.1", [])

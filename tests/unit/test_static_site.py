@@ -93,6 +93,10 @@ def test_runtime_config_comes_from_settings_not_code(tmp_path: Path) -> None:
     }
     csp = TestClient(build_site(production)).get("/").headers["content-security-policy"]
     assert "connect-src 'self' https://api.example https://proj.supabase.co" in csp
+    # Images only from the app, the API (local signed files), the storage origin, and data:/blob: (previews):
+    # `https:` let an injected <img> send anything to any host.
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["img-src"] == "'self' data: blob: https://api.example https://proj.supabase.co"
 
 
 def test_app_routes_get_the_page_and_unknown_api_paths_get_json_404(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ async function route() {
 async function start() {
   await loadConfig();
   try {
-    await session.completeRedirect();
+    if (!(await session.completeRedirect())) await session.restore(); // a reload: the session cookie, if any
   } catch (error) {
     notify(error.message);
   }

@@ -2,29 +2,29 @@
 //   local     an email → a development token from the local stack's /v1/dev/sign-in (loopback only)
 //   supabase  Google through Supabase Auth with PKCE; the access token is refreshed before it expires
 // Views never see tokens: api.js asks `accessToken()` for each request.
+//
+// No token is kept where script can read it later. The access token lives in this module's memory only; what
+// keeps a reload signed in is an HttpOnly, SameSite=Strict cookie that the page's own origin sets and reads on
+// /auth/* (functions/web_session.py): the Supabase refresh token, which page script never sees, or locally the
+// development token. On load the page asks /auth/refresh for a fresh access token.
 
 import { config } from "./config.js";
 
-const KEY = "atelier.session";
 const VERIFIER = "atelier.pkce";
 const REFRESH_MARGIN_S = 60;
-let session = load();
+let session = null; // { access_token, expires_at, email }, in memory only
 let refreshTimer = null;
 const listeners = new Set();
 
-function load() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(KEY) || "null");
-    return saved && saved.expires_at > Date.now() / 1000 ? saved : null;
-  } catch {
-    return null;
-  }
+// Sessions from before this version kept tokens in localStorage: remove them.
+try {
+  localStorage.removeItem("atelier.session");
+} catch {
+  // storage may be unavailable (private modes); nothing to remove then
 }
 
 function save(next) {
-  session = next;
-  if (next) localStorage.setItem(KEY, JSON.stringify(next));
-  else localStorage.removeItem(KEY);
+  session = next && next.access_token ? next : null;
   schedule();
   for (const fn of listeners) fn(session);
 }
@@ -43,25 +43,45 @@ export function signedIn() {
 
 export async function accessToken() {
   if (!session) return null;
-  if (session.refresh_token && session.expires_at - REFRESH_MARGIN_S < Date.now() / 1000) await refresh();
+  if (session.expires_at - REFRESH_MARGIN_S < Date.now() / 1000) await refresh();
   return session ? session.access_token : null;
 }
 
-export function signOut() {
-  const token = session && session.refresh_token ? session.access_token : null;
-  save(null);
-  if (token && config().supabase_url) {
-    fetch(`${config().supabase_url}/auth/v1/logout`, {
-      method: "POST",
-      headers: { apikey: config().supabase_publishable_key, Authorization: `Bearer ${token}` },
-    }).catch(() => {});
+// The page's own origin (not the API's): the cookie belongs to whoever serves the page.
+async function authRequest(path, body, token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return fetch(path, { method: "POST", headers, body: JSON.stringify(body || {}), credentials: "same-origin" });
+}
+
+async function sessionFrom(response) {
+  if (!response.ok) throw new Error("The sign-in service refused the request. Please sign in again.");
+  const data = await response.json();
+  return { access_token: data.access_token, expires_at: Number(data.expires_at), email: data.email };
+}
+
+// At start: a session kept by the cookie (a reload, a new tab) becomes a fresh access token in memory.
+export async function restore() {
+  try {
+    const response = await authRequest("/auth/refresh");
+    if (response.status === 401) return null; // not signed in
+    save(await sessionFrom(response));
+  } catch {
+    save(null);
   }
+  return session;
+}
+
+export function signOut() {
+  const token = session ? session.access_token : null;
+  save(null);
+  authRequest("/auth/sign-out", {}, token).catch(() => {});
 }
 
 // --- local development sign-in ---------------------------------------------------------------------------
 export async function signInLocally(email, post) {
   const body = await post("/v1/dev/sign-in", { email });
-  save({ access_token: body.access_token, expires_at: Date.parse(body.expires_at) / 1000, email: email.trim() });
+  save(await sessionFrom(await authRequest("/auth/session", { access_token: body.access_token })));
 }
 
 // --- Supabase Auth (Google, PKCE) --------------------------------------------------------------------------
@@ -81,23 +101,8 @@ export async function signInWithGoogle() {
   location.assign(url.toString());
 }
 
-async function tokenRequest(grant, body) {
-  const response = await fetch(`${config().supabase_url}/auth/v1/token?grant_type=${grant}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", apikey: config().supabase_publishable_key },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error("The sign-in service refused the request. Please sign in again.");
-  const data = await response.json();
-  return {
-    access_token: data.access_token,
-    refresh_token: data.refresh_token,
-    expires_at: data.expires_at || Math.floor(Date.now() / 1000) + (data.expires_in || 3600),
-    email: data.user ? data.user.email : session && session.email,
-  };
-}
-
-// After Google sends the person back with ?code=…, trade it (once, within 5 minutes) for a session.
+// After Google sends the person back with ?code=…, trade it (once, within 5 minutes) for a session: the page's
+// origin makes the exchange, keeps the refresh token in its cookie and hands back only the access token.
 export async function completeRedirect() {
   const url = new URL(location.href);
   const code = url.searchParams.get("code");
@@ -112,14 +117,15 @@ export async function completeRedirect() {
   const saved = JSON.parse(sessionStorage.getItem(VERIFIER) || "null");
   sessionStorage.removeItem(VERIFIER);
   if (!saved || Date.now() - saved.created > 300000) throw new Error("That sign-in took too long. Please try again.");
-  save(await tokenRequest("pkce", { auth_code: code, code_verifier: saved.verifier }));
+  save(await sessionFrom(await authRequest("/auth/session", { auth_code: code, code_verifier: saved.verifier })));
   return session;
 }
 
 let refreshing = null;
 async function refresh() {
   if (!refreshing) {
-    refreshing = tokenRequest("refresh_token", { refresh_token: session.refresh_token })
+    refreshing = authRequest("/auth/refresh")
+      .then(sessionFrom)
       .then(save)
       .catch(() => save(null))
       .finally(() => {
@@ -131,9 +137,7 @@ async function refresh() {
 
 function schedule() {
   clearTimeout(refreshTimer);
-  if (!session || !session.refresh_token) return;
+  if (!session || config().auth_mode === "local") return; // a development token is not renewed, only kept
   const wait = Math.max(5, session.expires_at - REFRESH_MARGIN_S - Date.now() / 1000) * 1000;
   refreshTimer = setTimeout(() => refresh(), Math.min(wait, 2 ** 31 - 1));
 }
-
-schedule();

@@ -43,5 +43,5 @@ ROUTERS = [
     reports.router,
 ]
 
-# Served only by a local stack (ATELIER_ENV=local): never part of a production app.
-LOCAL_ROUTERS = [dev_signin.router]
+# Served only outside production (ATELIER_ENV=local): never part of a production app.
+LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
