@@ -64,8 +64,10 @@ def ensure_tiny_classifier(root: Path, entry: ClassifierEntry = IMAGE_CLASSIFIER
     if marker.exists() and marker.read_text() == TINY_VERSION:
         return target
     import torch
+    import transformers.utils.logging as transformers_logging
     from transformers import ViTConfig, ViTForImageClassification
 
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # logs are JSON lines, no bars
     root.mkdir(parents=True, exist_ok=True)
     labels = ["normal", *entry.labels]  # label 0 is the safe one
     options: dict[str, Any] = {
