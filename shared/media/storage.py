@@ -73,6 +73,16 @@ def check_key(key: str) -> str:
     return key
 
 
+# A download file name: a conservative alphabet only, so it needs no quoting in a header or a query string.
+_DOWNLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def check_download_name(name: str) -> str:
+    if not _DOWNLOAD_NAME.match(name) or ".." in name:
+        raise ValueError("invalid download file name")
+    return name
+
+
 def user_prefix(user_id: uuid.UUID) -> str:
     return f"users/{user_id}/"
 
@@ -124,8 +134,11 @@ class Storage(ABC):
         """Every key under a folder prefix (ending in "/"), recursively, sorted."""
 
     @abstractmethod
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
-        """A URL that serves this one private object until it expires (default: the configured lifetime)."""
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
+        """A URL that serves this one private object until it expires (default: the configured lifetime).
+
+        `download`: the URL answers `Content-Disposition: attachment` with this file name, so a browser saves the
+        file under that name even across origins (where it ignores `<a download>`)."""
 
     def signed_urls(self, keys: Sequence[str], seconds: int | None = None) -> dict[str, str]:
         """Signed URLs for many keys at once (backends may batch); keys whose object is missing may be left out."""
@@ -281,24 +294,32 @@ class LocalStorage(Storage):
         base = self._path(prefix.rstrip("/")) if prefix else self.root
         return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
 
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
         """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host. Never longer
-        than `max_link_seconds`."""
+        than `max_link_seconds`. A `download` name is sealed into the token (`d`), and the file route answers it as
+        an attachment of that name."""
         check_key(key)
         lifetime = min(seconds if seconds is not None else self.signed_url_seconds, self.max_link_seconds)
-        claims = json.dumps({"k": key, "e": int(time.time()) + lifetime}, separators=(",", ":")).encode()
+        claims: dict[str, object] = {"k": key, "e": int(time.time()) + lifetime}
+        if download is not None:
+            claims["d"] = check_download_name(download)
         nonce = secrets.token_bytes(12)
-        sealed = AESGCM(self._seal_key).encrypt(nonce, claims, _LINK_AAD)
+        sealed = AESGCM(self._seal_key).encrypt(nonce, json.dumps(claims, separators=(",", ":")).encode(), _LINK_AAD)
         return f"{FILES_PATH}{_b64(nonce)}.{_b64(sealed)}"
 
     def verify_token(self, token: str, *, now: float | None = None) -> str:
-        """The key a token grants access to; `SignedUrlInvalid` if unreadable, tampered, or claiming a longer life
-        than any link is given; `SignedUrlExpired` when late."""
+        """The key a token grants access to (see `verify`)."""
+        return self.verify(token, now=now)[0]
+
+    def verify(self, token: str, *, now: float | None = None) -> tuple[str, str | None]:
+        """(key, download name or None) of a valid token; `SignedUrlInvalid` if unreadable, tampered, or claiming a
+        longer life than any link is given; `SignedUrlExpired` when late."""
         nonce, _, sealed = token.partition(".")
         try:
             claims = json.loads(AESGCM(self._seal_key).decrypt(_unb64(nonce), _unb64(sealed), _LINK_AAD))
             key, expires = str(claims["k"]), int(claims["e"])
             check_key(key)
+            download = check_download_name(str(claims["d"])) if "d" in claims else None
         except (InvalidTag, ValueError, KeyError, TypeError) as exc:  # binascii.Error is a ValueError
             raise SignedUrlInvalid() from exc
         at = time.time() if now is None else now
@@ -306,7 +327,7 @@ class LocalStorage(Storage):
             raise SignedUrlInvalid()
         if at >= expires:
             raise SignedUrlExpired()
-        return key
+        return key, download
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -441,9 +462,12 @@ class SupabaseStorage(Storage):
                 return sorted(names)
             offset += LIST_PAGE
 
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
+        """Storage's signed URL; with `download`, storage3 adds `?download=<name>` and Storage then answers
+        `Content-Disposition: attachment` with that file name."""
         lifetime = seconds if seconds is not None else self.signed_url_seconds
-        result = self._call("sign a URL", self._bucket().create_signed_url, check_key(key), lifetime)
+        options = {"download": check_download_name(download)} if download is not None else {}
+        result = self._call("sign a URL", self._bucket().create_signed_url, check_key(key), lifetime, options)
         url = result.get("signedURL") or result.get("signedUrl")
         if not url:
             raise StorageUnavailable("Storage returned no signed URL.")

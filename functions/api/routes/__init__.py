@@ -18,6 +18,7 @@ from functions.api.routes import (
     privacy_center,
     reports,
     rights,
+    studio,
     support,
     webhooks,
 )
@@ -32,6 +33,7 @@ ROUTERS = [
     media.router,
     jobs.router,
     models.router,
+    studio.router,
     policies.router,
     consent.router,
     onboarding.router,
