@@ -165,14 +165,14 @@ async function owner(root, ctx, item, catalog) {
   ];
 
   root.append(
+    h("h1", { class: "image-title" }, item.kind === "upload" ? "Uploaded image" : "Your image"),
     h(
       "div",
       { class: "image-page" },
-      h("div", { class: "image-main" }, frame),
+      h("div", { class: "image-main" }, frame, h("p", { class: "zoom" }, zoom)),
       h(
         "div",
         { class: "image-side" },
-        h("h1", {}, item.kind === "upload" ? "Uploaded image" : "Your image"),
         promptBlock(ctx, item.prompt),
         h("div", { class: "actions" }, actions),
         status,
@@ -187,7 +187,6 @@ async function owner(root, ctx, item, catalog) {
           ["Provenance", provenance(item)],
           ["Gallery", isOutput ? galleryState : null],
         ]),
-        h("p", {}, zoom),
         isOutput
           ? h(
               "div",
@@ -265,14 +264,14 @@ async function publicView(root, ctx, id, catalog) {
   const name = (known && known.prompt) || "An example image";
   const { frame, zoom } = picture(src, name, known && known.width, known && known.height);
   root.append(
+    h("h1", { class: "image-title" }, "From the gallery"),
     h(
       "div",
       { class: "image-page" },
-      h("div", { class: "image-main" }, frame),
+      h("div", { class: "image-main" }, frame, h("p", { class: "zoom" }, zoom)),
       h(
         "div",
         { class: "image-side" },
-        h("h1", {}, "From the gallery"),
         promptBlock(ctx, known && known.prompt),
         known && known.prompt && signedIn()
           ? h("div", { class: "actions" }, h("button", { type: "button", class: "small", onclick: () => { handOff({ task: "text_to_image", prompt: known.prompt }); ctx.navigate("#/studio"); } }, "Try this prompt"))
@@ -284,7 +283,6 @@ async function publicView(root, ctx, id, catalog) {
               ["Published", h("time", { datetime: known.published_at }, formatDate(known.published_at))],
             ])
           : null,
-        h("p", {}, zoom),
         h("p", {}, h("a", { href: "#/gallery" }, "Back to the gallery")),
       ),
     ),

@@ -23,11 +23,7 @@ function readJson(key, fallback) {
 }
 
 export async function render(root, ctx) {
-  const [catalog, credits, firstPage] = await Promise.all([
-    loadCatalog(),
-    api.get("/v1/credits").catch(() => null),
-    api.get(`/v1/jobs?limit=${FEED_PAGE}`).catch(() => ({ items: [], next_cursor: null })),
-  ]);
+  const [catalog, credits] = await Promise.all([loadCatalog(), api.get("/v1/credits").catch(() => null)]);
   const given = takeHandOff();
   const draft = given ? { ...readJson(DRAFT, {}), ...given } : readJson(DRAFT, {});
   const firstTask = catalog.task(draft.task) ? draft.task : catalog.tasks[0].id;
@@ -38,7 +34,8 @@ export async function render(root, ctx) {
     short: false, // the last answer was 402: Generate waits for the balance to change
     cards: new Map(), // job id -> card
     stops: [],
-    cursor: firstPage.next_cursor,
+    cursor: null,
+    gone: false,
   };
 
   // --- controls ------------------------------------------------------------------------------------------
@@ -133,8 +130,8 @@ export async function render(root, ctx) {
   const stageInput = h("div", { class: "stage-input" });
   const running = h("p", { class: "help", id: "feed-running" });
   const cards = h("div", { class: "cards" });
-  const more = h("button", { type: "button", class: "quiet", hidden: !state.cursor, onclick: () => loadMore() }, "Load more");
-  const empty = h("p", { class: "muted empty" }, "Nothing yet. What you make appears here, newest first.");
+  const more = h("button", { type: "button", class: "quiet", hidden: true, onclick: () => loadMore() }, "Load more");
+  const empty = h("p", { class: "muted empty" }, "Loading your generations…");
   const feed = h(
     "section",
     { class: "feed", "aria-labelledby": "feed-title" },
@@ -542,13 +539,18 @@ export async function render(root, ctx) {
     more.disabled = true;
     try {
       const page = await api.get(`/v1/jobs?limit=${FEED_PAGE}&cursor=${encodeURIComponent(state.cursor)}`);
-      for (const job of page.items) if (!state.cards.has(job.id)) addCard(job, metaOf(job));
+      for (const job of page.items) if (!state.cards.has(job.id) && shown(job)) addCard(job, metaOf(job));
       state.cursor = page.next_cursor;
     } catch (error) {
       ctx.notify(error.message);
     }
     more.disabled = false;
     more.hidden = !state.cursor;
+  }
+
+  // A finished job whose images were all deleted has nothing left to show.
+  function shown(job) {
+    return !(job.status === "succeeded" && job.task !== "image_to_prompt" && !job.outputs.length);
   }
 
   function metaOf(job) {
@@ -572,10 +574,24 @@ export async function render(root, ctx) {
   };
   document.addEventListener("visibilitychange", onVisible);
 
-  for (const job of firstPage.items) addCard(job, metaOf(job));
   setTask(state.task);
+  // The feed loads once the controls are on screen, not before them: the prompt is usable at once.
+  api
+    .get(`/v1/jobs?limit=${FEED_PAGE}`)
+    .then((page) => {
+      if (state.gone) return;
+      for (const job of page.items) if (!state.cards.has(job.id) && shown(job)) addCard(job, metaOf(job));
+      state.cursor = page.next_cursor;
+      more.hidden = !state.cursor;
+      empty.textContent = "Nothing yet. What you make appears here, newest first.";
+      updateGo();
+    })
+    .catch((error) => {
+      if (!state.gone) empty.textContent = error.message;
+    });
   if (state.input) restoreInput();
   return () => {
+    state.gone = true;
     for (const stop of state.stops) stop();
     document.removeEventListener("visibilitychange", onVisible);
     painter.dispose();
