@@ -22,8 +22,36 @@ from typing import TYPE_CHECKING, Literal, get_args
 if TYPE_CHECKING:
     from config.settings import Settings
 
-Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
+Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt", "vary"]
 TASKS: tuple[Task, ...] = get_args(Task)
+# What the web app calls each task (GET /v1/studio).
+TASK_LABELS: Mapping[Task, str] = MappingProxyType(
+    {
+        "text_to_image": "Create",
+        "edit": "Edit",
+        "inpaint": "Inpaint",
+        "upscale": "Upscale",
+        "image_to_prompt": "Describe",
+        "vary": "Variations",
+    }
+)
+# Tasks that make no image from noise: their outputs carry no seed (nothing to reuse), and a seed asked for is ignored.
+SEEDLESS_TASKS: frozenset[Task] = frozenset({"upscale", "image_to_prompt"})
+
+# Output sizes a generation may ask for: "4k" renders, then upscales to FOUR_K_LONG_SIDE on the long side in the
+# same job (one hold for both, one output), with the upscale task's default model.
+Size = Literal["standard", "4k"]
+SIZES: tuple[Size, ...] = get_args(Size)
+SIZED_TASKS: frozenset[Task] = frozenset({"text_to_image", "vary", "edit"})
+FOUR_K_LONG_SIDE = 4096
+
+# Variations (`vary`) are FLUX image-to-image (diffusers' FluxImg2ImgPipeline over the create model's weights).
+# `strength` is the fraction of the denoising schedule re-run over the source (diffusers: 0 keeps the image, 1
+# ignores it; its FLUX img2img example uses 0.95 to re-imagine, its default is 0.6). "subtle" keeps composition,
+# colours and subject and changes detail and texture; "strong" keeps only the rough layout and palette. With
+# schnell's 4 steps they run 2 and 3 of the 4 steps (diffusers skips the first int(4 - 4 * strength)).
+VaryStrength = Literal["subtle", "strong"]
+VARY_STRENGTHS: Mapping[VaryStrength, float] = MappingProxyType({"subtle": 0.35, "strong": 0.7})
 Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2"]
 GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
 OutputFormat = Literal["webp", "jpeg", "png"]
@@ -38,7 +66,9 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 MAX_UPSCALE_LONG_SIDE = 4096
 MAX_UPSCALE_FACTOR = 16  # two passes of a 4x model at most
 
-# FLUX works on multiples of 16 pixels; about one megapixel per image.
+# FLUX works on multiples of 16 pixels, at most 2048 per side; about one megapixel per image.
+FLUX_MULTIPLE = 16
+FLUX_MAX_SIDE = 2048
 FLUX_SIZES: Mapping[str, tuple[int, int]] = MappingProxyType(
     {
         "1:1": (1024, 1024),
@@ -154,7 +184,7 @@ MODELS: tuple[ModelEntry, ...] = (
         id="flux-schnell",
         name="FLUX.1 [schnell]",
         family="flux",
-        tasks=("text_to_image",),
+        tasks=("text_to_image", "vary"),
         repo="black-forest-labs/FLUX.1-schnell",
         revision="741f7c3ce8b383c54771c7003378a50191e9efe9",
         pipeline="FluxPipeline",
@@ -246,6 +276,7 @@ DEFAULT_MODEL: Mapping[Task, str] = MappingProxyType(
         "inpaint": "flux-fill-dev",
         "upscale": "real-esrgan-x4",
         "image_to_prompt": "florence-2-base",
+        "vary": "flux-schnell",
     }
 )
 
@@ -361,6 +392,51 @@ def price(entry: ModelEntry, task: Task, count: int, width: int, height: int) ->
         megapixels = math.ceil(width * height / 1_000_000)
         return count * max(1, megapixels) * entry.credits_per_megapixel
     return count * entry.credits_per_image
+
+
+def follow_input_size(width: int, height: int) -> tuple[int, int]:
+    """The size FLUX renders an edit or variation at when it follows its input: the input's size scaled down to
+    at most FLUX_MAX_SIDE on the long side, each side rounded down to a multiple of 16 (at least 16)."""
+    scale = min(1.0, FLUX_MAX_SIDE / max(width, height, 1))
+    return (
+        max(FLUX_MULTIPLE, int(width * scale) // FLUX_MULTIPLE * FLUX_MULTIPLE),
+        max(FLUX_MULTIPLE, int(height * scale) // FLUX_MULTIPLE * FLUX_MULTIPLE),
+    )
+
+
+def to_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """width x height scaled so its long side is `long_side`, the aspect kept (short side rounded, at least 1)."""
+    if width <= 0 or height <= 0:
+        raise ValueError("the image has no pixels")
+    scale = long_side / max(width, height)
+    if width >= height:
+        return long_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), long_side
+
+
+def four_k_size(width: int, height: int) -> tuple[int, int]:
+    """The final size of a "4k" request rendered at width x height: FOUR_K_LONG_SIDE on the long side (the
+    upscaler takes as many passes as it needs; a 4k price depends only on the aspect ratio)."""
+    return to_long_side(width, height, FOUR_K_LONG_SIDE)
+
+
+def job_price(
+    entry: ModelEntry,
+    task: Task,
+    count: int,
+    width: int,
+    height: int,
+    *,
+    size: Size = "standard",
+    upscaler: ModelEntry | None = None,
+) -> int:
+    """Credits for one job as submitted: the render (`price`), plus for "4k" the upscale of each image from its
+    rendered size (width x height) to FOUR_K_LONG_SIDE, priced as the upscale task prices it. One hold covers both."""
+    credits = price(entry, task, count, width, height)
+    if size == "4k":
+        upscale_with = upscaler or get_model(DEFAULT_MODEL["upscale"])
+        credits += count * price(upscale_with, "upscale", 1, *four_k_size(width, height))
+    return credits
 
 
 def check_speedups_off(items: list[str]) -> list[str]:

@@ -151,7 +151,11 @@ class Settings(BaseSettings):
         return value
 
     # Abuse resistance (config/limits.py holds the defaults as data).
-    max_prompt_chars: int = Field(2000, ge=1, validation_alias=_env("ATELIER_MAX_PROMPT_CHARS"))
+    # The one prompt limit: the API refuses longer prompts (422 `prompt_too_long`), its OpenAPI description states
+    # it as the prompt's maxLength, and GET /v1/studio tells the web app.
+    max_prompt_chars: int = Field(2000, ge=1, le=100_000, validation_alias=_env("ATELIER_MAX_PROMPT_CHARS"))
+    # Jobs one account may have queued or running at once; past it POST /v1/jobs answers 429 `too_many_active_jobs`.
+    max_active_jobs: int = Field(4, ge=1, le=100, validation_alias=_env("ATELIER_MAX_ACTIVE_JOBS"))
     rate_limit_overrides: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, validation_alias=_env("ATELIER_RATE_LIMITS")
     )

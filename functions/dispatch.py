@@ -26,6 +26,11 @@ SERVES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "Captioner": ("florence-2-base",),
     }
 )
+# Models a class loads besides those it serves: the upscaler that finishes a "4k" render in the same job (on the
+# same GPU, so the render never leaves the container before it is upscaled).
+ALSO_LOADS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"FluxSchnell": ("real-esrgan-x4",), "FluxKontext": ("real-esrgan-x4",)}
+)
 CLASS_FOR_MODEL: Mapping[str, str] = MappingProxyType(
     {model_id: name for name, ids in SERVES.items() for model_id in ids}
 )

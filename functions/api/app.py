@@ -19,6 +19,7 @@ from functions.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from functions.api.routes import LOCAL_ROUTERS, ROUTERS
+from functions.api.routes.jobs import state_prompt_limit
 from functions.safety.factory import moderator_for
 from shared.auth import TokenVerifier
 from shared.jobs.dispatch import Dispatcher
@@ -83,4 +84,5 @@ def create_app(
     for router in ROUTERS if settings.is_production else ROUTERS + LOCAL_ROUTERS:
         app.include_router(router)
     declare_error_responses(app)
+    state_prompt_limit(app, settings.max_prompt_chars)
     return app

@@ -34,15 +34,20 @@ from typing import Any, Protocol
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from config.models import (
+    FLUX_MAX_SIDE,
+    FLUX_MULTIPLE,
     MAX_UPSCALE_LONG_SIDE,
+    VARY_STRENGTHS,
     ModelEntry,
     ModelUnavailable,
     OutputFormat,
     Speedup,
     Task,
+    follow_input_size,
     get_model,
     output_size,
     speedups,
+    to_long_side,
     upscale_passes,
     upscale_size,
 )
@@ -53,13 +58,13 @@ WEBP_QUALITY = 90
 WEBP_METHOD = 2  # libwebp effort 0-6: 2 encodes ~2x faster than 4 for a few percent more bytes at the same quality
 JPEG_QUALITY = 92
 MAX_INPUT_PIXELS = 4096 * 4096
-FLUX_MULTIPLE = 16
-MAX_SIDE = 2048
+MAX_SIDE = FLUX_MAX_SIDE
 CAPTION_MAX_NEW_TOKENS = 1024  # Florence-2's own limit (its generation config's max_length is 1025 with the start)
 CAPTION_MIN_NEW_TOKENS = 4
 CAPTION_DEFAULT_BEAMS = 3  # Florence-2's published usage, when a checkpoint's generation config names no beam count
 
 ProgressFn = Callable[[float], None]
+StepFn = Callable[[int, int], None]  # (step, steps): the step just done (1-based) of how many in all
 CancelFn = Callable[[], bool]
 
 
@@ -86,7 +91,7 @@ class RenderRequest:
     task: Task
     model: str
     prompt: str = ""
-    image: bytes | None = None  # edit, inpaint, upscale, image_to_prompt
+    image: bytes | None = None  # edit, inpaint, upscale, image_to_prompt, vary
     mask: bytes | None = None  # inpaint: white = repaint, black = keep
     width: int | None = None  # text_to_image, edit, inpaint (from the aspect ratio); edit/inpaint default: input's
     height: int | None = None
@@ -97,6 +102,10 @@ class RenderRequest:
     guidance: float | None = None
     target_model: str | None = None  # image_to_prompt: the model the prompt is for (recorded)
     output_format: OutputFormat | None = None  # None → the registry's format for the model
+    strength: float | None = None  # vary: the img2img strength (None → "subtle")
+    # "4k": after the render, each image is upscaled in the same render call to this long side with upscale_model
+    upscale_long_side: int | None = None
+    upscale_model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,6 +229,7 @@ class _Loaded:
     entry: ModelEntry
     model: Any
     processor: Any = None
+    variants: dict[str, Any] = field(default_factory=dict)  # other pipelines over the same weights (from_pipe)
     speedups: tuple[Speedup, ...] | None = None  # what `prepare` applied; None until it ran
     skipped: dict[str, str] = field(default_factory=dict)  # speed-ups wanted but not applied, with the reason
 
@@ -370,10 +380,12 @@ class Engine:
         *,
         on_progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        on_step: StepFn | None = None,
     ) -> RenderResult:
         """Render one request. Raises RenderCanceled when `should_cancel` turns true between steps, RenderFailed
-        (with a stable code) for bad inputs or a failing pipeline."""
-        progress = on_progress or (lambda _fraction: None)
+        (with a stable code) for bad inputs or a failing pipeline. `on_step(step, steps)` hears each step done
+        (denoising steps, then a 4k render's upscale passes), before the progress fraction it implies."""
+        progress = _Progress(on_progress or (lambda _fraction: None), on_step)
         cancel = should_cancel or (lambda: False)
         entry = _entry(request.model)
         if request.task not in entry.tasks:
@@ -405,36 +417,67 @@ class Engine:
         )
 
     def _dispatch(
-        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: ProgressFn, cancel: CancelFn
+        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: _Progress, cancel: CancelFn
     ) -> RenderResult:
         task = request.task
         if task == "upscale":
             return self._upscale(loaded, request, seed, progress, cancel)
         if task == "image_to_prompt":
             return self._caption(loaded, request, seed, progress, cancel)
+        if request.upscale_long_side is not None:
+            return self._diffuse_4k(loaded, request, seed, progress, cancel)
         return self._diffuse(loaded, request, seed, progress, cancel)
 
     # -- FLUX text_to_image / edit / inpaint ---------------------------------------------------------------------
 
     def _diffuse(
-        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: ProgressFn, cancel: CancelFn
+        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: _Progress, cancel: CancelFn
     ) -> RenderResult:
+        images, parameters = self._diffuse_images(loaded, request, seed, progress, cancel, extra_steps=0)
+        output_format = request.output_format or loaded.entry.serving.output_format
+        encoded = encode_images(images, output_format)
+        progress(1.0)
+        return RenderResult(
+            task=request.task,
+            model=loaded.entry.id,
+            seed=seed,
+            images=encoded,
+            parameters={**parameters, "output_format": output_format},
+        )
+
+    def _diffuse_images(
+        self,
+        loaded: _Loaded,
+        request: RenderRequest,
+        seed: int,
+        progress: _Progress,
+        cancel: CancelFn,
+        *,
+        extra_steps: int,
+    ) -> tuple[list[Image.Image], dict[str, Any]]:
+        """Run the FLUX pipeline for text_to_image, edit, inpaint or vary; `extra_steps` are steps that follow in
+        the same render (a 4k job's upscale passes), counted in the steps reported."""
         import torch
 
         entry = loaded.entry
         if not request.prompt.strip():
             raise RenderFailed("missing_prompt", f"{request.task} needs a prompt")
         source: Image.Image | None = None
-        if request.task in ("edit", "inpaint"):
+        if request.task in ("edit", "inpaint", "vary"):
             source = _decode(request.image, "image")
         width, height = _flux_size(request, source)
         steps = request.steps if request.steps is not None else min(entry.default_steps, self.source.default_steps_cap)
         guidance = request.guidance if request.guidance is not None else entry.default_guidance
         if not 1 <= steps <= 100:
             raise RenderFailed("invalid_steps", "steps must be between 1 and 100")
+        strength = request.strength if request.strength is not None else VARY_STRENGTHS["subtle"]
+        if request.task == "vary" and not 0.0 < strength <= 1.0:
+            raise RenderFailed("invalid_strength", "strength must be above 0 and at most 1")
 
-        def on_step(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            progress(min(1.0, (index + 1) / steps))
+        def on_step(pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            # img2img runs only the last `strength` part of the schedule: the pipeline knows how many steps that is.
+            total = int(getattr(pipe, "num_timesteps", 0) or steps)
+            progress.step(index + 1, total + extra_steps)
             if cancel():
                 raise RenderCanceled
             return {}
@@ -451,6 +494,7 @@ class Engine:
             "callback_on_step_end": on_step,
             "output_type": "pil",
         }
+        pipeline = loaded.model
         if request.task == "edit" and source is not None:
             kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), _auto_resize=False)
             kwargs["max_area"] = width * height
@@ -460,23 +504,72 @@ class Engine:
                 image=source.resize((width, height), Image.Resampling.LANCZOS),
                 mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
             )
+        elif request.task == "vary" and source is not None:
+            pipeline = _img2img(loaded)
+            kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), strength=strength)
         with torch.inference_mode():
-            images = loaded.model(**kwargs).images
-        output_format = request.output_format or entry.serving.output_format
-        encoded = encode_images(images, output_format)
+            images = list(pipeline(**kwargs).images)
+        parameters: dict[str, Any] = {
+            "width": width,
+            "height": height,
+            "steps": steps,
+            "guidance": guidance,
+            "count": request.count,
+            "seed": seed,
+        }
+        if request.task == "vary":
+            parameters["strength"] = strength
+        return images, parameters
+
+    def _diffuse_4k(
+        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: _Progress, cancel: CancelFn
+    ) -> RenderResult:
+        """Render, then upscale every image to `upscale_long_side` in the same call: one result, the intermediate
+        render never leaves this function. Encoded as the upscaler's format (JPEG: a 4096² WebP costs seconds)."""
+        target = request.upscale_long_side
+        if target is None or request.upscale_model is None:
+            raise RenderFailed("invalid_size", "a 4k render names its upscale model and long side")
+        upscaler = self.load(request.upscale_model)
+        if "upscale" not in upscaler.entry.tasks:
+            raise RenderFailed("model_task_mismatch", f"{upscaler.entry.id} does not upscale")
+        source = _decode(request.image, "image") if request.task in ("edit", "vary") else None
+        width, height = _flux_size(request, source)
+        if target <= max(width, height):
+            raise RenderFailed(
+                "invalid_size", f"a 4k render's long side must be above the render's {max(width, height)}"
+            )
+        out_w, out_h = to_long_side(width, height, target)
+        passes = upscale_passes(upscaler.entry, max(width, height), target)
+        extra = request.count * passes
+        images, parameters = self._diffuse_images(loaded, request, seed, progress, cancel, extra_steps=extra)
+        done = progress.last_step or 0  # the denoising steps the pipeline ran
+        upscaled: list[Image.Image] = []
+        for number, image in enumerate(images):
+            first = done + number * passes
+
+            def step(index: int, first: int = first) -> None:
+                progress.step(first + index, done + extra)
+
+            upscaled.append(
+                self._upscale_image(upscaler, image, (out_w, out_h), passes=passes, step=step, cancel=cancel)
+            )
+        output_format = request.output_format or upscaler.entry.serving.output_format
+        encoded = encode_images(upscaled, output_format)
         progress(1.0)
         return RenderResult(
             task=request.task,
-            model=entry.id,
+            model=loaded.entry.id,
             seed=seed,
             images=encoded,
             parameters={
-                "width": width,
-                "height": height,
-                "steps": steps,
-                "guidance": guidance,
-                "count": request.count,
-                "seed": seed,
+                **parameters,
+                "size": "4k",
+                "render_width": width,
+                "render_height": height,
+                "width": out_w,
+                "height": out_h,
+                "upscale_model": upscaler.entry.id,
+                "passes": passes,
                 "output_format": output_format,
             },
         )
@@ -484,13 +577,8 @@ class Engine:
     # -- upscale ----------------------------------------------------------------------------------------------------
 
     def _upscale(
-        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: ProgressFn, cancel: CancelFn
+        self, loaded: _Loaded, request: RenderRequest, seed: int, progress: _Progress, cancel: CancelFn
     ) -> RenderResult:
-        import numpy as np
-        import torch
-
-        from functions.generation.tiles import to_uint8, upscale_tiled
-
         if request.count != 1:
             raise RenderFailed("invalid_count", "upscale makes one image")
         source = _decode(request.image, "image")
@@ -499,25 +587,15 @@ class Engine:
             out_w, out_h = upscale_size(source.width, source.height, target)
         except ValueError as exc:
             raise RenderFailed("invalid_size", str(exc)) from exc
-        entry, model = loaded.entry, loaded.model
+        entry = loaded.entry
         passes = upscale_passes(entry, max(source.size), target)
-        scale = entry.upscale_factor or 4
-        tile = entry.serving.tile or 1 << 30  # 0 = the whole image at once
-        array = np.asarray(source, dtype=np.float32) / 255.0
-        image = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
-        for index in range(passes):
-            if cancel():
-                raise RenderCanceled
-            if index == passes - 1 and index > 0:
-                # Stop at the target: shrink the intermediate so the last pass lands on (about) the target size
-                # instead of building a larger image only to throw most of it away.
-                image = _shrink_for_last_pass(image, (out_w, out_h), scale)
-            image = upscale_tiled(model, image, scale=scale, tile=tile, overlap=entry.serving.tile_overlap)
-            progress((index + 1) / (passes + 1))
-        # Resized to the exact target and converted to 8 bits on the model's device; only uint8 reaches the host.
-        pixels = to_uint8(image, (out_w, out_h)).cpu().numpy()
+
+        def step(index: int) -> None:
+            progress.step(index, passes + 1)  # the last part: back to 8 bits and encoded
+
+        image = self._upscale_image(loaded, source, (out_w, out_h), passes=passes, step=step, cancel=cancel)
         output_format = request.output_format or entry.serving.output_format
-        encoded = encode_images([Image.fromarray(pixels, mode="RGB")], output_format)
+        encoded = encode_images([image], output_format)
         progress(1.0)
         return RenderResult(
             task="upscale",
@@ -532,10 +610,44 @@ class Engine:
                 "height": out_h,
                 "passes": passes,
                 "tile": entry.serving.tile,
-                "seed": seed,
                 "output_format": output_format,
             },
         )
+
+    def _upscale_image(
+        self,
+        loaded: _Loaded,
+        source: Image.Image,
+        size: tuple[int, int],
+        *,
+        passes: int,
+        step: Callable[[int], None],
+        cancel: CancelFn,
+    ) -> Image.Image:
+        """`source` upscaled by `passes` passes of the model and resized to exactly `size`; `step(n)` after pass n."""
+        import numpy as np
+        import torch
+
+        from functions.generation.tiles import to_uint8, upscale_tiled
+
+        entry, model = loaded.entry, loaded.model
+        scale = entry.upscale_factor or 4
+        tile = entry.serving.tile or 1 << 30  # 0 = the whole image at once
+        array = np.asarray(source.convert("RGB"), dtype=np.float32) / 255.0
+        image = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
+        with torch.inference_mode():
+            for index in range(passes):
+                if cancel():
+                    raise RenderCanceled
+                if index == passes - 1 and index > 0:
+                    # Stop at the target: shrink the intermediate so the last pass lands on (about) the target size
+                    # instead of building a larger image only to throw most of it away.
+                    image = _shrink_for_last_pass(image, size, scale)
+                image = upscale_tiled(model, image, scale=scale, tile=tile, overlap=entry.serving.tile_overlap)
+                step(index + 1)
+            # Resized to the exact target and converted to 8 bits on the model's device; only uint8 reaches the host.
+            pixels = to_uint8(image, size).cpu().numpy()
+        return Image.fromarray(pixels, mode="RGB")
 
     # -- image_to_prompt --------------------------------------------------------------------------------------------
 
@@ -589,6 +701,39 @@ class Engine:
 # -- helpers -----------------------------------------------------------------------------------------------------
 
 
+class _Progress:
+    """The render's progress: fractions for `on_progress`, and steps (step, steps) for `on_step` when given."""
+
+    def __init__(self, fraction: ProgressFn, on_step: StepFn | None) -> None:
+        self._fraction, self._on_step = fraction, on_step
+        self.last_step: int | None = None
+
+    def __call__(self, fraction: float) -> None:
+        self._fraction(fraction)
+
+    def step(self, done: int, total: int) -> None:
+        total = max(1, total)
+        done = min(max(done, 0), total)
+        self.last_step = done
+        if self._on_step is not None:
+            self._on_step(done, total)
+        self._fraction(min(1.0, done / total))
+
+
+def _img2img(loaded: _Loaded) -> Any:
+    """diffusers' FluxImg2ImgPipeline over the loaded FLUX pipeline's own components (`from_pipe`: no second copy
+    of the weights, and the speed-ups applied to the shared transformer apply to both), made once per model."""
+    pipe = loaded.variants.get("img2img")
+    if pipe is None:
+        import diffusers
+
+        img2img: Any = diffusers.FluxImg2ImgPipeline
+        pipe = img2img.from_pipe(loaded.model)
+        pipe.set_progress_bar_config(disable=True)
+        loaded.variants["img2img"] = pipe
+    return pipe
+
+
 def _entry(model_id: str) -> ModelEntry:
     try:
         return get_model(model_id)
@@ -626,9 +771,7 @@ def _flux_size(request: RenderRequest, source: Image.Image | None) -> tuple[int,
         if source is None:
             raise RenderFailed("invalid_size", "width and height are required")
         # Follow the input: its size rounded down to a multiple of 16, within the model's 2048 px.
-        scale = min(1.0, MAX_SIDE / max(source.size))
-        width = max(FLUX_MULTIPLE, int(source.width * scale) // FLUX_MULTIPLE * FLUX_MULTIPLE)
-        height = max(FLUX_MULTIPLE, int(source.height * scale) // FLUX_MULTIPLE * FLUX_MULTIPLE)
+        width, height = follow_input_size(source.width, source.height)
     if width % FLUX_MULTIPLE or height % FLUX_MULTIPLE or not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise RenderFailed("invalid_size", f"width and height must be multiples of 16 up to {MAX_SIDE}")
     return width, height
@@ -686,6 +829,8 @@ def warm_up_requests(entry: ModelEntry, size_divisor: int) -> list[RenderRequest
         image = None if entry.family == "flux" else _blank_png(width, height)
         mask = _blank_png(width, height) if entry.family == "flux-fill" else None
         for task in entry.tasks:
+            if task == "vary":  # img2img runs the very transformer shapes text_to_image warms up: nothing to add
+                continue
             if task in ("upscale", "image_to_prompt"):
                 target = width * (entry.upscale_factor or 4) if task == "upscale" else None
                 requests.append(RenderRequest(task=task, model=entry.id, image=image, target_long_side=target, seed=0))

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import modal
 
 from config.models import BY_ID
-from functions.dispatch import SERVES
+from functions.dispatch import ALSO_LOADS, SERVES
 from functions.modal_app import SECRETS, WEIGHTS_MOUNT, app, gpu_image, weights_image, weights_volume
 
 RENDER_TIMEOUT = 600  # seconds for one render, loading included on a cold start
@@ -35,6 +35,7 @@ class _Renderer:
     """Shared body of every GPU class; subclasses name the registry entries they serve."""
 
     model_ids: ClassVar[tuple[str, ...]] = ()
+    also_loads: ClassVar[tuple[str, ...]] = ()  # e.g. the upscaler of "4k" renders (functions/dispatch.ALSO_LOADS)
     gpu_snapshot: ClassVar[bool] = False
     engine: Any
     container: Any
@@ -47,7 +48,7 @@ class _Renderer:
 
         self.container = ServingContainer(
             VolumeSource(Path(WEIGHTS_MOUNT)),
-            self.model_ids,
+            (*self.model_ids, *self.also_loads),
             gpu_snapshot=self.gpu_snapshot,
             speedups_off=tuple(get_settings().speedups_off),
         )
@@ -111,13 +112,17 @@ def _gpu_snapshot(class_name: str) -> bool:
 
 @app.cls(**_options("FluxSchnell"))
 class FluxSchnell(_Renderer):
+    """text_to_image and vary (img2img over the same weights), "4k" with the upscaler loaded beside."""
+
     model_ids = SERVES["FluxSchnell"]
+    also_loads = ALSO_LOADS["FluxSchnell"]
     gpu_snapshot = _gpu_snapshot("FluxSchnell")
 
 
 @app.cls(**_options("FluxKontext"))
 class FluxKontext(_Renderer):
     model_ids = SERVES["FluxKontext"]
+    also_loads = ALSO_LOADS["FluxKontext"]
     gpu_snapshot = _gpu_snapshot("FluxKontext")
 
 

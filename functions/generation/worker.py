@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from uuid import UUID
 
+from config.models import FOUR_K_LONG_SIDE, SEEDLESS_TASKS
 from config.settings import Settings, get_settings
 from functions.generation.engine import (
     Engine,
@@ -76,7 +77,10 @@ class JobRunner:
         log.info("job started", extra={"job_id": str(job.id), "task": job.task, "model": job.model})
         try:
             request = self._request(job)
-            result = self.engine.render(request, on_progress=self._progress(job), should_cancel=self._canceled(job))
+            progress = self._progress(job)
+            result = self.engine.render(
+                request, on_progress=progress, should_cancel=self._canceled(job), on_step=progress.step
+            )
             return self._deliver(job, request, result)
         except RenderCanceled:
             return self._finish_without_outputs(job, "canceled")
@@ -89,10 +93,11 @@ class JobRunner:
             )
 
     def _request(self, job: Job) -> RenderRequest:
-        params = job.params
-        width, height = params.get("width"), params.get("height")
+        params = job.params  # the typed record the API planned (shared/jobs/models.JobParams)
+        divisor = self.engine.source.size_divisor
+        width, height = params.width, params.height
         if width and height:  # the registry's size, scaled down when the engine runs tiny models
-            width, height = scaled_size(width, height, self.engine.source.size_divisor)
+            width, height = scaled_size(width, height, divisor)
         with self.db.transaction() as conn:
             image = media.get_owned(conn, job.user_id, job.image_id) if job.image_id else None
             mask = media.get_owned(conn, job.user_id, job.mask_id, ("mask", "upload")) if job.mask_id else None
@@ -104,10 +109,14 @@ class JobRunner:
             mask=media.load_bytes(self.storage, mask) if mask else None,
             width=width,
             height=height,
-            target_long_side=params.get("target_long_side"),
-            count=int(params.get("count", 1)),
+            target_long_side=params.target_long_side,
+            count=params.count,
             seed=job.seed,
-            target_model=params.get("target_model"),
+            target_model=params.target_model,
+            strength=params.strength_value,
+            # 4k: 4096 on the long side, or what tiny models make of it (1/8 scale: 512)
+            upscale_long_side=FOUR_K_LONG_SIDE // divisor if params.four_k else None,
+            upscale_model=params.upscale_model if params.four_k else None,
         )
 
     def _progress(self, job: Job) -> _Throttled:
@@ -171,7 +180,11 @@ class JobRunner:
                         if jobs.cancel_wins(conn, job):
                             raise _CancelWon
                         done = jobs.succeed(
-                            conn, job, delivered=len(allowed) or 1, seed=result.seed, prompt_text=result.prompt_text
+                            conn,
+                            job,
+                            delivered=len(allowed) or 1,
+                            seed=None if job.task in SEEDLESS_TASKS else result.seed,  # nothing to reuse
+                            prompt_text=result.prompt_text,
                         )
                         if done is None:  # timed out meanwhile: deliver nothing, charge nothing
                             raise _NoLongerRunning
@@ -248,18 +261,29 @@ class _CancelWon(Exception):
 
 
 class _Throttled:
-    """Writes progress at most every `every` seconds, in its own short transaction."""
+    """Writes progress (with the render step last heard) at most every `every` seconds, in its own short
+    transaction; the API estimates the time left from the steps' timing."""
 
     def __init__(self, db: Database, job_id: UUID, every: float) -> None:
         self.db, self.job_id, self.every, self.last = db, job_id, every, -every
+        self.current: tuple[int, int] | None = None
+        self.written: tuple[int, int] | None = None
+
+    def step(self, done: int, total: int) -> None:
+        """The engine's step callback: remembered, and written with the progress it implies."""
+        self.current = (min(done, total), total)
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
         if fraction < 1.0 and now - self.last < self.every:
             return
         self.last = now
+        step = self.current if self.current != self.written else None
         with self.db.transaction() as conn:
-            jobs_repo.report_progress(conn, self.job_id, fraction)
+            jobs_repo.report_progress(
+                conn, self.job_id, fraction, step=step[0] if step else None, steps=step[1] if step else None
+            )
+        self.written = self.current
 
 
 class _CancelCheck:

@@ -1,16 +1,21 @@
+"""Jobs as the domain sees them: the command a route submits (`JobRequest`), the typed parameters a planned job
+carries from the API to the worker (`JobParams`, stored in the `jobs.params` jsonb column), and the job row."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from shared.kit.errors import Conflict, NotFound
+from config.models import TASKS, Size, Task, VaryStrength
+from shared.kit.errors import AtelierError, Conflict, NotFound
 
-Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
-TASKS: tuple[Task, ...] = ("text_to_image", "edit", "inpaint", "upscale", "image_to_prompt")
+__all__ = ["TASKS", "Task"]
+
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+ACTIVE: tuple[Status, ...] = ("queued", "running")
 
 
 class JobNotFound(NotFound):
@@ -31,38 +36,100 @@ class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 
 
+class TooManyActiveJobs(AtelierError):
+    """You already have as many jobs queued or running as an account may; wait for one to finish."""
+
+    status = 429
+    code = "too_many_active_jobs"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """The command a route submits: the request as the person sent it, unvalidated against the registry.
+
+    Field names are the JSON body's, so `body()` is the body itself (the Idempotency-Key fingerprint is its hash).
+    """
+
+    task: Task
+    model: str | None = None
+    prompt: str | None = None
+    image: UUID | None = None
+    mask: UUID | None = None
+    aspect_ratio: str | None = None
+    count: int | None = None
+    seed: int | None = None
+    target_long_side: int | None = None
+    target_model: str | None = None
+    size: Size | None = None
+    strength: VaryStrength | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The request as JSON values, fields left out when not given (what the fingerprint hashes)."""
+        return {
+            key: str(value) if isinstance(value, UUID) else value
+            for key, value in asdict(self).items()
+            if value is not None
+        }
+
+
+@dataclass(frozen=True)
+class JobParams:
+    """A planned job's parameters besides task, model, prompt, inputs and seed: one typed record from the API to
+    the worker, stored in `jobs.params` (fields left out when None, so older rows read back unchanged).
+
+    width/height are the registry's (production) render size, None when the render follows its input (an edit or
+    variation without an aspect ratio); the worker scales them for tiny models. `upscale_long_side` is the final
+    long side of a "4k" job (the render is upscaled to it in the same job) or of an upscale.
+    """
+
+    count: int = 1
+    width: int | None = None
+    height: int | None = None
+    aspect_ratio: str | None = None
+    target_long_side: int | None = None  # upscale: the output's long side
+    target_model: str | None = None  # image_to_prompt: the model the prompt is for
+    seed: int | None = None
+    size: Size | None = None  # text_to_image, vary, edit: "standard" or "4k"
+    upscale_model: str | None = None  # "4k": the model that upscales the render
+    strength: VaryStrength | None = None  # vary
+    strength_value: float | None = None  # vary: the img2img strength `strength` stood for when the job was planned
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= 4:
+            raise ValueError("count must be between 1 and 4")
+        if (self.width is None) != (self.height is None):
+            raise ValueError("width and height go together")
+        if self.size == "4k" and self.upscale_model is None:
+            raise ValueError("a 4k job names its upscale model")
+        if self.strength_value is not None and not 0.0 < self.strength_value <= 1.0:
+            raise ValueError("strength must be in (0, 1]")
+
+    @property
+    def four_k(self) -> bool:
+        return self.size == "4k"
+
+    def to_json(self) -> dict[str, Any]:
+        """The jsonb value stored in jobs.params."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> JobParams:
+        """Read a stored jobs.params value back (unknown keys are ignored: a newer writer's extras)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in (data or {}).items() if key in known})
+
+
 @dataclass(frozen=True)
 class JobSpec:
-    """A validated generation request, ready to price and queue."""
+    """A validated, resolved generation request, ready to queue: the job row's columns and its typed parameters."""
 
     task: Task
     model: str
     prompt: str | None = None
     image_id: UUID | None = None
     mask_id: UUID | None = None
-    count: int = 1
-    width: int | None = None
-    height: int | None = None
-    aspect_ratio: str | None = None
-    target_long_side: int | None = None
-    target_model: str | None = None
     seed: int | None = None
-
-    def params(self) -> dict[str, Any]:
-        """What the worker needs besides prompt and inputs; stored as the job's parameters."""
-        return {
-            key: value
-            for key, value in {
-                "count": self.count,
-                "width": self.width,
-                "height": self.height,
-                "aspect_ratio": self.aspect_ratio,
-                "target_long_side": self.target_long_side,
-                "target_model": self.target_model,
-                "seed": self.seed,
-            }.items()
-            if value is not None
-        }
+    params: JobParams = field(default_factory=JobParams)
 
 
 @dataclass(frozen=True)
@@ -73,7 +140,7 @@ class Job:
     model: str
     status: Status
     prompt: str | None
-    params: dict[str, Any]
+    params: JobParams
     image_id: UUID | None
     mask_id: UUID | None
     cost: int
@@ -90,8 +157,22 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     deadline_at: datetime
+    step: int | None = None  # the render step last reported (1-based), None until the first
+    steps: int | None = None  # how many steps the render takes in all (a 4k job counts its upscale passes too)
+    step_at: datetime | None = None  # when `step` was reported
     outputs: list[Any] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def eta_seconds(self, now: datetime) -> int | None:
+        """Seconds left while running, from the time per step so far (since the job started, so loading counts);
+        None until a step was reported, and once the job is no longer running."""
+        if self.status != "running" or not self.step or not self.steps or self.started_at is None:
+            return None
+        if self.step_at is None:
+            return None
+        per_step = max(0.0, (self.step_at - self.started_at).total_seconds()) / self.step
+        left = per_step * (self.steps - self.step) - max(0.0, (now - self.step_at).total_seconds())
+        return max(0, round(left))

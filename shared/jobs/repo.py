@@ -8,14 +8,14 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from shared.jobs.models import Job, JobSpec
+from shared.jobs.models import ACTIVE, Job, JobParams, JobSpec
 from shared.kit.db.database import Connection
 from shared.kit.pagination import Cursor
 
 _COLUMNS = (
     "id, user_id, task, model, status, prompt, params, image_id, mask_id, cost, hold_id, progress, cancel_requested,"
     " seed, prompt_text, error_code, error_message, attempts, created_at, dispatched_at, started_at, finished_at,"
-    " deadline_at"
+    " deadline_at, step, steps, step_at"
 )
 
 
@@ -24,7 +24,7 @@ JOB_INPUTS_ANONYMISED = "prompt = null, prompt_text = null, image_id = null, mas
 
 
 def _job(row: dict[str, Any] | None) -> Job | None:
-    return Job(**row) if row else None
+    return Job(**{**row, "params": JobParams.from_json(row["params"])}) if row else None
 
 
 def insert(
@@ -51,7 +51,7 @@ def insert(
             spec.task,
             spec.model,
             spec.prompt,
-            Jsonb(spec.params()),
+            Jsonb(spec.params.to_json()),
             spec.image_id,
             spec.mask_id,
             cost,
@@ -75,6 +75,31 @@ def by_idempotency_key(conn: Connection, user_id: UUID, key: str) -> tuple[Job, 
     return (job, sha) if job else None
 
 
+def _job_of(row: dict[str, Any]) -> Job:
+    job = _job(row)
+    assert job is not None  # noqa: S101 - a row was given
+    return job
+
+
+def count_active(conn: Connection, user_id: UUID) -> int:
+    """How many of the user's jobs are queued or running (the caller holds the user's credit-account lock)."""
+    row = conn.execute(
+        "select count(*) as n from jobs where user_id = %s and status = any(%s)", (user_id, list(ACTIVE))
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[str, datetime]]:
+    """The user's distinct prompts, each with when it was last used, newest first."""
+    rows = conn.execute(
+        """select prompt, max(created_at) as used_at from jobs
+            where user_id = %s and prompt is not null
+            group by prompt order by used_at desc limit %s""",
+        (user_id, limit),
+    ).fetchall()
+    return [(row["prompt"], row["used_at"]) for row in rows]
+
+
 def set_hold(conn: Connection, job_id: UUID, hold_id: UUID) -> None:
     conn.execute("update jobs set hold_id = %s where id = %s", (hold_id, job_id))
 
@@ -89,26 +114,32 @@ def get(conn: Connection, job_id: UUID, *, user_id: UUID | None = None, for_upda
 
 
 def list_for_user(
-    conn: Connection, user_id: UUID, *, cursor: Cursor | None, limit: int, status: str | None, task: str | None
+    conn: Connection,
+    user_id: UUID,
+    *,
+    cursor: Cursor | None,
+    limit: int,
+    statuses: list[str] | None,
+    task: str | None,
 ) -> list[Job]:
     rows = conn.execute(
         f"""select {_COLUMNS} from jobs
             where user_id = %(user_id)s
-              and (%(status)s::text is null or status = %(status)s)
+              and (%(statuses)s::text[] is null or status = any(%(statuses)s::text[]))
               and (%(task)s::text is null or task = %(task)s)
               and (%(c_at)s::timestamptz is null or (created_at, id) < (%(c_at)s, %(c_id)s::uuid))
             order by created_at desc, id desc
             limit %(limit)s""",
         {
             "user_id": user_id,
-            "status": status,
+            "statuses": statuses,
             "task": task,
             "c_at": cursor.created_at if cursor else None,
             "c_id": cursor.id if cursor else None,
             "limit": limit,
         },
     ).fetchall()
-    return [Job(**row) for row in rows]
+    return [_job_of(row) for row in rows]
 
 
 def mark_dispatched(conn: Connection, job_id: UUID) -> None:
@@ -126,12 +157,17 @@ def claim(conn: Connection, job_id: UUID) -> Job | None:
     return _job(row)
 
 
-def report_progress(conn: Connection, job_id: UUID, progress: float) -> bool:
-    """Store progress; returns whether a cancel was requested meanwhile."""
+def report_progress(
+    conn: Connection, job_id: UUID, progress: float, *, step: int | None = None, steps: int | None = None
+) -> bool:
+    """Store progress (and the render step, when known); returns whether a cancel was requested meanwhile."""
     row = conn.execute(
-        """update jobs set progress = greatest(progress, %s), heartbeat_at = now() where id = %s and status = 'running'
+        """update jobs set progress = greatest(progress, %(progress)s), heartbeat_at = now(),
+                   step = coalesce(%(step)s, step), steps = coalesce(%(steps)s, steps),
+                   step_at = case when %(step)s::int is null then step_at else now() end
+            where id = %(id)s and status = 'running'
            returning cancel_requested""",
-        (min(max(progress, 0.0), 1.0), job_id),
+        {"progress": min(max(progress, 0.0), 1.0), "id": job_id, "step": step, "steps": steps},
     ).fetchone()
     return bool(row["cancel_requested"]) if row else True
 
@@ -206,7 +242,7 @@ def overdue(conn: Connection, *, now: datetime, limit: int) -> list[Job]:
             order by deadline_at limit %s for update skip locked""",
         (now, limit),
     ).fetchall()
-    return [Job(**row) for row in rows]
+    return [_job_of(row) for row in rows]
 
 
 def stale_running(conn: Connection, *, beat_before: datetime, limit: int) -> list[Job]:
@@ -217,7 +253,7 @@ def stale_running(conn: Connection, *, beat_before: datetime, limit: int) -> lis
              order by heartbeat_at limit %s for update skip locked""",
         (beat_before, limit),
     ).fetchall()
-    return [Job(**row) for row in rows]
+    return [_job_of(row) for row in rows]
 
 
 def undispatched(conn: Connection, *, older_than: datetime, limit: int) -> list[tuple[UUID, str]]:

@@ -15,14 +15,23 @@ from uuid import UUID
 
 from shared.credits import service as credits
 from shared.jobs import repo
-from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound, JobSpec
+from shared.jobs.models import (
+    IdempotencyKeyReused,
+    Job,
+    JobFinished,
+    JobNotFound,
+    JobRequest,
+    JobSpec,
+    TooManyActiveJobs,
+)
 from shared.kit.db.database import Connection
 from shared.kit.pagination import Cursor, Page, page_of
 
 
-def request_fingerprint(body: dict[str, Any]) -> str:
-    """Same Idempotency-Key + same body → same job; the body is compared by this hash."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+def request_fingerprint(body: dict[str, Any] | JobRequest) -> str:
+    """Same Idempotency-Key + same body → same job; the body (a request's `body()`) is compared by this hash."""
+    data = body.body() if isinstance(body, JobRequest) else body
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def submit(
@@ -34,12 +43,28 @@ def submit(
     idempotency_key: str | None,
     fingerprint: str,
     deadline: timedelta,
+    max_active: int | None = None,
 ) -> tuple[Job, bool]:
     """Queue a priced job and hold its credits, in the caller's transaction; returns (job, created).
 
-    The row is inserted before the hold, so a concurrent request with the same key waits on the
-    unique index and then finds this job instead of placing a second hold.
+    First the user's credit-account row is locked (the lock every credit movement takes first), so one
+    account's submissions run one at a time: a replay of an Idempotency-Key finds its job, and the count of
+    jobs queued or running is exact when it is compared with `max_active` (429 `too_many_active_jobs`, with
+    nothing inserted and nothing held). The row is inserted before the hold, in the same transaction.
     """
+    credits.lock_account(conn, user_id)
+    if idempotency_key is not None:
+        existing = repo.by_idempotency_key(conn, user_id, idempotency_key)
+        if existing is not None:
+            found, sha = existing
+            if sha != fingerprint:
+                raise IdempotencyKeyReused()
+            return found, False
+    if max_active is not None and repo.count_active(conn, user_id) >= max_active:
+        raise TooManyActiveJobs(
+            f"You have {max_active} jobs queued or running, the most an account may; wait for one to finish.",
+            details={"max_active_jobs": max_active},
+        )
     job_id = uuid.uuid4()
     job = repo.insert(
         conn,
@@ -70,6 +95,11 @@ def submit(
     return job, True
 
 
+def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[str, datetime]]:
+    """The user's own distinct prompts with when each was last used, newest first."""
+    return repo.recent_prompts(conn, user_id, limit)
+
+
 def get_owned(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
     job = repo.get(conn, job_id, user_id=user_id)
     if job is None:
@@ -78,9 +108,17 @@ def get_owned(conn: Connection, user_id: UUID, job_id: UUID) -> Job:
 
 
 def list_jobs(
-    conn: Connection, user_id: UUID, *, cursor: str | None, limit: int, status: str | None, task: str | None
+    conn: Connection,
+    user_id: UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+    statuses: list[str] | None = None,
+    task: str | None = None,
 ) -> Page[Job]:
-    rows = repo.list_for_user(conn, user_id, cursor=Cursor.decode(cursor), limit=limit + 1, status=status, task=task)
+    rows = repo.list_for_user(
+        conn, user_id, cursor=Cursor.decode(cursor), limit=limit + 1, statuses=statuses, task=task
+    )
     return page_of(rows, limit, key=lambda job: Cursor(job.created_at, job.id))
 
 
@@ -135,7 +173,7 @@ def succeed(conn: Connection, job: Job, *, delivered: int, seed: int | None, pro
     if done is None:
         return None
     if job.hold_id is not None:
-        count = max(int(job.params.get("count", 1)), 1)
+        count = job.params.count
         charge = job.cost if delivered >= count else job.cost * delivered // count
         if charge > 0:
             credits.post(conn, job.hold_id, charge)

@@ -18,7 +18,11 @@ _STORED = (
 )
 _FIELDS = [name.strip() for name in _STORED.split(",")] + ["seed"]
 # The seed lives on the job (every output of a job shares it); read with the row, never copied.
-COLUMNS = _STORED + ", (select j.seed from jobs j where j.id = media.job_id) as seed"
+# Upscales and captions make nothing from noise: their outputs report no seed (rows from before this rule included).
+COLUMNS = (
+    _STORED + ", (select case when j.task in ('upscale', 'image_to_prompt') then null else j.seed end"
+    " from jobs j where j.id = media.job_id) as seed"
+)
 
 # Whose published outputs the gallery may show: the privacy guard's own condition (restriction, pending
 # erasure and the gallery-display objection), so the gallery and `can_process(..., "gallery")` agree.

@@ -235,7 +235,8 @@ TABLES: tuple[TableEntry, ...] = (
         table="jobs",
         subject_column="user_id",
         category=Category.USAGE,
-        purpose="run the generation, edit, upscale or image-to-prompt the user asked for and settle its credits",
+        purpose="run the generation, variation, edit, upscale or image-to-prompt the user asked for and settle its"
+        " credits",
         legal_basis=LegalBasis.CONTRACT,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,

@@ -34,6 +34,9 @@ from shared.provenance.xmp import (
 
 SOFTWARE = "Atelier"
 EDITING_TASKS = frozenset({"edit", "inpaint", "upscale"})
+# Tasks whose output is made from an input image: the manifest names it as the ingredient the output was edited
+# from. A variation's input is itself a generated output, so its source type stays wholly generated.
+FROM_INPUT_TASKS = EDITING_TASKS | {"vary"}
 INGREDIENT_LABEL = "input"
 RENDITION_LABEL = "rendition-of"
 
@@ -83,7 +86,7 @@ def manifest_for(
     if rendition:
         actions.append({"action": "c2pa.opened", "parameters": {"ingredientIds": [RENDITION_LABEL]}})
         actions.append({"action": "c2pa.resized", "digitalSourceType": source_type, "softwareAgent": agent})
-    elif task in EDITING_TASKS and has_input:
+    elif task in FROM_INPUT_TASKS and has_input:
         actions.append({"action": "c2pa.opened", "parameters": {"ingredientIds": [INGREDIENT_LABEL]}})
         actions.append({"action": "c2pa.edited", "digitalSourceType": source_type, "softwareAgent": agent})
     else:

@@ -223,6 +223,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/jobs"): PRIVATE,
     ("GET", "/v1/jobs/{job_id}"): Access(create=create_job),
     ("POST", "/v1/jobs/{job_id}/cancel"): Access(create=create_job),
+    ("GET", "/v1/jobs/prompts"): PRIVATE,
     ("GET", "/v1/jobs/{job_id}/events"): Access(create=create_finished_job),
     # Privacy rights (issue 7).
     ("PATCH", "/v1/me"): Access(body={"display_name": "Ada"}),
@@ -258,6 +259,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ),
     ("GET", "/v1/files/{token}"): Access(public=True, create=create_file_token),
     ("GET", "/v1/models"): PUBLIC,
+    ("GET", "/v1/studio"): PUBLIC,
     # local stack only (absent in production): the studio's development sign-in
     ("POST", "/v1/dev/sign-in"): Access(public=True, send=send_local_sign_in),
     # policies and notices

@@ -372,12 +372,14 @@ def test_reconcile_dispatches_a_job_committed_without_dispatch_once(studio: Stud
     who = _member(studio)
     recorded = Recording()
     with db.transaction() as conn:  # what the API commits before it dispatches; here it never dispatched
-        from shared.jobs.models import JobSpec
+        from shared.jobs.models import JobParams, JobSpec
 
         job, _ = jobs.submit(
             conn,
             user_id=who.id,
-            spec=JobSpec(task="text_to_image", model="flux-schnell", prompt="a cat", width=1024, height=1024),
+            spec=JobSpec(
+                task="text_to_image", model="flux-schnell", prompt="a cat", params=JobParams(width=1024, height=1024)
+            ),
             cost=1,
             idempotency_key=None,
             fingerprint="x",
@@ -391,7 +393,7 @@ def test_reconcile_dispatches_a_job_committed_without_dispatch_once(studio: Stud
 
 
 def test_two_reconcilers_at_once_fail_each_overdue_job_once(studio_factory: Any) -> None:
-    studio: Studio = studio_factory(workers=0, job_deadline_seconds=60)
+    studio: Studio = studio_factory(workers=0, job_deadline_seconds=60, max_active_jobs=5)
     who = _member(studio)
     before = _available(studio, who)
     for n in range(5):
@@ -414,7 +416,9 @@ def test_two_reconcilers_at_once_fail_each_overdue_job_once(studio_factory: Any)
 
 
 def test_a_burst_of_job_requests_passes_the_budget_and_holds_nothing_for_the_rest(studio_factory: Any) -> None:
-    studio: Studio = studio_factory(workers=0, rate_limit_overrides={"jobs.user": "5/60", "jobs.ip": "1000/60"})
+    studio: Studio = studio_factory(
+        workers=0, rate_limit_overrides={"jobs.user": "5/60", "jobs.ip": "1000/60"}, max_active_jobs=10
+    )
     who = _member(studio)
     with studio.db.transaction() as conn:
         from shared.credits import service as credits

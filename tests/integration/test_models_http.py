@@ -21,7 +21,7 @@ def test_models_are_public_and_priced(client: TestClient) -> None:
     items = {item["id"]: item for item in body["items"]}
     assert set(items) == {entry.id for entry in MODELS}  # a local deployment offers everything
     schnell = items["flux-schnell"]
-    assert schnell["tasks"] == ["text_to_image"]
+    assert schnell["tasks"] == ["text_to_image", "vary"]  # variations are img2img over the same weights
     assert schnell["price"]["credits_per_image"] == get_model("flux-schnell").credits_per_image
     assert {"aspect_ratio": "16:9", "width": 1344, "height": 768} in schnell["aspect_ratios"]
     assert schnell["licence"] == {

@@ -19,6 +19,7 @@ from functions.api.routes import (
     privacy_center,
     reports,
     rights,
+    studio,
     support,
 )
 
@@ -32,6 +33,7 @@ ROUTERS = [
     media.router,
     jobs.router,
     models.router,
+    studio.router,
     policies.router,
     consent.router,
     onboarding.router,

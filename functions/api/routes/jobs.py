@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Literal
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from config.models import SEEDLESS_TASKS, Size, Task, VaryStrength
 from functions.api.deps import (
     DEFAULT_LIMIT,
     AppSettings,
@@ -34,8 +35,16 @@ from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.access.guard import can_process, record_analytics
 from shared.jobs import service as jobs
-from shared.jobs.models import IdempotencyKeyReused, Job, JobFinished, JobNotFound
-from shared.jobs.planning import InvalidJob, plan_job
+from shared.jobs.models import (
+    ACTIVE,
+    IdempotencyKeyReused,
+    Job,
+    JobFinished,
+    JobNotFound,
+    JobRequest,
+    TooManyActiveJobs,
+)
+from shared.jobs.planning import InvalidJob, SourceImageNotFound, plan_job
 from shared.kit.db import Database
 from shared.kit.db.database import Connection
 from shared.kit.errors import InsufficientCredits
@@ -50,7 +59,7 @@ EVENTS_POLL_SECONDS = 0.5  # how often an event stream looks at its job
 EVENTS_KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing a quiet stream
 EVENTS_MAX_SECONDS = 900.0  # one stream lives at most as long as a job may (ATELIER_JOB_DEADLINE_SECONDS)
 
-Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt"]
+PROMPTS_MAX_LIMIT = 50
 
 
 class JobCreate(BaseModel):
@@ -58,8 +67,14 @@ class JobCreate(BaseModel):
 
     task: Task
     model: StoredText | None = Field(None, max_length=100)
-    prompt: StoredText | None = Field(None, max_length=20_000, description="capped further by ATELIER_MAX_PROMPT_CHARS")
-    image: UUID | None = Field(None, description="an upload or output id: the reference image")
+    prompt: StoredText | None = Field(
+        None,
+        description="At most ATELIER_MAX_PROMPT_CHARS characters (this description's maxLength states the value; "
+        "longer is 422 `prompt_too_long`). vary: defaults to the source output's own prompt.",
+    )
+    image: UUID | None = Field(
+        None, description="an upload or output id: the reference image (vary: one of your outputs only)"
+    )
     mask: UUID | None = Field(None, description="an upload id with purpose=mask (inpaint)")
     aspect_ratio: StoredText | None = Field(None, max_length=10)
     count: int | None = Field(None, ge=1, le=4)
@@ -68,6 +83,17 @@ class JobCreate(BaseModel):
     target_model: StoredText | None = Field(
         None, max_length=100, description="image_to_prompt: the model the prompt is for"
     )
+    size: Size | None = Field(
+        None,
+        description='text_to_image, vary, edit: "4k" renders, then upscales to 4096 px on the long side in the '
+        "same job (one hold for both; see GET /v1/studio for the price)",
+    )
+    strength: VaryStrength | None = Field(
+        None, description='vary: how far the variations stray from the source ("subtle" by default)'
+    )
+
+    def command(self) -> JobRequest:
+        return JobRequest(**self.model_dump())
 
 
 class JobAccepted(BaseModel):
@@ -100,6 +126,21 @@ class JobOut(BaseModel):
         description="A cancel was accepted: the job ends `canceled` with nothing charged, even if it was rendering"
     )
     progress: float
+    step: int | None = Field(None, description="The render step last reported (1-based); null until the first")
+    steps: int | None = Field(None, description="How many steps the render takes (a 4k job counts its upscale too)")
+    eta_seconds: int | None = Field(
+        None, description="Seconds left, estimated from the time per step so far; null until it can be estimated"
+    )
+    prompt: str | None = Field(None, description="The prompt the job renders (a variation's: its source's by default)")
+    count: int = Field(1, description="How many images the job makes")
+    aspect_ratio: str | None = Field(None, description="As asked; null when the output follows the input image")
+    width: int | None = Field(
+        None, description="The render's width at production scale; null when it follows the input"
+    )
+    height: int | None = None
+    size: Size | None = Field(None, description='"standard" or "4k" as asked; null when the task takes no size')
+    strength: VaryStrength | None = Field(None, description="vary: the strength asked for")
+    image: UUID | None = Field(None, description="The input image (vary: the source output), while it exists")
     cost: int
     outputs: list[JobOutput]
     seed: int | None = None  # the one asked for, then the one actually used once the job succeeded
@@ -114,7 +155,22 @@ class JobPage(BaseModel):
     next_cursor: str | None
 
 
+class RecentPrompt(BaseModel):
+    prompt: str
+    used_at: datetime = Field(description="When a job of yours last used it")
+
+
+class RecentPrompts(BaseModel):
+    items: list[RecentPrompt]
+    next_cursor: str | None = Field(None, description="Always null: the list is the newest `limit` prompts")
+
+
+def _seed(job: Job) -> int | None:
+    return None if job.task in SEEDLESS_TASKS else job.seed
+
+
 def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
+    params = job.params
     return JobOut(
         id=job.id,
         task=job.task,
@@ -122,9 +178,20 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         status=job.status,
         cancel_requested=job.cancel_requested,
         progress=job.progress,
+        step=job.step,
+        steps=job.steps,
+        eta_seconds=job.eta_seconds(datetime.now(UTC)),
+        prompt=job.prompt,
+        count=params.count,
+        aspect_ratio=params.aspect_ratio,
+        width=params.width if job.task != "upscale" else None,
+        height=params.height if job.task != "upscale" else None,
+        size=params.size,
+        strength=params.strength,
+        image=job.image_id,
         cost=job.cost,
         outputs=outputs,
-        seed=job.seed,
+        seed=_seed(job),
         prompt_text=job.prompt_text,
         error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
         created_at=job.created_at,
@@ -144,7 +211,7 @@ def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Jo
             width=item.width,
             height=item.height,
             content_type=item.content_type,
-            seed=job.seed,
+            seed=_seed(job),
         )
         for item in items
     ]
@@ -156,7 +223,9 @@ def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Jo
     summary="Submit a generation job",
     response_model=JobAccepted,
     dependencies=[rate_limited("jobs"), NOT_SUSPENDED],
-    responses=errors(InsufficientCredits, IdempotencyKeyReused, InvalidJob, ContentBlocked),
+    responses=errors(
+        InsufficientCredits, IdempotencyKeyReused, InvalidJob, SourceImageNotFound, ContentBlocked, TooManyActiveJobs
+    ),
 )
 def create_job(
     *,
@@ -170,18 +239,21 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
 ) -> JSONResponse:
     """Validate, price and hold the credits in one transaction, then dispatch. Always 202: the render runs
-    elsewhere; poll GET /v1/jobs/{id}. The same Idempotency-Key with the same body returns the same job."""
-    raw = body.model_dump(exclude_none=True, mode="json")
+    elsewhere; poll GET /v1/jobs/{id}. The same Idempotency-Key with the same body returns the same job.
+    An account may have ATELIER_MAX_ACTIVE_JOBS jobs queued or running (GET /v1/studio states it); past it the
+    answer is 429 `too_many_active_jobs` and nothing is held."""
+    command = body.command()
     with db.transaction() as conn:
-        spec, cost = plan_job(conn, settings, moderator, user_id=caller.account.id, body=raw)
+        spec, cost = plan_job(conn, settings, moderator, user_id=caller.account.id, request=command)
         job, created = jobs.submit(
             conn,
             user_id=caller.account.id,
             spec=spec,
             cost=cost,
             idempotency_key=idempotency_key,
-            fingerprint=jobs.request_fingerprint(raw),
+            fingerprint=jobs.request_fingerprint(command),
             deadline=settings.job_deadline,
+            max_active=settings.max_active_jobs,
         )
         if created:
             allowed = can_process(conn, caller.account.id, "analytics", device_id=info.device_id, gpc=info.gpc)
@@ -191,7 +263,7 @@ def create_job(
                 feature=f"job:{spec.task}",
                 allowed=allowed,
                 model=spec.model,
-                aspect_ratio=spec.aspect_ratio,
+                aspect_ratio=spec.params.aspect_ratio,
             )
     if created:
         dispatcher.dispatch(job.id, job.model)
@@ -210,13 +282,33 @@ def list_jobs(
     storage: Storage,
     limit: Limit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
-    status: Literal["queued", "running", "succeeded", "failed", "canceled"] | None = None,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed", "canceled", "active"] | None,
+        Query(description="`active`: queued or running (the jobs still in flight)"),
+    ] = None,
     task: Task | None = None,
 ) -> JobPage:
+    statuses: list[str] | None = list(ACTIVE) if status == "active" else [status] if status else None
     with db.transaction() as conn:
-        page = jobs.list_jobs(conn, caller.account.id, cursor=cursor, limit=limit, status=status, task=task)
+        page = jobs.list_jobs(conn, caller.account.id, cursor=cursor, limit=limit, statuses=statuses, task=task)
         items = [_out(job, _outputs(request, conn, storage, job)) for job in page.items]
     return JobPage(items=items, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/prompts",
+    summary="The caller's recent distinct prompts, newest first",
+    dependencies=[rate_limited("account")],
+)
+def recent_prompts(
+    caller: CurrentCaller,
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=PROMPTS_MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> RecentPrompts:
+    """From the caller's own jobs (any task, any status), each prompt once, by when it was last used."""
+    with db.transaction() as conn:
+        rows = jobs.recent_prompts(conn, caller.account.id, limit)
+    return RecentPrompts(items=[RecentPrompt(prompt=prompt, used_at=used_at) for prompt, used_at in rows])
 
 
 @router.get(
@@ -247,7 +339,7 @@ async def _job_events(
     current, last_key, sent_at = first, None, 0.0
     ends_at = time.monotonic() + EVENTS_MAX_SECONDS
     while True:
-        key = (current.status, current.progress, current.cancel_requested)
+        key = (current.status, current.progress, current.step, current.cancel_requested)
         if key != last_key:
             yield f"event: job\nid: {current.status}\ndata: {current.model_dump_json()}\n\n"
             last_key, sent_at = key, time.monotonic()
@@ -310,3 +402,22 @@ def cancel_job(request: Request, job_id: UUID, caller: CurrentCaller, db: Db, st
     with db.transaction() as conn:
         job = jobs.cancel(conn, caller.account.id, job_id)
         return _out(job, _outputs(request, conn, storage, job))
+
+
+def state_prompt_limit(app: FastAPI, max_prompt_chars: int) -> None:
+    """Write the deployment's prompt limit (ATELIER_MAX_PROMPT_CHARS) into the OpenAPI description as JobCreate's
+    prompt maxLength, so the description, the API's check and GET /v1/studio state the same number."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        prompt = (
+            schema.get("components", {}).get("schemas", {}).get("JobCreate", {}).get("properties", {}).get("prompt")
+        )
+        if prompt is not None:
+            for option in prompt.get("anyOf", [prompt]):
+                if option.get("type") == "string":
+                    option["maxLength"] = max_prompt_chars
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
