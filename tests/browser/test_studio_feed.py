@@ -270,3 +270,42 @@ def test_a_gallery_image_opens_its_public_page(browser: Browser, stack: Stack, t
         visitor.check("image-page-public")
         visitor.page.go_back()
         expect(visitor.page.get_by_role("heading", name="Gallery", level=1)).to_be_visible(timeout=WAIT)
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "mobile"])
+def test_size_with_its_cost_variations_and_recent_prompts(
+    browser: Browser, stack: Stack, tabs: list[Tab], viewport: str
+) -> None:
+    tab = _tab(browser, stack, tabs, viewport)
+    page = tab.page
+    member(tab, "vary")
+    prompt = f"a glass teapot {new_email('t')[:10]}"
+    page.get_by_role("textbox", name="Prompt").fill(prompt)
+    size = page.get_by_role("group", name="Size")
+    size.get_by_role("radio", name="4K").check()
+    expect(page.get_by_text(re.compile(r"^This costs 18 credits\."))).to_be_visible()  # GET /v1/studio's price
+    expect(page.get_by_role("button", name="Generate")).to_be_disabled()  # more than the 10 welcome credits
+    size.get_by_role("radio", name="Standard").check()
+    expect(page.get_by_text(re.compile(r"^This costs 1 credit\."))).to_be_visible()
+    page.get_by_role("button", name="Generate").click()
+    card = _feed(page).get_by_role("article", name=prompt)
+    expect(card.get_by_role("img", name=prompt)).to_be_visible(timeout=RENDER)
+
+    card.get_by_role("button", name="Variations").click()
+    expect(page.get_by_role("radio", name="Variations")).to_be_checked()
+    strength = page.get_by_role("group", name="Strength")
+    expect(strength.get_by_role("radio", name="Subtle")).to_be_checked()
+    strength.get_by_role("radio", name="Strong").check()
+    page.get_by_label("Images").select_option("2")
+    expect(page.get_by_text(re.compile(r"^This costs 2 credits\."))).to_be_visible()
+    tab.check("studio-variations")
+    page.get_by_role("button", name="Generate").click()
+    expect(_feed(page).get_by_role("article", name=prompt)).to_have_count(2)
+    newest = _feed(page).get_by_role("article", name=prompt).first
+    expect(newest.get_by_text("Variations", exact=True)).to_be_visible()
+    expect(newest.get_by_role("img", name=prompt)).to_have_count(2, timeout=RENDER)
+
+    page.reload()
+    page.get_by_text("Recent prompts").click()
+    page.get_by_role("list", name="Recent prompts").get_by_role("button", name=prompt).click()
+    expect(page.get_by_role("textbox", name="Prompt")).to_have_value(prompt)

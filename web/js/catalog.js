@@ -1,6 +1,6 @@
-// What the server knows about making images, read once per page load from the API: the tasks and their fields,
-// the models (with prices and aspect ratios), the image-count range, sizes, variation strengths, the prompt limit
-// and how many jobs may run at once. Nothing of it is typed into web/.
+// What the server knows about making images, read once per page load from GET /v1/studio: the tasks with their
+// labels, fields and models, the models (prices, aspect ratios, licences), the image-count range, sizes, variation
+// strengths, the prompt limit and how many jobs may be in flight at once. Nothing of it is typed into web/.
 
 import { api } from "./api.js";
 
@@ -8,45 +8,63 @@ let loading = null;
 
 export function catalog() {
   if (!loading) {
-    loading = api.publicGet("/v1/models").then(build);
+    loading = api.publicGet("/v1/studio").then(build);
     loading.catch(() => (loading = null));
   }
   return loading;
 }
 
-// INTERIM until GET /v1/studio is merged.
-const INTERIM_TASKS = [
-  { id: "text_to_image", label: "Create", help: "Describe an image and Atelier paints it.", fields: ["prompt", "aspect_ratio", "count", "seed"] },
-  { id: "edit", label: "Edit", help: "Change an image with an instruction.", fields: ["image", "prompt", "count", "seed"] },
-  { id: "inpaint", label: "Inpaint", help: "Paint over part of an image, then describe what goes there.", fields: ["image", "mask", "prompt", "count", "seed"] },
-  { id: "upscale", label: "Upscale", help: "Enlarge an image.", fields: ["image", "target_long_side"] },
-  { id: "image_to_prompt", label: "Describe", help: "Turn an image into a prompt you can reuse.", fields: ["image", "target_model"] },
-];
-
-function build(models) {
-  const tasks = INTERIM_TASKS.map((t) => ({ ...t, fields: new Set(t.fields) }));
-  const doc = {
+function build(doc) {
+  const models = doc.models;
+  const model = (id) => models.find((m) => m.id === id) || null;
+  // A task no model here does is not offered (its list of models is empty).
+  const tasks = doc.tasks.filter((t) => t.models.length).map((t) => ({ ...t, fields: new Set(t.fields), required: new Set(t.required) }));
+  const task = (id) => tasks.find((t) => t.id === id) || null;
+  return {
     tasks,
-    models: models.items,
-    promptLimit: 2000,
-    countRange: { min: 1, max: 4 },
-    sizes: [],
-    strengths: [],
-    maxActiveJobs: null,
-    task: (id) => tasks.find((t) => t.id === id) || null,
-    model: (id) => models.items.find((m) => m.id === id) || null,
-    modelsFor: (task) => models.items.filter((m) => m.tasks.includes(task)),
-    cost: (choice) => price(doc, choice),
+    models,
+    task,
+    model,
+    modelsFor: (id) => (task(id) ? task(id).models.map(model).filter(Boolean) : []),
+    promptLimit: doc.prompt.max_chars,
+    countRange: doc.image_count,
+    sizes: doc.sizes,
+    strengths: doc.vary_strengths,
+    defaultStrength: doc.default_strength,
+    defaultAspectRatio: doc.default_aspect_ratio,
+    maxActiveJobs: doc.max_active_jobs,
+    fourK: doc.costs.four_k,
+    cost: (choice) => price(doc.costs, task, choice),
   };
-  return doc;
 }
 
-function price(doc, { task, model, count = 1, width = 0, height = 0 }) {
-  const m = doc.model(model);
-  if (!m) return null;
-  if (task === "upscale") {
-    if (!width || !height) return null;
-    return count * Math.max(1, Math.ceil((width * height) / 1_000_000)) * m.price.credits_per_megapixel;
+const MP = 1_000_000;
+
+function scaledTo(width, height, longSide) {
+  const long = Math.max(width, height);
+  return [Math.round((width * longSide) / long), Math.round((height * longSide) / long)];
+}
+
+// What a request will hold, by the rules GET /v1/studio states with its prices (`costs`); null when unknown yet.
+function price(costs, task, { task: id, model, count = 1, aspectRatio, size = "standard", width = 0, height = 0 }) {
+  const spec = task(id);
+  if (!spec) return null;
+  const modelId = model || spec.default_model;
+  if (id === "upscale") {
+    const perMp = costs.upscale_credits_per_megapixel[modelId];
+    if (perMp === undefined || !width || !height) return null;
+    return count * Math.max(1, Math.ceil((width * height) / MP)) * perMp;
   }
-  return count * m.price.credits_per_image;
+  const prices = (costs.models[modelId] || {})[id];
+  if (!prices) return null;
+  const byRatio = aspectRatio ? prices.by_aspect_ratio[aspectRatio] : null;
+  if (byRatio && byRatio[size] !== undefined) return count * byRatio[size];
+  // The output follows the input image: standard per image, and for 4k the upscale of that shape to the 4k side.
+  let each = prices.credits_per_image;
+  if (size === "4k") {
+    if (!width || !height) return null;
+    const [w, h] = scaledTo(width, height, costs.four_k.long_side);
+    each += costs.four_k.credits_per_megapixel * Math.max(1, Math.ceil((w * h) / MP));
+  }
+  return count * each;
 }

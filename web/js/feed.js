@@ -10,13 +10,12 @@ import { sentenceFor } from "./errors.js";
 // What a card shows of a job. `job` is GET /v1/jobs/{id} (or the 202 answer, before the first poll); `meta` what the
 // page knew at submission (prompt, the expected size) for a job the API does not describe yet.
 export function describe(job, meta = {}, catalog = null) {
-  const params = job.params || {};
-  const count = params.count || meta.count || (job.outputs && job.outputs.length) || 1;
-  let width = meta.width;
-  let height = meta.height;
+  const count = job.count || meta.count || (job.outputs && job.outputs.length) || 1;
+  let width = job.width || meta.width;
+  let height = job.height || meta.height;
   const first = job.outputs && job.outputs[0];
   if (first) [width, height] = [first.width, first.height];
-  else if (!width && params.aspect_ratio) [width, height] = params.aspect_ratio.split(":").map(Number);
+  else if (!width && job.aspect_ratio) [width, height] = job.aspect_ratio.split(":").map(Number);
   const task = catalog ? catalog.task(job.task) : null;
   return {
     id: job.id,
@@ -24,11 +23,24 @@ export function describe(job, meta = {}, catalog = null) {
     taskLabel: task ? task.label : job.task,
     hasSeed: task ? task.fields.has("seed") : false,
     model: job.model,
-    prompt: params.prompt ?? meta.prompt ?? job.prompt ?? "",
+    size: job.size || null,
+    prompt: job.prompt ?? meta.prompt ?? "",
     count: job.task === "image_to_prompt" ? 0 : count,
     width: width || 1,
     height: height || 1,
   };
+}
+
+// The request that makes a job again (same settings; the seed left out, so a new one), from what the API says the
+// job was; null when that is not enough (an inpaint's mask is not part of it).
+export function requestOf(job, catalog) {
+  const task = catalog.task(job.task);
+  if (!task) return null;
+  const known = { model: job.model, prompt: job.prompt, aspect_ratio: job.aspect_ratio, count: job.count, size: job.size, strength: job.strength, image: job.image };
+  const body = { task: job.task };
+  for (const [name, value] of Object.entries(known)) if (task.fields.has(name) && value !== null && value !== undefined) body[name] = value;
+  for (const name of task.required) if (body[name] === undefined) return null;
+  return body;
 }
 
 export function cardName(d) {
@@ -147,7 +159,7 @@ export function jobCard(job, d, actions = {}) {
             "div",
             { class: "actions" },
             actions.vary && d.task !== "upscale" ? h("button", { type: "button", class: "small quiet", onclick: () => actions.vary(o, d) }, "Variations") : null,
-            actions.upscale && ["text_to_image", "vary"].includes(d.task) ? h("button", { type: "button", class: "small quiet", onclick: () => actions.upscale(o, d) }, "Upscale to 4K") : null,
+            actions.upscale && ["text_to_image", "vary"].includes(d.task) && d.size !== "4k" ? h("button", { type: "button", class: "small quiet", onclick: () => actions.upscale(o, d) }, "Upscale to 4K") : null,
             actions.useAsInput ? h("button", { type: "button", class: "small quiet", onclick: () => actions.useAsInput(o, d) }, "Use as input") : null,
           ),
         ),

@@ -7,6 +7,7 @@ import { catalog as loadCatalog } from "../catalog.js";
 import { h, replace, formatDate, plural } from "../dom.js";
 import { takeGalleryItem } from "../gallery-items.js";
 import { handOff } from "../handoff.js";
+import { requestOf } from "../feed.js";
 import { remember, remembered, scaled, upscaleTargets } from "../jobs.js";
 import { signedIn } from "../session.js";
 
@@ -37,8 +38,8 @@ function taskLabel(catalog, task) {
   return t ? t.label : task || "";
 }
 
-function aspectOf(catalog, item, params) {
-  if (params && params.aspect_ratio) return params.aspect_ratio;
+function aspectOf(catalog, item, job) {
+  if (job && job.aspect_ratio) return job.aspect_ratio;
   const m = catalog && item.model ? catalog.model(item.model) : null;
   const ratio = item.width / item.height;
   const known = m && m.aspect_ratios ? m.aspect_ratios.find((a) => Math.abs(a.width / a.height - ratio) < 0.01) : null;
@@ -111,11 +112,13 @@ function promptBlock(ctx, text) {
 async function owner(root, ctx, item, catalog) {
   const name = item.prompt || (item.kind === "upload" ? "Uploaded image" : "Generated image");
   const job = item.job_id ? await api.get(`/v1/jobs/${item.job_id}`).catch(() => null) : null;
-  const params = (job && job.params) || (item.job_id ? remembered(item.job_id).body : null) || null;
+  const again = (item.job_id ? remembered(item.job_id).body : null) || (job && catalog ? requestOf(job, catalog) : null);
   const { frame, zoom } = picture(item.url, name, item.width, item.height);
   const status = h("p", { class: "error", role: "alert" });
   const isOutput = item.kind === "output";
-  const seeded = isOutput && item.seed !== null && item.seed !== undefined && !["upscale", "image_to_prompt"].includes(item.task);
+  const spec = catalog && item.task ? catalog.task(item.task) : null;
+  const seeded = isOutput && spec && spec.fields.has("seed") && item.seed !== null && item.seed !== undefined;
+  const strength = job && job.strength && catalog ? catalog.strengths.find((x) => x.id === job.strength) : null;
 
   const gallerySwitch = h("input", { type: "checkbox", role: "switch", id: "image-public", checked: item.public, "aria-describedby": "image-public-help" });
   gallerySwitch.addEventListener("change", async () => {
@@ -157,7 +160,7 @@ async function owner(root, ctx, item, catalog) {
     isOutput && catalog && catalog.task("vary") && item.task !== "upscale"
       ? h("button", { type: "button", class: "small", onclick: () => toStudio({ task: "vary", input: inputOf(item), prompt: item.prompt || "" }) }, "Variations")
       : null,
-    isOutput && ["text_to_image", "vary"].includes(item.task) && catalog && catalog.modelsFor("upscale").length
+    isOutput && ["text_to_image", "vary"].includes(item.task) && !(job && job.size === "4k") && catalog && catalog.modelsFor("upscale").length
       ? h("button", { type: "button", class: "small", onclick: () => upscale4k() }, "Upscale to 4K")
       : null,
     useIn,
@@ -180,8 +183,9 @@ async function owner(root, ctx, item, catalog) {
           ["Task", taskLabel(catalog, item.task)],
           ["Model", modelName(catalog, item.model)],
           ["Seed", seeded ? String(item.seed) : null],
-          ["Size", `${item.width}×${item.height} px`],
-          ["Aspect ratio", aspectOf(catalog, item, params)],
+          ["Strength", strength ? strength.label : null],
+          ["Size", `${item.width}×${item.height} px${job && job.size === "4k" ? " (4K)" : ""}`],
+          ["Aspect ratio", aspectOf(catalog, item, job)],
           ["Made", h("time", { datetime: item.created_at }, formatDate(item.created_at))],
           ["Credits charged", job && job.status === "succeeded" ? plural(job.cost, "credit", "credits") : null],
           ["Provenance", provenance(item)],
@@ -221,10 +225,7 @@ async function owner(root, ctx, item, catalog) {
   }
 
   function rerun() {
-    let body = params ? { ...params, task: item.task, model: item.model } : null;
-    if (!body && item.task === "text_to_image") {
-      body = { task: "text_to_image", model: item.model, prompt: item.prompt || "", aspect_ratio: aspectOf(catalog, item, null), count: 1 };
-    }
+    const body = again ? { ...again } : null;
     if (!body) {
       toStudio({ task: item.task, prompt: item.prompt || "" });
       return;

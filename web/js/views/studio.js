@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import { catalog as loadCatalog } from "../catalog.js";
 import { h, replace, plural } from "../dom.js";
-import { describe, jobCard } from "../feed.js";
+import { describe, jobCard, requestOf } from "../feed.js";
 import { takeHandOff } from "../handoff.js";
 import { FINISHED, remember, remembered, scaled, track, upscaleTargets } from "../jobs.js";
 import { MaskPainter } from "../mask.js";
@@ -42,7 +42,6 @@ export async function render(root, ctx) {
   const taskRadios = catalog.tasks.map((t) =>
     h("input", { type: "radio", name: "task", id: `task-${t.id}`, value: t.id, checked: t.id === state.task, onchange: () => setTask(t.id) }),
   );
-  const taskHelp = h("p", { class: "help", id: "task-help" });
   const modelSelect = h("select", { id: "studio-model", onchange: () => refresh() });
   const modelInfo = h("p", { class: "help", id: "model-info" });
   const prompt = h("textarea", {
@@ -65,9 +64,8 @@ export async function render(root, ctx) {
   const recent = h("div", { class: "recent" });
   const aspect = h("select", { id: "studio-aspect", onchange: () => refresh() });
   const count = h("select", { id: "studio-count", onchange: () => refresh() });
-  for (let n = catalog.countRange.min; n <= catalog.countRange.max; n++) count.append(h("option", { value: n, selected: String(n) === String(draft.count) }, String(n)));
-  const sizeGroup = radioGroup("size", "Size", catalog.sizes, draft.size);
-  const strengthGroup = radioGroup("strength", "Strength", catalog.strengths, draft.strength);
+  const sizeGroup = radioGroup("size", "Size", catalog.sizes, draft.size || (catalog.sizes[0] || {}).id);
+  const strengthGroup = radioGroup("strength", "Strength", catalog.strengths, draft.strength || catalog.defaultStrength);
   const seed = h("input", { id: "studio-seed", type: "number", min: 0, max: 4294967295, step: 1, inputmode: "numeric", placeholder: "random", oninput: () => saveDraft() });
   if (draft.seed !== undefined && draft.seed !== null) seed.value = String(draft.seed);
   const target = h("select", { id: "studio-target", onchange: () => refresh() });
@@ -82,6 +80,7 @@ export async function render(root, ctx) {
   const fields = {
     prompt: h("div", { class: "field", "data-field": "prompt" }, h("label", { for: prompt.id }, "Prompt"), prompt, promptCount, pasteNote, recent),
     image: field("image", "Image", file, inputPreview),
+    model: field("model", "Model", modelSelect, modelInfo),
     aspect_ratio: field("aspect", "Aspect ratio", aspect),
     count: field("count", "Images", count),
     size: sizeGroup.element,
@@ -111,13 +110,12 @@ export async function render(root, ctx) {
       h("legend", {}, "Task"),
       catalog.tasks.map((t, i) => h("span", { class: "task" }, taskRadios[i], h("label", { for: `task-${t.id}` }, t.label))),
     ),
-    taskHelp,
     fields.image,
     maskTools,
     fields.prompt,
     h("div", { class: "go" }, generate, cost),
     formError,
-    field("model", "Model", modelSelect, modelInfo),
+    fields.model,
     h("div", { class: "row" }, fields.aspect_ratio, fields.count),
     fields.size,
     fields.strength,
@@ -162,7 +160,8 @@ export async function render(root, ctx) {
       h("legend", {}, legend),
       options.map((o, i) => h("span", { class: "task" }, inputs[i], h("label", { for: `${name}-${o.id}` }, o.label))),
     );
-    return { element, value: () => (inputs.find((r) => r.checked) || {}).value };
+    const value = () => (inputs.find((r) => r.checked) || {}).value;
+    return { element, value, show: (ids) => inputs.forEach((r) => (r.parentElement.hidden = !ids.includes(r.value))) };
   }
 
   function taskSpec() {
@@ -181,8 +180,12 @@ export async function render(root, ctx) {
   function setTask(task, { keepModel } = {}) {
     state.task = task;
     const list = catalog.modelsFor(task);
-    const wanted = keepModel || draft.model;
+    const wanted = keepModel || (list.some((m) => m.id === draft.model) ? draft.model : taskSpec().default_model);
     replace(modelSelect, list.map((m) => h("option", { value: m.id, selected: m.id === wanted }, m.name)));
+    const chosen = count.value || draft.count;
+    const range = taskSpec().count;
+    replace(count, Array.from({ length: range.max - range.min + 1 }, (_, i) => range.min + i).map((n) => h("option", { value: n, selected: String(n) === String(chosen) }, String(n))));
+    sizeGroup.show(taskSpec().sizes);
     replace(
       targetModel,
       h("option", { value: "" }, "Any model"),
@@ -197,7 +200,6 @@ export async function render(root, ctx) {
 
   function refresh() {
     const m = currentModel();
-    taskHelp.textContent = taskSpec().help;
     if (m) {
       modelInfo.replaceChildren(
         `${m.licence.commercial ? "Commercial use allowed" : "Non-commercial licence"} (`,
@@ -206,10 +208,15 @@ export async function render(root, ctx) {
       );
     }
     for (const [name, el] of Object.entries(fields)) el.hidden = !takes(name);
+    if (takes("size") && !taskSpec().sizes.length) fields.size.hidden = true;
     maskTools.hidden = !(takes("mask") && state.input);
     if (m && takes("aspect_ratio")) {
-      const chosen = aspect.value || draft.aspect_ratio;
-      replace(aspect, m.aspect_ratios.map((a) => h("option", { value: a.aspect_ratio, selected: a.aspect_ratio === chosen }, `${a.aspect_ratio} (${a.width}×${a.height})`)));
+      const chosen = aspect.value || draft.aspect_ratio || (takes("image") ? "" : catalog.defaultAspectRatio);
+      replace(
+        aspect,
+        takes("image") ? h("option", { value: "" }, "Like the image") : null, // the output follows its input
+        m.aspect_ratios.map((a) => h("option", { value: a.aspect_ratio, selected: a.aspect_ratio === chosen }, `${a.aspect_ratio} (${a.width}×${a.height})`)),
+      );
     }
     if (takes("target_long_side")) {
       const chosen = target.value;
@@ -266,7 +273,7 @@ export async function render(root, ctx) {
 
   function outputSize() {
     const m = currentModel();
-    if (takes("aspect_ratio") && m) {
+    if (takes("aspect_ratio") && m && aspect.value) {
       const a = m.aspect_ratios.find((r) => r.aspect_ratio === aspect.value);
       if (a) return [a.width, a.height];
     }
@@ -276,8 +283,16 @@ export async function render(root, ctx) {
   }
 
   function jobCost() {
-    const [width, height] = takes("target_long_side") ? outputSize() : [0, 0];
-    return catalog.cost({ task: state.task, model: currentModel() && currentModel().id, count: takes("count") ? Number(count.value) : 1, width, height, size: takes("size") ? sizeGroup.value() : undefined });
+    const [width, height] = takes("target_long_side") ? outputSize() : state.input ? [state.input.width, state.input.height] : [0, 0];
+    return catalog.cost({
+      task: state.task,
+      model: takes("model") && currentModel() ? currentModel().id : null,
+      count: takes("count") ? Number(count.value) : 1,
+      aspectRatio: takes("aspect_ratio") ? aspect.value : null,
+      size: takes("size") && !fields.size.hidden ? sizeGroup.value() : "standard",
+      width,
+      height,
+    });
   }
 
   function activeJobs() {
@@ -356,17 +371,19 @@ export async function render(root, ctx) {
     formError.scrollIntoView({ block: "nearest" });
   }
 
+  // The request, with only the fields GET /v1/studio says this task takes.
   function requestBody() {
-    const body = { task: state.task, model: currentModel().id };
-    if (takes("prompt")) body.prompt = prompt.value;
+    const body = { task: state.task };
+    if (takes("model") && currentModel()) body.model = currentModel().id;
+    if (takes("prompt") && (prompt.value || taskSpec().required.has("prompt"))) body.prompt = prompt.value;
     if (takes("image")) {
       if (!state.input) throw { message: state.task === "vary" ? "Choose one of your images first: its Variations button." : "Please choose an image first." };
       body.image = state.input.id;
     }
-    if (takes("aspect_ratio")) body.aspect_ratio = aspect.value;
+    if (takes("aspect_ratio") && aspect.value) body.aspect_ratio = aspect.value;
     if (takes("count")) body.count = Number(count.value);
     if (takes("seed") && seed.value !== "") body.seed = Number(seed.value);
-    if (takes("size") && sizeGroup.value()) body.size = sizeGroup.value();
+    if (takes("size") && !fields.size.hidden && sizeGroup.value()) body.size = sizeGroup.value();
     if (takes("strength") && strengthGroup.value()) body.strength = strengthGroup.value();
     if (takes("target_long_side") && target.value) body.target_long_side = Number(target.value);
     if (takes("target_model") && targetModel.value) body.target_model = targetModel.value;
@@ -415,7 +432,7 @@ export async function render(root, ctx) {
 
   function addCard(job, meta, { top = false } = {}) {
     const d = describe(job, meta, catalog);
-    d.body = meta.body || (job.params ? { ...job.params, task: job.task, model: job.model } : null);
+    d.body = meta.body || requestOf(job, catalog);
     const card = jobCard(job, d, {
       cancel: cancelJob,
       rerun: d.body ? rerun : null,
@@ -522,6 +539,31 @@ export async function render(root, ctx) {
     prompt.focus();
   }
 
+  // The person's recent prompts (their own jobs, newest first), one click to use again.
+  function loadRecentPrompts() {
+    api
+      .get("/v1/jobs/prompts?limit=8")
+      .then((page) => {
+        if (state.gone || !page.items.length) return;
+        replace(
+          recent,
+          h(
+            "details",
+            {},
+            h("summary", {}, "Recent prompts"),
+            h(
+              "ul",
+              { "aria-label": "Recent prompts" },
+              page.items.map((p) =>
+                h("li", {}, h("button", { type: "button", class: "small quiet", title: p.prompt, onclick: () => { prompt.value = p.prompt; refresh(); prompt.focus(); } }, p.prompt)),
+              ),
+            ),
+          ),
+        );
+      })
+      .catch(() => {});
+  }
+
   function refreshBalance() {
     api
       .get("/v1/credits")
@@ -575,6 +617,7 @@ export async function render(root, ctx) {
   document.addEventListener("visibilitychange", onVisible);
 
   setTask(state.task);
+  loadRecentPrompts();
   // The feed loads once the controls are on screen, not before them: the prompt is usable at once.
   api
     .get(`/v1/jobs?limit=${FEED_PAGE}`)
