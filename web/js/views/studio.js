@@ -32,6 +32,7 @@ export async function render(root, ctx) {
     input: draft.input || null, // {id, url, width, height, kind}
     available: credits ? credits.available : null,
     short: false, // the last answer was 402: Generate waits for the balance to change
+    waitUntil: 0, // a 429's Retry-After: Generate waits until then
     cards: new Map(), // job id -> card
     stops: [],
     cursor: null,
@@ -309,7 +310,7 @@ export async function render(root, ctx) {
     const full = !!limit && active >= limit;
     const tooLong = takes("prompt") && prompt.value.length > catalog.promptLimit;
     cost.textContent = credits === null ? "" : `This costs ${plural(credits, "credit", "credits")}.${state.available !== null ? ` You have ${state.available}.` : ""}`;
-    generate.disabled = short || full || tooLong || state.short;
+    generate.disabled = short || full || tooLong || state.short || Date.now() < state.waitUntil;
     if (short || state.short) {
       replace(
         formError,
@@ -365,8 +366,9 @@ export async function render(root, ctx) {
       generate.disabled = true;
     }
     if (error.status === 429 && error.retryAfter) {
+      state.waitUntil = Date.now() + error.retryAfter * 1000;
       generate.disabled = true;
-      setTimeout(() => updateGo(), error.retryAfter * 1000);
+      setTimeout(() => updateGo(), error.retryAfter * 1000 + 50);
     }
     formError.scrollIntoView({ block: "nearest" });
   }
