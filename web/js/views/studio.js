@@ -211,6 +211,7 @@ export async function render(root, ctx) {
     for (const [name, el] of Object.entries(fields)) el.hidden = !takes(name);
     if (takes("size") && !taskSpec().sizes.length) fields.size.hidden = true;
     maskTools.hidden = !(takes("mask") && state.input);
+    file.hidden = !taskSpec().image_kinds.includes("upload"); // variations start from an output, never an upload
     if (m && takes("aspect_ratio")) {
       const chosen = aspect.value || draft.aspect_ratio || (takes("image") ? "" : catalog.defaultAspectRatio);
       replace(
