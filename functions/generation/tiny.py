@@ -3,7 +3,8 @@
 Each builder creates the pipeline in code with a few thousand parameters and offline tokenizers, then writes it
 with `save_pretrained`; the engine loads it back with `from_pretrained`, so the very loading code production runs
 is exercised locally and in tests. The images are noise, but their size, count, determinism, progress and
-cancellation behave exactly as in production.
+cancellation behave exactly as in production (the tiny upscaler's weights pass its input through, so an upscale
+looks like its input; variations use the tiny FLUX pipeline through FluxImg2ImgPipeline.from_pipe, as production).
 
 Tokenizers, built from files we write ourselves (nothing comes from a hub):
 - CLIP: a byte-level `vocab.json` (every byte character, alone and as a word end), an empty `merges.txt`.
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 # Bump when a builder changes, so stale tiny models on disk are rebuilt.
-TINY_VERSION = "2"
+TINY_VERSION = "3"
 MARKER = ".atelier-tiny"
 SEED = 0
 
@@ -173,10 +174,26 @@ def build_esrgan(target: Path, work: Path) -> None:
 
     torch.manual_seed(SEED)
     model = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)
-    # Random convolutions drift far from the input; scale the residual path down so outputs stay image-like.
+    # Random convolutions alone turn any input black (every output value below 0.01). The real architecture is
+    # kept, with weights a trained model could have: the first three feature channels carry the RGB input through
+    # conv_first, the two nearest-neighbour 2x steps (each smoothed by a 3x3 binomial kernel, so the result is
+    # close to a bilinear upscale) and conv_hr to conv_last, and the random weights, scaled down, add a small
+    # residual on top. The local stack's upscale then shows the input, four times larger.
+    smooth = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+    centre = torch.zeros(3, 3)
+    centre[1, 1] = 1.0
     with torch.no_grad():
         for param in model.parameters():
-            param.mul_(0.5)
+            param.mul_(0.01)
+        for conv, kernel in (
+            (model.conv_first, centre),
+            (model.conv_up1, smooth),
+            (model.conv_up2, smooth),
+            (model.conv_hr, centre),
+            (model.conv_last, centre),
+        ):
+            for channel in range(3):
+                conv.weight[channel, channel] += kernel
     model.save_pretrained(target)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -313,6 +315,25 @@ def servable_content_type(conn: Connection, storage_key: str) -> str | None:
 def outputs_of_job(conn: Connection, user_id: UUID, job_id: UUID) -> list[MediaItem]:
     """A job's outputs the user still has (trashed ones drop out of the job, as from the history)."""
     return repo.outputs_of_job(conn, user_id, job_id)
+
+
+DOWNLOAD_NAME_WORDS = 6  # prompt words in a download's file name
+DOWNLOAD_NAME_CHARS = 60  # at most this much of the file name comes from the prompt
+
+
+def download_name(item: MediaItem) -> str:
+    """`atelier-<prompt words>-<id>.<ext>`: the first words of the prompt, ASCII, lowercase, joined by hyphens
+    (`atelier-<id>.<ext>` without a prompt), the extension the stored format's (webp, jpg, png)."""
+    ascii_prompt = unicodedata.normalize("NFKD", item.prompt or "").encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_prompt.lower())[:DOWNLOAD_NAME_WORDS]
+    slug = "-".join(words)[:DOWNLOAD_NAME_CHARS].strip("-")
+    stem = f"atelier-{slug}-{item.id}" if slug else f"atelier-{item.id}"
+    return f"{stem}.{EXTENSIONS[item.content_type]}"
+
+
+def download_url(storage: Storage, item: MediaItem) -> str:
+    """A signed link that downloads the item as an attachment named by `download_name` (both backends)."""
+    return storage.signed_url(item.storage_key, download=download_name(item))
 
 
 def load_bytes(storage: Storage, item: MediaItem) -> bytes:

@@ -70,6 +70,16 @@ def check_key(key: str) -> str:
     return key
 
 
+# A download file name: a conservative alphabet only, so it needs no quoting in a header or a query string.
+_DOWNLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def check_download_name(name: str) -> str:
+    if not _DOWNLOAD_NAME.match(name) or ".." in name:
+        raise ValueError("invalid download file name")
+    return name
+
+
 def user_prefix(user_id: uuid.UUID) -> str:
     return f"users/{user_id}/"
 
@@ -121,8 +131,11 @@ class Storage(ABC):
         """Every key under a folder prefix (ending in "/"), recursively, sorted."""
 
     @abstractmethod
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
-        """A URL that serves this one private object until it expires (default: the configured lifetime)."""
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
+        """A URL that serves this one private object until it expires (default: the configured lifetime).
+
+        `download`: the URL answers `Content-Disposition: attachment` with this file name, so a browser saves the
+        file under that name even across origins (where it ignores `<a download>`)."""
 
     def signed_urls(self, keys: Sequence[str], seconds: int | None = None) -> dict[str, str]:
         """Signed URLs for many keys at once (backends may batch); keys whose object is missing may be left out."""
@@ -256,11 +269,15 @@ class LocalStorage(Storage):
         base = self._path(prefix.rstrip("/")) if prefix else self.root
         return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
 
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
-        """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host."""
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
+        """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host. A `download`
+        name is signed into the token (`d`), and the file route answers it as an attachment of that name."""
         check_key(key)
         expires = int(time.time()) + (seconds if seconds is not None else self.signed_url_seconds)
-        payload = _b64(json.dumps({"k": key, "e": expires}, separators=(",", ":")).encode())
+        claims: dict[str, object] = {"k": key, "e": expires}
+        if download is not None:
+            claims["d"] = check_download_name(download)
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{FILES_PATH}{payload}.{self._sign(payload)}"
 
     def _sign(self, payload: str) -> str:
@@ -268,6 +285,10 @@ class LocalStorage(Storage):
 
     def verify_token(self, token: str, *, now: float | None = None) -> str:
         """The key a token grants access to; `SignedUrlInvalid` if tampered, `SignedUrlExpired` when late."""
+        return self.verify(token, now=now)[0]
+
+    def verify(self, token: str, *, now: float | None = None) -> tuple[str, str | None]:
+        """(key, download name or None) of a valid token; `SignedUrlInvalid` / `SignedUrlExpired` otherwise."""
         payload, _, signature = token.partition(".")
         if not payload or not signature or not hmac.compare_digest(self._sign(payload), signature):
             raise SignedUrlInvalid()
@@ -275,11 +296,12 @@ class LocalStorage(Storage):
             claims = json.loads(_unb64(payload))
             key, expires = str(claims["k"]), int(claims["e"])
             check_key(key)
+            download = check_download_name(str(claims["d"])) if "d" in claims else None
         except (ValueError, KeyError, TypeError) as exc:
             raise SignedUrlInvalid() from exc
         if (time.time() if now is None else now) >= expires:
             raise SignedUrlExpired()
-        return key
+        return key, download
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,9 +413,12 @@ class SupabaseStorage(Storage):
                 return sorted(names)
             offset += LIST_PAGE
 
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
+        """Storage's signed URL; with `download`, storage3 adds `?download=<name>` and Storage then answers
+        `Content-Disposition: attachment` with that file name."""
         lifetime = seconds if seconds is not None else self.signed_url_seconds
-        result = self._call("sign a URL", self._bucket().create_signed_url, check_key(key), lifetime)
+        options = {"download": check_download_name(download)} if download is not None else {}
+        result = self._call("sign a URL", self._bucket().create_signed_url, check_key(key), lifetime, options)
         url = result.get("signedURL") or result.get("signedUrl")
         if not url:
             raise StorageUnavailable("Storage returned no signed URL.")

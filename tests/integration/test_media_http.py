@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -164,6 +165,24 @@ def test_download_is_an_attachment_with_the_stored_bytes(media: MediaApp) -> Non
     assert response.headers["content-type"] == "image/png"
     assert response.content == media.storage.get(output.storage_key)
     assert Image.open(io.BytesIO(response.content)).size == (24, 16)
+
+
+def test_the_download_url_saves_the_image_under_a_name_made_of_its_prompt(media: MediaApp) -> None:
+    ada = media.member("ada@example.com")
+    _sign_in(media, ada)
+    output = _output(media, ada, prompt="A Red Fox, at dawn! Éclat of the morning sun")
+    body = media.client.get(f"/v1/media/{output.id}", headers=ada.headers).json()
+    url = body["download_url"]
+    response = media.client.get(url) if url.startswith("http://testserver/") else httpx.get(url)
+    assert response.status_code == 200
+    assert response.content == media.storage.get(output.storage_key)
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert f"filename=atelier-a-red-fox-at-dawn-eclat-{output.id}.png" in disposition.replace('"', "")
+    # The image's own link stays inline; lists leave the download link out (one signature per item).
+    assert "content-disposition" not in {k.lower() for k in media.fetch_headers(body["url"])}
+    listed = media.client.get("/v1/media", headers=ada.headers).json()["items"]
+    assert [item["download_url"] for item in listed] == [None]
 
 
 # --- ownership and signed links ---------------------------------------------------------------------------------

@@ -169,6 +169,23 @@ def test_signed_url_serves_exactly_that_object(backend: Backend) -> None:
     assert backend.fetch(urls[other]) == b"another"
 
 
+def test_a_download_url_answers_an_attachment_with_its_file_name(backend: Backend) -> None:
+    key = _key()
+    backend.storage.put(key, b"the image", "image/webp")
+    name = "atelier-a-red-fox-0f8e.webp"
+    url = backend.storage.signed_url(key, download=name)
+    assert backend.fetch(url) == b"the image"
+    if isinstance(backend.storage, LocalStorage):  # the API's /v1/files route answers the header from the token
+        assert backend.storage.verify(url[len(FILES_PATH) :]) == (key, name)
+        assert backend.storage.verify(backend.storage.signed_url(key)[len(FILES_PATH) :]) == (key, None)
+    else:
+        response = httpx.get(url)
+        assert response.headers["content-disposition"] == f"attachment; filename={name}; filename*=UTF-8''{name};"
+        assert "content-disposition" not in httpx.get(backend.storage.signed_url(key)).headers
+    with pytest.raises(ValueError, match="download"):
+        backend.storage.signed_url(key, download="../evil name.webp")
+
+
 def test_a_tampered_signed_url_is_refused(backend: Backend) -> None:
     key, other = _key(), _key()
     backend.storage.put(key, b"the image", "image/png")

@@ -9,6 +9,10 @@ Errors are the server's: HTTP 400 (500 for internal errors) whose body carries t
 bucket is `NoSuchBucket` (statusCode "404" too), and so is any bucket a wrong key cannot see; listing a bucket
 that does not exist (or that the key cannot see) answers an empty list, as the server's search function does.
 A path the server does not have is Fastify's own HTTP 404.
+
+A signed URL followed with `?download=<name>` (what storage3 appends when asked for a download) is answered as
+the server answers it: `Content-Disposition: attachment; filename=<name>; filename*=UTF-8''<name>` (the name
+URL-encoded); `?download` with no value gives a bare `attachment`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from tests.support.loopback import Recorded, Reply, serve
 
@@ -40,6 +44,20 @@ class StoredObject:
     data: bytes
     content_type: str
     created_at: float
+
+
+@dataclass
+class Attachment:
+    """A signed download asked for as an attachment (`?download=`)."""
+
+    stored: StoredObject
+    filename: str
+
+    def disposition(self) -> str:
+        if not self.filename:
+            return "attachment;"
+        encoded = quote(self.filename, safe="")
+        return f"attachment; filename={encoded}; filename*=UTF-8''{encoded};"
 
 
 @dataclass
@@ -190,6 +208,9 @@ def _handle(api: FakeStorageApi, rec: Recorded) -> tuple[int, Any]:  # noqa: PLR
             signed = api.objects.get(target[1])
             if signed is None:
                 return _no_such_key()
+            download = parse_qs(parts.query, keep_blank_values=True).get("download")
+            if download is not None:
+                return 200, Attachment(signed, download[0])
             return 200, signed
         if rec.method == "GET" and action == "info":
             target = split_bucket(tail)
@@ -246,6 +267,9 @@ def fake_storage_api() -> Iterator[FakeStorageApi]:
         status, body = _handle(api, rec)
         if isinstance(body, StoredObject):
             return Reply(status, body.data, {"Content-Type": body.content_type})
+        if isinstance(body, Attachment):
+            headers = {"Content-Type": body.stored.content_type, "Content-Disposition": body.disposition()}
+            return Reply(status, body.stored.data, headers)
         return Reply(status, body)
 
     with serve(handle, keep_alive=True) as url:

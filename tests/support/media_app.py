@@ -40,6 +40,12 @@ class MediaApp:
         remote = httpx.get(url)
         return Fetched(remote.status_code, remote.content, remote.headers.get("content-type", ""))
 
+    def fetch_headers(self, url: str) -> dict[str, str]:
+        """The headers an image URL answers with (the API's own URLs via the client)."""
+        if url.startswith("http://testserver/"):
+            return dict(self.client.get(url).headers)
+        return dict(httpx.get(url).headers)
+
     def all_keys(self) -> list[str]:
         return self.storage.list("users/")
 

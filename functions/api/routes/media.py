@@ -78,6 +78,11 @@ class MediaOut(BaseModel):
     c2pa_manifest: bool = Field(False, description="a signed C2PA manifest is embedded in the image's bytes")
     digital_source_type: str | None = Field(None, description="the IPTC digital source type in its XMP and manifest")
     taken_down: bool = Field(False, description="an operator removed it from the gallery; see the notice")
+    download_url: str | None = Field(
+        None,
+        description="GET /v1/media/{id} only (null in lists): a signed link that downloads the image as an "
+        "attachment named `atelier-<prompt words>-<id>.<ext>`, across origins too",
+    )
 
 
 class MediaPage(BaseModel):
@@ -111,7 +116,7 @@ def _signed(storage: ObjectStorage, items: list[MediaItem]) -> dict[str, str]:
     return storage.signed_urls(keys)
 
 
-def _media_out(request: Request, item: MediaItem, urls: dict[str, str]) -> MediaOut:
+def _media_out(request: Request, item: MediaItem, urls: dict[str, str], download: str | None = None) -> MediaOut:
     url = urls.get(item.storage_key)
     thumb = urls.get(item.thumbnail_key) if item.thumbnail_key else url
     return MediaOut(
@@ -134,6 +139,7 @@ def _media_out(request: Request, item: MediaItem, urls: dict[str, str]) -> Media
         c2pa_manifest=item.c2pa_manifest,
         digital_source_type=item.digital_source_type,
         taken_down=item.taken_down_at is not None,
+        download_url=absolute(request, download) if download else None,
     )
 
 
@@ -234,7 +240,7 @@ def list_media(
 def get_media(request: Request, media_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> MediaOut:
     with db.transaction() as conn:
         item = service.get_owned(conn, caller.account.id, media_id)
-    return _media_out(request, item, _signed(storage, [item]))
+    return _media_out(request, item, _signed(storage, [item]), service.download_url(storage, item))
 
 
 @router.get(
@@ -378,12 +384,11 @@ def gallery_thumbnail(media_id: UUID, db: Db, storage: Storage) -> StreamingResp
 def signed_file(token: str, db: Db, storage: Storage) -> StreamingResponse:
     if not isinstance(storage, LocalStorage):
         raise NotFound()
-    key = storage.verify_token(token)
+    key, download = storage.verify(token)
     with db.transaction() as conn:
         content_type = service.servable_content_type(conn, key)
     content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-    return StreamingResponse(
-        storage.open(key),
-        media_type=content_type,
-        headers={"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"},
-    )
+    headers = {"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"}
+    if download is not None:  # a download link: saved under its name, as Supabase Storage's `?download=` does
+        headers["Content-Disposition"] = f'attachment; filename="{download}"'
+    return StreamingResponse(storage.open(key), media_type=content_type, headers=headers)
