@@ -155,7 +155,8 @@ async function owner(root, ctx, item, catalog) {
   );
 
   const actions = [
-    h("a", { class: "button small", href: item.download_url || item.url, download: downloadName(item) }, "Download"),
+    // The API's download_url names the file itself (an attachment, across origins too); the name here is a fallback.
+    h("a", { class: "button small", href: item.download_url || item.url, download: item.download_url ? true : downloadName(item) }, "Download"),
     isOutput && item.task !== "image_to_prompt" ? h("button", { type: "button", class: "small", onclick: () => rerun() }, "Re-run") : null,
     isOutput && catalog && catalog.task("vary") && item.task !== "upscale"
       ? h("button", { type: "button", class: "small", onclick: () => toStudio({ task: "vary", input: inputOf(item), prompt: item.prompt || "" }) }, "Variations")
