@@ -5,6 +5,7 @@ import { api, on } from "./api.js";
 import { loadConfig } from "./config.js";
 import { showBanner, bannerNeeded } from "./consent.js";
 import { h, replace, focusHeading } from "./dom.js";
+import { onJobEnd, resumeTracked, stopAll } from "./jobs.js";
 import * as session from "./session.js";
 import { refreshUnseen } from "./unseen.js";
 
@@ -18,6 +19,7 @@ const VIEWS = {
   support: { load: () => import("./views/support.js"), title: "Support", private: true },
   notices: { load: () => import("./views/notices.js"), title: "Notices", private: true },
   contact: { load: () => import("./views/contact.js"), title: "Contact us", private: false },
+  image: { load: () => import("./views/image.js"), title: "Image", private: false },
 };
 
 // Pages a locked account (deletion pending) still sees; every other page shows Privacy with the date and `Cancel
@@ -33,10 +35,20 @@ let me = null;
 let cleanup = null;
 let renderCount = 0;
 
-export function notify(message) {
-  notice.textContent = message;
+// A short notice at the bottom of the page (a live region), with a link where there is somewhere to go.
+export function notify(message, link = null) {
+  replace(notice, message, link ? [" ", h("a", { href: link.href, onclick: () => replace(notice) }, link.label)] : null);
   clearTimeout(notify.timer);
-  notify.timer = setTimeout(() => (notice.textContent = ""), 6000);
+  notify.timer = setTimeout(() => replace(notice), link ? 12000 : 6000);
+}
+
+// A job that ends while the person is elsewhere in the app: a notice linking to what it made.
+function jobEnded(job) {
+  if (parseRoute().name === "studio") return; // the feed shows it where the eye is
+  if (job.status === "succeeded" && job.outputs.length) {
+    notify(`Your ${job.outputs.length === 1 ? "image is" : "images are"} ready.`, { href: `#/image/${job.outputs[0].id}`, label: "Open it" });
+  } else if (job.status === "succeeded") notify("Your job is done.", { href: "#/studio", label: "Open the Studio" });
+  else if (job.status === "failed") notify("A job failed; its credits were returned.", { href: "#/studio", label: "Open the Studio" });
 }
 
 function parseRoute() {
@@ -63,6 +75,7 @@ function renderWho() {
 }
 
 function signOut() {
+  stopAll();
   session.signOut();
   me = null;
   renderWho();
@@ -135,6 +148,8 @@ async function start() {
     }
   });
   window.addEventListener("hashchange", route);
+  onJobEnd(jobEnded);
+  if (session.signedIn()) resumeTracked();
   document.getElementById("cookie-settings").addEventListener("click", () => showBanner({ settings: true }));
   if (session.signedIn()) await refreshMe().catch(() => {});
   renderWho();

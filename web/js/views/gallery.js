@@ -1,16 +1,15 @@
-// The public gallery of published examples, and (signed in) the person's own choice whether what they
+// The public gallery of published examples (each opens its own page, #/image/{id}), and (signed in) the person's own choice whether what they
 // publish is shown at all.
 
 import { api } from "../api.js";
 import { h, replace } from "../dom.js";
+import { keepGalleryItems } from "../gallery-items.js";
 import { signedIn } from "../session.js";
-import { handOff } from "./studio.js";
 
 export async function render(root, ctx) {
   const list = h("ul", { class: "tiles gallery", "aria-label": "Published examples" });
   const status = h("p", { class: "muted", role: "status" });
   const more = h("button", { type: "button", class: "quiet", hidden: true, onclick: () => next() }, "Load more");
-  const viewer = h("dialog", { class: "viewer", "aria-label": "Example" });
   const preference = h("div", { class: "preference" });
   let cursor = null;
 
@@ -20,7 +19,6 @@ export async function render(root, ctx) {
     list,
     status,
     more,
-    viewer,
   );
 
   if (signedIn() && ctx.me && ctx.me.onboarding.done) {
@@ -54,6 +52,7 @@ export async function render(root, ctx) {
       const query = new URLSearchParams({ limit: "24" });
       if (cursor) query.set("cursor", cursor);
       const page = await api.publicGet(`/v1/gallery?${query}`);
+      keepGalleryItems(page.items);
       for (const item of page.items) list.append(tile(item));
       cursor = page.next_cursor;
       more.hidden = !cursor;
@@ -68,26 +67,9 @@ export async function render(root, ctx) {
     return h(
       "li",
       { class: "tile" },
-      h("button", { type: "button", class: "thumb", onclick: () => open(item, name) }, h("img", { src: item.thumbnail_url, alt: name, loading: "lazy", width: item.width, height: item.height })),
+      h("a", { class: "thumb", href: `#/image/${item.id}` }, h("img", { src: item.thumbnail_url, alt: name, loading: "lazy", width: item.width, height: item.height })),
       h("p", { class: "caption" }, name),
     );
-  }
-
-  function open(item, name) {
-    replace(
-      viewer,
-      h("img", { src: item.url, alt: name }),
-      h("p", {}, name),
-      h(
-        "div",
-        { class: "actions" },
-        item.prompt && signedIn()
-          ? h("button", { type: "button", class: "small", onclick: () => { viewer.close(); handOff({ task: "text_to_image", prompt: item.prompt }); ctx.navigate("#/studio"); } }, "Try this prompt")
-          : null,
-        h("button", { type: "button", class: "small quiet", onclick: () => viewer.close() }, "Close"),
-      ),
-    );
-    viewer.showModal();
   }
 
   await next();

@@ -1,20 +1,22 @@
-// The content history: the person's images, newest first, paged as they scroll, as thumbnails; each can
-// be opened, downloaded, deleted (it vanishes at once), shown in the gallery or not, or reused in the studio.
+// The content history: the person's images, newest first, paged as they scroll, as thumbnails; each opens its
+// own page (#/image/{id}), and can be downloaded, deleted (it vanishes at once), shown in the gallery or not, or
+// used in the Studio: its prompt in Create, the image in Edit, Inpaint or Upscale.
 
 import { api } from "../api.js";
-import { h, replace, formatDate } from "../dom.js";
-import { handOff } from "./studio.js";
+import { catalog as loadCatalog } from "../catalog.js";
+import { h, formatDate } from "../dom.js";
+import { handOff } from "../handoff.js";
 
 const PAGE = 24;
 const KIND_LABEL = { upload: "Upload", output: "Generated", mask: "Mask" };
-const TASK_LABEL = { text_to_image: "Created", edit: "Edited", inpaint: "Inpainted", upscale: "Upscaled", image_to_prompt: "Described" };
+const IMAGE_TASKS = ["edit", "inpaint", "upscale"];
 
 export async function render(root, ctx) {
+  const catalog = await loadCatalog().catch(() => null);
   const list = h("ul", { class: "tiles", "aria-label": "Your images" });
   const status = h("p", { class: "muted", role: "status" });
   const more = h("button", { type: "button", class: "quiet", hidden: true, onclick: () => next() }, "Load more");
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
-  const viewer = h("dialog", { class: "viewer", "aria-label": "Image" });
   let cursor = null;
   let loading = false;
   let done = false;
@@ -25,7 +27,6 @@ export async function render(root, ctx) {
     status,
     more,
     sentinel,
-    viewer,
   );
 
   async function next() {
@@ -68,21 +69,17 @@ export async function render(root, ctx) {
     });
     const controls = [
       h("a", { class: "button small", href: item.url, download: `atelier-${item.id}.${item.content_type.split("/")[1]}` }, "Download"),
-      h("button", { type: "button", class: "small quiet", onclick: () => reuse(item) }, "Use in studio"),
+      useInStudio(item),
       remove,
     ];
     if (item.kind === "output") controls.push(gallerySwitch(item));
     li.append(
-      h(
-        "button",
-        { type: "button", class: "thumb", onclick: () => open(item, name) },
-        h("img", { src: item.thumbnail_url || item.url, alt: name, loading: "lazy", width: item.width, height: item.height }),
-      ),
+      h("a", { class: "thumb", href: `#/image/${item.id}` }, h("img", { src: item.thumbnail_url || item.url, alt: name, loading: "lazy", width: item.width, height: item.height })),
       item.prompt ? h("p", { class: "caption" }, item.prompt) : null,
       h(
         "div",
         { class: "meta" },
-        h("p", { class: "what" }, item.kind === "output" ? TASK_LABEL[item.task] || KIND_LABEL.output : KIND_LABEL[item.kind]),
+        h("p", { class: "what" }, item.kind === "output" ? taskLabel(item.task) : KIND_LABEL[item.kind]),
         h("p", { class: "when" }, h("time", { datetime: item.created_at }, formatDate(item.created_at))),
         item.seed !== null && item.seed !== undefined ? h("p", { class: "seed" }, `Seed ${item.seed}`) : null,
       ),
@@ -109,24 +106,26 @@ export async function render(root, ctx) {
     return h("span", { class: "switch" }, box, h("label", { for: id }, "Show in gallery"));
   }
 
-  function reuse(item) {
-    handOff({ task: item.kind === "upload" ? "edit" : "edit", input: { id: item.id, url: item.url, width: item.width, height: item.height }, prompt: item.prompt || "", seed: item.seed });
-    ctx.navigate("#/studio");
+  function taskLabel(task) {
+    const t = catalog && catalog.task(task);
+    return t ? t.label : KIND_LABEL.output;
   }
 
-  function open(item, name) {
-    replace(
-      viewer,
-      h("img", { src: item.url, alt: name }),
-      h("p", {}, name),
-      h(
-        "div",
-        { class: "actions" },
-        h("a", { class: "button small", href: item.url, download: `atelier-${item.id}.${item.content_type.split("/")[1]}` }, "Download"),
-        h("button", { type: "button", class: "small quiet", onclick: () => viewer.close() }, "Close"),
-      ),
-    );
-    viewer.showModal();
+  // "Use in studio": the prompt in Create, or the image in Edit, Inpaint or Upscale (what the catalog offers).
+  function useInStudio(item) {
+    const create = catalog ? catalog.tasks[0] : null;
+    const choices = [
+      item.prompt && create ? h("li", {}, h("button", { type: "button", class: "small quiet", onclick: () => go({ task: create.id, prompt: item.prompt }) }, `${create.label} with this prompt`)) : null,
+      (catalog ? catalog.tasks : [])
+        .filter((t) => IMAGE_TASKS.includes(t.id))
+        .map((t) => h("li", {}, h("button", { type: "button", class: "small quiet", onclick: () => go({ task: t.id, prompt: "", input: { id: item.id, url: item.url, width: item.width, height: item.height, kind: item.kind } }) }, `${t.label} this image`))),
+    ];
+    return h("details", { class: "use-in" }, h("summary", { class: "button small quiet" }, "Use in studio"), h("ul", { class: "menu" }, choices));
+  }
+
+  function go(value) {
+    handOff(value);
+    ctx.navigate("#/studio");
   }
 
   const observer = new IntersectionObserver((entries) => {
