@@ -70,6 +70,16 @@ def check_key(key: str) -> str:
     return key
 
 
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_file_name(name: str) -> str:
+    """A download file name is plain ASCII (letters, digits, '.', '_', '-'), so it needs no quoting anywhere."""
+    if not _FILE_NAME.match(name):
+        raise ValueError("invalid download file name")
+    return name
+
+
 def user_prefix(user_id: uuid.UUID) -> str:
     return f"users/{user_id}/"
 
@@ -121,8 +131,10 @@ class Storage(ABC):
         """Every key under a folder prefix (ending in "/"), recursively, sorted."""
 
     @abstractmethod
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
-        """A URL that serves this one private object until it expires (default: the configured lifetime)."""
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
+        """A URL that serves this one private object until it expires (default: the configured lifetime).
+        `download`: served as an attachment under this file name (`Content-Disposition`), which a browser honours
+        where it ignores `<a download>` on another origin."""
 
     def signed_urls(self, keys: Sequence[str], seconds: int | None = None) -> dict[str, str]:
         """Signed URLs for many keys at once (backends may batch); keys whose object is missing may be left out."""
@@ -256,11 +268,14 @@ class LocalStorage(Storage):
         base = self._path(prefix.rstrip("/")) if prefix else self.root
         return sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
 
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
         """A path on the API (`/v1/files/{token}`); the edge makes it absolute for the caller's host."""
         check_key(key)
         expires = int(time.time()) + (seconds if seconds is not None else self.signed_url_seconds)
-        payload = _b64(json.dumps({"k": key, "e": expires}, separators=(",", ":")).encode())
+        claims: dict[str, object] = {"k": key, "e": expires}
+        if download:
+            claims["d"] = check_file_name(download)
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{FILES_PATH}{payload}.{self._sign(payload)}"
 
     def _sign(self, payload: str) -> str:
@@ -268,6 +283,10 @@ class LocalStorage(Storage):
 
     def verify_token(self, token: str, *, now: float | None = None) -> str:
         """The key a token grants access to; `SignedUrlInvalid` if tampered, `SignedUrlExpired` when late."""
+        return self.verify_download(token, now=now)[0]
+
+    def verify_download(self, token: str, *, now: float | None = None) -> tuple[str, str | None]:
+        """The key a token grants access to and the attachment file name it was signed with (None: inline)."""
         payload, _, signature = token.partition(".")
         if not payload or not signature or not hmac.compare_digest(self._sign(payload), signature):
             raise SignedUrlInvalid()
@@ -275,11 +294,12 @@ class LocalStorage(Storage):
             claims = json.loads(_unb64(payload))
             key, expires = str(claims["k"]), int(claims["e"])
             check_key(key)
+            download = check_file_name(str(claims["d"])) if "d" in claims else None
         except (ValueError, KeyError, TypeError) as exc:
             raise SignedUrlInvalid() from exc
         if (time.time() if now is None else now) >= expires:
             raise SignedUrlExpired()
-        return key
+        return key, download
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,9 +411,10 @@ class SupabaseStorage(Storage):
                 return sorted(names)
             offset += LIST_PAGE
 
-    def signed_url(self, key: str, seconds: int | None = None) -> str:
+    def signed_url(self, key: str, seconds: int | None = None, *, download: str | None = None) -> str:
         lifetime = seconds if seconds is not None else self.signed_url_seconds
-        result = self._call("sign a URL", self._bucket().create_signed_url, check_key(key), lifetime)
+        options = {"download": check_file_name(download)} if download else None  # Supabase's Content-Disposition
+        result = self._call("sign a URL", self._bucket().create_signed_url, check_key(key), lifetime, options)
         url = result.get("signedURL") or result.get("signedUrl")
         if not url:
             raise StorageUnavailable("Storage returned no signed URL.")

@@ -245,7 +245,11 @@ def fake_storage_api() -> Iterator[FakeStorageApi]:
             api.before_upload(upload_key)
         status, body = _handle(api, rec)
         if isinstance(body, StoredObject):
-            return Reply(status, body.data, {"Content-Type": body.content_type})
+            headers = {"Content-Type": body.content_type}
+            download = parse_qs(urlsplit(rec.path).query).get("download")
+            if download:  # as Supabase Storage serves a URL signed with `download`
+                headers["Content-Disposition"] = f'attachment; filename="{download[0]}"'
+            return Reply(status, body.data, headers)
         return Reply(status, body)
 
     with serve(handle, keep_alive=True) as url:

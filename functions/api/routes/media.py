@@ -389,12 +389,11 @@ def gallery_thumbnail(media_id: UUID, db: Db, storage: Storage) -> StreamingResp
 def signed_file(token: str, db: Db, storage: Storage) -> StreamingResponse:
     if not isinstance(storage, LocalStorage):
         raise NotFound()
-    key = storage.verify_token(token)
+    key, download = storage.verify_download(token)
     with db.transaction() as conn:
         content_type = service.servable_content_type(conn, key)
     content_type = content_type or mimetypes.guess_type(key)[0] or "application/octet-stream"
-    return StreamingResponse(
-        storage.open(key),
-        media_type=content_type,
-        headers={"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"},
-    )
+    headers = {"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"}
+    if download:  # signed with a file name: an attachment, as Supabase Storage serves `?download=`
+        headers["Content-Disposition"] = f'attachment; filename="{download}"'
+    return StreamingResponse(storage.open(key), media_type=content_type, headers=headers)
