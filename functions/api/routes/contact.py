@@ -33,6 +33,7 @@ class ContactIn(BaseModel):
 
 class ContactOut(BaseModel):
     id: UUID
+    reference: str = Field(description="a short reference the person can quote (8 letters and digits)")
     status: str  # received
     topic: str
 
@@ -63,4 +64,4 @@ def send_contact(body: ContactIn, db: Db, settings: AppSettings) -> ContactOut:
             pseudonym_key=settings.pseudonym_key,
         )
     log.info("contact message received", extra={"ticket_id": str(ticket.id), "topic": ticket.topic})
-    return ContactOut(id=ticket.id, status="received", topic=ticket.topic)
+    return ContactOut(id=ticket.id, reference=ticket.reference, status="received", topic=ticket.topic)
