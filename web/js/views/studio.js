@@ -30,6 +30,8 @@ function takeHandOff() {
 export async function render(root, ctx) {
   const [models, credits] = await Promise.all([api.publicGet("/v1/models"), api.get("/v1/credits").catch(() => null)]);
   const given = takeHandOff() || {};
+  // "Try this prompt" (gallery, start page) links to `#/studio?prompt=…`: Create, with the prompt filled in.
+  if (ctx.query && ctx.query.get("prompt")) Object.assign(given, { task: "text_to_image", prompt: ctx.query.get("prompt").slice(0, 2000) });
   const state = {
     task: given.task || "text_to_image",
     input: given.input || null, // {id, url, width, height}
