@@ -57,7 +57,6 @@ function emailCodeForm(ctx) {
       name: "code",
       inputmode: "numeric",
       autocomplete: "one-time-code",
-      pattern: "[0-9 -]{6,9}",
       maxlength: 9,
       required: true,
       "aria-describedby": "signin-code-help",
