@@ -281,7 +281,8 @@ def test_each_choice_switched_off_is_off_in_the_api_at_once(browser: Browser, st
     for name in labels[1:]:  # optional processing is off until chosen: turn it on first
         page.get_by_role("switch", name=name).check()
         expect(page.get_by_role("status").filter(has_text=f"{name}: on")).to_be_visible()
-    expect(page.get_by_text("Use your images, anonymised")).to_be_visible()  # images, not prompts
+    # Images, not prompts; in the same words as the cookie banner's details and the privacy policy.
+    expect(page.get_by_text("anonymised copies of the images generated for you help improve Atelier")).to_be_visible()
     assert httpx.post(f"{stack.base}/v1/analytics/events", headers=headers, json=event).json() == {"recorded": True}
     tab.check("privacy-choices-on")
 
