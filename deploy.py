@@ -17,8 +17,8 @@ python deploy.py privacy log-request EMAIL --kind KIND [--received ISO] [--refer
 python deploy.py privacy extend ID --reason TEXT
 python deploy.py privacy complete ID | refuse ID
 python deploy.py support list [--open] [--limit N]
-python deploy.py support show ID
-python deploy.py support reply ID --file reply.md [--close]
+python deploy.py support show ID|REFERENCE
+python deploy.py support reply ID|REFERENCE --file reply.md [--close]
 python deploy.py provenance verify FILE
 python deploy.py moderation queue [--limit N]
 python deploy.py moderation takedown MEDIA_ID --reason TEXT | restore MEDIA_ID
@@ -485,11 +485,9 @@ def _add_privacy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser
 def cmd_support(args: argparse.Namespace) -> int:
     """The support inbox: list tickets, read one, answer it (emailed to the person). Text goes to this terminal
     only, never to the logs."""
-    from uuid import UUID
-
     from shared.kit.db import open_database
     from shared.kit.errors import AtelierError
-    from shared.support import operator
+    from shared.support import operator, reference
 
     text = Path(args.file).read_text(encoding="utf-8") if args.support_verb == "reply" else ""
     db = open_database(_settings())
@@ -499,9 +497,10 @@ def cmd_support(args: argparse.Namespace) -> int:
                 tickets = operator.list_tickets(conn, open_only=args.open, limit=args.limit)
                 print("\n".join([*map(operator.summary_line, tickets), f"{len(tickets)} ticket(s)"]))
             elif args.support_verb == "show":
-                print(operator.thread_text(*operator.get_ticket(conn, UUID(args.id))))
+                print(operator.thread_text(*operator.get_ticket(conn, reference.resolve(conn, args.id))))
             else:
-                message_id = operator.reply(conn, UUID(args.id), text, close=args.close, now=datetime.now(UTC))
+                ticket_id = reference.resolve(conn, args.id)
+                message_id = operator.reply(conn, ticket_id, text, close=args.close, now=datetime.now(UTC))
                 print(f"replied to {args.id} (message {message_id}); the email goes out with deliver-email")
     except (AtelierError, ValueError) as exc:
         print(f"{getattr(exc, 'code', 'invalid_id')}: {getattr(exc, 'message', exc)}", file=sys.stderr)
@@ -517,9 +516,11 @@ def _add_support_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser
     listing = support_verbs.add_parser("list", help="tickets, newest activity first (--open: waiting longest first)")
     listing.add_argument("--open", action="store_true", help="only tickets waiting for an answer")
     listing.add_argument("--limit", type=int, default=100)
-    support_verbs.add_parser("show", help="one ticket with its messages").add_argument("id")
+    support_verbs.add_parser("show", help="one ticket with its messages").add_argument(
+        "id", help="the ticket's id, or the short reference the person quotes"
+    )
     reply = support_verbs.add_parser("reply", help="answer a ticket; the person is emailed")
-    reply.add_argument("id")
+    reply.add_argument("id", help="the ticket's id, or the short reference the person quotes")
     reply.add_argument("--file", required=True, help="the answer (plain text or Markdown), 1-10,000 characters")
     reply.add_argument("--close", action="store_true", help="close the ticket with this answer")
     for verb_parser in support_verbs.choices.values():

@@ -18,8 +18,13 @@ class Cookie:
     category: str | None = None  # the consent category a non-essential cookie needs
 
 
-# Consent categories the cookie banner asks about; all are off until chosen.
+# Consent categories POST /v1/consents accepts; all are off until chosen.
 CONSENT_CATEGORIES: tuple[str, ...] = ("analytics", "marketing", "service_improvement")
+# The ones the cookie banner asks about ("Accept all" covers these only).
+COOKIE_CATEGORIES: tuple[str, ...] = ("analytics", "marketing")
+# Choices about the account, asked on their own (privacy center), never by the banner: a banner event that does
+# not name them leaves them as they were.
+ACCOUNT_CATEGORIES: tuple[str, ...] = ("service_improvement",)
 
 COOKIES: tuple[Cookie, ...] = (
     Cookie(

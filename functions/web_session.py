@@ -11,8 +11,11 @@ needs to read it.
 Routes (POST, JSON, same-origin only: a cross-site request is refused before the cookie is used):
 - `/auth/session` `{"auth_code", "code_verifier"}`: trades the PKCE code at Supabase Auth
   (`/auth/v1/token?grant_type=pkce`), keeps the refresh token in the cookie, answers `{access_token, expires_at,
-  email}`. Locally (no Supabase) it takes `{"access_token"}`, a development token from `/v1/dev/sign-in`, and keeps
-  that in the cookie instead: a reload stays signed in the same way.
+  email}`. With `{"type": "email", "email", "token"}` it verifies the 6-digit code Supabase Auth mailed
+  (`/auth/v1/verify`) the same way; Supabase's refusal (`{"code", "error_code", "msg"}`) comes back as
+  `error.supabase` with its status, so the page can say what went wrong (wrong or expired code, too many tries).
+  Locally (no Supabase) it takes `{"access_token"}`, a development token from `/v1/dev/sign-in`, and keeps that in
+  the cookie instead: a reload stays signed in the same way.
 - `/auth/refresh`: a fresh access token from the cookie (Supabase's `grant_type=refresh_token`, which rotates the
   refresh token; locally the kept development token while it is valid); 401 and the cookie cleared otherwise.
 - `/auth/sign-out`: clears the cookie and, with the access token as bearer, ends the Supabase session.
@@ -116,22 +119,34 @@ class WebSession:
     # -- Supabase Auth ----------------------------------------------------------------------------------------
     def _grant(self, grant: str, body: dict[str, str]) -> dict[str, Any] | None:
         """Supabase Auth's token endpoint; None when it refuses (or does not answer)."""
-        url = f"{self.settings.supabase_url}/auth/v1/token?grant_type={grant}"
+        session, _ = self._auth_post(f"token?grant_type={grant}", body, grant)
+        return session
+
+    def _auth_post(self, path: str, body: dict[str, str], what: str) -> tuple[dict[str, Any] | None, Response | None]:
+        """POST to Supabase Auth: (the session, None), or (None, the refusal to hand the page) when it refuses."""
+        url = f"{self.settings.supabase_url}/auth/v1/{path}"
         headers = {"apikey": self.settings.supabase_publishable_key or ""}
+        refused = _error(401, "session_refused", "The sign-in service refused the request. Please sign in again.")
         try:
             with http.client(self.settings) as client:
                 answer = client.post(url, json=body, headers=headers)
         except Exception as exc:  # unreachable: the page asks the person to sign in again
-            log.warning("session refused", extra={"grant": grant, "error_class": type(exc).__name__})
-            return None
-        if answer.status_code != 200:
-            log.info("session refused", extra={"grant": grant, "status": answer.status_code})
-            return None
+            log.warning("session refused", extra={"grant": what, "error_class": type(exc).__name__})
+            return None, refused
         try:
             found = answer.json()
         except ValueError:
-            return None
-        return found if isinstance(found, dict) and found.get("access_token") else None
+            found = None
+        if answer.status_code != 200:
+            log.info("session refused", extra={"grant": what, "status": answer.status_code})
+            if isinstance(found, dict) and answer.status_code in (400, 403, 422, 429):
+                supabase = {key: found.get(key) for key in ("code", "error_code", "msg") if key in found}
+                payload = {"code": "session_refused", "message": str(found.get("msg") or ""), "supabase": supabase}
+                return None, JSONResponse({"error": payload}, status_code=answer.status_code)
+            return None, refused
+        if not (isinstance(found, dict) and found.get("access_token")):
+            return None, refused
+        return found, None
 
     def _answer(self, request: Request, session: dict[str, Any]) -> Response:
         access = str(session["access_token"])
@@ -154,6 +169,16 @@ class WebSession:
         return await (self._start_supabase(request, body) if self.supabase else self._start_local(request, body))
 
     async def _start_supabase(self, request: Request, body: dict[str, Any]) -> Response:
+        if body.get("type") == "email":  # the 6-digit code Supabase Auth mailed
+            email, token = body.get("email"), body.get("token")
+            if not isinstance(email, str) or not isinstance(token, str) or not (0 < len(email) <= 320):
+                return _error(422, "invalid_request", "email and token are required.")
+            verified, refusal = await run_in_threadpool(
+                self._auth_post, "verify", {"type": "email", "email": email, "token": token}, "email"
+            )
+            if verified is None:
+                return refusal or _error(401, "session_refused", "The sign-in service refused the request.")
+            return self._answer(request, verified)
         code, verifier = body.get("auth_code"), body.get("code_verifier")
         if not isinstance(code, str) or not isinstance(verifier, str):
             return _error(422, "invalid_request", "auth_code and code_verifier are required.")

@@ -75,10 +75,10 @@ def can_process(
         return False
     if gpc and purpose in consent.GPC_OPT_OUT:
         return False
+    if purpose == "service_improvement":  # an account choice, never a device's: asked on its own
+        chosen = consent.account_choice(conn, user_id, purpose) if user_id is not None else None
+        return improvement_on_by_default() if chosen is None else chosen
     event = consent.current(conn, user_id=user_id, device_id=device_id)
-    if purpose == "service_improvement":
-        default_on = improvement_on_by_default()
-        return bool(event.categories.get(purpose, default_on) if event is not None else default_on)
     return bool(event is not None and event.categories.get(purpose, False))
 
 

@@ -53,16 +53,13 @@ def get_preferences(
     the default when the person never chose)."""
     row = conn.execute("select gallery_display, updated_at from preferences where user_id = %s", (user_id,)).fetchone()
     event = consent.current(conn, user_id=user_id, device_id=None)
+    improvement = consent.account_choice(conn, user_id, "service_improvement")
     times = [t for t in (row["updated_at"] if row else None, event.created_at if event else None) if t is not None]
     return Preferences(
         analytics=bool(event and event.categories.get("analytics", False)),
         marketing_emails=bool(event and event.categories.get("marketing", False)),
         gallery_display=bool(row["gallery_display"]) if row else True,
-        service_improvement=bool(
-            event.categories.get("service_improvement", improvement_on_by_default(improvement_default))
-            if event
-            else improvement_on_by_default(improvement_default)
-        ),
+        service_improvement=improvement_on_by_default(improvement_default) if improvement is None else improvement,
         updated_at=max(times) if times else None,
     )
 
@@ -78,8 +75,6 @@ def set_preferences(
     changed = {name: bool(value) for name, value in changes.items() if getattr(before, name) != bool(value)}
     consent_changes = {CONSENT_CATEGORY[name]: value for name, value in changed.items() if name in CONSENT_CATEGORY}
     if consent_changes:
-        # The event records every category: a default-on service-improvement choice must not flip by omission.
-        consent_changes.setdefault("service_improvement", before.service_improvement)
         consent.record_account_choice(conn, user_id, consent_changes)
     if "gallery_display" in changed:
         conn.execute(

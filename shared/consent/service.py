@@ -16,7 +16,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from config.cookies import CONSENT_CATEGORIES
+from config.cookies import ACCOUNT_CATEGORIES, CONSENT_CATEGORIES, COOKIE_CATEGORIES
 from shared.devices.network import IPAddress, truncate_ip
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
@@ -80,13 +80,16 @@ def record(
     user_agent: str | None,
     gpc: bool,
 ) -> ConsentEvent:
-    """Append one banner choice. Categories not named are off; `Sec-GPC: 1` turns analytics and marketing off."""
+    """Append one banner choice. Cookie categories not named are off; account choices (service improvement) are
+    recorded only when named, so the banner never turns them on or off by omission; `Sec-GPC: 1` turns analytics
+    and marketing off."""
     check_device_id(device_id)
     unknown = sorted(set(categories) - set(CONSENT_CATEGORIES))
     if unknown:
         raise UnknownConsentCategory(f"Unknown consent categories: {', '.join(unknown)}.")
     notice = policies.get_version(conn, "privacy", notice_version)
-    requested = {name: bool(categories.get(name, False)) for name in CONSENT_CATEGORIES}
+    requested = {name: bool(categories.get(name, False)) for name in COOKIE_CATEGORIES}
+    requested |= {name: bool(categories[name]) for name in ACCOUNT_CATEGORIES if name in categories}
     effective = {name: value and not (gpc and name in GPC_OPT_OUT) for name, value in requested.items()}
     row = conn.execute(
         f"""insert into consent_events (device_id, user_id, categories, requested, gpc, notice_policy_id,
@@ -117,7 +120,11 @@ def record_account_choice(conn: Connection, user_id: UUID, changes: dict[str, bo
     if unknown:
         raise UnknownConsentCategory(f"Unknown consent categories: {', '.join(unknown)}.")
     previous = current(conn, user_id=user_id, device_id=None)
-    requested = {name: bool(previous.requested.get(name, False)) if previous else False for name in CONSENT_CATEGORIES}
+    requested = {name: bool(previous.requested.get(name, False)) if previous else False for name in COOKIE_CATEGORIES}
+    for name in ACCOUNT_CATEGORIES:  # carried only once chosen, so "never chosen" keeps the default
+        chosen = account_choice(conn, user_id, name)
+        if chosen is not None:
+            requested[name] = chosen
     requested.update({name: bool(value) for name, value in changes.items()})
     notice = policies.current(conn, "privacy")
     row = conn.execute(
@@ -152,6 +159,18 @@ def current(conn: Connection, *, user_id: UUID | None, device_id: str | None) ->
         if row is not None:
             return _event(row)
     return None
+
+
+def account_choice(conn: Connection, user_id: UUID, category: str) -> bool | None:
+    """An account choice (service improvement) in force: the latest of the user's events that names it; None
+    when the person never chose (the deployment's default applies)."""
+    row = conn.execute(
+        """select categories -> %(category)s as chosen from consent_events
+            where user_id = %(uid)s and categories ? %(category)s
+            order by created_at desc, id desc limit 1""",
+        {"uid": user_id, "category": category},
+    ).fetchone()
+    return None if row is None else bool(row["chosen"])
 
 
 def link_device(conn: Connection, user_id: UUID, device_id: str) -> ConsentEvent | None:

@@ -61,3 +61,4 @@ class MediaFilter:
     model: str | None = None
     before: datetime | None = None
     after: datetime | None = None
+    q: str | None = None  # words of the prompt, each matched as a prefix ("light tow" finds "lighthouse tower")

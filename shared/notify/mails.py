@@ -175,6 +175,8 @@ def support_reply(site: Site, data: dict[str, Any]) -> Rendered:
 def contact_ack(site: Site, data: dict[str, Any]) -> Rendered:
     topic = TOPICS.get(data["topic"], "your message")
     blocks: list[Block] = [f"Thank you for writing to {site.product} about {topic}. We received your message."]
+    if data.get("reference"):
+        blocks.append(f"Your reference: {data['reference']}. Quote it if you write to us about this again.")
     if data["topic"] == "privacy":
         blocks.append(
             "We handle it as a privacy request and answer within one month. We may ask you to confirm that "

@@ -11,6 +11,7 @@ from psycopg import sql
 from config.retention import RetentionRule, rule
 from shared.kit.db.database import Connection
 from shared.privacy.datamap import STORAGE, TABLES, Category, Erasure
+from shared.privacy.plain import GROUPS, Group
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,16 @@ class Holding:
     retention: RetentionRule
     on_deletion: Erasure
     count: int | None  # the person's rows; None where counting is not cheap (storage) or no account id is kept
+    key: str = ""  # the data map's table or storage prefix
+
+
+@dataclass(frozen=True)
+class PlainHolding:
+    """One group of the data map in the person's words (shared/privacy/plain.py), with the entries' counts."""
+
+    group: Group
+    count: int | None  # the person's records in it; None when none of its entries can be counted
+    deleted_with_account: bool  # everything in it goes with the account
 
 
 def _count(conn: Connection, table: str, column: str, user_id: UUID) -> int:
@@ -48,6 +59,7 @@ def holdings(conn: Connection, user_id: UUID) -> list[Holding]:
             retention=rule(entry.retention),
             on_deletion=entry.erasure,
             count=_count(conn, entry.table, entry.subject_column, user_id) if entry.subject_column else None,
+            key=entry.table,
         )
         for entry in TABLES
     ]
@@ -61,8 +73,25 @@ def holdings(conn: Connection, user_id: UUID) -> list[Holding]:
             retention=rule(entry.retention),
             on_deletion=entry.erasure,
             count=None,
+            key=entry.prefix,
         )
         for entry in STORAGE
     ]
     order = list(Category)
     return sorted(found, key=lambda h: order.index(h.category))
+
+
+def in_plain_words(found: list[Holding]) -> list[PlainHolding]:
+    """The holdings grouped as a person recognises them, in the order of shared/privacy/plain.py."""
+    out = []
+    for group in GROUPS:
+        members = [h for h in found if h.key in group.tables or h.key in group.prefixes]
+        counts = [h.count for h in members if h.count is not None]
+        out.append(
+            PlainHolding(
+                group=group,
+                count=sum(counts) if counts else None,
+                deleted_with_account=all(h.on_deletion == Erasure.DELETE for h in members),
+            )
+        )
+    return out

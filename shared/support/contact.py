@@ -23,6 +23,7 @@ from shared.kit.errors import Unprocessable
 from shared.kit.text import VISIBLE_TEXT_PATTERN
 from shared.notify.outbox import enqueue
 from shared.privacy import requests
+from shared.support.reference import short_reference
 from shared.support.service import MAX_MESSAGE, check_text
 
 Topic = Literal["general", "account", "billing", "privacy", "other"]
@@ -66,6 +67,11 @@ class ContactTicket:
     id: UUID
     topic: str
     privacy_request_id: UUID | None
+
+    @property
+    def reference(self) -> str:
+        """What the person quotes (shared/support/reference.py)."""
+        return short_reference(self.id)
 
 
 def clean_email(email: str) -> str:
@@ -141,7 +147,7 @@ def open_contact_ticket(
         secret=pseudonym_key,
     )
     if acks.allowed:
-        enqueue(conn, "contact_ack", ticket_id=ticket_id)
+        enqueue(conn, "contact_ack", ticket_id=ticket_id, params={"reference": short_reference(ticket_id)})
     request_id = None
     if topic == "privacy":
         request_id = requests.open_contact_request(conn, ticket_id, now=now).id

@@ -16,6 +16,7 @@ from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.notify.outbox import enqueue
+from shared.support.reference import short_reference
 from shared.support.service import check_text
 
 
@@ -113,7 +114,7 @@ def summary_line(ticket: TicketSummary) -> str:
     """One line per ticket for the operator's terminal: ids, states and dates, no text."""
     who = f"account {ticket.user_id}" if ticket.user_id else "contact form"
     return (
-        f"{ticket.id}  {ticket.status:8} {ticket.source:7} {ticket.topic:8} "
+        f"{ticket.id}  {short_reference(ticket.id)}  {ticket.status:8} {ticket.source:7} {ticket.topic:8} "
         f"updated {ticket.updated_at:%Y-%m-%d %H:%M}  messages={ticket.messages} last={ticket.last_author}  {who}"
     )
 

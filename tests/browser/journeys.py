@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Tab
+
+
+def open_menu(page: Page) -> None:
+    """Unfold the main navigation where it is folded into the "Menu" button (phones); nothing on wide screens."""
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+        menu.click()
+
+
+def go(page: Page, name: str | re.Pattern[str], *, exact: bool = True) -> None:
+    """Follow a link of the main navigation, opening the "Menu" first where it is folded (phones)."""
+    open_menu(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=exact).click()
 
 
 def new_email(tag: str) -> str:

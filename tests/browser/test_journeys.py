@@ -16,7 +16,7 @@ from shared.kit.db import Database
 from shared.lifecycle.operator_grants import grant_adjustment
 from shared.notify.policy_update import publish
 from tests.browser.conftest import DESKTOP, Stack, Tab, access_token, new_tab
-from tests.browser.journeys import create, dismiss_cookies, member, new_email, onboard, sign_in
+from tests.browser.journeys import create, dismiss_cookies, go, member, new_email, onboard, sign_in
 from tests.conftest import SCREENSHOTS
 from tests.support.loopback import Loopback
 
@@ -41,13 +41,16 @@ def test_before_signing_in_gallery_cookie_banner_and_policies(browser: Browser, 
     tabs.append(tab)
     page = tab.page
     tab.open()
-    expect(page.get_by_role("heading", name="Gallery")).to_be_visible()
+    expect(page.get_by_role("heading", name="Make and edit images from words")).to_be_visible()
     banner = page.get_by_role("region", name="Cookie choices")
     expect(banner.get_by_role("button", name="Accept all")).to_be_visible()
     expect(banner.get_by_role("button", name="Reject optional")).to_be_visible()
     banner.get_by_text("Choose categories").click()
-    for name in ("Analytics", "Marketing", "Service improvement"):
+    for name in ("Analytics", "Marketing"):
         expect(banner.get_by_role("switch", name=name)).not_to_be_checked()  # off until chosen
+    # Service improvement is an account choice, not a cookie: said, never switched, here.
+    expect(banner.get_by_role("switch", name="Service improvement")).to_have_count(0)
+    expect(banner).to_contain_text("It is a choice in your account, separate from cookies.")
     expect(banner.get_by_role("checkbox", name="Essential (always on)")).to_be_checked()
     tab.check("gallery-with-banner")
     banner.get_by_role("button", name="Reject optional").click()
@@ -58,7 +61,7 @@ def test_before_signing_in_gallery_cookie_banner_and_policies(browser: Browser, 
     assert recorded["categories"] == {"analytics": False, "marketing": False, "service_improvement": False}
     assert recorded["recorded_at"] is not None
     page.reload()
-    expect(page.get_by_role("heading", name="Gallery")).to_be_visible()
+    expect(page.get_by_role("heading", name="Make and edit images from words")).to_be_visible()
     expect(page.get_by_role("region", name="Cookie choices")).to_have_count(0)  # asked once per device
 
     page.get_by_role("link", name="Privacy policy").click()
@@ -101,7 +104,7 @@ def test_the_banner_choice_is_tied_to_the_person_after_sign_in(browser: Browser,
     tab.open("gallery")
     tab.page.get_by_role("region", name="Cookie choices").get_by_role("button", name="Accept all").click()
     expect(tab.page.get_by_role("region", name="Cookie choices")).to_be_hidden()
-    tab.page.get_by_role("link", name="Studio", exact=True).click()
+    go(tab.page, "Studio")
     tab.page.get_by_role("textbox", name="Email").fill(new_email("grace"))
     tab.page.get_by_role("button", name="Sign in").click()
     expect(tab.page.get_by_label("Date of birth")).to_be_visible()
@@ -111,7 +114,8 @@ def test_the_banner_choice_is_tied_to_the_person_after_sign_in(browser: Browser,
         params={"device_id": "another-device-123"},
         headers={"Authorization": f"Bearer {_token(tab)}"},
     ).json()
-    assert mine["categories"] == {"analytics": True, "marketing": True, "service_improvement": True}
+    # "Accept all" covered the cookie categories only: service improvement is asked on its own, in the account.
+    assert mine["categories"] == {"analytics": True, "marketing": True, "service_improvement": False}
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "mobile"])
@@ -249,7 +253,7 @@ def test_history_thumbnails_gallery_switch_and_delete(browser: Browser, stack: S
     member(tab, "hist")
     prompt = f"a brass orrery {new_email('x')[:8]}"
     create(tab, prompt)
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     tile = page.get_by_role("listitem").filter(has=page.get_by_role("img", name=prompt))
     expect(tile).to_have_count(1)
     thumbnail = tile.get_by_role("img", name=prompt).get_attribute("src") or ""
@@ -267,6 +271,7 @@ def test_history_thumbnails_gallery_switch_and_delete(browser: Browser, stack: S
     visitor.check("gallery")
 
     tile.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog", name="Delete this image?").get_by_role("button", name="Delete image").click()  # asks
     expect(page.get_by_role("img", name=prompt)).to_have_count(0)  # gone at once
     visitor.page.reload()
     expect(visitor.page.get_by_role("heading", name="Gallery")).to_be_visible()
@@ -282,7 +287,7 @@ def test_credits_balance_grants_ledger_checkout_and_portal(
     # Polar's hosted checkout and portal pages, at their HTTP boundary (the network is closed here).
     page.route("https://polar.example/**", lambda route: route.fulfill(body="<title>Polar</title>Polar checkout"))
     member(tab, "cred")
-    page.get_by_role("link", name="Credits", exact=True).click()
+    go(page, "Credits")
     expect(page.get_by_text("10 credits available")).to_be_visible()
     expect(page.get_by_text(re.compile(r"Welcome credits: 10 of 10 left · expires"))).to_be_visible()
     expect(page.get_by_role("cell", name="Added")).to_be_visible()
@@ -304,7 +309,7 @@ def test_checkout_without_billing_says_what_is_down(browser: Browser, idle_stack
     tabs.append(tab)
     tab.allow_http(503)
     member(tab, "nobill")
-    tab.page.get_by_role("link", name="Credits", exact=True).click()
+    go(tab.page, "Credits")
     tab.page.get_by_role("button", name="Subscribe to Monthly creator").click()
     expect(tab.page.get_by_role("alert")).to_contain_text("Buying credits is not available on this server")
 
@@ -386,7 +391,7 @@ def test_privacy_choices_and_the_gallery_preference(browser: Browser, stack: Sta
     tabs.append(tab)
     page = tab.page
     member(tab, "priv")
-    page.get_by_role("link", name="Privacy", exact=True).click()
+    go(page, "Privacy")
     analytics = page.get_by_role("switch", name="Analytics")
     expect(analytics).not_to_be_checked()  # off until chosen
     expect(page.get_by_role("switch", name="Show my images as examples")).to_be_checked()
@@ -396,7 +401,7 @@ def test_privacy_choices_and_the_gallery_preference(browser: Browser, stack: Sta
     headers = {"Authorization": f"Bearer {_token(tab)}"}
     assert httpx.get(f"{stack.base}/v1/me/preferences", headers=headers).json()["analytics"] is True
 
-    page.get_by_role("link", name="Gallery", exact=True).click()
+    go(page, "Gallery")
     gallery_switch = page.get_by_role("switch", name="Show my images as examples")
     expect(gallery_switch).to_be_checked()
     gallery_switch.uncheck()
@@ -435,7 +440,7 @@ def test_history_pages_as_you_scroll(browser: Browser, stack: Stack, tabs: list[
         Image.new("RGB", (64, 48), (n * 9, 90, 160)).save(image, "PNG")
         files = {"file": (f"u{n}.png", image.getvalue(), "image/png")}
         assert httpx.post(f"{stack.base}/v1/uploads", headers=headers, files=files).status_code == 201
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     tiles = page.get_by_role("list", name="Your images").get_by_role("listitem")
     expect(tiles).to_have_count(24)
     page.get_by_role("contentinfo").scroll_into_view_if_needed()  # reaching the end loads the next page

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, expect
 from shared.kit.db import Database
 from shared.trust.notices import notify
 from tests.browser.conftest import Stack, Tab, access_token, new_tab
-from tests.browser.journeys import member
+from tests.browser.journeys import go, member, open_menu
 from tests.browser.operator import deploy
 
 
@@ -46,6 +46,7 @@ def test_a_notice_is_counted_shown_and_marked_seen_when_opened(
     page = tab.page
     member(tab, "notice")
     nav = page.get_by_role("navigation", name="Main")
+    open_menu(page)  # phones: folded into "Menu"
     expect(nav.get_by_role("link", name="Notices", exact=True)).to_be_visible()  # nothing unseen: no count
     width = page.viewport_size["width"] if page.viewport_size else 0
     for link in nav.get_by_role("link").all():  # every entry in sight at once, none scrolled off sideways
@@ -57,9 +58,10 @@ def test_a_notice_is_counted_shown_and_marked_seen_when_opened(
     title = f"We removed an image {uuid.uuid4().hex[:6]}"
     _notify(stack, UUID(me["id"]), title)
 
-    page.get_by_role("link", name="History").click()  # any page change reads the count again
+    go(page, "History")  # any page change reads the count again
+    open_menu(page)
     expect(nav.get_by_role("link", name="Notices 1 new")).to_be_visible()
-    nav.get_by_role("link", name=re.compile("^Notices")).click()
+    go(page, re.compile("^Notices"), exact=False)
     expect(page.get_by_role("heading", name="Notices", level=1)).to_be_visible()
     notice = page.get_by_role("listitem").filter(has_text=title)
     expect(notice.get_by_text("New", exact=True)).to_be_visible()
@@ -70,6 +72,7 @@ def test_a_notice_is_counted_shown_and_marked_seen_when_opened(
     notice.get_by_text(title).click()
     expect(notice.get_by_text("An image of yours was removed.")).to_be_visible()
     expect(notice.get_by_text("New", exact=True)).to_have_count(0)
+    open_menu(page)
     expect(nav.get_by_role("link", name="Notices", exact=True)).to_be_visible()
     listed = _api(stack, tab, "GET", "/v1/me/notifications").json()["items"]
     (seen,) = [n["seen_at"] for n in listed if n["title"] == title]
@@ -113,17 +116,17 @@ def test_a_material_policy_publish_is_noticed_and_blocks_the_studio_until_accept
     expect(page.get_by_role("button", name="Download my data")).to_be_visible()
     expect(page.get_by_role("alert").filter(has_text=re.compile(r"\S"))).to_have_count(0)  # every section loaded
     tab.check("privacy-while-policy-pending")
-    nav.get_by_role("link", name="Support", exact=True).click()
+    go(page, "Support")
     expect(page.get_by_role("heading", name="Support", level=1)).to_be_visible()
-    nav.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     page.reload()
     expect(page.get_by_role("heading", name="We updated our policies")).to_be_visible()
 
     page.get_by_role("button", name="Accept and continue").click()
     expect(page.get_by_role("heading", name="History", level=1)).to_be_visible()  # back where the person was
-    nav.get_by_role("link", name="Studio", exact=True).click()
+    go(page, "Studio")
     expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
-    nav.get_by_role("link", name=re.compile("^Notices")).click()
+    go(page, re.compile("^Notices"), exact=False)
     notice = page.get_by_role("listitem").filter(has_text="We updated our privacy policy")
     notice.get_by_text("We updated our privacy policy").click()
     expect(notice).to_contain_text("Please review and accept it")

@@ -5,6 +5,7 @@ afterwards), and each choice off in the page being off in the API at once."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from shared.kit.db import Database
 from tests.browser.conftest import ROOT, Stack, Tab, access_token, new_tab, start_stack, stop_stack
-from tests.browser.journeys import create, member, new_email, onboard, sign_in
+from tests.browser.journeys import create, go, member, new_email, onboard, open_menu, sign_in
 from tests.support import images
 
 
@@ -38,7 +39,7 @@ def _headers(tab: Tab) -> dict[str, str]:
 
 
 def _open_privacy(page: Page) -> None:
-    page.get_by_role("link", name="Privacy", exact=True).click()
+    go(page, "Privacy")
     expect(page.get_by_role("heading", name="Privacy", level=1)).to_be_visible()
 
 
@@ -86,13 +87,16 @@ def test_every_section_and_what_we_hold_from_the_data_map(
     ):
         expect(page.get_by_role("heading", name=heading, level=2)).to_be_visible()
     held = httpx.get(f"{stack.base}/v1/me/data", headers=_headers(tab)).json()
-    consent = page.get_by_role("group").filter(has_text="Consent and choices")
-    consent.get_by_text("Consent and choices").click()
-    table = page.get_by_role("table", name="Consent and choices: what we hold")
-    accepted = next(i for c in held["categories"] for i in c["items"] if i["name"] == "policy_acceptances")
-    row = table.get_by_role("row").filter(has_text="policy acceptances")
-    expect(row).to_contain_text(accepted["purpose"])
-    expect(row.get_by_role("cell").last).to_have_text("2")  # privacy policy and terms, accepted at onboarding
+    holdings = page.get_by_role("list", name="What we hold")
+    expect(holdings.get_by_role("listitem")).to_have_count(len(held["groups"]))
+    for label in ("Your images and uploads", "Your credit purchases", "Your support conversations"):
+        expect(holdings.get_by_role("heading", name=re.compile(f"^{label}"))).to_be_visible()
+    choices = holdings.get_by_role("listitem").filter(has_text="Your choices and the policies you accepted")
+    expect(choices).to_contain_text("records of yours")  # the policies accepted at onboarding, and choices
+    purchases = holdings.get_by_role("listitem").filter(has_text="Your credit purchases")
+    expect(purchases).to_contain_text("Invoices for 10 years")
+    for schema_word in ("policy_acceptances", "credit_ledger", "pseudonymised", "datasets/", "files/", "{version}"):
+        expect(page.get_by_role("region", name="What we hold about you")).not_to_contain_text(schema_word)
     versions = page.get_by_role("list", name="Versions you accepted").get_by_role("listitem")
     expect(versions).to_have_count(2)
     in_force = httpx.get(f"{stack.base}/v1/policies/current").json()  # other journeys may have published one
@@ -158,7 +162,13 @@ def test_delete_locks_with_the_date_and_cancel_restores_everything(
     create(tab, prompt)
     _open_privacy(page)
     expect(page.get_by_text("Kept", exact=True)).to_be_visible()  # what erasure keeps, with the reason
-    expect(page.get_by_role("listitem").filter(has_text="billing orders")).to_contain_text("accounting")
+    kept = page.get_by_role("list", name="Kept after deletion")
+    expect(kept.get_by_role("listitem").filter(has_text="Your credit purchases")).to_contain_text(
+        "invoices for 10 years, because accounting law requires it"
+    )
+    summary = page.locator(".deletion-summary")  # (a CSS hook only to read its whole text)
+    for schema_word in ("billing_orders", "pseudonymised pseudonymised", "datasets/", "{version}", "files/"):
+        expect(summary).not_to_contain_text(schema_word)
     page.get_by_role("button", name="Delete my account").click()
     page.get_by_role("button", name="Yes, delete my account").click()
     expect(page.get_by_role("heading", name="Your account is scheduled for deletion")).to_be_visible()
@@ -170,25 +180,26 @@ def test_delete_locks_with_the_date_and_cancel_restores_everything(
 
     # The same news as a notice, readable while locked: counted in the navigation, opened, marked seen.
     nav = page.get_by_role("navigation", name="Main")
-    nav.get_by_role("link", name="Notices 1 new").click()
+    go(page, "Notices 1 new")
     expect(page.get_by_role("heading", name="Notices", level=1)).to_be_visible()
     notice = page.get_by_role("listitem").filter(has_text="Your account is scheduled for deletion")
     notice.get_by_text("Your account is scheduled for deletion").click()
     expect(notice.get_by_text(f"will be deleted on {scheduled[:10]}")).to_be_visible()
+    open_menu(page)
     expect(nav.get_by_role("link", name="Notices", exact=True)).to_be_visible()  # seen: the count is gone
     tab.check("notices-locked")
 
     tab.allow_http(403)
-    page.get_by_role("link", name="Studio", exact=True).click()  # the whole app shows the locked state
+    go(page, "Studio")  # the whole app shows the locked state
     expect(page.get_by_role("heading", name="Your account is scheduled for deletion")).to_be_visible()
     page.get_by_role("button", name="Cancel deletion").click()
-    expect(page.get_by_role("status").filter(has_text="Deletion cancelled")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Deletion canceled.")).to_be_visible()  # one spelling
     assert httpx.get(f"{stack.base}/v1/me", headers=_headers(tab)).json()["deletion_scheduled_for"] is None
     notices = httpx.get(f"{stack.base}/v1/me/notifications", headers=_headers(tab)).json()["items"]
     assert [n["kind"] for n in notices] == ["deletion_canceled", "deletion_scheduled"]
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     expect(page.get_by_role("img", name=prompt)).to_be_visible()
-    page.get_by_role("link", name="Studio", exact=True).click()
+    go(page, "Studio")
     expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
 
 
@@ -270,7 +281,8 @@ def test_each_choice_switched_off_is_off_in_the_api_at_once(browser: Browser, st
     for name in labels[1:]:  # optional processing is off until chosen: turn it on first
         page.get_by_role("switch", name=name).check()
         expect(page.get_by_role("status").filter(has_text=f"{name}: on")).to_be_visible()
-    expect(page.get_by_text("Use your images, anonymised")).to_be_visible()  # images, not prompts
+    # Images, not prompts; in the same words as the cookie banner's details and the privacy policy.
+    expect(page.get_by_text("anonymised copies of the images generated for you help improve Atelier")).to_be_visible()
     assert httpx.post(f"{stack.base}/v1/analytics/events", headers=headers, json=event).json() == {"recorded": True}
     tab.check("privacy-choices-on")
 

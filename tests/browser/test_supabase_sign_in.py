@@ -1,9 +1,25 @@
-"""Production sign-in: Google through Supabase Auth with PKCE, and the token refreshed before it expires.
+"""Production sign-in: Google through Supabase Auth with PKCE, or an email address and a one-time code; the token
+refreshed before it expires.
 
-Supabase Auth is played at its HTTP boundary by a loopback server that answers as GoTrue does (authorize
-redirects back with `?code=`, `POST /auth/v1/token?grant_type=pkce|refresh_token`), minting real HS256 JWTs with
-the project's issuer; the API and the page are the real ones, served together. The page's origin makes the token
-requests (functions/web_session.py), so the refresh token never reaches page script.
+Supabase Auth is played at its HTTP boundary by a loopback server that answers as GoTrue (supabase/auth) does,
+minting real HS256 JWTs with the project's issuer; the API and the page are the real ones, served together:
+
+- `GET /auth/v1/authorize?provider=google&redirect_to=&code_challenge=&code_challenge_method=s256`: 303 back
+  to `redirect_to?code=…`.
+- `POST /auth/v1/token?grant_type=pkce {"auth_code", "code_verifier"}` and `?grant_type=refresh_token
+  {"refresh_token"}`: 200 with the session `{"access_token", "token_type": "bearer", "expires_in", "expires_at",
+  "refresh_token", "user": {"id", "email", …}}`; 400 `{"error": "invalid_grant", "error_description"}`.
+- `POST /auth/v1/otp {"email", "create_user": true, "code_challenge", "code_challenge_method"}`: 200 `{}` and
+  the 6-digit code mailed (here: kept in `codes`). Errors are GoTrue's `HTTPError` JSON `{"code": <status>,
+  "error_code": "...", "msg": "..."}` (internal/api/errors.go): 400 `validation_failed` "Unable to validate email
+  address: invalid format"; 429 `over_email_send_rate_limit` "For security purposes, you can only request this
+  after 42 seconds." (a new code for the same address within the minimum interval).
+- `POST /auth/v1/verify {"type": "email", "email", "token"}`: 200 with the session (the user created on first
+  use); a wrong, used or expired code alike 403 `otp_expired` "Token has expired or is invalid" (GoTrue does not
+  say which); too many tries 429 `over_request_rate_limit` "Request rate limit reached".
+Every answer carries CORS headers, and the preflight (`OPTIONS`) answers 204.
+The page's origin verifies the code and trades the PKCE code (functions/web_session.py), so the refresh token
+never reaches page script.
 """
 
 from __future__ import annotations
@@ -11,6 +27,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import secrets
 import socket
 import threading
 import time
@@ -20,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import jwt
 import pytest
 import uvicorn
@@ -29,7 +48,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from functions.static_site import build_site
 from shared.kit.db import Database
-from tests.browser.conftest import Tab, new_tab
+from tests.browser.conftest import Tab, access_token, new_tab
 from tests.support.loopback import Loopback, Recorded, Reply, Route, loopback_server
 from tests.support.tokens import HS256_SECRET
 
@@ -38,21 +57,72 @@ LIFETIME_S = 75  # the page refreshes a minute before expiry: after about 15 s h
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "apikey, content-type, authorization"}
 
 
+def _gotrue_error(status: int, error_code: str, msg: str) -> Reply:
+    """GoTrue's error body (HTTPError in internal/api/errors.go: `code`, `error_code`, `msg`)."""
+    return Reply(status, {"code": status, "error_code": error_code, "msg": msg}, CORS)
+
+
 class FakeAuth:
-    """GoTrue's PKCE and refresh grants for one Google user."""
+    """GoTrue's PKCE and refresh grants for one Google user, and email one-time codes (users made on first use)."""
 
     def __init__(self) -> None:
         self.url = ""
         self.user_id = uuid.uuid4()
+        self.email = "grace@example.com"
         self.challenges: dict[str, str] = {}
         self.refreshes = 0
+        self.codes: dict[str, str] = {}  # the mailbox: the latest code sent to each address
+        self.users: dict[str, uuid.UUID] = {}
+        self.expired: set[str] = set()  # addresses whose code has run out
+        self.resend_wait_s = 0  # > 0: the next /otp for an address that has a code is refused with this wait
+        self.verify_limited = False  # True: /verify answers over_request_rate_limit
 
     def routes(self) -> dict[tuple[str, str], Route]:
+        preflight: Route = lambda _: Reply(204, b"", CORS)  # noqa: E731
         return {
             ("GET", "/auth/v1/authorize"): self.authorize,
-            ("OPTIONS", "/auth/v1/token"): lambda _: Reply(204, b"", CORS),
+            ("OPTIONS", "/auth/v1/token"): preflight,
             ("POST", "/auth/v1/token"): self.token,
+            ("OPTIONS", "/auth/v1/otp"): preflight,
+            ("POST", "/auth/v1/otp"): self.otp,
+            ("OPTIONS", "/auth/v1/verify"): preflight,
+            ("POST", "/auth/v1/verify"): self.verify,
         }
+
+    def otp(self, rec: Recorded) -> Reply:
+        if rec.headers.get("apikey") != PUBLISHABLE_KEY:
+            return Reply(401, {"message": "Invalid API key"}, CORS)
+        body = json.loads(rec.body)
+        email = str(body.get("email", "")).lower()
+        if "@" not in email or "." not in email.split("@")[-1]:
+            return _gotrue_error(400, "validation_failed", "Unable to validate email address: invalid format")
+        if self.resend_wait_s and email in self.codes:
+            wait, self.resend_wait_s = self.resend_wait_s, 0
+            return _gotrue_error(
+                429,
+                "over_email_send_rate_limit",
+                f"For security purposes, you can only request this after {wait} seconds.",
+            )
+        assert body.get("create_user") is True
+        assert body.get("code_challenge_method") == "s256"  # PKCE kept (a magic link comes back with ?code=)
+        assert body.get("code_challenge")
+        self.codes[email] = f"{secrets.randbelow(10**6):06d}"
+        self.expired.discard(email)
+        return Reply(200, {}, CORS)
+
+    def verify(self, rec: Recorded) -> Reply:
+        if rec.headers.get("apikey") != PUBLISHABLE_KEY:
+            return Reply(401, {"message": "Invalid API key"}, CORS)
+        if self.verify_limited:
+            return _gotrue_error(429, "over_request_rate_limit", "Request rate limit reached")
+        body = json.loads(rec.body)
+        email = str(body.get("email", "")).lower()
+        assert body.get("type") == "email"
+        if email in self.expired or self.codes.get(email) != body.get("token"):
+            return _gotrue_error(403, "otp_expired", "Token has expired or is invalid")
+        del self.codes[email]  # a code works once
+        user = self.users.setdefault(email, uuid.uuid4())  # created on first use
+        return self.session(f"email-refresh-{user.hex[:8]}", user_id=user, email=email)
 
     def authorize(self, rec: Recorded) -> Reply:
         query = parse_qs(urlsplit(rec.path).query)
@@ -63,11 +133,12 @@ class FakeAuth:
         # (Google's consent screen happens here in real life.)
         return Reply(303, b"", {"Location": f"{query['redirect_to'][0]}?{urlencode({'code': code})}"})
 
-    def session(self, refresh_token: str) -> Reply:
+    def session(self, refresh_token: str, *, user_id: uuid.UUID | None = None, email: str | None = None) -> Reply:
         now = int(time.time())
+        user_id, email = user_id or self.user_id, email or self.email
         claims = {
-            "sub": str(self.user_id),
-            "email": "grace@example.com",
+            "sub": str(user_id),
+            "email": email,
             "aud": "authenticated",
             "role": "authenticated",
             "iss": f"{self.url}/auth/v1",
@@ -80,7 +151,7 @@ class FakeAuth:
             "expires_in": LIFETIME_S,
             "expires_at": now + LIFETIME_S,
             "refresh_token": refresh_token,
-            "user": {"id": str(self.user_id), "email": "grace@example.com"},
+            "user": {"id": str(user_id), "aud": "authenticated", "role": "authenticated", "email": email},
         }
         return Reply(200, body, CORS)
 
@@ -185,3 +256,54 @@ def _script_readable(page: Any) -> str:
 def _session_cookie(page: Any) -> dict[str, Any]:
     [cookie] = [c for c in page.context.cookies() if c["name"] == "atelier_session"]
     return {key: cookie[key] for key in ("value", "httpOnly", "sameSite", "path")}
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "mobile"])
+def test_email_sign_in_with_a_one_time_code_creates_the_account_and_says_what_went_wrong(
+    browser: Browser, served: tuple[str, FakeAuth, Loopback], tabs: list[Tab], viewport: str
+) -> None:
+    base, fake, auth = served
+    tab = new_tab(browser, base, viewport)
+    tabs.append(tab)
+    page = tab.page
+    address = f"lin-{uuid.uuid4().hex[:6]}@example.com"
+    tab.open("studio")
+    page.get_by_role("region", name="Cookie choices").get_by_role("button", name="Reject optional").click()
+    expect(page.get_by_role("button", name="Continue with Google")).to_be_visible()  # beside Google
+    page.get_by_role("textbox", name="Email").fill(address)
+    tab.check("sign-in-email")
+    page.get_by_role("button", name="Send code").click()
+    code = page.get_by_role("textbox", name="Code")
+    expect(code).to_be_visible()
+    assert address in fake.codes
+    tab.check("sign-in-code")
+
+    # Supabase's own limits and refusals, each in words a person can act on.
+    fake.resend_wait_s = 42
+    page.get_by_role("button", name="Send a new code").click()
+    expect(page.get_by_role("status").filter(has_text="another in 42 seconds")).to_be_visible()
+    code.fill("000000" if fake.codes[address] != "000000" else "111111")
+    page.get_by_role("button", name="Verify").click()
+    alert = page.get_by_role("alert").filter(has_text=re.compile(r"\S"))
+    expect(alert).to_have_text("That code is wrong or has expired. Check the newest email from us, or send a new code.")
+    fake.expired.add(address)
+    code.fill(fake.codes[address])
+    page.get_by_role("button", name="Verify").click()
+    expect(alert).to_contain_text("wrong or has expired")
+    fake.expired.discard(address)
+    fake.verify_limited = True
+    page.get_by_role("button", name="Verify").click()
+    expect(alert).to_contain_text("Too many attempts. Please wait a few minutes")
+    fake.verify_limited = False
+
+    page.get_by_role("button", name="Verify").click()
+    # The code became a session the API accepts: the new account is asked to finish onboarding, as with Google.
+    expect(page.get_by_label("Date of birth")).to_be_visible()
+    # The refresh token stays in the origin's HttpOnly cookie; page script can read no token.
+    assert _session_cookie(page)["value"].startswith("email-refresh-")
+    assert _script_readable(page) == ""
+    me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {access_token(page)}"}).json()
+    assert (me["id"], me["email"]) == (str(fake.users[address]), address)
+    posted = [(r.path, json.loads(r.body)) for r in auth.requests if r.method == "POST"]
+    assert [path for path, _ in posted].count("/auth/v1/verify") == 4
+    assert all(body["email"] == address for _, body in posted)

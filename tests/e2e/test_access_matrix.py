@@ -204,7 +204,7 @@ def send_webhook(client: TestClient, path: str, headers: Headers) -> Response:
 
 def send_local_sign_in(client: TestClient, path: str, headers: Headers) -> Response:
     """From this machine's loopback address, as the studio page on the local stack calls it."""
-    with TestClient(client.app, client=("127.0.0.1", 50000)) as local:
+    with TestClient(client.app, client=("127.0.0.1", 50000), base_url="http://127.0.0.1:8000") as local:
         return local.post(path, headers=headers, json={"email": "ada@example.com"})
 
 

@@ -172,6 +172,32 @@ def test_an_anonymous_device_choice_is_linked_when_the_device_signs_in(client: T
     assert current["categories"]["analytics"] is True
 
 
+def test_the_banner_never_decides_service_improvement_an_account_choice(client: TestClient, db: Database) -> None:
+    """ "Accept all" covers cookie categories only: using a person's images to improve the service is asked on its
+    own in the account, and a banner choice (accept or reject, on any device) leaves it as the person set it."""
+    ada = person()
+    onboard(client, ada)
+    device = _device()
+    accept_all = {"analytics": True, "marketing": True}
+    response = _consent(client, device, True, categories=accept_all, headers=ada.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["categories"] == {"analytics": True, "marketing": True, "service_improvement": False}
+    with db.transaction() as conn:
+        assert not can_process(conn, ada.id, "service_improvement")
+    saved = client.put("/v1/me/preferences", json={"service_improvement": True}, headers=ada.headers)
+    assert saved.status_code == 200, saved.text
+    reject = {"analytics": False, "marketing": False}
+    response = _consent(client, _device(), False, categories=reject, headers=ada.headers)
+    assert response.json()["categories"] == {"analytics": False, "marketing": False, "service_improvement": True}
+    with db.transaction() as conn:
+        assert can_process(conn, ada.id, "service_improvement")  # the banner did not turn it off
+        assert not can_process(conn, ada.id, "analytics")
+    assert client.get("/v1/me/preferences", headers=ada.headers).json()["service_improvement"] is True
+    # Changing another choice in the account does not pin or flip it either.
+    client.put("/v1/me/preferences", json={"analytics": True}, headers=ada.headers)
+    assert client.get("/v1/me/preferences", headers=ada.headers).json()["service_improvement"] is True
+
+
 def test_gpc_counts_as_opt_out(client: TestClient, db: Database) -> None:
     device = _device()
     response = _consent(client, device, True, headers={"Sec-GPC": "1"})

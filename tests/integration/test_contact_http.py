@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.kit.db import Database
 from shared.privacy import exports
 from shared.privacy.erasure import Processors, run_erasures
+from shared.support.reference import short_reference
 from tests.support.loopback import Reply, loopback_server
 from tests.support.people import onboard, person
 from tests.support.smtp import SmtpServer, smtp_server
@@ -79,6 +81,9 @@ def test_a_visitor_writes_and_gets_an_acknowledgement(contact: Contact, caplog: 
     body = response.json()
     assert body["status"] == "received"
     assert body["topic"] == "general"
+    # A reference a person can quote: 8 letters and digits, derived from the ticket's id (not a raw UUID).
+    assert re.fullmatch(r"[A-Z2-7]{8}", body["reference"]), body["reference"]
+    assert body["reference"] == short_reference(uuid.UUID(body["id"]))
     with contact.db.transaction() as conn:
         ticket = conn.execute("select * from support_tickets").fetchone()
         messages = conn.execute("select author, body, user_id from support_messages").fetchall()
@@ -93,6 +98,9 @@ def test_a_visitor_writes_and_gets_an_acknowledgement(contact: Contact, caplog: 
     assert ack.rcpt_tos == [VISITOR]
     assert ack.message["Subject"] == "Atelier: we received your message"
     assert ack.message["List-Unsubscribe"] is None
+    text = ack.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert f"Your reference: {body['reference']}" in str(text.get_content())
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name.startswith("atelier"))
     assert VISITOR not in logged
     assert "commercially" not in logged

@@ -145,7 +145,13 @@ def test_a_seeded_users_export_holds_every_mapped_row_and_every_image_byte_for_b
     assert state["status"] == "ready"
     expires = datetime.fromisoformat(state["expires_at"])
     assert timedelta(days=6, hours=23) < expires - datetime.now(UTC) <= timedelta(days=7)
-    raw = _download(app, state["url"])
+    fetched = app.fetch(state["url"])
+    assert fetched.status_code == 200, fetched.status_code
+    # Saved as a dated ZIP, not as the link's token (a browser ignores <a download> across origins).
+    requested = datetime.fromisoformat(state["requested_at"]).date().isoformat()
+    disposition = f'attachment; filename="atelier-export-{requested}.zip"'
+    assert fetched.disposition == disposition
+    raw = fetched.content
     archive = zipfile.ZipFile(io.BytesIO(raw))
     names = set(archive.namelist())
 

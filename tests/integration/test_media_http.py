@@ -136,6 +136,39 @@ def test_history_filters_by_kind_task_model_and_time(local: MediaApp) -> None:
     assert local.client.get("/v1/media?kind=pdf", headers=ada.headers).status_code == 422
 
 
+def test_history_searches_the_callers_prompts_by_word_prefix_with_the_task_filter(local: MediaApp) -> None:
+    ada = local.member("ada@example.com")
+    bob = local.member("bob@example.com")
+    _sign_in(local, ada)
+    _sign_in(local, bob)
+    tower = _output(local, ada, prompt="A Lighthouse tower at dusk, watercolor", task="text_to_image")
+    harbour = _output(local, ada, prompt="a harbour at dusk", task="edit")
+    _output(local, bob, prompt="a lighthouse tower")  # someone else's: never found
+    _upload(local, ada)  # no prompt
+
+    def ids(**query: str) -> list[str]:
+        response = local.client.get("/v1/media", params=query, headers=ada.headers)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert ids(q="lighthouse") == [str(tower.id)]
+    assert ids(q="LIGHT tow") == [str(tower.id)]  # every word, each the start of a word, any case
+    assert ids(q="dusk") == [str(harbour.id), str(tower.id)]
+    assert ids(q="dusk", task="edit") == [str(harbour.id)]
+    assert ids(q="lighthouse harbour") == []
+    assert ids(q="(tower) & | !:* 'light'") == [str(tower.id)]  # tsquery syntax in a search is only text
+    assert ids(q="!!") == ids()  # no words: no filter
+    with local.db.transaction() as conn:
+        plan = conn.execute(
+            "explain select id from media where deleted_at is null and "
+            "to_tsvector('simple', coalesce(prompt, '')) @@ to_tsquery('simple', 'light:*')"
+        ).fetchall()
+        indexes = conn.execute("select indexdef from pg_indexes where indexname = 'media_prompt_search'").fetchall()
+    assert plan  # the expression is valid SQL
+    assert "to_tsvector('simple'::regconfig, COALESCE(prompt, ''::text))" in indexes[0]["indexdef"]
+    assert local.client.get("/v1/media", params={"q": "x" * 201}, headers=ada.headers).status_code == 422
+
+
 def test_history_cursor_stays_stable_while_new_images_arrive(local: MediaApp) -> None:
     ada = local.member("ada@example.com")
     _sign_in(local, ada)

@@ -54,6 +54,16 @@ def test_what_we_hold_is_the_data_map_with_the_callers_own_counts(client: TestCl
     # What erasure keeps is said, with the reason: accounting records stay (pseudonymised) under the law.
     assert items["billing_orders"]["on_deletion"] == "keep pseudonymised"
     assert "accounting" in items["billing_orders"]["retention"]["description"]
+    # The same map in a person's words: groups with what, why and how long, counts summed, what erasure keeps.
+    groups = {g["id"]: g for g in response.json()["groups"]}
+    assert [g["label"] for g in response.json()["groups"]][:2] == ["your account details", "your images and uploads"]
+    assert groups["account"]["count"] == 1
+    assert groups["choices"]["count"] >= 2  # the two accepted policies (and any consent events)
+    assert groups["images"]["deleted_with_account"] is True
+    assert groups["images"]["kept_after_deletion"] is None
+    assert groups["purchases"]["deleted_with_account"] is False
+    assert "invoices for 10 years, because accounting law requires it" in groups["purchases"]["kept_after_deletion"]
+    assert all(g["what"] and g["why"] and g["kept_for"] for g in groups.values())
 
 
 def test_my_requests_lists_the_callers_requests_with_due_dates_and_outcomes(client: TestClient) -> None:

@@ -58,6 +58,7 @@ def test_list_show_reply_and_close(tmp_path: Path, db: Database, database_url: s
             )
             assert visitor.status_code == 202, visitor.text
             contact_id = visitor.json()["id"]
+            reference = visitor.json()["reference"]
 
             listed = _deploy(database_url, tmp_path, "list", "--open")
             assert listed.returncode == 0, listed.stderr
@@ -79,7 +80,11 @@ def test_list_show_reply_and_close(tmp_path: Path, db: Database, database_url: s
             assert replied.returncode == 0, replied.stderr
             for private in (REPLY, SECRET_TEXT, "ada@example.com"):
                 assert private not in replied.stderr
-            assert _deploy(database_url, tmp_path, "reply", contact_id, "--file", str(answer)).returncode == 0
+            assert reference in listed.stdout
+            # The person quotes the short reference (any case, with a dash): the operator answers by it.
+            quoted = f"{reference[:4].lower()}-{reference[4:]}"
+            assert _deploy(database_url, tmp_path, "reply", quoted, "--file", str(answer)).returncode == 0
+            assert "Do you invoice?" in _deploy(database_url, tmp_path, "show", reference).stdout
 
             thread = client.get(f"/v1/support/tickets/{ticket_id}", headers=ada.headers).json()
             assert thread["status"] == "closed"

@@ -23,6 +23,7 @@ class Fetched:
     status_code: int
     content: bytes
     content_type: str = ""
+    disposition: str = ""  # Content-Disposition, where the link names a download file
 
 
 @dataclass
@@ -34,11 +35,14 @@ class MediaApp:
 
     def fetch(self, url: str) -> Fetched:
         """Follow an image URL without credentials, as an <img> tag would (the API's own URLs via the client)."""
-        if url.startswith("http://testserver/"):
-            response = self.client.get(url)
-            return Fetched(response.status_code, response.content, response.headers.get("content-type", ""))
-        remote = httpx.get(url)
-        return Fetched(remote.status_code, remote.content, remote.headers.get("content-type", ""))
+        response = self.client.get(url) if url.startswith("http://testserver/") else httpx.get(url)
+        headers = response.headers
+        return Fetched(
+            response.status_code,
+            response.content,
+            headers.get("content-type", ""),
+            headers.get("content-disposition", ""),
+        )
 
     def fetch_headers(self, url: str) -> dict[str, str]:
         """The headers an image URL answers with (the API's own URLs via the client)."""

@@ -4,15 +4,14 @@
 
 import { config } from "./config.js";
 import { ApiError } from "./errors.js";
+import { emitter } from "./events.js";
 import { accessToken, signOut } from "./session.js";
 
 const DEVICE_KEY = "atelier.device";
 const MAX_AUTO_WAIT_S = 10;
-const listeners = { policy: new Set(), auth: new Set() };
+const events = emitter(); // "policy" (a 428: a changed policy awaits acceptance), "auth" (a 401: signed out)
 
-export function on(event, fn) {
-  listeners[event].add(fn);
-}
+export const on = events.on;
 
 export function deviceId() {
   let id = localStorage.getItem(DEVICE_KEY);
@@ -61,10 +60,10 @@ async function send(method, path, { body, form, auth = true, idempotencyKey, wai
     return send(method, path, { body, form, auth, idempotencyKey, waits: waits - 1 });
   }
   const failure = new ApiError(response.status, error.code, error.message, retryAfter);
-  if (response.status === 428) for (const fn of listeners.policy) fn(failure);
+  if (response.status === 428) events.emit("policy", failure);
   if (response.status === 401 && auth) {
     signOut();
-    for (const fn of listeners.auth) fn(failure);
+    events.emit("auth", failure);
   }
   throw failure;
 }

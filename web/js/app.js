@@ -6,10 +6,14 @@ import { loadConfig } from "./config.js";
 import { showBanner, bannerNeeded } from "./consent.js";
 import { h, replace, focusHeading } from "./dom.js";
 import { onJobEnd, resumeTracked, stopAll } from "./jobs.js";
+import { notify } from "./notice.js";
 import * as session from "./session.js";
 import { refreshUnseen } from "./unseen.js";
 
 const VIEWS = {
+  home: { load: () => import("./views/home.js"), title: "Make images from words", private: false },
+  pricing: { load: () => import("./views/pricing.js"), title: "Pricing", private: false },
+  notfound: { load: () => import("./views/notfound.js"), title: "Page not found", private: false },
   studio: { load: () => import("./views/studio.js"), title: "Studio", private: true },
   history: { load: () => import("./views/history.js"), title: "History", private: true },
   gallery: { load: () => import("./views/gallery.js"), title: "Gallery", private: false },
@@ -29,18 +33,11 @@ const UNLOCKED_VIEWS = new Set(["privacy", "notices"]);
 // the notice, or ask us about the change first (the API exempts the same routes: shared/policies/service.py).
 const GATE_OPEN_VIEWS = new Set(["privacy", "notices", "support"]);
 const main = document.getElementById("main");
+const menuButton = document.getElementById("menu-toggle");
 const who = document.getElementById("who");
-const notice = document.getElementById("notice");
 let me = null;
 let cleanup = null;
 let renderCount = 0;
-
-// A short notice at the bottom of the page (a live region), with a link where there is somewhere to go.
-export function notify(message, link = null) {
-  replace(notice, message, link ? [" ", h("a", { href: link.href, onclick: () => replace(notice) }, link.label)] : null);
-  clearTimeout(notify.timer);
-  notify.timer = setTimeout(() => replace(notice), link ? 12000 : 6000);
-}
 
 // A job that ends while the person is elsewhere in the app: a notice linking to what it made.
 function jobEnded(job) {
@@ -51,9 +48,13 @@ function jobEnded(job) {
   else if (job.status === "failed") notify("A job failed; its credits were returned.", { href: "#/studio", label: "Open the Studio" });
 }
 
+// `#/name/arg…?key=value`: the query carries state a link hands to a page (e.g. `#/studio?prompt=…`).
 function parseRoute() {
-  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
-  return { name: VIEWS[name] ? name : session.signedIn() ? "studio" : "gallery", args: rest };
+  const [path, search = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  const [name, ...rest] = path.split("/");
+  const query = new URLSearchParams(search);
+  if (!name) return { name: session.signedIn() ? "studio" : "home", args: [], query };
+  return { name: VIEWS[name] && name !== "notfound" ? name : "notfound", args: rest.map(decodeURIComponent), query };
 }
 
 async function refreshMe() {
@@ -79,11 +80,18 @@ function signOut() {
   session.signOut();
   me = null;
   renderWho();
-  location.hash = "#/gallery";
+  location.hash = "#/";
   route();
 }
 
+// On phones the navigation folds into the "Menu" button (CSS shows the button below 52rem only).
+function setMenu(open) {
+  menuButton.setAttribute("aria-expanded", String(open));
+  document.body.classList.toggle("menu-open", open);
+}
+
 function markCurrent(name) {
+  setMenu(false);
   for (const link of document.querySelectorAll("nav a")) {
     if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -94,11 +102,11 @@ async function route() {
   const mine = ++renderCount;
   if (cleanup) cleanup();
   cleanup = null;
-  const { name, args } = parseRoute();
+  const { name, args, query } = parseRoute();
   const view = VIEWS[name];
   markCurrent(name);
   document.title = `${view.title} · Atelier Studio`;
-  const ctx = { me, notify, refreshMe, navigate: (hash) => (location.hash = hash), args, reload: () => route() };
+  const ctx = { me, notify, refreshMe, navigate: (hash) => (location.hash = hash), args, query, reload: () => route() };
   try {
     let module;
     const wanted = view.load(); // fetched while the account loads
@@ -150,6 +158,18 @@ async function start() {
   window.addEventListener("hashchange", route);
   onJobEnd(jobEnded);
   if (session.signedIn()) resumeTracked();
+  // A link to the page already shown (Studio after the under-13 page, say) shows it afresh instead of nothing.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#"]');
+    if (link && !event.defaultPrevented && link.getAttribute("href") === (location.hash || "#/")) route();
+  });
+  menuButton.addEventListener("click", () => setMenu(menuButton.getAttribute("aria-expanded") !== "true"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && menuButton.getAttribute("aria-expanded") === "true") {
+      setMenu(false);
+      menuButton.focus();
+    }
+  });
   document.getElementById("cookie-settings").addEventListener("click", () => showBanner({ settings: true }));
   if (session.signedIn()) await refreshMe().catch(() => {});
   renderWho();

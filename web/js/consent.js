@@ -5,13 +5,18 @@
 
 import { api, deviceId } from "./api.js";
 import { h, replace } from "./dom.js";
+import { notify } from "./notice.js";
 
 const CHOSEN = "atelier.consent";
+// Cookie categories only: "Accept all" covers these and nothing else.
 const CATEGORIES = [
   { id: "analytics", label: "Analytics", help: "Count which features are used, so we know what to improve." },
   { id: "marketing", label: "Marketing", help: "Tell you about new features and offers." },
-  { id: "service_improvement", label: "Service improvement", help: "Use your prompts, anonymised, to improve results." },
 ];
+// Using a person's images to improve the service is an account choice, asked on its own (Privacy, Your choices),
+// in these same words there and in the privacy policy.
+export const IMPROVEMENT_WORDS =
+  "Service improvement: anonymised copies of the images generated for you help improve Atelier. It is a choice in your account, separate from cookies.";
 
 export function gpcOn() {
   return navigator.globalPrivacyControl === true;
@@ -43,17 +48,27 @@ export function showBanner({ settings = false }) {
   const previous = JSON.parse(localStorage.getItem(CHOSEN) || "{}");
   const gpc = gpcOn();
   const status = h("p", { class: "banner-status", role: "status" });
-  const boxes = CATEGORIES.map((c) =>
-    h("input", { type: "checkbox", role: "switch", id: `consent-${c.id}`, checked: !!previous[c.id] && !(gpc && c.id !== "service_improvement") }),
-  );
-  const close = () => replace(slot);
+  const boxes = CATEGORIES.map((c) => h("input", { type: "checkbox", role: "switch", id: `consent-${c.id}`, checked: !!previous[c.id] && !gpc }));
+  const opener = document.activeElement;
+  const close = () => {
+    document.removeEventListener("keydown", onKey);
+    replace(slot);
+    if (opener && opener.isConnected && opener !== document.body) opener.focus();
+  };
+  // Esc closes the settings a person opened; the first-visit banner stays until a choice is made.
+  const onKey = (event) => {
+    if (event.key === "Escape" && settings) close();
+  };
+  document.addEventListener("keydown", onKey);
   const done = async (categories) => {
     try {
       const saved = await record(categories);
       close();
-      document.getElementById("notice").textContent = saved.gpc
-        ? "Your choices are saved. Your browser's Global Privacy Control signal was honoured: analytics and marketing stay off."
-        : "Your cookie choices are saved.";
+      notify(
+        saved.gpc
+          ? "Your choices are saved. Your browser's Global Privacy Control signal was honoured: analytics and marketing stay off."
+          : "Your cookie choices are saved.",
+      );
     } catch (error) {
       status.textContent = error.message;
     }
@@ -62,7 +77,12 @@ export function showBanner({ settings = false }) {
   const banner = h(
     "section",
     { class: "banner", role: "region", "aria-label": "Cookie choices" },
-    h("h2", {}, "Cookies and your choices"),
+    h(
+      "div",
+      { class: "banner-head" },
+      h("h2", {}, "Cookies and your choices"),
+      settings ? h("button", { type: "button", class: "small quiet", "aria-label": "Close", onclick: () => close() }, "×") : null,
+    ),
     h(
       "p",
       {},
@@ -85,6 +105,7 @@ export function showBanner({ settings = false }) {
           h("li", {}, boxes[i], h("label", { for: `consent-${c.id}` }, c.label), h("span", { class: "help" }, c.help)),
         ),
       ),
+      h("p", { class: "help improvement" }, IMPROVEMENT_WORDS, " ", h("a", { href: "#/privacy" }, "Your account choices"), "."),
       h("button", { type: "button", class: "quiet", onclick: () => done(Object.fromEntries(CATEGORIES.map((c, i) => [c.id, boxes[i].checked]))) }, "Save choices"),
     ),
     h(

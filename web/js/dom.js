@@ -54,3 +54,24 @@ export function focusHeading(root) {
     heading.focus({ preventScroll: true });
   }
 }
+
+// One way to submit a form: its submit button disabled while `action` runs, a failure's sentence in the form's
+// alert (role="alert"), the button enabled again (if still on the page). Returns the form.
+export function onSubmit(form, action) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('[type="submit"]');
+    const alert = form.querySelector('[role="alert"]');
+    if (alert) alert.textContent = "";
+    if (button) button.disabled = true;
+    try {
+      await action(event);
+    } catch (failure) {
+      if (alert) alert.textContent = failure.message;
+      else throw failure;
+    } finally {
+      if (button) button.disabled = false;
+    }
+  });
+  return form;
+}

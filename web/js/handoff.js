@@ -17,3 +17,6 @@ export function takeHandOff() {
   sessionStorage.removeItem(KEY);
   return value;
 }
+
+// "Try this prompt" (Gallery, the start page, a public image page): the Studio's Create with the prompt filled in.
+export const tryHref = (prompt) => `#/studio?${new URLSearchParams({ prompt })}`;

@@ -1,6 +1,8 @@
 // Who is signed in. Two modes from the runtime config:
 //   local     an email → a development token from the local stack's /v1/dev/sign-in (loopback only)
-//   supabase  Google through Supabase Auth with PKCE; the access token is refreshed before it expires
+//   supabase  Google through Supabase Auth with PKCE, or an email address and the 6-digit code Supabase Auth mails
+//             (POST /auth/v1/otp from the page; the code is verified by the page's origin, which keeps the session);
+//             the access token is refreshed before it expires
 // Views never see tokens: api.js asks `accessToken()` for each request.
 //
 // No token is kept where script can read it later. The access token lives in this module's memory only; what
@@ -9,12 +11,13 @@
 // development token. On load the page asks /auth/refresh for a fresh access token.
 
 import { config } from "./config.js";
+import { emitter } from "./events.js";
 
 const VERIFIER = "atelier.pkce";
 const REFRESH_MARGIN_S = 60;
 let session = null; // { access_token, expires_at, email }, in memory only
 let refreshTimer = null;
-const listeners = new Set();
+const events = emitter();
 
 // Sessions from before this version kept tokens in localStorage: remove them.
 try {
@@ -26,11 +29,11 @@ try {
 function save(next) {
   session = next && next.access_token ? next : null;
   schedule();
-  for (const fn of listeners) fn(session);
+  events.emit("change", session);
 }
 
 export function onChange(fn) {
-  listeners.add(fn);
+  events.on("change", fn);
 }
 
 export function current() {
@@ -55,7 +58,11 @@ async function authRequest(path, body, token) {
 }
 
 async function sessionFrom(response) {
-  if (!response.ok) throw new Error("The sign-in service refused the request. Please sign in again.");
+  if (!response.ok) {
+    const failure = await response.json().catch(() => null);
+    const error = failure && failure.error;
+    throw new Error(error && error.supabase ? authSentence(response.status, error.supabase) : "The sign-in service refused the request. Please sign in again.");
+  }
   const data = await response.json();
   return { access_token: data.access_token, expires_at: Number(data.expires_at), email: data.email };
 }
@@ -89,16 +96,64 @@ function b64url(bytes) {
   return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-export async function signInWithGoogle() {
+// A fresh PKCE verifier, kept for the redirect back (Google, or a magic link the project mails instead of a code).
+async function pkceChallenge() {
   const verifier = b64url(crypto.getRandomValues(new Uint8Array(48)));
-  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   sessionStorage.setItem(VERIFIER, JSON.stringify({ verifier, created: Date.now() }));
+  return b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+}
+
+export async function signInWithGoogle() {
+  const challenge = await pkceChallenge();
   const url = new URL(`${config().supabase_url}/auth/v1/authorize`);
   url.searchParams.set("provider", "google");
   url.searchParams.set("redirect_to", location.origin + location.pathname);
   url.searchParams.set("code_challenge", challenge);
   url.searchParams.set("code_challenge_method", "s256");
   location.assign(url.toString());
+}
+
+// --- Supabase Auth (email and a one-time code) ---------------------------------------------------------------
+// Supabase Auth's error answers ({"code", "error_code", "msg"}) in words a person can act on.
+function authSentence(status, data) {
+  const code = (data && (data.error_code || data.error)) || "";
+  const wait = /after (\d+) seconds?/.exec((data && data.msg) || "");
+  if (code === "otp_expired") return "That code is wrong or has expired. Check the newest email from us, or send a new code.";
+  if (code === "over_email_send_rate_limit")
+    return wait ? `We just sent you a code. You can ask for another in ${wait[1]} seconds.` : "Too many codes were sent. Please wait a few minutes, then send a new code.";
+  if (code === "over_request_rate_limit" || status === 429) return "Too many attempts. Please wait a few minutes before you try again.";
+  if (code === "validation_failed" || code === "email_address_invalid") return "Please enter a whole email address, like ada@example.com.";
+  if (code === "otp_disabled" || code === "signup_disabled") return "Signing in by email is not available right now. Please continue with Google.";
+  return "The sign-in service refused the request. Please try again.";
+}
+
+// Step 1: mail a 6-digit code (the account is created on first use, as with Google). No token is involved yet, so
+// the page asks Supabase Auth itself.
+export async function sendEmailCode(email) {
+  const challenge = await pkceChallenge();
+  let response;
+  try {
+    response = await fetch(`${config().supabase_url}/auth/v1/otp`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", apikey: config().supabase_publishable_key },
+      body: JSON.stringify({ email: email.trim(), create_user: true, code_challenge: challenge, code_challenge_method: "s256" }),
+    });
+  } catch {
+    throw new Error("The sign-in service cannot be reached. Check your connection and try again.");
+  }
+  if (!response.ok) throw new Error(authSentence(response.status, await response.json().catch(() => null)));
+}
+
+// Step 2: the code → a session, verified by the page's origin (which keeps the refresh token in its cookie).
+export async function verifyEmailCode(email, code) {
+  let response;
+  try {
+    response = await authRequest("/auth/session", { type: "email", email: email.trim(), token: code.replace(/\D/g, "") });
+  } catch {
+    throw new Error("The sign-in service cannot be reached. Check your connection and try again.");
+  }
+  save(await sessionFrom(response));
+  sessionStorage.removeItem(VERIFIER);
 }
 
 // After Google sends the person back with ?code=…, trade it (once, within 5 minutes) for a session: the page's

@@ -21,5 +21,7 @@ export async function refreshUnseen() {
     }
   }
   badge.hidden = unseen === 0;
+  // On phones the navigation is folded into "Menu": a dot on the button says something is new.
+  document.getElementById("menu-toggle")?.classList.toggle("has-new", unseen > 0);
   badge.textContent = unseen ? `${unseen}${more ? "+" : ""} new` : "";
 }

@@ -1,6 +1,6 @@
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool
@@ -12,8 +12,10 @@ from functions.api.fields import NoControlCharacters, storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from shared.access.guard import can_process, record_analytics
+from shared.accounts.preferences import improvement_on_by_default
 from shared.consent import service as consent
 from shared.consent.service import DEVICE_ID, InvalidDeviceId, UnknownConsentCategory
+from shared.kit.db.database import Connection
 from shared.kit.errors import UnknownPolicyVersion
 
 router = APIRouter(prefix="/v1", tags=["consent"])
@@ -47,11 +49,20 @@ class ConsentOut(BaseModel):
     recorded_at: datetime | None
 
 
-def _out(event: consent.ConsentEvent | None, device_id: str) -> ConsentOut:
+def _improvement(conn: Connection, user_id: UUID | None) -> bool:
+    """The account's service-improvement choice (or the deployment's default); signed out there is none."""
+    if user_id is None:
+        return False
+    chosen = consent.account_choice(conn, user_id, "service_improvement")
+    return improvement_on_by_default() if chosen is None else chosen
+
+
+def _out(event: consent.ConsentEvent | None, device_id: str, improvement: bool = False) -> ConsentOut:
+    """`improvement`: the account's service-improvement choice in force (an account choice, not the banner's)."""
     if event is None:
         return ConsentOut(
             device_id=device_id,
-            categories=dict.fromkeys(CONSENT_CATEGORIES, False),
+            categories=dict.fromkeys(CONSENT_CATEGORIES, False) | {"service_improvement": improvement},
             requested=None,
             gpc=False,
             notice_version=None,
@@ -60,7 +71,7 @@ def _out(event: consent.ConsentEvent | None, device_id: str) -> ConsentOut:
         )
     return ConsentOut(
         device_id=event.device_id or device_id,  # an account-settings choice has no device of its own
-        categories=event.categories,
+        categories=dict.fromkeys(CONSENT_CATEGORIES, False) | event.categories | {"service_improvement": improvement},
         requested=event.requested,
         gpc=event.gpc,
         notice_version=event.notice_version,
@@ -92,12 +103,13 @@ def post_consent(  # noqa: PLR0917 - FastAPI injects each dependency by paramete
             gpc=info.gpc,
         )
         analytics = can_process(conn, user_id, "analytics", device_id=body.device_id, gpc=info.gpc)
+        improvement = _improvement(conn, user_id)
     set_cookie(response, "atelier_device", body.device_id, allowed=True)
     if analytics:
         set_cookie(response, "atelier_aid", request.cookies.get("atelier_aid") or uuid4().hex, allowed=analytics)
     else:
         clear_cookie(request, response, "atelier_aid")
-    return _out(event, body.device_id)
+    return _out(event, body.device_id, improvement)
 
 
 @router.get(
@@ -113,8 +125,10 @@ def current_consent(
 ) -> ConsentOut:
     consent.check_device_id(device_id)
     with db.transaction() as conn:
-        event = consent.current(conn, user_id=caller.account.id if caller else None, device_id=device_id)
-    return _out(event, device_id)
+        user_id = caller.account.id if caller else None
+        event = consent.current(conn, user_id=user_id, device_id=device_id)
+        improvement = _improvement(conn, user_id)
+    return _out(event, device_id, improvement)
 
 
 class CookieOut(BaseModel):

@@ -41,6 +41,7 @@ class ContactIn(BaseModel):
 
 class ContactOut(BaseModel):
     id: UUID
+    reference: str = Field(description="a short reference the person can quote (8 letters and digits)")
     status: str  # received
     topic: str
 
@@ -91,4 +92,4 @@ def send_contact(body: ContactIn, request: Request, db: Db, settings: AppSetting
             signed_in=signed_in,
         )
     log.info("contact message received", extra={"ticket_id": str(ticket.id), "topic": ticket.topic})
-    return ContactOut(id=ticket.id, status="received", topic=ticket.topic)
+    return ContactOut(id=ticket.id, reference=ticket.reference, status="received", topic=ticket.topic)

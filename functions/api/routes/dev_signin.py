@@ -2,7 +2,9 @@
 
 Included only when ATELIER_ENV=local (see functions/api/app.py), and even then it answers only a client on
 this machine (the socket's peer address, never a forwarded header), so a stack bound to another address
-does not hand out tokens to the network. The tokens are the ones `python deploy.py token EMAIL` prints.
+does not hand out tokens to the network, and only a request addressed to a loopback name or address, so a
+page on another host name that resolves to 127.0.0.1 (DNS rebinding) gets no token either.
+The tokens are the ones `python deploy.py token EMAIL` prints.
 """
 
 from __future__ import annotations
@@ -54,15 +56,35 @@ class SignInOut(BaseModel):
     expires_at: datetime
 
 
-def is_loopback_client(request: Request) -> bool:
-    """The TCP peer is this machine and no proxy says it forwards someone else."""
-    if request.headers.get("x-forwarded-for") or request.headers.get("forwarded"):
-        return False
-    peer = request.client.host if request.client else ""
+def _is_loopback_address(text: str) -> bool:
     try:
-        return ipaddress.ip_address(peer).is_loopback
+        return ipaddress.ip_address(text).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """The `Host` the page was loaded from names this machine: `localhost` (or a name under it, RFC 6761) or a
+    loopback address. A page on another name that resolves to 127.0.0.1 (DNS rebinding) sends its own name."""
+    if not host:
+        return False
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8000
+        name = name[1 : name.find("]")] if "]" in name else ""
+    elif name.count(":") == 1:  # 127.0.0.1:8000, localhost:8000
+        name = name.split(":", 1)[0]
+    name = name.rstrip(".")
+    return name == "localhost" or name.endswith(".localhost") or _is_loopback_address(name)
+
+
+def is_loopback_client(request: Request) -> bool:
+    """The TCP peer is this machine, no proxy says it forwards someone else, and the request is addressed to a
+    loopback name (not a rebound one)."""
+    if request.headers.get("x-forwarded-for") or request.headers.get("forwarded"):
+        return False
+    if not is_loopback_host(request.headers.get("host")):
+        return False
+    return _is_loopback_address(request.client.host if request.client else "")
 
 
 @router.post(

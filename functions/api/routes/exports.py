@@ -104,7 +104,8 @@ def _export_out(request: Request, export: exports.Export, storage: ObjectStorage
         out.status = "expired"  # past its expiry; the expire-exports task deletes the archive on its next run
     elif export.available(now) and export.storage_key and export.expires_at:
         seconds = max(1, int((export.expires_at - now).total_seconds()))
-        url = storage.signed_url(export.storage_key, seconds)  # the link dies with the export, never later
+        name = f"atelier-export-{export.requested_at.date().isoformat()}.zip"  # saved as a ZIP, not as the token
+        url = storage.signed_url(export.storage_key, seconds, download=name)  # dies with the export, never later
         out.url = f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
         out.expires_at = export.expires_at
     return out

@@ -211,7 +211,11 @@ def _judge_upload(db: Db, moderator: Moderator, user_id: UUID, image: CleanImage
     judge_uploads(db, moderator, user_id, [image], refusal=refusal)
 
 
-@router.get("/media", summary="The caller's images, newest first", dependencies=[rate_limited("account")])
+@router.get(
+    "/media",
+    summary="The caller's images, newest first; filter by kind, task, model, time, or prompt words (`q`)",
+    dependencies=[rate_limited("account")],
+)
 def list_media(
     *,
     request: Request,
@@ -225,8 +229,15 @@ def list_media(
     model: Annotated[str | None, Query(max_length=128, pattern=MODEL_ID)] = None,
     before: datetime | None = None,
     after: datetime | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="words of the prompt, each matched as the start of a word, all of them (case-insensitive)",
+        ),
+    ] = None,
 ) -> MediaPage:
-    filters = MediaFilter(kind=kind, task=task, model=model, before=before, after=after)
+    filters = MediaFilter(kind=kind, task=task, model=model, before=before, after=after, q=q)
     with db.transaction() as conn:
         page = service.history(conn, caller.account.id, filters, cursor, limit)
     urls = _signed(storage, page.items)

@@ -39,8 +39,22 @@ class CategoryOut(BaseModel):
     items: list[HoldingOut]
 
 
+class GroupOut(BaseModel):
+    """One group of what we hold, in the words a person recognises."""
+
+    id: str
+    label: str  # "your images and uploads"
+    what: str
+    why: str
+    kept_for: str
+    count: int | None  # the caller's records in the group, where they can be counted
+    deleted_with_account: bool
+    kept_after_deletion: str | None  # what stays after erasure, why and for how long ("invoices for 10 years, …")
+
+
 class HoldingsOut(BaseModel):
     categories: list[CategoryOut]
+    groups: list[GroupOut]  # the same data map, grouped and worded for people (shared/privacy/plain.py)
     deletion_grace_days: int  # days between `Delete my account` and erasure (cancellable meanwhile)
 
 
@@ -66,8 +80,22 @@ def get_data(caller: CurrentCaller, db: Db, settings: AppSettings) -> HoldingsOu
     categories: dict[str, list[HoldingOut]] = {}
     for h in found:
         categories.setdefault(str(h.category), []).append(_holding(h))
+    groups = [
+        GroupOut(
+            id=p.group.id,
+            label=p.group.label,
+            what=p.group.what,
+            why=p.group.why,
+            kept_for=p.group.kept_for,
+            count=p.count,
+            deleted_with_account=p.deleted_with_account,
+            kept_after_deletion=p.group.kept_after_deletion,
+        )
+        for p in held.in_plain_words(found)
+    ]
     return HoldingsOut(
         categories=[CategoryOut(category=c, items=items) for c, items in categories.items()],
+        groups=groups,
         deletion_grace_days=settings.deletion_grace_days,
     )
 

@@ -112,7 +112,7 @@ export function lockedSection(me, data, ctx) {
     try {
       await api.post("/v1/me/deletion/cancel");
       await ctx.refreshMe();
-      ctx.notify("Deletion cancelled. Your account is back.");
+      ctx.notify("Deletion canceled. Your account is back.");
       ctx.reload();
     } catch (failure) {
       ctx.notify(failure.message);

@@ -2,13 +2,13 @@
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { showBanner } from "../consent.js";
+import { IMPROVEMENT_WORDS, showBanner } from "../consent.js";
 
 const CHOICES = [
   { id: "gallery_display", label: "Show my images as examples", help: "Images you publish appear in the public gallery. Off: they leave it at once." },
   { id: "analytics", label: "Analytics", help: "Count which features you use, so we know what to improve." },
   { id: "marketing_emails", label: "Marketing emails", help: "News about features and offers." },
-  { id: "service_improvement", label: "Service improvement", help: "Use your images, anonymised, to improve our models and results." },
+  { id: "service_improvement", label: "Service improvement", help: IMPROVEMENT_WORDS },
 ];
 
 export function choicesSection(prefs, ctx) {

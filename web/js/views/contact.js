@@ -2,7 +2,7 @@
 // the reference shown lets them quote this message later. Topic "privacy" also starts a rights request.
 
 import { api } from "../api.js";
-import { h, replace } from "../dom.js";
+import { h, onSubmit, replace } from "../dom.js";
 
 const TOPICS = [
   ["general", "A question"],
@@ -17,9 +17,8 @@ export async function render(root, ctx) {
   const name = h("input", { id: "contact-name", name: "name", autocomplete: "name", maxlength: 200 });
   const topic = h("select", { id: "contact-topic", name: "topic" }, TOPICS.map(([value, label]) => h("option", { value }, label)));
   const message = h("textarea", { id: "contact-message", name: "message", rows: 6, required: true, maxlength: 10000 });
-  const error = h("p", { class: "error", role: "alert" });
-  const button = h("button", { type: "submit" }, "Send message");
   const panel = h("section", { class: "panel narrow" });
+<<<<<<< HEAD
   const form = h(
     "form",
     {
@@ -47,17 +46,36 @@ export async function render(root, ctx) {
           button.disabled = false;
         }
       },
+=======
+  const form = onSubmit(
+    h(
+      "form",
+      { class: "stack wide" },
+      h("label", { for: "contact-email" }, "Your email"),
+      email,
+      h("label", { for: "contact-name" }, "Your name (optional)"),
+      name,
+      h("label", { for: "contact-topic" }, "Topic"),
+      topic,
+      h("label", { for: "contact-message" }, "Message"),
+      message,
+      h("button", { type: "submit" }, "Send message"),
+      h("p", { class: "error", role: "alert" }),
+    ),
+    async () => {
+      const body = { email: email.value.trim(), topic: topic.value, message: message.value };
+      if (name.value.trim()) body.name = name.value.trim();
+      const sent = await api.publicPost("/v1/contact", body);
+      replace(
+        panel,
+        h("h1", { tabindex: "-1" }, "Message sent"),
+        h("p", {}, "Thank you. We sent a confirmation to your address and will answer there."),
+        h("p", {}, "Your reference: ", h("strong", { class: "reference" }, sent.reference), h("span", { class: "help" }, " (quote it if you write to us about this again)")),
+        sent.topic === "privacy" ? h("p", { class: "muted" }, "As a privacy request, it is answered within one month.") : null,
+      );
+      panel.querySelector("h1").focus();
+>>>>>>> h29
     },
-    h("label", { for: "contact-email" }, "Your email"),
-    email,
-    h("label", { for: "contact-name" }, "Your name (optional)"),
-    name,
-    h("label", { for: "contact-topic" }, "Topic"),
-    topic,
-    h("label", { for: "contact-message" }, "Message"),
-    message,
-    button,
-    error,
   );
   panel.append(
     h("h1", {}, "Contact us"),

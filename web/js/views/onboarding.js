@@ -42,7 +42,7 @@ export async function render(root, ctx) {
               panel,
               h("h1", {}, "Sorry, Atelier is for people 13 and older"),
               h("p", { role: "alert" }, "We could not create your account. Nothing about you has been kept: your account and anything you uploaded were deleted."),
-              h("p", {}, h("a", { href: "#/gallery" }, "Back to the gallery")),
+              h("p", {}, h("a", { href: "#/" }, "Back to the start page"), " · ", h("a", { href: "#/gallery" }, "Browse the gallery")),
             );
             panel.querySelector("h1").focus();
             return;

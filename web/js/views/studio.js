@@ -26,6 +26,8 @@ export async function render(root, ctx) {
   const [catalog, credits] = await Promise.all([loadCatalog(), api.get("/v1/credits").catch(() => null)]);
   const given = takeHandOff();
   const draft = given ? { ...readJson(DRAFT, {}), ...given } : readJson(DRAFT, {});
+  // "Try this prompt" (gallery, start page) links to `#/studio?prompt=…`: the first task (Create), with the prompt.
+  if (ctx.query && ctx.query.get("prompt")) Object.assign(draft, { task: catalog.tasks[0].id, prompt: ctx.query.get("prompt") });
   const firstTask = catalog.task(draft.task) ? draft.task : catalog.tasks[0].id;
   const state = {
     task: firstTask,

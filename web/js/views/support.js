@@ -3,7 +3,8 @@
 // Attachments are stripped of metadata by the API, as every upload is.
 
 import { api } from "../api.js";
-import { h, replace, formatDate } from "../dom.js";
+import { h, onSubmit, replace, formatDate } from "../dom.js";
+import { renderMarkdown } from "../markdown.js";
 
 const MAX_FILES = 5;
 const STATUS = { open: "Waiting for us", answered: "Answered", closed: "Closed" };
@@ -56,39 +57,29 @@ function newTicketForm(ctx) {
   const subject = h("input", { id: "ticket-subject", name: "subject", required: true, maxlength: 200 });
   const message = h("textarea", { id: "ticket-message", name: "message", rows: 5, required: true, maxlength: 10000 });
   const files = fileInput("ticket-files");
-  const error = h("p", { class: "error", role: "alert" });
-  const button = h("button", { type: "submit" }, "Send ticket");
-  return h(
-    "form",
-    {
-      class: "stack wide",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.textContent = "";
-        button.disabled = true;
-        try {
-          const form = new FormData();
-          form.append("subject", subject.value);
-          form.append("message", message.value);
-          attach(form, files);
-          const ticket = await api.postForm("/v1/support/tickets", form);
-          ctx.notify("Ticket sent. We'll answer here and by email.");
-          ctx.navigate(`#/support/${ticket.id}`);
-        } catch (failure) {
-          error.textContent = failure.message;
-          button.disabled = false;
-        }
-      },
+  return onSubmit(
+    h(
+      "form",
+      { class: "stack wide" },
+      h("label", { for: "ticket-subject" }, "Subject"),
+      subject,
+      h("label", { for: "ticket-message" }, "Message"),
+      message,
+      h("label", { for: "ticket-files" }, "Images (optional)"),
+      files,
+      h("p", { class: "help", id: "ticket-files-help" }, `Up to ${MAX_FILES} JPEG, PNG or WebP images. We remove location and camera data from them.`),
+      h("button", { type: "submit" }, "Send ticket"),
+      h("p", { class: "error", role: "alert" }),
+    ),
+    async () => {
+      const form = new FormData();
+      form.append("subject", subject.value);
+      form.append("message", message.value);
+      attach(form, files);
+      const ticket = await api.postForm("/v1/support/tickets", form);
+      ctx.notify("Ticket sent. We'll answer here and by email.");
+      ctx.navigate(`#/support/${ticket.id}`);
     },
-    h("label", { for: "ticket-subject" }, "Subject"),
-    subject,
-    h("label", { for: "ticket-message" }, "Message"),
-    message,
-    h("label", { for: "ticket-files" }, "Images (optional)"),
-    files,
-    h("p", { class: "help", id: "ticket-files-help" }, `Up to ${MAX_FILES} JPEG, PNG or WebP images. We remove location and camera data from them.`),
-    button,
-    error,
   );
 }
 
@@ -98,7 +89,9 @@ function messageItem(message) {
     "li",
     { class: `message ${staff ? "from-staff" : "from-you"}` },
     h("p", { class: "message-head" }, h("strong", {}, staff ? "Atelier support" : "You"), " · ", h("time", { datetime: message.created_at }, formatDate(message.created_at))),
-    h("p", { class: "message-body" }, message.body),
+    // Staff replies are written in Markdown (deploy.py support reply --file reply.md): rendered by the same safe
+    // renderer as the policies (DOM nodes, never HTML); the person's own words stay plain text.
+    staff ? h("div", { class: "message-body" }, renderMarkdown(message.body)) : h("p", { class: "message-body" }, message.body),
     message.attachments.length
       ? h(
           "ul",
@@ -123,37 +116,27 @@ async function renderTicket(root, ctx, id) {
   const state = h("p", { class: "muted" }, `${STATUS[ticket.status] || ticket.status} · opened ${formatDate(ticket.created_at)}`);
   const message = h("textarea", { id: "reply-message", name: "message", rows: 4, required: true, maxlength: 10000 });
   const files = fileInput("reply-files");
-  const error = h("p", { class: "error", role: "alert" });
-  const button = h("button", { type: "submit" }, "Send reply");
-  const form = h(
-    "form",
-    {
-      class: "stack wide",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.textContent = "";
-        button.disabled = true;
-        try {
-          const body = new FormData();
-          body.append("message", message.value);
-          attach(body, files);
-          thread.append(messageItem(await api.postForm(`/v1/support/tickets/${ticket.id}/messages`, body)));
-          message.value = "";
-          files.value = "";
-          ctx.notify("Reply sent.");
-        } catch (failure) {
-          error.textContent = failure.message;
-        }
-        button.disabled = false;
-      },
+  const form = onSubmit(
+    h(
+      "form",
+      { class: "stack wide" },
+      h("label", { for: "reply-message" }, "Your reply"),
+      message,
+      h("label", { for: "reply-files" }, "Images (optional)"),
+      files,
+      h("p", { class: "help", id: "reply-files-help" }, `Up to ${MAX_FILES} JPEG, PNG or WebP images.`),
+      h("button", { type: "submit" }, "Send reply"),
+      h("p", { class: "error", role: "alert" }),
+    ),
+    async () => {
+      const body = new FormData();
+      body.append("message", message.value);
+      attach(body, files);
+      thread.append(messageItem(await api.postForm(`/v1/support/tickets/${ticket.id}/messages`, body)));
+      message.value = "";
+      files.value = "";
+      ctx.notify("Reply sent.");
     },
-    h("label", { for: "reply-message" }, "Your reply"),
-    message,
-    h("label", { for: "reply-files" }, "Images (optional)"),
-    files,
-    h("p", { class: "help", id: "reply-files-help" }, `Up to ${MAX_FILES} JPEG, PNG or WebP images.`),
-    button,
-    error,
   );
   replace(
     root,

@@ -1,0 +1,16 @@
+// The page's status line: a short message under the header, in the flow (it covers no field or link), gone after
+// a while; screen readers hear it (role="status").
+
+import { h, replace } from "./dom.js";
+
+const SHOWN_MS = 6000;
+const WITH_LINK_MS = 12000; // time to reach the link
+let timer = null;
+
+// `link` ({href, label}): where there is somewhere to go (a job that ended while the person was elsewhere).
+export function notify(message, link = null) {
+  const notice = document.getElementById("notice");
+  replace(notice, message, link ? [" ", h("a", { href: link.href, onclick: () => replace(notice) }, link.label)] : null);
+  clearTimeout(timer);
+  timer = setTimeout(() => replace(notice), link ? WITH_LINK_MS : SHOWN_MS);
+}
