@@ -114,7 +114,7 @@ GROUPS: tuple[Group, ...] = (
         what="The devices and networks you used Atelier from, and attempts to misuse your account.",
         why="To keep your account and the service safe.",
         kept_for="90 days; request counts for minutes.",
-        tables=("security_log", "security_events", "rate_limit_counters", "blocked_signups"),
+        tables=("security_log", "security_events", "rate_limit_counters", "rate_limit_log", "blocked_signups"),
         kept_after_deletion="security alerts and request counts until they expire (at most 90 days), to keep "
         "the service safe (without your name)",
     ),
