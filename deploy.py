@@ -129,6 +129,14 @@ def cmd_deploy(_: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"deploy refused: {exc}", file=sys.stderr)
         return 2
+    unset = settings.privacy_settings_missing()
+    if unset:
+        print(
+            f"deploy refused: the privacy policy names the controller, the supervisory authority and where each "
+            f"processor keeps data; set {', '.join(unset)} (see docs/operating.md)",
+            file=sys.stderr,
+        )
+        return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
     try:
@@ -308,20 +316,30 @@ def cmd_credits_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_publish(args: argparse.Namespace) -> int:
-    """Publish a policy version and queue one notice and one email per user (idempotent per version and user)."""
+    """Publish a policy version and queue one notice and one email per user (idempotent per version and user).
+
+    Without FILE the text shipped in config/policies/ is published (its summary too unless --summary says
+    otherwise); either text is rendered with this deployment's settings and tables first."""
     from datetime import datetime
 
+    from config.policies import SHIPPED_SUMMARY, render_text, template
     from shared.kit.db import open_database
     from shared.notify.policy_update import publish
 
-    text = Path(args.file).read_text(encoding="utf-8")
+    source = Path(args.file).read_text(encoding="utf-8") if args.file else template(args.kind)
+    try:
+        text = render_text(source, kind=args.kind, settings=_settings())
+    except ValueError as exc:
+        print(f"policy refused: {exc}", file=sys.stderr)
+        return 2
+    summary = args.summary if args.summary is not None else (None if args.file else SHIPPED_SUMMARY[args.kind])
     effective_at = datetime.fromisoformat(args.effective_at) if args.effective_at else None
     if effective_at is not None and effective_at.tzinfo is None:
         print("--effective-at needs a time zone, e.g. 2026-12-01T00:00:00+00:00", file=sys.stderr)
         return 2
     db = open_database(_settings())
     try:
-        result = publish(db, text, kind=args.kind, material=args.material, effective_at=effective_at)
+        result = publish(db, text, kind=args.kind, material=args.material, effective_at=effective_at, summary=summary)
     finally:
         db.close()
     state = "published" if result.created else "already the latest version; fan-out resumed for"
@@ -585,7 +603,8 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     """Verbs operators use on a running deployment: policies, billing, security."""
     policy = verbs.add_parser("policy", help="policy versions").add_subparsers(dest="policy_verb", required=True)
     publish = policy.add_parser("publish", help="publish a policy text as a new version and notify every user")
-    publish.add_argument("file")
+    publish.add_argument("file", nargs="?", help="the text (Markdown; placeholders filled); default: the shipped text")
+    publish.add_argument("--summary", help="what changed, in a few sentences (shown on the accept page)")
     publish.add_argument("--kind", choices=["privacy", "terms"], required=True)
     publish.add_argument("--material", action="store_true", help="users must accept it before continuing")
     publish.add_argument("--effective-at", help="ISO time with zone (default: now)")

@@ -95,10 +95,12 @@ def policy_update(site: Site, data: dict[str, Any]) -> Rendered:
     blocks: list[Block] = [
         f"Version {data['version']} of the {site.product} {label} applies from {_day(data['effective_at'])}.",
     ]
+    if data.get("summary"):
+        blocks.append(f"What changed: {data['summary']}")
     if data["material"]:
         blocks += [
-            "What changed: this is a material change to how we handle your data or to your rights, so we ask "
-            "you to read it and accept it.",
+            "This is a material change to how we handle your data or to your rights, so we ask you to read it "
+            "and accept it.",
             Link("Read the new text", url),
             f"If you do nothing: the next time you sign in, {site.product} asks you to accept the new version "
             "before you can go on. Until then you can still sign in, read and export your data, change your "

@@ -30,6 +30,7 @@ class PolicyOut(BaseModel):
     sha256: str
     material: bool
     url: str
+    summary: str | None = None  # what changed since the previous version (set by `deploy.py policy publish --summary`)
 
 
 class CurrentPoliciesOut(PolicyOut):
@@ -43,6 +44,7 @@ def _out(policy: PolicyVersion) -> PolicyOut:
         sha256=policy.text_sha256,
         material=policy.material,
         url=policy.url,
+        summary=policy.summary,
     )
 
 
