@@ -722,6 +722,43 @@ def cmd_moderation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moderation_appeals(args: argparse.Namespace) -> int:
+    """List appeals against moderation decisions, or restore/confirm one (the person is told; audited)."""
+    from datetime import UTC, datetime
+    from uuid import UUID
+
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
+    from shared.support import appeals
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.moderation_verb == "appeals":
+                found = appeals.list_appeals(conn, undecided_only=not args.all, limit=args.limit)
+                for appeal in found:
+                    print(appeals.line(appeal))
+                print(f"{len(found)} appeal(s){'' if args.all else ' waiting for a decision'}")
+                return 0
+            decided = appeals.decide(
+                conn,
+                UUID(args.ticket_id),
+                outcome="restored" if args.restore else "confirmed",
+                note=args.note,
+                now=datetime.now(UTC),
+            )
+            print(f"{decided.outcome}: appeal {decided.ticket_id} (decision {decided.decision_id}); the person is told")
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print("TICKET_ID must be an appeal's ticket id (a UUID)", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
 def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Provenance checks and the moderation desk (reports, takedowns, suspensions)."""
     provenance = verbs.add_parser("provenance", help="C2PA provenance of generated images")
@@ -747,8 +784,21 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     suspend.add_argument("email", help="finds the account; not stored")
     suspend.add_argument("--reason", required=True, help="shown to the account holder; not written to the audit log")
     moderation_verbs.add_parser("unsuspend", help="lift a suspension").add_argument("email")
+    listing_appeals = moderation_verbs.add_parser("appeals", help="appeals against decisions, oldest waiting first")
+    listing_appeals.add_argument("--all", action="store_true", help="decided ones too, newest first")
+    listing_appeals.add_argument("--limit", type=int, default=100)
+    decide = moderation_verbs.add_parser(
+        "appeal-decide", help="restore or confirm the decision an appeal contests; the person is told (audited)"
+    )
+    decide.add_argument("ticket_id", help="the appeal's ticket id (see `moderation appeals`)")
+    outcome = decide.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--restore", action="store_true", help="overturn: lift the takedown/suspension/block/flag")
+    outcome.add_argument("--confirm", action="store_true", help="the decision stands")
+    decide.add_argument("--note", required=True, help="to the person (mailed and shown in Notices), 1-10,000 chars")
     for verb_parser in moderation_verbs.choices.values():
         verb_parser.set_defaults(run=cmd_moderation)
+    listing_appeals.set_defaults(run=_moderation_appeals)
+    decide.set_defaults(run=_moderation_appeals)
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:

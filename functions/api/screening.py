@@ -12,7 +12,7 @@ from uuid import UUID
 from shared.kit.db import Database
 from shared.media.images import CleanImage
 from shared.moderation import ContentBlocked, Moderator
-from shared.trust import decisions
+from shared.trust import decisions, notices
 
 
 def judge_uploads(
@@ -24,6 +24,8 @@ def judge_uploads(
         return
     with db.transaction() as conn:
         for verdict in verdicts:
-            decisions.record(conn, user_id=user_id, stage="upload", verdict=verdict)
+            decision_id = decisions.record(conn, user_id=user_id, stage="upload", verdict=verdict)
+            if verdict.outcome == "flagged":  # stored, but queued for review: the person is told why, with Appeal
+                notices.state_automated(conn, decision_id)
     if not all(verdict.allowed for verdict in verdicts):
         raise ContentBlocked(refusal)

@@ -35,7 +35,7 @@ from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail
 from shared.moderation import ContentBlocked, ImageVerdict, ModerationUnavailable, Moderator
 from shared.provenance.marks import Marked, Marker
 from shared.provenance.verify import content_type_of
-from shared.trust import decisions
+from shared.trust import decisions, notices
 
 log = logging.getLogger("atelier.worker")
 
@@ -141,8 +141,14 @@ class JobRunner:
         ]
         if verdicts:
             with self.db.transaction() as conn:
+                stated = False
                 for verdict in verdicts:
-                    decisions.record(conn, user_id=job.user_id, stage="output", verdict=verdict, job_id=job.id)
+                    decision_id = decisions.record(
+                        conn, user_id=job.user_id, stage="output", verdict=verdict, job_id=job.id
+                    )
+                    if not verdict.allowed and not stated:  # one statement of reasons per job, with Appeal
+                        notices.state_automated(conn, decision_id)
+                        stated = True
         return [image for image, verdict in zip(result.images, verdicts, strict=True) if verdict.allowed]
 
     def _deliver(self, job: Job, request: RenderRequest, result: RenderResult) -> Job | None:

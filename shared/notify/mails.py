@@ -26,6 +26,7 @@ TEMPLATES: tuple[str, ...] = (
     "content_restored",
     "account_suspended",
     "account_unsuspended",
+    "appeal_decided",
 )
 
 TOPICS = {"general": "a general question", "account": "your account", "billing": "billing", "privacy": "privacy"}
@@ -205,6 +206,7 @@ RENDERERS: dict[str, Callable[[Site, dict[str, Any]], Rendered]] = {
     "content_restored": notice,
     "account_suspended": notice,
     "account_unsuspended": notice,
+    "appeal_decided": notice,
 }
 
 

@@ -357,10 +357,12 @@ TABLES: tuple[TableEntry, ...] = (
         table="moderation_decisions",
         subject_column="user_id",
         category=Category.USAGE,
-        purpose="record why an output, upload or publication was allowed, flagged or blocked (model, score, time)",
+        purpose="record why an output, upload or publication was allowed, flagged or blocked (model, score, time), "
+        "and an operator's takedown or suspension with the reason given: the statement of reasons an appeal contests",
         legal_basis=LegalBasis.LEGITIMATE_INTEREST,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
+        personal_columns=("reason",),
     ),
     TableEntry(
         table="gallery_reports",
