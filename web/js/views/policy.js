@@ -1,11 +1,13 @@
-// The privacy policy and terms, public: the exact text of the version in force.
+// The privacy policy and terms, public: the exact text of the version in force. A section can be linked:
+// `#/policy/privacy#automated-decisions` opens the policy at the heading whose text makes that anchor.
 
 import { api } from "../api.js";
 import { h, formatDay } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 
 export async function render(root, ctx) {
-  const kind = ctx.args[0] === "terms" ? "terms" : "privacy";
+  const [name, anchor] = (ctx.args[0] || "privacy").split("#");
+  const kind = name === "terms" ? "terms" : "privacy";
   const current = await api.publicGet("/v1/policies/current");
   const version = kind === "terms" ? current.terms : current;
   const text = await api.text(version.url);
@@ -15,7 +17,16 @@ export async function render(root, ctx) {
       { class: "panel policy-text" },
       h("h1", {}, kind === "terms" ? "Terms of service" : "Privacy policy"),
       h("p", { class: "muted" }, `Version ${version.version}, in force since ${formatDay(version.effective_at)}.`),
-      renderMarkdown(text),
+      version.summary ? h("p", { class: "policy-summary" }, h("strong", {}, "What changed: "), version.summary) : null,
+      renderMarkdown(text, { anchors: true }),
     ),
   );
+  const target = anchor ? document.getElementById(anchor) : null;
+  if (target) {
+    target.setAttribute("tabindex", "-1");
+    requestAnimationFrame(() => {
+      target.scrollIntoView();
+      target.focus({ preventScroll: true });
+    });
+  }
 }
