@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
@@ -180,7 +180,9 @@ def open_ticket(
     message: Annotated[str, Form(json_schema_extra=MESSAGE_SCHEMA)],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
     decision_id: Annotated[
-        UUID | None, Form(description="Appeal this moderation decision (the id its notice names)")
+        UUID | None,
+        Form(description="Appeal this moderation decision (the id its notice names)"),
+        WithJsonSchema({"type": "string", "format": "uuid"}),  # optional, never `null`: a form field is text
     ] = None,
 ) -> TicketOut:
     service.check_text(subject, message)
