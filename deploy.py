@@ -154,6 +154,14 @@ def cmd_deploy(_: argparse.Namespace) -> int:
     if too_many is not None:
         print(f"deploy refused: {too_many}", file=sys.stderr)
         return 2
+    unset = settings.privacy_settings_missing()
+    if unset:
+        print(
+            f"deploy refused: the privacy policy names the controller, the supervisory authority and where each "
+            f"processor keeps data; set {', '.join(unset)} (see docs/operating.md)",
+            file=sys.stderr,
+        )
+        return 2
     applied = migrate(os.environ["DATABASE_URL"])
     print(f"applied {len(applied)} migration(s)")
     if not _bucket_checked("deploy", settings, os.environ["SUPABASE_URL"], os.environ["SUPABASE_SECRET_KEY"]):
@@ -324,20 +332,30 @@ def cmd_credits_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_publish(args: argparse.Namespace) -> int:
-    """Publish a policy version and queue one notice and one email per user (idempotent per version and user)."""
+    """Publish a policy version and queue one notice and one email per user (idempotent per version and user).
+
+    Without FILE the text shipped in config/policies/ is published (its summary too unless --summary says
+    otherwise); either text is rendered with this deployment's settings and tables first."""
     from datetime import datetime
 
+    from config.policies import SHIPPED_SUMMARY, render_text, template
     from shared.kit.db import open_database
     from shared.notify.policy_update import publish
 
-    text = Path(args.file).read_text(encoding="utf-8")
+    source = Path(args.file).read_text(encoding="utf-8") if args.file else template(args.kind)
+    try:
+        text = render_text(source, kind=args.kind, settings=_settings())
+    except ValueError as exc:
+        print(f"policy refused: {exc}", file=sys.stderr)
+        return 2
+    summary = args.summary if args.summary is not None else (None if args.file else SHIPPED_SUMMARY[args.kind])
     effective_at = datetime.fromisoformat(args.effective_at) if args.effective_at else None
     if effective_at is not None and effective_at.tzinfo is None:
         print("--effective-at needs a time zone, e.g. 2026-12-01T00:00:00+00:00", file=sys.stderr)
         return 2
     db = open_database(_settings())
     try:
-        result = publish(db, text, kind=args.kind, material=args.material, effective_at=effective_at)
+        result = publish(db, text, kind=args.kind, material=args.material, effective_at=effective_at, summary=summary)
     finally:
         db.close()
     state = "published" if result.created else "already the latest version; fan-out resumed for"
@@ -602,7 +620,8 @@ def _add_operator_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParse
     """Verbs operators use on a running deployment: policies, billing, security."""
     policy = verbs.add_parser("policy", help="policy versions").add_subparsers(dest="policy_verb", required=True)
     publish = policy.add_parser("publish", help="publish a policy text as a new version and notify every user")
-    publish.add_argument("file")
+    publish.add_argument("file", nargs="?", help="the text (Markdown; placeholders filled); default: the shipped text")
+    publish.add_argument("--summary", help="what changed, in a few sentences (shown on the accept page)")
     publish.add_argument("--kind", choices=["privacy", "terms"], required=True)
     publish.add_argument("--material", action="store_true", help="users must accept it before continuing")
     publish.add_argument("--effective-at", help="ISO time with zone (default: now)")
@@ -720,6 +739,43 @@ def cmd_moderation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moderation_appeals(args: argparse.Namespace) -> int:
+    """List appeals against moderation decisions, or restore/confirm one (the person is told; audited)."""
+    from datetime import UTC, datetime
+    from uuid import UUID
+
+    from shared.kit.db import open_database
+    from shared.kit.errors import AtelierError
+    from shared.support import appeals
+
+    db = open_database(_settings())
+    try:
+        with db.transaction() as conn:
+            if args.moderation_verb == "appeals":
+                found = appeals.list_appeals(conn, undecided_only=not args.all, limit=args.limit)
+                for appeal in found:
+                    print(appeals.line(appeal))
+                print(f"{len(found)} appeal(s){'' if args.all else ' waiting for a decision'}")
+                return 0
+            decided = appeals.decide(
+                conn,
+                UUID(args.ticket_id),
+                outcome="restored" if args.restore else "confirmed",
+                note=args.note,
+                now=datetime.now(UTC),
+            )
+            print(f"{decided.outcome}: appeal {decided.ticket_id} (decision {decided.decision_id}); the person is told")
+    except AtelierError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print("TICKET_ID must be an appeal's ticket id (a UUID)", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
 def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Provenance checks and the moderation desk (reports, takedowns, suspensions)."""
     provenance = verbs.add_parser("provenance", help="C2PA provenance of generated images")
@@ -745,8 +801,21 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     suspend.add_argument("email", help="finds the account; not stored")
     suspend.add_argument("--reason", required=True, help="shown to the account holder; not written to the audit log")
     moderation_verbs.add_parser("unsuspend", help="lift a suspension").add_argument("email")
+    listing_appeals = moderation_verbs.add_parser("appeals", help="appeals against decisions, oldest waiting first")
+    listing_appeals.add_argument("--all", action="store_true", help="decided ones too, newest first")
+    listing_appeals.add_argument("--limit", type=int, default=100)
+    decide = moderation_verbs.add_parser(
+        "appeal-decide", help="restore or confirm the decision an appeal contests; the person is told (audited)"
+    )
+    decide.add_argument("ticket_id", help="the appeal's ticket id (see `moderation appeals`)")
+    outcome = decide.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--restore", action="store_true", help="overturn: lift the takedown/suspension/block/flag")
+    outcome.add_argument("--confirm", action="store_true", help="the decision stands")
+    decide.add_argument("--note", required=True, help="to the person (mailed and shown in Notices), 1-10,000 chars")
     for verb_parser in moderation_verbs.choices.values():
         verb_parser.set_defaults(run=cmd_moderation)
+    listing_appeals.set_defaults(run=_moderation_appeals)
+    decide.set_defaults(run=_moderation_appeals)
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from config.email import check_sender_settings
 from config.limits import Bucket, buckets_with
 from config.models import check_speedups_off, offered_models
+from config.processors import KEYS as PROCESSOR_KEYS
 
 # Values that mean "nobody filled this in"; production refuses them.
 # The product catalogue ships next to this module, so it is found wherever the package is installed.
@@ -141,6 +142,39 @@ class Settings(BaseSettings):
     )
     dataset_secret: str | None = Field(None, validation_alias=_env("ATELIER_DATASET_KEY"))
 
+    # The privacy policy's "who we are" and recipients (config/policies/render.py): the controller and how to reach
+    # them, a data-protection contact where one is appointed, the supervisory authority ("Name https://url"), the
+    # email provider's name and, per processor (config/processors.py), where the data goes and the safeguard for a
+    # transfer outside the EEA (`key=text` pairs separated by `;`). `deploy.py deploy` refuses unset ones.
+    controller_name: str | None = Field(None, validation_alias=_env("ATELIER_CONTROLLER_NAME"))
+    controller_address: str | None = Field(None, validation_alias=_env("ATELIER_CONTROLLER_ADDRESS"))
+    controller_email: str | None = Field(None, validation_alias=_env("ATELIER_CONTROLLER_EMAIL"))
+    dpo_email: str | None = Field(None, validation_alias=_env("ATELIER_DPO_EMAIL"))
+    supervisory_authority: str | None = Field(None, validation_alias=_env("ATELIER_SUPERVISORY_AUTHORITY"))
+    email_provider: str | None = Field(None, validation_alias=_env("ATELIER_EMAIL_PROVIDER"))
+    processor_regions: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("ATELIER_PROCESSOR_REGIONS")
+    )
+    transfer_safeguards: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("ATELIER_TRANSFER_SAFEGUARDS")
+    )
+
+    @field_validator("processor_regions", "transfer_safeguards", mode="before")
+    @classmethod
+    def _processor_pairs(cls, value: object) -> object:
+        """`supabase=EU (Frankfurt);modal=United States` → {"supabase": "EU (Frankfurt)", ...}; keys are checked
+        against config/processors.py."""
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(";") if item.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("a processor list is `key=text` pairs separated by `;`")
+            value = {key.strip(): text.strip() for key, _, text in pairs}
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(PROCESSOR_KEYS))
+            if unknown:
+                raise ValueError(f"unknown processor(s) {', '.join(unknown)}; known: {', '.join(PROCESSOR_KEYS)}")
+        return value
+
     @field_validator(
         "noncommercial_licensed",
         "trusted_proxies",
@@ -263,6 +297,45 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"production refuses missing or placeholder settings: {', '.join(bad)}")
         return self
+
+    @property
+    def supervisory_authority_parts(self) -> tuple[str, str | None]:
+        """ATELIER_SUPERVISORY_AUTHORITY as (name, URL): the URL is its last word when that is an http(s) link."""
+        text = (self.supervisory_authority or "").strip()
+        name, _, last = text.rpartition(" ")
+        if last.startswith(("https://", "http://")):
+            return name.strip(), last
+        return text, None
+
+    def privacy_settings_missing(self) -> list[str]:
+        """The settings the privacy policy needs that are unset or placeholders (`deploy.py deploy` refuses them):
+        the controller, the supervisory authority with its URL, and, per processor this deployment calls, its
+        region and transfer safeguard (and the email provider's name when mail goes out by SMTP)."""
+        bad = [
+            name
+            for name, value in (
+                ("ATELIER_CONTROLLER_NAME", self.controller_name),
+                ("ATELIER_CONTROLLER_ADDRESS", self.controller_address),
+                ("ATELIER_CONTROLLER_EMAIL", self.controller_email),
+                ("ATELIER_SUPERVISORY_AUTHORITY", self.supervisory_authority),
+            )
+            if is_placeholder(value)
+        ]
+        if not is_placeholder(self.supervisory_authority) and self.supervisory_authority_parts[1] is None:
+            bad.append("ATELIER_SUPERVISORY_AUTHORITY (name, then its https:// URL)")
+        if self.dpo_email and is_placeholder(self.dpo_email):
+            bad.append("ATELIER_DPO_EMAIL (a placeholder; leave it unset when no DPO is appointed)")
+        used = ["supabase", "modal"] + (["polar"] if self.billing_enabled else [])
+        if self.email_sender == "smtp":
+            used.append("email")
+            if is_placeholder(self.email_provider):
+                bad.append("ATELIER_EMAIL_PROVIDER")
+        for key in used:
+            if is_placeholder(self.processor_regions.get(key)):
+                bad.append(f"ATELIER_PROCESSOR_REGIONS ({key}=...)")
+            if is_placeholder(self.transfer_safeguards.get(key)):
+                bad.append(f"ATELIER_TRANSFER_SAFEGUARDS ({key}=...)")
+        return bad
 
     @property
     def is_production(self) -> bool:

@@ -12,7 +12,7 @@ from uuid import UUID
 from shared.kit.db import Database
 from shared.media.images import CleanImage
 from shared.moderation import ContentBlocked, Moderator
-from shared.trust import decisions
+from shared.trust import screening
 
 
 def judge_uploads(
@@ -20,6 +20,6 @@ def judge_uploads(
 ) -> None:
     """Raise ContentBlocked (`refusal` as its message) if any image is blocked; ModerationUnavailable passes up."""
     pairs = [(image.data, image.content_type) for image in images]
-    verdicts = decisions.judge_and_record(db, moderator, pairs, user_id=user_id, stage="upload")
+    verdicts = screening.judge_and_record(db, moderator, pairs, user_id=user_id, stage="upload")
     if not all(verdict.allowed for verdict in verdicts):
         raise ContentBlocked(refusal)

@@ -37,7 +37,7 @@ from shared.media.thumbnails import THUMBNAIL_TYPE, make_thumbnail
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.provenance.marks import Marked, Marker
 from shared.provenance.verify import content_type_of
-from shared.trust import decisions
+from shared.trust import screening
 
 log = logging.getLogger("atelier.worker")
 
@@ -157,7 +157,7 @@ class JobRunner:
     def _check_outputs(self, job: Job, result: RenderResult) -> list[RenderedImage]:
         """Judge every output before anything is stored or charged, and record each decision (never the image)."""
         pairs = [(image.data, image.content_type) for image in result.images]
-        verdicts = decisions.judge_and_record(
+        verdicts = screening.judge_and_record(
             self.db, self.moderator, pairs, user_id=job.user_id, stage="output", job_id=job.id
         )
         return [image for image, verdict in zip(result.images, verdicts, strict=True) if verdict.allowed]

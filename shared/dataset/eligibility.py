@@ -1,9 +1,12 @@
 """Which images may go into the service-improvement dataset, decided in one SQL condition at build and purge.
 
-Outputs only (never uploads or masks, never an image used as the input of an edit), not deleted, not taken
-down and never flagged or blocked by moderation, of accounts that allow `service_improvement` now (their latest
-consent event, or the default ATELIER_IMPROVEMENT_DEFAULT when they never chose) and are not restricted,
-suspended or awaiting erasure. The privacy guard (`can_process`) answers with the same choice rule.
+Outputs only (never uploads or masks, never an image used as the input of an edit), with no upload in their
+lineage (`media.upload_lineage`, set when the output is recorded by following its job's input image and mask back:
+an edit, inpainting, upscale or variation of a person's upload, or anything made from one, never goes in), not
+deleted, not taken down and never flagged or blocked by moderation, of accounts that allow
+`service_improvement` now (their latest consent event, or the default ATELIER_IMPROVEMENT_DEFAULT when they
+never chose) and are not restricted, suspended or awaiting erasure. The privacy guard (`can_process`) answers
+with the same choice rule.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ select m.id, m.user_id, m.storage_key, m.task, m.model, m.width, m.height, m.cre
  where m.kind = 'output'
    and m.deleted_at is null
    and m.taken_down_at is null
+   and not m.upload_lineage
    and not exists (select 1 from jobs j where j.image_id = m.id or j.mask_id = m.id)
    and not exists (select 1 from moderation_decisions d where d.media_id = m.id and d.outcome <> 'allowed')
    and a.restricted_at is null

@@ -26,6 +26,7 @@ TEMPLATES: tuple[str, ...] = (
     "content_restored",
     "account_suspended",
     "account_unsuspended",
+    "appeal_decided",
 )
 
 TOPICS = {"general": "a general question", "account": "your account", "billing": "billing", "privacy": "privacy"}
@@ -95,10 +96,12 @@ def policy_update(site: Site, data: dict[str, Any]) -> Rendered:
     blocks: list[Block] = [
         f"Version {data['version']} of the {site.product} {label} applies from {_day(data['effective_at'])}.",
     ]
+    if data.get("summary"):
+        blocks.append(f"What changed: {data['summary']}")
     if data["material"]:
         blocks += [
-            "What changed: this is a material change to how we handle your data or to your rights, so we ask "
-            "you to read it and accept it.",
+            "This is a material change to how we handle your data or to your rights, so we ask you to read it "
+            "and accept it.",
             Link("Read the new text", url),
             f"If you do nothing: the next time you sign in, {site.product} asks you to accept the new version "
             "before you can go on. Until then you can still sign in, read and export your data, change your "
@@ -205,6 +208,7 @@ RENDERERS: dict[str, Callable[[Site, dict[str, Any]], Rendered]] = {
     "content_restored": notice,
     "account_suspended": notice,
     "account_unsuspended": notice,
+    "appeal_decided": notice,
 }
 
 

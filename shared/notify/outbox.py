@@ -109,7 +109,7 @@ returning id, next_attempt_at, created_at
 _FACTS = """
 select o.id, o.template, o.user_id, o.params, o.attempts,
        coalesce(a.email, t.contact_email) as address,
-       p.kind, p.version, p.material, p.effective_at,
+       p.kind, p.version, p.material, p.effective_at, p.summary,
        e.storage_key, e.expires_at, e.status as export_status,
        t.subject, t.topic, t.source, m.body as reply,
        n.title as notice_title, n.body as notice_body

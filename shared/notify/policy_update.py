@@ -25,9 +25,11 @@ def publish(
     material: bool,
     effective_at: datetime | None = None,
     batch_size: int = DEFAULT_BATCH,
+    summary: str | None = None,
 ) -> PublishResult:
-    """Publish a new version (`deploy.py policy publish`) and queue one in-app notice and one email per user."""
-    policy, created = add_version(db, text, kind=kind, material=material, effective_at=effective_at)
+    """Publish a new version (`deploy.py policy publish`) and queue one in-app notice and one email per user; the
+    `summary` of what changed is stored with the version and repeated in the notice."""
+    policy, created = add_version(db, text, kind=kind, material=material, effective_at=effective_at, summary=summary)
     notices, emails = fan_out(db, policy, batch_size=batch_size)
     return PublishResult(policy=policy, created=created, notices_created=notices, emails_queued=emails)
 
@@ -55,6 +57,8 @@ def fan_out(db: Database, policy: PolicyVersion, *, batch_size: int = DEFAULT_BA
     label = "privacy policy" if policy.kind == "privacy" else "terms of service"
     title = f"We updated our {label}"
     body = f"Version {policy.version} of our {label} is in force from {policy.effective_at:%Y-%m-%d}."
+    if policy.summary:
+        body += f" What changed: {policy.summary}"
     if policy.material:
         body += " Please review and accept it to keep using Atelier."
     after = UUID(int=0)

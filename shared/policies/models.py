@@ -18,6 +18,7 @@ class PolicyVersion:
     text_sha256: str
     material: bool
     text: str
+    summary: str | None = None  # what changed since the previous version, shown on the accept page
 
     @property
     def url(self) -> str:

@@ -9,7 +9,7 @@ from uuid import UUID
 from shared.kit.db.database import Connection
 from shared.policies.models import Acceptance, PolicyVersion
 
-_COLUMNS = "id, kind, version, effective_at, text_sha256, material, text"
+_COLUMNS = "id, kind, version, effective_at, text_sha256, material, text, summary"
 
 
 def _policy(row: dict[str, Any]) -> PolicyVersion:
@@ -32,12 +32,20 @@ def count(conn: Connection, kind: str) -> int:
 
 
 def insert(
-    conn: Connection, *, kind: str, version: int, effective_at: datetime, sha256: str, material: bool, text: str
+    conn: Connection,
+    *,
+    kind: str,
+    version: int,
+    effective_at: datetime,
+    sha256: str,
+    material: bool,
+    text: str,
+    summary: str | None = None,
 ) -> PolicyVersion | None:
     row = conn.execute(
-        f"""insert into policy_versions (kind, version, effective_at, text_sha256, material, text)
-            values (%s, %s, %s, %s, %s, %s) on conflict (kind, version) do nothing returning {_COLUMNS}""",
-        (kind, version, effective_at, sha256, material, text),
+        f"""insert into policy_versions (kind, version, effective_at, text_sha256, material, text, summary)
+            values (%s, %s, %s, %s, %s, %s, %s) on conflict (kind, version) do nothing returning {_COLUMNS}""",
+        (kind, version, effective_at, sha256, material, text, summary),
     ).fetchone()
     return _policy(row) if row else None
 

@@ -133,8 +133,17 @@ def check_gate(conn: Connection, user_id: UUID, method: str, path: str, *, now: 
         )
 
 
+MAX_SUMMARY = 2000
+
+
 def add_version(
-    db: Database, text: str, *, kind: PolicyKind, material: bool, effective_at: datetime | None = None
+    db: Database,
+    text: str,
+    *,
+    kind: PolicyKind,
+    material: bool,
+    effective_at: datetime | None = None,
+    summary: str | None = None,
 ) -> tuple[PolicyVersion, bool]:
     """Store a new version of `kind` unless the latest one has this very text; returns (version, created).
 
@@ -142,6 +151,9 @@ def add_version(
     about it is the notify package's part (shared/notify/policy_update.py)."""
     if not text.strip():
         raise ValueError("a policy text cannot be empty")
+    summary = (summary or "").strip() or None
+    if summary is not None and len(summary) > MAX_SUMMARY:
+        raise ValueError(f"a summary is at most {MAX_SUMMARY} characters")
     sha = text_sha256(text)
     with db.transaction() as conn:
         conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_PUBLISH_LOCK, kind))
@@ -157,6 +169,7 @@ def add_version(
                 sha256=sha,
                 material=material,
                 text=text,
+                summary=summary,
             )
         else:
             policy = latest

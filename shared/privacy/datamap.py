@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from config.processors import PROCESSORS
+
 
 class Category(StrEnum):
     ACCOUNT = "account"
@@ -375,10 +377,12 @@ TABLES: tuple[TableEntry, ...] = (
         table="moderation_decisions",
         subject_column="user_id",
         category=Category.USAGE,
-        purpose="record why an output, upload or publication was allowed, flagged or blocked (model, score, time)",
+        purpose="record why an output, upload or publication was allowed, flagged or blocked (model, score, time), "
+        "and an operator's takedown or suspension with the reason given: the statement of reasons an appeal contests",
         legal_basis=LegalBasis.LEGITIMATE_INTEREST,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
+        personal_columns=("reason",),
     ),
     TableEntry(
         table="gallery_reports",
@@ -447,29 +451,9 @@ STORAGE: tuple[StorageEntry, ...] = (
     ),
 )
 
-# Who else processes personal data on our behalf (the export's summary names them).
-RECIPIENTS: tuple[Recipient, ...] = (
-    Recipient(
-        "Supabase",
-        "processor: hosting of the database, file storage and sign-in",
-        "account, usage, media, device/connection, payment, support and consent data at rest",
-    ),
-    Recipient(
-        "Modal",
-        "processor: the servers that run the API, the scheduled tasks and image generation",
-        "prompts and images while a request or generation runs; nothing is kept there afterwards",
-    ),
-    Recipient(
-        "Our email delivery service",
-        "processor: the SMTP provider that delivers the emails we send (named in the privacy policy)",
-        "your email address and the emails we send you (policy notices, exports, deletion, support answers)",
-    ),
-    Recipient(
-        "Polar",
-        "merchant of record: checkout, payments, invoices, tax and refunds",
-        "your account id, what you bought, and the billing details you give Polar directly",
-    ),
-)
+# Who else processes personal data on our behalf (the export's summary names them): the processors of
+# config/processors.py, which the privacy policy's recipients table is rendered from too.
+RECIPIENTS: tuple[Recipient, ...] = tuple(Recipient(p.name, p.role, p.data) for p in PROCESSORS)
 
 # Tables that hold no personal data, with the reason; the schema test accepts these unmapped.
 SYSTEM_TABLES: dict[str, str] = {

@@ -18,11 +18,12 @@ from uuid import UUID
 from config.limits import MAX_ATTACHMENTS
 from shared.access import locks
 from shared.kit.db.database import Connection, Database
-from shared.kit.errors import NotFound, Unprocessable
+from shared.kit.errors import Conflict, NotFound, Unprocessable
 from shared.kit.pagination import Cursor, Page, page_of
 from shared.kit.text import has_control_characters
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.storage import Storage, user_prefix
+from shared.trust import decisions
 
 MAX_SUBJECT = 200
 MAX_MESSAGE = 10_000
@@ -67,6 +68,15 @@ class Ticket:
     created_at: datetime
     updated_at: datetime
     messages: list[Message]
+    topic: str = "general"
+    decision_id: UUID | None = None  # an appeal: the moderation decision it contests
+    appeal_outcome: str | None = None  # restored | confirmed, once a person has decided
+
+
+class AlreadyAppealed(Conflict):
+    """This decision has an appeal already; add to that ticket instead."""
+
+    code = "already_appealed"
 
 
 def support_prefix(user_id: UUID) -> str:
@@ -133,19 +143,45 @@ def _insert_message(
     return message_id
 
 
+def _appealable(conn: Connection, user_id: UUID, decision_id: UUID) -> None:
+    """The caller's own decision that went against them (another's is 404), not appealed yet (409)."""
+    decision = decisions.get(conn, decision_id, user_id=user_id)
+    if decision.outcome == "allowed":
+        raise NotFound("No such moderation decision.", code="decision_not_found")
+    taken = conn.execute("select id from support_tickets where decision_id = %s", (decision_id,)).fetchone()
+    if taken is not None:
+        raise AlreadyAppealed(f"This decision is appealed already (ticket {taken['id']}).")
+
+
 def open_ticket(
-    db: Database, storage: Storage, *, user_id: UUID, subject: str, message: str, images: Sequence[CleanImage]
+    db: Database,
+    storage: Storage,
+    *,
+    user_id: UUID,
+    subject: str,
+    message: str,
+    images: Sequence[CleanImage],
+    decision_id: UUID | None = None,
 ) -> Ticket:
+    """Open a ticket; with `decision_id` it is an appeal (topic `appeal`) against that moderation decision."""
     check_text(subject, message)
     check_attachment_count(len(images))
+    if decision_id is not None:
+        with db.transaction() as conn:
+            _appealable(conn, user_id, decision_id)  # before any attachment is stored
     stored = _store(storage, user_id, images)
     try:
         with db.transaction() as conn:
             locks.check_writable(conn, user_id)  # attachments racing the account's erasure leave nothing
+            if decision_id is not None:
+                _appealable(conn, user_id, decision_id)
             row = conn.execute(
-                "insert into support_tickets (user_id, subject) values (%s, %s) returning id",
-                (user_id, subject.strip()),
+                """insert into support_tickets (user_id, subject, topic, decision_id)
+                   values (%s, %s, %s, %s) on conflict do nothing returning id""",
+                (user_id, subject.strip(), "appeal" if decision_id else "general", decision_id),
             ).fetchone()
+            if row is None and decision_id is not None:  # a concurrent appeal of the same decision won
+                raise AlreadyAppealed("This decision is appealed already.")
             if row is None:
                 raise RuntimeError("insert returned nothing")
             _insert_message(conn, user_id, row["id"], message, stored)
@@ -181,8 +217,8 @@ def add_message(
 
 def _owned(conn: Connection, user_id: UUID, ticket_id: UUID, *, lock: bool = False) -> dict[str, Any]:
     row = conn.execute(
-        "select id, subject, status, created_at, updated_at from support_tickets where id = %s and user_id = %s"
-        + (" for update" if lock else ""),
+        "select id, subject, status, created_at, updated_at, topic, decision_id, appeal_outcome from support_tickets "
+        "where id = %s and user_id = %s" + (" for update" if lock else ""),
         (ticket_id, user_id),
     ).fetchone()
     if row is None:
@@ -218,14 +254,24 @@ def _with_messages(conn: Connection, tickets: list[dict[str, Any]]) -> list[Tick
             Message(m["id"], m["author"], m["body"], m["created_at"], by_message.get(m["id"], []))
         )
     return [
-        Ticket(t["id"], t["subject"], t["status"], t["created_at"], t["updated_at"], by_ticket.get(t["id"], []))
+        Ticket(
+            t["id"],
+            t["subject"],
+            t["status"],
+            t["created_at"],
+            t["updated_at"],
+            by_ticket.get(t["id"], []),
+            t["topic"],
+            t["decision_id"],
+            t["appeal_outcome"],
+        )
         for t in tickets
     ]
 
 
 def list_tickets(conn: Connection, user_id: UUID, *, cursor: Cursor | None, limit: int) -> Page[Ticket]:
     rows = conn.execute(
-        """select id, subject, status, created_at, updated_at from support_tickets
+        """select id, subject, status, created_at, updated_at, topic, decision_id, appeal_outcome from support_tickets
            where user_id = %(uid)s and (%(at)s::timestamptz is null or (created_at, id) < (%(at)s, %(id)s))
            order by created_at desc, id desc limit %(limit)s""",
         {

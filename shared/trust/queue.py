@@ -34,7 +34,7 @@ def queue(conn: Connection, *, limit: int = 100) -> list[QueueItem]:
                select o.id as media_id, count(*) as flags, max(d.score) as top_score, max(d.created_at) as last_at
                  from moderation_decisions d
                  join media o on o.id = d.media_id or (d.media_id is null and d.job_id = o.job_id)
-                where d.outcome <> 'allowed'
+                where d.outcome <> 'allowed' and d.overturned_at is null and d.model <> 'operator'
                 group by o.id)
            select m.id as media_id, m.storage_key, m.public, coalesce(r.reports, 0) as reports,
                   coalesce(r.reasons, '{}') as reasons, coalesce(f.flags, 0) as flags, f.top_score,

@@ -15,6 +15,7 @@ from shared.accounts import repo as accounts_repo
 from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, Forbidden, NotFound
+from shared.trust import decisions
 from shared.trust.notices import CONTEST, notify
 
 OPERATOR = "operator"
@@ -70,15 +71,18 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
     account = _one_account(conn, email)
     if not accounts_repo.suspend(conn, account.id, reason=text):
         return SuspensionChange(account.id, changed=False)
+    decision = decisions.record_operator(conn, user_id=account.id, stage="suspension", reason=text)
     notify(
         conn,
         account.id,
         kind="account_suspended",
         title="Your account is suspended",
         body=(
-            f"Reason: {text}\n\nYou can still sign in, see your images, export your data and delete your "
-            f"account, but you cannot upload, generate, publish or buy credits. {CONTEST}"
+            f"Reason: {text}\n\n{decisions.statement(decision)}\n\nYou can still sign in, see your images, "
+            f"export your data and delete your account, but you cannot upload, generate, publish or buy credits. "
+            f"{CONTEST}"
         ),
+        decision_id=decision.id,
     )
     audit.record(conn, actor=OPERATOR, action="account.suspend", subject_id=account.id, details={})
     return SuspensionChange(account.id, changed=True)
@@ -86,15 +90,24 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
 
 def unsuspend(conn: Connection, *, email: str) -> SuspensionChange:
     """Lift a suspension; idempotent."""
-    account = _one_account(conn, email)
-    if not accounts_repo.unsuspend(conn, account.id):
-        return SuspensionChange(account.id, changed=False)
-    notify(
-        conn,
-        account.id,
-        kind="account_unsuspended",
-        title="Your account is active again",
-        body="The suspension of your account was lifted; everything works again.",
-    )
-    audit.record(conn, actor=OPERATOR, action="account.unsuspend", subject_id=account.id, details={})
-    return SuspensionChange(account.id, changed=True)
+    return unsuspend_account(conn, _one_account(conn, email).id)
+
+
+def unsuspend_account(conn: Connection, account_id: UUID, *, tell_owner: bool = True) -> SuspensionChange:
+    """Lift a suspension by account id (its decision is overturned); `tell_owner=False` when the caller tells
+    them (an appeal)."""
+    if not accounts_repo.unsuspend(conn, account_id):
+        return SuspensionChange(account_id, changed=False)
+    found = decisions.latest_operator(conn, stage="suspension", user_id=account_id, media_id=None)
+    if found is not None:
+        decisions.overturn(conn, found.id)
+    if tell_owner:
+        notify(
+            conn,
+            account_id,
+            kind="account_unsuspended",
+            title="Your account is active again",
+            body="The suspension of your account was lifted; everything works again.",
+        )
+    audit.record(conn, actor=OPERATOR, action="account.unsuspend", subject_id=account_id, details={})
+    return SuspensionChange(account_id, changed=True)

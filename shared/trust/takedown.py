@@ -14,6 +14,7 @@ from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, NotFound
 from shared.media import repo as media_repo
+from shared.trust import decisions
 from shared.trust.notices import CONTEST, notify
 
 OPERATOR = "operator"
@@ -48,6 +49,7 @@ def takedown(conn: Connection, media_id: UUID, *, reason: str) -> TakedownChange
         return TakedownChange(media_id, changed=False)
     media_repo.take_down(conn, media_id, reason=text)
     reports = conn.execute("select count(*) as n from gallery_reports where media_id = %s", (media_id,)).fetchone()
+    decision = decisions.record_operator(conn, user_id=owner, stage="takedown", reason=text, media_id=media_id)
     notify(
         conn,
         owner,
@@ -56,8 +58,10 @@ def takedown(conn: Connection, media_id: UUID, *, reason: str) -> TakedownChange
         body=(
             f"We removed image {media_id} from the public gallery; it cannot be published again unless a "
             "review restores it.\n\n"
-            f"Reason: {text}\n\nIt stays in your history, and you can still download or delete it. {CONTEST}"
+            f"Reason: {text}\n\n{decisions.statement(decision)}\n\n"
+            f"It stays in your history, and you can still download or delete it. {CONTEST}"
         ),
+        decision_id=decision.id,
     )
     audit.record(
         conn,
@@ -69,17 +73,22 @@ def takedown(conn: Connection, media_id: UUID, *, reason: str) -> TakedownChange
     return TakedownChange(media_id, changed=True)
 
 
-def restore(conn: Connection, media_id: UUID) -> TakedownChange:
+def restore(conn: Connection, media_id: UUID, *, tell_owner: bool = True) -> TakedownChange:
+    """Lift a takedown (its decision is overturned); `tell_owner=False` when the caller tells them (an appeal)."""
     owner, down = _locked(conn, media_id)
     if not down:
         return TakedownChange(media_id, changed=False)
     media_repo.restore_taken_down(conn, media_id)
-    notify(
-        conn,
-        owner,
-        kind="content_restored",
-        title="An image of yours was restored",
-        body=f"After review, image {media_id} may be published in the gallery again.",
-    )
+    found = decisions.latest_operator(conn, stage="takedown", user_id=owner, media_id=media_id)
+    if found is not None:
+        decisions.overturn(conn, found.id)
+    if tell_owner:
+        notify(
+            conn,
+            owner,
+            kind="content_restored",
+            title="An image of yours was restored",
+            body=f"After review, image {media_id} may be published in the gallery again.",
+        )
     audit.record(conn, actor=OPERATOR, action="media.restore", subject_id=owner, details={"media_id": str(media_id)})
     return TakedownChange(media_id, changed=True)

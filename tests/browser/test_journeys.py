@@ -71,9 +71,9 @@ def test_before_signing_in_gallery_cookie_banner_and_policies(browser: Browser, 
     expect(page.get_by_role("heading", name="Terms of service", level=1)).to_be_visible()
     tab.check("terms")
     # A section link lands on that section: the one a withheld image's "What this means" opens (web/js/jobs.js).
-    tab.open("policy/privacy/safety-checks")
+    tab.open("policy/privacy#automated-decisions")
     expect(page.get_by_role("heading", name="Privacy policy", level=1)).to_be_visible()
-    section = page.get_by_role("listitem").filter(has_text="Safety checks")
+    section = page.get_by_role("heading", name="Automated decisions")
     expect(section).to_be_in_viewport()
     top = section.evaluate("(el) => el.getBoundingClientRect().top")
     header = page.get_by_role("banner").evaluate("(el) => el.getBoundingClientRect().bottom")

@@ -330,3 +330,49 @@ def test_a_support_attachment_is_refused_when_the_classifier_fails(make_studio: 
     assert response.json()["error"]["code"] == "moderation_unavailable"
     assert studio.storage.list(f"users/{who.id}/") == []
     assert _tickets(studio, who) == []
+
+
+def _notices(studio: Studio, who: Person) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = studio.client.get("/v1/me/notifications", headers=who.headers).json()["items"]
+    return items
+
+
+def test_a_blocked_output_and_a_flagged_upload_state_their_reasons_and_can_be_appealed(make_studio: Any) -> None:
+    """The classifier's decisions come with a statement of reasons (what, which classifier and score, when) in
+    Notices, linked to the decision, and an appeal of either reaches a person who can overturn it."""
+    from datetime import UTC, datetime
+
+    from shared.support import appeals
+
+    studio: Studio = make_studio(FORCE_UNSAFE)
+    who = _member(studio)
+    assert _generate(studio, who)["status"] == "failed"
+    [blocked] = [n for n in _notices(studio, who) if n["kind"] == "moderation_output"]
+    [decision] = _decisions(studio.db)
+    assert blocked["decision_id"] == str(decision["id"])
+    for part in ("What: A generated image was blocked", f"the image classifier {TINY_MODEL}", "'sexual'",
+                 "When: ", "credits for it were returned", "Appeal"):  # fmt: skip
+        assert part in blocked["body"], part
+
+    flagging: Studio = make_studio(FLAG_ALL)
+    uploaded = flagging.client.post(
+        "/v1/uploads", headers=who.headers, files={"file": ("a.png", png(32, 32), "image/png")}
+    )
+    assert uploaded.status_code == 201  # flagged, not blocked: stored
+    [flagged] = [n for n in _notices(flagging, who) if n["kind"] == "moderation_upload"]
+    assert "flagged for a person to review" in flagged["body"]
+
+    for notice in (blocked, flagged):
+        form = {"subject": "Appeal", "message": "This is a landscape.", "decision_id": notice["decision_id"]}
+        opened = studio.client.post("/v1/support/tickets", data=form, headers=who.headers)
+        assert opened.status_code == 201, opened.text
+        with studio.db.transaction() as conn:
+            done = appeals.decide(
+                conn, uuid.UUID(opened.json()["id"]), outcome="restored", note="A false positive.",
+                now=datetime.now(UTC),
+            )  # fmt: skip
+        assert done.outcome == "restored"
+    outcomes = [n for n in _notices(studio, who) if n["kind"] == "appeal_decided"]
+    assert len(outcomes) == 2
+    assert any("generate it again" in n["body"] for n in outcomes)
+    assert all(d["overturned_at"] is not None for d in _decisions(studio.db) if d["outcome"] != "allowed")

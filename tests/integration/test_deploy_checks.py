@@ -127,12 +127,23 @@ def _unreachable_modal() -> dict[str, str]:
     return {"MODAL_SERVER_URL": f"http://127.0.0.1:{port}", "MODAL_TOKEN_ID": "ak-x", "MODAL_TOKEN_SECRET": "as-x"}
 
 
+# What the privacy policy needs to name (Settings.privacy_settings_missing); a deploy without them is refused.
+PRIVACY = {
+    "ATELIER_CONTROLLER_NAME": "Atelier Studio SAS",
+    "ATELIER_CONTROLLER_ADDRESS": "12 rue de l'Exemple, 75001 Paris, France",
+    "ATELIER_CONTROLLER_EMAIL": "privacy@atelier.example",
+    "ATELIER_SUPERVISORY_AUTHORITY": "CNIL https://www.cnil.fr",
+    "ATELIER_PROCESSOR_REGIONS": "supabase=EU (Frankfurt);modal=United States",
+    "ATELIER_TRANSFER_SAFEGUARDS": "supabase=none: stays in the EEA;modal=standard contractual clauses",
+}
+
+
 @pytest.mark.slow
 def test_deploy_gets_past_every_check_to_building_the_app(
     storage: tuple[BucketApi, Loopback], database_url: str, tmp_path: Path
 ) -> None:
     api, server = storage
-    env = {"DATABASE_URL": database_url, "SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": KEY}
+    env = {"DATABASE_URL": database_url, "SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": KEY, **PRIVACY}
     result = _deploy({**env, **_unreachable_modal()}, tmp_path)
     output = result.stdout + result.stderr
     assert "refused" not in output, output
@@ -153,7 +164,7 @@ def test_deploy_refuses_a_public_bucket_and_missing_settings(
         "id": BUCKET, "name": BUCKET, "owner": "", "public": True, "created_at": "2030-01-01T00:00:00Z",
         "updated_at": "2030-01-01T00:00:00Z", "file_size_limit": None, "allowed_mime_types": None,
     }  # fmt: skip
-    env = {"DATABASE_URL": database_url, "SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": KEY}
+    env = {"DATABASE_URL": database_url, "SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": KEY, **PRIVACY}
     public = _deploy({**env, **_unreachable_modal()}, tmp_path)
     assert public.returncode == 2, public.stdout + public.stderr
     assert f"deploy refused: bucket '{BUCKET}' is public" in public.stderr
@@ -195,3 +206,39 @@ def test_local_with_supabase_storage_checks_its_bucket_at_start_as_deploy_does(
     assert unset.returncode == 2
     assert "SUPABASE_URL and SUPABASE_SECRET_KEY" in unset.stderr
     assert not (tmp_path / "data").exists()  # refused before anything started
+
+
+@pytest.mark.slow
+def test_deploy_refuses_an_unset_or_placeholder_controller_authority_or_processor_region(
+    storage: tuple[BucketApi, Loopback], database_url: str, tmp_path: Path
+) -> None:
+    _, server = storage
+    env = {"DATABASE_URL": database_url, "SUPABASE_URL": server.url, "SUPABASE_SECRET_KEY": KEY, **_unreachable_modal()}
+    unset = _deploy(env, tmp_path)
+    assert unset.returncode == 2, unset.stdout + unset.stderr
+    for name in (
+        "ATELIER_CONTROLLER_NAME", "ATELIER_CONTROLLER_ADDRESS", "ATELIER_CONTROLLER_EMAIL",
+        "ATELIER_SUPERVISORY_AUTHORITY", "ATELIER_PROCESSOR_REGIONS (supabase=...)",
+        "ATELIER_TRANSFER_SAFEGUARDS (modal=...)",
+    ):  # fmt: skip
+        assert name in unset.stderr, unset.stderr
+    placeholders = {
+        **PRIVACY,
+        "ATELIER_CONTROLLER_NAME": "changeme",
+        "ATELIER_SUPERVISORY_AUTHORITY": "CNIL",  # no URL
+        "ATELIER_PROCESSOR_REGIONS": "supabase=TODO;modal=United States",
+        "ATELIER_DPO_EMAIL": "placeholder",
+        "POLAR_ACCESS_TOKEN": "polar_oat_x",
+        "POLAR_WEBHOOK_SECRET": "whsec_x",
+    }
+    refused = _deploy({**env, **placeholders}, tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "deploy refused: the privacy policy" in refused.stderr
+    for name in (
+        "ATELIER_CONTROLLER_NAME", "ATELIER_SUPERVISORY_AUTHORITY (name, then its https:// URL)",
+        "ATELIER_PROCESSOR_REGIONS (supabase=...)", "ATELIER_DPO_EMAIL", "ATELIER_PROCESSOR_REGIONS (polar=...)",
+    ):  # fmt: skip
+        assert name in refused.stderr, refused.stderr
+    assert "ATELIER_CONTROLLER_EMAIL" not in refused.stderr
+    assert "applied" not in refused.stdout  # refused before migrating or touching the bucket
+    assert not server.requests

@@ -434,3 +434,55 @@ def test_deploy_dataset_build_list_export(db: Database, database_url: str, tmp_p
     missing = deploy("export", "nope", str(out))
     assert (missing.returncode, "dataset_version_not_found" in missing.stderr) == (2, True)
     assert "ada-person" not in built.stdout + built.stderr + listed.stdout + exported.stdout
+
+
+def _made_from(world: World, label: str, owner: str, source: str, task: str) -> UUID:
+    """An output of a `task` job whose input image is `source` (as the API creates it: the job first)."""
+    user_id = world.users[owner]
+    out = io.BytesIO()
+    Image.new("RGB", (32, 18), (10, 120, len(world.images) * 10 % 255)).save(out, "PNG")
+    with world.db.transaction() as conn:
+        job_id = job_row(conn, user_id)
+        conn.execute("update jobs set task = %s, image_id = %s where id = %s", (task, world.images[source], job_id))
+        item = media.store_output(
+            conn, world.storage, user_id=user_id, job_id=job_id, data=out.getvalue(), content_type="image/png",
+            width=32, height=18, task=task, model="flux-schnell", prompt=PROMPT,
+        )  # fmt: skip
+    world.images[label] = item.id
+    return item.id
+
+
+def test_nothing_with_an_upload_in_its_lineage_enters_and_what_got_in_is_withdrawn(world: World) -> None:
+    """An upscale of a selfie, an edit of it and an upscale of that edit stay out; an upscale of an image generated
+    from text alone goes in. An image that got in before its lineage was known leaves at the next purge."""
+    world.account("ada")
+    world.upload("selfie", "ada")
+    _made_from(world, "selfie-upscaled", "ada", "selfie", "upscale")
+    _made_from(world, "selfie-edited", "ada", "selfie", "edit")
+    _made_from(world, "selfie-edited-upscaled", "ada", "selfie-edited", "upscale")  # inherits the lineage
+    world.output("from-text", "ada")
+    _made_from(world, "from-text-upscaled", "ada", "from-text", "upscale")
+    with world.db.transaction() as conn:
+        rows = conn.execute(
+            "select id, upload_lineage from media where kind = 'output' and id = any(%s)",
+            ([world.images[k] for k in ("selfie-upscaled", "selfie-edited-upscaled", "from-text-upscaled")],),
+        ).fetchall()
+    assert {r["id"]: r["upload_lineage"] for r in rows} == {
+        world.images["selfie-upscaled"]: True,
+        world.images["selfie-edited-upscaled"]: True,
+        world.images["from-text-upscaled"]: False,
+    }
+    world.build("v1")
+    # from-text was the input of an upscale, so it stays out under the older rule; its upscale goes in.
+    assert world.refs("v1") == world.expected("from-text-upscaled")
+    # Deleting the selfie later unlinks the jobs' input (on delete set null), but the lineage stays recorded.
+    with world.db.transaction() as conn:
+        conn.execute("delete from media where id = %s", (world.images["selfie"],))
+    world.build("v2")
+    assert world.refs("v2") == world.expected("from-text-upscaled")
+    # An item that entered before its lineage was recorded (what migration 0023 backfills) is withdrawn.
+    with world.db.transaction() as conn:
+        conn.execute("update media set upload_lineage = true where id = %s", (world.images["from-text-upscaled"],))
+    assert world.purge() == 2
+    assert world.refs("v1") == world.refs("v2") == set()
+    assert "whose lineage includes an upload" in " ".join(shipped_text("privacy").split())

@@ -152,7 +152,7 @@ export function jobCard(job, d, actions = {}) {
       withheldSentence(job),
       withheldReason(job),
       job.withheld.reason === "moderation"
-        ? [" ", h("a", { href: `#/policy/privacy/${WITHHELD_POLICY_SECTION}`, target: "_blank", rel: "noopener" }, "What this means")]
+        ? [" ", h("a", { href: `#/policy/privacy#${WITHHELD_POLICY_SECTION}`, target: "_blank", rel: "noopener" }, "What this means")]
         : null,
     );
   }

@@ -46,9 +46,8 @@ function poll(jobId, onUpdate) {
   };
 }
 
-// The privacy policy's section that explains a withheld image (an automated safety check decided it). The policy
-// has no "Automated decisions" heading yet; when it does, this becomes "automated-decisions".
-export const WITHHELD_POLICY_SECTION = "safety-checks";
+// The privacy policy's section that explains a withheld image: an automated decision, and how to contest it.
+export const WITHHELD_POLICY_SECTION = "automated-decisions";
 
 // "1 of 2 images was withheld", "2 of 3 images were withheld": of what the job rendered (`count` it asked for).
 export function withheldSentence(job) {

@@ -1,8 +1,7 @@
-// Just enough Markdown for the policy texts (headings, paragraphs, lists, emphasis, links), built as DOM
-// nodes so a policy text can never inject markup. Headings are demoted one level: the page owns the h1.
-// With `anchors` (one text per page), each heading and each list item that opens with a bold term
-// ("- **Safety checks**: ...") gets an id from its words (`sectionId`), so a link can land on it:
-// `#/policy/privacy/safety-checks` (views/policy.js).
+// Just enough Markdown for the policy texts (headings, paragraphs, lists, tables, emphasis, links), built as DOM
+// nodes so a policy text can never inject markup. Headings are demoted one level: the page owns the h1. With
+// `{ anchors: true }` each heading gets an id from its text ("Automated decisions" → `automated-decisions`), so
+// `#/policy/privacy#automated-decisions` can point at a section.
 
 import { h } from "./dom.js";
 
@@ -25,14 +24,16 @@ function inline(text) {
   return out;
 }
 
-export function sectionId(words) {
-  const slug = words.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-  return `section-${slug}`;
+export function slug(text) {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 }
+
+const cells = (line) => line.trim().replace(/^\||\|$/g, "").split("|").map((cell) => cell.trim());
 
 export function renderMarkdown(source, { anchors = false } = {}) {
   const root = h("div", { class: "markdown" });
   let list = null;
+  let table = null;
   let paragraph = [];
   const flush = () => {
     if (paragraph.length) root.append(h("p", {}, inline(paragraph.join(" "))));
@@ -42,13 +43,26 @@ export function renderMarkdown(source, { anchors = false } = {}) {
     const line = raw.trim();
     const heading = /^(#{1,6})\s+(.*)$/.exec(line);
     const item = /^([-*]|\d+\.)\s+(.*)$/.exec(line);
+    if (line.startsWith("|")) {
+      flush();
+      list = null;
+      if (/^\|[\s|:-]+\|$/.test(line)) continue; // the header's underline
+      if (!table) {
+        const head = h("tr", {}, cells(line).map((cell) => h("th", { scope: "col" }, inline(cell))));
+        table = h("tbody");
+        root.append(h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": cells(line)[0] }, h("table", {}, h("thead", {}, head), table)));
+      } else table.append(h("tr", {}, cells(line).map((cell) => h("td", {}, inline(cell)))));
+      continue;
+    }
+    table = null;
     if (!line) {
       flush();
       list = null;
     } else if (heading) {
       flush();
       list = null;
-      root.append(h(`h${Math.min(6, heading[1].length + 1)}`, anchors ? { id: sectionId(heading[2]) } : {}, inline(heading[2])));
+      const attrs = anchors ? { id: slug(heading[2]) } : {};
+      root.append(h(`h${Math.min(6, heading[1].length + 1)}`, attrs, inline(heading[2])));
     } else if (item) {
       flush();
       if (!list) {
@@ -56,7 +70,7 @@ export function renderMarkdown(source, { anchors = false } = {}) {
         root.append(list);
       }
       const term = /^\*\*([^*]+)\*\*/.exec(item[2]);
-      list.append(h("li", anchors && term ? { id: sectionId(term[1]) } : {}, inline(item[2])));
+      list.append(h("li", anchors && term ? { id: slug(term[1]) } : {}, inline(item[2])));
     } else if (list && raw.startsWith("  ")) {
       list.lastChild.append(" ", ...inline(line));
     } else {

@@ -27,6 +27,7 @@ class PolicyToAccept(BaseModel):
     material: bool
     effective_at: datetime
     url: str
+    summary: str | None = None  # what changed since the previous version
 
 
 class AccountOut(BaseModel):
@@ -61,7 +62,14 @@ def account_out(conn: Connection, account_id: UUID) -> AccountOut:
         deletion_scheduled_for=pending.scheduled_for if pending else None,
         onboarding=OnboardingState(done=completed_at is not None, completed_at=completed_at),
         policies_to_accept=[
-            PolicyToAccept(kind=p.kind, version=p.version, material=p.material, effective_at=p.effective_at, url=p.url)
+            PolicyToAccept(
+                kind=p.kind,
+                version=p.version,
+                material=p.material,
+                effective_at=p.effective_at,
+                url=p.url,
+                summary=p.summary,
+            )
             for p in to_accept
         ],
     )

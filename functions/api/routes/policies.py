@@ -30,6 +30,7 @@ class PolicyOut(BaseModel):
     sha256: str
     material: bool
     url: str
+    summary: str | None = None  # what changed since the previous version (set by `deploy.py policy publish --summary`)
 
 
 class CurrentPoliciesOut(PolicyOut):
@@ -43,6 +44,7 @@ def _out(policy: PolicyVersion) -> PolicyOut:
         sha256=policy.text_sha256,
         material=policy.material,
         url=policy.url,
+        summary=policy.summary,
     )
 
 
@@ -105,6 +107,8 @@ class NotificationOut(BaseModel):
     body: str
     created_at: datetime
     seen_at: datetime | None
+    decision_id: UUID | None = None  # the moderation decision this notice states the reasons of: appealable
+    appeal_ticket_id: UUID | None = None  # the appeal opened against it, if any
 
 
 class NotificationPage(BaseModel):
@@ -113,7 +117,16 @@ class NotificationPage(BaseModel):
 
 
 def _notification(n: notifications.Notification) -> NotificationOut:
-    return NotificationOut(id=n.id, kind=n.kind, title=n.title, body=n.body, created_at=n.created_at, seen_at=n.seen_at)
+    return NotificationOut(
+        id=n.id,
+        kind=n.kind,
+        title=n.title,
+        body=n.body,
+        created_at=n.created_at,
+        seen_at=n.seen_at,
+        decision_id=n.decision_id,
+        appeal_ticket_id=n.appeal_ticket_id,
+    )
 
 
 @router.get("/me/notifications", summary="In-app notices, newest first", dependencies=[rate_limited("account")])

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
@@ -18,7 +18,7 @@ from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.screening import judge_uploads
-from shared.kit.errors import PayloadTooLarge
+from shared.kit.errors import NotFound, PayloadTooLarge
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.kit.text import VISIBLE_TEXT_PATTERN
 from shared.media.images import (
@@ -32,7 +32,7 @@ from shared.media.images import (
 from shared.media.storage import StorageUnavailable
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
 from shared.support import service
-from shared.support.service import InvalidSupportText, TooManyAttachments
+from shared.support.service import AlreadyAppealed, InvalidSupportText, TooManyAttachments
 
 log = logging.getLogger("atelier.api.support")
 
@@ -85,6 +85,9 @@ class TicketOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     messages: list[MessageOut]
+    topic: str = "general"  # `appeal` for an appeal against a moderation decision
+    decision_id: UUID | None = None  # the decision an appeal contests
+    appeal_outcome: str | None = None  # restored | confirmed, once a person has decided
 
 
 class TicketPage(BaseModel):
@@ -130,6 +133,9 @@ def _ticket_out(request: Request, ticket: service.Ticket, urls: dict[str, str]) 
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
         messages=[_message_out(request, m, urls) for m in ticket.messages],
+        topic=ticket.topic,
+        decision_id=ticket.decision_id,
+        appeal_outcome=ticket.appeal_outcome,
     )
 
 
@@ -159,9 +165,9 @@ def _clean(
 @router.post(
     "/tickets",
     status_code=201,
-    summary="Open a support ticket (multipart: subject, message, attachments)",
+    summary="Open a support ticket (multipart: subject, message, attachments; decision_id makes it an appeal)",
     dependencies=[rate_limited("uploads")],
-    responses=errors(InvalidSupportText, TooManyAttachments, *ATTACHMENT_ERRORS),
+    responses=errors(InvalidSupportText, TooManyAttachments, AlreadyAppealed, NotFound, *ATTACHMENT_ERRORS),
 )
 def open_ticket(
     *,
@@ -176,12 +182,18 @@ def open_ticket(
         str, Form(json_schema_extra=MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
     ],
     attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
+    decision_id: Annotated[
+        UUID | None,
+        Form(description="Appeal this moderation decision (the id its notice names)"),
+        WithJsonSchema({"type": "string", "format": "uuid"}),  # optional, never `null`: a form field is text
+    ] = None,
 ) -> TicketOut:
     service.check_text(subject, message)
     images = _clean(attachments, settings, db=db, moderator=moderator, user_id=caller.account.id)
     ticket = service.open_ticket(
-        db, storage, user_id=caller.account.id, subject=subject, message=message, images=images
-    )
+        db, storage, user_id=caller.account.id, subject=subject, message=message, images=images,
+        decision_id=decision_id,
+    )  # fmt: skip
     log.info("support ticket opened", extra={"ticket_id": str(ticket.id), "attachments": len(images)})
     return _ticket_out(request, ticket, _urls(storage, ticket.messages))
 

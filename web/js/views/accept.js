@@ -40,6 +40,7 @@ export async function render(root, ctx) {
           "article",
           { class: "policy-text", "aria-label": `${NAMES[p.kind]} version ${p.version}` },
           h("h2", {}, `The ${NAMES[p.kind]}, version ${p.version} (in force since ${formatDay(p.effective_at)})`),
+          p.summary ? h("p", { class: "policy-summary" }, h("strong", {}, "What changed: "), p.summary) : null,
           renderMarkdown(texts[i]),
         ),
       ),

@@ -38,6 +38,7 @@ export async function render(root, ctx) {
       h("summary", {}, h("span", { class: "notice-title" }, notice.title), badge, h("time", { class: "muted", datetime: notice.created_at }, formatDate(notice.created_at))),
       h("p", {}, notice.body),
       notice.kind === "policy_update" ? h("p", {}, h("a", { href: "#/policy/privacy" }, "Read the privacy policy"), " · ", h("a", { href: "#/policy/terms" }, "Read the terms")) : null,
+      appeal(notice),
     );
     details.addEventListener("toggle", async () => {
       if (!details.open || notice.seen_at) return;
@@ -51,6 +52,20 @@ export async function render(root, ctx) {
       }
     });
     return h("li", {}, details);
+  }
+
+  // A notice that states the reasons of a moderation decision offers "Appeal" (a support ticket linked to the
+  // decision), or the appeal already open; the outcome of an appeal is a notice of its own.
+  function appeal(notice) {
+    if (!notice.decision_id || notice.kind === "appeal_decided") return null;
+    if (notice.appeal_ticket_id) return h("p", {}, "You appealed this decision. ", h("a", { href: `#/support/${notice.appeal_ticket_id}` }, "See your appeal"));
+    return h(
+      "p",
+      { class: "appeal" },
+      h("a", { class: "button small", href: `#/support/appeal/${notice.decision_id}` }, "Appeal"),
+      " ",
+      h("a", { href: "#/policy/privacy#automated-decisions" }, "How decisions and appeals work"),
+    );
   }
 
   await load(); // a failure here shows the app's error panel, as every page's first load does

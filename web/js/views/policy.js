@@ -1,12 +1,13 @@
-// The privacy policy and terms, public: the exact text of the version in force. `#/policy/privacy/<section>` lands
-// on one section (a heading, or a list item led by a bold term: markdown.js `sectionId`).
+// The privacy policy and terms, public: the exact text of the version in force. A section can be linked:
+// `#/policy/privacy#automated-decisions` opens the policy at the heading whose text makes that anchor.
 
 import { api } from "../api.js";
 import { h, formatDay } from "../dom.js";
-import { renderMarkdown, sectionId } from "../markdown.js";
+import { renderMarkdown } from "../markdown.js";
 
 export async function render(root, ctx) {
-  const kind = ctx.args[0] === "terms" ? "terms" : "privacy";
+  const [name, anchor] = (ctx.args[0] || "privacy").split("#");
+  const kind = name === "terms" ? "terms" : "privacy";
   const current = await api.publicGet("/v1/policies/current");
   const version = kind === "terms" ? current.terms : current;
   const text = await api.text(version.url);
@@ -16,14 +17,18 @@ export async function render(root, ctx) {
       { class: "panel policy-text" },
       h("h1", {}, kind === "terms" ? "Terms of service" : "Privacy policy"),
       h("p", { class: "muted" }, `Version ${version.version}, in force since ${formatDay(version.effective_at)}.`),
+      version.summary ? h("p", { class: "policy-summary" }, h("strong", {}, "What changed: "), version.summary) : null,
       renderMarkdown(text, { anchors: true }),
     ),
   );
-  const section = ctx.args[1] ? root.querySelector(`#${CSS.escape(sectionId(ctx.args[1]))}`) : null;
-  if (section) {
-    section.classList.add("landed");
-    const header = document.querySelector(".top"); // sticky: the section lands just below it
-    const offset = (header ? header.getBoundingClientRect().height : 0) + 16;
-    window.scrollTo({ top: section.getBoundingClientRect().top + window.scrollY - offset });
+  const target = anchor ? document.getElementById(anchor) : null;
+  if (target) {
+    target.setAttribute("tabindex", "-1");
+    requestAnimationFrame(() => {
+      const header = document.querySelector(".top"); // sticky: the section lands just below it
+      const offset = (header ? header.getBoundingClientRect().height : 0) + 16;
+      window.scrollTo({ top: target.getBoundingClientRect().top + window.scrollY - offset });
+      target.focus({ preventScroll: true });
+    });
   }
 }

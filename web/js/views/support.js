@@ -10,12 +10,20 @@ const MAX_FILES = 5;
 const STATUS = { open: "Waiting for us", answered: "Answered", closed: "Closed" };
 
 export async function render(root, ctx) {
-  if (ctx.args[0]) return renderTicket(root, ctx, ctx.args[0]);
+  // `#/support/appeal/<decision id>`: the form opens as an appeal against that moderation decision.
+  const appealing = ctx.args[0] === "appeal" ? ctx.args[1] : null;
+  if (ctx.args[0] && !appealing) return renderTicket(root, ctx, ctx.args[0]);
   const list = h("ul", { class: "tickets", "aria-label": "Your tickets" });
   const status = h("p", { class: "muted", role: "status" });
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Support"), h("p", { class: "lede" }, "Ask us anything: a person reads every ticket and answers here and by email.")),
-    h("section", { class: "panel", "aria-labelledby": "new-ticket-h" }, h("h2", { id: "new-ticket-h" }, "Open a ticket"), newTicketForm(ctx)),
+    h(
+      "section",
+      { class: "panel", "aria-labelledby": "new-ticket-h" },
+      h("h2", { id: "new-ticket-h" }, appealing ? "Appeal a moderation decision" : "Open a ticket"),
+      appealing ? h("p", { class: "help" }, `Decision ${appealing}. Tell us why you think it is wrong; a person reviews it and tells you the outcome in Notices and by email.`) : null,
+      newTicketForm(ctx, appealing),
+    ),
     h("section", { class: "panel", "aria-labelledby": "tickets-h" }, h("h2", { id: "tickets-h" }, "Your tickets"), list, status),
   );
   let cursor = null;
@@ -53,8 +61,9 @@ function attach(form, files) {
   for (const file of files.files) form.append("attachments", file);
 }
 
-function newTicketForm(ctx) {
+function newTicketForm(ctx, decisionId) {
   const subject = h("input", { id: "ticket-subject", name: "subject", required: true, maxlength: 200 });
+  if (decisionId) subject.value = "Appeal against a moderation decision";
   const message = h("textarea", { id: "ticket-message", name: "message", rows: 5, required: true, maxlength: 10000 });
   const files = fileInput("ticket-files");
   return onSubmit(
@@ -68,16 +77,17 @@ function newTicketForm(ctx) {
       h("label", { for: "ticket-files" }, "Images (optional)"),
       files,
       h("p", { class: "help", id: "ticket-files-help" }, `Up to ${MAX_FILES} JPEG, PNG or WebP images. We remove location and camera data from them.`),
-      h("button", { type: "submit" }, "Send ticket"),
+      h("button", { type: "submit" }, decisionId ? "Send appeal" : "Send ticket"),
       h("p", { class: "error", role: "alert" }),
     ),
     async () => {
       const form = new FormData();
       form.append("subject", subject.value);
       form.append("message", message.value);
+      if (decisionId) form.append("decision_id", decisionId);
       attach(form, files);
       const ticket = await api.postForm("/v1/support/tickets", form);
-      ctx.notify("Ticket sent. We'll answer here and by email.");
+      ctx.notify(decisionId ? "Appeal sent. A person will review the decision." : "Ticket sent. We'll answer here and by email.");
       ctx.navigate(`#/support/${ticket.id}`);
     },
   );
