@@ -252,6 +252,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PATCH", "/v1/media/{media_id}"): Access(create=create_output, body={"public": True}),
     ("DELETE", "/v1/media/{media_id}"): Access(create=create_upload),
     ("GET", "/v1/gallery"): PUBLIC,
+    ("GET", "/v1/gallery/{media_id}"): Access(public=True, create=create_published_output),
     ("GET", "/v1/gallery/{media_id}/image"): Access(public=True, create=create_published_output),
     ("GET", "/v1/gallery/{media_id}/thumbnail"): Access(public=True, create=create_published_output),
     ("POST", "/v1/gallery/{media_id}/report"): Access(

@@ -439,6 +439,27 @@ def test_gallery_is_anonymous_and_shows_no_owner_and_no_upload(media: MediaApp) 
     assert "users/" not in item["thumbnail_url"]
 
 
+def test_one_gallery_item_by_its_link_shows_the_public_fields_only_and_goes_when_withdrawn(media: MediaApp) -> None:
+    ada = media.member("ada.lovelace@example.com")
+    _sign_in(media, ada)
+    output = _output(media, ada, prompt="a brass orrery")
+    private = _output(media, ada, prompt="not shared")
+    media.client.patch(f"/v1/media/{output.id}", headers=ada.headers, json={"public": True})
+
+    response = media.client.get(f"/v1/gallery/{output.id}")  # anonymous: a shared link opened in a new tab
+
+    assert response.status_code == 200
+    item = response.json()
+    assert item == media.client.get("/v1/gallery").json()["items"][0]  # the very fields the gallery lists
+    for secret in (str(ada.id), ada.email, "users/", "Lovelace"):
+        assert secret not in response.text
+    assert media.client.get(f"/v1/gallery/{private.id}").status_code == 404  # never published
+    media.client.patch(f"/v1/media/{output.id}", headers=ada.headers, json={"public": False})
+    gone = media.client.get(f"/v1/gallery/{output.id}")
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "not_found"
+
+
 def test_gallery_pages_newest_published_first(local: MediaApp) -> None:
     ada = local.member("ada@example.com")
     _sign_in(local, ada)

@@ -351,6 +351,20 @@ def gallery(
 
 
 @router.get(
+    "/gallery/{media_id}",
+    summary="One published output, anonymous: its public fields only",
+    dependencies=[rate_limited("public")],
+    responses=errors(NotFound),
+)
+def gallery_one(media_id: UUID, request: Request, db: Db) -> GalleryOut:
+    """What an image's page shows of a public image opened by a link (no owner, no storage path); 404 once it is
+    withdrawn, deleted, taken down or its owner opted out."""
+    with db.transaction() as conn:
+        item = service.gallery_item(conn, media_id)
+    return _gallery_out(request, item)
+
+
+@router.get(
     "/gallery/{media_id}/image",
     summary="The image of one gallery item, anonymous",
     dependencies=[rate_limited("public")],

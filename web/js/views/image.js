@@ -6,7 +6,7 @@ import { api, url } from "../api.js";
 import { catalog as loadCatalog } from "../catalog.js";
 import { h, replace, formatDate, plural } from "../dom.js";
 import { takeGalleryItem } from "../gallery-items.js";
-import { handOff } from "../handoff.js";
+import { handOff, tryHref } from "../handoff.js";
 import { requestOf } from "../feed.js";
 import { remember, remembered, scaled, upscaleTargets } from "../jobs.js";
 import { signedIn } from "../session.js";
@@ -261,7 +261,16 @@ async function owner(root, ctx, item, catalog) {
 }
 
 async function publicView(root, ctx, id, catalog) {
-  const known = takeGalleryItem(id);
+  // From the gallery's own listing when the person came from it; otherwise (a shared link, a new tab) from the API.
+  const known = takeGalleryItem(id) || (await api.publicGet(`/v1/gallery/${id}`).catch(() => null));
+  if (!known) {
+    root.append(
+      h("h1", { class: "image-title" }, "Not in the gallery"),
+      h("p", {}, "This image is no longer in the public gallery, or the link is wrong."),
+      h("p", {}, h("a", { href: "#/gallery" }, "Back to the gallery")),
+    );
+    return;
+  }
   const src = known ? known.url : url(`/v1/gallery/${id}/image`);
   const name = (known && known.prompt) || "An example image";
   const { frame, zoom } = picture(src, name, known && known.width, known && known.height);
@@ -275,9 +284,7 @@ async function publicView(root, ctx, id, catalog) {
         "div",
         { class: "image-side" },
         promptBlock(ctx, known && known.prompt),
-        known && known.prompt && signedIn()
-          ? h("div", { class: "actions" }, h("button", { type: "button", class: "small", onclick: () => { handOff({ task: "text_to_image", prompt: known.prompt }); ctx.navigate("#/studio"); } }, "Try this prompt"))
-          : null,
+        known && known.prompt ? h("div", { class: "actions" }, h("a", { href: tryHref(known.prompt), class: "button small" }, "Try this prompt")) : null,
         known
           ? facts([
               ["Model", modelName(catalog, known.model)],
