@@ -14,7 +14,9 @@ Starts `deploy.py local --workers 0` on a free loopback port with a temporary da
 raised through ATELIER_RATE_LIMITS so the limiter is paid for but never refuses), and the hello-world
 app with `uvicorn.run` in its own process (one process, no reload, no access log: the same model).
 Each target gets a warm-up, then a bounded number of requests from `--concurrency` concurrent clients.
-Prints requests/s, p50 and p99 per target and the ratio to the hello-world.
+Prints requests/s, p50 and p99 per target and the ratio to the hello-world (target: Atelier at least 0.5x of it
+for GET /v1/me, 0.35x for POST /v1/jobs), and next to each route the database statements and round trips one
+request costs, counted in process on a scratch database (the same app, a connection class that counts).
 
 `POST /v1/jobs` is measured for an onboarded member with enough signup credits (ATELIER_SIGNUP_CREDITS is raised
 for the run). With `--workers 0` jobs stay queued, so this measures the API's admission path only: validation,
@@ -40,9 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-GENEROUS = "account.user=1000000/60,account.ip=1000000/60,jobs.user=1000000/60,jobs.ip=1000000/60"
+# Budgets that are paid for but never refuse: one second windows, so the limiter's log holds about a second of
+# requests (~600 times: the size of the largest production budget, 600 a minute per address), not the whole run.
+GENEROUS = "account.user=1000000/1,account.ip=1000000/1,jobs.user=1000000/1,jobs.ip=1000000/1"
+TARGETS = {"GET /v1/me (Atelier)": 0.5, "POST /v1/jobs (Atelier)": 0.35}
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,16 @@ def _serving(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
 
 
 async def _load(
-    name: str, method: str, url: str, *, headers: dict[str, str], body: Any, total: int, concurrency: int
+    name: str,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | list[dict[str, str]],
+    body: Any,
+    total: int,
+    concurrency: int,
 ) -> Result:
+    rotation = headers if isinstance(headers, list) else [headers]  # requests take the callers in turn
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = total
@@ -112,26 +126,94 @@ async def _load(
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                response = await client.request(method, url, headers=headers, json=body)
+                response = await client.request(method, url, headers=rotation[remaining % len(rotation)], json=body)
                 latencies.append((time.perf_counter() - started) * 1000)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-        for _ in range(min(100, total)):  # warm-up: connections, caches, the first account row
-            await client.request(method, url, headers=headers, json=body)
+        for n in range(min(100, total)):  # warm-up: connections, caches, the first account row
+            await client.request(method, url, headers=rotation[n % len(rotation)], json=body)
         started = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     return Result(name, len(latencies), seconds, latencies, statuses)
 
 
-def _print(results: list[Result], baseline: Result) -> None:
-    print(f"{'target':28} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9}  statuses")
+def _print(results: list[Result], baseline: Result, trips: dict[str, tuple[float, float]]) -> None:
+    print(
+        f"{'target':28} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9} {'target':>7} "
+        f"{'stmts':>6} {'trips':>6}  statuses"
+    )
     for r in results:
-        ratio = baseline.rps / r.rps
+        ratio = r.rps / baseline.rps
+        target = f"{TARGETS[r.name]:.2f}x" if r.name in TARGETS else ""
+        stmts, rts = trips.get(r.name, (0.0, 0.0))
         print(
             f"{r.name:28} {r.requests:8d} {r.rps:9.0f} {r.percentile(0.5):8.2f} {r.percentile(0.99):8.2f} "
-            f"{ratio:8.1f}x  {dict(sorted(r.statuses.items()))}"
+            f"{ratio:8.2f}x {target:>7} {stmts:6.1f} {rts:6.1f}  {dict(sorted(r.statuses.items()))}"
         )
+
+
+class CountingConnection(psycopg.Connection[Any]):
+    """Counts statements and round trips (statements, commits, rollbacks) on every connection of a pool."""
+
+    statements = 0
+    commits = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        CountingConnection.statements += 1
+        return super().execute(*args, **kwargs)
+
+    def commit(self) -> None:
+        CountingConnection.commits += 1
+        super().commit()
+
+    def rollback(self) -> None:
+        CountingConnection.commits += 1
+        super().rollback()
+
+
+def count_round_trips(job_body: dict[str, Any], requests: int = 50) -> dict[str, tuple[float, float]]:
+    """(statements, round trips) per request of GET /v1/me and POST /v1/jobs admission, in process."""
+    from fastapi.testclient import TestClient
+
+    from bench.scratch import scratch_database
+    from config.settings import Settings
+    from functions.api.app import create_app
+    from shared.jobs.dispatcher import QueueOnly
+    from shared.kit.db import Database
+    from tests.support.people import onboard, person
+    from tests.support.tokens import HS256_SECRET
+
+    found: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp, scratch_database("bench_api", Path(tmp)) as url:
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            supabase_jwt_secret=HS256_SECRET,
+            signup_credits=100_000_000,
+            max_active_jobs=100,
+            rate_limit_overrides=dict(item.split("=") for item in GENEROUS.split(",")),
+        )
+        db = Database(url, connection_class=CountingConnection).open()
+        try:
+            # QueueOnly: jobs stay queued, as with `--workers 0`.
+            with TestClient(create_app(settings, db, dispatcher=QueueOnly())) as client:
+                who = person()
+                onboard(client, who)
+                for name, method, path, body in (
+                    ("GET /v1/me (Atelier)", "GET", "/v1/me", None),
+                    ("POST /v1/jobs (Atelier)", "POST", "/v1/jobs", job_body),
+                ):
+                    for _ in range(5):
+                        client.request(method, path, headers=who.headers, json=body)
+                    before = CountingConnection.statements, CountingConnection.commits
+                    for _ in range(requests):
+                        client.request(method, path, headers=who.headers, json=body).raise_for_status()
+                    stmts = (CountingConnection.statements - before[0]) / requests
+                    trips = stmts + (CountingConnection.commits - before[1]) / requests
+                    found[name] = (stmts, trips)
+        finally:
+            db.close()
+    return found
 
 
 # What a cold container pays before it can answer, next to the bare framework. Each statement runs in a fresh
@@ -206,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print_import_times(args.repeat)
     if args.imports_only:
         return 0
+    trips = count_round_trips(json.loads(args.job_body))
     results: list[Result] = []
     hello_port = _free_port()
     hello_cmd = [
@@ -233,22 +316,28 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET")}
         env.update(
-            {"ATELIER_DATA_DIR": data_dir, "ATELIER_RATE_LIMITS": GENEROUS, "ATELIER_SIGNUP_CREDITS": "100000000"}
+            {
+                "ATELIER_DATA_DIR": data_dir,
+                "ATELIER_RATE_LIMITS": GENEROUS,
+                "ATELIER_SIGNUP_CREDITS": "100000000",
+                "ATELIER_MAX_ACTIVE_JOBS": "100",  # queued jobs count as active: spread over enough members
+            }
         )
         cmd = [sys.executable, "deploy.py", "local", "--port", str(port), "--workers", "0", "--data-dir", data_dir]
         with _serving(cmd, env, f"{base}/healthz"):
-            token = subprocess.run(
-                [sys.executable, "deploy.py", "token", "bench@example.com"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            auth = {"Authorization": f"Bearer {token}"}
+            from config.settings import Settings
+            from shared.auth import issue_dev_token  # what `deploy.py token` signs with, for this data folder
+
             version = httpx.get(f"{base}/v1/policies/current", timeout=5).json()["version"]
             onboarding = {"age_confirmed": True, "accepted_policy_version": version}
-            httpx.post(f"{base}/v1/me/onboarding", json=onboarding, headers=auth, timeout=5).raise_for_status()
+            members = []
+            # Queued jobs count as active (at most 100 each): enough members for every POST /v1/jobs to be admitted.
+            for n in range((args.requests + 100) // 90 + 1):
+                token = issue_dev_token(Settings(data_dir=Path(data_dir)), f"bench{n}@example.com", hours=1)
+                member = {"Authorization": f"Bearer {token}"}
+                httpx.post(f"{base}/v1/me/onboarding", json=onboarding, headers=member, timeout=30).raise_for_status()
+                members.append(member)
+            auth = members[0]
             results.append(
                 asyncio.run(
                     _load(
@@ -268,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                         "POST /v1/jobs (Atelier)",
                         "POST",
                         f"{base}/v1/jobs",
-                        headers=auth,
+                        headers=members,
                         body=json.loads(args.job_body),
                         total=args.requests,
                         concurrency=args.concurrency,
@@ -277,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     print(f"{args.concurrency} concurrent clients, {args.requests} requests per target, loopback, uvicorn, 1 process")
-    _print(results, hello)
+    print("stmts: SQL statements per request; trips: round trips to Postgres (statements, commits and rollbacks)")
+    _print(results, hello, trips)
     return 0
 
 

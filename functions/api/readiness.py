@@ -2,7 +2,9 @@
 
 A serving process (the local stack, the API on Modal) loads the image classifier before it says it is ready: on
 a fresh data folder the first uploads otherwise waited for the tiny model to be built, or (six at once) failed
-with 503 `moderation_unavailable`. The work runs in a thread of its own, so `/healthz` can answer 503 `not_ready`
+with 503 `moderation_unavailable`. Where webhooks are on it first imports polar-sdk and builds its payload loaders
+(the first delivery after a start took ~2.4 s, and concurrent ones queued behind it). The work runs in a thread of
+its own, so `/healthz` can answer 503 `not_ready`
 meanwhile instead of refusing connections; apps built without `warm=True` (tests, benchmarks) are ready at once.
 A failure is logged by class and the process becomes ready anyway: each image then fails closed on its own, with
 its own log line, rather than the whole process never starting.

@@ -27,7 +27,15 @@ def connect_kwargs() -> dict[str, Any]:
 class Database:
     """A pool of connections to one Postgres. Services take a connection and never commit; the edge does."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, acquire_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        acquire_timeout: float = 30.0,
+        connection_class: type[Connection] | None = None,
+    ) -> None:
         self.url = url
         self.acquire_timeout = acquire_timeout  # then Busy (503 `busy`): a full pool is answered, never waited on
         self._in_use = 0  # connections handed out by `connection()`: tells a busy pool from an unreachable database
@@ -38,6 +46,8 @@ class Database:
             max_size=max_size,
             kwargs=connect_kwargs(),
             open=False,
+            # A subclass that counts its round trips (bench/api.py); psycopg's own class otherwise.
+            connection_class=connection_class or psycopg.Connection,
             name="atelier",
         )
 
