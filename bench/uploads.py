@@ -49,6 +49,7 @@ from bench.scratch import scratch_database, server_label
 from config.settings import Settings
 from functions.api.app import create_app
 from shared.kit.db import Database
+from shared.media.decoding import API_ARENAS, limit_arenas, process_budget
 from shared.media.images import DEFAULT_MAX_PIXELS
 
 SECRET = "bench-uploads-secret-at-least-32-bytes-long"  # noqa: S105 - signs throwaway tokens for a scratch app
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5, help="rounds of all kinds mixed, at the end")
     parser.add_argument("--only", nargs="*", default=None, help="run only these kinds (and the mixed batches)")
     args = parser.parse_args()
+    arenas = limit_arenas()  # as the local stack does first thing, and the Modal API image by MALLOC_ARENA_MAX
 
     cap_side = int(DEFAULT_MAX_PIXELS**0.5)
     kinds: dict[str, Callable[[], bytes]] = {
@@ -221,8 +223,9 @@ def main() -> None:
                 print(
                     f"postgres: {server_label()}; {args.concurrency} concurrent uploads x {args.rounds} rounds a kind, "
                     f"then {args.batches} mixed batches; pixel cap {DEFAULT_MAX_PIXELS:,}; warm-up upload "
-                    f"{warm.status_code}; first idle RSS {first_idle:.0f} MB; targets: peak < {TARGET_MB} MB above "
-                    f"idle, idle back within {IDLE_TARGET_MB} MB"
+                    f"{warm.status_code}; decode budget {process_budget().total_bytes // 2**20} MB; malloc arenas "
+                    f"{API_ARENAS if arenas else 'unlimited'}; first idle RSS {first_idle:.0f} MB; targets: peak < "
+                    f"{TARGET_MB} MB above idle, idle back within {IDLE_TARGET_MB} MB"
                 )
                 for name, body in samples.items():
                     print(f"  {name:<21} {len(body):>10,} bytes each")
