@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # can promise a huge image, and decoding costs memory per pixel. Stored images are at most max_image_side.
     max_upload_pixels: int = Field(4096 * 4096, ge=1, validation_alias=_env("ATELIER_MAX_UPLOAD_PIXELS"))
     max_image_side: int = Field(2048, ge=64, le=8192, validation_alias=_env("ATELIER_MAX_IMAGE_SIDE"))
+    # Memory for decoding images, per process (shared/media/decoding.py): each decode reserves its estimated peak
+    # first and waits at most decode_wait_seconds for room (then 503 image_decoding_busy). At the default pixel
+    # cap a lossless WebP reserves ~304 MB, so below ~320 MB such an upload is refused (422 image_too_large).
+    decode_memory_mb: int = Field(384, ge=16, le=1024 * 1024, validation_alias=_env("ATELIER_DECODE_MEMORY_MB"))
+    decode_wait_seconds: float = Field(10.0, ge=0, le=120, validation_alias=_env("ATELIER_DECODE_WAIT_SECONDS"))
     trash_days: int = Field(30, ge=0, validation_alias=_env("ATELIER_TRASH_DAYS"))
     # Data exports (shared/privacy/exports.py): how long the download link and the archive live, and whether
     # the API starts a build at once in its own process (the build-exports task picks up whatever it does not).

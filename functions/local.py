@@ -21,6 +21,7 @@ from functions.tasks import TASKS
 from shared.kit.db import Database, migrate
 from shared.kit.db.database import database_url
 from shared.kit.db.embedded import stop_embedded
+from shared.media.decoding import limit_arenas
 from shared.tasks.runner import TaskDef
 from shared.tasks.schedule import Claim, claim_due, run_claimed
 
@@ -123,6 +124,7 @@ def run_local(settings: Settings, *, host: str, port: int, workers: int) -> None
 
 
 def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    limit_arenas()  # before the pool, the workers and the server start their threads (shared/media/decoding.py)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url(settings)
     applied = migrate(url)

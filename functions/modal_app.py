@@ -40,7 +40,9 @@ api_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install_from_pyproject(PYPROJECT)
     # Uploads and publications are classified by the `classify_image` function (functions/safety/), never here.
-    .env({"ATELIER_ENV": "production", "ATELIER_IMAGE_CLASSIFIER": "modal"})
+    # Two malloc arenas from the process's start: freed image-decode buffers go back to the system
+    # (shared/media/decoding.py; the API also asks glibc for this itself, for arenas made after it starts).
+    .env({"ATELIER_ENV": "production", "ATELIER_IMAGE_CLASSIFIER": "modal", "MALLOC_ARENA_MAX": "2"})
     .add_local_python_source(*LOCAL_SOURCES, ignore=_skip(*API_SKIPS))
 )
 

@@ -26,6 +26,7 @@ from functions.safety.factory import moderator_for, warm
 from shared.auth import TokenVerifier
 from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database, open_database
+from shared.media import decoding
 from shared.media.storage import Storage, build_storage
 from shared.moderation import Moderator
 
@@ -75,6 +76,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    # Image decoding memory, per process: a budget each decode reserves from, and few malloc arenas so freed
+    # decode buffers go back to the system (shared/media/decoding.py).
+    decoding.configure(settings.decode_memory_mb * decoding.MIB, wait_seconds=settings.decode_wait_seconds)
+    decoding.limit_arenas()
     app.state.rate_buckets = settings.rate_buckets
     app.state.verifier = TokenVerifier(settings)
     app.state.storage = storage if storage is not None else build_storage(settings)

@@ -28,6 +28,7 @@ from PIL import Image
 
 from config.moderation import IMAGE_CLASSIFIER, ClassifierEntry
 from config.settings import Settings
+from shared.media.decoding import reserving
 from shared.moderation import Classification
 
 TINY_VERSION = "1"
@@ -143,8 +144,8 @@ class TorchImageClassifier:
     def _tensor(self, image_bytes: bytes) -> Any:
         import numpy as np
 
-        with Image.open(io.BytesIO(image_bytes)) as opened:
-            opened.seek(0)
+        with reserving(image_bytes, output_side=max(self._size)), Image.open(io.BytesIO(image_bytes)) as opened:
+            opened.seek(0)  # within the process's decode budget (shared/media/decoding.py)
             image = opened.convert("RGB").resize(self._size, Image.Resampling.BILINEAR, reducing_gap=3.0)
         rescaled = np.asarray(image, dtype=np.float32) / 255.0
         normalised = (rescaled - np.asarray(self._mean, dtype=np.float32)) / np.asarray(self._std, dtype=np.float32)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from PIL import Image
 
+from shared.media.decoding import reserving
 from shared.media.storage import thumbnails_prefix
 
 THUMBNAIL_SIDE = 384
@@ -23,11 +24,14 @@ def thumbnail_key(user_id: UUID, media_id: UUID) -> str:
 
 
 def make_thumbnail(data: bytes) -> bytes:
-    """WebP bytes of the image scaled to fit THUMBNAIL_SIDE (first frame of an animation)."""
-    with Image.open(io.BytesIO(data)) as opened:
-        opened.seek(0)
-        image = opened.convert("RGBA" if "A" in opened.getbands() or "transparency" in opened.info else "RGB")
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "WEBP", quality=_QUALITY, method=4)
+    """WebP bytes of the image scaled to fit THUMBNAIL_SIDE (first frame of an animation), decoded within the
+    process's decode budget (shared/media/decoding.py)."""
+    with reserving(data, output_side=THUMBNAIL_SIDE):
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.seek(0)
+            image = opened.convert("RGBA" if "A" in opened.getbands() or "transparency" in opened.info else "RGB")
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "WEBP", quality=_QUALITY, method=4)
+        del image
     return out.getvalue()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from shared.kit.errors import AtelierError
+from shared.media.decoding import MIB, DecodeBudget, DecodingBusy, ImageTooLarge
 from shared.media.images import CleanImage, ImageFormat, sniff_format, validate_image
 from tests.support import images
 
@@ -103,3 +105,79 @@ def test_a_sixteen_bit_grey_png_keeps_its_tones(max_side: int, output_format: Im
     grey = image.convert("L")
     assert grey.getpixel((grey.width - 1, grey.height - 1)) in range(125, 131)
     assert grey.getpixel((0, 0)) == 255
+
+
+def _webp_lossless(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 10)).save(out, "WEBP", lossless=True)
+    return out.getvalue()
+
+
+def test_concurrent_decodes_reserve_within_the_budget_and_all_finish() -> None:
+    budget = DecodeBudget(40 * MIB, wait_seconds=60)  # about two of these at once
+    bodies = [_webp_lossless((1024, 1024)), images.plain("PNG", (1024, 1024)), images.plain("JPEG", (1024, 1024))]
+    results: list[tuple[int, int]] = []
+    failures: list[BaseException] = []
+
+    def upload(body: bytes) -> None:
+        try:
+            clean = validate_image(body, max_side=256, budget=budget)
+            results.append((clean.width, clean.height))
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(bodies[i % 3],)) for i in range(9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert results == [(256, 256)] * 9
+    assert 0 < budget.high_water <= budget.total_bytes
+    assert budget.reserved == 0
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG", "JPEG"])
+def test_an_image_whose_decode_needs_more_than_the_whole_budget_is_refused_with_422(fmt: str) -> None:
+    body = _webp_lossless((1024, 1024)) if fmt == "WEBP" else images.plain(fmt, (1024, 1024))
+    with pytest.raises(ImageTooLarge) as caught:
+        validate_image(body, budget=DecodeBudget(2 * MIB, wait_seconds=60))
+    assert (caught.value.status, caught.value.code) == (422, "image_too_large")
+
+
+def test_a_webp_over_the_pixel_cap_is_refused_from_its_header_before_anything_is_reserved() -> None:
+    data = bytearray(_webp_lossless((16, 16)))
+    assert data[12:16] == b"VP8L"
+    bits = int.from_bytes(data[21:25], "little") & ~((1 << 28) - 1)  # keep the alpha and version bits
+    data[21:25] = (bits | (12000 - 1) | ((12000 - 1) << 14)).to_bytes(4, "little")  # claims 12000x12000
+    budget = DecodeBudget(64 * MIB)
+    with pytest.raises(ImageTooLarge):
+        validate_image(bytes(data), budget=budget)
+    assert budget.high_water == 0
+
+
+def test_no_room_in_the_budget_within_the_wait_is_503_busy() -> None:
+    budget = DecodeBudget(64 * MIB, wait_seconds=0.05)
+    with budget.reserve(64 * MIB), pytest.raises(DecodingBusy) as caught:
+        validate_image(images.plain("PNG", (256, 256)), budget=budget)
+    assert (caught.value.status, caught.value.code) == (503, "image_decoding_busy")
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+@pytest.mark.parametrize(("size", "max_side"), [((3000, 2000), 1000), ((1999, 3001), 500), ((1200, 800), 1024)])
+def test_a_jpeg_decoded_at_reduced_scale_is_stored_as_a_full_decode_would_be(
+    progressive: bool, size: tuple[int, int], max_side: int
+) -> None:
+    out = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").resize(size).save(out, "JPEG", quality=92, progressive=progressive)
+    data = out.getvalue()
+    with Image.open(io.BytesIO(data)) as full:  # the whole image, then brought to size: what draft() saves
+        full.load()
+        expected = full.copy()
+    expected.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+
+    stored = _open(validate_image(data, max_side=max_side))
+
+    assert stored.size == expected.size
+    difference = ImageChops.difference(stored.convert("L"), expected.convert("L"))
+    assert max(ImageStat.Stat(difference).mean) < 2

@@ -26,6 +26,7 @@ from shared.media import service
 from shared.media.images import (
     EXTENSIONS,
     CleanImage,
+    DecodingBusy,
     ImageBodyTooLarge,
     ImageTooLarge,
     InvalidImage,
@@ -174,6 +175,7 @@ def _read_limited(file: UploadFile, limit: int) -> bytes:
         UnsupportedImageType,
         InvalidImage,
         ImageTooLarge,
+        DecodingBusy,
         StorageUnavailable,
         ContentBlocked,
         ModerationUnavailable,

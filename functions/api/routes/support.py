@@ -23,6 +23,7 @@ from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.kit.text import VISIBLE_TEXT_PATTERN
 from shared.media.images import (
     CleanImage,
+    DecodingBusy,
     ImageBodyTooLarge,
     ImageTooLarge,
     InvalidImage,
@@ -42,6 +43,7 @@ ATTACHMENT_ERRORS = (
     UnsupportedImageType,
     InvalidImage,
     ImageTooLarge,
+    DecodingBusy,
     StorageUnavailable,
     ContentBlocked,
     ModerationUnavailable,
