@@ -1,10 +1,11 @@
-"""GPU serving figures without the real weights: FLUX at production size with random weights, tiled Real-ESRGAN,
-output encoding.
+"""GPU serving figures without the real weights: FLUX and Qwen-Image at production size with random weights, tiled
+Real-ESRGAN, output encoding.
 
-    python bench/gpu.py [--models flux-schnell,flux-kontext-dev,flux-fill-dev] [--variants eager,compiled,fp8]
-                        [--images 2] [--skip-upscale] [--skip-encode]
+    python bench/gpu.py [--models flux-schnell,flux-kontext-dev,flux-fill-dev,qwen-image]
+                        [--variants eager,compiled,fp8] [--images 2] [--skip-upscale] [--skip-encode] [--dry-run]
 
-On a CUDA device each FLUX model is built at its production architecture (the configs below, from the published
+On a CUDA device each FLUX and Qwen-Image model (one row per task it does: `ROWS`) is built at its production
+architecture (the configs below, from the published
 checkpoints' config files, written here: nothing is downloaded) with random bf16 weights made on the GPU. The
 compute per image is the architecture's, not the weights', so the timings are those of the real model. Per model,
 variant and size it prints warm seconds per image (the median of `--images` renders after one warm-up render),
@@ -86,6 +87,82 @@ ESRGAN: dict[str, dict[str, Any]] = {
     "tiny": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4},
 }
 PIPELINES = {"flux": "FluxPipeline", "flux-kontext": "FluxKontextPipeline", "flux-fill": "FluxFillPipeline"}
+# Qwen-Image (Qwen/Qwen-Image's transformer/, vae/ and text_encoder/ config.json files: the 20B MMDiT, the causal
+# 3D VAE, Qwen2.5-VL-7B-Instruct) and its tiny stand-in (functions/generation/tiny.py's shapes).
+QWEN_TRANSFORMER: dict[str, dict[str, Any]] = {
+    "full": {
+        "in_channels": 64,
+        "out_channels": 16,
+        "num_layers": 60,
+        "attention_head_dim": 128,
+        "num_attention_heads": 24,
+        "joint_attention_dim": 3584,
+        "axes_dims_rope": (16, 56, 56),
+    },
+    "tiny": {
+        "in_channels": 16,
+        "out_channels": 4,
+        "num_layers": 1,
+        "attention_head_dim": 16,
+        "num_attention_heads": 2,
+        "joint_attention_dim": 16,
+        "axes_dims_rope": (8, 4, 4),
+    },
+}
+QWEN_VAE: dict[str, dict[str, Any]] = {
+    "full": {"base_dim": 96, "z_dim": 16, "num_res_blocks": 2},
+    "tiny": {"base_dim": 8, "z_dim": 4, "num_res_blocks": 1},
+}
+QWEN_TEXT: dict[str, dict[str, Any]] = {
+    "full": {
+        "text": {
+            "hidden_size": 3584,
+            "intermediate_size": 18944,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 28,
+            "num_key_value_heads": 4,
+            "vocab_size": 152064,
+            "rope_scaling": {"mrope_section": [16, 24, 24], "rope_type": "default", "type": "default"},
+        },
+        "vision": {
+            "depth": 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "out_hidden_size": 3584,
+            "fullatt_block_indexes": [7, 15, 23, 31],
+        },
+    },
+    "tiny": {
+        "text": {
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "vocab_size": 263,
+            "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        },
+        "vision": {
+            "depth": 1,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_heads": 2,
+            "out_hidden_size": 16,
+            "fullatt_block_indexes": [0],
+        },
+    },
+}
+# What this bench renders per registry model: (model id, task). Every model in config/models.py has its row here
+# (tests/unit/test_model_registry.py checks it), so its GPU figures print on a GPU machine without a change.
+ROWS: tuple[tuple[str, str], ...] = (
+    ("flux-schnell", "text_to_image"),
+    ("flux-kontext-dev", "edit"),
+    ("flux-fill-dev", "inpaint"),
+    ("qwen-image", "text_to_image"),
+    ("qwen-image", "inpaint"),
+    ("real-esrgan-x4", "upscale"),
+)
 
 
 @contextmanager
@@ -151,12 +228,62 @@ def build_flux(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any
     return pipe
 
 
+def build_qwen(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any:
+    """A Qwen-Image pipeline at `size` with random weights, made directly on `device` in `dtype`."""
+    import diffusers
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from functions.generation.tiny import QWEN_SPECIAL_TOKENS, _qwen_tokenizer
+
+    d: Any = diffusers
+    tokenizer = _qwen_tokenizer()
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN_SPECIAL_TOKENS}
+    z_dim = QWEN_VAE[size]["z_dim"]
+    with torch.device(device), default_dtype(dtype):
+        transformer = d.QwenImageTransformer2DModel(patch_size=2, guidance_embeds=False, **QWEN_TRANSFORMER[size])
+        vae = d.AutoencoderKLQwenImage(
+            dim_mult=[1, 2, 4, 4],
+            temperal_downsample=[False, True, True],
+            latents_mean=[0.0] * z_dim,
+            latents_std=[1.0] * z_dim,
+            **QWEN_VAE[size],
+        )
+        text_encoder = Qwen2_5_VLForConditionalGeneration(
+            Qwen2_5_VLConfig(
+                text_config={**QWEN_TEXT[size]["text"], "rope_theta": 1000000.0},
+                vision_config=QWEN_TEXT[size]["vision"],
+                image_token_id=ids["<|image_pad|>"],
+                video_token_id=ids["<|video_pad|>"],
+                vision_start_token_id=ids["<|vision_start|>"],
+                vision_end_token_id=ids["<|vision_end|>"],
+            )
+        )
+    pipe = d.QwenImagePipeline(
+        scheduler=d.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any:
+    if BY_ID[model_id].family == "qwen-image":
+        return build_qwen(model_id, size, device, dtype)
+    return build_flux(model_id, size, device, dtype)
+
+
 def _png(width: int, height: int) -> Image.Image:
     return Image.new("RGB", (width, height), (120, 80, 200))
 
 
-def render(pipe: Any, model_id: str, width: int, height: int) -> None:
+def render(pipe: Any, model_id: str, width: int, height: int, task: str = "") -> None:
     entry = BY_ID[model_id]
+    if entry.family == "qwen-image":
+        _render_qwen(pipe, model_id, width, height, task)
+        return
     kwargs: dict[str, Any] = {
         "prompt": "a lighthouse at dusk",
         "width": width,
@@ -171,6 +298,32 @@ def render(pipe: Any, model_id: str, width: int, height: int) -> None:
         kwargs.update(image=_png(width, height), _auto_resize=False, max_area=width * height)
     elif entry.family == "flux-fill":
         kwargs.update(image=_png(width, height), mask_image=Image.new("L", (width, height), 255))
+    with torch.inference_mode():
+        pipe(**kwargs)
+
+
+def _render_qwen(pipe: Any, model_id: str, width: int, height: int, task: str) -> None:
+    """As the engine renders Qwen-Image: true CFG (two passes a step) against a blank negative prompt; inpaint
+    through QwenImageInpaintPipeline over the same components."""
+    import diffusers
+
+    entry = BY_ID[model_id]
+    kwargs: dict[str, Any] = {
+        "prompt": "a lighthouse at dusk",
+        "negative_prompt": " ",
+        "true_cfg_scale": entry.default_guidance,
+        "width": width,
+        "height": height,
+        "num_inference_steps": entry.default_steps,
+        "max_sequence_length": entry.max_sequence_length,
+        "generator": torch.Generator("cpu").manual_seed(0),
+        "output_type": "pil",
+    }
+    if task == "inpaint":
+        inpaint: Any = diffusers.QwenImageInpaintPipeline
+        pipe = inpaint.from_pipe(pipe)
+        pipe.set_progress_bar_config(disable=True)
+        kwargs.update(image=_png(width, height), mask_image=Image.new("L", (width, height), 255), strength=1.0)
     with torch.inference_mode():
         pipe(**kwargs)
 
@@ -199,26 +352,31 @@ def _free(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def bench_flux(model_id: str, variant: str, *, size: str, device: str, images: int, sizes: list[str]) -> None:
+def bench_flux(
+    model_id: str, variant: str, *, size: str, device: str, images: int, sizes: list[str], task: str = ""
+) -> None:
+    """One row per size: warm, first and cold seconds of `model_id` (a FLUX or Qwen-Image model) doing `task`."""
     divisor = 1 if size == "full" else 8
     started = time.perf_counter()
-    pipe = build_flux(model_id, size, device, torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    pipe = build(model_id, size, device, torch.bfloat16 if device.startswith("cuda") else torch.float32)
     wanted: tuple[Any, ...] = {"eager": (), "compiled": ("fuse_qkv", "compile"), "fp8": ("fuse_qkv", "fp8", "compile")}[
         variant
     ]
+    # Only what the registry enables for the model (Qwen-Image has no fused QKV).
+    wanted = tuple(name for name in wanted if name == "compile" or name in BY_ID[model_id].serving.enabled())
     report = apply_speedups(pipe, wanted, device)
     if variant == "fp8" and "fp8" in report.skipped:
-        print(f"  {model_id:17} {variant:8} skipped: {report.skipped['fp8']}", flush=True)
+        print(f"  {model_id:17} {task or '':13} {variant:8} skipped: {report.skipped['fp8']}", flush=True)
         sizes = []
     for index, ratio in enumerate(sizes):
         width, height = (side // divisor // 16 * 16 for side in BY_ID[model_id].sizes[ratio])
-        once = partial(render, pipe, model_id, width, height)
+        once = partial(render, pipe, model_id, width, height, task)
         first = _timed(device, once)
         cold = f"cold {time.perf_counter() - started:6.1f} s" if index == 0 else " " * 13
         warm = [_timed(device, once) for _ in range(images)]
         print(
-            f"  {model_id:17} {variant:8} {width:4}x{height:<4} warm {statistics.median(warm):6.3f} s/image  "
-            f"first {first:6.2f} s  {cold}  peak {_peak_gib(device)}",
+            f"  {model_id:17} {task or '':13} {variant:8} {width:4}x{height:<4} "
+            f"warm {statistics.median(warm):6.3f} s/image  first {first:6.2f} s  {cold}  peak {_peak_gib(device)}",
             flush=True,
         )
     del pipe
@@ -271,14 +429,22 @@ def bench_encode() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    flux = [entry.id for entry in MODELS if entry.family.startswith("flux")]
-    parser.add_argument("--models", default=",".join(flux))
+    diffusion = [entry.id for entry in MODELS if entry.family.startswith(("flux", "qwen"))]
+    parser.add_argument("--models", default=",".join(diffusion))
     parser.add_argument("--variants", default="eager,compiled,fp8")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--sizes", default="1:1,16:9", help="aspect ratios for flux-schnell (the others: 1:1)")
     parser.add_argument("--skip-upscale", action="store_true")
     parser.add_argument("--skip-encode", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="print the rows that would run, build nothing")
     args = parser.parse_args()
+    models = args.models.split(",")
+    rows = [(model_id, task) for model_id, task in ROWS if model_id in models]
+    if args.dry_run:
+        for model_id, task in rows:
+            sizes = args.sizes if model_id == "flux-schnell" else "1:1"
+            print(f"{model_id} {task} variants={args.variants} sizes={sizes}")
+        return
 
     if torch.cuda.is_available():
         device, size = "cuda", "full"
@@ -287,10 +453,12 @@ def main() -> None:
         device, size = "cpu", "tiny"
         print("no CUDA device: tiny configs on the CPU; these figures show the code paths, not FLUX's speed")
     print(f"torch {torch.__version__}")
-    for model_id in args.models.split(","):
+    for model_id, task in rows:
+        if BY_ID[model_id].family == "esrgan":
+            continue  # bench_upscale below
         sizes = args.sizes.split(",") if model_id == "flux-schnell" else ["1:1"]
         for variant in args.variants.split(","):
-            bench_flux(model_id, variant, size=size, device=device, images=args.images, sizes=sizes)
+            bench_flux(model_id, variant, size=size, device=device, images=args.images, sizes=sizes, task=task)
     if not args.skip_upscale:
         bench_upscale(size, device)
     if not args.skip_encode:

@@ -49,7 +49,7 @@ FOUR_K_LONG_SIDE = 4096
 # schnell's 4 steps they run 2 and 3 of the 4 steps (diffusers skips the first int(4 - 4 * strength)).
 VaryStrength = Literal["subtle", "strong"]
 VARY_STRENGTHS: Mapping[VaryStrength, float] = MappingProxyType({"subtle": 0.35, "strong": 0.7})
-Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2"]
+Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2", "qwen-image"]
 GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
 OutputFormat = Literal["webp", "jpeg", "png"]
 Speedup = Literal["compile", "fuse_qkv", "fp8"]
@@ -76,6 +76,20 @@ FLUX_SIZES: Mapping[str, tuple[int, int]] = MappingProxyType(
         "3:2": (1216, 832),
         "2:3": (832, 1216),
         "21:9": (1536, 640),
+    }
+)
+
+# Qwen-Image's sizes (its model card's aspect-ratio table, about 1.7 megapixels), each side on a multiple of 16 (the
+# card's 1140 for 4:3 and 3:4 becomes 1104: the pipeline packs 2x2 latents of an 8x VAE).
+QWEN_IMAGE_SIZES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "1:1": (1328, 1328),
+        "16:9": (1664, 928),
+        "9:16": (928, 1664),
+        "4:3": (1472, 1104),
+        "3:4": (1104, 1472),
+        "3:2": (1584, 1056),
+        "2:3": (1056, 1584),
     }
 )
 
@@ -132,6 +146,12 @@ class Serving:
 
 
 FLUX_SERVING = Serving(compile=True, fuse_qkv=True, fp8=True, memory_mib=49152, cpu=8.0)
+# Qwen-Image: a 20B MMDiT (about 41 GB in bf16) and a 7B Qwen2.5-VL text encoder (about 16.6 GB), about 58 GB on an
+# 80 GB H100 before fp8 halves the transformer; the rest holds activations of four 1.7 MP images. No fused QKV (its
+# attention processor reads the separate projections). Host memory holds every weight once when GPU snapshots are
+# off (the weights are copied out of the memory maps before a CPU snapshot): 96 GiB. At most 4 containers: four
+# H100s per model is plenty at launch, and it keeps the Postgres connection budget (config/connections.py) with room.
+QWEN_IMAGE_SERVING = Serving(compile=True, fp8=True, memory_mib=98304, cpu=8.0, max_containers=4)
 
 
 @dataclass(frozen=True)
@@ -228,6 +248,26 @@ MODELS: tuple[ModelEntry, ...] = (
         credits_per_image=4,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
         serving=FLUX_SERVING,
+    ),
+    ModelEntry(
+        id="qwen-image",
+        name="Qwen-Image",
+        family="qwen-image",
+        # Inpainting runs diffusers' QwenImageInpaintPipeline over the same weights (from_pipe): one model in memory.
+        tasks=("text_to_image", "inpaint"),
+        repo="Qwen/Qwen-Image",
+        revision="main",  # locked on the volume by `deploy.py weights`
+        pipeline="QwenImagePipeline",
+        # The model card (https://huggingface.co/Qwen/Qwen-Image) declares `license: apache-2.0`.
+        licence=APACHE_2,
+        gpu="H100",
+        default_steps=50,  # the model card's settings: 50 steps, true classifier-free guidance 4.0
+        default_guidance=4.0,
+        sizes=QWEN_IMAGE_SIZES,
+        # 50 steps x 2 passes (true CFG) of a 20B transformer at 1.7 MP: several times a FLUX.1 [dev] image.
+        credits_per_image=8,
+        allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"),
+        serving=QWEN_IMAGE_SERVING,
     ),
     ModelEntry(
         id="real-esrgan-x4",

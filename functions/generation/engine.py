@@ -53,6 +53,7 @@ from config.models import (
 )
 from config.settings import Settings
 
+QWEN_NEGATIVE_PROMPT = " "  # Qwen-Image's published usage: true CFG against a blank negative prompt
 CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 WEBP_QUALITY = 90
 WEBP_METHOD = 2  # libwebp effort 0-6: 2 encodes ~2x faster than 4 for a few percent more bytes at the same quality
@@ -340,7 +341,7 @@ class Engine:
         loaded = self.load(model_id)
         if loaded.speedups is None:
             wanted = speedups(loaded.entry, self.speedups_off)
-            if loaded.entry.family.startswith("flux") and wanted:
+            if loaded.entry.family.startswith(("flux", "qwen")) and wanted:
                 report = apply_speedups(loaded.model, wanted, self.device, compile_backend=self.compile_backend)
                 loaded.speedups = tuple(report.applied)
                 loaded.skipped = {str(name): reason for name, reason in report.skipped.items()}
@@ -495,7 +496,20 @@ class Engine:
             "output_type": "pil",
         }
         pipeline = loaded.model
-        if request.task == "edit" and source is not None:
+        if entry.family == "qwen-image":
+            # True classifier-free guidance (two passes a step) with the model card's blank negative prompt; the
+            # pipeline has no distilled guidance, so `guidance_scale` is not passed.
+            del kwargs["guidance_scale"]
+            kwargs.update(true_cfg_scale=guidance, negative_prompt=QWEN_NEGATIVE_PROMPT if guidance > 1 else None)
+            if request.task == "inpaint" and source is not None:
+                pipeline = _variant(loaded, "inpaint", "QwenImageInpaintPipeline")
+                mask = _decode(request.mask, "mask").convert("L")
+                kwargs.update(
+                    image=source.resize((width, height), Image.Resampling.LANCZOS),
+                    mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
+                    strength=1.0,  # the masked area from pure noise, as FLUX Fill; the rest is kept from the input
+                )
+        elif request.task == "edit" and source is not None:
             kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), _auto_resize=False)
             kwargs["max_area"] = width * height
         elif request.task == "inpaint" and source is not None:
@@ -721,16 +735,21 @@ class _Progress:
 
 
 def _img2img(loaded: _Loaded) -> Any:
-    """diffusers' FluxImg2ImgPipeline over the loaded FLUX pipeline's own components (`from_pipe`: no second copy
-    of the weights, and the speed-ups applied to the shared transformer apply to both), made once per model."""
-    pipe = loaded.variants.get("img2img")
+    """diffusers' FluxImg2ImgPipeline over the loaded FLUX pipeline's own components."""
+    return _variant(loaded, "img2img", "FluxImg2ImgPipeline")
+
+
+def _variant(loaded: _Loaded, name: str, pipeline_class: str) -> Any:
+    """Another diffusers pipeline over the loaded pipeline's own components (`from_pipe`: no second copy of the
+    weights, and the speed-ups applied to the shared transformer apply to both), made once per model."""
+    pipe = loaded.variants.get(name)
     if pipe is None:
         import diffusers
 
-        img2img: Any = diffusers.FluxImg2ImgPipeline
-        pipe = img2img.from_pipe(loaded.model)
+        cls: Any = getattr(diffusers, pipeline_class)
+        pipe = cls.from_pipe(loaded.model)
         pipe.set_progress_bar_config(disable=True)
-        loaded.variants["img2img"] = pipe
+        loaded.variants[name] = pipe
     return pipe
 
 
@@ -821,16 +840,17 @@ def _modules(model: Any) -> list[Any]:
 
 
 def warm_up_requests(entry: ModelEntry, size_divisor: int) -> list[RenderRequest]:
-    """One cheap request per shape a model can be asked for: every registered size × every count for FLUX (one
-    step each: the transformer's shapes do not depend on the step count), one of each kind otherwise."""
+    """One cheap request per shape a model can be asked for: every registered size × every count × every task for
+    the diffusion models (one step each: the transformer's shapes do not depend on the step count; a model that
+    also inpaints warms its inpaint pipeline too), one of each kind otherwise."""
     requests: list[RenderRequest] = []
     sizes = [scaled_size(w, h, size_divisor) for w, h in entry.sizes.values()] or [(64, 64)]
     for width, height in sizes:
-        image = None if entry.family == "flux" else _blank_png(width, height)
-        mask = _blank_png(width, height) if entry.family == "flux-fill" else None
         for task in entry.tasks:
             if task == "vary":  # img2img runs the very transformer shapes text_to_image warms up: nothing to add
                 continue
+            image = None if task == "text_to_image" else _blank_png(width, height)
+            mask = _blank_png(width, height) if task == "inpaint" else None
             if task in ("upscale", "image_to_prompt"):
                 target = width * (entry.upscale_factor or 4) if task == "upscale" else None
                 requests.append(RenderRequest(task=task, model=entry.id, image=image, target_long_side=target, seed=0))

@@ -136,6 +136,16 @@ class FluxFill(_Renderer):
     gpu_snapshot = _gpu_snapshot("FluxFill")
 
 
+@app.cls(**_options("QwenImage"))
+class QwenImage(_Renderer):
+    """Qwen-Image: text_to_image and inpaint (QwenImageInpaintPipeline over the same weights), "4k" with the
+    upscaler loaded beside. One H100: about 58 GB of bf16 weights fit its 80 GB, fp8 halves the transformer."""
+
+    model_ids = SERVES["QwenImage"]
+    also_loads = ALSO_LOADS["QwenImage"]
+    gpu_snapshot = _gpu_snapshot("QwenImage")
+
+
 @app.cls(**_options("Upscaler"))
 class Upscaler(_Renderer):
     model_ids = SERVES["Upscaler"]

@@ -10,6 +10,8 @@ Tokenizers, built from files we write ourselves (nothing comes from a hub):
 - CLIP: a byte-level `vocab.json` (every byte character, alone and as a word end), an empty `merges.txt`.
 - T5: a Unigram vocabulary of the same characters through the `tokenizers` library, as `T5TokenizerFast`.
 - BART (Florence-2's text side): a byte-level `vocab.json` with an empty `merges.txt` and an `<image>` token.
+- Qwen2 (Qwen-Image's Qwen2.5-VL text encoder): the same byte-level vocabulary with no merges, plus the chat
+  template's special tokens, passed to `Qwen2Tokenizer(vocab=..., merges=[])` directly.
 """
 
 from __future__ import annotations
@@ -281,12 +283,119 @@ def build_florence2(target: Path, work: Path) -> None:
     processor.save_pretrained(str(target))
 
 
+# Qwen2's special tokens: the chat template's (Qwen-Image wraps every prompt in it) and the vision markers the
+# Qwen2.5-VL config names; their ids follow the byte vocabulary.
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+
+def _qwen_tokenizer() -> Any:
+    from transformers import Qwen2Tokenizer
+
+    vocab: dict[str, int] = {}
+    for char in _byte_chars():
+        vocab.setdefault(char, len(vocab))
+    for token in QWEN_SPECIAL_TOKENS:
+        vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=2048)
+    # Special, so the template's markers stay one token each instead of being split into bytes.
+    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:])})
+    return tokenizer
+
+
+def _qwen_text_encoder(tokenizer: Any) -> Any:
+    """The smallest Qwen2.5-VL that runs: one 16-wide text layer (multimodal RoPE split 1/1/2) and one vision
+    block (unused by the text-to-image pipelines, but part of the architecture production loads)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN_SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+            "rope_theta": 1000000.0,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": 2048,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_heads": 2,
+            "out_hidden_size": 16,
+            "fullatt_block_indexes": [0],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    return Qwen2_5_VLForConditionalGeneration(config)
+
+
+def build_qwen_image(target: Path, work: Path) -> None:
+    """Qwen-Image's architecture in miniature: the MMDiT with 2x2 patches over 4 latent channels, the causal 3D
+    VAE with production's 8x spatial scale, a Qwen2.5-VL text encoder. Inpainting runs QwenImageInpaintPipeline
+    over these very components (`from_pipe`), as production does over the real weights."""
+    import diffusers
+
+    d: Any = diffusers  # diffusers' constructors are untyped
+
+    torch.manual_seed(SEED)
+    tokenizer = _qwen_tokenizer()
+    text_encoder = _qwen_text_encoder(tokenizer)
+    latent = 4
+    transformer = d.QwenImageTransformer2DModel(
+        patch_size=2,
+        in_channels=latent * 4,
+        out_channels=latent,
+        num_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    # Four levels with two temporal downsamples: the pipeline's scale factor is 2 ** 3 = 8, as in production.
+    vae = d.AutoencoderKLQwenImage(
+        base_dim=8,
+        z_dim=latent,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * latent,
+        latents_std=[1.0] * latent,
+    )
+    pipeline: Any = d.QwenImagePipeline
+    pipeline(
+        scheduler=d.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    ).save_pretrained(str(target))
+
+
 BUILDERS: dict[str, Callable[[Path, Path], None]] = {
     "flux": build_flux,
     "flux-kontext": build_flux_kontext,
     "flux-fill": build_flux_fill,
     "esrgan": build_esrgan,
     "florence2": build_florence2,
+    "qwen-image": build_qwen_image,
 }
 
 

@@ -287,3 +287,25 @@ def test_a_production_worker_refuses_to_start_without_a_real_signing_credential(
             db=db, storage=build_storage(Settings(data_dir=tmp_path)), engine=engine, settings=settings,
             moderator=TermListModerator(),
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["text_to_image", "inpaint"])
+def test_qwen_image_runs_from_the_api_to_a_marked_output_charged_once(studio: Studio, task: str) -> None:
+    """The commercially usable Qwen-Image, asked for by id: the tiny offline pipeline (inpaint through
+    QwenImageInpaintPipeline over the same weights) renders, the output carries its marks, the hold is posted once."""
+    from config.models import get_model
+
+    who = person()
+    onboard(studio.client, who)
+    body = {**_body(studio, who, task), "model": "qwen-image"}
+    before = studio.client.get("/v1/credits", headers=who.headers).json()["available"]
+    job = _run(studio, who, body)
+    assert job["model"] == "qwen-image"
+    assert job["cost"] == get_model("qwen-image").credits_per_image
+    assert studio.client.get("/v1/credits", headers=who.headers).json()["available"] == before - job["cost"]
+    (output,) = job["outputs"]
+    expected = studio.runner.engine.output_size("qwen-image", "1:1") if task == "text_to_image" else (64, 48)
+    assert (output["width"], output["height"]) == expected
+    full = studio.fetch(output["url"])
+    _assert_marked(full, task, who, body["prompt"])
+    assert "qwen-image" in json.dumps(verify(full).manifest)

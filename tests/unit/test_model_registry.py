@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from config.models import (
@@ -121,3 +123,39 @@ def test_prices() -> None:
         price(schnell, "text_to_image", 5, 1024, 1024)
     with pytest.raises(ModelUnavailable):
         price(schnell, "upscale", 1, 1024, 1024)
+
+
+# Models without a row in bench/gpu.py yet, each with the reason; the test below fails for any other model.
+NOT_BENCHED: dict[str, str] = {"florence-2-base": "no Florence-2 captioning bench at full size yet (issue 30)"}
+
+
+def test_every_model_has_a_licence_a_pin_or_lock_a_tiny_build_and_a_bench_row() -> None:
+    from bench.gpu import ROWS
+    from functions.generation.tiny import BUILDERS
+
+    benched = {(model_id, task) for model_id, task in ROWS}
+    for entry in MODELS:
+        assert entry.licence.id, entry.id
+        assert entry.licence.url.startswith("https://"), entry.id
+        # A full commit, or a branch that `deploy.py weights` resolves and locks (shared/weights.py).
+        assert entry.pinned or re.fullmatch(r"[A-Za-z0-9._/-]+", entry.revision), entry.id
+        assert entry.family in BUILDERS, f"{entry.id} has no tiny offline build"
+        if entry.id in NOT_BENCHED:
+            continue
+        for task in entry.tasks:
+            if task == "vary":  # img2img over the create model's transformer: the text_to_image row covers it
+                continue
+            assert (entry.id, task) in benched, f"bench/gpu.py has no row for {entry.id} {task}"
+    assert set(NOT_BENCHED) <= set(BY_ID)
+
+
+def test_qwen_image_is_commercial_and_offered_to_a_paid_deployment_for_create_and_inpaint() -> None:
+    paid = Settings(paid=True)
+    qwen = get_model("qwen-image")
+    assert qwen.commercial
+    assert qwen.licence.id == "apache-2.0"
+    assert model_for(paid, "text_to_image", "qwen-image") is qwen
+    assert model_for(paid, "inpaint", "qwen-image") is qwen
+    with pytest.raises(ModelUnavailable) as mismatch:
+        model_for(paid, "edit", "qwen-image")
+    assert mismatch.value.code == "model_task_mismatch"
