@@ -15,8 +15,8 @@ from playwright.sync_api import Browser, expect
 from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import LocalStorage
-from tests.browser.conftest import Stack, Tab, new_tab
-from tests.browser.journeys import member
+from tests.browser.conftest import Stack, Tab, access_token, new_tab
+from tests.browser.journeys import go, member
 from tests.browser.operator import deploy
 
 WAIT = 60_000  # generous: the machine running the suite is small and shared
@@ -58,7 +58,7 @@ def test_a_takedown_is_appealed_from_notices_restored_and_the_outcome_shown(
     tabs.append(tab)
     page = tab.page
     member(tab, "appeal")
-    token = page.evaluate("JSON.parse(localStorage.getItem('atelier.session')).access_token")
+    token = access_token(page)
     me = httpx.get(f"{stack.base}/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
     user_id = UUID(me["id"])
     media_id = _output(stack, user_id)
@@ -66,7 +66,7 @@ def test_a_takedown_is_appealed_from_notices_restored_and_the_outcome_shown(
     deploy(stack, "moderation", "takedown", media_id, "--reason", reason)
 
     nav = page.get_by_role("navigation", name="Main")
-    page.get_by_role("link", name="History").click()  # a page change reads the notice count again
+    go(page, "History")  # a page change reads the notice count again
     nav.get_by_role("link", name=re.compile("^Notices")).click()
     notice = page.get_by_role("listitem").filter(has_text="An image of yours was removed from the gallery")
     notice.get_by_text("An image of yours was removed from the gallery").click()

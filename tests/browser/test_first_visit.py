@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, FloatRect, Locator, Page, expect
 
 from shared.trust.reports import REASONS
-from tests.browser.conftest import Stack, Tab, new_tab
+from tests.browser.conftest import Stack, Tab, access_token, new_tab
 from tests.browser.journeys import create, dismiss_cookies, go, member, new_email, onboard, open_menu, sign_in
 from tests.browser.operator import deploy
 
@@ -22,7 +22,7 @@ SLOW = 60_000  # a loaded 2-core machine: generous explicit waits
 
 
 def _token(tab: Tab) -> str:
-    token: str = tab.page.evaluate("JSON.parse(localStorage.getItem('atelier.session')).access_token")
+    token: str = access_token(tab.page)
     return token
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
 from tests.browser.conftest import Stack, Tab, new_tab
-from tests.browser.journeys import member, new_email
+from tests.browser.journeys import go, member, new_email
 
 WAIT = 20_000  # a loaded two-core machine: explicit, generous waits
 RENDER = 120_000  # a job rendered by the local stack's worker
@@ -67,9 +67,9 @@ def test_a_job_is_a_card_at_once_and_survives_leaving_and_reloading(
     expect(box).to_be_focused()
 
     box.fill(f"{prompt}, second draft")  # a draft the person has not submitted yet
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     expect(page.get_by_role("heading", name="History", level=1)).to_be_visible(timeout=WAIT)
-    page.get_by_role("link", name="Studio", exact=True).click()
+    go(page, "Studio")
     expect(card.get_by_role("progressbar")).to_be_visible(timeout=WAIT)  # the feed is rebuilt: the job is there
     expect(box).to_have_value(f"{prompt}, second draft")  # and so is the draft
     page.reload()
@@ -180,7 +180,7 @@ def test_an_image_has_its_own_page_and_a_job_ending_elsewhere_says_so(
     page.get_by_role("button", name="Generate").click()
     card = _feed(page).get_by_role("article", name=prompt)
     expect(card).to_be_visible(timeout=WAIT)
-    page.get_by_role("link", name="Gallery", exact=True).click()  # elsewhere while it renders
+    go(page, "Gallery")  # elsewhere while it renders
     notice = page.get_by_role("status").filter(has_text="ready")
     expect(notice).to_be_visible(timeout=RENDER)
     notice.get_by_role("link", name="Open it").click()
@@ -211,13 +211,13 @@ def test_an_image_has_its_own_page_and_a_job_ending_elsewhere_says_so(
     expect(facts.filter(has_text=re.compile("^In the gallery$"))).to_have_count(1)
 
     # History opens the same page; its "Use in studio" offers Create with the prompt, or the image in Edit.
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     tile = page.get_by_role("listitem").filter(has=page.get_by_role("img", name=prompt))
     tile.get_by_text("Use in studio").click()
     tile.get_by_role("button", name="Create with this prompt").click()
     expect(page.get_by_role("radio", name="Create")).to_be_checked(timeout=WAIT)
     expect(page.get_by_role("textbox", name="Prompt")).to_have_value(prompt)
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     tile.get_by_text("Use in studio").click()
     tile.get_by_role("button", name="Edit this image").click()
     expect(page.get_by_role("radio", name="Edit")).to_be_checked(timeout=WAIT)
@@ -241,7 +241,7 @@ def test_an_image_has_its_own_page_and_a_job_ending_elsewhere_says_so(
     dialog.get_by_role("button", name="Delete image").click()
     expect(page.get_by_role("heading", name="Studio", level=1)).to_be_visible(timeout=WAIT)  # Back where it came from
     expect(_feed(page).get_by_role("img", name=prompt)).to_have_count(0)
-    page.get_by_role("link", name="History", exact=True).click()
+    go(page, "History")
     expect(page.get_by_role("heading", name="History", level=1)).to_be_visible(timeout=WAIT)
     expect(page.get_by_role("img", name=prompt)).to_have_count(0)
 

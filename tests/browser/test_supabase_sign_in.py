@@ -76,6 +76,7 @@ class FakeAuth:
         self.expired: set[str] = set()  # addresses whose code has run out
         self.resend_wait_s = 0  # > 0: the next /otp for an address that has a code is refused with this wait
         self.verify_limited = False  # True: /verify answers over_request_rate_limit
+        self.email_sessions: dict[str, tuple[uuid.UUID, str]] = {}  # refresh token -> user of an email sign-in
 
     def routes(self) -> dict[tuple[str, str], Route]:
         preflight: Route = lambda _: Reply(204, b"", CORS)  # noqa: E731
@@ -122,7 +123,12 @@ class FakeAuth:
             return _gotrue_error(403, "otp_expired", "Token has expired or is invalid")
         del self.codes[email]  # a code works once
         user = self.users.setdefault(email, uuid.uuid4())  # created on first use
-        return self.session(f"email-refresh-{user.hex[:8]}", user_id=user, email=email)
+        return self.email_session(user, email)
+
+    def email_session(self, user: uuid.UUID, email: str) -> Reply:
+        refresh_token = f"email-refresh-{secrets.token_hex(8)}"
+        self.email_sessions[refresh_token] = (user, email)
+        return self.session(refresh_token, user_id=user, email=email)
 
     def authorize(self, rec: Recorded) -> Reply:
         query = parse_qs(urlsplit(rec.path).query)
@@ -166,6 +172,8 @@ class FakeAuth:
             if challenge is None or base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
                 return Reply(400, {"error": "invalid_grant", "error_description": "code verifier mismatch"}, CORS)
             return self.session("refresh-1")
+        if grant == "refresh_token" and body["refresh_token"] in self.email_sessions:  # rotated, as GoTrue does
+            return self.email_session(*self.email_sessions.pop(body["refresh_token"]))
         if grant == "refresh_token" and body["refresh_token"] == f"refresh-{self.refreshes + 1}":
             self.refreshes += 1
             return self.session(f"refresh-{self.refreshes + 1}")
@@ -304,6 +312,6 @@ def test_email_sign_in_with_a_one_time_code_creates_the_account_and_says_what_we
     assert _script_readable(page) == ""
     me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {access_token(page)}"}).json()
     assert (me["id"], me["email"]) == (str(fake.users[address]), address)
-    posted = [(r.path, json.loads(r.body)) for r in auth.requests if r.method == "POST"]
+    posted = [(r.path, json.loads(r.body)) for r in auth.requests if r.method == "POST" and "/token" not in r.path]
     assert [path for path, _ in posted].count("/auth/v1/verify") == 4
     assert all(body["email"] == address for _, body in posted)

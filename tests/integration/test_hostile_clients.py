@@ -934,7 +934,7 @@ def test_the_session_cookie_is_http_only_and_a_cross_site_page_cannot_use_it(tmp
     settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
     app = create_app(settings, db)
     app.mount("/", build_site(settings))
-    with TestClient(app, client=("127.0.0.1", 51000)) as page:
+    with TestClient(app, client=("127.0.0.1", 51000), base_url="http://127.0.0.1") as page:
         dev = page.post("/v1/dev/sign-in", json={"email": "ada@example.com"}).json()["access_token"]
         kept = page.post("/auth/session", json={"access_token": dev})
         assert kept.status_code == 200

@@ -25,3 +25,12 @@ def test_listeners_go_through_event_target() -> None:
         path.name for path in sorted(WEB.rglob("*.js")) if re.search(r"listeners\s*=\s*new Set", path.read_text())
     ]
     assert hand_rolled == [], "use web/js/events.js (the platform's EventTarget)"
+
+
+def test_no_merge_conflict_markers_were_left_in_the_web_app_or_docs() -> None:
+    """Python has ruff to catch a left-over conflict; the static files and docs have this."""
+    root = WEB.parents[1]
+    marker = re.compile(r"^(<<<<<<< |>>>>>>> |=======$)", re.MULTILINE)
+    files = [*root.joinpath("web").rglob("*.*"), *root.joinpath("docs").glob("*.md"), root / "README.md"]
+    left = [str(path.relative_to(root)) for path in files if path.suffix != ".png" and marker.search(path.read_text())]
+    assert left == []

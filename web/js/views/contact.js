@@ -18,35 +18,6 @@ export async function render(root, ctx) {
   const topic = h("select", { id: "contact-topic", name: "topic" }, TOPICS.map(([value, label]) => h("option", { value }, label)));
   const message = h("textarea", { id: "contact-message", name: "message", rows: 6, required: true, maxlength: 10000 });
   const panel = h("section", { class: "panel narrow" });
-<<<<<<< HEAD
-  const form = h(
-    "form",
-    {
-      class: "stack wide",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        error.textContent = "";
-        button.disabled = true;
-        try {
-          const body = { email: email.value.trim(), topic: topic.value, message: message.value };
-          if (name.value.trim()) body.name = name.value.trim();
-          // Signed in, the token goes along: with the account's own address the message joins the account
-          // (and its data export); with any other address it stays linked to no account.
-          const sent = ctx.me ? await api.post("/v1/contact", body) : await api.publicPost("/v1/contact", body);
-          replace(
-            panel,
-            h("h1", { tabindex: "-1" }, "Message sent"),
-            h("p", {}, "Thank you. We sent a confirmation to your address and will answer there."),
-            h("p", {}, "Your reference: ", h("strong", { class: "reference" }, sent.id)),
-            sent.topic === "privacy" ? h("p", { class: "muted" }, "As a privacy request, it is answered within one month.") : null,
-          );
-          panel.querySelector("h1").focus();
-        } catch (failure) {
-          error.textContent = failure.message;
-          button.disabled = false;
-        }
-      },
-=======
   const form = onSubmit(
     h(
       "form",
@@ -65,7 +36,9 @@ export async function render(root, ctx) {
     async () => {
       const body = { email: email.value.trim(), topic: topic.value, message: message.value };
       if (name.value.trim()) body.name = name.value.trim();
-      const sent = await api.publicPost("/v1/contact", body);
+      // Signed in, the token goes along: with the account's own address the message joins the account (and its
+      // data export); with any other address it stays linked to no account.
+      const sent = ctx.me ? await api.post("/v1/contact", body) : await api.publicPost("/v1/contact", body);
       replace(
         panel,
         h("h1", { tabindex: "-1" }, "Message sent"),
@@ -74,7 +47,6 @@ export async function render(root, ctx) {
         sent.topic === "privacy" ? h("p", { class: "muted" }, "As a privacy request, it is answered within one month.") : null,
       );
       panel.querySelector("h1").focus();
->>>>>>> h29
     },
   );
   panel.append(
