@@ -100,6 +100,7 @@ class RenderRequest:
     seed: int | None = None  # None → a random seed, recorded in the result
     steps: int | None = None  # None → the registry default
     guidance: float | None = None
+    negative_prompt: str | None = None  # models with "negative_prompt" in their controls
     target_model: str | None = None  # image_to_prompt: the model the prompt is for (recorded)
     output_format: OutputFormat | None = None  # None → the registry's format for the model
     strength: float | None = None  # vary: the img2img strength (None → "subtle")
@@ -487,7 +488,7 @@ class Engine:
             "width": width,
             "height": height,
             "num_inference_steps": steps,
-            "guidance_scale": guidance,
+            **guidance_arguments(entry, guidance, request.negative_prompt),
             "num_images_per_prompt": request.count,
             "generator": torch.Generator(device="cpu").manual_seed(seed),
             "max_sequence_length": entry.max_sequence_length,
@@ -517,6 +518,8 @@ class Engine:
             "count": request.count,
             "seed": seed,
         }
+        if request.negative_prompt:
+            parameters["negative_prompt"] = True  # that one was used; the text itself stays with the job
         if request.task == "vary":
             parameters["strength"] = strength
         return images, parameters
@@ -718,6 +721,28 @@ class _Progress:
         if self._on_step is not None:
             self._on_step(done, total)
         self._fraction(min(1.0, done / total))
+
+
+def guidance_arguments(entry: ModelEntry, guidance: float, negative_prompt: str | None) -> dict[str, Any]:
+    """The pipeline arguments for a model's guidance and negative prompt (config/models.GuidanceKind).
+
+    "cfg": `guidance` is the true-CFG scale (`true_cfg_scale`), the negative prompt its unconditional side.
+    "distilled" (FLUX [dev]): `guidance` is the embedded `guidance_scale`; a negative prompt turns on true CFG at the
+    registry's `negative_cfg_scale` (diffusers runs true CFG only with a negative prompt and a scale above 1).
+    "none" (FLUX [schnell]): the registry's guidance, which the guidance-free model ignores.
+    """
+    negative = (negative_prompt or "").strip() or None
+    if negative is not None and "negative_prompt" not in entry.controls:
+        raise RenderFailed("unsupported_control", f"{entry.id} takes no negative prompt")
+    if entry.guidance_kind == "cfg":
+        arguments: dict[str, Any] = {"true_cfg_scale": guidance}
+    else:
+        arguments = {"guidance_scale": guidance}
+        if negative is not None:
+            arguments["true_cfg_scale"] = entry.negative_cfg_scale
+    if negative is not None:
+        arguments["negative_prompt"] = negative
+    return arguments
 
 
 def _img2img(loaded: _Loaded) -> Any:
