@@ -177,6 +177,7 @@ class JobOut(BaseModel):
     guidance: float | None = Field(None, description="The guidance asked for; null: the model's default")
     steps_asked: int | None = Field(None, description="The `steps` asked for; null: the model's default")
     output_format: OutputFormat | None = Field(None, description="The format asked for; null: the model's default")
+    target_model: str | None = Field(None, description="image_to_prompt: the model or family the prompt is for")
     image: UUID | None = Field(None, description="The input image (vary: the source output), while it exists")
     cost: int
     outputs: list[JobOutput]
@@ -234,6 +235,7 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         guidance=params.guidance,
         steps_asked=params.steps,
         output_format=params.output_format,
+        target_model=params.target_model,
         image=job.image_id,
         cost=job.cost,
         outputs=outputs,
