@@ -38,16 +38,14 @@ def describe(entry: ModelEntry) -> dict[str, Any]:
         "speed": entry.speed,
         "controls": list(entry.controls),
         "defaults": entry.default_settings(),
-        "steps_range": (
-            {"min": entry.steps_range[0], "max": entry.steps_range[1]} if "steps" in entry.controls else None
-        ),
-        "guidance": (
-            {"kind": entry.guidance_kind, "min": entry.guidance_range[0], "max": entry.guidance_range[1]}
-            if "guidance" in entry.controls
-            else None
-        ),
-        "prompt_family": entry.prompt_family,
     }
+    # Present only where they apply, as `upscale`: steps_range / guidance where the model takes that control.
+    if "steps" in entry.controls:
+        item["steps_range"] = {"min": entry.steps_range[0], "max": entry.steps_range[1]}
+    if "guidance" in entry.controls:
+        item["guidance"] = {"kind": entry.guidance_kind, "min": entry.guidance_range[0], "max": entry.guidance_range[1]}
+    if entry.prompt_family is not None:
+        item["prompt_family"] = entry.prompt_family
     if "upscale" in entry.tasks:
         item["upscale"] = {"factor": entry.upscale_factor, "max_long_side": MAX_UPSCALE_LONG_SIDE}
     return item

@@ -141,10 +141,10 @@ class ModelOut(BaseModel):
     speed: Speed = Field(description='"fast" (a few steps) or "quality"')
     controls: list[Control] = Field(description="POST /v1/jobs fields this model accepts beyond the common ones")
     defaults: dict[str, str | int | float] = Field(description="control → the value it takes when left out")
-    steps_range: StepsRange | None = Field(description="The `steps` it accepts; null: it takes no `steps`")
-    guidance: GuidanceOut | None = Field(description="The `guidance` it accepts; null: it takes no `guidance`")
+    steps_range: StepsRange | None = Field(None, description="The `steps` it accepts; absent: it takes no `steps`")
+    guidance: GuidanceOut | None = Field(None, description="The `guidance` it accepts; absent: it takes none")
     prompt_family: PromptFamily | None = Field(
-        description="The prompt style it reads best (image-to-prompt's `target_model`); null: it reads no prompt"
+        None, description="The prompt style it reads best (image-to-prompt's `target_model`); absent: it reads none"
     )
 
 
