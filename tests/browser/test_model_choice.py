@@ -1,6 +1,7 @@
 """The Studio offers a real choice (issue 30): each model with its speed and cost, only the chosen model's controls
-with its defaults filled in, and the control chosen reaching POST /v1/jobs. Chromium against the idle local stack
-(no worker: nothing renders; the request is what counts); see conftest.py."""
+with its defaults filled in, and the control chosen reaching POST /v1/jobs (the idle local stack: nothing renders,
+the request is what counts); Describe writing for a target and handing its prompt to Create (the full stack). See
+conftest.py."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import Stack, Tab, new_tab
-from tests.browser.journeys import member
+from tests.browser.journeys import create, member
 
 WAIT = 20_000  # a loaded two-core machine: explicit, generous waits
+RENDER = 120_000  # a job rendered by the local stack's worker
 
 
 def test_a_model_and_its_controls_are_chosen_and_sent(browser: Browser, idle_stack: Stack, tabs: list[Tab]) -> None:
@@ -55,3 +57,27 @@ def test_a_model_and_its_controls_are_chosen_and_sent(browser: Browser, idle_sta
     card = page.get_by_role("region", name="Your generations").get_by_role("article", name="a lighthouse at dawn")
     expect(card).to_be_visible(timeout=WAIT)  # accepted: 202
     tab.check("studio-model-choice")
+
+
+def test_describe_writes_for_a_target_and_hands_the_prompt_to_create(
+    browser: Browser, stack: Stack, tabs: list[Tab]
+) -> None:
+    tab = new_tab(browser, stack.base, "desktop")
+    tabs.append(tab)
+    page = tab.page
+    member(tab, "describe")
+    create(tab, "a red fox in snow")
+    page.get_by_role("button", name="Use as input").first.click()
+    page.get_by_role("radio", name="Describe", exact=True).check()
+    target = page.get_by_label("Write the prompt for")
+    expect(target.locator("option", has_text="Midjourney")).to_have_count(1, timeout=WAIT)
+    target.select_option("midjourney")
+    page.get_by_role("button", name="Generate").click()
+    reuse = page.get_by_role("button", name="Use this prompt")
+    expect(reuse).to_be_visible(timeout=RENDER)
+    described = page.get_by_role("blockquote").first.inner_text()
+    assert re.search(r"--ar \d+:\d+$", described), described
+    reuse.click()
+    expect(page.get_by_role("radio", name="Create")).to_be_checked()
+    expect(page.get_by_role("textbox", name="Prompt")).to_have_value(described)
+    expect(page.get_by_label("Model", exact=True)).to_have_value("flux-schnell")
