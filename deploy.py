@@ -154,6 +154,16 @@ def cmd_deploy(_: argparse.Namespace) -> int:
     if too_many is not None:
         print(f"deploy refused: {too_many}", file=sys.stderr)
         return 2
+    if not _privacy_checked(settings) or not _catalogue_checked(settings):
+        return 2
+    applied = migrate(os.environ["DATABASE_URL"])
+    print(f"applied {len(applied)} migration(s)")
+    if not _bucket_checked("deploy", settings, os.environ["SUPABASE_URL"], os.environ["SUPABASE_SECRET_KEY"]):
+        return 2
+    return _deploy_app(offered)
+
+
+def _privacy_checked(settings: Settings) -> bool:
     unset = settings.privacy_settings_missing()
     if unset:
         print(
@@ -161,12 +171,31 @@ def cmd_deploy(_: argparse.Namespace) -> int:
             f"processor keeps data; set {', '.join(unset)} (see docs/operating.md)",
             file=sys.stderr,
         )
-        return 2
-    applied = migrate(os.environ["DATABASE_URL"])
-    print(f"applied {len(applied)} migration(s)")
-    if not _bucket_checked("deploy", settings, os.environ["SUPABASE_URL"], os.environ["SUPABASE_SECRET_KEY"]):
-        return 2
-    return _deploy_app(offered)
+    return not unset
+
+
+def _catalogue_checked(settings: Settings) -> bool:
+    """The product catalogue against Polar: every id real (no `00000000-…` placeholder), every price the pages show
+    the one Polar charges (`products.get` per product). Without POLAR_ACCESS_TOKEN billing is off and nothing is
+    sold: the check is skipped, and says so."""
+    from shared.billing.catalogue import CatalogueError, load_catalogue
+    from shared.billing.polar_api import catalogue_problems, polar_client
+
+    if not settings.polar_access_token:
+        print("product catalogue: not checked against Polar (POLAR_ACCESS_TOKEN is unset: billing is off)")
+        return True
+    try:
+        catalogue = load_catalogue(settings.products_file)
+    except CatalogueError as exc:
+        print(f"deploy refused: {exc}", file=sys.stderr)
+        return False
+    with polar_client(settings) as client:
+        problems = catalogue_problems(client, catalogue)
+    for problem in problems:
+        print(f"deploy refused: product {problem}", file=sys.stderr)
+    if not problems:
+        print(f"product catalogue: {len(catalogue.products)} product(s), ids and prices as Polar has them")
+    return not problems
 
 
 def _deploy_app(offered: tuple[ModelEntry, ...]) -> int:

@@ -53,6 +53,28 @@ Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2", "qw
 GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
 OutputFormat = Literal["webp", "jpeg", "png"]
 Speedup = Literal["compile", "fuse_qkv", "fp8"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+# How fast a model answers, as the Studio shows it: "fast" (a few steps, seconds) or "quality" (more steps).
+Speed = Literal["fast", "quality"]
+# The POST /v1/jobs fields a model may accept beyond the common ones (ModelEntry.controls lists those it does);
+# any other model answers 422 `unsupported_control` naming the field.
+Control = Literal["negative_prompt", "guidance", "steps", "output_format"]
+CONTROLS: tuple[Control, ...] = get_args(Control)
+# What `guidance` means for a model: "cfg" is true classifier-free guidance (two passes per step, a negative prompt
+# steers away); "distilled" is FLUX [dev]'s guidance embedding (one pass; a negative prompt runs true CFG at
+# ModelEntry.negative_cfg_scale); "none" takes no guidance (FLUX [schnell] is guidance-free).
+GuidanceKind = Literal["none", "distilled", "cfg"]
+# What image-to-prompt shapes a prompt for (`target_model`): a registry model id, or one of these families.
+PromptFamily = Literal["flux", "sdxl", "midjourney", "video"]
+PROMPT_FAMILIES: tuple[PromptFamily, ...] = get_args(PromptFamily)
+PROMPT_FAMILY_LABELS: Mapping[PromptFamily, str] = MappingProxyType(
+    {
+        "flux": "FLUX / Qwen (natural language)",
+        "sdxl": "SDXL (weighted tags)",
+        "midjourney": "Midjourney",
+        "video": "Video models",
+    }
+)
 SPEEDUPS: tuple[Speedup, ...] = get_args(Speedup)
 
 # A revision is a full commit hash (pinned) or a branch that `deploy.py weights` resolves and locks on the weights
@@ -177,6 +199,27 @@ class ModelEntry:
     allow_patterns: tuple[str, ...] = ()  # what `deploy.py weights` downloads; empty = the whole repo
     upscale_factor: int = 0
     serving: Serving = field(default_factory=Serving)
+    speed: Speed = "quality"
+    controls: tuple[Control, ...] = ()  # request fields beyond the common ones this model accepts
+    steps_range: tuple[int, int] = (1, 1)  # the `steps` a request may ask for, both ends included
+    guidance_range: tuple[float, float] = (0.0, 0.0)  # the `guidance` a request may ask for, both ends included
+    guidance_kind: GuidanceKind = "none"
+    negative_cfg_scale: float = 0.0  # "distilled" guidance: the true-CFG scale a negative prompt runs with
+    prompt_family: PromptFamily | None = None  # image-to-prompt: the prompt style this model reads best
+
+    def __post_init__(self) -> None:
+        unknown = set(self.controls) - set(CONTROLS)
+        if unknown:
+            raise ValueError(f"{self.id}: unknown controls {sorted(unknown)}")
+        low, high = self.steps_range
+        if "steps" in self.controls and not 1 <= low <= self.default_steps <= high:
+            raise ValueError(f"{self.id}: default_steps must lie in steps_range")
+        g_low, g_high = self.guidance_range
+        guided = self.guidance_kind != "none" and g_low <= self.default_guidance <= g_high
+        if "guidance" in self.controls and not guided:
+            raise ValueError(f"{self.id}: a guidance control needs a guidance kind and a default in guidance_range")
+        if "negative_prompt" in self.controls and self.guidance_kind == "distilled" and self.negative_cfg_scale <= 1:
+            raise ValueError(f"{self.id}: a negative prompt on distilled guidance needs negative_cfg_scale > 1")
 
     @property
     def commercial(self) -> bool:
@@ -194,6 +237,16 @@ class ModelEntry:
     @property
     def default_aspect_ratio(self) -> str | None:
         return next(iter(self.sizes), None)
+
+    def default_settings(self) -> dict[str, object]:
+        """The value each of the model's controls takes when a request leaves it out."""
+        defaults: dict[str, object] = {
+            "negative_prompt": "",
+            "guidance": self.default_guidance,
+            "steps": self.default_steps,
+            "output_format": self.serving.output_format,
+        }
+        return {name: defaults[name] for name in self.controls}
 
 
 MODELS: tuple[ModelEntry, ...] = (
@@ -214,6 +267,11 @@ MODELS: tuple[ModelEntry, ...] = (
         max_sequence_length=256,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
         serving=FLUX_SERVING,
+        speed="fast",
+        # timestep-distilled for 1-4 steps and guidance-free: no guidance, so no negative prompt either
+        controls=("steps", "output_format"),
+        steps_range=(1, 4),
+        prompt_family="flux",
     ),
     ModelEntry(
         id="flux-kontext-dev",
@@ -231,6 +289,12 @@ MODELS: tuple[ModelEntry, ...] = (
         credits_per_image=4,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
         serving=FLUX_SERVING,
+        controls=("negative_prompt", "guidance", "steps", "output_format"),
+        steps_range=(1, 50),
+        guidance_range=(1.0, 10.0),
+        guidance_kind="distilled",
+        negative_cfg_scale=2.0,  # FluxKontextPipeline's true_cfg_scale with a negative prompt (each step runs twice)
+        prompt_family="flux",
     ),
     ModelEntry(
         id="flux-fill-dev",
@@ -248,6 +312,12 @@ MODELS: tuple[ModelEntry, ...] = (
         credits_per_image=4,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"),
         serving=FLUX_SERVING,
+        # FluxFillPipeline takes no negative prompt
+        controls=("guidance", "steps", "output_format"),
+        steps_range=(1, 50),
+        guidance_range=(1.0, 50.0),
+        guidance_kind="distilled",
+        prompt_family="flux",
     ),
     ModelEntry(
         id="qwen-image",
@@ -268,6 +338,12 @@ MODELS: tuple[ModelEntry, ...] = (
         credits_per_image=8,
         allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"),
         serving=QWEN_IMAGE_SERVING,
+        speed="quality",
+        controls=("negative_prompt", "guidance", "steps", "output_format"),
+        steps_range=(1, 100),
+        guidance_range=(1.0, 10.0),
+        guidance_kind="cfg",
+        prompt_family="flux",  # natural-language prompts, as FLUX reads them
     ),
     ModelEntry(
         id="real-esrgan-x4",
@@ -287,6 +363,8 @@ MODELS: tuple[ModelEntry, ...] = (
         # fp16 tiles of 512 px with 32 px of context: memory no longer grows with the image; JPEG encodes a
         # 4096² output in a fraction of WebP's time.
         serving=Serving(gpu_dtype="float16", output_format="jpeg", tile=512, tile_overlap=32, memory_mib=8192),
+        speed="fast",
+        controls=("output_format",),
     ),
     ModelEntry(
         id="florence-2-base",
@@ -302,6 +380,7 @@ MODELS: tuple[ModelEntry, ...] = (
         default_guidance=0.0,
         credits_per_image=1,
         serving=Serving(memory_mib=8192, cpu=4.0),
+        speed="fast",
     ),
 )
 
@@ -335,6 +414,9 @@ class Licensing(Protocol):
     @property
     def noncommercial_licensed(self) -> list[str]: ...
 
+    @property
+    def default_models(self) -> Mapping[str, str]: ...
+
 
 def licensed_ids(settings: Licensing) -> frozenset[str]:
     return frozenset(settings.noncommercial_licensed)
@@ -365,15 +447,51 @@ def offered_models(settings: Licensing) -> tuple[ModelEntry, ...]:
     return tuple(entry for entry in MODELS if refusal(entry, settings) is None)
 
 
+def default_model_id(settings: Licensing, task: Task) -> str:
+    """The task's default model here: the operator's choice (`ATELIER_DEFAULT_MODELS`), else DEFAULT_MODEL."""
+    return settings.default_models.get(task) or DEFAULT_MODEL[task]
+
+
+def check_default_models(settings: Licensing) -> None:
+    """`ATELIER_DEFAULT_MODELS` names known tasks, models that do them, and models this deployment may offer.
+
+    Raises ValueError naming the first bad pair: a wrong default fails at startup, not on a person's first job."""
+    for task, model_id in settings.default_models.items():
+        if task not in TASKS:
+            raise ValueError(f"ATELIER_DEFAULT_MODELS: unknown task {task!r} (tasks: {', '.join(TASKS)})")
+        entry = BY_ID.get(model_id)
+        if entry is None:
+            raise ValueError(f"ATELIER_DEFAULT_MODELS: unknown model {model_id!r} for {task}")
+        if task not in entry.tasks:
+            raise ValueError(f"ATELIER_DEFAULT_MODELS: {model_id} does not do {task}")
+        reason = refusal(entry, settings)
+        if reason is not None:
+            raise ValueError(f"ATELIER_DEFAULT_MODELS: {reason}")
+
+
 def model_for(settings: Licensing, task: Task, model_id: str | None = None) -> ModelEntry:
     """The model that runs `task` here: the one asked for, or the task's default. Raises ModelUnavailable."""
-    entry = get_model(model_id or DEFAULT_MODEL[task])
+    entry = get_model(model_id or default_model_id(settings, task))
     if task not in entry.tasks:
         raise ModelUnavailable(f"{entry.id} does not do {task}", code="model_task_mismatch")
     reason = refusal(entry, settings)
     if reason is not None:
         raise ModelUnavailable(reason, code="model_not_licensed")
     return entry
+
+
+def prompt_family(target: str) -> PromptFamily:
+    """The prompt style image-to-prompt writes for `target`: a family, or a registry model's own. Raises
+    ModelUnavailable (`unknown_target_model`) for anything else, or a model that reads no prompt."""
+    if target in PROMPT_FAMILIES:
+        return target
+    entry = BY_ID.get(target)
+    if entry is None or entry.prompt_family is None:
+        known = ", ".join((*PROMPT_FAMILIES, *(e.id for e in MODELS if e.prompt_family)))
+        raise ModelUnavailable(
+            f"target_model must be a model that takes a prompt or a family ({known})", code="unknown_target_model"
+        )
+    return entry.prompt_family
 
 
 def select_for_download(model_ids: list[str] | None) -> tuple[ModelEntry, ...]:

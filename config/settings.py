@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.email import check_sender_settings
 from config.limits import Bucket, buckets_with
-from config.models import check_speedups_off, offered_models
+from config.models import check_default_models, check_speedups_off, offered_models
 from config.processors import KEYS as PROCESSOR_KEYS
 
 # Values that mean "nobody filled this in"; production refuses them.
@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     paid: bool | None = Field(None, validation_alias=_env("ATELIER_PAID"))
     noncommercial_licensed: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("ATELIER_NONCOMMERCIAL_LICENSED")
+    )
+    # Each task's default model, `text_to_image=flux-schnell,edit=flux-kontext-dev` (tasks left out keep
+    # config/models.DEFAULT_MODEL); checked against the registry and the licence gate at startup.
+    default_models: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("ATELIER_DEFAULT_MODELS")
     )
     # GPU serving speed-ups to turn off: `compile`, `fuse_qkv`, `fp8` (every model) or `<model id>:<speed-up>`.
     speedups_off: Annotated[list[str], NoDecode] = Field(
@@ -213,6 +218,17 @@ class Settings(BaseSettings):
     def _known_speedups(cls, value: list[str]) -> list[str]:
         return check_speedups_off(value)
 
+    @field_validator("default_models", mode="before")
+    @classmethod
+    def _parse_default_models(cls, value: object) -> object:
+        """`text_to_image=flux-schnell,edit=flux-kontext-dev` → {"text_to_image": "flux-schnell", ...}."""
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if any(not sep or not model.strip() for _, sep, model in pairs):
+                raise ValueError("ATELIER_DEFAULT_MODELS is a comma-separated list of TASK=MODEL_ID")
+            value = {task.strip(): model.strip() for task, _, model in pairs}
+        return value
+
     @field_validator("rate_limit_overrides", mode="before")
     @classmethod
     def _parse_budgets(cls, value: object) -> object:
@@ -241,6 +257,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _licences_name_known_models(self) -> Settings:
         offered_models(self)  # raises ValueError for an unknown id in ATELIER_NONCOMMERCIAL_LICENSED
+        check_default_models(self)  # and for a default model that is unknown, wrong for its task or not licensed
         return self
 
     @model_validator(mode="after")

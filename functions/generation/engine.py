@@ -41,17 +41,20 @@ from config.models import (
     ModelEntry,
     ModelUnavailable,
     OutputFormat,
+    PromptFamily,
     Speedup,
     Task,
     follow_input_size,
     get_model,
     output_size,
+    prompt_family,
     speedups,
     to_long_side,
     upscale_passes,
     upscale_size,
 )
 from config.settings import Settings
+from functions.generation.prompting import CAPTION_TASK, Region
 
 QWEN_NEGATIVE_PROMPT = " "  # Qwen-Image's published usage: true CFG against a blank negative prompt
 CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
@@ -101,6 +104,7 @@ class RenderRequest:
     seed: int | None = None  # None → a random seed, recorded in the result
     steps: int | None = None  # None → the registry default
     guidance: float | None = None
+    negative_prompt: str | None = None  # models with "negative_prompt" in their controls
     target_model: str | None = None  # image_to_prompt: the model the prompt is for (recorded)
     output_format: OutputFormat | None = None  # None → the registry's format for the model
     strength: float | None = None  # vary: the img2img strength (None → "subtle")
@@ -488,7 +492,7 @@ class Engine:
             "width": width,
             "height": height,
             "num_inference_steps": steps,
-            "guidance_scale": guidance,
+            **guidance_arguments(entry, guidance, request.negative_prompt),
             "num_images_per_prompt": request.count,
             "generator": torch.Generator(device="cpu").manual_seed(seed),
             "max_sequence_length": entry.max_sequence_length,
@@ -497,10 +501,10 @@ class Engine:
         }
         pipeline = loaded.model
         if entry.family == "qwen-image":
-            # True classifier-free guidance (two passes a step) with the model card's blank negative prompt; the
-            # pipeline has no distilled guidance, so `guidance_scale` is not passed.
-            del kwargs["guidance_scale"]
-            kwargs.update(true_cfg_scale=guidance, negative_prompt=QWEN_NEGATIVE_PROMPT if guidance > 1 else None)
+            # True classifier-free guidance (two passes a step; `guidance_arguments` passes `true_cfg_scale` for a
+            # "cfg" model): the person's negative prompt, else the model card's blank one.
+            if guidance > 1 and "negative_prompt" not in kwargs:
+                kwargs["negative_prompt"] = QWEN_NEGATIVE_PROMPT
             if request.task == "inpaint" and source is not None:
                 pipeline = _variant(loaded, "inpaint", "QwenImageInpaintPipeline")
                 mask = _decode(request.mask, "mask").convert("L")
@@ -531,6 +535,8 @@ class Engine:
             "count": request.count,
             "seed": seed,
         }
+        if request.negative_prompt:
+            parameters["negative_prompt"] = True  # that one was used; the text itself stays with the job
         if request.task == "vary":
             parameters["strength"] = strength
         return images, parameters
@@ -668,34 +674,40 @@ class Engine:
     def _caption(
         self, loaded: _Loaded, request: RenderRequest, seed: int, progress: ProgressFn, cancel: CancelFn
     ) -> RenderResult:
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        """The detailed caption; with a `target_model`, also the Florence-2 tasks its family's template reads
+        (functions/generation/prompting.py), composed into a prompt shaped for that family."""
+        from functions.generation.prompting import FAMILY_TASKS, ImageReading, compose
 
         source = _decode(request.image, "image")
-        processor, model = loaded.processor, loaded.model
-        task_token = "<MORE_DETAILED_CAPTION>"  # noqa: S105  # a Florence-2 task, not a secret
-        inputs = processor(text=task_token, images=source, return_tensors="pt").to(model.device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        settings = caption_generation_settings(model, processor)
-        limit = settings["max_length"] - 1
-        produced = 0
+        family: PromptFamily | None = None
+        if request.target_model is not None:
+            try:
+                family = prompt_family(request.target_model)
+            except ModelUnavailable as exc:
+                raise RenderFailed(exc.code, exc.message) from exc
+        tasks = (CAPTION_TASK, *(FAMILY_TASKS[family] if family else ()))
+        answers: dict[str, Any] = {}
+        for index, task_token in enumerate(tasks):
 
-        class _Watch(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                nonlocal produced
-                produced += 1
-                progress(min(0.99, produced / limit))
-                if cancel():
-                    raise RenderCanceled
-                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            def part(fraction: float, index: int = index) -> None:
+                progress(min(0.99, (index + fraction) / len(tasks)))
 
-        torch.manual_seed(seed)
-        with torch.inference_mode():
-            generated = model.generate(**inputs, **settings, stopping_criteria=StoppingCriteriaList([_Watch()]))
-        text = processor.batch_decode(generated, skip_special_tokens=True)[0]
-        text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).replace("\ufffd", " ").split())
-        if not text:
+            answers[task_token] = _florence(loaded, source, task_token, seed, progress=part, cancel=cancel)
+        caption = answers[CAPTION_TASK]
+        if not isinstance(caption, str) or not caption:
             raise RenderFailed("empty_caption", f"{loaded.entry.id} produced no text for this image")
+        if family is None:
+            text = caption
+        else:
+            reading = ImageReading(
+                caption=caption,
+                width=source.width,
+                height=source.height,
+                objects=_regions(answers.get("<OD>")),
+                regions=_regions(answers.get("<DENSE_REGION_CAPTION>")),
+                text=_ocr_text(answers.get("<OCR>")),
+            )
+            text = compose(family, reading)
         progress(1.0)
         return RenderResult(
             task="image_to_prompt",
@@ -703,13 +715,68 @@ class Engine:
             seed=seed,
             prompt_text=text,
             parameters={
-                "caption_task": task_token,
+                "caption_task": CAPTION_TASK,
+                "caption_tasks": list(tasks),
                 "target_model": request.target_model,
+                "prompt_family": family,
                 "input_width": source.width,
                 "input_height": source.height,
                 "seed": seed,
             },
         )
+
+
+def _florence(
+    loaded: _Loaded, source: Image.Image, task_token: str, seed: int, *, progress: ProgressFn, cancel: CancelFn
+) -> Any:
+    """One Florence-2 task on `source`: the caption's text (printable, one line) for text tasks, the processor's
+    post-processed answer (boxes and labels) for the others."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    processor, model = loaded.processor, loaded.model
+    inputs = processor(text=task_token, images=source, return_tensors="pt").to(model.device)
+    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    settings = caption_generation_settings(model, processor)
+    limit = settings["max_length"] - 1
+    produced = 0
+
+    class _Watch(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            nonlocal produced
+            produced += 1
+            progress(min(0.99, produced / limit))
+            if cancel():
+                raise RenderCanceled
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        generated = model.generate(**inputs, **settings, stopping_criteria=StoppingCriteriaList([_Watch()]))
+    if task_token == CAPTION_TASK:
+        text = processor.batch_decode(generated, skip_special_tokens=True)[0]
+        return " ".join("".join(ch if ch.isprintable() else " " for ch in text).replace("\ufffd", " ").split())
+    raw = processor.batch_decode(generated, skip_special_tokens=False)[0]
+    try:
+        answer = processor.post_process_generation(raw, task=task_token, image_size=(source.width, source.height))
+    except (ValueError, KeyError, IndexError, TypeError):  # an answer the parser cannot read reads as nothing
+        return None
+    return answer.get(task_token)
+
+
+def _regions(answer: Any) -> tuple[Region, ...]:
+    """Florence-2's `{"bboxes": [[x0, y0, x1, y1], ...], "labels": [...]}` as Regions (malformed entries dropped)."""
+    if not isinstance(answer, dict):
+        return ()
+    regions: list[Region] = []
+    for box, label in zip(answer.get("bboxes") or (), answer.get("labels") or (), strict=False):
+        if isinstance(label, str) and isinstance(box, (list, tuple)) and len(box) == 4:
+            regions.append(Region(label, (float(box[0]), float(box[1]), float(box[2]), float(box[3]))))
+    return tuple(regions)
+
+
+def _ocr_text(answer: Any) -> str:
+    return answer if isinstance(answer, str) else ""
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
@@ -732,6 +799,28 @@ class _Progress:
         if self._on_step is not None:
             self._on_step(done, total)
         self._fraction(min(1.0, done / total))
+
+
+def guidance_arguments(entry: ModelEntry, guidance: float, negative_prompt: str | None) -> dict[str, Any]:
+    """The pipeline arguments for a model's guidance and negative prompt (config/models.GuidanceKind).
+
+    "cfg": `guidance` is the true-CFG scale (`true_cfg_scale`), the negative prompt its unconditional side.
+    "distilled" (FLUX [dev]): `guidance` is the embedded `guidance_scale`; a negative prompt turns on true CFG at the
+    registry's `negative_cfg_scale` (diffusers runs true CFG only with a negative prompt and a scale above 1).
+    "none" (FLUX [schnell]): the registry's guidance, which the guidance-free model ignores.
+    """
+    negative = (negative_prompt or "").strip() or None
+    if negative is not None and "negative_prompt" not in entry.controls:
+        raise RenderFailed("unsupported_control", f"{entry.id} takes no negative prompt")
+    if entry.guidance_kind == "cfg":
+        arguments: dict[str, Any] = {"true_cfg_scale": guidance}
+    else:
+        arguments = {"guidance_scale": guidance}
+        if negative is not None:
+            arguments["true_cfg_scale"] = entry.negative_cfg_scale
+    if negative is not None:
+        arguments["negative_prompt"] = negative
+    return arguments
 
 
 def _img2img(loaded: _Loaded) -> Any:

@@ -125,6 +125,10 @@ class JobRunner:
             seed=job.seed,
             target_model=params.target_model,
             strength=params.strength_value,
+            negative_prompt=params.negative_prompt,
+            guidance=params.guidance,
+            steps=params.steps,
+            output_format=params.output_format,
             # 4k: 4096 on the long side, or what tiny models make of it (1/8 scale: 512)
             upscale_long_side=FOUR_K_LONG_SIDE // divisor if params.four_k else None,
             upscale_model=params.upscale_model if params.four_k else None,

@@ -16,6 +16,10 @@ _FIELDS = {"polar_product_id", "name", "kind", "credits"}
 _OPTIONAL = {"price_amount", "price_currency"}  # what the page shows before checkout; Polar charges its own price
 
 
+# The example ids config/products.toml ships with; a deployment must replace them with its own products' ids.
+PLACEHOLDER_PREFIX = "00000000-"
+
+
 class CatalogueError(ValueError):
     """The catalogue file is missing or invalid; the message names the file and the entry."""
 
@@ -28,6 +32,11 @@ class Product:
     credits: int
     price_amount: int | None = None  # in the currency's smallest unit (cents)
     price_currency: str | None = None  # ISO 4217, lower case as Polar writes it ("usd")
+
+    @property
+    def placeholder(self) -> bool:
+        """Whether the id is still one of the shipped examples (`00000000-…`)."""
+        return self.polar_product_id.startswith(PLACEHOLDER_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from polar.v2026_10 import Polar
 from polar.v2026_10.errors import ResourceNotFound
 
 from config.settings import Settings
-from shared.billing.catalogue import Product
+from shared.billing.catalogue import Catalogue, Product
 from shared.kit import http
 from shared.kit.errors import BillingDisabled, PaymentProviderError
 
@@ -87,3 +87,49 @@ def delete_customer(client: Polar, *, user_id: UUID) -> bool:
     except PolarError as exc:
         raise _provider_error("delete the customer", exc) from exc
     return True
+
+
+def _charged(price: object) -> tuple[int, str] | None:
+    """(amount in cents, currency) of a live fixed price; None for any other price (custom, free, metered, seats)."""
+    if getattr(price, "is_archived", False) or getattr(price, "amount_type", None) != "fixed":
+        return None
+    amount, currency = getattr(price, "price_amount", None), getattr(price, "price_currency", None)
+    if not isinstance(amount, int) or not isinstance(currency, str):
+        return None
+    return amount, currency.lower()
+
+
+def catalogue_problems(client: Polar, catalogue: Catalogue) -> list[str]:
+    """What keeps the catalogue from matching what Polar charges, one line per product (empty when it matches):
+    an id still a placeholder, a product Polar does not know or has archived, a one-time/subscription mismatch, or a
+    price the pages would show that is not the product's fixed price on Polar. Reads each product with
+    `products.get`; a failing call is a problem too (deploy refuses rather than guess)."""
+    problems: list[str] = []
+    for product in catalogue:
+        where = f"{product.name!r} ({product.polar_product_id})"
+        if product.placeholder:
+            problems.append(f"{where}: the id is still a placeholder; put your Polar product's id in the catalogue")
+            continue
+        try:
+            remote = client.products.get(id=product.polar_product_id)
+        except ResourceNotFound:
+            problems.append(f"{where}: Polar has no such product")
+            continue
+        except PolarError as exc:
+            problems.append(f"{where}: could not be read from Polar ({type(exc).__name__})")
+            continue
+        if remote.is_archived:
+            problems.append(f"{where}: the product is archived on Polar")
+        if remote.is_recurring != (product.kind == "subscription"):
+            polar_kind = "a subscription" if remote.is_recurring else "a one-time purchase"
+            problems.append(f"{where}: the catalogue says {product.kind}, Polar sells {polar_kind}")
+        if product.price_amount is None:
+            continue
+        charged = [price for price in map(_charged, remote.prices) if price is not None]
+        shown = (product.price_amount, product.price_currency or "")
+        if shown not in charged:
+            polar_says = ", ".join(f"{amount} {currency}" for amount, currency in charged) or "no fixed price"
+            problems.append(
+                f"{where}: the catalogue shows {shown[0]} {shown[1]}, Polar charges {polar_says} (amounts in cents)"
+            )
+    return problems

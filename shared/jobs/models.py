@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from config.models import TASKS, Size, Task, VaryStrength
+from config.models import TASKS, OutputFormat, Size, Task, VaryStrength
 from shared.kit.errors import AtelierError, Conflict, NotFound
 
 __all__ = ["TASKS", "Task"]
@@ -63,6 +63,10 @@ class JobRequest:
     target_model: str | None = None
     size: Size | None = None
     strength: VaryStrength | None = None
+    negative_prompt: str | None = None
+    guidance: float | None = None
+    steps: int | None = None
+    output_format: OutputFormat | None = None
 
     def body(self) -> dict[str, Any]:
         """The request as JSON values, fields left out when not given (what the fingerprint hashes)."""
@@ -94,6 +98,11 @@ class JobParams:
     upscale_model: str | None = None  # "4k": the model that upscales the render
     strength: VaryStrength | None = None  # vary
     strength_value: float | None = None  # vary: the img2img strength `strength` stood for when the job was planned
+    # The model's controls (ModelEntry.controls), as asked; None: the model's default.
+    negative_prompt: str | None = None
+    guidance: float | None = None
+    steps: int | None = None
+    output_format: OutputFormat | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.count <= 4:

@@ -15,15 +15,16 @@ from config.models import (
     SEEDLESS_TASKS,
     SIZED_TASKS,
     VARY_STRENGTHS,
+    Control,
     ModelEntry,
     ModelUnavailable,
     Size,
     VaryStrength,
     follow_input_size,
-    get_model,
     job_price,
     model_for,
     output_size,
+    prompt_family,
     upscale_size,
 )
 from config.settings import Settings
@@ -44,6 +45,18 @@ class InvalidJob(Unprocessable):
     """The job request cannot be run as given."""
 
     code = "invalid_job"
+
+
+class UnsupportedControl(InvalidJob):
+    """The chosen model does not take this control (GET /v1/models lists each model's `controls`)."""
+
+    code = "unsupported_control"
+
+
+class ControlOutOfRange(InvalidJob):
+    """A control's value is outside what the chosen model accepts; `details` states the allowed range."""
+
+    code = "control_out_of_range"
 
 
 class SourceImageNotFound(NotFound):
@@ -77,6 +90,7 @@ def plan_job(
     target_model = _target_model(task, request.target_model)
     size, upscaler = _output_size(settings, task, request.size)
     strength = _strength(task, request.strength)
+    negative_prompt = _controls(settings, moderator, entry, request)
     params = JobParams(
         count=count,
         width=width,
@@ -89,6 +103,10 @@ def plan_job(
         upscale_model=upscaler.id if upscaler else None,
         strength=strength,
         strength_value=VARY_STRENGTHS[strength] if strength else None,
+        negative_prompt=negative_prompt,
+        guidance=request.guidance,
+        steps=request.steps,
+        output_format=request.output_format,
     )
     spec = JobSpec(
         task=task,
@@ -193,6 +211,47 @@ def _output_size(settings: Settings, task: Task, size: Size | None) -> tuple[Siz
         raise InvalidJob(exc.message, code=exc.code) from exc
 
 
+def _controls(settings: Settings, moderator: Moderator, entry: ModelEntry, request: JobRequest) -> str | None:
+    """Refuse a control the model does not take (`unsupported_control`) or a value outside its bounds
+    (`control_out_of_range`, the range in the message and `details`); returns the negative prompt to keep."""
+    asked: dict[Control, object] = {
+        "negative_prompt": request.negative_prompt,
+        "guidance": request.guidance,
+        "steps": request.steps,
+        "output_format": request.output_format,
+    }
+    for name, value in asked.items():
+        if value is not None and name not in entry.controls:
+            supported = ", ".join(entry.controls) or "none"
+            raise UnsupportedControl(
+                f"{entry.id} does not take {name} (its controls: {supported}).",
+                details={"control": name, "model": entry.id, "supported": list(entry.controls)},
+            )
+    if request.steps is not None:
+        low, high = entry.steps_range
+        if not low <= request.steps <= high:
+            raise ControlOutOfRange(
+                f"{entry.id} takes steps from {low} to {high}.",
+                details={"control": "steps", "model": entry.id, "min": low, "max": high},
+            )
+    if request.guidance is not None:
+        g_low, g_high = entry.guidance_range
+        if not g_low <= request.guidance <= g_high:
+            raise ControlOutOfRange(
+                f"{entry.id} takes guidance from {g_low} to {g_high}.",
+                details={"control": "guidance", "model": entry.id, "min": g_low, "max": g_high},
+            )
+    negative = (request.negative_prompt or "").strip() or None
+    if negative is not None:
+        if len(negative) > settings.max_prompt_chars:
+            raise ControlOutOfRange(
+                f"The negative prompt is longer than {settings.max_prompt_chars} characters.",
+                details={"control": "negative_prompt", "model": entry.id, "max_chars": settings.max_prompt_chars},
+            )
+        moderator.check_prompt(negative)
+    return negative
+
+
 def _strength(task: Task, strength: VaryStrength | None) -> VaryStrength | None:
     if task != "vary":
         if strength is not None:
@@ -218,12 +277,13 @@ def _upscale_target(task: Task, image: MediaItem | None, raw: int | None) -> int
 
 
 def _target_model(task: Task, raw: str | None) -> str | None:
+    """A registry model that reads a prompt, or a prompt family ("flux", "sdxl", "midjourney", "video")."""
     if raw is None:
         return None
     if task != "image_to_prompt":
         raise InvalidJob(f"{task} takes no target_model.", code="target_model_not_accepted")
     try:
-        get_model(raw)
+        prompt_family(raw)
     except ModelUnavailable as exc:
         raise InvalidJob(exc.message, code="unknown_target_model") from exc
     return str(raw)

@@ -132,6 +132,8 @@ BEYOND_THE_SCHEMA = {
     *("unsupported_aspect_ratio", "aspect_ratio_not_supported", "count_not_supported", "bad_size"),
     *("invalid_target_size", "target_size_not_accepted", "target_model_not_accepted", "unknown_target_model"),
     *("content_blocked", "invalid_job"),
+    # a control the chosen model does not take, or a value outside its own bounds (GET /v1/models: `controls`)
+    *("unsupported_control", "control_out_of_range"),
 }
 
 

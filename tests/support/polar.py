@@ -16,7 +16,7 @@ import time
 import types
 import typing
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -227,6 +227,48 @@ name = "Starter pack"
 kind = "pack"
 credits = 100
 """
+
+
+def product(
+    product_id: str, *, amount: int | None = 500, currency: str = "usd", recurring: bool = False, **patch: Any
+) -> dict[str, Any]:
+    """A Product as GET /v1/products/{id} answers it: one live fixed price of `amount` cents (None: a custom,
+    pay-what-you-want price), a one-time purchase unless `recurring`."""
+    if amount is None:
+        price = build(outputs.ProductPriceCustom, product_id=product_id, is_archived=False, price_currency=currency)
+    else:
+        price = build(
+            outputs.ProductPriceFixed,
+            product_id=product_id,
+            is_archived=False,
+            price_amount=amount,
+            price_currency=currency,
+        )
+    return build(
+        outputs.Product,
+        id=product_id,
+        is_archived=False,
+        is_recurring=recurring,
+        recurring_interval="month" if recurring else None,
+        prices=[price],
+        **patch,
+    )
+
+
+def _replying(status: int, body: dict[str, Any]) -> Callable[[Recorded], Reply]:
+    def reply(_: Recorded) -> Reply:
+        return Reply(status, body)
+
+    return reply
+
+
+def serve_products(loopback: Loopback, products: dict[str, dict[str, Any] | None]) -> None:
+    """Answer GET /v1/products/{id} for each of `products`: id → Product JSON, or None for Polar's own 404
+    (`{"error": "ResourceNotFound", "detail": "Not found"}`, what it answers for an id it does not know)."""
+    for product_id, body in products.items():
+        missing = build(outputs.ResourceNotFound, error="ResourceNotFound", detail="Not found")
+        reply = _replying(200, body) if body is not None else _replying(404, missing)
+        loopback.routes[("GET", f"/v1/products/{product_id}")] = reply
 
 
 def _checkout_reply(request: Recorded) -> Reply:

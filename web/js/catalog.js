@@ -34,6 +34,7 @@ function build(doc) {
     defaultAspectRatio: doc.default_aspect_ratio,
     maxActiveJobs: doc.max_active_jobs,
     fourK: doc.costs.four_k,
+    promptTargets: doc.prompt_targets || [],
     cost: (choice) => price(doc.costs, task, choice),
   };
 }

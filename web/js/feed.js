@@ -127,7 +127,7 @@ export function jobCard(job, d, actions = {}) {
     const bits = [];
     if (job.task === "image_to_prompt") {
       bits.push(h("blockquote", { class: "prompt-text" }, job.prompt_text || ""));
-      if (actions.usePrompt) bits.push(h("button", { type: "button", class: "small", onclick: () => actions.usePrompt(job.prompt_text) }, "Use this prompt"));
+      if (actions.usePrompt) bits.push(h("button", { type: "button", class: "small", onclick: () => actions.usePrompt(job.prompt_text, job.target_model) }, "Use this prompt"));
     }
     if (job.withheld) bits.push(withheldNote(job));
     if (d.hasSeed && job.seed !== null && job.seed !== undefined) {

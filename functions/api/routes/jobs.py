@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.models import SEEDLESS_TASKS, Size, Task, VaryStrength
+from config.models import SEEDLESS_TASKS, OutputFormat, Size, Task, VaryStrength
 from functions.api.deps import (
     DEFAULT_LIMIT,
     AppSettings,
@@ -44,7 +44,13 @@ from shared.jobs.models import (
     JobRequest,
     TooManyActiveJobs,
 )
-from shared.jobs.planning import InvalidJob, SourceImageNotFound, plan_job
+from shared.jobs.planning import (
+    ControlOutOfRange,
+    InvalidJob,
+    SourceImageNotFound,
+    UnsupportedControl,
+    plan_job,
+)
 from shared.kit.db import Database
 from shared.kit.db.database import Connection
 from shared.kit.errors import InsufficientCredits
@@ -90,6 +96,25 @@ class JobCreate(BaseModel):
     )
     strength: VaryStrength | None = Field(
         None, description='vary: how far the variations stray from the source ("subtle" by default)'
+    )
+    # The controls: only where the chosen model lists them in its `controls` (GET /v1/models), else 422
+    # `unsupported_control`; outside the model's bounds 422 `control_out_of_range` (details: min, max).
+    negative_prompt: MultilineText | None = Field(
+        None,
+        description="What to steer away from (models with `negative_prompt` in their controls); at most "
+        "ATELIER_MAX_PROMPT_CHARS characters",
+    )
+    guidance: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Guidance scale within the model's `guidance` range (true CFG or FLUX [dev]'s distilled "
+        "guidance; FLUX [schnell] takes none)",
+    )
+    steps: int | None = Field(None, ge=1, le=100, description="Denoising steps within the model's `steps_range`")
+    output_format: OutputFormat | None = Field(
+        None, description="How outputs are encoded; default: the model's (its `defaults.output_format`)"
     )
 
     def command(self) -> JobRequest:
@@ -148,6 +173,11 @@ class JobOut(BaseModel):
     height: int | None = None
     size: Size | None = Field(None, description='"standard" or "4k" as asked; null when the task takes no size')
     strength: VaryStrength | None = Field(None, description="vary: the strength asked for")
+    negative_prompt: str | None = Field(None, description="The negative prompt asked for")
+    guidance: float | None = Field(None, description="The guidance asked for; null: the model's default")
+    steps_asked: int | None = Field(None, description="The `steps` asked for; null: the model's default")
+    output_format: OutputFormat | None = Field(None, description="The format asked for; null: the model's default")
+    target_model: str | None = Field(None, description="image_to_prompt: the model or family the prompt is for")
     image: UUID | None = Field(None, description="The input image (vary: the source output), while it exists")
     cost: int
     outputs: list[JobOutput]
@@ -201,6 +231,11 @@ def _out(job: Job, outputs: list[JobOutput]) -> JobOut:
         height=params.height if job.task != "upscale" else None,
         size=params.size,
         strength=params.strength,
+        negative_prompt=params.negative_prompt,
+        guidance=params.guidance,
+        steps_asked=params.steps,
+        output_format=params.output_format,
+        target_model=params.target_model,
         image=job.image_id,
         cost=job.cost,
         outputs=outputs,
@@ -238,7 +273,14 @@ def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Jo
     response_model=JobAccepted,
     dependencies=[rate_limited("jobs"), NOT_SUSPENDED],
     responses=errors(
-        InsufficientCredits, IdempotencyKeyReused, InvalidJob, SourceImageNotFound, ContentBlocked, TooManyActiveJobs
+        InsufficientCredits,
+        IdempotencyKeyReused,
+        InvalidJob,
+        UnsupportedControl,
+        ControlOutOfRange,
+        SourceImageNotFound,
+        ContentBlocked,
+        TooManyActiveJobs,
     ),
 )
 def create_job(

@@ -19,9 +19,13 @@ from config.models import (
     TASK_LABELS,
     TASKS,
     VARY_STRENGTHS,
+    Control,
+    GuidanceKind,
     ModelEntry,
     ModelUnavailable,
+    PromptFamily,
     Size,
+    Speed,
     Task,
     VaryStrength,
     job_price,
@@ -31,7 +35,7 @@ from config.models import (
 from config.settings import Settings
 from functions.api.deps import AppSettings
 from functions.api.ratelimits import rate_limited
-from functions.api.routes.models import describe
+from functions.api.routes.models import describe, prompt_targets
 
 router = APIRouter(tags=["studio"], dependencies=[rate_limited("public")])
 
@@ -39,16 +43,18 @@ MIN_COUNT, MAX_COUNT = 1, 4
 
 Field_ = Literal[
     "prompt", "model", "image", "mask", "aspect_ratio", "count", "seed", "size", "strength", "target_long_side",
-    "target_model",
+    "target_model", "negative_prompt", "guidance", "steps", "output_format",
 ]  # fmt: skip
 
-# Which POST /v1/jobs fields each task takes, and which of them it requires.
+# Which POST /v1/jobs fields each task takes, and which of them it requires. The controls (negative_prompt,
+# guidance, steps, output_format) are taken only where the chosen model lists them in its `controls`.
+_CONTROLS: tuple[Field_, ...] = ("negative_prompt", "guidance", "steps", "output_format")
 TASK_FIELDS: dict[Task, tuple[Field_, ...]] = {
-    "text_to_image": ("prompt", "model", "aspect_ratio", "count", "seed", "size"),
-    "vary": ("image", "prompt", "strength", "count", "seed", "size"),
-    "edit": ("prompt", "image", "model", "aspect_ratio", "count", "seed", "size"),
-    "inpaint": ("prompt", "image", "mask", "model", "aspect_ratio", "count", "seed"),
-    "upscale": ("image", "model", "target_long_side"),
+    "text_to_image": ("prompt", "model", "aspect_ratio", "count", "seed", "size", *_CONTROLS),
+    "vary": ("image", "prompt", "strength", "count", "seed", "size", *_CONTROLS),
+    "edit": ("prompt", "image", "model", "aspect_ratio", "count", "seed", "size", *_CONTROLS),
+    "inpaint": ("prompt", "image", "mask", "model", "aspect_ratio", "count", "seed", *_CONTROLS),
+    "upscale": ("image", "model", "target_long_side", "output_format"),
     "image_to_prompt": ("image", "model", "target_model"),
 }
 REQUIRED_FIELDS: dict[Task, tuple[Field_, ...]] = {
@@ -71,7 +77,10 @@ class CountRange(BaseModel):
 class StudioTask(BaseModel):
     id: Task
     label: str
-    fields: list[Field_] = Field(description="The POST /v1/jobs fields this task takes (besides `task`)")
+    fields: list[Field_] = Field(
+        description="The POST /v1/jobs fields this task takes (besides `task`); a control (negative_prompt, "
+        "guidance, steps, output_format) only where the chosen model lists it in its `controls`"
+    )
     required: list[Field_] = Field(description="Those of `fields` a request must send")
     models: list[str] = Field(description="Ids of the offered models that do this task; empty: not offered here")
     default_model: str | None = Field(description="The model used when a request names none")
@@ -104,6 +113,19 @@ class UpscaleInfo(BaseModel):
     max_long_side: int
 
 
+class StepsRange(BaseModel):
+    min: int
+    max: int
+
+
+class GuidanceOut(BaseModel):
+    kind: GuidanceKind = Field(
+        description='"cfg": true classifier-free guidance; "distilled": FLUX [dev]\'s guidance embedding'
+    )
+    min: float
+    max: float
+
+
 class ModelOut(BaseModel):
     """A model, described exactly as GET /v1/models describes it."""
 
@@ -116,6 +138,21 @@ class ModelOut(BaseModel):
     default_guidance: float
     licence: ModelLicence
     upscale: UpscaleInfo | None = None
+    speed: Speed = Field(description='"fast" (a few steps) or "quality"')
+    controls: list[Control] = Field(description="POST /v1/jobs fields this model accepts beyond the common ones")
+    defaults: dict[str, str | int | float] = Field(description="control → the value it takes when left out")
+    steps_range: StepsRange | None = Field(None, description="The `steps` it accepts; absent: it takes no `steps`")
+    guidance: GuidanceOut | None = Field(None, description="The `guidance` it accepts; absent: it takes none")
+    prompt_family: PromptFamily | None = Field(
+        None, description="The prompt style it reads best (image-to-prompt's `target_model`); absent: it reads none"
+    )
+
+
+class PromptTarget(BaseModel):
+    id: str = Field(description="What to send as `target_model`")
+    label: str
+    family: PromptFamily
+    model: str | None = Field(description="The model a prompt for this target suits; null for a family")
 
 
 class TaskPrice(BaseModel):
@@ -166,6 +203,7 @@ class PromptLimits(BaseModel):
 class Studio(BaseModel):
     tasks: list[StudioTask]
     models: list[ModelOut]
+    prompt_targets: list[PromptTarget] = Field(description="What image-to-prompt's `target_model` takes")
     costs: StudioCosts
     aspect_ratios: list[AspectRatioOut] = Field(description="Those of text_to_image's default model, in order")
     default_aspect_ratio: str | None
@@ -231,6 +269,7 @@ def studio_document(settings: Settings) -> Studio:
     return Studio(
         tasks=[_task(settings, task, models) for task in TASKS],
         models=[ModelOut.model_validate(describe(entry)) for entry in models],
+        prompt_targets=[PromptTarget.model_validate(target) for target in prompt_targets(models)],
         costs=StudioCosts(
             models={entry.id: _prices(entry, upscaler) for entry in models},
             four_k=FourK(

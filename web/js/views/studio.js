@@ -80,6 +80,18 @@ export async function render(root, ctx) {
   const formError = h("div", { class: "error", role: "alert" });
 
   const field = (id, label, control, extra) => h("div", { class: "field", "data-field": id }, h("label", { for: control.id }, label), control, extra);
+  // The chosen model's own controls (its `controls` in GET /v1/studio), filled with its defaults.
+  const negative = h("textarea", { id: "studio-negative", rows: 2, placeholder: "What to keep out of the image", oninput: () => saveDraft() });
+  const guidance = h("input", { id: "studio-guidance", type: "number", step: 0.5, inputmode: "decimal", oninput: () => saveDraft() });
+  const steps = h("input", { id: "studio-steps", type: "number", step: 1, inputmode: "numeric", oninput: () => saveDraft() });
+  const outputFormat = h("select", { id: "studio-format", onchange: () => saveDraft() }, ["webp", "png", "jpeg"].map((f) => h("option", { value: f }, f.toUpperCase())));
+  const controlFields = {
+    negative_prompt: field("negative", "Negative prompt", negative),
+    guidance: field("guidance", "Guidance", guidance, h("p", { class: "help", id: "guidance-range" })),
+    steps: field("steps", "Steps", steps, h("p", { class: "help", id: "steps-range" })),
+    output_format: field("format", "File format", outputFormat),
+  };
+  const controlValues = { negative_prompt: negative, guidance, steps, output_format: outputFormat };
   const fields = {
     prompt: h("div", { class: "field", "data-field": "prompt" }, h("label", { for: prompt.id }, "Prompt"), prompt, promptCount, pasteNote, recent),
     image: field("image", "Image", file, inputPreview),
@@ -124,6 +136,7 @@ export async function render(root, ctx) {
     fields.strength,
     fields.target_long_side,
     fields.target_model,
+    h("details", { class: "advanced", id: "studio-advanced" }, h("summary", {}, "Model settings"), Object.values(controlFields)),
     fields.seed,
   );
 
@@ -184,17 +197,62 @@ export async function render(root, ctx) {
     state.task = task;
     const list = catalog.modelsFor(task);
     const wanted = keepModel || (list.some((m) => m.id === draft.model) ? draft.model : taskSpec().default_model);
-    replace(modelSelect, list.map((m) => h("option", { value: m.id, selected: m.id === wanted }, m.name)));
+    replace(modelSelect, list.map((m) => h("option", { value: m.id, selected: m.id === wanted }, modelLabel(m, task))));
     const chosen = count.value || draft.count;
     const range = taskSpec().count;
     replace(count, Array.from({ length: range.max - range.min + 1 }, (_, i) => range.min + i).map((n) => h("option", { value: n, selected: String(n) === String(chosen) }, String(n))));
     sizeGroup.show(taskSpec().sizes);
     replace(
       targetModel,
-      h("option", { value: "" }, "Any model"),
-      catalog.modelsFor("text_to_image").map((m) => h("option", { value: m.id }, m.name)),
+      h("option", { value: "" }, "A plain description"),
+      catalog.promptTargets.map((t) => h("option", { value: t.id, selected: t.id === draft.target_model }, t.label)),
     );
     refresh();
+  }
+
+  function modelLabel(m, task) {
+    const speed = m.speed === "fast" ? "Fast" : "Quality";
+    const each = task === "upscale" ? `${m.price.credits_per_megapixel} cr/MP` : `${plural(m.price.credits_per_image, "credit", "credits")}/image`;
+    return `${m.name} · ${speed} · ${each}`;
+  }
+
+  // Show only the chosen model's controls; a newly chosen model starts from its own defaults.
+  function showControls(m) {
+    const offered = new Set(m ? m.controls || [] : []);
+    for (const [name, el] of Object.entries(controlFields)) el.hidden = !offered.has(name) || !takes(name);
+    const advanced = form.querySelector("#studio-advanced");
+    advanced.hidden = Object.values(controlFields).every((el) => el.hidden);
+    if (!m || state.controlsFor === m.id) return;
+    state.controlsFor = m.id;
+    const d = m.defaults || {};
+    const saved = draft.controls && draft.controls.model === m.id ? draft.controls : {};
+    negative.value = saved.negative_prompt ?? d.negative_prompt ?? "";
+    if (m.guidance) Object.assign(guidance, { min: m.guidance.min, max: m.guidance.max });
+    guidance.value = String(saved.guidance ?? d.guidance ?? "");
+    form.querySelector("#guidance-range").textContent = m.guidance ? `${m.guidance.min} to ${m.guidance.max}` : "";
+    if (m.steps_range) Object.assign(steps, { min: m.steps_range.min, max: m.steps_range.max });
+    steps.value = String(saved.steps ?? d.steps ?? "");
+    form.querySelector("#steps-range").textContent = m.steps_range ? `${m.steps_range.min} to ${m.steps_range.max}` : "";
+    outputFormat.value = saved.output_format ?? d.output_format ?? "webp";
+  }
+
+  // The controls the person changed from the model's defaults (the API fills in the rest).
+  function controlsBody(m) {
+    const body = {};
+    if (!m) return body;
+    const d = m.defaults || {};
+    for (const name of m.controls || []) {
+      if (!takes(name) || controlFields[name].hidden) continue;
+      const raw = controlValues[name].value;
+      if (name === "negative_prompt") {
+        if (raw.trim()) body.negative_prompt = raw;
+      } else if (name === "output_format") {
+        if (raw !== d.output_format) body.output_format = raw;
+      } else if (raw !== "" && Number(raw) !== Number(d[name])) {
+        body[name] = Number(raw);
+      }
+    }
+    return body;
   }
 
   function priceText(m) {
@@ -207,10 +265,11 @@ export async function render(root, ctx) {
       modelInfo.replaceChildren(
         `${m.licence.commercial ? "Commercial use allowed" : "Non-commercial licence"} (`,
         h("a", { href: m.licence.url, target: "_blank", rel: "noopener" }, m.licence.id),
-        `). ${priceText(m)}.`,
+        `). ${priceText(m)}. ${m.speed === "fast" ? "Fast" : "Slower, higher quality"}.`,
       );
     }
     for (const [name, el] of Object.entries(fields)) el.hidden = !takes(name);
+    showControls(m);
     if (takes("size") && !taskSpec().sizes.length) fields.size.hidden = true;
     maskTools.hidden = !(takes("mask") && state.input);
     file.hidden = !taskSpec().image_kinds.includes("upload"); // variations start from an output, never an upload
@@ -270,6 +329,8 @@ export async function render(root, ctx) {
         size: sizeGroup.value(),
         strength: strengthGroup.value(),
         seed: seed.value === "" ? null : seed.value,
+        target_model: targetModel.value,
+        controls: { model: state.controlsFor, negative_prompt: negative.value, guidance: guidance.value, steps: steps.value, output_format: outputFormat.value },
         input,
       }),
     );
@@ -392,6 +453,7 @@ export async function render(root, ctx) {
     if (takes("strength") && strengthGroup.value()) body.strength = strengthGroup.value();
     if (takes("target_long_side") && target.value) body.target_long_side = Number(target.value);
     if (takes("target_model") && targetModel.value) body.target_model = targetModel.value;
+    Object.assign(body, controlsBody(currentModel()));
     return body;
   }
 
@@ -538,9 +600,16 @@ export async function render(root, ctx) {
     taskRadios.find((r) => r.checked).focus();
   }
 
-  function usePrompt(text) {
+  // "Use this prompt": to Create, with the model the prompt was written for where one is offered (a model id, or
+  // the first Create model of that prompt family), else the task's default.
+  function usePrompt(text, targetModel) {
     prompt.value = text || "";
-    chooseTask(catalog.tasks[0].id);
+    const create = catalog.tasks[0].id;
+    const target = catalog.promptTargets.find((t) => t.id === targetModel);
+    const models = catalog.modelsFor(create);
+    const match = target ? models.find((m) => m.id === target.model) || models.find((m) => m.prompt_family === target.family) : null;
+    if (match) draft.model = match.id;
+    chooseTask(create);
     prompt.focus();
   }
 
