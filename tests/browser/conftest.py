@@ -78,7 +78,9 @@ def _free_port() -> int:
 
 # Every test browses from 127.0.0.1, so the per-address budgets are widened; per-account ones stay as shipped
 # except where a journey needs to meet one (the idle stack's job budget, for the 429 journey).
-SHARED_ADDRESS_LIMITS = "public.ip=5000/60,account.ip=10000/60,jobs.ip=1000/60,uploads.ip=1000/3600"
+SHARED_ADDRESS_LIMITS = (
+    "public.ip=5000/60,account.ip=10000/60,jobs.ip=1000/60,uploads.ip=1000/3600,contact.ip=1000/3600"
+)
 
 
 def start_stack(data_dir: Path, workers: int, limits: str = "", extra_env: dict[str, str] | None = None) -> Stack:

@@ -197,7 +197,7 @@ export async function render(root, ctx) {
     state.task = task;
     const list = catalog.modelsFor(task);
     const wanted = keepModel || (list.some((m) => m.id === draft.model) ? draft.model : taskSpec().default_model);
-    replace(modelSelect, list.map((m) => h("option", { value: m.id, selected: m.id === wanted }, modelLabel(m, task))));
+    replace(modelSelect, list.map((m) => h("option", { value: m.id, selected: m.id === wanted }, modelLabel(m))));
     const chosen = count.value || draft.count;
     const range = taskSpec().count;
     replace(count, Array.from({ length: range.max - range.min + 1 }, (_, i) => range.min + i).map((n) => h("option", { value: n, selected: String(n) === String(chosen) }, String(n))));
@@ -210,10 +210,9 @@ export async function render(root, ctx) {
     refresh();
   }
 
-  function modelLabel(m, task) {
-    const speed = m.speed === "fast" ? "Fast" : "Quality";
-    const each = task === "upscale" ? `${m.price.credits_per_megapixel} cr/MP` : `${plural(m.price.credits_per_image, "credit", "credits")}/image`;
-    return `${m.name} · ${speed} · ${each}`;
+  // The name only, so it fits a phone's select: its speed and price stand right below it (modelInfo).
+  function modelLabel(m) {
+    return m.name;
   }
 
   // Show only the chosen model's controls; a newly chosen model starts from its own defaults.
