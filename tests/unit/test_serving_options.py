@@ -9,9 +9,15 @@ from config.models import BY_ID, MODELS, SPEEDUPS, speedups
 from config.settings import Settings
 
 
-def test_flux_models_enable_every_speedup_and_the_others_none() -> None:
+def test_flux_models_enable_every_speedup_qwen_all_but_fused_qkv_and_the_others_none() -> None:
+    """Qwen-Image's attention has no fused-QKV path in diffusers: compile and fp8 only."""
     for entry in MODELS:
-        expected = SPEEDUPS if entry.family.startswith("flux") else ()
+        if entry.family.startswith("flux"):
+            expected: tuple[str, ...] = SPEEDUPS
+        elif entry.family.startswith("qwen"):
+            expected = ("compile", "fp8")
+        else:
+            expected = ()
         assert speedups(entry) == expected, entry.id
 
 
