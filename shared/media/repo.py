@@ -79,12 +79,9 @@ def outputs_of_job(conn: Connection, user_id: UUID, job_id: UUID) -> list[MediaI
     return [_item(row) for row in rows]
 
 
-MAX_SEARCH_WORDS = 8
-
-
-def prompt_words(q: str | None) -> list[str]:
-    """The words of a search, lower-cased: letters and digits only, so nothing in them is tsquery syntax."""
-    return re.findall(r"[^\W_]+", (q or "").lower())[:MAX_SEARCH_WORDS]
+def has_search_words(q: str | None) -> bool:
+    """Whether a search holds a letter or digit; one of only punctuation (or nothing) filters nothing."""
+    return re.search(r"[^\W_]", q or "") is not None
 
 
 def list_visible(
@@ -107,10 +104,9 @@ def list_visible(
     if filters.after is not None:
         clauses.append("created_at > %(after)s")
         params["after"] = filters.after
-    words = prompt_words(filters.q)
-    if words:  # the expression of the media_prompt_search index (migration 0023)
-        clauses.append("to_tsvector('simple', coalesce(prompt, '')) @@ to_tsquery('simple', %(q)s)")
-        params["q"] = " & ".join(f"{word}:*" for word in words)
+    if has_search_words(filters.q):  # the expression of the media_prompt_search index (migrations 0027, 0031)
+        clauses.append("to_tsvector('simple', coalesce(prompt, '')) @@ atelier_prompt_query(%(q)s)")
+        params["q"] = filters.q
     if cursor is not None:
         clauses.append("(created_at, id) < (%(c_at)s, %(c_id)s)")
         params["c_at"], params["c_id"] = cursor.created_at, cursor.id

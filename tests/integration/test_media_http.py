@@ -144,6 +144,7 @@ def test_history_searches_the_callers_prompts_by_word_prefix_with_the_task_filte
     tower = _output(local, ada, prompt="A Lighthouse tower at dusk, watercolor", task="text_to_image")
     harbour = _output(local, ada, prompt="a harbour at dusk", task="edit")
     _output(local, bob, prompt="a lighthouse tower")  # someone else's: never found
+    glass = _output(local, ada, prompt="a glass greenhouse x-198572, 12.5mm lens")
     _upload(local, ada)  # no prompt
 
     def ids(**query: str) -> list[str]:
@@ -154,6 +155,9 @@ def test_history_searches_the_callers_prompts_by_word_prefix_with_the_task_filte
     assert ids(q="lighthouse") == [str(tower.id)]
     assert ids(q="LIGHT tow") == [str(tower.id)]  # every word, each the start of a word, any case
     assert ids(q="dusk") == [str(harbour.id), str(tower.id)]
+    # the search is cut into words by the parser that indexed the prompt: a signed number, a decimal, a hyphen
+    assert ids(q="a glass greenhouse x-198572, 12.5mm lens") == [str(glass.id)]
+    assert ids(q="x-19 12.5") == [str(glass.id)]
     assert ids(q="dusk", task="edit") == [str(harbour.id)]
     assert ids(q="lighthouse harbour") == []
     assert ids(q="(tower) & | !:* 'light'") == [str(tower.id)]  # tsquery syntax in a search is only text
@@ -161,7 +165,7 @@ def test_history_searches_the_callers_prompts_by_word_prefix_with_the_task_filte
     with local.db.transaction() as conn:
         plan = conn.execute(
             "explain select id from media where deleted_at is null and "
-            "to_tsvector('simple', coalesce(prompt, '')) @@ to_tsquery('simple', 'light:*')"
+            "to_tsvector('simple', coalesce(prompt, '')) @@ atelier_prompt_query('light')"
         ).fetchall()
         indexes = conn.execute("select indexdef from pg_indexes where indexname = 'media_prompt_search'").fetchall()
     assert plan  # the expression is valid SQL
