@@ -86,7 +86,7 @@ RULES: dict[str, RetentionRule] = {
             7 * DAY,
             CountedFrom.FINISHED,
             Then.ANONYMISE,
-            "prompts and input-image links of failed jobs (the job stays, with its error and refund)",
+            "prompts, negative prompts and input-image links of failed jobs (the job stays, with its error and refund)",
         ),
         RetentionRule("webhook_inbox", 90 * DAY, CountedFrom.CREATED, Then.DELETE, "received payment webhooks"),
         RetentionRule(

@@ -20,7 +20,9 @@ _COLUMNS = (
 
 
 # What retention clears on a failed job once its period is over (the one change a finished job allows).
-JOB_INPUTS_ANONYMISED = "prompt = null, prompt_text = null, image_id = null, mask_id = null"
+JOB_INPUTS_ANONYMISED = (
+    "prompt = null, prompt_text = null, image_id = null, mask_id = null, params = params - 'negative_prompt'"
+)
 
 
 def _job(row: dict[str, Any] | None) -> Job | None:

@@ -251,7 +251,7 @@ TABLES: tuple[TableEntry, ...] = (
         legal_basis=LegalBasis.CONTRACT,
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
-        personal_columns=("prompt", "prompt_text"),
+        personal_columns=("prompt", "prompt_text", "params"),  # params: the negative prompt
     ),
     TableEntry(
         table="preferences",

@@ -55,7 +55,8 @@ SWEEPS: tuple[Sweep, ...] = (
         "failed_job_inputs",
         "jobs",
         column="finished_at",
-        where="status = 'failed' and num_nonnulls(prompt, prompt_text, image_id, mask_id) > 0",
+        where="status = 'failed'"
+        " and (num_nonnulls(prompt, prompt_text, image_id, mask_id) > 0 or params ? 'negative_prompt')",
         anonymise=JOB_INPUTS_ANONYMISED,
     ),
 )

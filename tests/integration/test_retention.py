@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -113,7 +114,10 @@ def _blocked_signups(conn: Connection, _user: uuid.UUID, at: datetime) -> tuple[
 
 def _failed_job(conn: Connection, user_id: uuid.UUID, at: datetime) -> tuple[str, Any]:
     job_id = job_row(conn, user_id)
-    conn.execute("update jobs set prompt = 'a portrait of my neighbour' where id = %s", (job_id,))
+    conn.execute(
+        "update jobs set prompt = 'a portrait of my neighbour', params = %s where id = %s",
+        (Jsonb({"count": 2, "negative_prompt": "my neighbour's car"}), job_id),
+    )
     conn.execute(
         """update jobs set status = 'failed', finished_at = %s, error_code = 'timeout', error_message = 'late'
            where id = %s""",
@@ -158,6 +162,7 @@ def _security_log_anonymised(row: dict[str, Any], at: datetime) -> None:
 
 def _job_inputs_cleared(row: dict[str, Any], at: datetime) -> None:
     assert (row["prompt"], row["prompt_text"], row["image_id"], row["mask_id"]) == (None, None, None, None)
+    assert row["params"] == {"count": 2}  # the negative prompt goes too; the settings stay
     assert (row["status"], row["error_code"]) == ("failed", "timeout")  # the job itself stays
 
 
@@ -165,6 +170,16 @@ ANONYMISED: dict[str, Callable[[dict[str, Any], datetime], None]] = {
     "security_log": _security_log_anonymised,
     "jobs": _job_inputs_cleared,
 }
+
+
+def test_a_finished_job_allows_only_its_inputs_and_negative_prompt_to_be_cleared(db: Database) -> None:
+    with db.transaction() as conn:
+        _, job_id = _failed_job(conn, make_account(db), T0)
+    for change in ("params = params || '{\"count\": 3}'", "params = '{}'", "error_code = 'other'"):
+        with pytest.raises(psycopg.errors.RestrictViolation), db.transaction() as conn:
+            conn.execute(f"update jobs set {change} where id = %s", (job_id,))
+    with db.transaction() as conn:
+        conn.execute("update jobs set params = params - 'negative_prompt', prompt = null where id = %s", (job_id,))
 
 
 def test_every_sweep_has_a_time_travel_test() -> None:
