@@ -20,6 +20,11 @@ Routes (POST, JSON, same-origin only: a cross-site request is refused before the
   refresh token; locally the kept development token while it is valid); 401 and the cookie cleared otherwise.
 - `/auth/sign-out`: clears the cookie and, with the access token as bearer, ends the Supabase session.
 
+Supabase Auth limits code checks and refreshes per client address, and these calls all come from this function's
+address: alone, one person's retries would spend every person's budget. So with the secret key each call names the
+person's address (the one client-address rule, shared/devices/network.py) in `Sb-Forwarded-For`, which Supabase
+believes only with a secret key and once the project turns on IP address forwarding (docs/operating.md).
+
 The cookie is first-party because it belongs to the origin that serves the page (the `atelier-web` function, or the
 local stack), whatever origin the API has: no third-party cookie, no credentials on the API, which stays bearer-only.
 """
@@ -38,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from config.settings import Settings
+from shared.devices import network
 from shared.kit import http
 
 log = logging.getLogger("atelier.web")
@@ -77,6 +83,7 @@ class WebSession:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.supabase = settings.is_production or bool(settings.supabase_publishable_key)  # as runtime_config says
+        self.proxies = network.ProxyRule.of(settings.trusted_proxies, settings.trusted_proxy_hops)
 
     def routes(self) -> list[Route]:
         return [
@@ -117,15 +124,25 @@ class WebSession:
         return found if isinstance(found, dict) else None
 
     # -- Supabase Auth ----------------------------------------------------------------------------------------
-    def _grant(self, grant: str, body: dict[str, str]) -> dict[str, Any] | None:
+    def _headers(self, request: Request) -> dict[str, str]:
+        """The key for Supabase Auth and, with the secret key, the person's address for its per-address limits."""
+        secret = self.settings.supabase_secret_key
+        if not secret:  # the publishable key cannot forward an address: the limits are this function's
+            return {"apikey": self.settings.supabase_publishable_key or ""}
+        peer = request.client.host if request.client else None
+        address = network.client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies)
+        return {"apikey": secret, **({"Sb-Forwarded-For": str(address)} if address is not None else {})}
+
+    def _grant(self, grant: str, body: dict[str, str], headers: dict[str, str]) -> dict[str, Any] | None:
         """Supabase Auth's token endpoint; None when it refuses (or does not answer)."""
-        session, _ = self._auth_post(f"token?grant_type={grant}", body, grant)
+        session, _ = self._auth_post(f"token?grant_type={grant}", body, grant, headers)
         return session
 
-    def _auth_post(self, path: str, body: dict[str, str], what: str) -> tuple[dict[str, Any] | None, Response | None]:
+    def _auth_post(
+        self, path: str, body: dict[str, str], what: str, headers: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, Response | None]:
         """POST to Supabase Auth: (the session, None), or (None, the refusal to hand the page) when it refuses."""
         url = f"{self.settings.supabase_url}/auth/v1/{path}"
-        headers = {"apikey": self.settings.supabase_publishable_key or ""}
         refused = _error(401, "session_refused", "The sign-in service refused the request. Please sign in again.")
         try:
             with http.client(self.settings) as client:
@@ -174,7 +191,11 @@ class WebSession:
             if not isinstance(email, str) or not isinstance(token, str) or not (0 < len(email) <= 320):
                 return _error(422, "invalid_request", "email and token are required.")
             verified, refusal = await run_in_threadpool(
-                self._auth_post, "verify", {"type": "email", "email": email, "token": token}, "email"
+                self._auth_post,
+                "verify",
+                {"type": "email", "email": email, "token": token},
+                "email",
+                self._headers(request),
             )
             if verified is None:
                 return refusal or _error(401, "session_refused", "The sign-in service refused the request.")
@@ -182,7 +203,8 @@ class WebSession:
         code, verifier = body.get("auth_code"), body.get("code_verifier")
         if not isinstance(code, str) or not isinstance(verifier, str):
             return _error(422, "invalid_request", "auth_code and code_verifier are required.")
-        session = await run_in_threadpool(self._grant, "pkce", {"auth_code": code, "code_verifier": verifier})
+        pkce = {"auth_code": code, "code_verifier": verifier}
+        session = await run_in_threadpool(self._grant, "pkce", pkce, self._headers(request))
         if session is None:
             return _error(401, "session_refused", "The sign-in service refused the request. Please sign in again.")
         return self._answer(request, session)
@@ -202,7 +224,9 @@ class WebSession:
         kept = request.cookies.get(COOKIE)
         session: dict[str, Any] | None = None
         if kept and self.supabase:
-            session = await run_in_threadpool(self._grant, "refresh_token", {"refresh_token": kept})
+            session = await run_in_threadpool(
+                self._grant, "refresh_token", {"refresh_token": kept}, self._headers(request)
+            )
         elif kept:
             exp = _claims(kept).get("exp")
             session = {"access_token": kept} if isinstance(exp, int | float) and exp > time.time() else None
@@ -217,15 +241,17 @@ class WebSession:
             return _error(403, "cross_site_refused", "Only this site's own pages may end a session.")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if self.supabase and scheme.lower() == "bearer" and token.strip():
-            await run_in_threadpool(self._logout, token.strip())
+            await run_in_threadpool(self._logout, token.strip(), self._headers(request))
         response = JSONResponse({"status": "signed_out"})
         self._forget(request, response)
         return response
 
-    def _logout(self, token: str) -> None:
-        headers = {"apikey": self.settings.supabase_publishable_key or "", "Authorization": f"Bearer {token}"}
+    def _logout(self, token: str, headers: dict[str, str]) -> None:
         try:
             with http.client(self.settings) as client:
-                client.post(f"{self.settings.supabase_url}/auth/v1/logout", headers=headers)
+                client.post(
+                    f"{self.settings.supabase_url}/auth/v1/logout",
+                    headers={**headers, "Authorization": f"Bearer {token}"},
+                )
         except Exception as exc:  # the cookie is gone either way; the access token expires on its own
             log.info("sign-out not confirmed", extra={"error_class": type(exc).__name__})
