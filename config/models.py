@@ -32,6 +32,17 @@ TASK_LABELS: Mapping[Task, str] = MappingProxyType(
         "vary": "Variations",
     }
 )
+# What History calls the images a task made (its "Show" filter and each tile); None: the task makes no image.
+TASK_OUTPUT_LABELS: Mapping[Task, str | None] = MappingProxyType(
+    {
+        "text_to_image": "Created",
+        "edit": "Edited",
+        "inpaint": "Inpainted",
+        "upscale": "Upscaled",
+        "image_to_prompt": None,
+        "vary": "Variations",
+    }
+)
 # Tasks that make no image from noise: their outputs carry no seed (nothing to reuse), and a seed asked for is ignored.
 SEEDLESS_TASKS: frozenset[Task] = frozenset({"upscale", "image_to_prompt"})
 

@@ -229,6 +229,10 @@ def test_history_search_filter_select_and_delete_after_asking(browser: Browser, 
     expect(tiles.first.get_by_role("img", name=owl)).to_be_visible()
     search.fill("")
     expect(tiles).to_have_count(3)
+    # What the filter offers comes from GET /v1/studio: every task that makes images, variations included.
+    choices = ["Everything", "Created", "Edited", "Inpainted", "Upscaled", "Variations", "Uploads"]
+    expect(page.get_by_role("combobox", name="Show").get_by_role("option")).to_have_text(choices)
+    expect(tiles.filter(has=page.get_by_role("img", name=owl)).get_by_text("Created", exact=True)).to_be_visible()
     page.get_by_role("combobox", name="Show").select_option(label="Uploads")
     expect(tiles).to_have_count(1)
     page.get_by_role("combobox", name="Show").select_option(label="Created")

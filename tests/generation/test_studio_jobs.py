@@ -302,6 +302,15 @@ def test_the_studio_document_states_what_the_api_enforces(studio_factory: Any) -
     tasks = {task["id"]: task for task in doc["tasks"]}
     assert set(tasks) == {"text_to_image", "edit", "inpaint", "upscale", "image_to_prompt", "vary"}
     assert tasks["vary"]["label"] == "Variations"
+    # what History's filter and tiles call each task's images; image-to-prompt makes none
+    assert {t: tasks[t]["output_label"] for t in tasks} == {
+        "text_to_image": "Created",
+        "edit": "Edited",
+        "inpaint": "Inpainted",
+        "upscale": "Upscaled",
+        "image_to_prompt": None,
+        "vary": "Variations",
+    }
     assert tasks["vary"]["default_model"] == "flux-schnell"
     assert tasks["vary"]["image_kinds"] == ["output"]
     assert "strength" in tasks["vary"]["fields"]

@@ -17,6 +17,7 @@ from config.models import (
     SIZED_TASKS,
     SIZES,
     TASK_LABELS,
+    TASK_OUTPUT_LABELS,
     TASKS,
     VARY_STRENGTHS,
     Control,
@@ -77,6 +78,7 @@ class CountRange(BaseModel):
 class StudioTask(BaseModel):
     id: Task
     label: str
+    output_label: str | None = Field(description="What History calls the images it made; null: it makes none")
     fields: list[Field_] = Field(
         description="The POST /v1/jobs fields this task takes (besides `task`); a control (negative_prompt, "
         "guidance, steps, output_format) only where the chosen model lists it in its `controls`"
@@ -231,6 +233,7 @@ def _task(settings: Settings, task: Task, models: tuple[ModelEntry, ...]) -> Stu
     return StudioTask(
         id=task,
         label=TASK_LABELS[task],
+        output_label=TASK_OUTPUT_LABELS[task],
         fields=list(TASK_FIELDS[task]),
         required=list(REQUIRED_FIELDS[task]),
         models=[entry.id for entry in offered],

@@ -10,13 +10,10 @@ import { handOff } from "../handoff.js";
 const PAGE = 24;
 const KIND_LABEL = { upload: "Upload", output: "Generated", mask: "Mask" };
 const IMAGE_TASKS = ["edit", "inpaint", "upscale"];
-// What the filter offers: a task (outputs) or the uploads.
-const SHOW = [
+// What the filter offers: everything, the images of each task that makes some (GET /v1/studio), or the uploads.
+const showChoices = (catalog) => [
   ["", "Everything"],
-  ["task:text_to_image", "Created"],
-  ["task:edit", "Edited"],
-  ["task:inpaint", "Inpainted"],
-  ["task:upscale", "Upscaled"],
+  ...(catalog ? catalog.tasks : []).filter((t) => t.output_label).map((t) => [`task:${t.id}`, t.output_label]),
   ["kind:upload", "Uploads"],
 ];
 const EMPTY = "Nothing here yet. Make something in the Studio!";
@@ -31,7 +28,7 @@ export async function render(root, ctx) {
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   const confirm = h("dialog", { class: "confirm-dialog", "aria-labelledby": "confirm-h" });
   const search = h("input", { type: "search", id: "history-search", name: "q", maxlength: 200, placeholder: "e.g. lighthouse", autocomplete: "off" });
-  const show = h("select", { id: "history-show", name: "show" }, SHOW.map(([value, label]) => h("option", { value }, label)));
+  const show = h("select", { id: "history-show", name: "show" }, showChoices(catalog).map(([value, label]) => h("option", { value }, label)));
   const selection = new Map(); // id -> item
   const chosen = h("span", { class: "muted", "aria-live": "polite" });
   const downloadSelected = h("button", { type: "button", class: "small", disabled: true, onclick: () => downloadAll([...selection.values()]) }, "Download selected");
@@ -226,7 +223,7 @@ export async function render(root, ctx) {
 
   function taskLabel(task) {
     const t = catalog && catalog.task(task);
-    return t ? t.label : KIND_LABEL.output;
+    return (t && t.output_label) || KIND_LABEL.output;
   }
 
   // "Use in studio": the prompt in Create, or the image in Edit, Inpaint or Upscale (what the catalog offers).
