@@ -40,6 +40,9 @@ MIB = 1024 * 1024
 DEFAULT_BUDGET_BYTES = 384 * MIB  # one at-cap lossless WebP (~304 MB reserved) plus a few small images
 DEFAULT_WAIT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 5
+# How long a decode of bytes Atelier already accepted or rendered (a thumbnail, the classifier's input) waits for
+# room: a rendered image lost to a busy moment costs a GPU render and a refund, and the budget always drains.
+ACCEPTED_WAIT_SECONDS = 120.0
 TRIM_AFTER_BYTES = 32 * MIB  # a released reservation at least this large gives memory back to the system
 OUTPUT_COPIES = 3  # at the output size: the reduced image, its upright copy, and the resize or encoder buffers
 
@@ -92,16 +95,16 @@ class DecodeBudget:
             return self._high_water
 
     @contextmanager
-    def reserve(self, nbytes: int) -> Iterator[None]:
+    def reserve(self, nbytes: int, *, wait_seconds: float | None = None) -> Iterator[None]:
         """Hold `nbytes` of the budget for the block; raises ImageTooLarge (more than the whole budget, at once)
-        or DecodingBusy (no room within `wait_seconds`)."""
+        or DecodingBusy (no room within `wait_seconds`, the budget's own unless given)."""
         nbytes = max(0, nbytes)
         if nbytes > self.total_bytes:
             raise ImageTooLarge(
                 f"Decoding this image needs about {math.ceil(nbytes / MIB)} MB; this server decodes images of at "
                 f"most {self.total_bytes // MIB} MB."
             )
-        self._acquire(nbytes)
+        self._acquire(nbytes, self.wait_seconds if wait_seconds is None else wait_seconds)
         try:
             yield
         finally:
@@ -111,9 +114,9 @@ class DecodeBudget:
             if nbytes >= TRIM_AFTER_BYTES:
                 give_back_memory()
 
-    def _acquire(self, nbytes: int) -> None:
+    def _acquire(self, nbytes: int, wait_seconds: float) -> None:
         ticket = object()
-        deadline = time.monotonic() + self.wait_seconds
+        deadline = time.monotonic() + wait_seconds
         with self._changed:
             self._queue.append(ticket)
             try:
@@ -155,8 +158,9 @@ def reserving(data: bytes, *, output_side: int, full_size_copies: int = 2) -> It
     """Hold the process budget while image bytes Atelier already validated or rendered are decoded to at most
     `output_side` (a thumbnail, the classifier's input: a converted copy at full size and the resize's own
     intermediate reduction, hence two full-size copies by default). These are never refused for their size: one larger
-    than the whole budget waits until it has the budget to itself. Bytes whose header cannot be read reserve
-    nothing (their decode fails as it would have)."""
+    than the whole budget waits until it has the budget to itself; and they wait up to ACCEPTED_WAIT_SECONDS, not
+    the budget's short wait for new uploads, so a busy moment never loses an image already accepted or rendered.
+    Bytes whose header cannot be read reserve nothing (their decode fails as it would have)."""
     budget = process_budget()
     cost = 0
     declared = webp_size(data)
@@ -170,7 +174,7 @@ def reserving(data: bytes, *, output_side: int, full_size_copies: int = 2) -> It
                 )
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
             cost = 0
-    with budget.reserve(min(cost, budget.total_bytes)):
+    with budget.reserve(min(cost, budget.total_bytes), wait_seconds=max(budget.wait_seconds, ACCEPTED_WAIT_SECONDS)):
         yield
 
 

@@ -9,11 +9,14 @@ import io
 import random
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
+from shared.media import decoding
 from shared.media.decoding import DecodeBudget, DecodingBusy, ImageTooLarge, webp_size
+from shared.media.thumbnails import make_thumbnail
 
 
 def _until(condition: object, seconds: float = 5.0) -> None:
@@ -78,6 +81,36 @@ def test_no_room_within_the_wait_is_503_busy_with_retry_after() -> None:
     assert caught.value.retry_after >= 1
     assert budget.reserved == 0
     assert budget.waiting == 0
+
+
+@pytest.fixture
+def small_budget() -> Iterator[DecodeBudget]:
+    """This process's budget, small and impatient, as the API's start configures it; the default again after."""
+    yield decoding.configure(64 * decoding.MIB, wait_seconds=0.05)
+    decoding.configure(decoding.DEFAULT_BUDGET_BYTES)
+
+
+def test_a_thumbnail_of_an_accepted_image_waits_out_a_busy_moment_that_refuses_a_new_upload(
+    small_budget: DecodeBudget,
+) -> None:
+    budget = small_budget
+    png = io.BytesIO()
+    Image.new("RGB", (600, 400), "teal").save(png, "PNG")
+    made: list[bytes] = []
+    holder = budget.reserve(budget.total_bytes)  # every byte held: a new upload's decode is refused
+    holder.__enter__()
+    with pytest.raises(DecodingBusy), budget.reserve(1):
+        pass  # pragma: no cover
+    thumbnail = threading.Thread(target=lambda: made.append(make_thumbnail(png.getvalue())))
+    thumbnail.start()
+    _until(lambda: budget.waiting == 1)
+    time.sleep(0.3)  # six times the budget's wait: a new upload would have been refused by now
+    assert thumbnail.is_alive()
+    assert budget.waiting == 1
+    holder.__exit__(None, None, None)
+    thumbnail.join()
+    assert Image.open(io.BytesIO(made[0])).size == (384, 256)
+    assert budget.reserved == 0
 
 
 def test_waiters_are_served_in_arrival_order_so_a_large_decode_is_not_starved() -> None:
