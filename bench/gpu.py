@@ -215,6 +215,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("qwen-image", "inpaint"),
     ("flux2-klein-4b", "text_to_image"),
     ("flux2-klein-4b", "edit"),
+    ("flux2-klein-4b", "inpaint"),
     ("real-esrgan-x4", "upscale"),
 )
 
@@ -379,9 +380,17 @@ def render(pipe: Any, model_id: str, width: int, height: int, task: str = "") ->
         "output_type": "pil",
     }
     if entry.family == "flux2-klein":
-        # As the engine renders it: distilled, so no guidance; an edit passes the reference image at the output size.
+        # As the engine renders it: distilled, so no guidance; an edit passes a reference image of the output's size,
+        # an inpaint runs Flux2KleinInpaintPipeline over the same components from pure noise under the mask.
         if task == "edit":
             kwargs["image"] = _png(width, height)
+        elif task == "inpaint":
+            import diffusers
+
+            inpaint: Any = diffusers.Flux2KleinInpaintPipeline
+            pipe = inpaint.from_pipe(pipe)
+            pipe.set_progress_bar_config(disable=True)
+            kwargs.update(image=_png(width, height), mask_image=Image.new("L", (width, height), 255), strength=1.0)
     elif entry.family == "flux-kontext":
         kwargs.update(image=_png(width, height), _auto_resize=False, max_area=width * height)
     elif entry.family == "flux-fill":

@@ -355,8 +355,9 @@ MODELS: tuple[ModelEntry, ...] = (
         id="flux2-klein-4b",
         name="FLUX.2 [klein] 4B",
         family="flux2-klein",
-        # One pipeline for both: an edit passes the reference image, whose latents join the transformer's sequence.
-        tasks=("text_to_image", "edit"),
+        # One pipeline for create and edit (an edit passes the reference image, whose latents join the transformer's
+        # sequence); inpainting runs diffusers' Flux2KleinInpaintPipeline over the same weights (from_pipe).
+        tasks=("text_to_image", "edit", "inpaint"),
         repo="black-forest-labs/FLUX.2-klein-4B",
         revision="main",  # locked on the volume by `deploy.py weights`
         pipeline="Flux2KleinPipeline",

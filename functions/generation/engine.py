@@ -836,6 +836,14 @@ def _task_pipeline(
         # smaller one is enlarged to that first.
         if request.task == "edit" and source is not None:
             kwargs["image"] = klein_reference(source)
+        elif request.task == "inpaint" and source is not None:
+            pipeline = _variant(loaded, "inpaint", "Flux2KleinInpaintPipeline")
+            mask = _decode(request.mask, "mask").convert("L")
+            kwargs.update(
+                image=source.resize((width, height), Image.Resampling.LANCZOS),
+                mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
+                strength=1.0,  # the masked area from pure noise, as FLUX Fill; the rest is kept from the input
+            )
     elif request.task == "edit" and source is not None:
         kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), _auto_resize=False)
         kwargs["max_area"] = width * height

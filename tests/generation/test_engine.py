@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -106,10 +107,13 @@ def test_edit_without_a_size_follows_the_input(engine: Engine) -> None:
     assert (result.images[0].width, result.images[0].height) == (64, 48)
 
 
-def test_flux2_klein_edits_any_input_size_deterministically_with_the_reference_in_the_sequence(engine: Engine) -> None:
+def test_flux2_klein_edits_any_input_deterministically_with_the_reference_in_the_sequence_and_inpaints(
+    engine: Engine,
+) -> None:
     """FLUX.2 [klein] 4B's tiny Flux2KleinPipeline (loaded through from_pretrained as the registry names it): an edit
     follows its input's size, passes the input itself as the reference (a 40 px one enlarged to the 64 px the
-    pipeline accepts), renders `count` images, the same bytes for the same seed and other bytes for another input."""
+    pipeline accepts), renders `count` images, the same bytes for the same seed and other bytes for another input;
+    it creates, and inpaints through Flux2KleinInpaintPipeline over the same components."""
     loaded = engine.load("flux2-klein-4b")
     assert type(loaded.model).__name__ == "Flux2KleinPipeline"
     assert loaded.model.config.is_distilled  # guidance ignored, as the published checkpoint
@@ -130,6 +134,16 @@ def test_flux2_klein_edits_any_input_size_deterministically_with_the_reference_i
     assert klein_reference(Image.new("RGB", (640, 480))).size == (640, 480)
     create = engine.render(t2i(model="flux2-klein-4b", width=96, height=64, steps=2))
     assert size_of(create.images[0].data) == (96, 64)
+    mask = Image.new("L", (80, 60), 0)
+    mask.paste(255, (20, 15, 60, 45))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    inpaint = RenderRequest(task="inpaint", model="flux2-klein-4b", prompt="a door", image=png(80, 60),
+                            mask=buffer.getvalue(), width=64, height=48, seed=2, count=2)  # fmt: skip
+    painted = engine.render(inpaint)
+    assert [size_of(i.data) for i in painted.images] == [(64, 48), (64, 48)]
+    assert type(loaded.variants["inpaint"]).__name__ == "Flux2KleinInpaintPipeline"
+    assert loaded.variants["inpaint"].transformer is loaded.model.transformer  # one copy of the weights
 
 
 def test_inpaint_renders_at_the_requested_size(engine: Engine) -> None:

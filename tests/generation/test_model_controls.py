@@ -47,7 +47,7 @@ def test_edit_offers_flux2_klein_beside_kontext_with_only_steps_and_output_forma
     """FLUX.2 [klein] 4B is step- and guidance-distilled: 4 steps at most, no guidance, no negative prompt."""
     body = studio.client.get("/v1/models").json()
     klein = {item["id"]: item for item in body["items"]}["flux2-klein-4b"]
-    assert klein["tasks"] == ["text_to_image", "edit"]
+    assert klein["tasks"] == ["text_to_image", "edit", "inpaint"]
     assert klein["speed"] == "fast"
     assert klein["controls"] == ["steps", "output_format"]
     assert klein["defaults"] == {"steps": 4, "output_format": "webp"}

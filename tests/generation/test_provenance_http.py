@@ -311,11 +311,11 @@ def test_qwen_image_runs_from_the_api_to_a_marked_output_charged_once(studio: St
     assert "qwen-image" in json.dumps(verify(full).manifest)
 
 
-@pytest.mark.parametrize("task", ["edit", "text_to_image"])
+@pytest.mark.parametrize("task", ["edit", "text_to_image", "inpaint"])
 def test_flux2_klein_runs_from_the_api_to_a_marked_output_charged_once(studio: Studio, task: str) -> None:
     """The commercially usable FLUX.2 [klein] 4B, asked for by id: the tiny offline Flux2KleinPipeline renders (an
-    edit with the reference image in the transformer's sequence), the output carries its marks, the hold is posted
-    once."""
+    edit with the reference image in the transformer's sequence; inpaint through Flux2KleinInpaintPipeline over the
+    same weights), the output carries its marks, the hold is posted once."""
     from config.models import get_model
 
     who = person()

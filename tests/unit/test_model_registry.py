@@ -172,9 +172,9 @@ def test_qwen_image_is_commercial_and_offered_to_a_paid_deployment_for_create_an
     assert mismatch.value.code == "model_task_mismatch"
 
 
-def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_and_create() -> None:
+def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_create_and_inpaint() -> None:
     """The commercially usable edit model: Apache-2.0 (the 9B variants are not), locked from a branch on the volume,
-    step-distilled (4 steps, no guidance control), a tiny build, bench rows for both tasks and its own GPU class."""
+    step-distilled (4 steps, no guidance control), a tiny build, bench rows for each task and its own GPU class."""
     from bench.gpu import ROWS
     from functions.generation.tiny import BUILDERS
     from functions.job_routing import ALSO_LOADS, CLASS_FOR_MODEL
@@ -188,7 +188,7 @@ def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_
     assert klein.revision == "main"  # `deploy.py weights` resolves and locks it (shared/weights.py)
     assert klein.pipeline == "Flux2KleinPipeline"
     assert klein.family in BUILDERS
-    assert {("flux2-klein-4b", "text_to_image"), ("flux2-klein-4b", "edit")} <= set(ROWS)
+    assert {("flux2-klein-4b", task) for task in ("text_to_image", "edit", "inpaint")} <= set(ROWS)
     assert (klein.default_steps, klein.steps_range) == (4, (1, 4))
     assert klein.guidance_kind == "none"
     assert "guidance" not in klein.controls
@@ -196,8 +196,9 @@ def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_
     assert klein.credits_per_image > 0
     assert model_for(paid, "edit", "flux2-klein-4b") is klein
     assert model_for(paid, "text_to_image", "flux2-klein-4b") is klein
+    assert model_for(paid, "inpaint", "flux2-klein-4b") is klein  # Flux2KleinInpaintPipeline over the same weights
     with pytest.raises(ModelUnavailable) as mismatch:
-        model_for(paid, "inpaint", "flux2-klein-4b")
+        model_for(paid, "vary", "flux2-klein-4b")
     assert mismatch.value.code == "model_task_mismatch"
     assert CLASS_FOR_MODEL["flux2-klein-4b"] == "Flux2Klein"
     assert ALSO_LOADS["Flux2Klein"] == ("real-esrgan-x4",)  # "4k" edits and creates upscale in the same job
