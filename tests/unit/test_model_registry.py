@@ -175,6 +175,8 @@ def test_qwen_image_is_commercial_and_offered_to_a_paid_deployment_for_create_an
 def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_create_and_inpaint() -> None:
     """The commercially usable edit model: Apache-2.0 (the 9B variants are not), locked from a branch on the volume,
     step-distilled (4 steps, no guidance control), a tiny build, bench rows for each task and its own GPU class."""
+    from huggingface_hub.utils._paths import filter_repo_objects  # what snapshot_download filters with
+
     from bench.gpu import ROWS
     from functions.generation.tiny import BUILDERS
     from functions.job_routing import ALSO_LOADS, CLASS_FOR_MODEL
@@ -187,6 +189,18 @@ def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_
     assert not klein.pinned
     assert klein.revision == "main"  # `deploy.py weights` resolves and locks it (shared/weights.py)
     assert klein.pipeline == "Flux2KleinPipeline"
+    # `deploy.py weights` fetches the diffusers folders, the tokenizer's chat template (Flux2KleinPipeline applies
+    # it to every prompt) included, and not the original-format single file at the repository's root.
+    files = [
+        "model_index.json",
+        "flux-2-klein-4b.safetensors",
+        "tokenizer/chat_template.jinja",
+        "tokenizer/tokenizer_config.json",
+        "text_encoder/model-00001-of-00002.safetensors",
+        "transformer/diffusion_pytorch_model.safetensors",
+    ]
+    fetched = list(filter_repo_objects(files, allow_patterns=list(klein.allow_patterns)))
+    assert fetched == [name for name in files if name != "flux-2-klein-4b.safetensors"]
     assert klein.family in BUILDERS
     assert {("flux2-klein-4b", task) for task in ("text_to_image", "edit", "inpaint")} <= set(ROWS)
     assert (klein.default_steps, klein.steps_range) == (4, (1, 4))
