@@ -367,8 +367,9 @@ MODELS: tuple[ModelEntry, ...] = (
         # pinned commit from where this entry was written: read it at the commit `deploy.py weights` locks.
         licence=APACHE_2,
         gpu="H100",
-        # Step- and guidance-distilled (model_index.json's `is_distilled`): 4 steps, and Flux2KleinPipeline ignores
-        # guidance on a distilled model, so the registry passes the published 1.0 and offers no guidance control.
+        # Step- and guidance-distilled (Black Forest Labs' overview): 4 steps, no guidance. The registry passes the
+        # published guidance 1.0, at which Flux2KleinPipeline runs no classifier-free pass whether or not the
+        # checkpoint's model_index.json sets `is_distilled`, and offers no guidance control.
         default_steps=4,
         default_guidance=1.0,
         sizes=FLUX_SIZES,

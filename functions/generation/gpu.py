@@ -148,8 +148,9 @@ class QwenImage(_Renderer):
 
 @app.cls(**_options("Flux2Klein"))
 class Flux2Klein(_Renderer):
-    """FLUX.2 [klein] 4B: text_to_image and edit (one pipeline, the reference image joins the sequence), "4k" with
-    the upscaler loaded beside. One H100: about 16 GB of bf16 weights, fp8 halves the transformer."""
+    """FLUX.2 [klein] 4B: text_to_image and edit (one pipeline, the reference image joins the sequence), inpaint
+    (Flux2KleinInpaintPipeline over the same weights), "4k" with the upscaler loaded beside. One H100: about 16 GB
+    of bf16 weights, fp8 halves the transformer."""
 
     model_ids = SERVES["Flux2Klein"]
     also_loads = ALSO_LOADS["Flux2Klein"]

@@ -425,7 +425,7 @@ def _qwen3_tokenizer() -> Any:
 def build_flux2_klein(target: Path, work: Path) -> None:
     """FLUX.2 [klein] 4B's architecture in miniature: the FLUX.2 MMDiT (double- and single-stream blocks, 4-axis
     RoPE, no guidance embedding), the FLUX.2 VAE (batch-normed latents, 8x as production, 2x2 patches), a Qwen3
-    causal LM as text encoder; `is_distilled` as the published checkpoint, so guidance is ignored as there."""
+    causal LM as text encoder; `is_distilled`, as a step-distilled checkpoint, so the pipeline ignores guidance."""
     import diffusers
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
