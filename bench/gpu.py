@@ -1,12 +1,12 @@
-"""GPU serving figures without the real weights: FLUX and Qwen-Image at production size with random weights, tiled
-Real-ESRGAN, output encoding.
+"""GPU serving figures without the real weights: FLUX.1, FLUX.2 [klein] and Qwen-Image at production size with random
+weights, tiled Real-ESRGAN, output encoding.
 
-    python bench/gpu.py [--models flux-schnell,flux-kontext-dev,flux-fill-dev,qwen-image]
+    python bench/gpu.py [--models flux-schnell,flux-kontext-dev,flux-fill-dev,qwen-image,flux2-klein-4b]
                         [--variants eager,compiled,fp8] [--images 2] [--skip-upscale] [--skip-encode] [--dry-run]
 
-On a CUDA device each FLUX and Qwen-Image model (one row per task it does: `ROWS`) is built at its production
-architecture (the configs below, from the published
-checkpoints' config files, written here: nothing is downloaded) with random bf16 weights made on the GPU. The
+On a CUDA device each FLUX, FLUX.2 [klein] and Qwen-Image model (one row per task it does: `ROWS`) is built at its
+production architecture (the configs below, from the published checkpoints' config files, written here: nothing is
+downloaded) with random bf16 weights made on the GPU. The
 compute per image is the architecture's, not the weights', so the timings are those of the real model. Per model,
 variant and size it prints warm seconds per image (the median of `--images` renders after one warm-up render),
 the cold start to the first image (build, speed-ups, compilation, first render: what a container does before its
@@ -153,6 +153,58 @@ QWEN_TEXT: dict[str, dict[str, Any]] = {
         },
     },
 }
+# FLUX.2 [klein] 4B (black-forest-labs/FLUX.2-klein-4B: Flux2Transformer2DModel with 5 double- and 20 single-stream
+# blocks, 24 heads of 128, 4-axis RoPE of 32 each, no guidance embedding; the FLUX.2 VAE with 32 latent channels; the
+# Qwen3-4B text encoder, whose layers 9, 18 and 27 make 3 x 2560 = 7680 wide prompt embeddings). Written here from
+# Black Forest Labs' published parameters and Qwen3-4B's config (nothing is downloaded); tiny: tiny.py's shapes.
+KLEIN_TRANSFORMER: dict[str, dict[str, Any]] = {
+    "full": {
+        "in_channels": 128,
+        "num_layers": 5,
+        "num_single_layers": 20,
+        "attention_head_dim": 128,
+        "num_attention_heads": 24,
+        "joint_attention_dim": 7680,
+        "timestep_guidance_channels": 256,
+        "axes_dims_rope": (32, 32, 32, 32),
+    },
+    "tiny": {
+        "in_channels": 16,
+        "num_layers": 1,
+        "num_single_layers": 1,
+        "attention_head_dim": 16,
+        "num_attention_heads": 2,
+        "joint_attention_dim": 48,
+        "timestep_guidance_channels": 16,
+        "axes_dims_rope": (4, 4, 4, 4),
+    },
+}
+KLEIN_VAE: dict[str, dict[str, Any]] = {
+    "full": {"block_out_channels": (128, 256, 512, 512), "layers_per_block": 2, "latent_channels": 32},
+    "tiny": {"block_out_channels": (4, 4, 4, 4), "layers_per_block": 1, "latent_channels": 4, "norm_num_groups": 1},
+}
+KLEIN_TEXT: dict[str, dict[str, Any]] = {
+    "full": {
+        "hidden_size": 2560,
+        "intermediate_size": 9728,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "vocab_size": 151936,
+        "max_position_embeddings": 40960,
+    },
+    "tiny": {
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "vocab_size": 261,
+        "max_position_embeddings": 1024,
+    },
+}
 # What this bench renders per registry model: (model id, task). Every model in config/models.py has its row here
 # (tests/unit/test_model_registry.py checks it), so its GPU figures print on a GPU machine without a change.
 ROWS: tuple[tuple[str, str], ...] = (
@@ -161,6 +213,9 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("flux-fill-dev", "inpaint"),
     ("qwen-image", "text_to_image"),
     ("qwen-image", "inpaint"),
+    ("flux2-klein-4b", "text_to_image"),
+    ("flux2-klein-4b", "edit"),
+    ("flux2-klein-4b", "inpaint"),
     ("real-esrgan-x4", "upscale"),
 )
 
@@ -269,9 +324,39 @@ def build_qwen(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any
     return pipe
 
 
+def build_flux2_klein(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any:
+    """A FLUX.2 [klein] pipeline at `size` with random weights, made directly on `device` in `dtype`."""
+    import diffusers
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from functions.generation.tiny import _qwen3_tokenizer
+
+    d: Any = diffusers
+    tokenizer = _qwen3_tokenizer()
+    with torch.device(device), default_dtype(dtype):
+        transformer = d.Flux2Transformer2DModel(patch_size=1, guidance_embeds=False, **KLEIN_TRANSFORMER[size])
+        vae = d.AutoencoderKLFlux2(**KLEIN_VAE[size])
+        # The full vocabulary's embedding rows beyond the tiny tokenizer's are never read: the compute per token is
+        # the real encoder's.
+        rope = {"rope_type": "default", "rope_theta": 1000000.0}
+        text_encoder = Qwen3ForCausalLM(Qwen3Config(tie_word_embeddings=True, rope_parameters=rope, **KLEIN_TEXT[size]))
+    pipe = d.Flux2KleinPipeline(
+        scheduler=d.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        is_distilled=True,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build(model_id: str, size: str, device: str, dtype: torch.dtype) -> Any:
     if BY_ID[model_id].family == "qwen-image":
         return build_qwen(model_id, size, device, dtype)
+    if BY_ID[model_id].family == "flux2-klein":
+        return build_flux2_klein(model_id, size, device, dtype)
     return build_flux(model_id, size, device, dtype)
 
 
@@ -294,7 +379,19 @@ def render(pipe: Any, model_id: str, width: int, height: int, task: str = "") ->
         "generator": torch.Generator("cpu").manual_seed(0),
         "output_type": "pil",
     }
-    if entry.family == "flux-kontext":
+    if entry.family == "flux2-klein":
+        # As the engine renders it: distilled, so no guidance; an edit passes a reference image of the output's size,
+        # an inpaint runs Flux2KleinInpaintPipeline over the same components from pure noise under the mask.
+        if task == "edit":
+            kwargs["image"] = _png(width, height)
+        elif task == "inpaint":
+            import diffusers
+
+            inpaint: Any = diffusers.Flux2KleinInpaintPipeline
+            pipe = inpaint.from_pipe(pipe)
+            pipe.set_progress_bar_config(disable=True)
+            kwargs.update(image=_png(width, height), mask_image=Image.new("L", (width, height), 255), strength=1.0)
+    elif entry.family == "flux-kontext":
         kwargs.update(image=_png(width, height), _auto_resize=False, max_area=width * height)
     elif entry.family == "flux-fill":
         kwargs.update(image=_png(width, height), mask_image=Image.new("L", (width, height), 255))

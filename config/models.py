@@ -60,7 +60,7 @@ FOUR_K_LONG_SIDE = 4096
 # schnell's 4 steps they run 2 and 3 of the 4 steps (diffusers skips the first int(4 - 4 * strength)).
 VaryStrength = Literal["subtle", "strong"]
 VARY_STRENGTHS: Mapping[VaryStrength, float] = MappingProxyType({"subtle": 0.35, "strong": 0.7})
-Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2", "qwen-image"]
+Family = Literal["flux", "flux-kontext", "flux-fill", "esrgan", "florence2", "qwen-image", "flux2-klein"]
 GpuType = Literal["H100", "A100-80GB", "L40S", "A10G", "L4"]
 OutputFormat = Literal["webp", "jpeg", "png"]
 Speedup = Literal["compile", "fuse_qkv", "fp8"]
@@ -185,6 +185,12 @@ FLUX_SERVING = Serving(compile=True, fuse_qkv=True, fp8=True, memory_mib=49152, 
 # off (the weights are copied out of the memory maps before a CPU snapshot): 96 GiB. At most 4 containers: four
 # H100s per model is plenty at launch, and it keeps the Postgres connection budget (config/connections.py) with room.
 QWEN_IMAGE_SERVING = Serving(compile=True, fp8=True, memory_mib=98304, cpu=8.0, max_containers=4)
+# FLUX.2 [klein] 4B: a 4B MMDiT (about 8 GB in bf16) and a Qwen3-4B text encoder (about 8 GB), about 16 GB with the
+# VAE: an 80 GB H100 has ample room for four 1 MP images with their reference image in the sequence. Fused QKV works
+# on its double-stream blocks (the single-stream blocks are fused by design). Host memory holds every weight once when
+# GPU snapshots are off: 32 GiB. At most 4 containers, as Qwen-Image, to keep the Postgres connection budget
+# (config/connections.py) within ATELIER_DB_CONNECTION_LIMIT's default of 200.
+FLUX2_KLEIN_SERVING = Serving(compile=True, fuse_qkv=True, fp8=True, memory_mib=32768, cpu=8.0, max_containers=4)
 
 
 @dataclass(frozen=True)
@@ -357,6 +363,39 @@ MODELS: tuple[ModelEntry, ...] = (
         prompt_family="flux",  # natural-language prompts, as FLUX reads them
     ),
     ModelEntry(
+        id="flux2-klein-4b",
+        name="FLUX.2 [klein] 4B",
+        family="flux2-klein",
+        # One pipeline for create and edit (an edit passes the reference image, whose latents join the transformer's
+        # sequence); inpainting runs diffusers' Flux2KleinInpaintPipeline over the same weights (from_pipe).
+        tasks=("text_to_image", "edit", "inpaint"),
+        repo="black-forest-labs/FLUX.2-klein-4B",
+        revision="main",  # locked on the volume by `deploy.py weights`
+        pipeline="Flux2KleinPipeline",
+        # Apache-2.0 as Black Forest Labs' model overview states it (README of github.com/black-forest-labs/flux2 at
+        # f72e0dc36402d814546ed8f1331598bcc3d38735: "FLUX.2 [klein] 4B ... apache-2.0"; the 9B variants are under the
+        # FLUX Non-Commercial License and are not used here). The model card on the hub could not be read at a
+        # pinned commit from where this entry was written: read it at the commit `deploy.py weights` locks.
+        licence=APACHE_2,
+        gpu="H100",
+        # Step- and guidance-distilled (Black Forest Labs' overview): 4 steps, no guidance. The registry passes the
+        # published guidance 1.0, at which Flux2KleinPipeline runs no classifier-free pass whether or not the
+        # checkpoint's model_index.json sets `is_distilled`, and offers no guidance control.
+        default_steps=4,
+        default_guidance=1.0,
+        sizes=FLUX_SIZES,
+        # 4 steps of a 4B transformer: about FLUX.1 [schnell]'s compute for a create, and for an edit with the
+        # reference image's tokens in the sequence (twice the image tokens of a third of the parameters).
+        credits_per_image=1,
+        allow_patterns=("model_index.json", "*/*.json", "*/*.txt", "*/*.jinja", "*/*.safetensors"),
+        serving=FLUX2_KLEIN_SERVING,
+        speed="fast",
+        # distilled: no guidance, no negative prompt (the pipeline takes none); steps up to the distilled 4
+        controls=("steps", "output_format"),
+        steps_range=(1, 4),
+        prompt_family="flux",  # natural-language prompts, as FLUX.1 reads them
+    ),
+    ModelEntry(
         id="real-esrgan-x4",
         name="Real-ESRGAN 4x",
         family="esrgan",
@@ -459,8 +498,18 @@ def offered_models(settings: Licensing) -> tuple[ModelEntry, ...]:
 
 
 def default_model_id(settings: Licensing, task: Task) -> str:
-    """The task's default model here: the operator's choice (`ATELIER_DEFAULT_MODELS`), else DEFAULT_MODEL."""
-    return settings.default_models.get(task) or DEFAULT_MODEL[task]
+    """The task's default model here: the operator's choice (`ATELIER_DEFAULT_MODELS`), else DEFAULT_MODEL, else
+    (when this deployment may not offer DEFAULT_MODEL's model: a paid one without its licence) the first model in
+    registry order that does the task and may be offered, as GET /v1/models names it. A task with no such model
+    keeps DEFAULT_MODEL's, which `model_for` then refuses."""
+    chosen = settings.default_models.get(task)
+    if chosen:
+        return chosen
+    default = DEFAULT_MODEL[task]
+    if refusal(BY_ID[default], settings) is None:
+        return default
+    offered = (entry.id for entry in MODELS if task in entry.tasks and refusal(entry, settings) is None)
+    return next(offered, default)
 
 
 def check_default_models(settings: Licensing) -> None:

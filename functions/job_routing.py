@@ -24,6 +24,7 @@ SERVES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "FluxKontext": ("flux-kontext-dev",),
         "FluxFill": ("flux-fill-dev",),
         "QwenImage": ("qwen-image",),
+        "Flux2Klein": ("flux2-klein-4b",),
         "Upscaler": ("real-esrgan-x4",),
         "Captioner": ("florence-2-base",),
     }
@@ -31,7 +32,12 @@ SERVES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 # Models a class loads besides those it serves: the upscaler that finishes a "4k" render in the same job (on the
 # same GPU, so the render never leaves the container before it is upscaled).
 ALSO_LOADS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"FluxSchnell": ("real-esrgan-x4",), "FluxKontext": ("real-esrgan-x4",), "QwenImage": ("real-esrgan-x4",)}
+    {
+        "FluxSchnell": ("real-esrgan-x4",),
+        "FluxKontext": ("real-esrgan-x4",),
+        "QwenImage": ("real-esrgan-x4",),
+        "Flux2Klein": ("real-esrgan-x4",),
+    }
 )
 CLASS_FOR_MODEL: Mapping[str, str] = MappingProxyType(
     {model_id: name for name, ids in SERVES.items() for model_id in ids}

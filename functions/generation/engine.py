@@ -56,6 +56,7 @@ from config.models import (
 from config.settings import Settings
 from functions.generation.prompting import CAPTION_TASK, Region
 
+KLEIN_MIN_REFERENCE_SIDE = 64  # Flux2KleinPipeline refuses a reference image with a side under 64 px
 QWEN_NEGATIVE_PROMPT = " "  # Qwen-Image's published usage: true CFG against a blank negative prompt
 CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 WEBP_QUALITY = 90
@@ -499,32 +500,9 @@ class Engine:
             "callback_on_step_end": on_step,
             "output_type": "pil",
         }
-        pipeline = loaded.model
-        if entry.family == "qwen-image":
-            # True classifier-free guidance (two passes a step; `guidance_arguments` passes `true_cfg_scale` for a
-            # "cfg" model): the person's negative prompt, else the model card's blank one.
-            if guidance > 1 and "negative_prompt" not in kwargs:
-                kwargs["negative_prompt"] = QWEN_NEGATIVE_PROMPT
-            if request.task == "inpaint" and source is not None:
-                pipeline = _variant(loaded, "inpaint", "QwenImageInpaintPipeline")
-                mask = _decode(request.mask, "mask").convert("L")
-                kwargs.update(
-                    image=source.resize((width, height), Image.Resampling.LANCZOS),
-                    mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
-                    strength=1.0,  # the masked area from pure noise, as FLUX Fill; the rest is kept from the input
-                )
-        elif request.task == "edit" and source is not None:
-            kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), _auto_resize=False)
-            kwargs["max_area"] = width * height
-        elif request.task == "inpaint" and source is not None:
-            mask = _decode(request.mask, "mask").convert("L")
-            kwargs.update(
-                image=source.resize((width, height), Image.Resampling.LANCZOS),
-                mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
-            )
-        elif request.task == "vary" and source is not None:
-            pipeline = _img2img(loaded)
-            kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), strength=strength)
+        pipeline = _task_pipeline(
+            loaded, request, kwargs, source=source, size=(width, height), guidance=guidance, strength=strength
+        )
         with torch.inference_mode():
             images = list(pipeline(**kwargs).images)
         parameters: dict[str, Any] = {
@@ -821,6 +799,78 @@ def guidance_arguments(entry: ModelEntry, guidance: float, negative_prompt: str 
     if negative is not None:
         arguments["negative_prompt"] = negative
     return arguments
+
+
+def _task_pipeline(
+    loaded: _Loaded,
+    request: RenderRequest,
+    kwargs: dict[str, Any],
+    *,
+    source: Image.Image | None,
+    size: tuple[int, int],
+    guidance: float,
+    strength: float,
+) -> Any:
+    """The pipeline that runs `request` on the loaded model (the model's own, or another over its weights), with the
+    task's inputs added to `kwargs` as that pipeline takes them."""
+    entry = loaded.entry
+    width, height = size
+    pipeline = loaded.model
+    if entry.family == "qwen-image":
+        # True classifier-free guidance (two passes a step; `guidance_arguments` passes `true_cfg_scale` for a
+        # "cfg" model): the person's negative prompt, else the model card's blank one.
+        if guidance > 1 and "negative_prompt" not in kwargs:
+            kwargs["negative_prompt"] = QWEN_NEGATIVE_PROMPT
+        if request.task == "inpaint" and source is not None:
+            pipeline = _variant(loaded, "inpaint", "QwenImageInpaintPipeline")
+            mask = _decode(request.mask, "mask").convert("L")
+            kwargs.update(
+                image=source.resize((width, height), Image.Resampling.LANCZOS),
+                mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
+                strength=1.0,  # the masked area from pure noise, as FLUX Fill; the rest is kept from the input
+            )
+    elif entry.family == "flux2-klein":
+        # Flux2KleinPipeline: no negative prompt and, distilled, no guidance (it ignores `guidance_scale`). An edit
+        # passes the reference image as it is, undistorted by the output's aspect ratio (its tokens carry their own
+        # positions): the pipeline brings it to at most 1 MP on 16 px; below 64 px a side it refuses it, so a
+        # smaller one is enlarged to that first.
+        if request.task == "edit" and source is not None:
+            kwargs["image"] = klein_reference(source)
+        elif request.task == "inpaint" and source is not None:
+            pipeline = _variant(loaded, "inpaint", "Flux2KleinInpaintPipeline")
+            mask = _decode(request.mask, "mask").convert("L")
+            kwargs.update(
+                image=source.resize((width, height), Image.Resampling.LANCZOS),
+                mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
+                strength=1.0,  # the masked area from pure noise, as FLUX Fill; the rest is kept from the input
+            )
+    elif request.task == "edit" and source is not None:
+        kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), _auto_resize=False)
+        kwargs["max_area"] = width * height
+    elif request.task == "inpaint" and source is not None:
+        mask = _decode(request.mask, "mask").convert("L")
+        kwargs.update(
+            image=source.resize((width, height), Image.Resampling.LANCZOS),
+            mask_image=mask.resize((width, height), Image.Resampling.NEAREST),
+        )
+    elif request.task == "vary" and source is not None:
+        pipeline = _img2img(loaded)
+        kwargs.update(image=source.resize((width, height), Image.Resampling.LANCZOS), strength=strength)
+    return pipeline
+
+
+def klein_reference(source: Image.Image) -> Image.Image:
+    """The reference image FLUX.2 [klein] edits: the input, enlarged (aspect kept) where a side is under
+    KLEIN_MIN_REFERENCE_SIDE, the least Flux2KleinPipeline accepts."""
+    short = min(source.width, source.height)
+    if short >= KLEIN_MIN_REFERENCE_SIDE:
+        return source
+    scale = KLEIN_MIN_REFERENCE_SIDE / short
+    size = (
+        max(KLEIN_MIN_REFERENCE_SIDE, round(source.width * scale)),
+        max(KLEIN_MIN_REFERENCE_SIDE, round(source.height * scale)),
+    )
+    return source.resize(size, Image.Resampling.LANCZOS)
 
 
 def _img2img(loaded: _Loaded) -> Any:

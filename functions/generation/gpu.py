@@ -146,6 +146,17 @@ class QwenImage(_Renderer):
     gpu_snapshot = _gpu_snapshot("QwenImage")
 
 
+@app.cls(**_options("Flux2Klein"))
+class Flux2Klein(_Renderer):
+    """FLUX.2 [klein] 4B: text_to_image and edit (one pipeline, the reference image joins the sequence), inpaint
+    (Flux2KleinInpaintPipeline over the same weights), "4k" with the upscaler loaded beside. One H100: about 16 GB
+    of bf16 weights, fp8 halves the transformer."""
+
+    model_ids = SERVES["Flux2Klein"]
+    also_loads = ALSO_LOADS["Flux2Klein"]
+    gpu_snapshot = _gpu_snapshot("Flux2Klein")
+
+
 @app.cls(**_options("Upscaler"))
 class Upscaler(_Renderer):
     model_ids = SERVES["Upscaler"]

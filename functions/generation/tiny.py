@@ -12,6 +12,9 @@ Tokenizers, built from files we write ourselves (nothing comes from a hub):
 - BART (Florence-2's text side): a byte-level `vocab.json` with an empty `merges.txt` and an `<image>` token.
 - Qwen2 (Qwen-Image's Qwen2.5-VL text encoder): the same byte-level vocabulary with no merges, plus the chat
   template's special tokens, passed to `Qwen2Tokenizer(vocab=..., merges=[])` directly.
+- Qwen3 (FLUX.2 [klein]'s text encoder): the same, with Qwen3's thinking markers and a chat template of our own
+  that renders what Qwen3's does for one user message (Flux2KleinPipeline calls `apply_chat_template` with
+  `enable_thinking=False`).
 """
 
 from __future__ import annotations
@@ -389,6 +392,92 @@ def build_qwen_image(target: Path, work: Path) -> None:
     ).save_pretrained(str(target))
 
 
+# Qwen3's chat template for what FLUX.2 [klein] sends (one user message, a generation prompt, thinking off), written
+# here: the real tokenizer ships its own; this renders the same text for that case.
+QWEN3_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+# Flux2KleinPipeline stacks the text encoder's hidden states after layers 9, 18 and 27 (its default
+# `text_encoder_out_layers`, as production's 36-layer Qwen3-4B): the tiny encoder has 28 layers, 16 wide, so the
+# pipeline runs unchanged. Its prompt embeddings are 3 x 16 = 48 wide, the transformer's joint attention width.
+KLEIN_TEXT_LAYERS = 28
+KLEIN_TEXT_WIDTH = 16
+
+
+def _qwen3_tokenizer() -> Any:
+    from transformers import Qwen2Tokenizer
+
+    vocab: dict[str, int] = {}
+    for char in _byte_chars():
+        vocab.setdefault(char, len(vocab))
+    for token in QWEN3_SPECIAL_TOKENS:
+        vocab[token] = len(vocab)
+    special = {"pad_token": "<|endoftext|>", "eos_token": "<|im_end|>"}  # token names, not secrets
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=1024, **special)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN3_SPECIAL_TOKENS[1:])})
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_flux2_klein(target: Path, work: Path) -> None:
+    """FLUX.2 [klein] 4B's architecture in miniature: the FLUX.2 MMDiT (double- and single-stream blocks, 4-axis
+    RoPE, no guidance embedding), the FLUX.2 VAE (batch-normed latents, 8x as production, 2x2 patches), a Qwen3
+    causal LM as text encoder; `is_distilled`, as a step-distilled checkpoint, so the pipeline ignores guidance."""
+    import diffusers
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    d: Any = diffusers
+
+    torch.manual_seed(SEED)
+    tokenizer = _qwen3_tokenizer()
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN3_SPECIAL_TOKENS}
+    text_encoder = Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=KLEIN_TEXT_WIDTH,
+            intermediate_size=16,
+            num_hidden_layers=KLEIN_TEXT_LAYERS,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            max_position_embeddings=1024,
+            tie_word_embeddings=True,
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        )
+    )
+    latent = 4
+    transformer = d.Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=latent * 4,  # the VAE's latents in 2x2 patches
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=3 * KLEIN_TEXT_WIDTH,
+        timestep_guidance_channels=16,
+        axes_dims_rope=(4, 4, 4, 4),
+        guidance_embeds=False,
+    )
+    # Four levels: the pipeline's scale factor is 2 ** 3 = 8, as in production.
+    vae = d.AutoencoderKLFlux2(
+        block_out_channels=(4, 4, 4, 4), layers_per_block=1, latent_channels=latent, norm_num_groups=1
+    )
+    pipeline: Any = d.Flux2KleinPipeline
+    pipeline(
+        scheduler=d.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        is_distilled=True,
+    ).save_pretrained(str(target))
+
+
 BUILDERS: dict[str, Callable[[Path, Path], None]] = {
     "flux": build_flux,
     "flux-kontext": build_flux_kontext,
@@ -396,6 +485,7 @@ BUILDERS: dict[str, Callable[[Path, Path], None]] = {
     "esrgan": build_esrgan,
     "florence2": build_florence2,
     "qwen-image": build_qwen_image,
+    "flux2-klein": build_flux2_klein,
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from config.models import get_model
 from config.settings import Settings
@@ -18,6 +20,7 @@ from functions.generation.engine import (
     TinySource,
     VolumeSource,
     engine_for,
+    klein_reference,
     scaled_size,
 )
 from functions.generation.tiny import ensure_tiny
@@ -102,6 +105,45 @@ def test_edit_without_a_size_follows_the_input(engine: Engine) -> None:
     request = RenderRequest(task="edit", model="flux-kontext-dev", prompt="x", image=png(70, 50), seed=1, steps=2)
     result = engine.render(request)
     assert (result.images[0].width, result.images[0].height) == (64, 48)
+
+
+def test_flux2_klein_edits_any_input_deterministically_with_the_reference_in_the_sequence_and_inpaints(
+    engine: Engine,
+) -> None:
+    """FLUX.2 [klein] 4B's tiny Flux2KleinPipeline (loaded through from_pretrained as the registry names it): an edit
+    follows its input's size, passes the input itself as the reference (a 40 px one enlarged to the 64 px the
+    pipeline accepts), renders `count` images, the same bytes for the same seed and other bytes for another input;
+    it creates, and inpaints through Flux2KleinInpaintPipeline over the same components."""
+    loaded = engine.load("flux2-klein-4b")
+    assert type(loaded.model).__name__ == "Flux2KleinPipeline"
+    assert loaded.model.config.is_distilled  # guidance ignored, as the published checkpoint
+
+    def edit(image: bytes, seed: int = 5, count: int = 1) -> RenderResult:
+        request = RenderRequest(task="edit", model="flux2-klein-4b", prompt="make it blue", image=image, seed=seed,
+                                count=count)  # fmt: skip
+        return engine.render(request)
+
+    first = edit(png(70, 40), count=2)
+    assert [(i.width, i.height) for i in first.images] == [(64, 32), (64, 32)]
+    assert size_of(first.images[0].data) == (64, 32)
+    assert first.parameters["steps"] == 4
+    assert first.parameters["guidance"] == 1.0
+    assert edit(png(70, 40), count=2).images == first.images
+    assert edit(png(70, 40, color=(20, 20, 220)), count=2).images != first.images  # the reference reaches it
+    assert klein_reference(Image.new("RGB", (70, 40))).size == (112, 64)
+    assert klein_reference(Image.new("RGB", (640, 480))).size == (640, 480)
+    create = engine.render(t2i(model="flux2-klein-4b", width=96, height=64, steps=2))
+    assert size_of(create.images[0].data) == (96, 64)
+    mask = Image.new("L", (80, 60), 0)
+    mask.paste(255, (20, 15, 60, 45))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    inpaint = RenderRequest(task="inpaint", model="flux2-klein-4b", prompt="a door", image=png(80, 60),
+                            mask=buffer.getvalue(), width=64, height=48, seed=2, count=2)  # fmt: skip
+    painted = engine.render(inpaint)
+    assert [size_of(i.data) for i in painted.images] == [(64, 48), (64, 48)]
+    assert type(loaded.variants["inpaint"]).__name__ == "Flux2KleinInpaintPipeline"
+    assert loaded.variants["inpaint"].transformer is loaded.model.transformer  # one copy of the weights
 
 
 def test_inpaint_renders_at_the_requested_size(engine: Engine) -> None:

@@ -43,6 +43,34 @@ def test_models_list_speed_controls_defaults_and_each_tasks_models(studio: Studi
     assert targets["flux-schnell"]["family"] == "flux"
 
 
+def test_edit_offers_flux2_klein_beside_kontext_with_only_steps_and_output_format(studio: Studio) -> None:
+    """FLUX.2 [klein] 4B is step- and guidance-distilled: 4 steps at most, no guidance, no negative prompt."""
+    body = studio.client.get("/v1/models").json()
+    klein = {item["id"]: item for item in body["items"]}["flux2-klein-4b"]
+    assert klein["tasks"] == ["text_to_image", "edit", "inpaint"]
+    assert klein["speed"] == "fast"
+    assert klein["controls"] == ["steps", "output_format"]
+    assert klein["defaults"] == {"steps": 4, "output_format": "webp"}
+    assert klein["steps_range"] == {"min": 1, "max": 4}
+    assert "guidance" not in klein
+    assert klein["licence"]["id"] == "apache-2.0"
+    assert klein["licence"]["commercial"] is True
+    assert body["tasks"]["edit"] == {
+        "models": ["flux-kontext-dev", "flux2-klein-4b"],
+        "default_model": "flux-kontext-dev",
+    }
+    assert "flux2-klein-4b" in body["tasks"]["text_to_image"]["models"]
+    assert {t["id"]: t["family"] for t in body["prompt_targets"]}["flux2-klein-4b"] == "flux"
+    who = _member(studio)
+    image = _upload(studio, who, png(64, 64))
+    edit = {"task": "edit", "prompt": "make it blue", "image": image, "model": "flux2-klein-4b"}
+    for control, value in (("guidance", 2.0), ("negative_prompt", "blur")):
+        error = _error(_submit(studio, who, {**edit, control: value}), "unsupported_control")
+        assert error["details"]["control"] == control
+    error = _error(_submit(studio, who, {**edit, "steps": 8}), "control_out_of_range")
+    assert error["details"] == {"control": "steps", "model": "flux2-klein-4b", "min": 1, "max": 4}
+
+
 def test_the_operator_picks_each_tasks_default_model(studio_factory: Any) -> None:
     chosen: Studio = studio_factory(default_models={"vary": "flux-schnell", "text_to_image": "flux-schnell"})
     studio_doc = chosen.client.get("/v1/studio").json()

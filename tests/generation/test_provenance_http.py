@@ -309,3 +309,55 @@ def test_qwen_image_runs_from_the_api_to_a_marked_output_charged_once(studio: St
     full = studio.fetch(output["url"])
     _assert_marked(full, task, who, body["prompt"])
     assert "qwen-image" in json.dumps(verify(full).manifest)
+
+
+@pytest.mark.parametrize("task", ["edit", "text_to_image", "inpaint"])
+def test_flux2_klein_runs_from_the_api_to_a_marked_output_charged_once(studio: Studio, task: str) -> None:
+    """The commercially usable FLUX.2 [klein] 4B, asked for by id: the tiny offline Flux2KleinPipeline renders (an
+    edit with the reference image in the transformer's sequence; inpaint through Flux2KleinInpaintPipeline over the
+    same weights), the output carries its marks, the hold is posted once."""
+    from config.models import get_model
+
+    who = person()
+    onboard(studio.client, who)
+    body = {**_body(studio, who, task), "model": "flux2-klein-4b"}
+    before = studio.client.get("/v1/credits", headers=who.headers).json()["available"]
+    job = _run(studio, who, body)
+    assert job["model"] == "flux2-klein-4b"
+    assert job["cost"] == get_model("flux2-klein-4b").credits_per_image
+    assert studio.client.get("/v1/credits", headers=who.headers).json()["available"] == before - job["cost"]
+    (output,) = job["outputs"]
+    expected = studio.runner.engine.output_size("flux2-klein-4b", "1:1") if task == "text_to_image" else (64, 48)
+    assert (output["width"], output["height"]) == expected
+    full = studio.fetch(output["url"])
+    _assert_marked(full, task, who, body["prompt"])
+    assert "flux2-klein-4b" in json.dumps(verify(full).manifest)
+
+
+def test_a_paid_deployment_edits_with_flux2_klein_and_refuses_kontext(
+    tmp_path: Path, db: Database, engine: Engine
+) -> None:
+    """Without a declared FLUX.1 [dev] licence a paid deployment sells editing on FLUX.2 [klein] 4B: an edit that
+    names no model runs there (the default GET /v1/models names), and one that names Kontext is refused, uncharged."""
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET, export_inline=False, paid=True)
+    storage = build_storage(settings)
+    runner = JobRunner(
+        db=db, storage=storage, engine=engine, settings=settings, moderator=TermListModerator(), poll_seconds=0
+    )
+    with TestClient(create_app(settings, db, storage, dispatcher=QueueOnly())) as client:
+        studio = Studio(client, storage, runner)
+        listed = client.get("/v1/models").json()
+        assert listed["tasks"]["edit"] == {"models": ["flux2-klein-4b"], "default_model": "flux2-klein-4b"}
+        who = person()
+        onboard(client, who)
+        before = client.get("/v1/credits", headers=who.headers).json()["available"]
+        body = _body(studio, who, "edit")
+        refused = client.post("/v1/jobs", json={**body, "model": "flux-kontext-dev"}, headers=who.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "model_not_licensed"
+        assert client.get("/v1/credits", headers=who.headers).json()["available"] == before
+        job = _run(studio, who, body)
+        assert job["model"] == "flux2-klein-4b"
+        assert client.get("/v1/credits", headers=who.headers).json()["available"] == before - job["cost"]
+        (output,) = job["outputs"]
+        _assert_marked(studio.fetch(output["url"]), "edit", who, body["prompt"])

@@ -52,6 +52,25 @@ def test_a_paid_deployment_lists_only_licensed_models(
     assert items == commercial | expected_extra
 
 
+def test_a_paid_deployment_without_a_flux_dev_licence_sells_editing_on_flux2_klein(
+    db: Database, tmp_path: Path
+) -> None:
+    """Kontext hidden, FLUX.2 [klein] 4B (Apache-2.0) listed for edit and named its default; inpainting likewise
+    falls to Qwen-Image, the first commercial inpaint model in registry order. Once the licence is declared, Kontext
+    is back as edit's built-in default."""
+    settings = Settings(data_dir=tmp_path, paid=True)
+    with TestClient(create_app(settings, db)) as client:
+        tasks = client.get("/v1/models").json()["tasks"]
+        studio = {task["id"]: task for task in client.get("/v1/studio").json()["tasks"]}
+    assert tasks["edit"] == {"models": ["flux2-klein-4b"], "default_model": "flux2-klein-4b"}
+    assert tasks["inpaint"] == {"models": ["qwen-image", "flux2-klein-4b"], "default_model": "qwen-image"}
+    assert (studio["edit"]["models"], studio["edit"]["default_model"]) == (["flux2-klein-4b"], "flux2-klein-4b")
+    licensed = Settings(data_dir=tmp_path, paid=True, noncommercial_licensed=["flux-kontext-dev"])
+    with TestClient(create_app(licensed, db)) as client:
+        edit = client.get("/v1/models").json()["tasks"]["edit"]
+    assert edit == {"models": ["flux-kontext-dev", "flux2-klein-4b"], "default_model": "flux-kontext-dev"}
+
+
 def test_an_unknown_licence_declaration_fails_at_startup(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="flux-dvv"):
         Settings(data_dir=tmp_path, noncommercial_licensed=["flux-dvv"])

@@ -58,7 +58,15 @@ def _classes() -> dict[str, modal.Cls]:
 def test_every_registered_function_is_known() -> None:
     functions = {"api", "web", "download_weights", "tick", "run_scheduled", "classify_image"}
     assert set(_functions()) == functions
-    assert set(_classes()) == {"FluxSchnell", "FluxKontext", "FluxFill", "QwenImage", "Upscaler", "Captioner"}
+    assert set(_classes()) == {
+        "FluxSchnell",
+        "FluxKontext",
+        "FluxFill",
+        "QwenImage",
+        "Flux2Klein",
+        "Upscaler",
+        "Captioner",
+    }
     # Nothing is registered on the app that this module does not know about.
     local_state: Any = synchronizer_app()._local_state
     assert set(local_state.functions) == functions | {f"{name}.*" for name in _classes()}

@@ -46,16 +46,27 @@ def test_a_paid_deployment_refuses_non_commercial_models_without_a_declared_lice
     offered = {entry.id for entry in offered_models(paid)}
     assert offered == {entry.id for entry in MODELS if entry.commercial}
     with pytest.raises(ModelUnavailable) as refused:
-        model_for(paid, "edit")
+        model_for(paid, "edit", "flux-kontext-dev")
     assert refused.value.code == "model_not_licensed"
     assert "ATELIER_NONCOMMERCIAL_LICENSED" in refused.value.message
+
+
+def test_a_task_whose_default_a_paid_deployment_may_not_offer_falls_to_its_first_commercial_model() -> None:
+    """GET /v1/models names the first offered model as such a task's default; a job naming no model runs on it."""
+    paid = Settings(paid=True)
+    assert model_for(paid, "edit").id == "flux2-klein-4b"  # not FLUX.1 Kontext [dev]
+    assert model_for(paid, "inpaint").id == "qwen-image"  # not FLUX.1 Fill [dev]
+    assert model_for(paid, "text_to_image").id == "flux-schnell"  # commercial already: unchanged
+    licensed = Settings(paid=True, noncommercial_licensed=["flux-kontext-dev"])
+    assert model_for(licensed, "edit").id == "flux-kontext-dev"  # the built-in default, once licensed
+    assert model_for(Settings(), "edit").id == "flux-kontext-dev"  # an unpaid deployment offers everything
 
 
 def test_a_declared_licence_admits_the_model_by_id_or_by_licence() -> None:
     by_id = Settings(paid=True, noncommercial_licensed=["flux-kontext-dev"])
     assert model_for(by_id, "edit").id == "flux-kontext-dev"
     with pytest.raises(ModelUnavailable):
-        model_for(by_id, "inpaint")
+        model_for(by_id, "inpaint", "flux-fill-dev")
     by_licence = Settings(paid=True, noncommercial_licensed=["flux-1-dev-non-commercial"])
     assert {e.id for e in offered_models(by_licence)} == set(BY_ID)
 
@@ -159,3 +170,52 @@ def test_qwen_image_is_commercial_and_offered_to_a_paid_deployment_for_create_an
     with pytest.raises(ModelUnavailable) as mismatch:
         model_for(paid, "edit", "qwen-image")
     assert mismatch.value.code == "model_task_mismatch"
+
+
+def test_flux2_klein_4b_is_commercial_and_offered_to_a_paid_deployment_for_edit_create_and_inpaint() -> None:
+    """The commercially usable edit model: Apache-2.0 (the 9B variants are not), locked from a branch on the volume,
+    step-distilled (4 steps, no guidance control), a tiny build, bench rows for each task and its own GPU class."""
+    from huggingface_hub.utils._paths import filter_repo_objects  # what snapshot_download filters with
+
+    from bench.gpu import ROWS
+    from functions.generation.tiny import BUILDERS
+    from functions.job_routing import ALSO_LOADS, CLASS_FOR_MODEL
+
+    paid = Settings(paid=True)
+    klein = get_model("flux2-klein-4b")
+    assert klein.repo == "black-forest-labs/FLUX.2-klein-4B"  # 4B: the 9B [klein] models are non-commercial
+    assert klein.commercial
+    assert klein.licence.id == "apache-2.0"
+    assert not klein.pinned
+    assert klein.revision == "main"  # `deploy.py weights` resolves and locks it (shared/weights.py)
+    assert klein.pipeline == "Flux2KleinPipeline"
+    # `deploy.py weights` fetches the diffusers folders, the tokenizer's chat template (Flux2KleinPipeline applies
+    # it to every prompt) included, and not the original-format single file at the repository's root.
+    files = [
+        "model_index.json",
+        "flux-2-klein-4b.safetensors",
+        "tokenizer/chat_template.jinja",
+        "tokenizer/tokenizer_config.json",
+        "text_encoder/model-00001-of-00002.safetensors",
+        "transformer/diffusion_pytorch_model.safetensors",
+    ]
+    fetched = list(filter_repo_objects(files, allow_patterns=list(klein.allow_patterns)))
+    assert fetched == [name for name in files if name != "flux-2-klein-4b.safetensors"]
+    assert klein.family in BUILDERS
+    assert {("flux2-klein-4b", task) for task in ("text_to_image", "edit", "inpaint")} <= set(ROWS)
+    assert (klein.default_steps, klein.steps_range) == (4, (1, 4))
+    assert klein.guidance_kind == "none"
+    assert "guidance" not in klein.controls
+    assert "negative_prompt" not in klein.controls
+    assert klein.credits_per_image > 0
+    assert model_for(paid, "edit", "flux2-klein-4b") is klein
+    assert model_for(paid, "text_to_image", "flux2-klein-4b") is klein
+    assert model_for(paid, "inpaint", "flux2-klein-4b") is klein  # Flux2KleinInpaintPipeline over the same weights
+    with pytest.raises(ModelUnavailable) as mismatch:
+        model_for(paid, "vary", "flux2-klein-4b")
+    assert mismatch.value.code == "model_task_mismatch"
+    assert CLASS_FOR_MODEL["flux2-klein-4b"] == "Flux2Klein"
+    assert ALSO_LOADS["Flux2Klein"] == ("real-esrgan-x4",)  # "4k" edits and creates upscale in the same job
+    # A paid deployment without declared licences: edit is sold, with Kontext hidden.
+    edit_models = [entry.id for entry in offered_models(paid) if "edit" in entry.tasks]
+    assert edit_models == ["flux2-klein-4b"]

@@ -10,7 +10,8 @@ from config.settings import Settings
 
 
 def test_flux_models_enable_every_speedup_qwen_all_but_fused_qkv_and_the_others_none() -> None:
-    """Qwen-Image's attention has no fused-QKV path in diffusers: compile and fp8 only."""
+    """Qwen-Image's attention has no fused-QKV path in diffusers: compile and fp8 only. FLUX.2 [klein] ("flux2-klein")
+    fuses its double-stream blocks' projections (its single-stream blocks are fused by design): all three."""
     for entry in MODELS:
         if entry.family.startswith("flux"):
             expected: tuple[str, ...] = SPEEDUPS
@@ -43,3 +44,17 @@ def test_upscales_are_tiled_fp16_jpeg_and_flux_reserves_room_for_its_weights() -
         assert serving.memory_mib >= 40 * 1024  # ~34 GB of bf16 weights pass through host memory
         assert serving.gpu_dtype == "bfloat16"
         assert serving.min_containers <= serving.max_containers
+
+
+def test_flux2_klein_reserves_room_for_its_weights_and_a_share_of_the_connection_budget() -> None:
+    """About 16 GB of bf16 weights (4B transformer, Qwen3-4B encoder) pass through host memory; at most 4 containers
+    keep every GPU class's connections with the API's and the tasks' within the default pooler limit of 200."""
+    from config.connections import over_budget
+    from functions.job_routing import gpu_containers
+
+    serving = BY_ID["flux2-klein-4b"].serving
+    assert serving.memory_mib >= 20 * 1024
+    assert serving.gpu_dtype == "bfloat16"
+    assert serving.max_containers == 4
+    assert dict(gpu_containers())["Flux2Klein"] == 4
+    assert over_budget(Settings(), gpu_containers()) is None
