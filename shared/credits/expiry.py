@@ -35,7 +35,7 @@ def run_expire_holds(db: Database, now: datetime, *, batch: int = BATCH) -> int:
 
 _CANDIDATES = """
 select grant_id, user_id, expires_at from credit_grant_state
- where remaining > 0 and expires_at is not null and expires_at <= %(now)s
+ where live and expires_at is not null and expires_at <= %(now)s
    and (%(after_at)s::timestamptz is null or (expires_at, grant_id) > (%(after_at)s, %(after_id)s::uuid))
  order by expires_at, grant_id
  limit %(limit)s

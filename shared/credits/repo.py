@@ -249,7 +249,7 @@ def balance(conn: Connection, user_id: UUID, now: datetime | None) -> Balance:
     row = conn.execute(
         f"""select
               coalesce((select sum(remaining) from credit_grant_state
-                         where user_id = %(user_id)s and remaining > 0
+                         where user_id = %(user_id)s and live
                            and (expires_at is null or expires_at > {_NOW})), 0)::bigint as available,
               coalesce((select sum(amount) from credit_holds
                          where user_id = %(user_id)s and status = 'pending'), 0)::bigint as pending""",

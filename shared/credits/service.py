@@ -2,9 +2,9 @@
 
 Every function takes a connection first and never commits; the caller owns the transaction.
 Every operation that moves a user's credits first locks that user's `credit_accounts` row, so the
-database serialises them per user; per-grant `remaining >= 0` and `remaining + spent + revoked <= amount`
+database serialises them per user; per-grant `remaining >= 0` and `remaining + spent + revoked + expired <= amount`
 check constraints make an overdraft impossible to store even if this code were wrong. Placing and
-resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`, migration 0014): one round trip
+resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`, migrations 0014 and 0033): one round trip
 each on the hottest path; this module validates their input and turns their outcomes into errors.
 
 Balance: available = Σ remaining of unexpired grants = granted − posted − pending − expired − revoked.
