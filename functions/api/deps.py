@@ -108,14 +108,20 @@ class Caller:
 _bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
 
 
+# The dependencies below that every route carries (the caller, the rate limiter's, the suspension guard) read the
+# database and the settings from the request's app rather than through `Depends(_db)`: FastAPI analyses every node of
+# every route's dependency tree when the route is declared, so each node they name is paid for once per route at
+# start (issue 34: cold start). Route handlers still take `db: Db` and `settings: AppSettings`.
+
+
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
 def _caller(
     request: Request,
-    db: Annotated[Database, Depends(_db)],
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> Caller:
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
     device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428)."""
+    db = _db(request)
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     info = request_info(request)
@@ -144,17 +150,17 @@ def _caller(
 
 
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
-def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller | None:
+def _optional_caller(request: Request) -> Caller | None:
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:
         return None
-    return _caller(request, db, None)
+    return _caller(request, None)
 
 
 @raises(OnboardingRequired)
-def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
+def _onboarded_caller(request: Request, caller: Annotated[Caller, Depends(_caller)]) -> Caller:
     """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase)."""
-    with db.transaction() as conn:
+    with _db(request).transaction() as conn:
         require_onboarded(conn, caller.account.id)
     return caller
 
