@@ -82,3 +82,49 @@ def test_the_local_stack_imports_no_modal() -> None:
     loaded = _modules_after("functions.local")
     assert "functions.tasks" in loaded
     assert [name for name in loaded if name == "modal" or name.startswith(("modal.", "functions.modal_app"))] == []
+
+
+# Issue 34 (cold start): response models build their schemas on first use (functions/api/schemas.py); request bodies
+# are built at import, where FastAPI silences the warning about the alias it gives them.
+_SCHEMA_STATE = """
+import sys, typing
+from pydantic import BaseModel
+from fastapi.routing import APIRoute
+import {entry}
+from functions.api.routes import LOCAL_ROUTERS, ROUTERS
+from functions.api.schemas import ResponseModel, response_models
+bodies, deferred_bodies = set(), []
+for router in ROUTERS + LOCAL_ROUTERS:
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for field in route.dependant.body_params:
+                for kind in (field.field_info.annotation, *typing.get_args(field.field_info.annotation)):
+                    if isinstance(kind, type) and issubclass(kind, BaseModel):
+                        bodies.add(kind.__name__)
+                        if issubclass(kind, ResponseModel):
+                            deferred_bodies.append(kind.__name__)
+built = sorted(m.__name__ for m in response_models() if m.__pydantic_complete__)
+print(len(bodies), sorted(deferred_bodies), len(list(response_models())), built)
+"""
+
+
+def _schema_state(entry: str) -> tuple[int, str, int, str]:
+    code = _SCHEMA_STATE.format(entry=entry)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    bodies, rest = result.stdout.split(" ", 1)
+    deferred, rest = rest.split("] ", 1)
+    count, built = rest.split(" ", 1)
+    return int(bodies), deferred + "]", int(count), built.strip()
+
+
+def test_response_models_are_built_on_first_use_and_request_bodies_at_import() -> None:
+    bodies, deferred_bodies, responses, built = _schema_state("functions.api.app")
+    assert bodies >= 10
+    assert deferred_bodies == "[]", "a request body must be a RequestModel (functions/api/schemas.py says why)"
+    assert responses >= 50
+    assert built == "[]", f"built at import: {built}"
+
+
+def test_the_modal_api_entry_builds_the_response_models_before_its_memory_snapshot() -> None:
+    _, _, responses, built = _schema_state("functions.api_service")
+    assert built.count("'") == 2 * responses
