@@ -14,6 +14,7 @@ from __future__ import annotations
 import httpx  # noqa: F401  (loaded for the memory snapshot: see the docstring)
 import modal
 import storage3  # noqa: F401
+from PIL import Image, ImageOps  # noqa: F401  (the image routes' decoder)
 
 from config.connections import API_MAX_CONTAINERS
 from functions.api.app import create_app

@@ -68,12 +68,31 @@ def test_outbound_sdks_are_imported_where_they_are_used_not_when_the_api_starts(
     assert _outbound_sdks(result.stdout.split()) == []
 
 
+# Imported by the calls that decode images (shared/media/decoding.py, images.py, thumbnails.py): most requests read
+# no image, so the API starts without Pillow (issue 34: cold start).
+LAZY_AT_START = ("PIL",)
+
+
+def test_pillow_is_imported_by_the_calls_that_decode_not_when_the_api_starts(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from config.settings import Settings\n"
+        "from functions.api.app import create_app\n"
+        f"create_app(Settings(data_dir={str(tmp_path)!r}))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in result.stdout.split()}
+    assert loaded & set(LAZY_AT_START) == set()
+
+
 def test_the_modal_api_entry_loads_the_production_sdks_before_its_memory_snapshot() -> None:
     """Production stores in Supabase Storage: its entry module imports storage3 (and httpx) so the snapshot holds
     them; polar-sdk stays with the rare webhook and billing calls."""
     loaded = _outbound_sdks(_modules_after("functions.api_service"))
     assert {"httpx", "storage3"} <= set(loaded)
     assert "polar" not in loaded
+    assert {"PIL.Image", "PIL.ImageOps"} <= set(_modules_after("functions.api_service"))
 
 
 def test_the_local_stack_imports_no_modal() -> None:
