@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -164,6 +166,28 @@ def _onboarded_caller(request: Request, caller: Annotated[Caller, Depends(_calle
         require_onboarded(conn, caller.account.id)
     return caller
 
+
+def analysed_once(*calls: Callable[..., Any]) -> None:
+    """Read each dependency's signature once, here, and keep it as `__signature__` (which `inspect.signature` returns
+    as it is): FastAPI reads the signature of every dependency of every route when the route is declared, evaluating
+    each string annotation anew, so the ones every route carries were read ~50 times at start (cold start, issue 34).
+    Call it once the names the annotations use are defined."""
+    for call in calls:
+        setattr(call, "__signature__", inspect.signature(call, eval_str=True))  # noqa: B010 - mypy: not on Callable
+
+
+analysed_once(
+    _db,
+    _settings,
+    _auth_admin,
+    _storage,
+    _dispatcher,
+    _moderator,
+    request_info,
+    _caller,
+    _optional_caller,
+    _onboarded_caller,
+)
 
 Db = Annotated[Database, Depends(_db)]
 AppSettings = Annotated[Settings, Depends(_settings)]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
-from functions.api.deps import AppSettings, CurrentCaller, Db, _db, _settings
+from functions.api.deps import AppSettings, CurrentCaller, Db, _db, _settings, analysed_once
 from functions.api.middleware import client_ip, proxy_rule
 from functions.api.raises import raises
 from shared import ratelimit
@@ -72,6 +72,7 @@ def _limiter(bucket: str) -> Any:
             enforce(_db(request), settings, bucket=bucket, scope="ip", key=ip, budget=budget)
 
     LIMITERS[per_ip] = bucket
+    analysed_once(per_ip)
     if BUCKETS[bucket].user is None:
         return Depends(per_ip)
 
@@ -82,6 +83,7 @@ def _limiter(bucket: str) -> Any:
             enforce(_db(request), _settings(request), bucket=bucket, scope="user", key=key, budget=budget)
 
     LIMITERS[per_user] = bucket
+    analysed_once(per_user)
     return Depends(per_user)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from functions.api.deps import CurrentCaller, _db
+from functions.api.deps import CurrentCaller, _db, analysed_once
 from functions.api.raises import raises
 from shared.trust.suspension import AccountSuspended, require_active
 
@@ -22,4 +22,5 @@ def refuse_suspended(request: Request, caller: CurrentCaller) -> None:
         require_active(conn, caller.account.id)
 
 
+analysed_once(refuse_suspended)
 NOT_SUSPENDED: Any = Depends(refuse_suspended)
