@@ -177,6 +177,7 @@ def analysed_once(*calls: Callable[..., Any]) -> None:
 
 
 analysed_once(
+    _bearer_scheme,  # a callable instance: its signature is its __call__'s, also read once per route
     _db,
     _settings,
     _auth_admin,
