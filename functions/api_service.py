@@ -4,7 +4,9 @@ The app's modules are imported when this module loads, so the memory snapshot ta
 a restored container skips the imports. The database pool opens inside the function, after the restore.
 The app's modules import storage3 and httpx only where they are used (shared/media/storage.py, shared/kit/http.py),
 so the local stack and tests never load them; production stores in Supabase Storage from its first request on, so
-they are imported here, before the snapshot, rather than by every restored container.
+they are imported here, before the snapshot, rather than by every restored container. Likewise the response models'
+schemas, which the app builds on first use (functions/api/schemas.py), are built here, and Pillow, which only the
+routes that read images import, is imported here.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from __future__ import annotations
 import httpx  # noqa: F401  (loaded for the memory snapshot: see the docstring)
 import modal
 import storage3  # noqa: F401
+from PIL import Image, ImageOps  # noqa: F401  (the image routes' decoder)
 
 from config.connections import API_MAX_CONTAINERS
 from functions.api.app import create_app
+from functions.api.routes import ROUTERS
+from functions.api.schemas import build_all
 from functions.modal_app import SECRETS, api_image, app
 from shared.logs import configure_logging
+
+build_all(route for router in ROUTERS for route in router.routes)  # before the snapshot: see the docstring
 
 
 @app.function(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -108,14 +110,20 @@ class Caller:
 _bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
 
 
+# The dependencies below that every route carries (the caller, the rate limiter's, the suspension guard) read the
+# database and the settings from the request's app rather than through `Depends(_db)`: FastAPI analyses every node of
+# every route's dependency tree when the route is declared, so each node they name is paid for once per route at
+# start (issue 34: cold start). Route handlers still take `db: Db` and `settings: AppSettings`.
+
+
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
 def _caller(
     request: Request,
-    db: Annotated[Database, Depends(_db)],
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> Caller:
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
     device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428)."""
+    db = _db(request)
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     info = request_info(request)
@@ -144,20 +152,43 @@ def _caller(
 
 
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
-def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) -> Caller | None:
+def _optional_caller(request: Request) -> Caller | None:
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:
         return None
-    return _caller(request, db, None)
+    return _caller(request, None)
 
 
 @raises(OnboardingRequired)
-def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
+def _onboarded_caller(request: Request, caller: Annotated[Caller, Depends(_caller)]) -> Caller:
     """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase)."""
-    with db.transaction() as conn:
+    with _db(request).transaction() as conn:
         require_onboarded(conn, caller.account.id)
     return caller
 
+
+def analysed_once(*calls: Callable[..., Any]) -> None:
+    """Read each dependency's signature once, here, and keep it as `__signature__` (which `inspect.signature` returns
+    as it is): FastAPI reads the signature of every dependency of every route when the route is declared, evaluating
+    each string annotation anew, so the ones every route carries were read ~50 times at start (cold start, issue 34).
+    Call it once the names the annotations use are defined."""
+    for call in calls:
+        setattr(call, "__signature__", inspect.signature(call, eval_str=True))  # noqa: B010 - mypy: not on Callable
+
+
+analysed_once(
+    _bearer_scheme,  # a callable instance: its signature is its __call__'s, also read once per route
+    _db,
+    _settings,
+    _auth_admin,
+    _storage,
+    _dispatcher,
+    _moderator,
+    request_info,
+    _caller,
+    _optional_caller,
+    _onboarded_caller,
+)
 
 Db = Annotated[Database, Depends(_db)]
 AppSettings = Annotated[Settings, Depends(_settings)]

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from functions.api.schemas import ResponseModel
 from shared.kit.errors import AtelierError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(ResponseModel):
     code: str
     message: str
     details: dict[str, Any] | None = Field(
@@ -26,7 +27,7 @@ class ErrorDetail(BaseModel):
     )
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ResponseModel):
     """The shape of every error answer: `{"error": {"code", "message", "details"?}}`."""
 
     error: ErrorDetail

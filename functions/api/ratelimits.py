@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
-from functions.api.deps import AppSettings, CurrentCaller, Db
+from functions.api.deps import AppSettings, CurrentCaller, Db, _db, _settings, analysed_once
 from functions.api.middleware import client_ip, proxy_rule
 from functions.api.raises import raises
 from shared import ratelimit
@@ -44,6 +44,11 @@ def enforce(db: Db, settings: AppSettings, *, bucket: str, scope: str, key: str,
         )
 
 
+# One dependency per bucket, whichever route asks: FastAPI analyses a route's dependencies when the route is declared,
+# and a callable it has seen costs no less, but the limiter's own nodes stay few (issue 34: cold start).
+_MADE: dict[str, Any] = {}
+
+
 def rate_limited(bucket: str) -> Any:
     """A FastAPI dependency enforcing `bucket`'s budgets (config/limits.py, overridable by ATELIER_RATE_LIMITS).
 
@@ -51,26 +56,34 @@ def rate_limited(bucket: str) -> Any:
     """
     if bucket not in BUCKETS:
         raise KeyError(f"unknown rate-limit bucket {bucket!r}; known: {', '.join(BUCKETS)}")
+    if bucket not in _MADE:
+        _MADE[bucket] = _limiter(bucket)
+    return _MADE[bucket]
 
+
+def _limiter(bucket: str) -> Any:
+    # The database and the settings come from the request's app (functions/api/deps.py says why).
     @raises(RateLimited, ratelimit.RateLimiterUnavailable)
-    def per_ip(request: Request, db: Db, settings: AppSettings) -> None:
+    def per_ip(request: Request) -> None:
         budget = _buckets(request)[bucket].ip
         if budget is not None:
+            settings = _settings(request)
             ip = client_ip(request.scope, proxy_rule(settings))
-            enforce(db, settings, bucket=bucket, scope="ip", key=ip, budget=budget)
+            enforce(_db(request), settings, bucket=bucket, scope="ip", key=ip, budget=budget)
 
     LIMITERS[per_ip] = bucket
+    analysed_once(per_ip)
     if BUCKETS[bucket].user is None:
         return Depends(per_ip)
 
-    def per_user(
-        _ip: Annotated[None, Depends(per_ip)], request: Request, db: Db, settings: AppSettings, caller: CurrentCaller
-    ) -> None:
+    def per_user(_ip: Annotated[None, Depends(per_ip)], request: Request, caller: CurrentCaller) -> None:
         budget = _buckets(request)[bucket].user
         if budget is not None:
-            enforce(db, settings, bucket=bucket, scope="user", key=str(caller.account.id), budget=budget)
+            key = str(caller.account.id)
+            enforce(_db(request), _settings(request), bucket=bucket, scope="user", key=key, budget=budget)
 
     LIMITERS[per_user] = bucket
+    analysed_once(per_user)
     return Depends(per_user)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -89,6 +88,8 @@ def _product(where: str, raw: Any) -> Product:
 
 
 def parse_catalogue(text: str, *, source: str = "catalogue") -> Catalogue:
+    import tomllib  # noqa: PLC0415  (lazy: read by the billing routes, not needed to start the API)
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

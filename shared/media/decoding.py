@@ -29,10 +29,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from shared.kit.errors import Busy, Unprocessable
+
+if TYPE_CHECKING:  # Pillow is imported by the calls that decode: the API starts without it (cold start)
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ def reserving(data: bytes, *, output_side: int, full_size_copies: int = 2) -> It
     than the whole budget waits until it has the budget to itself; and they wait up to ACCEPTED_WAIT_SECONDS, not
     the budget's short wait for new uploads, so a busy moment never loses an image already accepted or rendered.
     Bytes whose header cannot be read reserve nothing (their decode fails as it would have)."""
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415  (lazy: the API starts without Pillow)
+
     budget = process_budget()
     cost = 0
     declared = webp_size(data)

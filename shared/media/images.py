@@ -23,9 +23,7 @@ import math
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Literal
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING, Literal
 
 from shared.kit.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from shared.media.decoding import (
@@ -37,6 +35,9 @@ from shared.media.decoding import (
     webp_pipeline_bytes,
     webp_size,
 )
+
+if TYPE_CHECKING:  # Pillow is imported by the calls that decode: the API starts without it (cold start)
+    from PIL import Image
 
 __all__ = [  # DecodingBusy and ImageTooLarge come from decoding.py: callers name them here with the others
     "CONTENT_TYPES",
@@ -153,6 +154,8 @@ def _decode(
     data: bytes, source_format: ImageFormat, *, max_pixels: int, max_side: int, budget: DecodeBudget, held: ExitStack
 ) -> Image.Image:
     """The cleaned image at its stored size; the opened file (and a WebP decoder's canvases) dies on return."""
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415  (lazy: the API starts without Pillow)
+
     with warnings.catch_warnings():
         # Pillow warns (above its own limit) and raises (above twice that) for decompression bombs.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -187,6 +190,8 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 def _verify_png(data: bytes) -> None:
     """Every chunk's CRC through IEND: Pillow's decoder stops at the pixels and would miss a cut-off file."""
+    from PIL import Image  # noqa: PLC0415  (lazy: the API starts without Pillow)
+
     with Image.open(io.BytesIO(data), formats=["PNG"]) as checked:
         checked.verify()
     if b"IEND" not in data[-32:]:
@@ -217,6 +222,8 @@ def _clean(opened: Image.Image, max_side: int) -> Image.Image:
     A reduction happens first, on the full-size pixels, and the opened image's pixels are released right after
     it (the caller's `with` would keep them through the rest): at most one full-size copy lives besides them.
     """
+    from PIL import Image, ImageOps  # noqa: PLC0415  (lazy: the API starts without Pillow)
+
     image: Image.Image = opened
     factor = max(opened.size) // max_side
     if factor >= 2:  # integer box reduction: cheap, and the full-size pixels can be freed at once
@@ -238,6 +245,8 @@ def _clean(opened: Image.Image, max_side: int) -> Image.Image:
 
 
 def _encode(image: Image.Image, target: ImageFormat) -> bytes:
+    from PIL import Image  # noqa: PLC0415  (lazy: the API starts without Pillow)
+
     out = io.BytesIO()
     if target == "JPEG":
         if image.mode not in ("L", "RGB"):

@@ -7,12 +7,14 @@ The long side is at most THUMBNAIL_SIDE pixels (never enlarged); alpha is kept, 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 from uuid import UUID
-
-from PIL import Image
 
 from shared.media.decoding import reserving
 from shared.media.storage import thumbnails_prefix
+
+if TYPE_CHECKING:  # Pillow is imported by the calls that decode: the API starts without it (cold start)
+    pass
 
 THUMBNAIL_SIDE = 384
 THUMBNAIL_TYPE = "image/webp"
@@ -26,6 +28,8 @@ def thumbnail_key(user_id: UUID, media_id: UUID) -> str:
 def make_thumbnail(data: bytes) -> bytes:
     """WebP bytes of the image scaled to fit THUMBNAIL_SIDE (first frame of an animation), decoded within the
     process's decode budget (shared/media/decoding.py)."""
+    from PIL import Image  # noqa: PLC0415  (lazy: the API starts without Pillow)
+
     with reserving(data, output_side=THUMBNAIL_SIDE):
         with Image.open(io.BytesIO(data)) as opened:
             opened.seek(0)

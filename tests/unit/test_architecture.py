@@ -68,12 +68,31 @@ def test_outbound_sdks_are_imported_where_they_are_used_not_when_the_api_starts(
     assert _outbound_sdks(result.stdout.split()) == []
 
 
+# Imported by the calls that use them, as the outbound SDKs are (issue 34: cold start): Pillow by the calls that decode
+# images (shared/media/decoding.py, images.py, thumbnails.py), tomllib by the product catalogue's parser.
+LAZY_AT_START = ("PIL", "tomllib")
+
+
+def test_modules_only_some_requests_need_are_imported_by_those_calls_not_when_the_api_starts(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from config.settings import Settings\n"
+        "from functions.api.app import create_app\n"
+        f"create_app(Settings(data_dir={str(tmp_path)!r}))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in result.stdout.split()}
+    assert loaded & set(LAZY_AT_START) == set()
+
+
 def test_the_modal_api_entry_loads_the_production_sdks_before_its_memory_snapshot() -> None:
     """Production stores in Supabase Storage: its entry module imports storage3 (and httpx) so the snapshot holds
     them; polar-sdk stays with the rare webhook and billing calls."""
     loaded = _outbound_sdks(_modules_after("functions.api_service"))
     assert {"httpx", "storage3"} <= set(loaded)
     assert "polar" not in loaded
+    assert {"PIL.Image", "PIL.ImageOps"} <= set(_modules_after("functions.api_service"))
 
 
 def test_the_local_stack_imports_no_modal() -> None:
@@ -82,3 +101,49 @@ def test_the_local_stack_imports_no_modal() -> None:
     loaded = _modules_after("functions.local")
     assert "functions.tasks" in loaded
     assert [name for name in loaded if name == "modal" or name.startswith(("modal.", "functions.modal_app"))] == []
+
+
+# Issue 34 (cold start): response models build their schemas on first use (functions/api/schemas.py); request bodies
+# are built at import, where FastAPI silences the warning about the alias it gives them.
+_SCHEMA_STATE = """
+import sys, typing
+from pydantic import BaseModel
+from fastapi.routing import APIRoute
+import {entry}
+from functions.api.routes import LOCAL_ROUTERS, ROUTERS
+from functions.api.schemas import ResponseModel, response_models
+bodies, deferred_bodies = set(), []
+for router in ROUTERS + LOCAL_ROUTERS:
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for field in route.dependant.body_params:
+                for kind in (field.field_info.annotation, *typing.get_args(field.field_info.annotation)):
+                    if isinstance(kind, type) and issubclass(kind, BaseModel):
+                        bodies.add(kind.__name__)
+                        if issubclass(kind, ResponseModel):
+                            deferred_bodies.append(kind.__name__)
+built = sorted(m.__name__ for m in response_models() if m.__pydantic_complete__)
+print(len(bodies), sorted(deferred_bodies), len(list(response_models())), built)
+"""
+
+
+def _schema_state(entry: str) -> tuple[int, str, int, str]:
+    code = _SCHEMA_STATE.format(entry=entry)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    bodies, rest = result.stdout.split(" ", 1)
+    deferred, rest = rest.split("] ", 1)
+    count, built = rest.split(" ", 1)
+    return int(bodies), deferred + "]", int(count), built.strip()
+
+
+def test_response_models_are_built_on_first_use_and_request_bodies_at_import() -> None:
+    bodies, deferred_bodies, responses, built = _schema_state("functions.api.app")
+    assert bodies >= 10
+    assert deferred_bodies == "[]", "a request body must be a RequestModel (functions/api/schemas.py says why)"
+    assert responses >= 50
+    assert built == "[]", f"built at import: {built}"
+
+
+def test_the_modal_api_entry_builds_the_response_models_before_its_memory_snapshot() -> None:
+    _, _, responses, built = _schema_state("functions.api_service")
+    assert built.count("'") == 2 * responses

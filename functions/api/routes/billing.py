@@ -1,12 +1,13 @@
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from functions.api.deps import AppSettings, OnboardedCaller
 from functions.api.fields import StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from functions.api.suspension import NOT_SUSPENDED
 from shared.billing.catalogue import load_catalogue
 from shared.kit.errors import BillingDisabled, PaymentProviderError, UnknownProduct
@@ -14,7 +15,7 @@ from shared.kit.errors import BillingDisabled, PaymentProviderError, UnknownProd
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 
 
-class ProductOut(BaseModel):
+class ProductOut(ResponseModel):
     product_id: str
     name: str
     kind: Literal["pack", "subscription"]
@@ -23,16 +24,16 @@ class ProductOut(BaseModel):
     price_currency: str | None = None
 
 
-class ProductList(BaseModel):
+class ProductList(ResponseModel):
     items: list[ProductOut]
     next_cursor: str | None = None
 
 
-class CheckoutIn(BaseModel):
+class CheckoutIn(RequestModel):
     product_id: StoredText = Field(min_length=1, max_length=200)
 
 
-class UrlOut(BaseModel):
+class UrlOut(ResponseModel):
     url: str
 
 

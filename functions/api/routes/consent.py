@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from config.cookies import CONSENT_CATEGORIES, COOKIES
 from functions.api.cookies import clear_cookie, set_cookie
@@ -11,6 +11,7 @@ from functions.api.deps import CurrentCaller, Db, OptionalCaller, RequestData
 from functions.api.fields import NoControlCharacters, storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.access.guard import can_process, record_analytics
 from shared.accounts.preferences import improvement_on_by_default
 from shared.consent import service as consent
@@ -27,7 +28,7 @@ DEVICE_ID_SCHEMA: dict[str, Any] = {"pattern": DEVICE_ID.pattern}
 CATEGORIES_SCHEMA: dict[str, Any] = {"propertyNames": {"enum": sorted(CONSENT_CATEGORIES)}}
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(RequestModel):
     device_id: Annotated[
         str,
         Field(min_length=8, max_length=128, json_schema_extra=DEVICE_ID_SCHEMA),
@@ -39,7 +40,7 @@ class ConsentIn(BaseModel):
     notice_version: int = Field(ge=1)
 
 
-class ConsentOut(BaseModel):
+class ConsentOut(ResponseModel):
     device_id: str
     categories: dict[str, bool]
     requested: dict[str, bool] | None
@@ -131,7 +132,7 @@ def current_consent(
     return _out(event, device_id, improvement)
 
 
-class CookieOut(BaseModel):
+class CookieOut(ResponseModel):
     name: str
     purpose: str
     essential: bool
@@ -157,7 +158,7 @@ def cookie_registry() -> list[CookieOut]:
     ]
 
 
-class AnalyticsIn(BaseModel):
+class AnalyticsIn(RequestModel):
     feature: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$"), NoControlCharacters]
     model: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControlCharacters] | None = None
     aspect_ratio: (
@@ -166,7 +167,7 @@ class AnalyticsIn(BaseModel):
     edit_action: Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9_.-]+$"), NoControlCharacters] | None = None
 
 
-class AnalyticsOut(BaseModel):
+class AnalyticsOut(ResponseModel):
     recorded: bool
 
 

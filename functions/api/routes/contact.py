@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.api.deps import AppSettings, Db, bearer_token
 from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.auth import TokenVerifier
 from shared.kit.errors import AtelierError
 from shared.support import contact
@@ -25,7 +26,7 @@ log = logging.getLogger("atelier.api.contact")
 router = APIRouter(prefix="/v1", tags=["support"])
 
 
-class ContactIn(BaseModel):
+class ContactIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     # Described, not enforced by the framework, so a refusal keeps its stable code (invalid_contact_*).
@@ -39,7 +40,7 @@ class ContactIn(BaseModel):
     ]
 
 
-class ContactOut(BaseModel):
+class ContactOut(ResponseModel):
     id: UUID
     reference: str = Field(description="a short reference the person can quote (8 letters and digits)")
     status: str  # received

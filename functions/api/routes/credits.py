@@ -3,10 +3,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from functions.api.deps import CurrentCaller, Db, PageCursor
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import ResponseModel
 from shared.credits import service
 from shared.credits.models import GrantKind, LedgerType
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -14,7 +14,7 @@ from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 router = APIRouter(prefix="/v1/credits", tags=["credits"], dependencies=[rate_limited("account")])
 
 
-class GrantOut(BaseModel):
+class GrantOut(ResponseModel):
     id: UUID
     kind: GrantKind
     amount: int
@@ -23,13 +23,13 @@ class GrantOut(BaseModel):
     created_at: datetime
 
 
-class CreditsOut(BaseModel):
+class CreditsOut(ResponseModel):
     available: int
     pending: int
     grants: list[GrantOut]
 
 
-class LedgerEntryOut(BaseModel):
+class LedgerEntryOut(ResponseModel):
     id: UUID
     type: LedgerType
     amount: int
@@ -39,7 +39,7 @@ class LedgerEntryOut(BaseModel):
     hold_id: UUID | None
 
 
-class LedgerPage(BaseModel):
+class LedgerPage(ResponseModel):
     items: list[LedgerEntryOut]
     next_cursor: str | None
 

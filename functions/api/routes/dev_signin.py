@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from functions.api.deps import AppSettings, Db
 from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.access.locks import is_erased
 from shared.auth import dev_user_id, issue_dev_token
 from shared.kit.errors import Forbidden, Unprocessable
@@ -44,13 +45,13 @@ class InvalidEmail(Unprocessable):
     code = "invalid_email"
 
 
-class SignInIn(BaseModel):
+class SignInIn(RequestModel):
     email: Annotated[
         str, Field(max_length=320, json_schema_extra={"format": "email"}), storable(code=InvalidEmail.code)
     ]
 
 
-class SignInOut(BaseModel):
+class SignInOut(ResponseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_at: datetime

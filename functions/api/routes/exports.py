@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from pydantic import BaseModel
 
 from functions.api.deps import DEFAULT_LIMIT, AppSettings, CurrentCaller, Db, Limit, PageCursor, Storage
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import ResponseModel
 from shared.kit.db import Database
 from shared.media.storage import Storage as ObjectStorage
 from shared.privacy import exports
@@ -22,12 +22,12 @@ log = logging.getLogger("atelier.api.exports")
 router = APIRouter(prefix="/v1/me", tags=["privacy"])
 
 
-class ExportCreated(BaseModel):
+class ExportCreated(ResponseModel):
     id: UUID
     status: str
 
 
-class ExportOut(BaseModel):
+class ExportOut(ResponseModel):
     id: UUID
     status: str  # pending | building | ready | failed | expired
     requested_at: datetime
@@ -60,7 +60,7 @@ def request_export(
     return ExportCreated(id=export.id, status=export.status)
 
 
-class ExportPage(BaseModel):
+class ExportPage(ResponseModel):
     items: list[ExportOut]
     next_cursor: str | None
 

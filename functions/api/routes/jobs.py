@@ -12,7 +12,7 @@ import anyio
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from config.models import SEEDLESS_TASKS, OutputFormat, Size, Task, VaryStrength
 from functions.api.deps import (
@@ -31,6 +31,7 @@ from functions.api.deps import (
 from functions.api.fields import MultilineText, StoredText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.access.guard import can_process, record_analytics
@@ -68,7 +69,7 @@ EVENTS_MAX_SECONDS = 900.0  # one stream lives at most as long as a job may (ATE
 PROMPTS_MAX_LIMIT = 50
 
 
-class JobCreate(BaseModel):
+class JobCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Task
@@ -121,13 +122,13 @@ class JobCreate(BaseModel):
         return JobRequest(**self.model_dump())
 
 
-class JobAccepted(BaseModel):
+class JobAccepted(ResponseModel):
     id: UUID
     status: str
     cost: int
 
 
-class JobOutput(BaseModel):
+class JobOutput(ResponseModel):
     id: UUID
     url: str
     thumbnail_url: str
@@ -137,12 +138,12 @@ class JobOutput(BaseModel):
     seed: int | None  # the seed actually used (every output of a job shares it)
 
 
-class JobError(BaseModel):
+class JobError(ResponseModel):
     code: str
     message: str
 
 
-class JobWithheld(BaseModel):
+class JobWithheld(ResponseModel):
     count: int = Field(ge=1, description="How many of the job's images were not delivered (and not charged)")
     reason: Literal["moderation", "storage"] = Field(
         description="`moderation`: the output classifier blocked them (counted with any the store refused); "
@@ -150,7 +151,7 @@ class JobWithheld(BaseModel):
     )
 
 
-class JobOut(BaseModel):
+class JobOut(ResponseModel):
     id: UUID
     task: str
     model: str
@@ -193,17 +194,17 @@ class JobOut(BaseModel):
     finished_at: datetime | None
 
 
-class JobPage(BaseModel):
+class JobPage(ResponseModel):
     items: list[JobOut]
     next_cursor: str | None
 
 
-class RecentPrompt(BaseModel):
+class RecentPrompt(ResponseModel):
     prompt: str
     used_at: datetime = Field(description="When a job of yours last used it")
 
 
-class RecentPrompts(BaseModel):
+class RecentPrompts(ResponseModel):
     items: list[RecentPrompt]
     next_cursor: str | None = Field(None, description="Always null: the list is the newest `limit` prompts")
 

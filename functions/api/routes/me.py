@@ -2,10 +2,10 @@ from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from functions.api.deps import CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import ResponseModel
 from shared.access.onboarding import onboarded_at
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection
@@ -16,12 +16,12 @@ from shared.privacy import erasure, rights
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
-class OnboardingState(BaseModel):
+class OnboardingState(ResponseModel):
     done: bool
     completed_at: datetime | None
 
 
-class PolicyToAccept(BaseModel):
+class PolicyToAccept(ResponseModel):
     kind: str
     version: int
     material: bool
@@ -30,7 +30,7 @@ class PolicyToAccept(BaseModel):
     summary: str | None = None  # what changed since the previous version
 
 
-class AccountOut(BaseModel):
+class AccountOut(ResponseModel):
     id: UUID
     email: str | None
     display_name: str | None

@@ -10,12 +10,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from config.models import Task
 from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db, OnboardedCaller, PageCursor, Storage
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from functions.api.screening import judge_uploads
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
@@ -51,7 +52,7 @@ MODEL_ID = r"^[A-Za-z0-9._:/-]+$"
 router = APIRouter(prefix="/v1", tags=["media"])
 
 
-class UploadOut(BaseModel):
+class UploadOut(ResponseModel):
     id: UUID
     width: int
     height: int
@@ -59,7 +60,7 @@ class UploadOut(BaseModel):
     bytes: int
 
 
-class MediaOut(BaseModel):
+class MediaOut(ResponseModel):
     id: UUID
     kind: str
     job_id: UUID | None
@@ -86,16 +87,16 @@ class MediaOut(BaseModel):
     )
 
 
-class MediaPage(BaseModel):
+class MediaPage(ResponseModel):
     items: list[MediaOut]
     next_cursor: str | None
 
 
-class PublishIn(BaseModel):
+class PublishIn(RequestModel):
     public: StrictBool
 
 
-class GalleryOut(BaseModel):
+class GalleryOut(ResponseModel):
     id: UUID
     url: str
     thumbnail_url: str
@@ -106,7 +107,7 @@ class GalleryOut(BaseModel):
     published_at: datetime
 
 
-class GalleryPage(BaseModel):
+class GalleryPage(ResponseModel):
     items: list[GalleryOut]
     next_cursor: str | None
 

@@ -1,12 +1,13 @@
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from functions.api.deps import AppSettings, AuthAdmin, CurrentCaller, Db, Storage
 from functions.api.fields import IsoDate
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.access.locks import AccountErased, AccountLocked
 from shared.kit.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
 from shared.lifecycle import onboarding
@@ -16,7 +17,7 @@ from shared.privacy.processors import processors_for
 router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])
 
 
-class OnboardingIn(BaseModel):
+class OnboardingIn(RequestModel):
     # "exactly one age signal" described in the OpenAPI too, so clients (and the fuzzer) know the rule
     model_config = ConfigDict(
         json_schema_extra={
@@ -38,7 +39,7 @@ class OnboardingIn(BaseModel):
         return self
 
 
-class OnboardingOut(BaseModel):
+class OnboardingOut(ResponseModel):
     onboarded_at: datetime
     policy_version: int
     terms_version: int

@@ -4,11 +4,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from functions.api.deps import CurrentCaller, Db, PageCursor
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.kit.errors import PolicyVersionNotCurrent, PolicyVersionNotFound, UnknownPolicyVersion
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from shared.notify import notifications
@@ -24,7 +25,7 @@ class MarkdownResponse(PlainTextResponse):
     media_type = "text/markdown"
 
 
-class PolicyOut(BaseModel):
+class PolicyOut(ResponseModel):
     version: int
     effective_at: datetime
     sha256: str
@@ -76,12 +77,12 @@ def policy_text(kind: Literal["privacy", "terms"], version: int, db: Db) -> Mark
     return MarkdownResponse(policy.text, headers={"X-Content-SHA256": policy.text_sha256})
 
 
-class AcceptanceIn(BaseModel):
+class AcceptanceIn(RequestModel):
     version: int = Field(ge=1)
     kind: Literal["privacy", "terms"] = "privacy"
 
 
-class AcceptanceOut(BaseModel):
+class AcceptanceOut(ResponseModel):
     kind: str
     version: int
     accepted_at: datetime
@@ -100,7 +101,7 @@ def accept_policy(body: AcceptanceIn, caller: CurrentCaller, db: Db) -> Acceptan
     return AcceptanceOut(kind=acceptance.kind, version=acceptance.version, accepted_at=acceptance.accepted_at)
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(ResponseModel):
     id: UUID
     kind: str
     title: str
@@ -111,7 +112,7 @@ class NotificationOut(BaseModel):
     appeal_ticket_id: UUID | None = None  # the appeal opened against it, if any
 
 
-class NotificationPage(BaseModel):
+class NotificationPage(ResponseModel):
     items: list[NotificationOut]
     next_cursor: str | None
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import ResponseModel
 from shared.policies import repo as policy_repo
 from shared.privacy import holdings as held
 from shared.privacy import requests as privacy_requests
@@ -16,7 +16,7 @@ from shared.privacy import requests as privacy_requests
 router = APIRouter(prefix="/v1/me", tags=["privacy center"], dependencies=[rate_limited("account")])
 
 
-class RetentionOut(BaseModel):
+class RetentionOut(ResponseModel):
     rule: str
     keep_days: int
     counted_from: str
@@ -24,7 +24,7 @@ class RetentionOut(BaseModel):
     description: str
 
 
-class HoldingOut(BaseModel):
+class HoldingOut(ResponseModel):
     kind: str  # "table" or "storage"
     name: str
     purpose: str
@@ -34,12 +34,12 @@ class HoldingOut(BaseModel):
     count: int | None
 
 
-class CategoryOut(BaseModel):
+class CategoryOut(ResponseModel):
     category: str
     items: list[HoldingOut]
 
 
-class GroupOut(BaseModel):
+class GroupOut(ResponseModel):
     """One group of what we hold, in the words a person recognises."""
 
     id: str
@@ -52,7 +52,7 @@ class GroupOut(BaseModel):
     kept_after_deletion: str | None  # what stays after erasure, why and for how long ("invoices for 10 years, …")
 
 
-class HoldingsOut(BaseModel):
+class HoldingsOut(ResponseModel):
     categories: list[CategoryOut]
     groups: list[GroupOut]  # the same data map, grouped and worded for people (shared/privacy/plain.py)
     deletion_grace_days: int  # days between `Delete my account` and erasure (cancellable meanwhile)
@@ -100,7 +100,7 @@ def get_data(caller: CurrentCaller, db: Db, settings: AppSettings) -> HoldingsOu
     )
 
 
-class RequestOut(BaseModel):
+class RequestOut(ResponseModel):
     id: UUID
     kind: str
     source: str
@@ -113,7 +113,7 @@ class RequestOut(BaseModel):
     overdue: bool
 
 
-class RequestsOut(BaseModel):
+class RequestsOut(ResponseModel):
     items: list[RequestOut]
 
 
@@ -142,14 +142,14 @@ def get_requests(caller: CurrentCaller, db: Db) -> RequestsOut:
     )
 
 
-class AcceptedOut(BaseModel):
+class AcceptedOut(ResponseModel):
     kind: str
     version: int
     accepted_at: datetime
     url: str
 
 
-class AcceptancesOut(BaseModel):
+class AcceptancesOut(ResponseModel):
     items: list[AcceptedOut]
 
 

@@ -7,12 +7,13 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.api.deps import AppSettings, Db, OptionalCaller, RequestData
 from functions.api.fields import MultilineText
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.kit.errors import NotFound
 from shared.trust import reports
 from shared.trust.reports import MAX_DETAILS, ReportReason
@@ -20,14 +21,14 @@ from shared.trust.reports import MAX_DETAILS, ReportReason
 router = APIRouter(prefix="/v1/gallery", tags=["gallery"])
 
 
-class ReportIn(BaseModel):
+class ReportIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: ReportReason
     details: MultilineText | None = Field(None, max_length=MAX_DETAILS, description="what is wrong, for the reviewer")
 
 
-class ReportOut(BaseModel):
+class ReportOut(ResponseModel):
     status: Literal["received"]
 
 

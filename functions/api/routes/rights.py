@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
 from config.settings import Settings
 from functions.api.deps import AppSettings, CurrentCaller, Db
@@ -13,6 +13,7 @@ from functions.api.errors import ErrorBody
 from functions.api.fields import MultilineText, NoControlCharacters, StoredText
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.me import AccountOut, account_out
+from functions.api.schemas import RequestModel, ResponseModel
 from shared.accounts import preferences as prefs
 from shared.accounts.models import PreferenceChange, ProfileCorrection
 from shared.dataset.holdings import versions_holding
@@ -26,7 +27,7 @@ AVATAR_PATTERN = r"^https://[^\x00-\x1f\x7f-\x9f]*$"
 Name = Annotated[StoredText | None, Field(max_length=200)]
 
 
-class RectifyIn(BaseModel):
+class RectifyIn(RequestModel):
     """Only the fields sent change; null clears one."""
 
     model_config = ConfigDict(extra="forbid")
@@ -43,7 +44,7 @@ def patch_me(body: RectifyIn, caller: CurrentCaller, db: Db) -> AccountOut:
         return account_out(conn, caller.account.id)
 
 
-class ErasureOut(BaseModel):
+class ErasureOut(ResponseModel):
     scheduled_for: datetime
 
 
@@ -56,7 +57,7 @@ def delete_me(caller: CurrentCaller, db: Db, settings: AppSettings) -> ErasureOu
     return ErasureOut(scheduled_for=found.scheduled_for)
 
 
-class CancelOut(BaseModel):
+class CancelOut(ResponseModel):
     cancelled: bool  # false: no deletion was pending
 
 
@@ -70,13 +71,13 @@ def cancel_deletion(caller: CurrentCaller, db: Db) -> CancelOut:
         return CancelOut(cancelled=erasure.cancel_erasure(conn, caller.account.id, now=datetime.now(UTC)))
 
 
-class RestrictionIn(BaseModel):
+class RestrictionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     restricted: StrictBool  # `0`, `"false"` and the like are refused, not read as a choice
     reason: Annotated[MultilineText | None, Field(min_length=1, max_length=500)] = None
 
 
-class RestrictionOut(BaseModel):
+class RestrictionOut(ResponseModel):
     restricted: bool
     since: datetime | None
 
@@ -90,7 +91,7 @@ def put_restriction(body: RestrictionIn, caller: CurrentCaller, db: Db) -> Restr
     return RestrictionOut(restricted=found.restricted, since=found.since)
 
 
-class PreferencesIn(BaseModel):
+class PreferencesIn(RequestModel):
     """Only the choices sent change."""
 
     model_config = ConfigDict(extra="forbid")
@@ -100,7 +101,7 @@ class PreferencesIn(BaseModel):
     service_improvement: StrictBool | None = None
 
 
-class PreferencesOut(BaseModel):
+class PreferencesOut(ResponseModel):
     analytics: bool
     marketing_emails: bool
     gallery_display: bool

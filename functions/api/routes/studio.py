@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from config.models import (
     FOUR_K_LONG_SIDE,
@@ -37,6 +37,7 @@ from config.settings import Settings
 from functions.api.deps import AppSettings
 from functions.api.ratelimits import rate_limited
 from functions.api.routes.models import describe, prompt_targets
+from functions.api.schemas import ResponseModel
 
 router = APIRouter(tags=["studio"], dependencies=[rate_limited("public")])
 
@@ -70,12 +71,12 @@ SIZE_LABELS: dict[Size, str] = {"standard": "Standard", "4k": "4K"}
 STRENGTH_LABELS: dict[VaryStrength, str] = {"subtle": "Subtle", "strong": "Strong"}
 
 
-class CountRange(BaseModel):
+class CountRange(ResponseModel):
     min: int
     max: int
 
 
-class StudioTask(BaseModel):
+class StudioTask(ResponseModel):
     id: Task
     label: str
     output_label: str | None = Field(description="What History calls the images it made; null: it makes none")
@@ -93,34 +94,34 @@ class StudioTask(BaseModel):
     )
 
 
-class AspectRatioOut(BaseModel):
+class AspectRatioOut(ResponseModel):
     aspect_ratio: str
     width: int
     height: int
 
 
-class ModelPrice(BaseModel):
+class ModelPrice(ResponseModel):
     credits_per_image: int
     credits_per_megapixel: int
 
 
-class ModelLicence(BaseModel):
+class ModelLicence(ResponseModel):
     id: str
     commercial: bool
     url: str
 
 
-class UpscaleInfo(BaseModel):
+class UpscaleInfo(ResponseModel):
     factor: int
     max_long_side: int
 
 
-class StepsRange(BaseModel):
+class StepsRange(ResponseModel):
     min: int
     max: int
 
 
-class GuidanceOut(BaseModel):
+class GuidanceOut(ResponseModel):
     kind: GuidanceKind = Field(
         description='"cfg": true classifier-free guidance; "distilled": FLUX [dev]\'s guidance embedding'
     )
@@ -128,7 +129,7 @@ class GuidanceOut(BaseModel):
     max: float
 
 
-class ModelOut(BaseModel):
+class ModelOut(ResponseModel):
     """A model, described exactly as GET /v1/models describes it."""
 
     id: str
@@ -150,14 +151,14 @@ class ModelOut(BaseModel):
     )
 
 
-class PromptTarget(BaseModel):
+class PromptTarget(ResponseModel):
     id: str = Field(description="What to send as `target_model`")
     label: str
     family: PromptFamily
     model: str | None = Field(description="The model a prompt for this target suits; null for a family")
 
 
-class TaskPrice(BaseModel):
+class TaskPrice(ResponseModel):
     credits_per_image: int = Field(description="At the standard size (the hold is this times `count`)")
     by_aspect_ratio: dict[str, dict[Size, int]] = Field(
         description='Credits per image for each aspect ratio and size, e.g. {"1:1": {"standard": 1, "4k": 18}}; '
@@ -165,13 +166,13 @@ class TaskPrice(BaseModel):
     )
 
 
-class FourK(BaseModel):
+class FourK(ResponseModel):
     long_side: int = Field(description="A 4k output's long side in pixels")
     upscale_model: str | None = Field(description="The model that upscales the render; null: 4k not offered here")
     credits_per_megapixel: int = Field(description="Added per image: per started megapixel of the 4k output")
 
 
-class StudioCosts(BaseModel):
+class StudioCosts(ResponseModel):
     """Enough to show the hold before Generate.
 
     text_to_image (and edit/inpaint with an aspect ratio): `models[model].tasks[task].by_aspect_ratio[ratio][size]`
@@ -186,23 +187,23 @@ class StudioCosts(BaseModel):
     upscale_credits_per_megapixel: dict[str, int] = Field(description="upscale model id → credits per megapixel")
 
 
-class SizeOut(BaseModel):
+class SizeOut(ResponseModel):
     id: Size
     label: str
     long_side: int | None = Field(description="Fixed long side of the output; null: the model's own size")
 
 
-class StrengthOut(BaseModel):
+class StrengthOut(ResponseModel):
     id: VaryStrength
     label: str
     value: float = Field(description="The img2img strength it stands for (0 keeps the source, 1 ignores it)")
 
 
-class PromptLimits(BaseModel):
+class PromptLimits(ResponseModel):
     max_chars: int = Field(description="ATELIER_MAX_PROMPT_CHARS: longer prompts are 422 `prompt_too_long`")
 
 
-class Studio(BaseModel):
+class Studio(ResponseModel):
     tasks: list[StudioTask]
     models: list[ModelOut]
     prompt_targets: list[PromptTarget] = Field(description="What image-to-prompt's `target_model` takes")

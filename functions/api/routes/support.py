@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from pydantic import BaseModel, WithJsonSchema
+from pydantic import WithJsonSchema
 
 from config.limits import MAX_ATTACHMENTS
 from config.settings import Settings
@@ -17,6 +17,7 @@ from functions.api.deps import AppSettings, ContentModerator, CurrentCaller, Db,
 from functions.api.fields import storable
 from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
+from functions.api.schemas import ResponseModel
 from functions.api.screening import judge_uploads
 from shared.kit.errors import NotFound, PayloadTooLarge
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
@@ -63,7 +64,7 @@ ATTACHMENTS = f"up to {MAX_ATTACHMENTS} images (JPEG, PNG or WebP)"
 router = APIRouter(prefix="/v1/support", tags=["support"])
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(ResponseModel):
     id: UUID
     content_type: str
     width: int
@@ -72,7 +73,7 @@ class AttachmentOut(BaseModel):
     url: str | None
 
 
-class MessageOut(BaseModel):
+class MessageOut(ResponseModel):
     id: UUID
     author: str
     body: str
@@ -80,7 +81,7 @@ class MessageOut(BaseModel):
     attachments: list[AttachmentOut]
 
 
-class TicketOut(BaseModel):
+class TicketOut(ResponseModel):
     id: UUID
     subject: str
     status: str
@@ -92,7 +93,7 @@ class TicketOut(BaseModel):
     appeal_outcome: str | None = None  # restored | confirmed, once a person has decided
 
 
-class TicketPage(BaseModel):
+class TicketPage(ResponseModel):
     items: list[TicketOut]
     next_cursor: str | None
 
