@@ -15,9 +15,10 @@ jobs queued and never rendered), `--runs` requests each, one at a time, after a 
   GET /v1/credits         the credit balance and live grants of the busiest account
   POST /v1/jobs           admission only (validation, the credit hold, the insert), rotating over busy accounts
 
-and prints p50 / p99 in milliseconds and the SQL statements per request. Then, timed once each through the
-product's own functions (as the tasks run them): a data export of the account with exactly 10,000 images (its
-10,000 objects written to a local storage folder first; the archive built by `build_exports`), its erasure
+and prints p50 / p99 in milliseconds, the SQL statements per request and the mean time per request spent waiting
+on them (`db ms`: execute calls, round trips included; the rest is the app's own Python). Then, timed once each
+through the product's own functions (as the tasks run them): a data export of the account with exactly 10,000
+images (its 10,000 objects written to a local storage folder first; the archive built by `build_exports`), its erasure
 (`run_erasures` after a zero grace period: objects, then rows), and a retention sweep (`enforce_retention`, every
 sweep of shared/retention/sweeps.py over the whole database).
 
@@ -90,7 +91,11 @@ def _record(conn: psycopg.Connection[Any], query: Any, params: Any) -> None:
 class RecordingCursor(psycopg.Cursor[Any]):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         _record(self.connection, query, params)
-        return super().execute(query, params, **kwargs)
+        started = time.perf_counter()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            RecordingConnection.seconds += time.perf_counter() - started
 
 
 class RecordingServerCursor(psycopg.ServerCursor[Any]):
@@ -106,6 +111,7 @@ class RecordingConnection(psycopg.Connection[Any]):
 
     recording: list[tuple[str, Any]] | None = None
     statements = 0
+    seconds = 0.0  # spent waiting on the database in execute (round trip included)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -228,6 +234,7 @@ class Timing:
     name: str
     ms: list[float] = field(default_factory=list)
     statements: float = 0.0
+    db_ms: float = 0.0  # per request, waiting on execute: the database's share of the time
     hot: bool = True
 
     def pct(self, q: float) -> float:
@@ -239,12 +246,13 @@ def timed(name: str, runs: int, call: Callable[[int], Any], *, hot: bool = True,
     for n in range(warm):
         call(n)
     result = Timing(name, hot=hot)
-    before = RecordingConnection.statements
+    before, waited = RecordingConnection.statements, RecordingConnection.seconds
     for n in range(runs):
         started = time.perf_counter()
         call(n)
         result.ms.append((time.perf_counter() - started) * 1000)
     result.statements = (RecordingConnection.statements - before) / runs
+    result.db_ms = (RecordingConnection.seconds - waited) * 1000 / runs
     return result
 
 
@@ -419,14 +427,17 @@ def _retention(run: _Run) -> None:
 
 
 def _print_results(results: list[Timing]) -> None:
-    print(f"\n{'':36} {'runs':>5} {'p50 ms':>9} {'p99 ms':>9} {'stmts':>6}  target")
+    print(f"\n{'':36} {'runs':>5} {'p50 ms':>9} {'p99 ms':>9} {'stmts':>6} {'db ms':>6}  target")
     for r in results:
         if r.hot:
             verdict = "ok" if r.pct(0.99) < HOT_TARGET_MS else f"over {HOT_TARGET_MS:g} ms"
-            print(f"{r.name:36} {len(r.ms):>5} {r.pct(0.5):>9.2f} {r.pct(0.99):>9.2f} {r.statements:>6.1f}  {verdict}")
+            print(
+                f"{r.name:36} {len(r.ms):>5} {r.pct(0.5):>9.2f} {r.pct(0.99):>9.2f} {r.statements:>6.1f} "
+                f"{r.db_ms:>6.2f}  {verdict}"
+            )
         else:
             each = ", ".join(f"{ms / 1000:.2f}" for ms in r.ms)
-            print(f"{r.name:36} {len(r.ms):>5} {'':>9} {'':>9} {'':>6}  seconds: {each}")
+            print(f"{r.name:36} {len(r.ms):>5} {'':>9} {'':>9} {'':>6} {'':>6}  seconds: {each}")
 
 
 def measure(url: str, filled: Filled, *, runs: int, data_dir: Path, skip: frozenset[str] = frozenset()) -> None:
