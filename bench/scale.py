@@ -20,7 +20,8 @@ on them (`db ms`: execute calls, round trips included; the rest is the app's own
 through the product's own functions (as the tasks run them): a data export of the account with exactly 10,000
 images (its 10,000 objects written to a local storage folder first; the archive built by `build_exports`), its erasure
 (`run_erasures` after a zero grace period: objects, then rows), and a retention sweep (`enforce_retention`, every
-sweep of shared/retention/sweeps.py over the whole database).
+sweep of shared/retention/sweeps.py over the whole database), each with the part of it spent waiting on the
+database (the rest is the local storage folder: files written, read, zipped, deleted).
 
 Last, the plan of every distinct statement those requests ran (captured from the connections, run again under
 EXPLAIN ANALYZE in a transaction that is rolled back) and of the export's and the retention sweep's statements,
@@ -61,23 +62,6 @@ GENEROUS = {
 }
 JOB_BODY = {"task": "text_to_image", "prompt": "a lighthouse at dusk"}
 HOT_TARGET_MS = 20.0
-# Tables whose size grows with the studio: a sequential scan of one of these costs the whole table.
-LARGE_TABLES = frozenset(
-    {
-        "accounts",
-        "media",
-        "jobs",
-        "credit_ledger",
-        "credit_grants",
-        "credit_grant_state",
-        "credit_holds",
-        "credit_hold_allocations",
-        "credit_accounts",
-        "billing_orders",
-        "policy_acceptances",
-        "preferences",
-    }
-)
 PAGE_ROWS = 1000  # a sort of more rows than this is a sort of a table, not of a page
 
 
@@ -158,7 +142,19 @@ def scans(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
     ]
 
 
-def problems(plan: dict[str, Any], large: frozenset[str] = LARGE_TABLES) -> list[str]:
+def large_tables(conn: psycopg.Connection[Any], min_rows: int = 5000) -> frozenset[str]:
+    """The tables with a row per job or image (5,000 rows or more; at full size a hundred thousand and up), where a
+    sequential read costs the whole table. A plan may rightly read a small table whole (a hash join over a thousand
+    accounts) where at a hundred times the size it would not."""
+    rows = conn.execute(
+        "select relname from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace"
+        " and reltuples >= %s",
+        (min_rows,),
+    ).fetchall()
+    return frozenset(row["relname"] if isinstance(row, dict) else row[0] for row in rows)
+
+
+def problems(plan: dict[str, Any], large: frozenset[str]) -> list[str]:
     """What makes a statement cost more as the tables grow: a sequential scan of a large table, a sort of more
     than a page of rows (estimated, or counted when the plan was analysed)."""
     found = []
@@ -206,6 +202,7 @@ def print_plans(conn: psycopg.Connection[Any], groups: list[tuple[str, list[tupl
     statements were flagged."""
     seen: set[str] = set()
     flagged = 0
+    large = large_tables(conn)
     for name, statements in groups:
         print(f"\n== {name}")
         for statement, params in statements:
@@ -217,7 +214,7 @@ def print_plans(conn: psycopg.Connection[Any], groups: list[tuple[str, list[tupl
             except psycopg.Error as exc:
                 print(f"  {_one_line(statement)}\n    (not explained: {type(exc).__name__})")
                 continue
-            issues = problems(plan)
+            issues = problems(plan, large)
             flagged += bool(issues)
             mark = f"   <-- {'; '.join(issues)}" if issues else ""
             print(f"  {_one_line(statement)}  [{plan.get('Execution Time', 0):.2f} ms]{mark}")
@@ -235,6 +232,7 @@ class Timing:
     ms: list[float] = field(default_factory=list)
     statements: float = 0.0
     db_ms: float = 0.0  # per request, waiting on execute: the database's share of the time
+    db_s: list[float] = field(default_factory=list)  # per run of a task, seconds waiting on execute
     hot: bool = True
 
     def pct(self, q: float) -> float:
@@ -382,10 +380,11 @@ def _export(run: _Run) -> None:
         now = datetime.now(UTC)
         with run.db.transaction() as conn:
             export, _created = exports.request_export(conn, target, now=now)
-        started = time.perf_counter()
+        started, waited = time.perf_counter(), RecordingConnection.seconds
         with recorded() as statements:
             built = exports.build_exports(run.db, run.storage, now=now, days=7, ids=[export.id])
         timing.ms.append((time.perf_counter() - started) * 1000)
+        timing.db_s.append(RecordingConnection.seconds - waited)
         if built != 1:
             raise RuntimeError("the export was not built")
         if attempt == 0:
@@ -401,11 +400,13 @@ def _erase(run: _Run) -> None:
     with run.db.transaction() as conn:
         erasure.request_erasure(conn, run.filled.erasure_account, now=now, grace_days=0)
     processors = erasure.Processors(storage=run.storage, auth=_NoAuth())
-    started = time.perf_counter()
+    started, waited = time.perf_counter(), RecordingConnection.seconds
     with recorded() as statements:
         erased = erasure.run_erasures(run.db, processors, now=now + timedelta(seconds=1))
     images = run.filled.shape.erasure_images
-    run.results.append(Timing(f"erasure ({images:,} images)", [(time.perf_counter() - started) * 1000], hot=False))
+    timing = Timing(f"erasure ({images:,} images)", [(time.perf_counter() - started) * 1000], hot=False)
+    timing.db_s.append(RecordingConnection.seconds - waited)
+    run.results.append(timing)
     if erased != 1:
         raise RuntimeError("the account was not erased")
     run.captured.append(("erasure", statements))
@@ -417,10 +418,11 @@ def _retention(run: _Run) -> None:
 
     timing = Timing("retention sweep (enforce-retention)", hot=False)
     for attempt in range(3):
-        started = time.perf_counter()
+        started, waited = time.perf_counter(), RecordingConnection.seconds
         with recorded() as statements:
             enforce_retention(run.db, run.storage, now=datetime.now(UTC))
         timing.ms.append((time.perf_counter() - started) * 1000)
+        timing.db_s.append(RecordingConnection.seconds - waited)
         if attempt == 0:
             run.captured.append(("retention sweep", statements))
     run.results.append(timing)
@@ -436,7 +438,7 @@ def _print_results(results: list[Timing]) -> None:
                 f"{r.db_ms:>6.2f}  {verdict}"
             )
         else:
-            each = ", ".join(f"{ms / 1000:.2f}" for ms in r.ms)
+            each = ", ".join(f"{ms / 1000:.2f} ({db:.2f} database)" for ms, db in zip(r.ms, r.db_s, strict=True))
             print(f"{r.name:36} {len(r.ms):>5} {'':>9} {'':>9} {'':>6} {'':>6}  seconds: {each}")
 
 

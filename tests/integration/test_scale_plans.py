@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
-from bench.scale import RecordingConnection, plan_of, problems, recorded, scans, text_plan
+from bench.scale import RecordingConnection, large_tables, plan_of, problems, recorded, scans, text_plan
 from bench.scale_data import Filled, Shape, fill
 from config.settings import Settings
 from functions.api.app import create_app
@@ -31,7 +31,9 @@ from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 SHAPE = Shape.scaled(0.01)  # 1,000 accounts, 10,000 jobs, ~10,000 media rows, ~23,000 ledger rows
 
-# What each captured group must reach (besides using no sequential scan of a large table and no large sort).
+# What each captured group must reach, besides reading no large table (`large_tables`: a row per job or image)
+# sequentially and sorting no more than a page. The smaller tables (accounts, grants: a thousand or two here) may be
+# read whole by a plan that is right at this size and wrong at a hundred times it: their indexes are named here.
 EXPECTED: dict[str, set[str]] = {
     "history page 1": {"media_history"},
     "history page 2": {"media_history"},
@@ -121,18 +123,6 @@ def _capture(tmp_path: Path, db: Database, studio: Filled) -> dict[str, list[tup
     return captured
 
 
-def _large_tables(conn: psycopg.Connection[Any]) -> frozenset[str]:
-    """The tables this studio made large: those with a row per job or image (5,000 rows or more here, a million and
-    more at full size), where a sequential read costs the whole table. Smaller ones (accounts, grants: a thousand or
-    two here) may be read whole by a plan that is right at this size and wrong at a hundred times it; the indexes
-    their statements need are named in EXPECTED instead."""
-    rows = conn.execute(
-        "select relname from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace"
-        " and reltuples >= 5000"
-    ).fetchall()
-    return frozenset(row["relname"] for row in rows)
-
-
 def _explainable(statement: str) -> bool:
     head = statement.lstrip().split(None, 1)[0].lower()
     return head in ("select", "with", "insert", "update", "delete")
@@ -142,7 +132,7 @@ def test_hot_statements_use_their_indexes(tmp_path: Path, recording_db: Database
     captured = _capture(tmp_path, recording_db, studio)
     failures: list[str] = []
     with psycopg.connect(recording_db.url, row_factory=dict_row) as conn:
-        large = _large_tables(conn)
+        large = large_tables(conn)
         assert {"media", "jobs", "credit_ledger", "credit_holds", "credit_hold_allocations"} <= large
         for name, statements in captured.items():
             assert statements, f"{name}: no statement was captured"
