@@ -83,11 +83,22 @@ class RecordingCursor(psycopg.Cursor[Any]):
 
 
 class RecordingServerCursor(psycopg.ServerCursor[Any]):
-    """The export reads its rows through named (server-side) cursors."""
+    """The export reads its rows through named (server-side) cursors: each batch fetched is waiting too."""
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         _record(self.connection, query, params)
-        return super().execute(query, params, **kwargs)
+        started = time.perf_counter()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            RecordingConnection.seconds += time.perf_counter() - started
+
+    def __next__(self) -> Any:
+        started = time.perf_counter()
+        try:
+            return super().__next__()
+        finally:
+            RecordingConnection.seconds += time.perf_counter() - started
 
 
 class RecordingConnection(psycopg.Connection[Any]):
