@@ -5,7 +5,7 @@
                                                         changed: jobs admitted, an account exported and erased)
 
 Fills a scratch database with `bench/scale_data.py` (100,000 accounts, 1,000,000 jobs, ~1,000,000 media rows,
-~2.2 million ledger rows at factor 1), then measures in process, through the API's ASGI app (FastAPI's
+~2.3 million ledger rows at factor 1), then measures in process, through the API's ASGI app (FastAPI's
 TestClient, real HS256 JWTs as the tests mint them, rate limits raised so they are paid for but never refuse,
 jobs queued and never rendered), `--runs` requests each, one at a time, after a warm-up:
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.scale_data [--factor 1.0]      (a scratch database, filled, counted, dropped)
 
 `fill(url, Shape.scaled(factor))` is what `bench/scale.py` and the plan test (tests/integration/test_scale_plans.py)
-call. At factor 1: 100,000 accounts, 1,000,000 jobs, about 1,000,000 media rows and about 2.2 million ledger rows
+call. At factor 1: 100,000 accounts, 1,000,000 jobs, about 1,000,000 media rows and about 2.3 million ledger rows
 (a hold and its post or void per priced job, plus every grant and expiry), loaded with COPY in chunks of accounts,
 then VACUUM ANALYZE.
 
@@ -37,9 +37,11 @@ import argparse
 import hashlib
 import json
 import math
+import queue
 import random
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -277,7 +279,7 @@ class Shape:
     zipf: float = 1.0  # jobs per account ~ 1 / rank^zipf
     days: int = 730  # the studio's age
     seed: int = 34
-    chunk_accounts: int = 5_000  # accounts per COPY transaction
+    chunk_accounts: int = 2_000  # accounts per COPY transaction (one is copied while the next is generated)
 
     @classmethod
     def scaled(cls, factor: float, **changes: Any) -> Shape:
@@ -627,6 +629,63 @@ def _copy(conn: psycopg.Connection[Any], table: str, rows: Iterable[Sequence[Any
             copy.write_row(row)
 
 
+class _Loader:
+    """COPYs chunks in order on its own connection and thread, so Postgres checks and indexes one chunk while Python
+    generates the next (two cores: one each). An error in the copy is raised in the generating thread."""
+
+    def __init__(self, url: str, total: dict[str, int], started: float, *, log: bool) -> None:
+        self.url, self.total, self.started, self.log = url, total, started, log
+        self.chunks: queue.Queue[tuple[_Rows, int] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="scale-copy", daemon=True)
+
+    def __enter__(self) -> _Loader:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.url) as conn:
+                conn.execute("set synchronous_commit = off")
+                while (chunk := self.chunks.get()) is not None:
+                    rows, accounts = chunk
+                    with conn.transaction():
+                        for table in _ORDER:
+                            _copy(conn, table, rows.tables[table])
+                            self.total[table] = self.total.get(table, 0) + len(rows.tables[table])
+                    if self.log:
+                        print(
+                            f"  {accounts:>7,} accounts, {self.total['jobs']:>9,} jobs, "
+                            f"{time.perf_counter() - self.started:6.1f} s",
+                            flush=True,
+                        )
+        except BaseException as exc:
+            self.error = exc
+
+    def put(self, rows: _Rows, accounts: int) -> None:
+        while True:
+            if self.error is not None or not self.thread.is_alive():
+                raise RuntimeError("the COPY thread stopped") from self.error
+            try:
+                self.chunks.put((rows, accounts), timeout=1)
+                return
+            except queue.Full:
+                continue
+
+    def __exit__(self, *exc: object) -> None:
+        if self.thread.is_alive():
+            while True:  # the end marker, unless the thread died meanwhile
+                try:
+                    self.chunks.put(None, timeout=1)
+                    break
+                except queue.Full:
+                    if not self.thread.is_alive():
+                        break
+            self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise RuntimeError("the COPY thread failed") from self.error
+
+
 def fill(url: str, shape: Shape = Shape(), *, now: datetime | None = None, log: bool = False) -> Filled:
     """Generate `shape` into the migrated database at `url` (which should hold no accounts yet), then VACUUM
     ANALYZE it. Deterministic for a given shape and `now`."""
@@ -658,11 +717,9 @@ def fill(url: str, shape: Shape = Shape(), *, now: datetime | None = None, log: 
     erasure_jobs = 0
     started = time.perf_counter()
     total: dict[str, int] = {}
-    with psycopg.connect(url) as conn:
-        conn.execute("set synchronous_commit = off")
+    with _Loader(url, total, started, log=log) as loader:  # copies one chunk while the next is generated
         for begin in range(0, shape.accounts, shape.chunk_accounts):
-            for position in order[begin : begin + shape.chunk_accounts]:
-                rank = position
+            for rank in order[begin : begin + shape.chunk_accounts]:
                 exact = shape.erasure_images if rank == erasure_rank else None
                 n = counts[rank]
                 if rank == 0 and rank != erasure_rank:
@@ -674,17 +731,7 @@ def fill(url: str, shape: Shape = Shape(), *, now: datetime | None = None, log: 
                 account.generate(created)
                 if rank == erasure_rank:
                     erasure_jobs = account.jobs
-            rows = gen.take_rows()
-            with conn.transaction():
-                for table in _ORDER:
-                    _copy(conn, table, rows.tables[table])
-                    total[table] = total.get(table, 0) + len(rows.tables[table])
-            if log:
-                print(
-                    f"  {min(begin + shape.chunk_accounts, shape.accounts):>7,} accounts, {total['jobs']:>9,} jobs, "
-                    f"{time.perf_counter() - started:6.1f} s",
-                    flush=True,
-                )
+            loader.put(gen.take_rows(), min(begin + shape.chunk_accounts, shape.accounts))
     load = time.perf_counter() - started
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
