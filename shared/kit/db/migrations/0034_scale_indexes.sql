@@ -16,6 +16,9 @@ create index media_user on media (user_id);
 create index credit_grant_state_user on credit_grant_state (user_id);
 
 -- The failed-job-inputs retention sweep claims due rows in time order among failed jobs whose inputs are still
--- there (a week's worth at most), instead of reading every job on each run.
+-- there (a week's worth at most), instead of reading every job on each run. The predicate is what the sweep clears:
+-- the prompt, the caption, the input images, and the negative prompt in the job's parameters (the sweep's own
+-- condition implies it, whether or not it names the negative prompt yet).
 create index jobs_failed_inputs on jobs (finished_at)
-    where status = 'failed' and num_nonnulls(prompt, prompt_text, image_id, mask_id) > 0;
+    where status = 'failed'
+      and (num_nonnulls(prompt, prompt_text, image_id, mask_id) > 0 or params ? 'negative_prompt');
