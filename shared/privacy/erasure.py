@@ -230,7 +230,9 @@ def _farewell_mail(db: Database, user_id: UUID, processors: Processors, now: dat
 def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None = None) -> None:
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
-    match = f'"{entry.subject_column}"::text = %s'
+    # The id travels as an untyped literal that Postgres reads as the column's own type (uuid, or text for an external
+    # id), so the column's index serves it; casting the column to text instead read every row of every table.
+    match = f'"{entry.subject_column}" = %s'
     if entry.erasure is Erasure.DELETE:  # contact-form rows tied to the account, then those naming its address
         if entry.contact_match:
             conn.execute(f'delete from "{entry.table}" where {entry.contact_match}', {"uid": str(user_id)})
