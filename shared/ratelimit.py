@@ -158,7 +158,8 @@ def count_in_window(
 def _one(conn_or_db: Connection | Database, query: str, params: dict[str, object]) -> dict[str, Any]:
     try:
         if isinstance(conn_or_db, Database):
-            with conn_or_db.connection(timeout=CONNECTION_TIMEOUT_SECONDS) as conn:
+            # One statement, committed as it returns: one round trip (no BEGIN, no COMMIT).
+            with conn_or_db.autocommit(timeout=CONNECTION_TIMEOUT_SECONDS) as conn:
                 row = conn.execute(query, params).fetchone()
         else:
             row = conn_or_db.execute(query, params).fetchone()
