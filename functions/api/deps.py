@@ -12,7 +12,8 @@ from config.settings import Settings
 from functions import job_routing
 from functions.api.raises import raises
 from shared.access import locks
-from shared.access.onboarding import is_blocked, require_onboarded
+from shared.access.onboarding import onboarding_required
+from shared.access.standing import Standing
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
 from shared.auth import Principal, TokenVerifier
@@ -23,7 +24,7 @@ from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
-from shared.lifecycle.signup import ensure_account
+from shared.lifecycle.signup import sign_in
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.storage import StorageUnavailable
 from shared.moderation import Moderator
@@ -98,10 +99,12 @@ def request_info(request: Request) -> security_log.RequestInfo:
 
 @dataclass(frozen=True)
 class Caller:
-    """The verified principal and their account row."""
+    """The verified principal, their account row and its standing (suspended, onboarded: the creating routes'
+    guards read it rather than asking the database again)."""
 
     principal: Principal
     account: Account
+    standing: Standing
 
 
 # Declares the bearer scheme in the OpenAPI description; the token itself is read and verified below.
@@ -115,17 +118,20 @@ def _caller(
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> Caller:
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
-    device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428)."""
+    device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428).
+
+    One transaction: the account's upsert, then the account with its standing in one statement (what every check
+    below reads), the security log row (and the device's consent link), COMMIT."""
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     info = request_info(request)
     gate_error: AtelierError | None = None
     with db.transaction() as conn:
-        account, created = ensure_account(conn, principal, settings=request.app.state.settings)
-        # Checked after the upsert, in its transaction: a refusal committed meanwhile rolls this back too.
-        if is_blocked(conn, request.app.state.settings, principal.user_id):
-            raise Underage()
-        locks.check_not_underway(conn, principal.user_id)  # its erasure started: refused, nothing written
+        standing, created = sign_in(conn, principal, settings=request.app.state.settings)
+        account = standing.account
+        # Read after the upsert, in its transaction: a refusal committed meanwhile rolls this back too. Blocked
+        # (under 13), or its erasure under way: refused, nothing written.
+        standing.check_entry()
         if created:  # a token issued before its account was erased must not bring the account back
             locks.check_not_erased(conn, principal.user_id)
         security_log.record(conn, account.id, info)
@@ -133,14 +139,15 @@ def _caller(
             consent.link_device(conn, account.id, info.device_id)
         try:
             # Awaiting erasure: 403 account_locked except reading /v1/me and cancelling; then the policy gate.
-            locks.check_access(conn, account.id, method=request.method, path=request.url.path)
-            policies.check_gate(conn, account.id, request.method, request.url.path)
+            standing.check_access(method=request.method, path=request.url.path)
+            if standing.gated(method=request.method, path=request.url.path):  # the 428 names the versions
+                policies.check_gate(conn, account.id, request.method, request.url.path)
         except AtelierError as exc:  # raised after commit, so the security log keeps the refused request
             gate_error = exc
     request.state.account_id = account.id  # for the denial monitor (counted per account, hashed)
     if gate_error is not None:
         raise gate_error
-    return Caller(principal, account)
+    return Caller(principal, account, standing)
 
 
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
@@ -153,9 +160,11 @@ def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) ->
 
 @raises(OnboardingRequired)
 def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
-    """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase)."""
-    with db.transaction() as conn:
-        require_onboarded(conn, caller.account.id)
+    """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase): read
+    with the account in the caller's statement, so only a refusal asks the database (which version to accept)."""
+    if caller.standing.onboarded_at is None:
+        with db.transaction() as conn:
+            raise onboarding_required(conn)
     return caller
 
 
