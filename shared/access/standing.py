@@ -33,6 +33,7 @@ _COLUMNS = {
     "policy_pending": f"exists ({pending_material_sql('a.id')})",
     "onboarded_at": "a.onboarded_at",
     "suspended": "a.suspended_at is not null",
+    "restricted": "a.restricted_at is not null",
 }
 
 
@@ -45,6 +46,7 @@ class Standing:
     policy_pending: bool  # a material policy version in force it has not accepted (`policies.check_gate`)
     onboarded_at: datetime | None  # None: creating routes answer 403 `onboarding_required`
     suspended: bool  # creating routes answer 403 `account_suspended` (shared/trust/suspension.py)
+    restricted: bool  # processing restricted (PUT /v1/me/restriction): nothing optional (shared/access/guard.py)
 
     def check_entry(self) -> None:
         """The refusals that write nothing (asked inside the caller's transaction, which they roll back):
@@ -83,4 +85,5 @@ def read(conn: Connection, user_id: UUID, *, settings: Settings, now: datetime |
         policy_pending=bool(flags["policy_pending"]),
         onboarded_at=flags["onboarded_at"],
         suspended=bool(flags["suspended"]),
+        restricted=bool(flags["restricted"]),
     )
