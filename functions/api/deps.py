@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
@@ -34,12 +35,15 @@ DEVICE_ID_HEADER = "X-Device-ID"
 SCREEN_HEADER = "X-Screen-Resolution"
 
 
-def _db(request: Request) -> Database:
+# Dependencies that only read the app's state are `async def`: FastAPI runs a plain `def` dependency in the thread
+# pool, a hand-off per dependency per request (the caller's, the limiters' and the route's own work need it: they
+# wait on the database).
+async def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -53,18 +57,18 @@ def _auth_admin(request: Request) -> SupabaseAuthAdmin:
 
 
 @raises(StorageUnavailable)  # every route that reaches the object store may find it unable to answer
-def _storage(request: Request) -> ObjectStorage:
+async def _storage(request: Request) -> ObjectStorage:
     storage: ObjectStorage = request.app.state.storage
     return storage
 
 
-def _dispatcher(request: Request) -> Dispatcher:
+async def _dispatcher(request: Request) -> Dispatcher:
     """The app's dispatcher if one was given, else this process's (local workers, Modal, or none)."""
     given: Dispatcher | None = request.app.state.dispatcher
     return given if given is not None else job_routing.current()
 
 
-def _moderator(request: Request) -> Moderator:
+async def _moderator(request: Request) -> Moderator:
     moderator: Moderator = request.app.state.moderator
     return moderator
 
@@ -95,6 +99,10 @@ def request_info(request: Request) -> security_log.RequestInfo:
         device_id=request.headers.get(DEVICE_ID_HEADER.lower()),
         gpc=request.headers.get("sec-gpc", "").strip() == "1",
     )
+
+
+async def _request_data(request: Request) -> security_log.RequestInfo:
+    return request_info(request)
 
 
 @dataclass(frozen=True)
@@ -158,13 +166,20 @@ def _optional_caller(request: Request, db: Annotated[Database, Depends(_db)]) ->
     return _caller(request, db, None)
 
 
+def _refuse_not_onboarded(db: Database) -> None:
+    with db.transaction() as conn:
+        raise onboarding_required(conn)
+
+
 @raises(OnboardingRequired)
-def _onboarded_caller(caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]) -> Caller:
+async def _onboarded_caller(
+    caller: Annotated[Caller, Depends(_caller)], db: Annotated[Database, Depends(_db)]
+) -> Caller:
     """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase): read
-    with the account in the caller's statement, so only a refusal asks the database (which version to accept)."""
+    with the account in the caller's statement, so only a refusal asks the database (which version to accept), in
+    the thread pool."""
     if caller.standing.onboarded_at is None:
-        with db.transaction() as conn:
-            raise onboarding_required(conn)
+        await run_in_threadpool(_refuse_not_onboarded, db)
     return caller
 
 
@@ -174,7 +189,7 @@ AuthAdmin = Annotated[SupabaseAuthAdmin, Depends(_auth_admin)]
 CurrentCaller = Annotated[Caller, Depends(_caller)]
 OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
 OnboardedCaller = Annotated[Caller, Depends(_onboarded_caller)]
-RequestData = Annotated[security_log.RequestInfo, Depends(request_info)]
+RequestData = Annotated[security_log.RequestInfo, Depends(_request_data)]
 Storage = Annotated[ObjectStorage, Depends(_storage)]
 JobDispatcher = Annotated[Dispatcher, Depends(_dispatcher)]
 ContentModerator = Annotated[Moderator, Depends(_moderator)]

@@ -16,7 +16,7 @@ from shared.trust.suspension import AccountSuspended
 
 
 @raises(AccountSuspended)
-def refuse_suspended(caller: CurrentCaller) -> None:
+async def refuse_suspended(caller: CurrentCaller) -> None:
     """403 `account_suspended`, read with the account in the caller's statement (`suspended_at is not null`, the
     column `require_active` reads): no round trip of its own."""
     if caller.standing.suspended:
