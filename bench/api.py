@@ -2,6 +2,7 @@
 
     python -m bench.api [--requests 3000] [--concurrency 32] [--job-body '{"task": "...", "prompt": "..."}']
     python -m bench.api --imports-only [--repeat 9]
+    python -m bench.api --counts-only
 
 First the import cost a cold container pays: CPU and wall seconds of `import functions.api.app` next to the
 libraries the API cannot answer without (fastapi, uvicorn, psycopg_pool: the pool opens at start, PyJWT verifies
@@ -43,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 # Budgets that are paid for but never refuse: one second windows, so the limiter's log holds about a second of
@@ -154,25 +154,6 @@ def _print(results: list[Result], baseline: Result, trips: dict[str, tuple[float
         )
 
 
-class CountingConnection(psycopg.Connection[Any]):
-    """Counts statements and round trips (statements, commits, rollbacks) on every connection of a pool."""
-
-    statements = 0
-    commits = 0
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        CountingConnection.statements += 1
-        return super().execute(*args, **kwargs)
-
-    def commit(self) -> None:
-        CountingConnection.commits += 1
-        super().commit()
-
-    def rollback(self) -> None:
-        CountingConnection.commits += 1
-        super().rollback()
-
-
 def count_round_trips(job_body: dict[str, Any], requests: int = 50) -> dict[str, tuple[float, float]]:
     """(statements, round trips) per request of GET /v1/me and POST /v1/jobs admission, in process."""
     from fastapi.testclient import TestClient
@@ -183,6 +164,7 @@ def count_round_trips(job_body: dict[str, Any], requests: int = 50) -> dict[str,
     from shared.jobs.dispatcher import QueueOnly
     from shared.kit.db import Database
     from tests.support.people import onboard, person
+    from tests.support.roundtrips import CountingConnection, per_request
     from tests.support.tokens import HS256_SECRET
 
     found: dict[str, tuple[float, float]] = {}
@@ -200,18 +182,14 @@ def count_round_trips(job_body: dict[str, Any], requests: int = 50) -> dict[str,
             with TestClient(create_app(settings, db, dispatcher=QueueOnly())) as client:
                 who = person()
                 onboard(client, who)
-                for name, method, path, body in (
-                    ("GET /v1/me (Atelier)", "GET", "/v1/me", None),
-                    ("POST /v1/jobs (Atelier)", "POST", "/v1/jobs", job_body),
+                for name, method, path, body, status in (
+                    ("GET /v1/me (Atelier)", "GET", "/v1/me", None, 200),
+                    ("POST /v1/jobs (Atelier)", "POST", "/v1/jobs", job_body, 202),
                 ):
-                    for _ in range(5):
-                        client.request(method, path, headers=who.headers, json=body)
-                    before = CountingConnection.statements, CountingConnection.commits
-                    for _ in range(requests):
-                        client.request(method, path, headers=who.headers, json=body).raise_for_status()
-                    stmts = (CountingConnection.statements - before[0]) / requests
-                    trips = stmts + (CountingConnection.commits - before[1]) / requests
-                    found[name] = (stmts, trips)
+                    per_request(client, method, path, headers=who.headers, json=body, requests=5, expect=status)
+                    found[name] = per_request(
+                        client, method, path, headers=who.headers, json=body, requests=requests, expect=status
+                    )
         finally:
             db.close()
     return found
@@ -299,8 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=9, help="interleaved rounds of fresh interpreters per import")
     parser.add_argument("--imports-only", action="store_true", help="print the import times and stop")
+    parser.add_argument("--counts-only", action="store_true", help="print statements and round trips per request")
     args = parser.parse_args(argv)
 
+    if args.counts_only:
+        for name, (stmts, rts) in count_round_trips(json.loads(args.job_body)).items():
+            print(f"{name:28} {stmts:6.1f} statements {rts:6.1f} round trips per request")
+        return 0
     print_import_times(args.repeat)
     if args.imports_only:
         return 0
@@ -382,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     print(f"{args.concurrency} concurrent clients, {args.requests} requests per target, loopback, uvicorn, 1 process")
-    print("stmts: SQL statements per request; trips: round trips to Postgres (statements, commits and rollbacks)")
+    print("stmts: SQL statements per request; trips: round trips to Postgres (statements, BEGIN, COMMIT, ROLLBACK)")
     _print(results, hello, trips)
     return 0
 

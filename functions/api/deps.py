@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
 from functions import job_routing
 from functions.api.raises import raises
 from shared.access import locks
-from shared.access.onboarding import is_blocked, require_onboarded
+from shared.access.onboarding import onboarding_required
+from shared.access.standing import Standing
 from shared.accounts.auth_admin import SupabaseAuthAdmin
 from shared.accounts.models import Account
 from shared.auth import Principal, TokenVerifier
@@ -25,7 +27,7 @@ from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
-from shared.lifecycle.signup import ensure_account
+from shared.lifecycle.signup import sign_in
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.storage import StorageUnavailable
 from shared.moderation import Moderator
@@ -35,12 +37,24 @@ DEVICE_ID_HEADER = "X-Device-ID"
 SCREEN_HEADER = "X-Screen-Resolution"
 
 
-def _db(request: Request) -> Database:
+# Dependencies that only read the app's state are `async def`: FastAPI runs a plain `def` dependency in the thread
+# pool, a hand-off per dependency per request (the caller's, the limiters' and the route's own work need it: they
+# wait on the database).
+async def _db(request: Request) -> Database:
+    return app_db(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return app_settings(request)
+
+
+def app_db(request: Request) -> Database:
+    """The app's database, read directly by the dependencies every route carries (see below)."""
     db: Database = request.app.state.db
     return db
 
 
-def _settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -54,18 +68,18 @@ def _auth_admin(request: Request) -> SupabaseAuthAdmin:
 
 
 @raises(StorageUnavailable)  # every route that reaches the object store may find it unable to answer
-def _storage(request: Request) -> ObjectStorage:
+async def _storage(request: Request) -> ObjectStorage:
     storage: ObjectStorage = request.app.state.storage
     return storage
 
 
-def _dispatcher(request: Request) -> Dispatcher:
+async def _dispatcher(request: Request) -> Dispatcher:
     """The app's dispatcher if one was given, else this process's (local workers, Modal, or none)."""
     given: Dispatcher | None = request.app.state.dispatcher
     return given if given is not None else job_routing.current()
 
 
-def _moderator(request: Request) -> Moderator:
+async def _moderator(request: Request) -> Moderator:
     moderator: Moderator = request.app.state.moderator
     return moderator
 
@@ -98,12 +112,18 @@ def request_info(request: Request) -> security_log.RequestInfo:
     )
 
 
+async def _request_data(request: Request) -> security_log.RequestInfo:
+    return request_info(request)
+
+
 @dataclass(frozen=True)
 class Caller:
-    """The verified principal and their account row."""
+    """The verified principal, their account row and its standing (suspended, onboarded: the creating routes'
+    guards read it rather than asking the database again)."""
 
     principal: Principal
     account: Account
+    standing: Standing
 
 
 # Declares the bearer scheme in the OpenAPI description; the token itself is read and verified below.
@@ -122,18 +142,21 @@ def _caller(
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
 ) -> Caller:
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
-    device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428)."""
-    db = _db(request)
+    device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428).
+
+    One transaction: the account's upsert, then the account with its standing in one statement (what every check
+    below reads), the security log row (and the device's consent link), COMMIT."""
+    db = app_db(request)
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     info = request_info(request)
     gate_error: AtelierError | None = None
     with db.transaction() as conn:
-        account, created = ensure_account(conn, principal, settings=request.app.state.settings)
-        # Checked after the upsert, in its transaction: a refusal committed meanwhile rolls this back too.
-        if is_blocked(conn, request.app.state.settings, principal.user_id):
-            raise Underage()
-        locks.check_not_underway(conn, principal.user_id)  # its erasure started: refused, nothing written
+        standing, created = sign_in(conn, principal, settings=request.app.state.settings)
+        account = standing.account
+        # Read after the upsert, in its transaction: a refusal committed meanwhile rolls this back too. Blocked
+        # (under 13), or its erasure under way: refused, nothing written.
+        standing.check_entry()
         if created:  # a token issued before its account was erased must not bring the account back
             locks.check_not_erased(conn, principal.user_id)
         security_log.record(conn, account.id, info)
@@ -141,14 +164,15 @@ def _caller(
             consent.link_device(conn, account.id, info.device_id)
         try:
             # Awaiting erasure: 403 account_locked except reading /v1/me and cancelling; then the policy gate.
-            locks.check_access(conn, account.id, method=request.method, path=request.url.path)
-            policies.check_gate(conn, account.id, request.method, request.url.path)
+            standing.check_access(method=request.method, path=request.url.path)
+            if standing.gated(method=request.method, path=request.url.path):  # the 428 names the versions
+                policies.check_gate(conn, account.id, request.method, request.url.path)
         except AtelierError as exc:  # raised after commit, so the security log keeps the refused request
             gate_error = exc
     request.state.account_id = account.id  # for the denial monitor (counted per account, hashed)
     if gate_error is not None:
         raise gate_error
-    return Caller(principal, account)
+    return Caller(principal, account, standing)
 
 
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
@@ -159,11 +183,18 @@ def _optional_caller(request: Request) -> Caller | None:
     return _caller(request, None)
 
 
+def _refuse_not_onboarded(db: Database) -> None:
+    with db.transaction() as conn:
+        raise onboarding_required(conn)
+
+
 @raises(OnboardingRequired)
-def _onboarded_caller(request: Request, caller: Annotated[Caller, Depends(_caller)]) -> Caller:
-    """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase)."""
-    with _db(request).transaction() as conn:
-        require_onboarded(conn, caller.account.id)
+async def _onboarded_caller(request: Request, caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+    """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase): read
+    with the account in the caller's statement, so only a refusal asks the database (which version to accept), in
+    the thread pool."""
+    if caller.standing.onboarded_at is None:
+        await run_in_threadpool(_refuse_not_onboarded, app_db(request))
     return caller
 
 
@@ -196,7 +227,7 @@ AuthAdmin = Annotated[SupabaseAuthAdmin, Depends(_auth_admin)]
 CurrentCaller = Annotated[Caller, Depends(_caller)]
 OptionalCaller = Annotated[Caller | None, Depends(_optional_caller)]
 OnboardedCaller = Annotated[Caller, Depends(_onboarded_caller)]
-RequestData = Annotated[security_log.RequestInfo, Depends(request_info)]
+RequestData = Annotated[security_log.RequestInfo, Depends(_request_data)]
 Storage = Annotated[ObjectStorage, Depends(_storage)]
 JobDispatcher = Annotated[Dispatcher, Depends(_dispatcher)]
 ContentModerator = Annotated[Moderator, Depends(_moderator)]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
-from functions.api.deps import AppSettings, CurrentCaller, Db, _db, _settings, analysed_once
+from functions.api.deps import AppSettings, CurrentCaller, Db, analysed_once, app_db, app_settings
 from functions.api.middleware import client_ip, proxy_rule
 from functions.api.raises import raises
 from shared import ratelimit
@@ -67,9 +67,9 @@ def _limiter(bucket: str) -> Any:
     def per_ip(request: Request) -> None:
         budget = _buckets(request)[bucket].ip
         if budget is not None:
-            settings = _settings(request)
+            settings = app_settings(request)
             ip = client_ip(request.scope, proxy_rule(settings))
-            enforce(_db(request), settings, bucket=bucket, scope="ip", key=ip, budget=budget)
+            enforce(app_db(request), settings, bucket=bucket, scope="ip", key=ip, budget=budget)
 
     LIMITERS[per_ip] = bucket
     analysed_once(per_ip)
@@ -80,7 +80,7 @@ def _limiter(bucket: str) -> Any:
         budget = _buckets(request)[bucket].user
         if budget is not None:
             key = str(caller.account.id)
-            enforce(_db(request), _settings(request), bucket=bucket, scope="user", key=key, budget=budget)
+            enforce(app_db(request), app_settings(request), bucket=bucket, scope="user", key=key, budget=budget)
 
     LIMITERS[per_user] = bucket
     analysed_once(per_user)

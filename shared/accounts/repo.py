@@ -28,11 +28,20 @@ def _account(row: dict[str, Any]) -> Account:
     return Account(**{key: row[key] for key in _COLUMNS.split(", ")})
 
 
-def upsert_from_claims(conn: Connection, values: dict[str, Any]) -> tuple[Account, bool]:
-    """Create the account or refresh its activity; returns (account, created)."""
+def upsert_claims(conn: Connection, values: dict[str, Any]) -> tuple[Account | None, bool]:
+    """Create the account or refresh its activity; returns (account, created), the account None when the row was
+    left as it was (refreshed within the hour): the caller reads it with its next statement (`get`, `get_with`)."""
     row = conn.execute(_UPSERT, values).fetchone()
     if row is not None:
         return _account(row), bool(row["created"])
+    return None, False
+
+
+def upsert_from_claims(conn: Connection, values: dict[str, Any]) -> tuple[Account, bool]:
+    """Create the account or refresh its activity; returns (account, created)."""
+    upserted, created = upsert_claims(conn, values)
+    if upserted is not None:
+        return upserted, created
     account = get(conn, values["id"])
     if account is None:  # the conflict above proves the row exists; this would be a bug in the SQL
         raise RuntimeError("account vanished during upsert")
@@ -42,6 +51,24 @@ def upsert_from_claims(conn: Connection, values: dict[str, Any]) -> tuple[Accoun
 def get(conn: Connection, account_id: UUID) -> Account | None:
     row = conn.execute(f"select {_COLUMNS} from accounts where id = %s", (account_id,)).fetchone()
     return _account(row) if row else None
+
+
+def get_with(
+    conn: Connection, account_id: UUID, columns: dict[str, str], params: dict[str, Any]
+) -> tuple[Account, dict[str, Any]] | None:
+    """The account and, in the same statement, `columns` (name -> SQL expression over the account row `a`, binding
+    named `params`): what the request path asks of every request, in one round trip (shared/access/standing.py)."""
+    if not all(name.isidentifier() for name in columns):
+        raise ValueError(f"not column names: {sorted(columns)}")
+    selected = [f"a.{column}" for column in _COLUMNS.split(", ")]
+    selected += [f"({expression}) as {name}" for name, expression in columns.items()]
+    row = conn.execute(
+        f"select {', '.join(selected)} from accounts a where a.id = %(account_id)s",
+        {**params, "account_id": account_id},
+    ).fetchone()
+    if row is None:
+        return None
+    return _account(row), {name: row[name] for name in columns}
 
 
 def find_by_email(conn: Connection, email: str) -> list[Account]:

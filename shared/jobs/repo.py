@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -38,13 +38,14 @@ def insert(
     cost: int,
     idempotency_key: str | None,
     request_sha256: str,
-    deadline_at: datetime,
+    deadline: timedelta,
 ) -> Job | None:
-    """Insert a queued job; None when this user already used the idempotency key."""
+    """Insert a queued job due `deadline` after the transaction's start (`now()`); None when this user already used
+    the idempotency key."""
     row = conn.execute(
         f"""insert into jobs (id, user_id, task, model, prompt, params, image_id, mask_id, cost, seed,
                               idempotency_key, request_sha256, deadline_at)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
             on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
             returning {_COLUMNS}""",
         (
@@ -60,7 +61,7 @@ def insert(
             spec.seed,
             idempotency_key,
             request_sha256,
-            deadline_at,
+            deadline,
         ),
     ).fetchone()
     return _job(row)
@@ -102,8 +103,10 @@ def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[st
     return [(row["prompt"], row["used_at"]) for row in rows]
 
 
-def set_hold(conn: Connection, job_id: UUID, hold_id: UUID) -> None:
-    conn.execute("update jobs set hold_id = %s where id = %s", (hold_id, job_id))
+def set_hold(conn: Connection, job_id: UUID, hold_id: UUID) -> Job | None:
+    """Record the job's credit hold; returns the job as it now is."""
+    row = conn.execute(f"update jobs set hold_id = %s where id = %s returning {_COLUMNS}", (hold_id, job_id)).fetchone()
+    return _job(row)
 
 
 def get(conn: Connection, job_id: UUID, *, user_id: UUID | None = None, for_update: bool = False) -> Job | None:

@@ -75,7 +75,7 @@ def submit(
         cost=cost,
         idempotency_key=idempotency_key,
         request_sha256=fingerprint,
-        deadline_at=_now(conn) + deadline,
+        deadline=deadline,
     )
     if job is None:
         assert idempotency_key is not None  # noqa: S101 - only the idempotency index can conflict
@@ -90,9 +90,8 @@ def submit(
         hold = credits.reserve(
             conn, user_id=user_id, amount=cost, ref=f"job:{job_id}", ttl=deadline + timedelta(minutes=5)
         )
-        repo.set_hold(conn, job_id, hold.id)
-    job = repo.get(conn, job_id)
-    assert job is not None  # noqa: S101 - inserted above in this transaction
+        job = repo.set_hold(conn, job_id, hold.id)
+        assert job is not None  # noqa: S101 - inserted above in this transaction
     return job, True
 
 
@@ -247,10 +246,3 @@ def fail_stale(conn: Connection, *, beat_before: datetime, limit: int = 100) -> 
     for job in stale:
         fail(conn, job, code="worker_lost", message="The worker stopped while rendering; your credits were returned.")
     return len(stale)
-
-
-def _now(conn: Connection) -> datetime:
-    row = conn.execute("select now() as now").fetchone()
-    assert row is not None  # noqa: S101
-    now: datetime = row["now"]
-    return now

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from config.settings import Settings, get_settings
+from shared.access import standing as standings
+from shared.access.standing import Standing
 from shared.accounts import repo
 from shared.accounts.models import Account
 from shared.auth import Principal
@@ -12,27 +14,46 @@ from shared.credits.service import grant_signup
 from shared.kit.db.database import Connection
 
 
+def _claims(principal: Principal) -> dict[str, object]:
+    return {
+        "id": principal.user_id,
+        "email": principal.email,
+        "display_name": principal.name,
+        "full_name": principal.full_name,
+        "avatar_url": principal.avatar_url,
+    }
+
+
+def _welcome(conn: Connection, account: Account, settings: Settings | None) -> None:
+    """A new account's signup credits (granted once: keyed on the account id), and the Polar payments that arrived
+    before it existed (billing inbox `unmatched`)."""
+    grant_signup(conn, account.id, at=account.created_at, settings=settings)
+    if has_unmatched(conn, account.id):  # paid through Polar before the account existed
+        from shared.billing import service as billing  # noqa: PLC0415 - polar-sdk is heavy: only when needed
+
+        catalogue = load_catalogue((settings or get_settings()).products_file)
+        billing.apply_unmatched_for(conn, account.id, catalogue=catalogue)
+
+
 def ensure_account(conn: Connection, principal: Principal, *, settings: Settings | None = None) -> tuple[Account, bool]:
     """The caller's account, created from their token's claims the first time they call; returns (account, created).
 
     A new account gets its signup credits in the same transaction (granted once: keyed on the account id),
     and Polar payments that arrived before it existed (billing inbox `unmatched`) are applied.
     """
-    account, created = repo.upsert_from_claims(
-        conn,
-        {
-            "id": principal.user_id,
-            "email": principal.email,
-            "display_name": principal.name,
-            "full_name": principal.full_name,
-            "avatar_url": principal.avatar_url,
-        },
-    )
+    account, created = repo.upsert_from_claims(conn, _claims(principal))
     if created:
-        grant_signup(conn, account.id, at=account.created_at, settings=settings)
-        if has_unmatched(conn, account.id):  # paid through Polar before the account existed
-            from shared.billing import service as billing  # noqa: PLC0415 - polar-sdk is heavy: only when needed
-
-            catalogue = load_catalogue((settings or get_settings()).products_file)
-            billing.apply_unmatched_for(conn, account.id, catalogue=catalogue)
+        _welcome(conn, account, settings)
     return account, created
+
+
+def sign_in(conn: Connection, principal: Principal, *, settings: Settings) -> tuple[Standing, bool]:
+    """`ensure_account` for the API's caller: the account with its standing (shared/access/standing.py), read in
+    one statement after the upsert, in its transaction; returns (standing, created)."""
+    upserted, created = repo.upsert_claims(conn, _claims(principal))
+    if created and upserted is not None:
+        _welcome(conn, upserted, settings)
+    standing = standings.read(conn, principal.user_id, settings=settings)
+    if standing is None:  # the upsert above proves the row exists; this would be a bug in the SQL
+        raise RuntimeError("account vanished during upsert")
+    return standing, created

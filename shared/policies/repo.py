@@ -95,17 +95,20 @@ def acceptances(conn: Connection, user_id: UUID) -> list[Acceptance]:
     return [_acceptance(row) for row in rows]
 
 
-def pending_material(conn: Connection, user_id: UUID, now: datetime) -> list[PolicyVersion]:
-    """Latest material, effective version of each kind the user accepted some version of but not this one."""
-    rows = conn.execute(
-        f"""with latest_material as (
+def pending_material_sql(user: str) -> str:
+    """The query behind `pending_material`, for the account `user` (an SQL expression: a parameter or a column of
+    an enclosing query, which then asks `exists (...)`); the statement binds `%(now)s`."""
+    return f"""with latest_material as (
                 select distinct on (kind) {_COLUMNS} from policy_versions
                 where material and effective_at <= %(now)s
                 order by kind, version desc)
             select m.* from latest_material m
-            where exists (select 1 from policy_acceptances a where a.user_id = %(uid)s and a.kind = m.kind)
-              and not exists (select 1 from policy_acceptances a
-                              where a.user_id = %(uid)s and a.kind = m.kind and a.version >= m.version)""",
-        {"uid": user_id, "now": now},
-    ).fetchall()
+            where exists (select 1 from policy_acceptances pa where pa.user_id = {user} and pa.kind = m.kind)
+              and not exists (select 1 from policy_acceptances pa
+                              where pa.user_id = {user} and pa.kind = m.kind and pa.version >= m.version)"""
+
+
+def pending_material(conn: Connection, user_id: UUID, now: datetime) -> list[PolicyVersion]:
+    """Latest material, effective version of each kind the user accepted some version of but not this one."""
+    rows = conn.execute(pending_material_sql("%(uid)s"), {"uid": user_id, "now": now}).fetchall()
     return [_policy(row) for row in rows]

@@ -290,3 +290,22 @@ def test_buckets_fit_the_routes(app: FastAPI) -> None:
     for anonymous in ("/v1/gallery", "/v1/models", "/v1/policies/current", "/v1/billing/products", "/openapi.json"):
         assert buckets[("GET", anonymous)] == {"public"}
     assert buckets[("GET", "/v1/me")] == {"account"}
+
+
+def test_a_check_on_its_own_commits_without_waiting_for_the_disk_and_changes_nothing_else(database_url: str) -> None:
+    """The asynchronous commit is the check's own: the next transaction on the same pooled connection, and a check
+    joining a caller's transaction, keep the server's durable default. The admission itself is committed."""
+    db = Database(database_url, min_size=1, max_size=1).open()  # one connection: the next user gets the same
+    try:
+        decision = ratelimit.check(db, bucket="t:ip", key="k", limit=5, window_seconds=60)
+        assert decision.allowed
+        assert decision.admitted == 1
+        with db.transaction() as conn:
+            assert conn.execute("show synchronous_commit").fetchone() == {"synchronous_commit": "on"}
+            ratelimit.check(conn, bucket="t:ip", key="k", limit=5, window_seconds=60)
+            assert conn.execute("show synchronous_commit").fetchone() == {"synchronous_commit": "on"}
+        with db.transaction() as conn:
+            row = conn.execute("select cardinality(admitted) as n from rate_limit_log").fetchone()
+        assert row == {"n": 2}
+    finally:
+        db.close()

@@ -324,7 +324,7 @@ def create_job(
             )
     if created:
         dispatcher.dispatch(job.id, job.model)
-        with db.transaction() as conn:
+        with db.autocommit() as conn:  # one statement: one round trip
             jobs.mark_dispatched(conn, job.id)
     accepted = JobAccepted(id=job.id, status=job.status, cost=job.cost)
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)

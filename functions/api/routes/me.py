@@ -8,9 +8,11 @@ from functions.api.ratelimits import rate_limited
 from functions.api.schemas import ResponseModel
 from shared.access.onboarding import onboarded_at
 from shared.accounts import repo as accounts
+from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.policies import service as policies
+from shared.policies.models import PolicyVersion
 from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1", tags=["account"])
@@ -51,6 +53,17 @@ def account_out(conn: Connection, account_id: UUID) -> AccountOut:
     pending = erasure.pending(conn, account_id)
     completed_at = onboarded_at(conn, account_id)
     to_accept = policies.to_accept(conn, account_id, onboarded=completed_at is not None)
+    restricted = rights.restriction(conn, account_id).restricted
+    return _account_out(a, restricted, pending.scheduled_for if pending else None, completed_at, to_accept)
+
+
+def _account_out(
+    a: Account,
+    restricted: bool,
+    deletion_scheduled_for: datetime | None,
+    completed_at: datetime | None,
+    to_accept: list[PolicyVersion],
+) -> AccountOut:
     return AccountOut(
         id=a.id,
         email=a.email,
@@ -58,8 +71,8 @@ def account_out(conn: Connection, account_id: UUID) -> AccountOut:
         full_name=a.full_name,
         avatar_url=a.avatar_url,
         created_at=a.created_at,
-        restricted=rights.restriction(conn, account_id).restricted,
-        deletion_scheduled_for=pending.scheduled_for if pending else None,
+        restricted=restricted,
+        deletion_scheduled_for=deletion_scheduled_for,
         onboarding=OnboardingState(done=completed_at is not None, completed_at=completed_at),
         policies_to_accept=[
             PolicyToAccept(
@@ -77,5 +90,11 @@ def account_out(conn: Connection, account_id: UUID) -> AccountOut:
 
 @router.get("/me", summary="The caller's account", dependencies=[rate_limited("account")])
 def get_me(caller: CurrentCaller, db: Db) -> AccountOut:
+    """Built from the caller's standing (the account and its flags, read in the caller's statement). Only an
+    account awaiting erasure (its date), one not onboarded (the versions in force) or one the policy gate waits
+    for (which versions) is read again."""
+    s = caller.standing
+    if s.onboarded_at is not None and not s.erasure_pending and not s.policy_pending:
+        return _account_out(s.account, s.restricted, None, s.onboarded_at, [])
     with db.transaction() as conn:
         return account_out(conn, caller.account.id)

@@ -88,6 +88,21 @@ class Database:
         with self.connection() as conn:
             yield conn
 
+    @contextmanager
+    def autocommit(self, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled connection on which every statement is its own transaction, committed as it returns.
+
+        For work that is one statement (a rate-limit check, marking a job dispatched): one round trip, where
+        `transaction()` pays three (psycopg's BEGIN, the statement, COMMIT). Never for several statements that
+        must hold together: each commits on its own. Waits and fails as `connection` does."""
+        with self.connection(timeout) as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False  # the pool hands it out again, to `transaction()` users
+
     def ping(self, timeout: float = 2.0) -> bool:
         try:
             with self.pool.connection(timeout=timeout) as conn:

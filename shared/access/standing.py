@@ -1,0 +1,89 @@
+"""An account's standing, read with its row in one statement: what the request path asks of every request.
+
+The API's caller refuses a blocked id (under 13) and an account whose erasure is under way, locks an account
+awaiting erasure out of all but a few routes, and applies the policy gate; the creating routes then refuse a
+suspended account and one that has not finished onboarding. Asked one by one that was six statements, in three
+transactions; `read` asks them all in one (`get_with` of the accounts' repo), after the account's upsert, in its
+transaction, where the caller asked them before: a refusal committed meanwhile is seen.
+
+Each flag is the very condition its own check uses (`onboarding.BLOCKED_SQL`, `locks.UNDERWAY_SQL`, the policies'
+`pending_material_sql`, the account's own columns), so the statement and the separate checks cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from config.settings import Settings
+from shared.access.locks import UNDERWAY_SQL, AccountLocked, locked_may
+from shared.access.onboarding import BLOCKED_SQL, block_hash
+from shared.accounts import repo as accounts
+from shared.accounts.models import Account
+from shared.kit.db.database import Connection
+from shared.kit.errors import Underage
+from shared.policies.repo import pending_material_sql
+from shared.policies.service import is_gate_exempt
+
+_COLUMNS = {
+    "blocked": BLOCKED_SQL,
+    "erasure_pending": "exists (select 1 from account_erasures e where e.user_id = a.id)",
+    "erasure_underway": f"exists (select 1 from account_erasures e where e.user_id = a.id and {UNDERWAY_SQL})",
+    "policy_pending": f"exists ({pending_material_sql('a.id')})",
+    "onboarded_at": "a.onboarded_at",
+    "suspended": "a.suspended_at is not null",
+    "restricted": "a.restricted_at is not null",
+}
+
+
+@dataclass(frozen=True)
+class Standing:
+    account: Account
+    blocked: bool  # its id was refused as under 13, within ATELIER_SIGNUP_BLOCK_HOURS
+    erasure_pending: bool  # awaiting erasure: locked (`locks.check_access`)
+    erasure_underway: bool  # nothing at all accepted (`locks.check_not_underway`)
+    policy_pending: bool  # a material policy version in force it has not accepted (`policies.check_gate`)
+    onboarded_at: datetime | None  # None: creating routes answer 403 `onboarding_required`
+    suspended: bool  # creating routes answer 403 `account_suspended` (shared/trust/suspension.py)
+    restricted: bool  # processing restricted (PUT /v1/me/restriction): nothing optional (shared/access/guard.py)
+
+    def check_entry(self) -> None:
+        """The refusals that write nothing (asked inside the caller's transaction, which they roll back):
+        403 `underage` for a blocked id, 403 `account_locked` once the erasure is under way."""
+        if self.blocked:
+            raise Underage()
+        if self.erasure_underway:
+            raise AccountLocked()
+
+    def check_access(self, *, method: str, path: str) -> None:
+        """403 `account_locked` while awaiting erasure, except what `locks.locked_may` allows."""
+        if self.erasure_pending and not locked_may(method, path):
+            raise AccountLocked()
+
+    def gated(self, *, method: str, path: str) -> bool:
+        """True when the policy gate refuses this route: `policies.check_gate` then raises 428 with the versions."""
+        return self.policy_pending and not is_gate_exempt(method, path)
+
+
+def read(conn: Connection, user_id: UUID, *, settings: Settings, now: datetime | None = None) -> Standing | None:
+    """The account and its standing in one statement; None when there is no such account."""
+    found = accounts.get_with(
+        conn,
+        user_id,
+        _COLUMNS,
+        {"block_hash": block_hash(settings, user_id), "now": now or datetime.now(UTC)},
+    )
+    if found is None:
+        return None
+    account, flags = found
+    return Standing(
+        account=account,
+        blocked=bool(flags["blocked"]),
+        erasure_pending=bool(flags["erasure_pending"]),
+        erasure_underway=bool(flags["erasure_underway"]),
+        policy_pending=bool(flags["policy_pending"]),
+        onboarded_at=flags["onboarded_at"],
+        suspended=bool(flags["suspended"]),
+        restricted=bool(flags["restricted"]),
+    )

@@ -1,0 +1,83 @@
+"""What the two hottest requests ask of Postgres, pinned: statements and round trips per request (counts, not time:
+they are deterministic). A change that adds a query to the request path fails here; one that removes one updates
+the numbers here and in docs/benchmarks.md ("API"), where bench/api.py prints the same counts next to its figures.
+
+Where a POST /v1/jobs request's 17 round trips go: the per-address limiter (1, autocommit), the caller (BEGIN, the
+account's upsert, the account with its standing, the security log row, COMMIT: 5), the per-member limiter (1), the
+admission (BEGIN, credit lock, active jobs, insert, hold, the hold's id on the job, the analytics guard's two reads,
+COMMIT: 9) and the dispatch mark (1, autocommit). GET /v1/me is the two limiters and the caller (7): the answer is
+built from the standing the caller read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config.settings import Settings
+from functions.api.app import create_app
+from shared.jobs.dispatcher import QueueOnly
+from shared.kit.db import Database
+from tests.support.people import onboard, person
+from tests.support.roundtrips import CountingConnection, per_request
+from tests.support.tokens import HS256_SECRET
+
+JOB = {"task": "text_to_image", "prompt": "a lighthouse at dusk"}
+REQUESTS = 10
+
+
+@pytest.fixture
+def counted(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        supabase_jwt_secret=HS256_SECRET,
+        signup_credits=1_000_000,
+        max_active_jobs=100,
+        # Budgets that never refuse, so every request is the admitted path (the limiter still runs).
+        rate_limit_overrides={
+            "account.user": "1000/60",
+            "account.ip": "1000/60",
+            "jobs.user": "1000/60",
+            "jobs.ip": "1000/60",
+        },
+    )
+    db = Database(database_url, connection_class=CountingConnection).open()
+    try:
+        with TestClient(create_app(settings, db, dispatcher=QueueOnly())) as client:
+            yield client
+    finally:
+        db.close()
+
+
+def test_get_me_costs_five_statements_in_seven_round_trips(counted: TestClient) -> None:
+    who = person()
+    onboard(counted, who)
+    per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)  # the account's first requests
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (5, 7)
+
+
+def test_post_jobs_costs_thirteen_statements_in_seventeen_round_trips(counted: TestClient) -> None:
+    who = person()
+    onboard(counted, who)
+    per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=2, expect=202)
+    assert per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=REQUESTS, expect=202) == (
+        13,
+        17,
+    )
+
+
+def test_the_counter_counts_begin_and_commit(counted: TestClient) -> None:
+    """The pins above can fail: a transaction of one statement is three round trips, autocommit one."""
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    before = CountingConnection.snapshot()
+    with db.transaction() as conn:
+        conn.execute("select 1")
+    middle = CountingConnection.snapshot()
+    with db.autocommit() as conn:
+        conn.execute("select 1")
+    after = CountingConnection.snapshot()
+    assert (middle.statements - before.statements, middle.round_trips - before.round_trips) == (1, 3)
+    assert (after.statements - middle.statements, after.round_trips - middle.round_trips) == (1, 1)
