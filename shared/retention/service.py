@@ -47,7 +47,7 @@ MAX_BATCH = 50_000  # the most rows one transaction takes
 BATCH_SECONDS = 0.25  # the time a transaction aims at (the longest lock); its rows double or halve to meet it
 STORAGE_BATCH = 500  # rows per storage call (Supabase Storage removes at most 1000 names per call)
 LOCK_WAIT = "100ms"  # the longest a range batch waits on a row another transaction holds (lock_timeout)
-_SWEEP_LOCK = 7_351_010  # advisory-lock key, with hashtext(table): one batch of a sweep at a time
+SWEEP_LOCK = 7_351_010  # advisory-lock key, with hashtext(table): one batch of a sweep at a time
 LEASE = timedelta(minutes=15)  # how long a claimed row is left to the run that marked it
 MAX_BATCHES = 10_000  # per sweep and run: a run ends; the next one carries on
 
@@ -175,7 +175,7 @@ def _claim_statement(sweep: Sweep, *, keyset: bool) -> str:
 
 # Every batch begins with this: the sweep's advisory lock (or the answer that another run holds it), the range's
 # lock_timeout (a claim keeps the session's), and the append-only tables' erasing flag where the sweep needs it.
-_BEGIN_BATCH = f"""select pg_try_advisory_xact_lock({_SWEEP_LOCK}, hashtext(%(key)s)) as mine,
+_BEGIN_BATCH = f"""select pg_try_advisory_xact_lock({SWEEP_LOCK}, hashtext(%(key)s)) as mine,
                           set_config('lock_timeout',
                                      case when %(claim)s then current_setting('lock_timeout') else '{LOCK_WAIT}' end,
                                      true),
