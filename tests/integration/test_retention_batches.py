@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 
 from config.retention import RULES
 from shared.kit.db import Database
-from shared.retention.service import SWEEP_LOCK, SweepResult, apply_sweep
-from shared.retention.sweeps import SWEEPS
+from shared.retention.service import SWEEP_LOCK, SweepResult, _claim_statement, _range_statement, apply_sweep
+from shared.retention.sweeps import SWEEPS, Sweep
 from tests.support.accounts import make_account
 
 T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
@@ -139,6 +140,18 @@ def test_two_runs_at_once_change_each_row_once(db: Database) -> None:
     assert row == {"left": 0, "stamps": 1, "raw": 0}
     # Run again: nothing is left to do, and nothing changes.
     assert (_sweep(db).items, apply_sweep(db, None, LOG, cutoff=CUTOFF + timedelta(hours=1), now=NOW).items) == (0, 0)
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda sweep: sweep.table)
+def test_every_sweep_walks_an_index_not_the_table(db: Database, sweep: Sweep) -> None:
+    """A batch's cost follows the rows it takes, not the table's size: no batch statement reads the whole table
+    (with sequential scans priced out, one still planned means no index serves the sweep)."""
+    params = {"cutoff": NOW, "after": T0, "limit": 1000, "now": NOW}
+    for statement in (_range_statement(sweep, keyset=True), _claim_statement(sweep, keyset=True)):
+        with db.transaction() as conn:
+            conn.execute("set local enable_seqscan = off")
+            plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("explain " + statement, params).fetchall())
+        assert "Seq Scan" not in plan, plan
 
 
 def _in_threads(*fns: Callable[[], Any], timeout: float = 60) -> list[Any]:
