@@ -1,6 +1,6 @@
 """Retention benchmark: enforce-retention's batched deletes next to one plain DELETE of the same rows.
 
-    .venv/bin/python bench/retention.py [--rows 1000000] [--batch 1000] [--max-batch 50000] [--repeat 1]
+    .venv/bin/python bench/retention.py [--rows 1000000] [--batch 1000] [--max-batch 100000] [--repeat 1]
 
 Uses `DATABASE_URL` when set (a scratch database is created and dropped on it), else an embedded Postgres
 in a temporary folder. It fills `security_events` (the rule `security_events`: 90 days, then delete) with

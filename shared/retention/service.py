@@ -43,7 +43,7 @@ from shared.retention.sweeps import SWEEPS, Sweep
 log = logging.getLogger("atelier.retention")
 
 BATCH = 1000  # rows in a sweep's first transaction
-MAX_BATCH = 50_000  # the most rows one transaction takes
+MAX_BATCH = 100_000  # the most rows one transaction takes
 BATCH_SECONDS = 0.25  # the time a transaction aims at (the longest lock); its rows double or halve to meet it
 STORAGE_BATCH = 500  # rows per storage call (Supabase Storage removes at most 1000 names per call)
 LOCK_WAIT = "100ms"  # the longest a range batch waits on a row another transaction holds (lock_timeout)
