@@ -1,7 +1,21 @@
 """Apply the retention rules: bounded batches, one short transaction each, safe to run twice at once.
 
-Rows are claimed with `FOR UPDATE SKIP LOCKED`, so two overlapping runs never take the same row and
-never wait on each other; each batch commits on its own, so no lock is held for longer than one batch.
+Each batch is its own transaction, so no lock is held for longer than one batch. A batch holds at most
+`max_batch` rows, and its size follows its time: one that took under half of `BATCH_SECONDS` doubles the
+next, one that took longer halves it, so a large backlog is a few dozen transactions of a fraction of a
+second each, not thousands (each commit costs a WAL flush).
+
+A sweep walks its timestamp index in order, each batch starting where the one before stopped (a keyset):
+no batch reads again the index entries of rows that earlier batches deleted. A batch is a range: the rows
+due from the last timestamp reached up to (not including) the timestamp of the `size + 1`-th due row, so
+at most `size` rows, deleted (or anonymised) by one statement that reads the index once and takes no
+separate row locks. Two runs never change the same rows at once: a batch first takes the sweep's
+transaction-level advisory lock with `pg_try_advisory_xact_lock`; a run that finds it taken leaves the
+sweep to the run holding it (which goes on until nothing is due), so runs never wait on each other either.
+A row another transaction holds (an erasure, an update) makes the range wait at most `LOCK_WAIT`; then the
+batch is rolled back and redone by claiming rows `FOR UPDATE SKIP LOCKED`, which passes over the held rows
+(the next run takes them); so does a batch whose rows all share one timestamp (a range cannot split them).
+
 Where a row names a storage object, the row is first marked (a lease column, committed), then the
 object is deleted, then the row: a crash in between leaves a marked row that the next run picks up once
 the lease has passed, and deleting an object that is already gone is no error. Time is injected (`now`).
@@ -14,7 +28,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
+
+from psycopg.errors import LockNotAvailable
 
 from config.retention import RULES, Then
 from config.settings import Settings
@@ -25,8 +42,12 @@ from shared.retention.sweeps import SWEEPS, Sweep
 
 log = logging.getLogger("atelier.retention")
 
-BATCH = 1000  # rows per transaction
+BATCH = 1000  # rows in a sweep's first transaction
+MAX_BATCH = 100_000  # the most rows one transaction takes
+BATCH_SECONDS = 0.25  # the time a transaction aims at (the longest lock); its rows double or halve to meet it
 STORAGE_BATCH = 500  # rows per storage call (Supabase Storage removes at most 1000 names per call)
+LOCK_WAIT = "100ms"  # the longest a range batch waits on a row another transaction holds (lock_timeout)
+SWEEP_LOCK = 7_351_010  # advisory-lock key, with hashtext(table): one batch of a sweep at a time
 LEASE = timedelta(minutes=15)  # how long a claimed row is left to the run that marked it
 MAX_BATCHES = 10_000  # per sweep and run: a run ends; the next one carries on
 
@@ -44,11 +65,15 @@ class SweepResult:
     items: int = 0
     batches: int = 0
     longest_batch_seconds: float = 0.0  # the longest transaction (so the longest any row lock was held)
+    largest_batch: int = 0  # the most rows one transaction took
 
-    def timed(self, started: float, items: int) -> None:
+    def timed(self, started: float, items: int) -> float:
+        took = time.perf_counter() - started
         self.batches += 1
         self.items += items
-        self.longest_batch_seconds = max(self.longest_batch_seconds, time.perf_counter() - started)
+        self.largest_batch = max(self.largest_batch, items)
+        self.longest_batch_seconds = max(self.longest_batch_seconds, took)
+        return took
 
 
 @dataclass
@@ -82,6 +107,7 @@ def enforce_retention(
     keep: Mapping[str, timedelta] | None = None,
     sweeps: Iterable[Sweep] = SWEEPS,
     batch: int = BATCH,
+    max_batch: int = MAX_BATCH,
     schedule_erasure: ScheduleErasure | None = None,
 ) -> RetentionReport:
     """Apply every sweep (and hand inactive accounts to erasure); `keep` overrides rule periods by name."""
@@ -89,7 +115,9 @@ def enforce_retention(
     overrides = dict(keep or {})
     for sweep in sweeps:
         period = overrides.get(sweep.rule, RULES[sweep.rule].keep)
-        report.sweeps.append(apply_sweep(db, storage, sweep, cutoff=now - period, now=now, batch=batch))
+        report.sweeps.append(
+            apply_sweep(db, storage, sweep, cutoff=now - period, now=now, batch=batch, max_batch=max_batch)
+        )
     found, scheduled = hand_over_inactive_accounts(db, now=now, schedule_erasure=schedule_erasure, batch=batch)
     report.inactive_accounts, report.erasures_scheduled = found, scheduled
     log.info(
@@ -119,34 +147,123 @@ def _due(sweep: Sweep, *, extra: str = "", select: str | None = None) -> str:
                 for update skip locked"""
 
 
+def _range_statement(sweep: Sweep, *, keyset: bool) -> str:
+    """A range batch: the due rows from `%(after)s` (the timestamp the batch before stopped at) up to, not
+    including, the timestamp of the `%(limit)s + 1`-th due row, so at most `%(limit)s` rows. Answers how many
+    changed and that timestamp (`mark`, null when no row is due beyond the range: the sweep is done).
+    """
+    due = f"{sweep.column} < %(cutoff)s and ({sweep.where})" + (f" and {sweep.column} >= %(after)s" if keyset else "")
+    return f"""with bound as (select {sweep.column} as mark from {sweep.table} where {due}
+                               order by {sweep.column} offset %(limit)s limit 1),
+                    changed as ({_change(sweep)}
+                                 where {due} and {sweep.column} < coalesce((select mark from bound), %(cutoff)s)
+                                 returning 1)
+               select (select count(*) from changed) as done, (select mark from bound) as mark"""
+
+
+def _claim_statement(sweep: Sweep, *, keyset: bool) -> str:
+    """A claimed batch: up to `%(limit)s` due rows locked `FOR UPDATE SKIP LOCKED` (rows another transaction
+    holds are passed over), then changed by ctid (locked, so it cannot move). Answers how many changed and the
+    last timestamp claimed (`mark`)."""
+    due = _due(
+        sweep, extra=f"and {sweep.column} >= %(after)s" if keyset else "", select=f"ctid, {sweep.column} as mark"
+    )
+    return f"""with due as materialized ({due}),
+                    changed as ({_change(sweep)} where ctid = any(array(select ctid from due)) returning 1)
+               select (select count(*) from changed) as done, (select max(mark) from due) as mark"""
+
+
+# Every batch begins with this: the sweep's advisory lock (or the answer that another run holds it), the range's
+# lock_timeout (a claim keeps the session's), and the append-only tables' erasing flag where the sweep needs it.
+_BEGIN_BATCH = f"""select pg_try_advisory_xact_lock({SWEEP_LOCK}, hashtext(%(key)s)) as mine,
+                          set_config('lock_timeout',
+                                     case when %(claim)s then current_setting('lock_timeout') else '{LOCK_WAIT}' end,
+                                     true),
+                          set_config('atelier.erasing', case when %(erasing)s then 'on' else 'off' end, true)"""
+
+
+def _change(sweep: Sweep) -> str:
+    if sweep.anonymise is not None:
+        return f"update {sweep.table} set {sweep.anonymise}"
+    return f"delete from {sweep.table}"
+
+
 def apply_sweep(
-    db: Database, storage: Storage | None, sweep: Sweep, *, cutoff: datetime, now: datetime, batch: int = BATCH
+    db: Database,
+    storage: Storage | None,
+    sweep: Sweep,
+    *,
+    cutoff: datetime,
+    now: datetime,
+    batch: int = BATCH,
+    max_batch: int = MAX_BATCH,
+    batch_seconds: float = BATCH_SECONDS,
 ) -> SweepResult:
-    """Delete or anonymise every row of one sweep that is due at `cutoff`, batch by batch."""
+    """Delete or anonymise every row of one sweep that is due at `cutoff`, batch by batch.
+
+    The first transaction takes at most `batch` rows; the next ones double while a transaction takes under
+    half of `batch_seconds` and halve when one takes longer, never beyond `max_batch` rows (nor under one).
+    `max_batch=batch` gives fixed batches.
+    """
     _check(sweep)
     if sweep.storage_key is not None:
         if storage is None:
             raise ValueError(f"sweep of {sweep.table} deletes storage objects: a Storage is needed")
         return _apply_with_objects(db, storage, sweep, cutoff=cutoff, now=now, batch=min(batch, STORAGE_BATCH))
     result = SweepResult(sweep.rule, sweep.table)
-    # Rows are addressed by ctid: they are locked by the subquery, so their ctid cannot change under us,
-    # and a TID scan saves the primary-key lookups of `where key in (...)`.
-    due = _due(sweep, select="ctid")
-    if sweep.anonymise is not None:
-        statement = f"update {sweep.table} set {sweep.anonymise} where ctid = any(array({due}))"
-    else:
-        statement = f"delete from {sweep.table} where ctid = any(array({due}))"
-    params = {"cutoff": cutoff, "now": now, "limit": batch}
+    ranges = {keyset: _range_statement(sweep, keyset=keyset) for keyset in (False, True)}
+    claims = {keyset: _claim_statement(sweep, keyset=keyset) for keyset in (False, True)}
+    size = max(1, min(batch, max_batch))
+    after: datetime | None = None
+    claim = False  # the next batch claims rows (SKIP LOCKED) instead of taking a range
     for _ in range(MAX_BATCHES):
+        params = {"cutoff": cutoff, "now": now, "limit": size, "after": after}
         started = time.perf_counter()
-        with db.transaction() as conn:
-            if sweep.erasing:
-                conn.execute("set local atelier.erasing = 'on'")
-            done = conn.execute(statement, params).rowcount
-        result.timed(started, done)
-        if done < batch:
+        try:
+            row = _batch(db, sweep, (claims if claim else ranges)[after is not None], params, claim=claim)
+        except LockNotAvailable:  # the range met a row another transaction holds: claim around it
+            if claim:
+                raise  # the session's own lock_timeout, on a table lock: not ours to retry
+            result.longest_batch_seconds = max(result.longest_batch_seconds, time.perf_counter() - started)
+            claim = True
+            continue
+        if row is None:
+            break  # another run is in a batch of this sweep: it goes on until nothing is due
+        done, mark = row
+        took = result.timed(started, done)
+        if claim:
+            if done < size:  # nothing due is left from `after` on but rows another transaction holds
+                break
+            claim, after = False, mark
+        elif mark is None:  # the range reached the cutoff
             break
+        elif done == 0:  # more than `size` due rows share the timestamp `mark`: a range cannot split them
+            claim, after = True, mark
+            continue
+        else:
+            after = mark
+        size = _next_size(size, took, max_batch=max_batch, batch_seconds=batch_seconds)
     return result
+
+
+def _batch(
+    db: Database, sweep: Sweep, statement: str, params: dict[str, Any], *, claim: bool
+) -> tuple[int, datetime | None] | None:
+    """One batch in its own transaction: (rows changed, mark), or None when another run holds the sweep."""
+    with db.transaction() as conn:
+        begun = conn.execute(_BEGIN_BATCH, {"key": sweep.table, "claim": claim, "erasing": sweep.erasing}).fetchone()
+        if not (begun and begun["mine"]):
+            return None
+        row = conn.execute(statement, params).fetchone()
+    return (int(row["done"]), row["mark"]) if row else (0, None)
+
+
+def _next_size(size: int, took: float, *, max_batch: int, batch_seconds: float) -> int:
+    if took < batch_seconds / 2:
+        return min(size * 2, max_batch)
+    if took > batch_seconds:
+        return max(size // 2, 1)
+    return size
 
 
 def _apply_with_objects(

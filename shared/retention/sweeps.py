@@ -7,7 +7,9 @@ Adding a table to retention is one entry here, e.g. for rows that name a storage
 
 (Exports are the exception: `expire-exports` deletes every attempt's archive, so it owns that rule.)
 
-The engine (shared/retention/service.py) turns each entry into bounded, SKIP LOCKED batches. Table, column
+The engine (shared/retention/service.py) turns each entry into bounded batches along `column`'s index (a range,
+or rows claimed SKIP LOCKED around rows others hold), so every swept column needs an index (partial ones that
+match `where` word for word serve best: migration 0032 for jobs). Table, column
 and SQL fragments are constants written here, never input; values always travel as parameters
 (`%(now)s` may be used in `where` and `anonymise`).
 """
@@ -25,7 +27,7 @@ class Sweep:
     rule: str  # a name in config.retention.RULES: how long, and delete or anonymise
     table: str
     column: str  # the timestamp the rule counts from; rows with column < now - keep are due
-    key: str = "id"  # a unique column to claim rows by (an index on `column` keeps batches cheap)
+    key: str = "id"  # a unique column (the storage sweep deletes exactly its marked rows by it)
     where: str = "true"  # further SQL a due row must satisfy (e.g. not anonymised yet, a final status)
     anonymise: str | None = None  # the SET clause, for rules whose outcome is anonymise
     storage_key: str | None = None  # a column naming an object in storage, deleted before its row

@@ -1,0 +1,177 @@
+"""How a retention sweep cuts its work: batch boundaries, batch sizes, rows shared with other transactions,
+two runs at once, and runs repeated. Behaviour only; the speed is bench/retention.py's.
+
+Every test here uses `security_events` (delete) or `security_log` (anonymise), rows timestamped one second
+apart unless a test needs them to share a timestamp.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from config.retention import RULES
+from shared.kit.db import Database
+from shared.retention.service import SWEEP_LOCK, SweepResult, _claim_statement, _range_statement, apply_sweep
+from shared.retention.sweeps import SWEEPS, Sweep
+from tests.support.accounts import make_account
+
+T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
+EVENTS = next(sweep for sweep in SWEEPS if sweep.table == "security_events")
+LOG = next(sweep for sweep in SWEEPS if sweep.table == "security_log")
+NOW = T0 + RULES[EVENTS.rule].keep + timedelta(days=1)
+CUTOFF = NOW - RULES[EVENTS.rule].keep  # T0 + 1 day
+
+
+def _events(db: Database, n: int, *, start: datetime = T0, step: timedelta = timedelta(seconds=1)) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            """insert into security_events (id, at, kind, subject_kind, subject_ref, count, window_start,
+                                            window_seconds)
+               select gen_random_uuid(), %(start)s + (i - 1) * %(step)s, 'auth_failures', 'ip', md5(i::text), 21,
+                      %(start)s, 60
+                 from generate_series(1, %(n)s) as i""",
+            {"start": start, "step": step, "n": n},
+        )
+
+
+def _left(db: Database) -> list[datetime]:
+    with db.transaction() as conn:
+        return [row["at"] for row in conn.execute("select at from security_events order by at").fetchall()]
+
+
+def _sweep(db: Database, **kwargs: Any) -> SweepResult:
+    return apply_sweep(db, None, EVENTS, cutoff=CUTOFF, now=NOW, **kwargs)
+
+
+def test_fixed_batches_take_at_most_their_size_and_stop_at_the_cutoff(db: Database) -> None:
+    _events(db, 25)  # due: T0 .. T0 + 24 s
+    _events(db, 1, start=CUTOFF - timedelta(microseconds=1))  # due by a microsecond
+    _events(db, 2, start=CUTOFF)  # at the cutoff and after it: kept
+    result = _sweep(db, batch=10, max_batch=10)
+    assert (result.items, result.largest_batch, result.batches) == (26, 10, 3)
+    assert _left(db) == [CUTOFF, CUTOFF + timedelta(seconds=1)]
+
+
+def test_a_multiple_of_the_batch_size_ends_without_an_empty_batch(db: Database) -> None:
+    _events(db, 20)
+    result = _sweep(db, batch=10, max_batch=10)
+    assert (result.items, result.batches) == (20, 2)
+    assert _left(db) == []
+
+
+def test_rows_sharing_one_timestamp_are_still_taken_in_bounded_batches(db: Database) -> None:
+    """A range cannot split 25 rows with one timestamp; claimed batches (SKIP LOCKED) do, 10 at a time."""
+    _events(db, 25, step=timedelta(0))
+    _events(db, 3, start=T0 + timedelta(seconds=5))
+    result = _sweep(db, batch=10, max_batch=10)
+    assert (result.items, result.largest_batch) == (28, 10)
+    assert _left(db) == []
+
+
+def test_fast_batches_double_up_to_the_largest_and_slow_ones_halve(db: Database) -> None:
+    _events(db, 100)
+    grown = _sweep(db, batch=2, max_batch=16, batch_seconds=3600)  # every batch is fast
+    assert (grown.items, grown.largest_batch, grown.batches) == (100, 16, 9)  # 2 4 8 16 16 16 16 16 6
+
+    _events(db, 20)
+    shrunk = _sweep(db, batch=8, max_batch=64, batch_seconds=0)  # every batch is slow
+    assert (shrunk.items, shrunk.largest_batch, shrunk.batches) == (20, 8, 9)  # 8 4 2 1 1 1 1 1 1
+
+
+def test_a_row_another_transaction_holds_is_passed_over_without_waiting_and_taken_by_the_next_run(
+    db: Database, database_url: str
+) -> None:
+    _events(db, 40)
+    held_at = T0 + timedelta(seconds=17)
+    with psycopg.connect(database_url) as other:  # e.g. an erasure in progress, holding one due row
+        other.execute("select 1 from security_events where at = %s for update", (held_at,))
+        (result,) = _in_threads(lambda: _sweep(db, batch=100, max_batch=100))
+        assert result.items == 39
+        assert _left(db) == [held_at]
+        other.rollback()
+    assert _sweep(db).items == 1
+    assert _sweep(db).items == 0
+    assert _left(db) == []
+
+
+def test_a_run_finding_another_inside_a_batch_leaves_the_sweep_to_it(db: Database, database_url: str) -> None:
+    _events(db, 30)
+    with psycopg.connect(database_url) as other:  # what a run holds for the length of one of its batches
+        other.execute("select pg_advisory_xact_lock(%s, hashtext('security_events'))", (SWEEP_LOCK,))
+        (result,) = _in_threads(lambda: _sweep(db))
+        assert (result.items, result.batches) == (0, 0)
+        other.rollback()
+    assert _sweep(db).items == 30
+
+
+def test_two_runs_at_once_change_each_row_once(db: Database) -> None:
+    n = 3000
+    _events(db, n)
+    user_id = make_account(db)
+    with db.transaction() as conn:
+        conn.execute(
+            """insert into security_log (user_id, at, ip, user_agent, method, route)
+               select %(user)s, %(at)s + i * interval '1 second', '198.51.100.9', 'agent', 'GET', '/v1/me'
+                 from generate_series(1, %(n)s) as i""",
+            {"user": user_id, "at": T0, "n": n},
+        )
+
+    def run() -> tuple[SweepResult, SweepResult]:
+        return (
+            _sweep(db, batch=25, max_batch=25),
+            apply_sweep(db, None, LOG, cutoff=CUTOFF + timedelta(hours=1), now=NOW, batch=25, max_batch=25),
+        )
+
+    first, second = _in_threads(run, run)
+    assert first[0].items + second[0].items == n
+    assert first[1].items + second[1].items == n
+    assert _left(db) == []
+    with db.transaction() as conn:
+        row = conn.execute(
+            "select count(*) filter (where anonymised_at is null) as left, count(distinct anonymised_at) as stamps, "
+            "count(*) filter (where host(ip) <> '198.51.100.0' or user_agent is not null) as raw from security_log"
+        ).fetchone()
+    assert row == {"left": 0, "stamps": 1, "raw": 0}
+    # Run again: nothing is left to do, and nothing changes.
+    assert (_sweep(db).items, apply_sweep(db, None, LOG, cutoff=CUTOFF + timedelta(hours=1), now=NOW).items) == (0, 0)
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda sweep: sweep.table)
+def test_every_sweep_walks_an_index_not_the_table(db: Database, sweep: Sweep) -> None:
+    """A batch's cost follows the rows it takes, not the table's size: no batch statement reads the whole table
+    (with sequential scans priced out, one still planned means no index serves the sweep)."""
+    params = {"cutoff": NOW, "after": T0, "limit": 1000, "now": NOW}
+    for statement in (_range_statement(sweep, keyset=True), _claim_statement(sweep, keyset=True)):
+        with db.transaction() as conn:
+            conn.execute("set local enable_seqscan = off")
+            plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("explain " + statement, params).fetchall())
+        assert "Seq Scan" not in plan, plan
+
+
+def _in_threads(*fns: Callable[[], Any], timeout: float = 60) -> list[Any]:
+    """Run each function in its own thread, started together; fail if one raises or is still waiting."""
+    results: list[Any] = [None] * len(fns)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(fns))
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = fns[i]()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(fns))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a sweep waited on another transaction"
+    assert not errors, errors
+    return results
