@@ -9,7 +9,7 @@ Adding a table to retention is one entry here, e.g. for rows that name a storage
 
 The engine (shared/retention/service.py) turns each entry into bounded batches along `column`'s index (a range,
 or rows claimed SKIP LOCKED around rows others hold), so every swept column needs an index (partial ones that
-match `where` word for word serve best: migration 0032 for jobs). Table, column
+match `where` word for word serve best: migration 0034 for jobs). Table, column
 and SQL fragments are constants written here, never input; values always travel as parameters
 (`%(now)s` may be used in `where` and `anonymise`).
 """
