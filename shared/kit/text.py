@@ -17,6 +17,9 @@ _FORBIDDEN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # a refusal keeps the field's own stable code.
 _CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
 VISIBLE_TEXT_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+# One-line text (a subject): the same, without tab, newline or carriage return.
+_LINE_CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+VISIBLE_LINE_PATTERN = rf"^[^{_LINE_CONTROL}]*[^\s{_LINE_CONTROL}][^{_LINE_CONTROL}]*$"
 
 
 def has_control_characters(value: str) -> bool:

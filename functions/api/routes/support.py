@@ -21,7 +21,7 @@ from functions.api.schemas import ResponseModel
 from functions.api.screening import judge_uploads
 from shared.kit.errors import NotFound, PayloadTooLarge
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
-from shared.kit.text import VISIBLE_TEXT_PATTERN
+from shared.kit.text import VISIBLE_LINE_PATTERN, VISIBLE_TEXT_PATTERN
 from shared.media.images import (
     CleanImage,
     DecodingBusy,
@@ -54,7 +54,7 @@ REFUSED = "An attachment is not allowed by the content policy; nothing was store
 # refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no control
 # character (shared/kit/text.py: C0 but tab, newline and carriage return; DEL; C1).
 TEXT_PATTERN = VISIBLE_TEXT_PATTERN
-SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": TEXT_PATTERN}
+SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": VISIBLE_LINE_PATTERN}
 MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}
 # Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.
 MAX_FILES: dict[str, Any] = {"json_schema_extra": {"maxItems": MAX_ATTACHMENTS}}
