@@ -340,7 +340,12 @@ class DenialMonitorMiddleware:
                 status = int(message["status"])
             await send(message)
 
+        api = scope.get("app")
         await self.app(scope, receive, send_recording)
+        if scope.get("app") is not api:
+            # A mounted app answered (the local stack's web app: its /auth/* belong to the page's origin, which in
+            # production is another function, with no denial monitor): not the API's to count.
+            return
         route = route_template(scope)
         kind: Kind
         if status == 401:
