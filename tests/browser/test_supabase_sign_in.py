@@ -77,6 +77,10 @@ def test_google_sign_in_with_pkce_then_the_token_is_refreshed_before_it_expires(
     tab.open("studio")
     page.get_by_role("region", name="Cookie choices").get_by_role("button", name="Reject optional").click()
     page.get_by_role("button", name="Continue with Google").click()
+    # Each step seen at the fake, so a failure says which one did not happen (a failure once in CI ended on the
+    # sign-in page with no error shown and no way to tell whether the page ever left for Google).
+    _wait_for(auth, "GET", "/auth/v1/authorize", page)
+    _wait_for(auth, "POST", "/auth/v1/token?grant_type=pkce", page)
     # Back from Google: the code was exchanged (the fake checked the verifier against the challenge) and
     # the API accepted the Supabase token: the person is asked to finish onboarding.
     expect(page.get_by_label("Date of birth")).to_be_visible()
@@ -104,6 +108,14 @@ def test_google_sign_in_with_pkce_then_the_token_is_refreshed_before_it_expires(
     assert fake.refreshes == 2
     assert _session_cookie(page)["value"] == "refresh-3"
     assert _script_readable(page) == ""
+
+
+def _wait_for(auth: Loopback, method: str, path: str, page: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not any(r.method == method and r.path.startswith(path) for r in auth.requests):
+        seen = [f"{r.method} {r.path.split('?')[0]}" for r in auth.requests]
+        assert time.monotonic() < deadline, f"no {method} {path} at Supabase Auth; it saw {seen}; page at {page.url}"
+        page.wait_for_timeout(100)
 
 
 def _script_readable(page: Any) -> str:
