@@ -299,18 +299,24 @@ QWEN_SPECIAL_TOKENS = (
 )
 
 
-def _qwen_tokenizer() -> Any:
+def _byte_level_tokenizer(specials: tuple[str, ...], max_length: int, **names: str) -> Any:
+    """A Qwen2 byte-level tokenizer with no merges: every byte one token, then `specials`, all but the first
+    registered as special, so the template's markers stay one token each instead of being split into bytes.
+    `names`: the pad/eos token names where a pipeline reads them."""
     from transformers import Qwen2Tokenizer
 
     vocab: dict[str, int] = {}
     for char in _byte_chars():
         vocab.setdefault(char, len(vocab))
-    for token in QWEN_SPECIAL_TOKENS:
+    for token in specials:
         vocab[token] = len(vocab)
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=2048)
-    # Special, so the template's markers stay one token each instead of being split into bytes.
-    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:])})
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=max_length, **names)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(specials[1:])})
     return tokenizer
+
+
+def _qwen_tokenizer() -> Any:
+    return _byte_level_tokenizer(QWEN_SPECIAL_TOKENS, 2048)
 
 
 def _qwen_text_encoder(tokenizer: Any) -> Any:
@@ -408,16 +414,8 @@ KLEIN_TEXT_WIDTH = 16
 
 
 def _qwen3_tokenizer() -> Any:
-    from transformers import Qwen2Tokenizer
-
-    vocab: dict[str, int] = {}
-    for char in _byte_chars():
-        vocab.setdefault(char, len(vocab))
-    for token in QWEN3_SPECIAL_TOKENS:
-        vocab[token] = len(vocab)
     special = {"pad_token": "<|endoftext|>", "eos_token": "<|im_end|>"}  # token names, not secrets
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], model_max_length=1024, **special)
-    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN3_SPECIAL_TOKENS[1:])})
+    tokenizer = _byte_level_tokenizer(QWEN3_SPECIAL_TOKENS, 1024, **special)
     tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
     return tokenizer
 
