@@ -33,6 +33,7 @@ from shared.retention.service import (
 from shared.retention.sweeps import PENDING, SWEEPS, Sweep
 from tests.support.accounts import make_account
 from tests.support.jobs import job_row
+from tests.support.threads import run_together
 
 T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -330,27 +331,6 @@ def test_trashed_images_are_purged_with_their_objects_after_30_days(db: Database
 # --- two runs at once ---------------------------------------------------------------------------------
 
 
-def _together(*fns: Callable[[], Any]) -> list[Any]:
-    results: list[Any] = [None] * len(fns)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(fns))
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fns[i]()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
-
-
 def test_two_concurrent_runs_process_each_item_once(db: Database, tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "storage")
     user_id = make_account(db)
@@ -372,7 +352,7 @@ def test_two_concurrent_runs_process_each_item_once(db: Database, tmp_path: Path
     sweeps = [*SWEEPS, EXPORTS]
     now = T0 + 200 * DAY
 
-    reports = _together(
+    reports = run_together(
         lambda: enforce_retention(db, storage, now=now, sweeps=sweeps, batch=50),
         lambda: enforce_retention(db, storage, now=now, sweeps=sweeps, batch=50),
     )
@@ -443,7 +423,7 @@ def test_inactive_accounts_are_handed_to_erasure_once_by_concurrent_runs(db: Dat
         return len(ids)
 
     now = T0 + RULES["relationship_plus_3_years"].keep + DAY
-    results = _together(
+    results = run_together(
         lambda: hand_over_inactive_accounts(db, now=now, schedule_erasure=schedule, batch=4),
         lambda: hand_over_inactive_accounts(db, now=now, schedule_erasure=schedule, batch=4),
     )

@@ -7,8 +7,6 @@ apart unless a test needs them to share a timestamp.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +18,7 @@ from shared.kit.db import Database
 from shared.retention.service import SWEEP_LOCK, SweepResult, _claim_statement, _range_statement, apply_sweep
 from shared.retention.sweeps import SWEEPS, Sweep
 from tests.support.accounts import make_account
+from tests.support.threads import run_together
 
 T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 EVENTS = next(sweep for sweep in SWEEPS if sweep.table == "security_events")
@@ -91,7 +90,7 @@ def test_a_row_another_transaction_holds_is_passed_over_without_waiting_and_take
     held_at = T0 + timedelta(seconds=17)
     with psycopg.connect(database_url) as other:  # e.g. an erasure in progress, holding one due row
         other.execute("select 1 from security_events where at = %s for update", (held_at,))
-        (result,) = _in_threads(lambda: _sweep(db, batch=100, max_batch=100))
+        (result,) = run_together(lambda: _sweep(db, batch=100, max_batch=100), timeout=60)
         assert result.items == 39
         assert _left(db) == [held_at]
         other.rollback()
@@ -104,7 +103,7 @@ def test_a_run_finding_another_inside_a_batch_leaves_the_sweep_to_it(db: Databas
     _events(db, 30)
     with psycopg.connect(database_url) as other:  # what a run holds for the length of one of its batches
         other.execute("select pg_advisory_xact_lock(%s, hashtext('security_events'))", (SWEEP_LOCK,))
-        (result,) = _in_threads(lambda: _sweep(db))
+        (result,) = run_together(lambda: _sweep(db), timeout=60)
         assert (result.items, result.batches) == (0, 0)
         other.rollback()
     assert _sweep(db).items == 30
@@ -128,7 +127,7 @@ def test_two_runs_at_once_change_each_row_once(db: Database) -> None:
             apply_sweep(db, None, LOG, cutoff=CUTOFF + timedelta(hours=1), now=NOW, batch=25, max_batch=25),
         )
 
-    first, second = _in_threads(run, run)
+    first, second = run_together(run, run, timeout=60)
     assert first[0].items + second[0].items == n
     assert first[1].items + second[1].items == n
     assert _left(db) == []
@@ -152,26 +151,3 @@ def test_every_sweep_walks_an_index_not_the_table(db: Database, sweep: Sweep) ->
             conn.execute("set local enable_seqscan = off")
             plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("explain " + statement, params).fetchall())
         assert "Seq Scan" not in plan, plan
-
-
-def _in_threads(*fns: Callable[[], Any], timeout: float = 60) -> list[Any]:
-    """Run each function in its own thread, started together; fail if one raises or is still waiting."""
-    results: list[Any] = [None] * len(fns)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(fns))
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fns[i]()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(fns))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-    assert not any(thread.is_alive() for thread in threads), "a sweep waited on another transaction"
-    assert not errors, errors
-    return results
