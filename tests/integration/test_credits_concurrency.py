@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,38 +16,33 @@ from shared.kit.db import Database
 from shared.kit.db.database import Connection, connect_kwargs
 from shared.kit.errors import AtelierError, HoldAlreadyResolved, InsufficientCredits
 from tests.support.accounts import make_account
+from tests.support.threads import run_together
 
 T = TypeVar("T")
 
 
 def _race(database_url: str, workers: list[Callable[[Connection], T]]) -> list[T | AtelierError]:
-    """Run each worker in its own thread and transaction, all released at once by a barrier."""
+    """Run each worker in its own thread and transaction, all released at once; a domain error is its result,
+    anything else (a deadlock, a constraint error) fails the test."""
     connections: list[Connection] = [psycopg.connect(database_url, **connect_kwargs()) for _ in workers]
-    barrier = threading.Barrier(len(workers))
-    results: list[T | AtelierError | None] = [None] * len(workers)
-    failures: list[BaseException] = []
 
-    def run(index: int) -> None:
-        conn = connections[index]
-        try:
-            barrier.wait(timeout=30)
-            with conn.transaction():
-                results[index] = workers[index](conn)
-        except AtelierError as exc:
-            results[index] = exc
-        except BaseException as exc:  # surfaced below: a deadlock or a constraint error fails the test
-            failures.append(exc)
+    def in_transaction(conn: Connection, worker: Callable[[Connection], T]) -> Callable[[], T | AtelierError]:
+        def run() -> T | AtelierError:
+            try:
+                with conn.transaction():
+                    return worker(conn)
+            except AtelierError as exc:
+                return exc
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for conn in connections:
-        conn.close()
-    assert not failures, failures
+        return run
+
+    try:
+        results = run_together(*(in_transaction(c, w) for c, w in zip(connections, workers, strict=True)), timeout=60)
+    finally:
+        for conn in connections:
+            conn.close()
     assert all(result is not None for result in results)
-    return [result for result in results if result is not None]
+    return results
 
 
 def _outcomes(results: list[object]) -> Counter[str]:

@@ -8,9 +8,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +42,7 @@ from tests.support.accounts import make_account
 from tests.support.jobs import job_row
 from tests.support.loopback import Reply, loopback_server
 from tests.support.people import onboard, person, rows_mentioning
+from tests.support.threads import run_together
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -342,39 +341,18 @@ def test_export_writes_a_version_for_a_training_job(world: World, tmp_path: Path
         service.check_version("../users")
 
 
-def _together(*calls: Callable[[], int]) -> list[int]:
-    start = threading.Barrier(len(calls))
-    results: list[int] = [0] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call: Callable[[], int]) -> None:
-        start.wait()
-        try:
-            results[index] = call()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
-
-
 def test_two_builds_and_two_purges_at_once_agree(world: World) -> None:
     for name in ("ada", "bob", "cy"):
         world.account(name)
         world.output(f"{name}-1", name)
         world.output(f"{name}-2", name)
-    added = _together(lambda: world.build("v1"), lambda: world.build("v1"))
+    added = run_together(lambda: world.build("v1"), lambda: world.build("v1"))
     assert sorted(added) == [0, 6]
     assert world.refs("v1") == world.expected(*(f"{n}-{i}" for n in ("ada", "bob", "cy") for i in (1, 2)))
     assert len(world.manifest("v1")) == 6
     with world.db.transaction() as conn:
         rights.set_preferences(conn, world.users["ada"], PreferenceChange(service_improvement=False), now=NOW)
-    removed = _together(world.purge, world.purge)
+    removed = run_together(world.purge, world.purge)
     assert sum(removed) == 2
     assert world.refs("v1") == world.expected("bob-1", "bob-2", "cy-1", "cy-2")
     assert len(world.manifest("v1")) == 4

@@ -8,10 +8,9 @@ import hashlib
 import hmac
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from shared.credits import service as credits
 from shared.kit.db import Database
 from tests.support import polar as fx
 from tests.support.accounts import make_account
+from tests.support.threads import run_together
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,18 +186,11 @@ def test_concurrent_deliveries_grant_once(hook_settings: Settings, db: Database)
     body = fx.encode(envelope)
     # Half the threads share a webhook-id, the others each bring a new one, all for the same order.
     headers = [fx.sign(body, fx.NEW_SECRET, webhook_id="msg_shared" if n % 2 else f"msg_{n}") for n in range(12)]
-    statuses: list[int] = []
-    barrier = threading.Barrier(len(headers))
 
-    def deliver(h: dict[str, str]) -> None:
-        barrier.wait()
-        statuses.append(handle_polar_delivery(db, hook_settings, body, h).status_code)
+    def deliver(h: dict[str, str]) -> Callable[[], int]:
+        return lambda: handle_polar_delivery(db, hook_settings, body, h).status_code
 
-    threads = [threading.Thread(target=deliver, args=(h,)) for h in headers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_together(*(deliver(h) for h in headers))
     assert statuses == [200] * 12
     assert count(db, "credit_grants") == 1
     assert count(db, "billing_webhook_inbox") == 7
@@ -469,18 +462,11 @@ def test_concurrent_refund_deliveries_revoke_each_share_once(hook_settings: Sett
         fx.encode(fx.event("refund.updated", fx.refund(order_id=envelope["data"]["id"], amount=250))) for _ in range(4)
     ]
     deliveries = [(body, fx.sign(body, fx.NEW_SECRET)) for body in bodies for _ in range(2)]  # each refund twice
-    barrier = threading.Barrier(len(deliveries))
-    statuses: list[int] = []
 
-    def deliver(body: bytes, headers: dict[str, str]) -> None:
-        barrier.wait()
-        statuses.append(handle_polar_delivery(db, hook_settings, body, headers).status_code)
+    def deliver(body: bytes, headers: dict[str, str]) -> Callable[[], int]:
+        return lambda: handle_polar_delivery(db, hook_settings, body, headers).status_code
 
-    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = run_together(*(deliver(*d) for d in deliveries))
     assert statuses == [200] * 8
     assert _revoked(db) == [25, 25, 25, 25]
     assert available(db, user) == 0

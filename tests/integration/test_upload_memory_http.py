@@ -7,8 +7,7 @@ Each decode reserves its estimated peak first: no room within `ATELIER_DECODE_WA
 from __future__ import annotations
 
 import io
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from shared.kit.db import Database
 from shared.media.decoding import process_budget
 from tests.support import images
 from tests.support.media_app import MediaApp, media_app
+from tests.support.threads import run_together
 from tests.support.tokens import HS256_SECRET
 
 
@@ -93,19 +93,11 @@ def test_a_support_attachment_waits_for_the_same_budget(media: MediaApp) -> None
 def test_concurrent_large_uploads_all_succeed_or_get_a_clear_503_never_a_500(media: MediaApp) -> None:
     ada = media.member("ada@example.com")
     bodies = [_webp(1024), images.plain("PNG", (1000, 1000)), images.plain("JPEG", (1000, 1000))] * 3
-    answers: list[tuple[int, str | None, str | None]] = []
-    gate = threading.Barrier(len(bodies))
 
-    def upload(body: bytes) -> None:
-        gate.wait()
-        answers.append(_upload(media, ada.headers, body))
+    def upload(body: bytes) -> Callable[[], tuple[int, str | None, str | None]]:
+        return lambda: _upload(media, ada.headers, body)
 
-    threads = [threading.Thread(target=upload, args=(body,)) for body in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    answers: list[tuple[int, str | None, str | None]] = run_together(*(upload(body) for body in bodies))
     assert len(answers) == len(bodies)
     for status, code, retry_after in answers:
         assert status in (201, 503), (status, code)
