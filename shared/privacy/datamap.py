@@ -219,7 +219,9 @@ TABLES: tuple[TableEntry, ...] = (
         retention="relationship_plus_3_years",
         erasure=Erasure.DELETE,
         personal_columns=("body",),
-        contact_match=f"ticket_id in (select id from support_tickets where {CONTACT_TICKET})",
+        # `= any(array(...))`, not `in (select ...)`: the export ORs this with `user_id = ...`, and an OR with a
+        # sub-select read every message; the array is found once and both halves use their index.
+        contact_match=f"ticket_id = any(array(select id from support_tickets where {CONTACT_TICKET}))",
         address_match=f"ticket_id in (select id from support_tickets where {CONTACT_ADDRESS})",
     ),
     TableEntry(

@@ -26,7 +26,9 @@ from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from shared.media.storage import LocalStorage
 from shared.privacy import erasure, exports
+from shared.privacy.datamap import TABLES
 from shared.retention.service import enforce_retention
+from tests.support.accounts import make_account
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 SHAPE = Shape.scaled(0.01)  # 1,000 accounts, 10,000 jobs, ~10,000 media rows, ~23,000 ledger rows
@@ -175,3 +177,61 @@ def test_references_into_media_and_jobs_are_indexed(database_url: str) -> None:
     assert keys, "no foreign key into media or jobs found"
     missing = [f"{row['tbl']}.{row['col']}" for row in keys if (row["tbl"], row["col"]) not in indexed]
     assert not missing, f"foreign keys into media/jobs without an index: {missing}"
+
+
+def test_every_data_map_owner_column_leads_an_index(database_url: str) -> None:
+    """Export, erasure and the account row's cascade read each user-linked table by its data-map owner column
+    (`where user_id = ...`): without an index leading with that column each is a sequential scan of the whole table,
+    whose cost grows with every account's rows rather than with this one's. A partial index serves only if its
+    predicate is the column's own `is not null` (which the equality implies)."""
+    owners = {(item.table, item.subject_column) for item in TABLES if item.subject_column is not None}
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        indexed = {
+            (row["tbl"], row["col"])
+            for row in conn.execute(
+                """select i.indrelid::regclass::text as tbl, a.attname as col,
+                          pg_get_expr(i.indpred, i.indrelid) as predicate
+                     from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+                    where i.indisvalid"""
+            ).fetchall()
+            if row["predicate"] is None or row["predicate"] == f"({row['col']} IS NOT NULL)"
+        }
+    missing = sorted(f"{table}.{column}" for table, column in owners - indexed)
+    assert not missing, f"data-map owner columns that lead no index: {missing}"
+
+
+def test_export_and_erasure_read_no_user_table_whole(tmp_path: Path, database_url: str) -> None:
+    """Every statement an account's export and erasure really run, planned with sequential scans priced out: one that
+    still reads a data-map table whole has no index that can serve it (no owner index, or a condition shaped so that
+    none applies, like an OR with a sub-select), and would cost every account's rows at any size."""
+    database = Database(database_url, min_size=1, max_size=2, connection_class=RecordingConnection).open()
+    try:
+        user = make_account(database)
+        storage = LocalStorage(tmp_path / "objects")
+        now = datetime.now(UTC)
+        with database.transaction() as conn:
+            export, _ = exports.request_export(conn, user, now=now)
+        with recorded() as statements:
+            exports.build_exports(database, storage, now=now, days=7, ids=[export.id])
+            with database.transaction() as conn:
+                erasure.request_erasure(conn, user, now=now, grace_days=0)
+            processors = erasure.Processors(storage=storage, auth=_NoAuth())
+            assert erasure.run_erasures(database, processors, now=now + timedelta(seconds=1)) == 1
+    finally:
+        database.close()
+    user_tables = {item.table for item in TABLES}
+    failures: list[str] = []
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        conn.execute("set enable_seqscan = off")
+        for statement, params in statements:
+            if not _explainable(statement):
+                continue
+            whole = {
+                table
+                for kind, table, _index in scans(plan_of(conn, statement, params, analyze=False))
+                if kind == "Seq Scan" and table in user_tables
+            }
+            if whole:
+                failures.append(f"{sorted(whole)} read whole by {' '.join(statement.split())[:200]}")
+    assert statements, "no statement was captured"
+    assert not failures, "\n".join(failures)
