@@ -89,9 +89,24 @@ class ArchiveStats:
     datasets: dict[str, int] = field(default_factory=dict)  # dataset version → this account's images in it
 
 
-def _rows(conn: Connection, entry: TableEntry, user_id: UUID) -> Iterator[dict[str, Any]]:
+def _derived_columns(conn: Connection) -> dict[str, frozenset[str]]:
+    """Each table's stored generated columns (credit_grant_state.live = remaining > 0, kept for an index): the
+    database's bookkeeping, made from columns of the same row that the export carries, so left out of it."""
+    found: dict[str, set[str]] = {}
+    for row in conn.execute(
+        """select c.relname as tbl, a.attname as col from pg_attribute a join pg_class c on c.oid = a.attrelid
+            where c.relnamespace = 'public'::regnamespace and a.attgenerated <> '' and a.attnum > 0
+              and not a.attisdropped"""
+    ).fetchall():
+        found.setdefault(row["tbl"], set()).add(row["col"])
+    return {table: frozenset(columns) for table, columns in found.items()}
+
+
+def _rows(
+    conn: Connection, entry: TableEntry, user_id: UUID, leave_out: frozenset[str] = frozenset()
+) -> Iterator[dict[str, Any]]:
     """Every row of one table for this user (and, where the map says so, rows tied to the account by a proven
-    link: never rows that merely name its address), through a server-side cursor."""
+    link: never rows that merely name its address), through a server-side cursor, without the `leave_out` columns."""
     assert entry.subject_column is not None  # noqa: S101 - exportable_tables() filtered these
     condition = sql.SQL("{column} = %(uid)s").format(column=sql.Identifier(entry.subject_column))
     if entry.contact_match:  # a constant of the data map, never input; the account id is a parameter
@@ -103,7 +118,11 @@ def _rows(conn: Connection, entry: TableEntry, user_id: UUID) -> Iterator[dict[s
         cur.itersize = CURSOR_ROWS
         # Sent as an untyped literal, so Postgres reads it as the column's type (uuid, or text for external ids).
         cur.execute(query, {"uid": str(user_id)})
-        yield from cur
+        if not leave_out:
+            yield from cur
+            return
+        for row in cur:
+            yield {column: value for column, value in row.items() if column not in leave_out}
 
 
 @dataclass
@@ -115,12 +134,14 @@ class _Writer:
     user_id: UUID
     stats: ArchiveStats
     dataset_key: bytes = b""  # finds this account's items in the dataset link table (and only theirs)
+    derived: dict[str, frozenset[str]] = field(default_factory=dict)  # table → generated columns, left out
 
     def tables(self, db: Database) -> None:
         """All categories from one consistent snapshot. The transaction only reads and writes to local disk;
         no remote call happens inside it."""
         with db.transaction() as conn:
             conn.execute("set transaction isolation level repeatable read, read only")
+            self.derived = _derived_columns(conn)
             for category in Category:
                 self.category(conn, category)
             self.stats.datasets = versions_holding(conn, key=self.dataset_key, user_id=self.user_id)
@@ -137,7 +158,7 @@ class _Writer:
                 head = _json(about)[:-1]  # reopen the object to append "rows"
                 out.write(f'{"," if index else ""}\n{_json(entry.table)}: {head}, "rows": [')
                 count = 0
-                for row in _rows(conn, entry, self.user_id):
+                for row in _rows(conn, entry, self.user_id, self.derived.get(entry.table, frozenset())):
                     out.write(f"{',' if count else ''}\n{_json(row)}")
                     count += 1
                 out.write("]}")

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from config.settings import Settings
 from shared.accounts.auth_admin import SupabaseAuthAdmin
+from shared.credits import service as credits
 from shared.kit.db import Database
 from shared.media import service as media
 from shared.media.storage import FILES_PATH, LocalStorage, SignedUrlExpired, StorageUnavailable, SupabaseStorage
@@ -393,6 +394,45 @@ def test_a_table_and_a_prefix_added_to_the_data_map_are_exported_without_code_ch
     # And the real map, which lacks the entry, leaves it out: the map is what drives the export.
     plain = write_archive(local.db, local.storage, ada.id, tmp_path / "y.zip", generated_at=datetime.now(UTC))
     assert "scratch_moodboards" not in plain.rows
+
+
+def test_columns_the_database_derives_are_left_out(local: MediaApp, tmp_path: Path) -> None:
+    """A stored generated column (credit_grant_state.live = remaining > 0, kept for an index) is the database's
+    bookkeeping, not the person's data: its row's own columns, which the export carries, are what it is made from."""
+    ada = user("ada@example.com")
+    _onboard(local, ada)
+    with local.db.transaction() as conn:
+        credits.grant(conn, user_id=ada.id, amount=5, kind="purchase", source_ref="order-derived", expires_at=None)
+        conn.execute(
+            """create table scratch_boards (id serial primary key, owner uuid not null references accounts (id),
+                   title text not null, title_length integer generated always as (length(title)) stored)"""
+        )
+        conn.execute("insert into scratch_boards (owner, title) values (%s, 'foxes')", (ada.id,))
+        derived = {
+            (row["tbl"], row["col"])
+            for row in conn.execute(
+                """select c.relname as tbl, a.attname as col from pg_attribute a join pg_class c on c.oid = a.attrelid
+                    where c.relnamespace = 'public'::regnamespace and a.attgenerated <> '' and a.attnum > 0"""
+            ).fetchall()
+        }
+    assert ("credit_grant_state", "live") in derived
+    entry = TableEntry(
+        "scratch_boards", "owner", Category.MEDIA, "boards", LegalBasis.CONTRACT, "relationship", Erasure.DELETE
+    )
+    path = tmp_path / "x.zip"
+    write_archive(
+        local.db, local.storage, ada.id, path, generated_at=datetime.now(UTC), data_map=DataMap(tables=(*TABLES, entry))
+    )
+    archive = zipfile.ZipFile(path)
+    exported = {
+        table: content["rows"]
+        for category in Category
+        for table, content in json.loads(archive.read(category_file(category)))["tables"].items()
+    }
+    assert [row["remaining"] for row in exported["credit_grant_state"] if row["amount"] == 5] == [5]
+    assert [row["title"] for row in exported["scratch_boards"]] == ["foxes"]
+    leaked = sorted({(table, column) for table, rows in exported.items() for row in rows for column in row} & derived)
+    assert not leaked, f"derived columns in the export: {leaked}"
 
 
 def test_each_export_is_a_rights_request_due_in_a_month_and_completed_when_ready(
