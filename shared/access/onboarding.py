@@ -35,13 +35,9 @@ def block_hash(settings: Settings, user_id: UUID) -> str:
     return hmac.new(_salt(settings), str(user_id).encode(), hashlib.sha256).hexdigest()
 
 
-# Blocked after an under-13 refusal: a live block of the id's hash (the statement binds %(block_hash)s).
+# Blocked after an under-13 refusal: a live block of the id's hash (the statement binds %(block_hash)s); the caller's
+# standing (shared/access/standing.py) asks it with the account's other flags in one statement.
 BLOCKED_SQL = "exists (select 1 from blocked_signups b where b.subject_hash = %(block_hash)s and b.expires_at > now())"
-
-
-def is_blocked(conn: Connection, settings: Settings, user_id: UUID) -> bool:
-    row = conn.execute(f"select {BLOCKED_SQL} as blocked", {"block_hash": block_hash(settings, user_id)}).fetchone()
-    return bool(row and row["blocked"])
 
 
 def purge_expired_blocks(conn: Connection) -> int:
