@@ -69,23 +69,36 @@ def _by_email(conn: Connection, email: str) -> Account:
     return matches[0]
 
 
-def _on_account(email: str, action: Callable[[Connection, Account], str]) -> int:
-    """Open the database, find the account with this email, run `action` on it in one transaction, close; print
-    what the action answers, or the refusal's code and message (exit 2)."""
+def _in_transaction(work: Callable[[Connection], str | None], *, malformed: str | None = None) -> int:
+    """Open the database, run `work` in one transaction, close; print what it answers once committed (a listing
+    prints its own lines and answers None). A refusal prints its code and message, and a malformed id (ValueError)
+    the `malformed` line where the verb takes one: exit 2 either way."""
     from shared.kit.db import open_database
     from shared.kit.errors import AtelierError
 
     db = open_database(_settings())
     try:
         with db.transaction() as conn:
-            said = action(conn, _by_email(conn, email))
+            said = work(conn)
     except AtelierError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except ValueError:
+        if malformed is None:
+            raise
+        print(malformed, file=sys.stderr)
+        return 2
     finally:
         db.close()
-    print(said)
+    if said is not None:
+        print(said)
     return 0
+
+
+def _on_account(email: str, action: Callable[[Connection, Account], str]) -> int:
+    """Find the account with this email and run `action` on it in one transaction (`_in_transaction`): print what
+    the action answers, or the refusal's code and message (exit 2)."""
+    return _in_transaction(lambda conn: action(conn, _by_email(conn, email)))
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -465,8 +478,6 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     """The rights-requests register: list (overdue), log an emailed request, extend once, complete, refuse."""
     from uuid import UUID
 
-    from shared.kit.db import open_database
-    from shared.kit.errors import AtelierError
     from shared.privacy import requests
 
     now = datetime.now(UTC)
@@ -480,30 +491,23 @@ def cmd_privacy(args: argparse.Namespace) -> int:
             return _request_line(request)
 
         return _on_account(args.email, log)
-    db = open_database(_settings())
-    try:
-        with db.transaction() as conn:
-            if args.privacy_verb == "requests":
-                found = requests.list_requests(
-                    conn, now=now, overdue=args.overdue, status=args.status, limit=args.limit
-                )
-                for request in found:
-                    _print_request(request)
-                print(f"{len(found)} request(s){' overdue' if args.overdue else ''}")
-                return 0
-            if args.privacy_verb == "extend":
-                request = requests.extend_request(conn, UUID(args.id), reason=args.reason, now=now)
-            elif args.privacy_verb == "complete":
-                request = requests.complete_request(conn, UUID(args.id), now=now, actor="operator")
-            else:
-                request = requests.refuse_request(conn, UUID(args.id), now=now)
-    except AtelierError as exc:
-        print(f"{exc.code}: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
-    _print_request(request)
-    return 0
+
+    def register(conn: Connection) -> str | None:
+        if args.privacy_verb == "requests":
+            found = requests.list_requests(conn, now=now, overdue=args.overdue, status=args.status, limit=args.limit)
+            for request in found:
+                _print_request(request)
+            print(f"{len(found)} request(s){' overdue' if args.overdue else ''}")
+            return None
+        if args.privacy_verb == "extend":
+            request = requests.extend_request(conn, UUID(args.id), reason=args.reason, now=now)
+        elif args.privacy_verb == "complete":
+            request = requests.complete_request(conn, UUID(args.id), now=now, actor="operator")
+        else:
+            request = requests.refuse_request(conn, UUID(args.id), now=now)
+        return _request_line(request)
+
+    return _in_transaction(register)
 
 
 def _add_privacy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -716,8 +720,6 @@ def cmd_moderation(args: argparse.Namespace) -> int:
     """The moderation desk: the queue, takedown/restore of an image, suspend/unsuspend of an account (audited)."""
     from uuid import UUID
 
-    from shared.kit.db import open_database
-    from shared.kit.errors import AtelierError
     from shared.trust import queue, suspension, takedown
 
     if args.moderation_verb == "suspend":
@@ -734,38 +736,29 @@ def cmd_moderation(args: argparse.Namespace) -> int:
             return f"{'unsuspended' if change.changed else 'not suspended'}: account {change.account_id}"
 
         return _on_account(args.email, unsuspend)
-    db = open_database(_settings())
-    try:
-        with db.transaction() as conn:
-            if args.moderation_verb == "queue":
-                items = queue.queue(conn, limit=args.limit)
-                links = _review_links([item.storage_key for item in items]) if args.links else {}
-                for item in items:
-                    score = f"{item.top_score:.2f}" if item.top_score is not None else "-"
-                    print(
-                        f"{item.last_signal_at.isoformat(timespec='seconds')}  {item.media_id}  "
-                        f"reports={item.reports} ({','.join(item.reasons) or '-'})  flags={item.flags} "
-                        f"top_score={score}  {'public' if item.public else 'private'}"
-                    )
-                    if item.storage_key in links:
-                        print(f"    review: {links[item.storage_key]}")
-                print(f"{len(items)} item(s) to review")
-                return 0
-            if args.moderation_verb == "takedown":
-                change = takedown.takedown(conn, UUID(args.media_id), reason=args.reason)
-                print(f"{'taken down' if change.changed else 'already taken down'}: {change.media_id}")
-            else:
-                change = takedown.restore(conn, UUID(args.media_id))
-                print(f"{'restored' if change.changed else 'not taken down'}: {change.media_id}")
-    except AtelierError as exc:
-        print(f"{exc.code}: {exc.message}", file=sys.stderr)
-        return 2
-    except ValueError:
-        print("MEDIA_ID must be an image id (a UUID)", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
-    return 0
+
+    def desk(conn: Connection) -> str | None:
+        if args.moderation_verb == "queue":
+            items = queue.queue(conn, limit=args.limit)
+            links = _review_links([item.storage_key for item in items]) if args.links else {}
+            for item in items:
+                score = f"{item.top_score:.2f}" if item.top_score is not None else "-"
+                print(
+                    f"{item.last_signal_at.isoformat(timespec='seconds')}  {item.media_id}  "
+                    f"reports={item.reports} ({','.join(item.reasons) or '-'})  flags={item.flags} "
+                    f"top_score={score}  {'public' if item.public else 'private'}"
+                )
+                if item.storage_key in links:
+                    print(f"    review: {links[item.storage_key]}")
+            print(f"{len(items)} item(s) to review")
+            return None
+        if args.moderation_verb == "takedown":
+            change = takedown.takedown(conn, UUID(args.media_id), reason=args.reason)
+            return f"{'taken down' if change.changed else 'already taken down'}: {change.media_id}"
+        change = takedown.restore(conn, UUID(args.media_id))
+        return f"{'restored' if change.changed else 'not taken down'}: {change.media_id}"
+
+    return _in_transaction(desk, malformed="MEDIA_ID must be an image id (a UUID)")
 
 
 def _moderation_appeals(args: argparse.Namespace) -> int:
@@ -773,36 +766,25 @@ def _moderation_appeals(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from uuid import UUID
 
-    from shared.kit.db import open_database
-    from shared.kit.errors import AtelierError
     from shared.support import appeals
 
-    db = open_database(_settings())
-    try:
-        with db.transaction() as conn:
-            if args.moderation_verb == "appeals":
-                found = appeals.list_appeals(conn, undecided_only=not args.all, limit=args.limit)
-                for appeal in found:
-                    print(appeals.line(appeal))
-                print(f"{len(found)} appeal(s){'' if args.all else ' waiting for a decision'}")
-                return 0
-            decided = appeals.decide(
-                conn,
-                UUID(args.ticket_id),
-                outcome="restored" if args.restore else "confirmed",
-                note=args.note,
-                now=datetime.now(UTC),
-            )
-            print(f"{decided.outcome}: appeal {decided.ticket_id} (decision {decided.decision_id}); the person is told")
-    except AtelierError as exc:
-        print(f"{exc.code}: {exc.message}", file=sys.stderr)
-        return 2
-    except ValueError:
-        print("TICKET_ID must be an appeal's ticket id (a UUID)", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
-    return 0
+    def review(conn: Connection) -> str | None:
+        if args.moderation_verb == "appeals":
+            found = appeals.list_appeals(conn, undecided_only=not args.all, limit=args.limit)
+            for appeal in found:
+                print(appeals.line(appeal))
+            print(f"{len(found)} appeal(s){'' if args.all else ' waiting for a decision'}")
+            return None
+        decided = appeals.decide(
+            conn,
+            UUID(args.ticket_id),
+            outcome="restored" if args.restore else "confirmed",
+            note=args.note,
+            now=datetime.now(UTC),
+        )
+        return f"{decided.outcome}: appeal {decided.ticket_id} (decision {decided.decision_id}); the person is told"
+
+    return _in_transaction(review, malformed="TICKET_ID must be an appeal's ticket id (a UUID)")
 
 
 def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

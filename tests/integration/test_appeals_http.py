@@ -101,6 +101,9 @@ def test_a_takedown_is_appealed_restored_and_the_person_told(
     twice = _deploy(database_url, tmp_path, "moderation", "appeal-decide", ticket["id"], "--confirm", "--note", "x")
     assert twice.returncode == 2
     assert "appeal_already_decided" in twice.stderr
+    malformed = _deploy(database_url, tmp_path, "moderation", "appeal-decide", "not-an-id", "--confirm", "--note", "x")
+    assert malformed.returncode == 2
+    assert "TICKET_ID must be an appeal's ticket id (a UUID)" in malformed.stderr
     assert "0 appeal(s) waiting" in _deploy(database_url, tmp_path, "moderation", "appeals").stdout
 
 

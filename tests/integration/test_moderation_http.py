@@ -161,12 +161,17 @@ def test_report_queue_takedown_notice_email_and_restore(
 
     restored = _deploy(database_url, tmp_path, "moderation", "restore", media_id)
     assert restored.returncode == 0, restored.stderr
+    assert f"restored: {media_id}" in restored.stdout
     assert client.patch(f"/v1/media/{media_id}", json={"public": True}, headers=owner.headers).status_code == 200
     assert client.get(f"/v1/gallery/{media_id}/image").status_code == 200
 
     unknown = _deploy(database_url, tmp_path, "moderation", "takedown", str(uuid.uuid4()), "--reason", "x")
     assert unknown.returncode == 2
     assert "media_not_found" in unknown.stderr
+    assert unknown.stdout == ""  # nothing said done
+    malformed = _deploy(database_url, tmp_path, "moderation", "restore", "not-an-id")
+    assert malformed.returncode == 2
+    assert "MEDIA_ID must be an image id (a UUID)" in malformed.stderr
 
 
 def test_one_reporter_reporting_from_many_threads_at_once_counts_once(client: TestClient, db: Database) -> None:
