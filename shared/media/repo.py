@@ -154,18 +154,36 @@ def claim_purgeable(
     Their purge_after moves to `lease_until`, so a crashed purge is retried after the lease and a
     concurrent one does not take the same rows once this transaction commits.
     """
+    return claim_purgeable_batch(conn, now, lease_until, limit, ids)[0]
+
+
+def claim_purgeable_batch(
+    conn: Connection,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    ids: list[UUID] | None = None,
+    *,
+    after: datetime | None = None,
+) -> tuple[list[tuple[UUID, list[str]]], datetime | None]:
+    """`claim_purgeable` from the due time `after` on (where the batch before stopped), and the due time of the
+    last row taken (for the next batch; None when none was). Starting each batch at the oldest due row instead
+    would walk the index entries of every row the batches before deleted (dead until vacuum): a run grows
+    quadratically with its backlog (docs/benchmarks.md, "Retention")."""
     only = "and id = any(%(ids)s)" if ids is not None else ""
+    since = "and purge_after >= %(after)s" if after is not None else ""
     rows = conn.execute(
-        f"""update media set purge_after = %(lease)s
-             where id in (select id from media
-                           where deleted_at is not null and purge_after <= %(now)s {only}
-                           order by purge_after, id
-                           limit %(limit)s
-                           for update skip locked)
-            returning id, storage_key, thumbnail_key""",
-        {"now": now, "lease": lease_until, "limit": limit, "ids": ids},
+        f"""with due as (select id, purge_after from media
+                          where deleted_at is not null and purge_after <= %(now)s {only} {since}
+                          order by purge_after, id
+                          limit %(limit)s
+                          for update skip locked)
+            update media m set purge_after = %(lease)s from due where m.id = due.id
+            returning m.id, m.storage_key, m.thumbnail_key, due.purge_after as due_at""",
+        {"now": now, "lease": lease_until, "limit": limit, "ids": ids, "after": after},
     ).fetchall()
-    return [(row["id"], [k for k in (row["storage_key"], row["thumbnail_key"]) if k]) for row in rows]
+    claimed = [(row["id"], [k for k in (row["storage_key"], row["thumbnail_key"]) if k]) for row in rows]
+    return claimed, max((row["due_at"] for row in rows), default=None)
 
 
 def delete_trashed(conn: Connection, ids: list[UUID]) -> int:

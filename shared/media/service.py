@@ -390,9 +390,12 @@ def purge_media(
     missing object is no error; a purged row is gone). `ids` limits the purge to those items.
     """
     purged = 0
+    after: datetime | None = None  # each batch starts where the one before stopped (a keyset on purge_after)
     while purged < limit:
         with db.transaction() as conn:
-            claimed = repo.claim_purgeable(conn, now, now + PURGE_LEASE, min(PURGE_BATCH, limit - purged), ids)
+            claimed, after = repo.claim_purgeable_batch(
+                conn, now, now + PURGE_LEASE, min(PURGE_BATCH, limit - purged), ids, after=after
+            )
         if not claimed:
             break
         storage.delete([key for _id, keys in claimed for key in keys])

@@ -269,19 +269,26 @@ def _next_size(size: int, took: float, *, max_batch: int, batch_seconds: float) 
 def _apply_with_objects(
     db: Database, storage: Storage, sweep: Sweep, *, cutoff: datetime, now: datetime, batch: int
 ) -> SweepResult:
-    """Mark a batch (commit), delete its objects, then delete exactly the rows this run marked."""
+    """Mark a batch (commit), delete its objects, then delete exactly the rows this run marked.
+
+    Each batch starts at the timestamp where the one before stopped (a keyset), as range batches do: one that
+    started at the oldest due row would walk the index entries of every row the batches before deleted."""
     result = SweepResult(sweep.rule, sweep.table)
     lease_until = now + LEASE
     free = f"and ({sweep.lease} is null or {sweep.lease} < %(now)s)"
-    claim = f"""update {sweep.table} set {sweep.lease} = %(lease_until)s
-                 where {sweep.key} in ({_due(sweep, extra=free)})
-                returning {sweep.key} as key, {sweep.storage_key} as object"""
+    since = f"and {sweep.column} >= %(after)s"
+    claims = {
+        keyset: f"""update {sweep.table} set {sweep.lease} = %(lease_until)s
+                     where {sweep.key} in ({_due(sweep, extra=f"{free} {since}" if keyset else free)})
+                    returning {sweep.key} as key, {sweep.storage_key} as object, {sweep.column} as mark"""
+        for keyset in (False, True)
+    }
     remove = f"delete from {sweep.table} where {sweep.key} = any(%(keys)s) and {sweep.lease} = %(lease_until)s"
-    params = {"cutoff": cutoff, "now": now, "limit": batch, "lease_until": lease_until}
+    params: dict[str, Any] = {"cutoff": cutoff, "now": now, "limit": batch, "lease_until": lease_until, "after": None}
     for _ in range(MAX_BATCHES):
         started = time.perf_counter()
         with db.transaction() as conn:
-            claimed = conn.execute(claim, params).fetchall()
+            claimed = conn.execute(claims[params["after"] is not None], params).fetchall()
         result.longest_batch_seconds = max(result.longest_batch_seconds, time.perf_counter() - started)
         if not claimed:
             break
@@ -296,6 +303,7 @@ def _apply_with_objects(
         result.timed(started, done)
         if len(claimed) < batch:
             break
+        params["after"] = max(row["mark"] for row in claimed)
     return result
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
 from tests.browser.conftest import Stack, Tab, new_tab
-from tests.browser.journeys import go, member, new_email
+from tests.browser.journeys import dismiss_cookies, go, member, new_email
 
 WAIT = 20_000  # a loaded two-core machine: explicit, generous waits
 RENDER = 120_000  # a job rendered by the local stack's worker
@@ -259,7 +259,7 @@ def test_a_gallery_image_opens_its_public_page(browser: Browser, stack: Stack, t
     for viewport in ("desktop", "mobile"):
         visitor = _tab(browser, stack, tabs, viewport)
         visitor.open("gallery")
-        visitor.page.get_by_role("region", name="Cookie choices").get_by_role("button", name="Reject optional").click()
+        dismiss_cookies(visitor)  # saved before the link is pressed: the answer's status line moves the page down
         visitor.page.get_by_role("link", name=prompt).click()
         expect(visitor.page.get_by_role("heading", name="From the gallery", level=1)).to_be_visible(timeout=WAIT)
         expect(visitor.page.get_by_role("img", name=prompt)).to_be_visible()

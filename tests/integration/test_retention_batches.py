@@ -2,20 +2,33 @@
 two runs at once, and runs repeated. Behaviour only; the speed is bench/retention.py's.
 
 Every test here uses `security_events` (delete) or `security_log` (anonymise), rows timestamped one second
-apart unless a test needs them to share a timestamp.
+apart unless a test needs them to share a timestamp; the last ones, the sweeps that delete storage objects too
+(trashed images, and the engine's storage path on a stand-in table).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from config.retention import RULES
 from shared.kit.db import Database
-from shared.retention.service import SWEEP_LOCK, SweepResult, _claim_statement, _range_statement, apply_sweep
+from shared.media.service import PURGE_BATCH, purge_media
+from shared.media.storage import LocalStorage
+from shared.retention.service import (
+    STORAGE_BATCH,
+    SWEEP_LOCK,
+    SweepResult,
+    _claim_statement,
+    _range_statement,
+    apply_sweep,
+)
 from shared.retention.sweeps import SWEEPS, Sweep
 from tests.support.accounts import make_account
 from tests.support.threads import run_together
@@ -24,6 +37,8 @@ T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 EVENTS = next(sweep for sweep in SWEEPS if sweep.table == "security_events")
 LOG = next(sweep for sweep in SWEEPS if sweep.table == "security_log")
 NOW = T0 + RULES[EVENTS.rule].keep + timedelta(days=1)
+# Rows that name a storage object (the shape test_retention.py gives a stand-in table; no Sweep of SWEEPS has one yet).
+OBJECTS = Sweep("exports", "scratch_exports", column="finished_at", storage_key="storage_key", lease="claimed_until")
 CUTOFF = NOW - RULES[EVENTS.rule].keep  # T0 + 1 day
 
 
@@ -151,3 +166,85 @@ def test_every_sweep_walks_an_index_not_the_table(db: Database, sweep: Sweep) ->
             conn.execute("set local enable_seqscan = off")
             plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("explain " + statement, params).fetchall())
         assert "Seq Scan" not in plan, plan
+
+
+# --- sweeps that delete storage objects: each batch walks on from where the last one stopped -------------------
+# (The quadratic walk docs/benchmarks.md "Retention" describes: a batch that starts again at the oldest due entry
+# reads the index entries of every row the batches before it deleted, dead until vacuum.)
+
+
+def _entries_read(database_url: str, index: str, run: Callable[[Database], object]) -> int:
+    """The index entries `run`'s scans went through (pg_stat_user_indexes.idx_tup_read), as on a production table:
+    sequential scans priced out (a table of millions of rows, not thousands), and an older snapshot held open (a
+    long report, a backup), so the entries of rows the run deleted cannot be marked dead yet and a scan that
+    starts behind them reads each of them again."""
+    with psycopg.connect(database_url, autocommit=True) as reader, psycopg.connect(database_url) as old:
+
+        def read() -> int:
+            reader.execute("select pg_stat_clear_snapshot()")
+            row = reader.execute(
+                "select idx_tup_read from pg_stat_user_indexes where indexrelname = %s", (index,)
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        before = read()
+        old.execute("set transaction isolation level repeatable read")
+        old.execute("select 1")  # its snapshot is older than every row the run deletes
+        # One backend, whose statistics are flushed at the end.
+        one = Database(make_conninfo(database_url, options="-c enable_seqscan=off"), min_size=1, max_size=1).open()
+        try:
+            run(one)
+            with one.transaction() as conn:
+                conn.execute("select pg_stat_force_next_flush()")  # sent when that backend goes idle
+        finally:
+            one.close()
+        return read() - before
+
+
+def test_purging_trashed_images_walks_the_index_once(db: Database, database_url: str, tmp_path: Path) -> None:
+    n = 6 * PURGE_BATCH
+    user_id = make_account(db)
+    with db.transaction() as conn:
+        conn.execute(
+            """insert into media (id, user_id, kind, storage_key, content_type, width, height, bytes, sha256,
+                                  deleted_at, purge_after)
+               select gen_random_uuid(), %(user)s, 'upload', 'users/' || %(user)s || '/uploads/' || i || '.png',
+                      'image/png', 8, 8, 9, repeat('0', 64), %(at)s, %(at)s + i * interval '1 second'
+                 from generate_series(1, %(n)s) as i""",
+            {"user": user_id, "at": T0, "n": n},
+        )
+    with db.autocommit() as conn:
+        conn.execute("analyze media")
+    storage = LocalStorage(tmp_path / "storage")
+    purged: list[int] = []
+    read = _entries_read(database_url, "media_purge", lambda one: purged.append(purge_media(one, storage, now=NOW)))
+    assert purged == [n]
+    # Each due entry about once (a few more where one batch stopped and the next began); batches that each began
+    # at the oldest due entry read about 13,500 here, growing with the square of the backlog.
+    assert n <= read < n + n // 10, read
+
+
+def test_a_sweep_with_storage_objects_walks_the_index_once(db: Database, database_url: str, tmp_path: Path) -> None:
+    n = 6 * STORAGE_BATCH
+    with db.transaction() as conn:
+        conn.execute(
+            """create table scratch_exports (id uuid primary key, finished_at timestamptz not null,
+                   storage_key text, claimed_until timestamptz)"""
+        )
+        conn.execute("create index scratch_exports_finished on scratch_exports (finished_at)")
+        conn.execute(
+            """insert into scratch_exports (id, finished_at)
+               select gen_random_uuid(), %(at)s + i * interval '1 second' from generate_series(1, %(n)s) as i""",
+            {"at": T0, "n": n},
+        )
+    with db.autocommit() as conn:
+        conn.execute("analyze scratch_exports")
+    results: list[SweepResult] = []
+    read = _entries_read(
+        database_url,
+        "scratch_exports_finished",
+        lambda one: results.append(apply_sweep(one, LocalStorage(tmp_path), OBJECTS, cutoff=NOW, now=NOW)),
+    )
+    assert [result.items for result in results] == [n]
+    assert n <= read < n + n // 10, read  # each batch from the oldest due entry: about 18,000
