@@ -178,19 +178,28 @@ def _one(conn_or_db: Connection | Database, query: str, params: dict[str, object
 
 
 def prune(db: Database, now: datetime) -> int:
-    """Delete logs and counters whose window has ended, in bounded batches (what the scheduler calls)."""
+    """Delete logs and counters whose window has ended, in bounded batches (what the scheduler calls).
+
+    Each batch starts at the expiry where the last one stopped (a keyset on `expires_at`): one that started again at
+    the oldest expired entry would walk the index entries of every row the batches before it deleted (dead until
+    vacuum), so a flood's backlog would cost the square of its size (docs/benchmarks.md, "Retention")."""
     total = 0
     for table in ("rate_limit_log", "rate_limit_counters"):
+        after: datetime | None = None
         while True:
             with db.transaction() as conn:
-                cur = conn.execute(
+                since = sql.SQL("and expires_at >= %(after)s" if after is not None else "")
+                rows = conn.execute(
                     sql.SQL(
-                        "delete from {t} where ctid in (select ctid from {t} where expires_at < %s limit %s)"
-                    ).format(t=sql.Identifier(table)),
-                    (now, PRUNE_BATCH),
-                )
-                done = int(cur.rowcount)
-            total += done
-            if done < PRUNE_BATCH:
+                        """with due as (select ctid, expires_at from {t}
+                                         where expires_at < %(now)s {since}
+                                         order by expires_at limit %(limit)s)
+                           delete from {t} where ctid in (select ctid from due) returning expires_at"""
+                    ).format(t=sql.Identifier(table), since=since),
+                    {"now": now, "after": after, "limit": PRUNE_BATCH},
+                ).fetchall()
+            total += len(rows)
+            if len(rows) < PRUNE_BATCH:
                 break
+            after = max(row["expires_at"] for row in rows)
     return total

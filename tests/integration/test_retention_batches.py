@@ -18,6 +18,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from config.retention import RULES
+from shared import ratelimit
 from shared.kit.db import Database
 from shared.media.service import PURGE_BATCH, purge_media
 from shared.media.storage import LocalStorage
@@ -248,3 +249,24 @@ def test_a_sweep_with_storage_objects_walks_the_index_once(db: Database, databas
     )
     assert [result.items for result in results] == [n]
     assert n <= read < n + n // 10, read  # each batch from the oldest due entry: about 18,000
+
+
+def test_pruning_rate_limits_walks_the_index_once(db: Database, database_url: str) -> None:
+    # A flood from many addresses leaves a backlog of ended windows: several batches of them.
+    n = 3 * ratelimit.PRUNE_BATCH
+    with db.transaction() as conn:
+        conn.execute(
+            """insert into rate_limit_log (bucket, key_hash, window_seconds, admitted, allowed, expires_at)
+               select 'flood', md5(i::text), 60, array[%(at)s::timestamptz], true, %(at)s + i * interval '1 ms'
+                 from generate_series(1, %(n)s) as i""",
+            {"at": T0, "n": n},
+        )
+    with db.autocommit() as conn:
+        conn.execute("analyze rate_limit_log")
+    pruned: list[int] = []
+    read = _entries_read(
+        database_url, "rate_limit_log_expires_at", lambda one: pruned.append(ratelimit.prune(one, NOW))
+    )
+    assert pruned == [n]
+    # Each expired entry about once; batches that each began at the oldest expired entry read about 2n here.
+    assert n <= read < n + n // 10, read
