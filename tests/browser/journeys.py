@@ -29,9 +29,8 @@ def new_email(tag: str) -> str:
 
 
 def dismiss_cookies(tab: Tab) -> None:
-    """Reject optional cookies and wait until the choice is saved (the banner goes). Press nothing before that: the
-    answer also shows the status line above the page, in the flow, which moves every control down by more than a
-    button's height, and a press across that move is released elsewhere, a click that does nothing."""
+    """Reject optional cookies and wait until the choice is saved (the banner goes); the answer also shows the status
+    line, in its own reserved slot under the header, so nothing on the page moves."""
     banner = tab.page.get_by_role("region", name="Cookie choices")
     banner.get_by_role("button", name="Reject optional").click()
     expect(banner).to_be_hidden()

@@ -17,6 +17,7 @@ from shared.trust.reports import REASONS
 from tests.browser.conftest import Stack, Tab, access_token, new_tab
 from tests.browser.journeys import create, dismiss_cookies, go, member, new_email, onboard, open_menu, sign_in
 from tests.browser.operator import deploy
+from tests.conftest import SCREENSHOTS
 
 SLOW = 60_000  # a loaded 2-core machine: generous explicit waits
 
@@ -42,9 +43,10 @@ def _overlaps(a: FloatRect | None, b: FloatRect | None) -> bool:
 
 
 def _covers_nothing(page: Page, box: Locator) -> None:
-    """The status line lies over no link, button or form field."""
+    """The status line lies over no link, button or form field (of the page, its header or its footer)."""
     shown = box.bounding_box()
-    for control in page.locator("main a, main button, main input, main textarea, main select, footer a").all():
+    controls = "header a, header button, main a, main button, main input, main textarea, main select, footer a"
+    for control in page.locator(controls).all():
         if control.is_visible():
             assert not _overlaps(shown, control.bounding_box()), control.evaluate("e => e.outerHTML.slice(0, 80)")
 
@@ -346,3 +348,52 @@ def test_a_locked_accounts_gallery_asks_for_no_choices_and_under_13_then_studio_
     go(child.page, "Studio")  # the page already in the address bar: shown afresh, not nothing
     expect(child.page.get_by_role("heading", name="Sign in to Atelier")).to_be_visible()
     open_menu(child.page)
+
+
+# The longest words the app puts in the status line (the Studio's variations hint), and the longest a job that ended
+# elsewhere brings, with its link (shown 12 s): two lines each on a phone.
+_LONGEST_NOTICE = "Variations of this image: choose a strength and how many, then Generate."
+_JOB_FAILED = "A job failed; its credits were returned."
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "mobile"])
+def test_the_status_line_moves_nothing_when_it_comes_and_goes(
+    browser: Browser, stack: Stack, tabs: list[Tab], viewport: str
+) -> None:
+    """A message appears and goes at moments the person does not choose (a job that ended, a saved choice): a press
+    across that moment must land on the control it began on, so nothing on the page may move, nor be covered."""
+    tab = new_tab(browser, stack.base, viewport)
+    tabs.append(tab)
+    page = tab.page
+    tab.open()
+    control = page.get_by_role("main").get_by_role("link", name="Get started")
+    expect(control).to_be_visible()
+    header = page.get_by_role("banner")
+    before = (control.bounding_box(), header.bounding_box())
+
+    dismiss_cookies(tab)
+    saved = page.get_by_role("status").filter(has_text="Your cookie choices are saved.")
+    expect(saved).to_be_visible()
+    shown = (control.bounding_box(), header.bounding_box())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"status-line-{viewport}.png"))  # at once: the line goes after 6 s
+    _covers_nothing(page, saved)
+    assert shown == before, "the status line moved the page as it appeared"
+    expect(saved).to_have_count(0, timeout=15_000)
+    assert (control.bounding_box(), header.bounding_box()) == before, "the page moved as the status line went"
+
+    # The longest messages, shown the way the views show one (wrapping on a phone), move and cover nothing either;
+    # the job's link reads well on the line (axe: its contrast).
+    show = "async ([words, link]) => (await import('/js/notice.js')).notify(words, link)"
+    for name, words, link in (
+        ("long", _LONGEST_NOTICE, None),
+        ("job", _JOB_FAILED, {"href": "#/studio", "label": "Open the Studio"}),
+    ):
+        page.evaluate(show, [words, link])
+        message = page.get_by_role("status").filter(has_text=words)
+        expect(message).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / f"status-line-{name}-{viewport}.png"))
+        _covers_nothing(page, message)
+        assert (control.bounding_box(), header.bounding_box()) == before, f"the {name} status line moved the page"
+    expect(message.get_by_role("link", name="Open the Studio")).to_be_visible()
+    tab.check("status-line-job")

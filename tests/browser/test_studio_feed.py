@@ -259,7 +259,7 @@ def test_a_gallery_image_opens_its_public_page(browser: Browser, stack: Stack, t
     for viewport in ("desktop", "mobile"):
         visitor = _tab(browser, stack, tabs, viewport)
         visitor.open("gallery")
-        dismiss_cookies(visitor)  # saved before the link is pressed: the answer's status line moves the page down
+        dismiss_cookies(visitor)  # as a person does, before pressing anything (the banner gone)
         visitor.page.get_by_role("link", name=prompt).click()
         expect(visitor.page.get_by_role("heading", name="From the gallery", level=1)).to_be_visible(timeout=WAIT)
         expect(visitor.page.get_by_role("img", name=prompt)).to_be_visible()

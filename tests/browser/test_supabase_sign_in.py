@@ -76,8 +76,9 @@ def test_google_sign_in_with_pkce_then_the_token_is_refreshed_before_it_expires(
     tabs.append(tab)
     page = tab.page
     tab.open("studio")
-    # The choice saved first, as a person sees it (the banner gone): its answer puts the status line above the page,
-    # which moves the button down by more than its height; a press across that lands elsewhere (failed once in CI).
+    # The choice saved first, as a person sees it (the banner gone). Its answer shows the status line, which once
+    # moved this button down by more than its height as it came (a press across that landed elsewhere: failed in
+    # CI); it has its own slot now and moves nothing (test_the_status_line_moves_nothing_when_it_comes_and_goes).
     dismiss_cookies(tab)
     page.get_by_role("button", name="Continue with Google").click()
     # Each step seen at the fake, so a failure says which one did not happen (a failure once in CI ended on the

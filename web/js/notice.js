@@ -1,5 +1,6 @@
-// The page's status line: a short message under the header, in the flow (it covers no field or link), gone after
-// a while; screen readers hear it (role="status").
+// The page's status line: a short message under the header, in a slot whose space is always kept (app.css), so it
+// moves nothing when it comes or goes and covers no field or link; gone after a while; screen readers hear it
+// (role="status", always in the page).
 
 import { h, replace } from "./dom.js";
 
