@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
 from shared import audit
@@ -34,12 +34,13 @@ from shared.jobs import service as jobs
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict
 from shared.media.storage import Storage, user_prefix
-from shared.notify import farewell, notifications
-from shared.notify.email import EmailSender
-from shared.notify.mails import Site
-from shared.notify.outbox import enqueue
+from shared.notify import notifications
 from shared.privacy import requests
 from shared.privacy.datamap import STORAGE, TABLES, Erasure, TableEntry
+
+if TYPE_CHECKING:  # the mail machinery is imported by the calls that send (the API starts without it: cold start)
+    from shared.notify.email import EmailSender
+    from shared.notify.mails import Site
 
 log = logging.getLogger("atelier.erasure")
 
@@ -118,6 +119,8 @@ def request_erasure(
         (user_id, now, now + timedelta(days=grace_days), by == "underage"),
     ).fetchone()
     if row is not None:
+        from shared.notify.outbox import enqueue  # noqa: PLC0415  (lazy: see the imports)
+
         if by == "user":
             requests.open_request(conn, user_id, "erasure", now=now)
         for _name, step in LOCK_STEPS:
@@ -182,6 +185,8 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
     if open_request is not None:
         requests.withdraw_request(conn, open_request.id, now=now)
     audit.record(conn, actor="user", action="erasure.cancelled", subject_id=user_id, details={})
+    from shared.notify.outbox import enqueue  # noqa: PLC0415
+
     enqueue(conn, "deletion_canceled", user_id=user_id)
     notifications.post(
         conn,
@@ -224,6 +229,8 @@ def _erase_auth(conn_db: Database, user_id: UUID, processors: Processors, now: d
 def _farewell_mail(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
     """The "account deleted" mail, sent before the rows step erases the address (shared/notify/farewell.py)."""
     if processors.email is not None and processors.site is not None:
+        from shared.notify import farewell  # noqa: PLC0415
+
         farewell.send(db, user_id, processors.email, processors.site)
 
 
