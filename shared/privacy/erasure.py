@@ -36,11 +36,13 @@ from shared.kit.errors import Conflict
 from shared.media.storage import Storage, user_prefix
 from shared.notify import notifications
 from shared.privacy import requests
-from shared.privacy.datamap import STORAGE, TABLES, Erasure, TableEntry
 
-if TYPE_CHECKING:  # the mail machinery is imported by the calls that send (the API starts without it: cold start)
+# The mail machinery and the data map are imported by the calls that send or erase (cron tasks, rare requests): the
+# API starts without them (cold start).
+if TYPE_CHECKING:
     from shared.notify.email import EmailSender
     from shared.notify.mails import Site
+    from shared.privacy.datamap import TableEntry
 
 log = logging.getLogger("atelier.erasure")
 
@@ -203,6 +205,8 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
 
 def _erase_storage(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
     """Every object under the prefixes the data map declares, then anything left under the user's folder."""
+    from shared.privacy.datamap import STORAGE  # noqa: PLC0415
+
     for entry in STORAGE:
         if "{user_id}" in entry.prefix:  # shared prefixes (datasets/) are erased by their own step
             processors.storage.delete_prefix(entry.prefix.format(user_id=user_id))
@@ -235,6 +239,8 @@ def _farewell_mail(db: Database, user_id: UUID, processors: Processors, now: dat
 
 
 def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None = None) -> None:
+    from shared.privacy.datamap import Erasure  # noqa: PLC0415
+
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
     # The id travels as an untyped literal that Postgres reads as the column's own type (uuid, or text for an external
@@ -260,6 +266,8 @@ def erase_rows(conn: Connection, user_id: UUID, *, now: datetime, tombstone: boo
     (unless told not to: an under-13 refusal keeps nothing but its block hash).
 
     Runs with `atelier.erasing` on, the only way append-only tables (ledger, consent, audit) allow DELETE."""
+    from shared.privacy.datamap import TABLES  # noqa: PLC0415
+
     conn.execute("set local atelier.erasing = 'on'")
     ref = audit.subject_ref(conn, user_id)
     for request in requests.list_requests(conn, now=now, status="open", user_id=user_id):
@@ -290,6 +298,8 @@ _KEPT_UNTIL_LAST = frozenset({"accounts", "account_erasures", "privacy_requests"
 def erase_personal_rows(conn: Connection, user_id: UUID, *, keep_email: bool) -> None:
     """Every row the data map declares but those the remaining steps need, and the account row's personal columns
     (its email too unless a farewell mail is still due). The rows step later applies the whole map again."""
+    from shared.privacy.datamap import TABLES  # noqa: PLC0415
+
     conn.execute("set local atelier.erasing = 'on'")
     account = conn.execute("select email from accounts where id = %s", (user_id,)).fetchone()
     email = account["email"] if account else None
