@@ -2,8 +2,6 @@
 
 Every route here stays open while the account awaits deletion (shared/access/locks.locked_may)."""
 
-from __future__ import annotations
-
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -108,7 +106,7 @@ def get_export(request: Request, export_id: UUID, caller: CurrentCaller, db: Db,
     return _export_out(request, export, storage)
 
 
-def _export_out(request: Request, export: exports.Export, storage: ObjectStorage) -> ExportOut:
+def _export_out(request: Request, export: "exports.Export", storage: ObjectStorage) -> ExportOut:
     now = datetime.now(UTC)
     out = ExportOut(id=export.id, status=export.status, requested_at=export.requested_at)
     if export.status == "ready" and not export.available(now):
