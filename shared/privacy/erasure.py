@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
 from shared import audit
@@ -34,12 +34,15 @@ from shared.jobs import service as jobs
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict
 from shared.media.storage import Storage, user_prefix
-from shared.notify import farewell, notifications
-from shared.notify.email import EmailSender
-from shared.notify.mails import Site
-from shared.notify.outbox import enqueue
+from shared.notify import notifications
 from shared.privacy import requests
-from shared.privacy.datamap import STORAGE, TABLES, Erasure, TableEntry
+
+# The mail machinery and the data map are imported by the calls that send or erase (cron tasks, rare requests): the
+# API starts without them (cold start).
+if TYPE_CHECKING:
+    from shared.notify.email import EmailSender
+    from shared.notify.mails import Site
+    from shared.privacy.datamap import TableEntry
 
 log = logging.getLogger("atelier.erasure")
 
@@ -118,6 +121,8 @@ def request_erasure(
         (user_id, now, now + timedelta(days=grace_days), by == "underage"),
     ).fetchone()
     if row is not None:
+        from shared.notify.outbox import enqueue  # noqa: PLC0415  (lazy: see the imports)
+
         if by == "user":
             requests.open_request(conn, user_id, "erasure", now=now)
         for _name, step in LOCK_STEPS:
@@ -182,6 +187,8 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
     if open_request is not None:
         requests.withdraw_request(conn, open_request.id, now=now)
     audit.record(conn, actor="user", action="erasure.cancelled", subject_id=user_id, details={})
+    from shared.notify.outbox import enqueue  # noqa: PLC0415
+
     enqueue(conn, "deletion_canceled", user_id=user_id)
     notifications.post(
         conn,
@@ -198,6 +205,8 @@ def cancel_erasure(conn: Connection, user_id: UUID, *, now: datetime) -> bool:
 
 def _erase_storage(conn_db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
     """Every object under the prefixes the data map declares, then anything left under the user's folder."""
+    from shared.privacy.datamap import STORAGE  # noqa: PLC0415
+
     for entry in STORAGE:
         if "{user_id}" in entry.prefix:  # shared prefixes (datasets/) are erased by their own step
             processors.storage.delete_prefix(entry.prefix.format(user_id=user_id))
@@ -224,10 +233,14 @@ def _erase_auth(conn_db: Database, user_id: UUID, processors: Processors, now: d
 def _farewell_mail(db: Database, user_id: UUID, processors: Processors, now: datetime) -> None:
     """The "account deleted" mail, sent before the rows step erases the address (shared/notify/farewell.py)."""
     if processors.email is not None and processors.site is not None:
+        from shared.notify import farewell  # noqa: PLC0415
+
         farewell.send(db, user_id, processors.email, processors.site)
 
 
 def _erase_entry(conn: Connection, entry: TableEntry, user_id: UUID, email: str | None = None) -> None:
+    from shared.privacy.datamap import Erasure  # noqa: PLC0415
+
     if entry.subject_column is None:
         return  # the table names people by pseudonym only
     # The id travels as an untyped literal that Postgres reads as the column's own type (uuid, or text for an external
@@ -253,6 +266,8 @@ def erase_rows(conn: Connection, user_id: UUID, *, now: datetime, tombstone: boo
     (unless told not to: an under-13 refusal keeps nothing but its block hash).
 
     Runs with `atelier.erasing` on, the only way append-only tables (ledger, consent, audit) allow DELETE."""
+    from shared.privacy.datamap import TABLES  # noqa: PLC0415
+
     conn.execute("set local atelier.erasing = 'on'")
     ref = audit.subject_ref(conn, user_id)
     for request in requests.list_requests(conn, now=now, status="open", user_id=user_id):
@@ -283,6 +298,8 @@ _KEPT_UNTIL_LAST = frozenset({"accounts", "account_erasures", "privacy_requests"
 def erase_personal_rows(conn: Connection, user_id: UUID, *, keep_email: bool) -> None:
     """Every row the data map declares but those the remaining steps need, and the account row's personal columns
     (its email too unless a farewell mail is still due). The rows step later applies the whole map again."""
+    from shared.privacy.datamap import TABLES  # noqa: PLC0415
+
     conn.execute("set local atelier.erasing = 'on'")
     account = conn.execute("select email from accounts where id = %s", (user_id,)).fetchone()
     email = account["email"] if account else None

@@ -21,7 +21,6 @@ from shared import ratelimit
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
 from shared.kit.text import VISIBLE_TEXT_PATTERN
-from shared.notify.outbox import enqueue
 from shared.privacy import requests
 from shared.support.reference import short_reference
 from shared.support.service import MAX_MESSAGE, check_text
@@ -147,6 +146,8 @@ def open_contact_ticket(
         secret=pseudonym_key,
     )
     if acks.allowed:
+        from shared.notify.outbox import enqueue  # noqa: PLC0415  (lazy: the API starts without the mail machinery)
+
         enqueue(conn, "contact_ack", ticket_id=ticket_id, params={"reference": short_reference(ticket_id)})
     request_id = None
     if topic == "privacy":

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from shared.kit.db import Database
 from shared.moderation import ImageVerdict, Moderator, Stage
-from shared.trust import decisions, notices
+from shared.trust import decisions
 
 
 def judge_and_record(
@@ -34,6 +34,9 @@ def judge_and_record(
         stated = False
         for verdict in verdicts:
             decision_id = decisions.record(conn, user_id=user_id, stage=stage, verdict=verdict, job_id=job_id)
+            # Lazy: statements (and their mail) are owed only for flagged or blocked images, not to start the API.
+            from shared.trust import notices  # noqa: PLC0415
+
             if stage == "upload" and verdict.outcome == "flagged":  # stored, but queued for a person to review
                 notices.state_automated(conn, decision_id)
             elif stage == "output" and not verdict.allowed and not stated:  # one statement per job

@@ -16,7 +16,6 @@ from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, Forbidden, NotFound
 from shared.trust import decisions
-from shared.trust.notices import CONTEST, notify
 
 OPERATOR = "operator"
 MAX_REASON = 1000
@@ -72,6 +71,9 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
     if not accounts_repo.suspend(conn, account.id, reason=text):
         return SuspensionChange(account.id, changed=False)
     decision = decisions.record_operator(conn, user_id=account.id, stage="suspension", reason=text)
+    # Lazy: operators suspend; the API's routes only read the standing, and start without the mail machinery.
+    from shared.trust.notices import CONTEST, notify  # noqa: PLC0415
+
     notify(
         conn,
         account.id,
@@ -102,6 +104,8 @@ def unsuspend_account(conn: Connection, account_id: UUID, *, tell_owner: bool = 
     if found is not None:
         decisions.overturn(conn, found.id)
     if tell_owner:
+        from shared.trust.notices import notify  # noqa: PLC0415
+
         notify(
             conn,
             account_id,

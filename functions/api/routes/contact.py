@@ -1,7 +1,5 @@
 """The contact form: anyone, signed in or not, writes to support; the answer comes by email."""
 
-from __future__ import annotations
-
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any

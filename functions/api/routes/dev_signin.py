@@ -7,8 +7,6 @@ page on another host name that resolves to 127.0.0.1 (DNS rebinding) gets no tok
 The tokens are the ones `python deploy.py token EMAIL` prints.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta

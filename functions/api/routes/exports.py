@@ -2,10 +2,9 @@
 
 Every route here stays open while the account awaits deletion (shared/access/locks.locked_may)."""
 
-from __future__ import annotations
-
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -15,7 +14,9 @@ from functions.api.ratelimits import rate_limited
 from functions.api.schemas import ResponseModel
 from shared.kit.db import Database
 from shared.media.storage import Storage as ObjectStorage
-from shared.privacy import exports
+
+if TYPE_CHECKING:  # the export builder (ZIP archive, data map) is imported by these routes' calls (cold start)
+    from shared.privacy import exports
 
 log = logging.getLogger("atelier.api.exports")
 
@@ -38,6 +39,8 @@ class ExportOut(ResponseModel):
 def _build_now(db: Database, storage: ObjectStorage, export_id: UUID, days: int) -> None:
     """Runs after the response: a head start only. The build-exports task is the source of truth and takes over
     anything this does not finish (a failure here is recorded on the row and retried by the task)."""
+    from shared.privacy import exports  # lazy: see the imports
+
     try:
         exports.build_exports(db, storage, now=datetime.now(UTC), days=days, ids=[export_id], limit=1)
     except Exception:
@@ -53,6 +56,8 @@ def _build_now(db: Database, storage: ObjectStorage, export_id: UUID, days: int)
 def request_export(
     caller: CurrentCaller, db: Db, storage: Storage, settings: AppSettings, background: BackgroundTasks
 ) -> ExportCreated:
+    from shared.privacy import exports
+
     with db.transaction() as conn:
         export, created = exports.request_export(conn, caller.account.id, now=datetime.now(UTC))
     if created and settings.build_exports_inline:
@@ -80,6 +85,8 @@ def list_exports(
     cursor: PageCursor = None,
 ) -> ExportPage:
     """Open to an account awaiting deletion too: the right of access outlives the wish to be deleted."""
+    from shared.privacy import exports
+
     with db.transaction() as conn:
         page = exports.list_owned(conn, caller.account.id, cursor=cursor, limit=limit)
     return ExportPage(items=[_export_out(request, e, storage) for e in page.items], next_cursor=page.next_cursor)
@@ -92,12 +99,14 @@ def list_exports(
     dependencies=[rate_limited("account")],
 )
 def get_export(request: Request, export_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> ExportOut:
+    from shared.privacy import exports
+
     with db.transaction() as conn:
         export = exports.get_owned(conn, caller.account.id, export_id)
     return _export_out(request, export, storage)
 
 
-def _export_out(request: Request, export: exports.Export, storage: ObjectStorage) -> ExportOut:
+def _export_out(request: Request, export: "exports.Export", storage: ObjectStorage) -> ExportOut:
     now = datetime.now(UTC)
     out = ExportOut(id=export.id, status=export.status, requested_at=export.requested_at)
     if export.status == "ready" and not export.available(now):

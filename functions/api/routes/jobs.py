@@ -1,7 +1,5 @@
 """Generation jobs over HTTP: submit (202), read, list, cancel. Rendering never happens inside a request."""
 
-from __future__ import annotations
-
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime

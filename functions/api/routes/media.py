@@ -1,7 +1,5 @@
 """Uploads, the caller's image history, downloads, deletion, publishing, the public gallery and local file links."""
 
-from __future__ import annotations
-
 import logging
 import mimetypes
 from datetime import UTC, datetime

@@ -1,7 +1,5 @@
 """GET /v1/models: the models this deployment offers, with their tasks, sizes and prices. Public."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter

@@ -12,7 +12,6 @@ from shared.access.locks import AccountErased, AccountLocked
 from shared.kit.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
 from shared.lifecycle import onboarding
 from shared.lifecycle.onboarding import AlreadyOnboarded, InvalidBirthDate
-from shared.privacy.processors import processors_for
 
 router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])
 
@@ -62,6 +61,9 @@ class OnboardingOut(ResponseModel):
 def post_onboarding(
     *, body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin, storage: Storage
 ) -> OnboardingOut:
+    # Lazy: the processors' clients (the SMTP sender among them) are needed once per account, not to start the API.
+    from shared.privacy.processors import processors_for
+
     done = onboarding.onboard(
         db,
         settings,

@@ -2,6 +2,7 @@
 policy versions the person accepted. Each answers for the caller only."""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -10,8 +11,10 @@ from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
 from functions.api.schemas import ResponseModel
 from shared.policies import repo as policy_repo
-from shared.privacy import holdings as held
 from shared.privacy import requests as privacy_requests
+
+if TYPE_CHECKING:  # the data map's holdings are imported by the call that reads them (cold start)
+    from shared.privacy import holdings as held
 
 router = APIRouter(prefix="/v1/me", tags=["privacy center"], dependencies=[rate_limited("account")])
 
@@ -58,7 +61,7 @@ class HoldingsOut(ResponseModel):
     deletion_grace_days: int  # days between `Delete my account` and erasure (cancellable meanwhile)
 
 
-def _holding(h: held.Holding) -> HoldingOut:
+def _holding(h: "held.Holding") -> HoldingOut:
     r = h.retention
     return HoldingOut(
         kind=h.kind,
@@ -75,6 +78,8 @@ def _holding(h: held.Holding) -> HoldingOut:
 
 @router.get("/data", summary="What we hold about the caller, by category, straight from the data map")
 def get_data(caller: CurrentCaller, db: Db, settings: AppSettings) -> HoldingsOut:
+    from shared.privacy import holdings as held
+
     with db.transaction() as conn:
         found = held.holdings(conn, caller.account.id)
     categories: dict[str, list[HoldingOut]] = {}

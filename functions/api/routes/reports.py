@@ -1,7 +1,5 @@
 """Reporting a gallery image: anyone, signed in or not, limited per address; a repeat from one reporter counts once."""
 
-from __future__ import annotations
-
 from typing import Literal
 from uuid import UUID
 

@@ -16,8 +16,6 @@ from functions.api.routes.me import AccountOut, account_out
 from functions.api.schemas import RequestModel, ResponseModel
 from shared.accounts import preferences as prefs
 from shared.accounts.models import PreferenceChange, ProfileCorrection
-from shared.dataset.holdings import versions_holding
-from shared.dataset.keys import dataset_key
 from shared.kit.db.database import Connection
 from shared.privacy import erasure, rights
 
@@ -114,6 +112,10 @@ class PreferencesOut(ResponseModel):
 
 
 def _prefs_out(conn: Connection, found: prefs.Preferences, user_id: UUID, settings: Settings) -> PreferencesOut:
+    # Lazy: the dataset's holdings are read by the preferences routes only, not needed to start the API.
+    from shared.dataset.holdings import versions_holding
+    from shared.dataset.keys import dataset_key
+
     held = versions_holding(conn, key=dataset_key(settings), user_id=user_id)
     return PreferencesOut(
         analytics=found.analytics,

@@ -5,8 +5,6 @@ to compute the hold of any request before it is sent; aspect ratios, image count
 prompt limit and how many jobs an account may have in flight. The web app types none of these by hand.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from fastapi import APIRouter

@@ -1,8 +1,6 @@
 """Support tickets: open one (multipart, up to five image attachments validated and classified like uploads), list,
 reply."""
 
-from __future__ import annotations
-
 import logging
 from datetime import datetime
 from typing import Annotated, Any

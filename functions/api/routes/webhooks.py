@@ -6,8 +6,6 @@ without a secret; 5xx `webhook_processing_failed` when applying raised, after ro
 Polar retries the same webhook-id and the retry applies it once.
 """
 
-from __future__ import annotations
-
 import logging
 
 from fastapi import APIRouter, Request
