@@ -239,7 +239,8 @@ def _check(conn: Connection, model: Model, user: uuid.UUID) -> None:
         if d["grant_id"] is not None:
             assert (d["n"], d["drawn"]) == (0, 0)
         else:
-            assert d["n"] >= 2 and d["drawn"] == d["amount"]
+            assert d["n"] >= 2
+            assert d["drawn"] == d["amount"]
     holds = conn.execute("select id, status from credit_holds where user_id = %s", (user,)).fetchall()
     statuses = {r["id"]: r["status"] for r in holds}
     assert statuses == {h.id: h.status for h in model.holds}
