@@ -16,7 +16,8 @@ would measure that), and runs as fast as it can for the given time:
 Then, with one client and `synchronous_commit = off` (so that the figure is work, not waiting for the disk), the
 cost of one cycle of each workload: the server process's CPU time (read from /proc, when the server runs on
 this machine), the WAL it wrote, and the rows it inserted and updated (HOT: updates that wrote no index entry).
-These move far less than the rates when other work shares the CPU.
+These move far less than the rates when other work shares the CPU. A last row, `ledger, in server`, runs the same
+cycles from a procedure on the server (no client, no protocol): the credit functions' own work.
 
 With `--rounds N` every workload runs N times in turn at each level; the rates are over all rounds, and the
 ledger/floor figure is the median of the rounds' ratios (with their range).
@@ -164,15 +165,42 @@ def _server_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# The ledger cycle without the client: a procedure calls credit_reserve and credit_resolve as the ledger workload's
+# two statements do, committing each cycle. What it costs is the functions' own work (what a migration can change);
+# the rest of the ledger row's server CPU is the protocol, parsing and transaction around the two calls.
+IN_SERVER = "ledger, in server"
+_IN_SERVER_PROCEDURE = """
+create or replace procedure bench_ledger_cycles(p_user uuid, p_cycles integer) language plpgsql as $$
+declare
+    v_hold uuid;
+begin
+    for i in 1 .. p_cycles loop
+        v_hold := (credit_reserve(p_user, 1, md5(random()::text || i), interval '10 minutes', null)).id;
+        perform credit_resolve(v_hold, -1, null);
+        commit;
+    end loop;
+end;
+$$
+"""
+
+
 def cost(url: str, workload: str, user: uuid.UUID, cycles: int) -> Cost:
     """One client's cost per cycle of `workload`, after a warm-up, with commits not waiting for the disk."""
     with psycopg.connect(url, **connect_kwargs()) as conn:
         conn.autocommit = True
         conn.execute("set synchronous_commit = off")
         conn.execute("set stats_fetch_consistency = none")
-        op = operation(workload, conn, 0, user)
-        for _ in range(cycles // 4):
-            op()
+        if workload == IN_SERVER:
+            conn.execute(_IN_SERVER_PROCEDURE)
+
+            def op() -> None:  # every cycle of the measure in one call: the work of the functions alone
+                conn.execute("call bench_ledger_cycles(%s, %s)", (user, cycles))
+
+            conn.execute("call bench_ledger_cycles(%s, %s)", (user, cycles // 4))
+        else:
+            op = operation(workload, conn, 0, user)
+            for _ in range(cycles // 4):
+                op()
 
         def probe() -> tuple[float | None, int, dict[str, Any]]:
             conn.execute("select pg_stat_force_next_flush()")
@@ -186,7 +214,7 @@ def cost(url: str, workload: str, user: uuid.UUID, cycles: int) -> Cost:
             return _server_cpu(row["pid"]), int(row["lsn"]), row
 
         cpu0, lsn0, w0 = probe()
-        for _ in range(cycles):
+        for _ in range(1 if workload == IN_SERVER else cycles):
             op()
         cpu1, lsn1, w1 = probe()
     per = 1 / cycles
@@ -281,11 +309,11 @@ def main() -> int:
         )
         print("ledger / floor, same run: " + ", ".join(summary))
         print(f"\nCost per cycle, one client, {args.cycles} cycles, synchronous_commit off:")
-        print(f"{'workload':<10} {'server CPU µs':>13} {'WAL bytes':>9} {'inserted':>8} {'updated':>7} {'HOT':>5}")
-        for workload in ("floor", "ledger"):
+        print(f"{'workload':<17} {'server CPU µs':>13} {'WAL bytes':>9} {'inserted':>8} {'updated':>7} {'HOT':>5}")
+        for workload in ("floor", "ledger", IN_SERVER):
             c = cost(url, workload, users[0], args.cycles)
             cpu = f"{c.cpu_us:>13.0f}" if c.cpu_us is not None else f"{'(remote)':>13}"
-            print(f"{workload:<10} {cpu} {c.wal_bytes:>9.0f} {c.inserted:>8.1f} {c.updated:>7.1f} {c.hot:>5.1f}")
+            print(f"{workload:<17} {cpu} {c.wal_bytes:>9.0f} {c.inserted:>8.1f} {c.updated:>7.1f} {c.hot:>5.1f}")
         print("A 2-commit cycle's latency covers both of its commits.")
     return 0
 

@@ -49,6 +49,8 @@ with due as (
      where s.grant_id = any(%(ids)s) and s.remaining > 0 and s.expires_at <= %(now)s
        and not exists (select 1 from credit_hold_allocations al join credit_holds h on h.id = al.hold_id
                         where al.grant_id = s.grant_id and h.status = 'pending')
+       and not exists (select 1 from credit_holds h  -- a hold drawn from this grant alone (migration 0036)
+                        where h.user_id = s.user_id and h.status = 'pending' and h.grant_id = s.grant_id)
 ), u as (
     update credit_grant_state s
        set expired = s.expired + due.remaining, remaining = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,7 @@ _NOW = "coalesce(%(now)s::timestamptz, now())"
 
 _GRANT_COLUMNS = """g.id, g.user_id, g.kind, g.amount, g.source_ref, g.expires_at, g.reason, g.created_at,
                     s.remaining, s.spent, s.revoked"""
-_HOLD_COLUMNS = "id, user_id, ref, amount, status, posted_amount, created_at, expires_at, resolved_at"
+_HOLD_COLUMNS = ", ".join(f.name for f in fields(Hold))  # in the dataclass's order: `Hold(*row)` holds
 
 
 def _grant(row: dict[str, Any]) -> Grant:
@@ -200,36 +201,36 @@ def get_hold(conn: Connection, hold_id: UUID) -> Hold | None:
 _HOLD_FROM_FUNCTION = f"outcome, {_HOLD_COLUMNS}"
 
 
-def _outcome(row: dict[str, Any] | None) -> tuple[str, Hold | None]:
-    """(outcome, the hold it names or None): the answer of `credit_reserve` and `credit_resolve`."""
+def _call(conn: Connection, sql: str, params: tuple[object, ...]) -> tuple[str, Hold | None]:
+    """(outcome, the hold it names or None): the answer of `credit_reserve` and `credit_resolve`, one row of
+    `outcome` and the hold's columns. These two run once per job each, so the row comes in binary (its ids and
+    times are not parsed from text) and its values go to `Hold` in order."""
+    row = conn.execute(sql, params, binary=True).fetchone()
     if row is None:  # both functions always answer one row
         raise RuntimeError("a credit function answered nothing")
-    return row["outcome"], _hold(row) if row["id"] is not None else None
+    outcome, *hold = row.values()
+    return outcome, Hold(*hold) if hold[0] is not None else None
+
+
+_RESERVE = f"""select {_HOLD_FROM_FUNCTION}
+                 from credit_reserve(%s::uuid, %s::integer, %s::text, %s::interval, %s::timestamptz)"""
+_RESOLVE = f"select {_HOLD_FROM_FUNCTION} from credit_resolve(%s::uuid, %s::integer, %s::timestamptz)"
 
 
 def reserve_hold(
     conn: Connection, *, user_id: UUID, amount: int, ref: str, ttl: timedelta, now: datetime | None
 ) -> tuple[str, Hold | None]:
     """Lock the account, draw `amount` soonest-expiring first and place the hold, in one round trip
-    (migration 0014). Outcomes: reserved, replayed, no_account, insufficient, ref_conflict."""
-    row = conn.execute(
-        f"""select {_HOLD_FROM_FUNCTION}
-              from credit_reserve(%s::uuid, %s::integer, %s::text, %s::interval, %s::timestamptz)""",
-        (user_id, amount, ref, ttl, now),
-    ).fetchone()
-    return _outcome(row)
+    (migrations 0014, 0036). Outcomes: reserved, replayed, no_account, insufficient, ref_conflict."""
+    return _call(conn, _RESERVE, (user_id, amount, ref, ttl, now))
 
 
 def resolve_hold(
     conn: Connection, *, hold_id: UUID, posted: int | None, now: datetime | None
 ) -> tuple[str, Hold | None]:
-    """Post (`posted` credits, -1 for all) or void (None) a pending hold in one round trip (migration 0014).
-    Outcomes: resolved, not_found, already_resolved (the hold carries its status), invalid_amount."""
-    row = conn.execute(
-        f"select {_HOLD_FROM_FUNCTION} from credit_resolve(%s::uuid, %s::integer, %s::timestamptz)",
-        (hold_id, posted, now),
-    ).fetchone()
-    return _outcome(row)
+    """Post (`posted` credits, -1 for all) or void (None) a pending hold in one round trip (migrations 0014,
+    0036). Outcomes: resolved, not_found, already_resolved (the hold carries its status), invalid_amount."""
+    return _call(conn, _RESOLVE, (hold_id, posted, now))
 
 
 def overdue_holds(conn: Connection, *, now: datetime | None, limit: int) -> list[UUID]:

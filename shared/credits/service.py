@@ -4,7 +4,7 @@ Every function takes a connection first and never commits; the caller owns the t
 Every operation that moves a user's credits first locks that user's `credit_accounts` row, so the
 database serialises them per user; per-grant `remaining >= 0` and `remaining + spent + revoked + expired <= amount`
 check constraints make an overdraft impossible to store even if this code were wrong. Placing and
-resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`, migrations 0014 and 0033): one round trip
+resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`, migrations 0014, 0033, 0036): one round trip
 each on the hottest path; this module validates their input and turns their outcomes into errors.
 
 Balance: available = Σ remaining of unexpired grants = granted − posted − pending − expired − revoked.
@@ -12,6 +12,9 @@ Expiry needs no sweeper: a grant stops counting at `expires_at` (every function 
 
 Spend order: soonest-expiring grant first, never-expiring last (then oldest first). A partial post
 spends the hold's credits in that same order and releases the rest back to the grants it came from.
+A hold records what it drew in one of two ways (migration 0036): the one grant it drew everything from on its
+own row (`credit_holds.grant_id`, almost every hold), or, when it drew from several, `credit_hold_allocations`
+rows in spend order (grant_id null).
 
 Revocation and holds (a documented choice): credits held by a pending hold count as spent-for-now.
 `revoke` removes only the grant's currently unspent, unexpired credits and returns that amount. A

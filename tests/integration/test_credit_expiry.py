@@ -80,6 +80,21 @@ def test_a_grant_under_a_pending_hold_expires_after_the_hold_resolves(db: Databa
     assert _entries(db, user_id, "expire") == [(10, "sub:p", PERIOD_END)]
 
 
+def test_a_grant_under_a_pending_hold_drawn_from_several_grants_waits_too(db: Database) -> None:
+    user_id = make_account(db)
+    _grant(db, user_id, 3, "sub:p", PERIOD_END)
+    _grant(db, user_id, 10, "pack:1", None)
+    hold = _reserve(db, user_id, 5, "job-late", at=PERIOD_END - timedelta(minutes=5))  # 3 + 2: allocation rows
+    with db.transaction() as conn:
+        assert conn.execute("select grant_id from credit_holds where id = %s", (hold,)).fetchone() == {"grant_id": None}
+    later = PERIOD_END + timedelta(minutes=10)
+
+    assert expire_credits(db, later) == 0
+    assert run_expire_holds(db, later + timedelta(hours=1)) == 1
+    assert expire_credits(db, later + timedelta(hours=1)) == 1
+    assert _entries(db, user_id, "expire") == [(3, "sub:p", PERIOD_END)]
+
+
 def test_fully_spent_grants_book_no_expiry(db: Database) -> None:
     user_id = make_account(db)
     _grant(db, user_id, 3, "sub:spent", PERIOD_END)

@@ -299,11 +299,77 @@ def test_revoking_everything_also_revokes_credit_a_hold_releases_later(db: Datab
     assert revokes == [(2, True), (3, False), (4, True)]
 
 
+def _draw(db: Database, hold_id: uuid.UUID) -> tuple[uuid.UUID | None, list[tuple[int, uuid.UUID, int]]]:
+    """How a hold records what it drew: the grant named on its row, and its allocation rows (seq, grant, amount)."""
+    with db.transaction() as conn:
+        row = conn.execute("select grant_id from credit_holds where id = %s", (hold_id,)).fetchone()
+        allocations = conn.execute(
+            "select seq, grant_id, amount from credit_hold_allocations where hold_id = %s order by seq", (hold_id,)
+        ).fetchall()
+    assert row is not None
+    return row["grant_id"], [(a["seq"], a["grant_id"], a["amount"]) for a in allocations]
+
+
+def _state(db: Database, ref: str) -> tuple[int, int, int]:
+    with db.transaction() as conn:
+        grant = credits.grant_by_source_ref(conn, ref)
+    assert grant is not None
+    return grant.remaining, grant.spent, grant.revoked
+
+
+@pytest.mark.parametrize(
+    ("amount", "resolution", "soon", "lifetime"),
+    [
+        # One grant covers the hold: it is named on the hold's row, and no allocation row is written.
+        (4, "post", (1, 4, 0), (5, 0, 0)),
+        (4, "post 3", (2, 3, 0), (5, 0, 0)),
+        (4, "void", (5, 0, 0), (5, 0, 0)),
+        (4, "revoke, void", (0, 0, 5), (5, 0, 0)),  # the revocation took 1; the 4 released are revoked on return
+        # Two grants: allocation rows in spend order, as before migration 0036.
+        (7, "post", (0, 5, 0), (3, 2, 0)),
+        (7, "post 3", (2, 3, 0), (5, 0, 0)),
+        (7, "void", (5, 0, 0), (5, 0, 0)),
+        (7, "revoke, void", (0, 0, 5), (5, 0, 0)),  # all 5 of "soon" were held: revoked when the hold returns them
+    ],
+)
+def test_a_hold_drawn_from_one_grant_or_several_resolves_alike(
+    db: Database, amount: int, resolution: str, soon: tuple[int, int, int], lifetime: tuple[int, int, int]
+) -> None:
+    user = make_account(db)
+    _grant(db, user, 5, "soon", T0 + timedelta(days=2))
+    _grant(db, user, 5, "lifetime")
+    with db.transaction() as conn:
+        hold = credits.reserve(conn, user_id=user, amount=amount, ref="job_1", now=T0)
+        ids = {ref: g.id for ref in ("soon", "lifetime") if (g := credits.grant_by_source_ref(conn, ref))}
+    if amount <= 5:
+        assert _draw(db, hold.id) == (ids["soon"], [])
+    else:
+        assert _draw(db, hold.id) == (None, [(0, ids["soon"], 5), (1, ids["lifetime"], amount - 5)])
+    assert _balance(db, user) == (10 - amount, amount)
+    with db.transaction() as conn:
+        if resolution == "revoke, void":
+            credits.revoke(conn, grant_source_ref="soon", revocation_ref="chargeback_1", now=T0)
+        if resolution.endswith("void"):
+            credits.void(conn, hold.id, now=T0)
+        else:
+            credits.post(conn, hold.id, 3 if resolution == "post 3" else None, now=T0)
+    assert (_state(db, "soon"), _state(db, "lifetime")) == (soon, lifetime)
+    assert _balance(db, user) == (soon[0] + lifetime[0], 0)
+    with db.transaction() as conn:
+        entries = credits.ledger(conn, user, cursor=None, limit=50).items
+    # The ledger alone replays to what is left: + grant, release, void; - hold, revoke; post moves nothing.
+    sign = {"grant": 1, "release": 1, "void": 1, "hold": -1, "revoke": -1, "post": 0}
+    assert sum(sign[e.type] * e.amount for e in entries) == soon[0] + lifetime[0]
+    with pytest.raises(HoldAlreadyResolved), db.transaction() as conn:
+        credits.void(conn, hold.id)
+
+
 def test_the_database_refuses_history_edits_and_overdrafts(db: Database) -> None:
     user = make_account(db)
     _grant(db, user, 3, "order_1")
+    _grant(db, user, 3, "order_2")
     with db.transaction() as conn:
-        hold = credits.reserve(conn, user_id=user, amount=1, ref="job_1")
+        hold = credits.reserve(conn, user_id=user, amount=4, ref="job_1")  # from both grants: allocation rows
         credits.post(conn, hold.id)
         audit.record(conn, actor="operator", action="test.write", subject_id=user, details={"amount": 1})
     statements = [
@@ -324,6 +390,8 @@ def test_the_database_refuses_history_edits_and_overdrafts(db: Database) -> None
         pending = credits.reserve(conn, user_id=user, amount=1, ref="job_2")
     with pytest.raises(psycopg.errors.IntegrityError), db.transaction() as conn:
         conn.execute("update credit_holds set amount = 2 where id = %s", (pending.id,))
+    with pytest.raises(psycopg.errors.IntegrityError), db.transaction() as conn:  # the grant it drew from, too
+        conn.execute("update credit_holds set grant_id = null where id = %s", (pending.id,))
     # Erasure may delete everything, through the account's cascade.
     with db.transaction() as conn:
         conn.execute("set local atelier.erasing = 'on'")

@@ -216,7 +216,9 @@ def _check(conn: Connection, model: Model, user: uuid.UUID) -> None:
     rows = conn.execute(
         """select s.grant_id, s.amount, s.remaining, s.spent, s.revoked,
                   coalesce((select sum(a.amount) from credit_hold_allocations a join credit_holds h on h.id = a.hold_id
-                             where a.grant_id = s.grant_id and h.status = 'pending'), 0)::int as held
+                             where a.grant_id = s.grant_id and h.status = 'pending'), 0)::int
+                  + coalesce((select sum(h.amount) from credit_holds h
+                               where h.grant_id = s.grant_id and h.status = 'pending'), 0)::int as held
              from credit_grant_state s where s.user_id = %s""",
         (user,),
     ).fetchall()
@@ -225,6 +227,20 @@ def _check(conn: Connection, model: Model, user: uuid.UUID) -> None:
         g = model.grants[row["grant_id"]]
         assert (row["remaining"], row["spent"], row["revoked"]) == (g.remaining, g.spent, g.revoked)
         assert row["remaining"] + row["held"] + row["spent"] + row["revoked"] == row["amount"]
+    # Each hold's draw is one of two kinds (migration 0036): one grant named on the hold for its whole amount, or
+    # allocation rows (two or more) adding up to its amount; never both, never neither.
+    draws = conn.execute(
+        """select h.amount, h.grant_id, count(a.seq)::int as n, coalesce(sum(a.amount), 0)::int as drawn
+             from credit_holds h left join credit_hold_allocations a on a.hold_id = h.id
+            where h.user_id = %s group by h.id""",
+        (user,),
+    ).fetchall()
+    for d in draws:
+        if d["grant_id"] is not None:
+            assert (d["n"], d["drawn"]) == (0, 0)
+        else:
+            assert d["n"] >= 2
+            assert d["drawn"] == d["amount"]
     holds = conn.execute("select id, status from credit_holds where user_id = %s", (user,)).fetchall()
     statuses = {r["id"]: r["status"] for r in holds}
     assert statuses == {h.id: h.status for h in model.holds}
