@@ -16,7 +16,8 @@ real schema (the migrations are applied first; nothing is disabled during the lo
 - an account is onboarded (the policy versions in force accepted, the age declared) before its first job;
 - credits are simulated per account with the ledger's rules: the signup grant (10 credits, 30 days), a pack bought
   through Polar (a `billing_orders` row and its grant) whenever the next job would not fit, each priced job a hold
-  drawn soonest-expiring first (`credit_hold_allocations`), posted when it succeeded and voided when it failed or
+  drawn soonest-expiring first (named on the hold when one grant covers it, else `credit_hold_allocations`, as
+  `credit_reserve` writes it since migration 0036), posted when it succeeded and voided when it failed or
   was canceled; expired remainders booked as the `expire-credits` task books them. So `credit_grant_state` is
   exactly what replaying the ledger gives, and the balance is what the product would show;
 - media are uploads and masks (inputs of edit, inpaint, upscale and variation jobs, often reused), and one output
@@ -165,6 +166,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "created_at",
         "expires_at",
         "resolved_at",
+        "grant_id",
     ),
     "credit_hold_allocations": ("hold_id", "seq", "grant_id", "user_id", "amount"),
     "credit_ledger": ("id", "user_id", "type", "amount", "grant_id", "hold_id", "ref", "created_at"),
@@ -426,8 +428,9 @@ class _Account:
             if need == 0:
                 break
         ref = f"job:{job_id}"
-        for seq, (g, take) in enumerate(drawn):
-            self.rows.add("credit_hold_allocations", (hold_id, seq, g.id, self.id, take))
+        if len(drawn) > 1:  # a draw from one grant is named on the hold's row (migration 0036), as credit_reserve does
+            for seq, (g, take) in enumerate(drawn):
+                self.rows.add("credit_hold_allocations", (hold_id, seq, g.id, self.id, take))
         self.rows.add("credit_ledger", (self.rng.uid(), self.id, "hold", cost, None, hold_id, ref, at))
         return hold_id, drawn
 
@@ -445,7 +448,7 @@ class _Account:
         self.rows.add(
             "credit_holds",
             (hold_id, self.id, ref, cost, "posted" if posted else "voided", cost if posted else None, at,
-             at + DEADLINE + timedelta(minutes=5), resolved),
+             at + DEADLINE + timedelta(minutes=5), resolved, drawn[0][0].id if len(drawn) == 1 else None),
         )  # fmt: skip
         kind = "post" if posted else "void"
         self.rows.add("credit_ledger", (self.rng.uid(), self.id, kind, cost, None, hold_id, ref, resolved))
