@@ -185,6 +185,19 @@ def mark_dispatched(conn: Connection, job_id: UUID) -> None:
     conn.execute("update jobs set dispatched_at = now() where id = %s and status = 'queued'", (job_id,))
 
 
+def mark_dispatched_alone(conn: Connection, job_id: UUID) -> None:
+    """`mark_dispatched` as a transaction of its own (autocommit) that does not wait for its WAL flush
+    (`synchronous_commit` off for that transaction only; a durable commit costs 1-3 ms on the shared machine). A
+    database crash that loses the mark leaves the job as if the API had stopped between dispatch and mark: the
+    reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away."""
+    conn.execute(
+        """update jobs set dispatched_at = now()
+             from (select set_config('synchronous_commit', 'off', true)) as durability
+            where id = %s and status = 'queued'""",
+        (job_id,),
+    )
+
+
 def claim(conn: Connection, job_id: UUID) -> Job | None:
     """queued → running, once: a second worker (or a redelivered spawn) gets None."""
     row = conn.execute(

@@ -190,8 +190,9 @@ def claim(conn: Connection, job_id: UUID) -> Job | None:
 
 
 def mark_dispatched(conn: Connection, job_id: UUID) -> None:
-    """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this)."""
-    repo.mark_dispatched(conn, job_id)
+    """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this): one
+    statement on an autocommit connection (`Database.autocommit()`), committed without waiting for the disk."""
+    repo.mark_dispatched_alone(conn, job_id)
 
 
 def cancel_wins(conn: Connection, job: Job) -> bool:

@@ -296,6 +296,20 @@ def test_a_replay_holds_nothing_more_and_records_no_second_analytics_event(studi
     assert events is not None and events["n"] == 1  # noqa: PT018
 
 
+def test_an_admitted_job_is_marked_dispatched_and_the_lazy_mark_stays_in_its_own_transaction(
+    studio_factory: Any,
+) -> None:
+    studio: Studio = studio_factory(workers=0)
+    who = _member(studio)
+    job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat"}).json()["id"]
+    with studio.db.autocommit() as conn:
+        row = conn.execute("select dispatched_at from jobs where id = %s", (job_id,)).fetchone()
+        assert row is not None and row["dispatched_at"] is not None  # noqa: PT018
+        jobs.mark_dispatched(conn, uuid.UUID(job_id))
+        after = conn.execute("show synchronous_commit").fetchone()
+    assert after == {"synchronous_commit": "on"}  # the next statement on the connection commits durably again
+
+
 # -- progress, seeds, prompts ----------------------------------------------------------------------------------------
 
 
