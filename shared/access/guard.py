@@ -38,10 +38,50 @@ _HELD_SQL = """select a.restricted_at is not null
                  from accounts a where a.id = %s"""
 
 
+# A consent category (analytics, marketing) in force for the account `a`, as `consent.current` reads it: the
+# account's latest event if it has one, else the latest event of the device (`%(device)s`, NULL for none) that is
+# anonymous or the account's own; the category on only when that event has it true. Not held (restricted or
+# awaiting erasure) as in `_HELD_SQL`. `can_process` and `record_analytics_if_allowed` both evaluate this.
+_CONSENTED_SQL = """a.restricted_at is null
+    and not exists (select 1 from account_erasures e where e.user_id = a.id)
+    and coalesce(
+        (select coalesce(c.categories -> %(purpose)s = 'true'::jsonb, false) from consent_events c
+          where c.user_id = a.id order by c.created_at desc, c.id desc limit 1),
+        (select coalesce(c.categories -> %(purpose)s = 'true'::jsonb, false) from consent_events c
+          where c.device_id = %(device)s and (c.user_id is null or c.user_id = a.id)
+          order by c.created_at desc, c.id desc limit 1),
+        false)"""
+
+
+_COOKIE_PURPOSES: frozenset[str] = frozenset({"analytics", "marketing"})  # decided by a consent event
+
+
+def _device(device_id: str | None) -> str | None:
+    """The device id `consent.current` would look up (a malformed one is none)."""
+    return device_id if device_id is not None and consent.DEVICE_ID.match(device_id) else None
+
+
 def is_held(conn: Connection, user_id: UUID) -> bool:
     """True when the account is restricted or awaiting erasure (or does not exist)."""
     row = conn.execute(_HELD_SQL, (user_id,)).fetchone()
     return row is None or bool(row["held"])
+
+
+def _gallery_visible(conn: Connection, user_id: UUID) -> bool:
+    row = conn.execute(
+        f"""select {GALLERY_OWNER_SQL} as visible
+              from accounts a left join preferences p on p.user_id = a.id where a.id = %s""",
+        (user_id,),
+    ).fetchone()
+    return bool(row and row["visible"])
+
+
+def _consented(conn: Connection, user_id: UUID, purpose: Purpose, device_id: str | None) -> bool:
+    row = conn.execute(
+        f"select {_CONSENTED_SQL} as allowed from accounts a where a.id = %(uid)s",
+        {"uid": user_id, "purpose": purpose, "device": _device(device_id)},
+    ).fetchone()
+    return bool(row and row["allowed"])
 
 
 def can_process(
@@ -63,17 +103,12 @@ def can_process(
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose: {purpose}")
     if purpose == "gallery":
-        if user_id is None:
-            return False
-        row = conn.execute(
-            f"""select {GALLERY_OWNER_SQL} as visible
-                  from accounts a left join preferences p on p.user_id = a.id where a.id = %s""",
-            (user_id,),
-        ).fetchone()
-        return bool(row and row["visible"])
-    if user_id is not None and is_held(conn, user_id):
-        return False
+        return user_id is not None and _gallery_visible(conn, user_id)
     if gpc and purpose in consent.GPC_OPT_OUT:
+        return False
+    if user_id is not None and purpose in _COOKIE_PURPOSES:  # held and consented in one statement
+        return _consented(conn, user_id, purpose, device_id)
+    if user_id is not None and is_held(conn, user_id):
         return False
     if purpose == "service_improvement":  # an account choice, never a device's: asked on its own
         chosen = consent.account_choice(conn, user_id, purpose) if user_id is not None else None
@@ -109,3 +144,37 @@ def record_analytics(
         (user_id, feature[:64], model[:128] if model else None, aspect_ratio, edit_action),
     )
     return True
+
+
+def record_analytics_if_allowed(
+    conn: Connection,
+    user_id: UUID,
+    *,
+    device_id: str | None,
+    gpc: bool,
+    feature: str,
+    model: str | None = None,
+    aspect_ratio: str | None = None,
+    edit_action: str | None = None,
+) -> bool:
+    """`record_analytics(..., allowed=can_process(conn, user_id, "analytics", device_id=..., gpc=...))` in one
+    statement (one round trip where the two paid two to four): the event is inserted only where the guard allows
+    analytics, evaluated by the same SQL condition. Under `Sec-GPC: 1` nothing is asked at all."""
+    if gpc:  # analytics is among what GPC switches off
+        return False
+    row = conn.execute(
+        f"""insert into analytics_events (user_id, feature, model, aspect_ratio, edit_action)
+            select a.id, %(feature)s, %(model)s, %(aspect_ratio)s, %(edit_action)s
+              from accounts a where a.id = %(uid)s and {_CONSENTED_SQL}
+            returning 1""",
+        {
+            "uid": user_id,
+            "purpose": "analytics",
+            "device": _device(device_id),
+            "feature": feature[:64],
+            "model": model[:128] if model else None,
+            "aspect_ratio": aspect_ratio,
+            "edit_action": edit_action,
+        },
+    ).fetchone()
+    return row is not None

@@ -44,6 +44,15 @@ class TooManyActiveJobs(AtelierError):
     code = "too_many_active_jobs"
 
 
+class Replayed(Exception):
+    """`submit` found the job this Idempotency-Key admitted before (same body). Raised, not returned, so the
+    caller's transaction rolls back the hold placed before the key could be looked up; answer with `job`."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(str(job.id))
+        self.job = job
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """The command a route submits: the request as the person sent it, unvalidated against the registry.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -29,67 +30,106 @@ def _job(row: dict[str, Any] | None) -> Job | None:
     return Job(**{**row, "params": JobParams.from_json(row["params"])}) if row else None
 
 
-def insert(
+@dataclass(frozen=True)
+class Admission:
+    """What `admit` found: the job it inserted, else why not (the key's earlier job, the active count)."""
+
+    job: Job | None
+    existing_id: UUID | None  # the job this Idempotency-Key admitted before
+    existing_sha256: str | None  # and the fingerprint of the body it came with
+    active: int  # the user's jobs queued or running before this one
+
+
+# One statement under the user's credit-account lock (taken by an earlier statement, so its snapshot sees every
+# admission committed before the lock was granted): the key's earlier job, the active count, and the insert only
+# when there is neither an earlier job nor a full quota. `on conflict` still guards the key's unique index.
+_ADMIT = f"""
+with existing as (
+    select id, request_sha256 from jobs
+     where %(key)s::text is not null and user_id = %(user_id)s and idempotency_key = %(key)s
+), active as (
+    select count(*) as n from jobs where user_id = %(user_id)s and status = any(%(active)s::text[])
+), inserted as (
+    insert into jobs (id, user_id, task, model, prompt, params, image_id, mask_id, cost, seed, hold_id,
+                      idempotency_key, request_sha256, deadline_at)
+    select %(id)s::uuid, %(user_id)s::uuid, %(task)s::text, %(model)s::text, %(prompt)s::text, %(params)s::jsonb,
+           %(image_id)s::uuid, %(mask_id)s::uuid, %(cost)s::integer, %(seed)s::bigint, %(hold_id)s::uuid,
+           %(key)s::text, %(sha)s::text, now() + %(deadline)s::interval
+     where not exists (select 1 from existing)
+       and (%(max_active)s::integer is null or (select n from active) < %(max_active)s::integer)
+    on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
+    returning {_COLUMNS}
+)
+select e.id as existing_id, e.request_sha256 as existing_sha256, a.n as active, i.*
+  from active a left join existing e on true left join inserted i on true
+"""
+
+
+def admit(
     conn: Connection,
     *,
     job_id: UUID,
     user_id: UUID,
     spec: JobSpec,
     cost: int,
+    hold_id: UUID | None,
     idempotency_key: str | None,
     request_sha256: str,
     deadline: timedelta,
-) -> Job | None:
-    """Insert a queued job due `deadline` after the transaction's start (`now()`); None when this user already used
-    the idempotency key."""
+    max_active: int | None,
+) -> Admission:
+    """Insert a queued job carrying its hold, due `deadline` after the transaction's start (`now()`), unless the
+    user already used the idempotency key or has `max_active` jobs queued or running: one round trip. The caller
+    holds the user's credit-account lock, so the key's lookup and the count are exact."""
     row = conn.execute(
-        f"""insert into jobs (id, user_id, task, model, prompt, params, image_id, mask_id, cost, seed,
-                              idempotency_key, request_sha256, deadline_at)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
-            on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
-            returning {_COLUMNS}""",
-        (
-            job_id,
-            user_id,
-            spec.task,
-            spec.model,
-            spec.prompt,
-            Jsonb(spec.params.to_json()),
-            spec.image_id,
-            spec.mask_id,
-            cost,
-            spec.seed,
-            idempotency_key,
-            request_sha256,
-            deadline,
-        ),
+        _ADMIT,
+        {
+            "id": job_id,
+            "user_id": user_id,
+            "task": spec.task,
+            "model": spec.model,
+            "prompt": spec.prompt,
+            "params": Jsonb(spec.params.to_json()),
+            "image_id": spec.image_id,
+            "mask_id": spec.mask_id,
+            "cost": cost,
+            "seed": spec.seed,
+            "hold_id": hold_id,
+            "key": idempotency_key,
+            "sha": request_sha256,
+            "deadline": deadline,
+            "max_active": max_active,
+            "active": list(ACTIVE),
+        },
     ).fetchone()
-    return _job(row)
+    assert row is not None  # noqa: S101 - `active` is always one row
+    existing_id, existing_sha256, active = row.pop("existing_id"), row.pop("existing_sha256"), int(row.pop("active"))
+    return Admission(
+        job=_job(row) if row["id"] is not None else None,
+        existing_id=existing_id,
+        existing_sha256=existing_sha256,
+        active=active,
+    )
 
 
-def by_idempotency_key(conn: Connection, user_id: UUID, key: str) -> tuple[Job, str] | None:
+def admission_state(conn: Connection, user_id: UUID, key: str | None) -> tuple[UUID | None, str | None, int]:
+    """(the key's earlier job, its fingerprint, the active count) without inserting: for a request the ledger
+    refused, whose replay or full quota is answered first. The caller holds the user's credit-account lock."""
     row = conn.execute(
-        f"select {_COLUMNS}, request_sha256 from jobs where user_id = %s and idempotency_key = %s", (user_id, key)
+        """select e.id, e.request_sha256,
+                  (select count(*) from jobs where user_id = %(user_id)s and status = any(%(active)s::text[])) as n
+             from (select 1) one left join jobs e
+               on %(key)s::text is not null and e.user_id = %(user_id)s and e.idempotency_key = %(key)s""",
+        {"user_id": user_id, "key": key, "active": list(ACTIVE)},
     ).fetchone()
-    if row is None:
-        return None
-    sha = row.pop("request_sha256")
-    job = _job(row)
-    return (job, sha) if job else None
+    assert row is not None  # noqa: S101 - one row always
+    return row["id"], row["request_sha256"], int(row["n"])
 
 
 def _job_of(row: dict[str, Any]) -> Job:
     job = _job(row)
     assert job is not None  # noqa: S101 - a row was given
     return job
-
-
-def count_active(conn: Connection, user_id: UUID) -> int:
-    """How many of the user's jobs are queued or running (the caller holds the user's credit-account lock)."""
-    row = conn.execute(
-        "select count(*) as n from jobs where user_id = %s and status = any(%s)", (user_id, list(ACTIVE))
-    ).fetchone()
-    return int(row["n"]) if row else 0
 
 
 def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[str, datetime]]:
@@ -101,12 +141,6 @@ def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[st
         (user_id, limit),
     ).fetchall()
     return [(row["prompt"], row["used_at"]) for row in rows]
-
-
-def set_hold(conn: Connection, job_id: UUID, hold_id: UUID) -> Job | None:
-    """Record the job's credit hold; returns the job as it now is."""
-    row = conn.execute(f"update jobs set hold_id = %s where id = %s returning {_COLUMNS}", (hold_id, job_id)).fetchone()
-    return _job(row)
 
 
 def get(conn: Connection, job_id: UUID, *, user_id: UUID | None = None, for_update: bool = False) -> Job | None:
@@ -149,6 +183,19 @@ def list_for_user(
 
 def mark_dispatched(conn: Connection, job_id: UUID) -> None:
     conn.execute("update jobs set dispatched_at = now() where id = %s and status = 'queued'", (job_id,))
+
+
+def mark_dispatched_alone(conn: Connection, job_id: UUID) -> None:
+    """`mark_dispatched` as a transaction of its own (autocommit) that does not wait for its WAL flush
+    (`synchronous_commit` off for that transaction only; a durable commit costs 1-3 ms on the shared machine). A
+    database crash that loses the mark leaves the job as if the API had stopped between dispatch and mark: the
+    reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away."""
+    conn.execute(
+        """update jobs set dispatched_at = now()
+             from (select set_config('synchronous_commit', 'off', true)) as durability
+            where id = %s and status = 'queued'""",
+        (job_id,),
+    )
 
 
 def claim(conn: Connection, job_id: UUID) -> Job | None:

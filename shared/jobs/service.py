@@ -22,10 +22,12 @@ from shared.jobs.models import (
     JobNotFound,
     JobRequest,
     JobSpec,
+    Replayed,
     TooManyActiveJobs,
     Withheld,
 )
 from shared.kit.db.database import Connection
+from shared.kit.errors import InsufficientCredits
 from shared.kit.pagination import Cursor, Page, page_of
 
 
@@ -45,54 +47,87 @@ def submit(
     fingerprint: str,
     deadline: timedelta,
     max_active: int | None = None,
-) -> tuple[Job, bool]:
-    """Queue a priced job and hold its credits, in the caller's transaction; returns (job, created).
+) -> Job:
+    """Hold a priced job's credits and queue it, in the caller's transaction (two statements); returns the job.
 
-    First the user's credit-account row is locked (the lock every credit movement takes first), so one
-    account's submissions run one at a time: a replay of an Idempotency-Key finds its job, and the count of
-    jobs queued or running is exact when it is compared with `max_active` (429 `too_many_active_jobs`, with
-    nothing inserted and nothing held). The row is inserted before the hold, in the same transaction.
+    The hold comes first: placing it takes the user's credit-account lock (the lock every credit movement takes
+    first, `credit_reserve`), so one account's submissions run one at a time, and the job's insert, the statement
+    after it, carries the hold's id and sees every admission committed before: it looks the Idempotency-Key up and
+    counts the jobs queued or running exactly. A refusal raises and the caller's transaction rolls the hold back
+    with everything else: a replay of the key raises `Replayed` (the caller answers with the earlier job), more
+    than `max_active` 429 `too_many_active_jobs`. When the ledger refuses (402), a replay and a full quota are
+    still answered first, as if they had been checked before the hold. A free job takes the lock on its own.
     """
-    credits.lock_account(conn, user_id)
-    if idempotency_key is not None:
-        existing = repo.by_idempotency_key(conn, user_id, idempotency_key)
-        if existing is not None:
-            found, sha = existing
-            if sha != fingerprint:
-                raise IdempotencyKeyReused()
-            return found, False
-    if max_active is not None and repo.count_active(conn, user_id) >= max_active:
-        raise TooManyActiveJobs(
-            f"You have {max_active} jobs queued or running, the most an account may; wait for one to finish.",
-            details={"max_active_jobs": max_active},
-        )
     job_id = uuid.uuid4()
-    job = repo.insert(
+    hold_id: UUID | None = None
+    if cost > 0:
+        try:
+            hold = credits.reserve(
+                conn, user_id=user_id, amount=cost, ref=f"job:{job_id}", ttl=deadline + timedelta(minutes=5)
+            )
+        except InsufficientCredits:
+            existing_id, existing_sha256, active = repo.admission_state(conn, user_id, idempotency_key)
+            _refuse(
+                conn,
+                fingerprint,
+                existing_id=existing_id,
+                existing_sha256=existing_sha256,
+                active=active,
+                max_active=max_active,
+            )
+            raise
+        hold_id = hold.id
+    else:
+        credits.lock_account(conn, user_id)
+    admitted = repo.admit(
         conn,
         job_id=job_id,
         user_id=user_id,
         spec=spec,
         cost=cost,
+        hold_id=hold_id,
         idempotency_key=idempotency_key,
         request_sha256=fingerprint,
         deadline=deadline,
+        max_active=max_active,
     )
-    if job is None:
-        assert idempotency_key is not None  # noqa: S101 - only the idempotency index can conflict
-        existing = repo.by_idempotency_key(conn, user_id, idempotency_key)
-        if existing is None:  # pragma: no cover - the conflicting row is visible once its transaction committed
-            raise IdempotencyKeyReused("The earlier request with this key is still being processed; retry.")
-        found, sha = existing
-        if sha != fingerprint:
+    if admitted.job is not None:
+        return admitted.job
+    _refuse(
+        conn,
+        fingerprint,
+        existing_id=admitted.existing_id,
+        existing_sha256=admitted.existing_sha256,
+        active=admitted.active,
+        max_active=max_active,
+    )
+    # Only the key's unique index can refuse the insert otherwise: a row another transaction has not committed
+    # (every admission takes the lock first, so this is a submission that did not).
+    raise IdempotencyKeyReused("The earlier request with this key is still being processed; retry.")
+
+
+def _refuse(
+    conn: Connection,
+    fingerprint: str,
+    *,
+    existing_id: UUID | None,
+    existing_sha256: str | None,
+    active: int,
+    max_active: int | None,
+) -> None:
+    """Raise the refusal that comes first: the key's earlier job (a replay, or the key reused with another body),
+    then the active-jobs limit; nothing when neither applies."""
+    if existing_id is not None:
+        if existing_sha256 != fingerprint:
             raise IdempotencyKeyReused()
-        return found, False
-    if cost > 0:
-        hold = credits.reserve(
-            conn, user_id=user_id, amount=cost, ref=f"job:{job_id}", ttl=deadline + timedelta(minutes=5)
+        found = repo.get(conn, existing_id)
+        assert found is not None  # noqa: S101 - seen by this transaction's previous statement, under the lock
+        raise Replayed(found)
+    if max_active is not None and active >= max_active:
+        raise TooManyActiveJobs(
+            f"You have {max_active} jobs queued or running, the most an account may; wait for one to finish.",
+            details={"max_active_jobs": max_active},
         )
-        job = repo.set_hold(conn, job_id, hold.id)
-        assert job is not None  # noqa: S101 - inserted above in this transaction
-    return job, True
 
 
 def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[str, datetime]]:
@@ -155,8 +190,9 @@ def claim(conn: Connection, job_id: UUID) -> Job | None:
 
 
 def mark_dispatched(conn: Connection, job_id: UUID) -> None:
-    """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this)."""
-    repo.mark_dispatched(conn, job_id)
+    """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this): one
+    statement on an autocommit connection (`Database.autocommit()`), committed without waiting for the disk."""
+    repo.mark_dispatched_alone(conn, job_id)
 
 
 def cancel_wins(conn: Connection, job: Job) -> bool:

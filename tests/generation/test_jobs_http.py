@@ -413,7 +413,7 @@ def test_reconcile_dispatches_a_job_committed_without_dispatch_once(studio: Stud
     with db.transaction() as conn:  # what the API commits before it dispatches; here it never dispatched
         from shared.jobs.models import JobParams, JobSpec
 
-        job, _ = jobs.submit(
+        job = jobs.submit(
             conn,
             user_id=who.id,
             spec=JobSpec(

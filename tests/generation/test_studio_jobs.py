@@ -243,6 +243,73 @@ def test_an_idempotent_replay_at_the_limit_returns_the_same_job(studio_factory: 
     assert _submit(studio, who, body, **{"Idempotency-Key": "k2"}).status_code == 429
 
 
+def test_the_refusals_keep_their_order_when_the_ledger_refuses_too(studio_factory: Any) -> None:
+    """The hold is placed before the job's insert (which looks the key up and counts the active jobs, under the lock
+    the hold took): when the ledger refuses too, a replay still answers its job, a reused key 409 and a full quota
+    429 before 402; every refusal and every replay holds nothing."""
+    studio: Studio = studio_factory(workers=0, max_active_jobs=2, signup_credits=4)
+    who = _member(studio)
+    assert _available(studio, who) == 4
+    four = {"task": "text_to_image", "prompt": "a cat", "count": 4}
+    first = _submit(studio, who, four, **{"Idempotency-Key": "k1"})
+    assert first.status_code == 202, first.text
+    assert first.json()["cost"] == 4
+    assert _available(studio, who) == 0
+
+    poor = _submit(studio, who, {"task": "text_to_image", "prompt": "a dog"}, **{"Idempotency-Key": "k2"})
+    assert (poor.status_code, poor.json()["error"]["code"]) == (402, "insufficient_credits")
+    replay = _submit(studio, who, four, **{"Idempotency-Key": "k1"})
+    assert (replay.status_code, replay.json()["id"]) == (202, first.json()["id"])
+    reused = _submit(studio, who, {**four, "prompt": "a dog"}, **{"Idempotency-Key": "k1"})
+    assert (reused.status_code, reused.json()["error"]["code"]) == (409, "idempotency_key_reused")
+
+    cancel = studio.client.post(f"/v1/jobs/{first.json()['id']}/cancel", headers=who.headers)
+    assert cancel.status_code == 200, cancel.text
+    assert _submit(studio, who, {"task": "text_to_image", "prompt": "b", "count": 3}).status_code == 202
+    assert _submit(studio, who, {"task": "text_to_image", "prompt": "c"}).status_code == 202
+    assert _available(studio, who) == 0
+    full = _submit(studio, who, {"task": "text_to_image", "prompt": "d"})  # both the quota and the ledger refuse
+    assert (full.status_code, full.json()["error"]["code"]) == (429, "too_many_active_jobs")
+
+    with studio.db.transaction() as conn:
+        holds = conn.execute(
+            "select count(*) as n from credit_ledger where user_id = %s and type = 'hold'", (who.id,)
+        ).fetchone()
+        rows = conn.execute("select count(*) as n from jobs where user_id = %s", (who.id,)).fetchone()
+    assert holds is not None and rows is not None  # noqa: PT018
+    assert (holds["n"], rows["n"]) == (3, 3)  # one hold per admitted job, none for a refusal or the replay
+
+
+def test_a_replay_holds_nothing_more_and_records_no_second_analytics_event(studio_factory: Any) -> None:
+    studio: Studio = studio_factory(workers=0)
+    who = _member(studio)
+    allowed = studio.client.put("/v1/me/preferences", headers=who.headers, json={"analytics": True})
+    assert allowed.status_code == 200, allowed.text
+    before = _available(studio, who)
+    body = {"task": "text_to_image", "prompt": "a cat", "count": 2}
+    answers = [_submit(studio, who, body, **{"Idempotency-Key": "again"}) for _ in range(3)]
+    assert {answer.status_code for answer in answers} == {202}
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    assert _available(studio, who) == before - 2
+    with studio.db.transaction() as conn:
+        events = conn.execute("select count(*) as n from analytics_events where user_id = %s", (who.id,)).fetchone()
+    assert events is not None and events["n"] == 1  # noqa: PT018
+
+
+def test_an_admitted_job_is_marked_dispatched_and_the_lazy_mark_stays_in_its_own_transaction(
+    studio_factory: Any,
+) -> None:
+    studio: Studio = studio_factory(workers=0)
+    who = _member(studio)
+    job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat"}).json()["id"]
+    with studio.db.autocommit() as conn:
+        row = conn.execute("select dispatched_at from jobs where id = %s", (job_id,)).fetchone()
+        assert row is not None and row["dispatched_at"] is not None  # noqa: PT018
+        jobs.mark_dispatched(conn, uuid.UUID(job_id))
+        after = conn.execute("show synchronous_commit").fetchone()
+    assert after == {"synchronous_commit": "on"}  # the next statement on the connection commits durably again
+
+
 # -- progress, seeds, prompts ----------------------------------------------------------------------------------------
 
 

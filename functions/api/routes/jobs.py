@@ -32,7 +32,7 @@ from functions.api.ratelimits import rate_limited
 from functions.api.schemas import RequestModel, ResponseModel
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
-from shared.access.guard import can_process, record_analytics
+from shared.access.guard import record_analytics_if_allowed
 from shared.jobs import service as jobs
 from shared.jobs.models import (
     ACTIVE,
@@ -41,6 +41,7 @@ from shared.jobs.models import (
     JobFinished,
     JobNotFound,
     JobRequest,
+    Replayed,
     TooManyActiveJobs,
 )
 from shared.jobs.planning import (
@@ -298,29 +299,31 @@ def create_job(
     An account may have ATELIER_MAX_ACTIVE_JOBS jobs queued or running (GET /v1/studio states it); past it the
     answer is 429 `too_many_active_jobs` and nothing is held."""
     command = body.command()
-    with db.transaction() as conn:
-        spec, cost = plan_job(conn, settings, moderator, user_id=caller.account.id, request=command)
-        job, created = jobs.submit(
-            conn,
-            user_id=caller.account.id,
-            spec=spec,
-            cost=cost,
-            idempotency_key=idempotency_key,
-            fingerprint=jobs.request_fingerprint(command),
-            deadline=settings.job_deadline,
-            max_active=settings.max_active_jobs,
-        )
-        if created:
-            allowed = can_process(conn, caller.account.id, "analytics", device_id=info.device_id, gpc=info.gpc)
-            record_analytics(
+    try:
+        with db.transaction() as conn:
+            spec, cost = plan_job(conn, settings, moderator, user_id=caller.account.id, request=command)
+            job = jobs.submit(
+                conn,
+                user_id=caller.account.id,
+                spec=spec,
+                cost=cost,
+                idempotency_key=idempotency_key,
+                fingerprint=jobs.request_fingerprint(command),
+                deadline=settings.job_deadline,
+                max_active=settings.max_active_jobs,
+            )
+            record_analytics_if_allowed(
                 conn,
                 caller.account.id,
+                device_id=info.device_id,
+                gpc=info.gpc,
                 feature=f"job:{spec.task}",
-                allowed=allowed,
                 model=spec.model,
                 aspect_ratio=spec.params.aspect_ratio,
             )
-    if created:
+    except Replayed as replay:  # the transaction rolled back: nothing new held, inserted or recorded
+        job = replay.job
+    else:
         dispatcher.dispatch(job.id, job.model)
         with db.autocommit() as conn:  # one statement: one round trip
             jobs.mark_dispatched(conn, job.id)
