@@ -147,18 +147,22 @@ def _due(sweep: Sweep, *, extra: str = "", select: str | None = None) -> str:
                 for update skip locked"""
 
 
+def _due_range(sweep: Sweep, *, keyset: bool) -> str:
+    return f"{sweep.column} < %(cutoff)s and ({sweep.where})" + (f" and {sweep.column} >= %(after)s" if keyset else "")
+
+
+def _bound_statement(sweep: Sweep, *, keyset: bool) -> str:
+    """Where a range batch ends: the timestamp of the `%(limit)s + 1`-th due row from `%(after)s` on (`mark`), read
+    along the index only; no row when at most `%(limit)s` rows are due from there (the range runs to the cutoff)."""
+    return f"""select {sweep.column} as mark from {sweep.table} where {_due_range(sweep, keyset=keyset)}
+                order by {sweep.column} offset %(limit)s limit 1"""
+
+
 def _range_statement(sweep: Sweep, *, keyset: bool) -> str:
     """A range batch: the due rows from `%(after)s` (the timestamp the batch before stopped at) up to, not
-    including, the timestamp of the `%(limit)s + 1`-th due row, so at most `%(limit)s` rows. Answers how many
-    changed and that timestamp (`mark`, null when no row is due beyond the range: the sweep is done).
-    """
-    due = f"{sweep.column} < %(cutoff)s and ({sweep.where})" + (f" and {sweep.column} >= %(after)s" if keyset else "")
-    return f"""with bound as (select {sweep.column} as mark from {sweep.table} where {due}
-                               order by {sweep.column} offset %(limit)s limit 1),
-                    changed as ({_change(sweep)}
-                                 where {due} and {sweep.column} < coalesce((select mark from bound), %(cutoff)s)
-                                 returning 1)
-               select (select count(*) from changed) as done, (select mark from bound) as mark"""
+    including, `%(mark)s` (the bound, or the cutoff), so at most `%(limit)s` rows; its row count is the batch's.
+    No RETURNING: a returned row costs the statement a second visit to its heap tuple."""
+    return f"{_change(sweep)} where {_due_range(sweep, keyset=keyset)} and {sweep.column} < %(mark)s"
 
 
 def _claim_statement(sweep: Sweep, *, keyset: bool) -> str:
@@ -211,8 +215,7 @@ def apply_sweep(
             raise ValueError(f"sweep of {sweep.table} deletes storage objects: a Storage is needed")
         return _apply_with_objects(db, storage, sweep, cutoff=cutoff, now=now, batch=min(batch, STORAGE_BATCH))
     result = SweepResult(sweep.rule, sweep.table)
-    ranges = {keyset: _range_statement(sweep, keyset=keyset) for keyset in (False, True)}
-    claims = {keyset: _claim_statement(sweep, keyset=keyset) for keyset in (False, True)}
+    statements = {keyset: _Statements.of(sweep, keyset=keyset) for keyset in (False, True)}
     size = max(1, min(batch, max_batch))
     after: datetime | None = None
     claim = False  # the next batch claims rows (SKIP LOCKED) instead of taking a range
@@ -220,7 +223,7 @@ def apply_sweep(
         params = {"cutoff": cutoff, "now": now, "limit": size, "after": after}
         started = time.perf_counter()
         try:
-            row = _batch(db, sweep, (claims if claim else ranges)[after is not None], params, claim=claim)
+            row = _batch(db, sweep, statements[after is not None], params, claim=claim)
         except LockNotAvailable:  # the range met a row another transaction holds: claim around it
             if claim:
                 raise  # the session's own lock_timeout, on a table lock: not ours to retry
@@ -246,16 +249,36 @@ def apply_sweep(
     return result
 
 
+@dataclass(frozen=True)
+class _Statements:
+    bound: str
+    range: str
+    claim: str
+
+    @classmethod
+    def of(cls, sweep: Sweep, *, keyset: bool) -> _Statements:
+        return cls(
+            _bound_statement(sweep, keyset=keyset),
+            _range_statement(sweep, keyset=keyset),
+            _claim_statement(sweep, keyset=keyset),
+        )
+
+
 def _batch(
-    db: Database, sweep: Sweep, statement: str, params: dict[str, Any], *, claim: bool
+    db: Database, sweep: Sweep, statements: _Statements, params: dict[str, Any], *, claim: bool
 ) -> tuple[int, datetime | None] | None:
     """One batch in its own transaction: (rows changed, mark), or None when another run holds the sweep."""
     with db.transaction() as conn:
         begun = conn.execute(_BEGIN_BATCH, {"key": sweep.table, "claim": claim, "erasing": sweep.erasing}).fetchone()
         if not (begun and begun["mine"]):
             return None
-        row = conn.execute(statement, params).fetchone()
-    return (int(row["done"]), row["mark"]) if row else (0, None)
+        if claim:
+            row = conn.execute(statements.claim, params).fetchone()
+            return (int(row["done"]), row["mark"]) if row else (0, None)
+        bound = conn.execute(statements.bound, params).fetchone()
+        mark = bound["mark"] if bound else None
+        done = conn.execute(statements.range, {**params, "mark": params["cutoff"] if mark is None else mark}).rowcount
+    return done, mark
 
 
 def _next_size(size: int, took: float, *, max_batch: int, batch_seconds: float) -> int:

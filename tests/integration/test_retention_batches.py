@@ -15,7 +15,7 @@ import pytest
 
 from config.retention import RULES
 from shared.kit.db import Database
-from shared.retention.service import SWEEP_LOCK, SweepResult, _claim_statement, _range_statement, apply_sweep
+from shared.retention.service import SWEEP_LOCK, SweepResult, _Statements, apply_sweep
 from shared.retention.sweeps import SWEEPS, Sweep
 from tests.support.accounts import make_account
 from tests.support.threads import run_together
@@ -145,8 +145,9 @@ def test_two_runs_at_once_change_each_row_once(db: Database) -> None:
 def test_every_sweep_walks_an_index_not_the_table(db: Database, sweep: Sweep) -> None:
     """A batch's cost follows the rows it takes, not the table's size: no batch statement reads the whole table
     (with sequential scans priced out, one still planned means no index serves the sweep)."""
-    params = {"cutoff": NOW, "after": T0, "limit": 1000, "now": NOW}
-    for statement in (_range_statement(sweep, keyset=True), _claim_statement(sweep, keyset=True)):
+    params = {"cutoff": NOW, "after": T0, "limit": 1000, "now": NOW, "mark": T0 + timedelta(days=1)}
+    statements = _Statements.of(sweep, keyset=True)
+    for statement in (statements.bound, statements.range, statements.claim):
         with db.transaction() as conn:
             conn.execute("set local enable_seqscan = off")
             plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("explain " + statement, params).fetchall())
