@@ -3,15 +3,16 @@
 Each batch is its own transaction, so no lock is held for longer than one batch. A batch holds at most
 `max_batch` rows, and its size follows its time: one that took under half of `BATCH_SECONDS` doubles the
 next, one that took longer halves it, so a large backlog is a few dozen transactions of a fraction of a
-second each, not thousands (each commit costs a WAL flush).
+second each, not thousands. A batch commits without waiting for its WAL flush (see `_BEGIN_BATCH`).
 
 A sweep walks its timestamp index in order, each batch starting where the one before stopped (a keyset):
 no batch reads again the index entries of rows that earlier batches deleted. A batch is a range: the rows
-due from the last timestamp reached up to (not including) the timestamp of the `size + 1`-th due row, so
-at most `size` rows, deleted (or anonymised) by one statement that reads the index once and takes no
-separate row locks. Two runs never change the same rows at once: a batch first takes the sweep's
-transaction-level advisory lock with `pg_try_advisory_xact_lock`; a run that finds it taken leaves the
-sweep to the run holding it (which goes on until nothing is due), so runs never wait on each other either.
+due from the last timestamp reached up to (not including) the timestamp of the `size + 1`-th due row (read
+first, along the index), so at most `size` rows, deleted (or anonymised) by one statement that takes no
+separate row locks (rows inserted meanwhile with a due timestamp inside the range go with it). Two runs
+never change the same rows at once: a batch first takes the sweep's transaction-level advisory lock with
+`pg_try_advisory_xact_lock`; a run that finds it taken leaves the sweep to the run holding it (which goes on
+until nothing is due), so runs never wait on each other either.
 A row another transaction holds (an erasure, an update) makes the range wait at most `LOCK_WAIT`; then the
 batch is rolled back and redone by claiming rows `FOR UPDATE SKIP LOCKED`, which passes over the held rows
 (the next run takes them); so does a batch whose rows all share one timestamp (a range cannot split them).
