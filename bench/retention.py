@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import sys
 import tempfile
 import time
@@ -129,10 +130,9 @@ def main() -> int:
                 f"{plain * 1000:.0f} ms for the plain DELETE"
             )
         if len(ratios) > 1:
-            ratios.sort()
             print(
-                f"\nratio over {len(ratios)} runs: median {ratios[len(ratios) // 2]:.2f}x, "
-                f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x"
+                f"\nratio over {len(ratios)} runs: median {statistics.median(ratios):.2f}x, "
+                f"range {min(ratios):.2f}-{max(ratios):.2f}x"
             )
     return 0
 

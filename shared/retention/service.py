@@ -3,15 +3,16 @@
 Each batch is its own transaction, so no lock is held for longer than one batch. A batch holds at most
 `max_batch` rows, and its size follows its time: one that took under half of `BATCH_SECONDS` doubles the
 next, one that took longer halves it, so a large backlog is a few dozen transactions of a fraction of a
-second each, not thousands (each commit costs a WAL flush).
+second each, not thousands. A batch commits without waiting for its WAL flush (see `_BEGIN_BATCH`).
 
 A sweep walks its timestamp index in order, each batch starting where the one before stopped (a keyset):
 no batch reads again the index entries of rows that earlier batches deleted. A batch is a range: the rows
-due from the last timestamp reached up to (not including) the timestamp of the `size + 1`-th due row, so
-at most `size` rows, deleted (or anonymised) by one statement that reads the index once and takes no
-separate row locks. Two runs never change the same rows at once: a batch first takes the sweep's
-transaction-level advisory lock with `pg_try_advisory_xact_lock`; a run that finds it taken leaves the
-sweep to the run holding it (which goes on until nothing is due), so runs never wait on each other either.
+due from the last timestamp reached up to (not including) the timestamp of the `size + 1`-th due row (read
+first, along the index), so at most `size` rows, deleted (or anonymised) by one statement that takes no
+separate row locks (rows inserted meanwhile with a due timestamp inside the range go with it). Two runs
+never change the same rows at once: a batch first takes the sweep's transaction-level advisory lock with
+`pg_try_advisory_xact_lock`; a run that finds it taken leaves the sweep to the run holding it (which goes on
+until nothing is due), so runs never wait on each other either.
 A row another transaction holds (an erasure, an update) makes the range wait at most `LOCK_WAIT`; then the
 batch is rolled back and redone by claiming rows `FOR UPDATE SKIP LOCKED`, which passes over the held rows
 (the next run takes them); so does a batch whose rows all share one timestamp (a range cannot split them).
@@ -147,18 +148,22 @@ def _due(sweep: Sweep, *, extra: str = "", select: str | None = None) -> str:
                 for update skip locked"""
 
 
+def _due_range(sweep: Sweep, *, keyset: bool) -> str:
+    return f"{sweep.column} < %(cutoff)s and ({sweep.where})" + (f" and {sweep.column} >= %(after)s" if keyset else "")
+
+
+def _bound_statement(sweep: Sweep, *, keyset: bool) -> str:
+    """Where a range batch ends: the timestamp of the `%(limit)s + 1`-th due row from `%(after)s` on (`mark`), read
+    along the index only; no row when at most `%(limit)s` rows are due from there (the range runs to the cutoff)."""
+    return f"""select {sweep.column} as mark from {sweep.table} where {_due_range(sweep, keyset=keyset)}
+                order by {sweep.column} offset %(limit)s limit 1"""
+
+
 def _range_statement(sweep: Sweep, *, keyset: bool) -> str:
     """A range batch: the due rows from `%(after)s` (the timestamp the batch before stopped at) up to, not
-    including, the timestamp of the `%(limit)s + 1`-th due row, so at most `%(limit)s` rows. Answers how many
-    changed and that timestamp (`mark`, null when no row is due beyond the range: the sweep is done).
-    """
-    due = f"{sweep.column} < %(cutoff)s and ({sweep.where})" + (f" and {sweep.column} >= %(after)s" if keyset else "")
-    return f"""with bound as (select {sweep.column} as mark from {sweep.table} where {due}
-                               order by {sweep.column} offset %(limit)s limit 1),
-                    changed as ({_change(sweep)}
-                                 where {due} and {sweep.column} < coalesce((select mark from bound), %(cutoff)s)
-                                 returning 1)
-               select (select count(*) from changed) as done, (select mark from bound) as mark"""
+    including, `%(mark)s` (the bound, or the cutoff), so at most `%(limit)s` rows; its row count is the batch's.
+    No RETURNING: a returned row costs the statement a second visit to its heap tuple."""
+    return f"{_change(sweep)} where {_due_range(sweep, keyset=keyset)} and {sweep.column} < %(mark)s"
 
 
 def _claim_statement(sweep: Sweep, *, keyset: bool) -> str:
@@ -174,12 +179,18 @@ def _claim_statement(sweep: Sweep, *, keyset: bool) -> str:
 
 
 # Every batch begins with this: the sweep's advisory lock (or the answer that another run holds it), the range's
-# lock_timeout (a claim keeps the session's), and the append-only tables' erasing flag where the sweep needs it.
+# lock_timeout (a claim keeps the session's), the append-only tables' erasing flag where the sweep needs it, and an
+# asynchronous commit. A batch does not wait for its WAL to reach the disk (a flush of up to ~20 MB of WAL per
+# 100,000 deleted rows, 2-20 ms each on the shared machine, a tenth of a loaded sweep): a crash of the database may
+# lose the batches committed in its last ~0.6 s (three `wal_writer_delay`s), which the next run (hourly) simply does
+# again, since a batch only deletes or anonymises rows that are due. Postgres never leaves the log half-written.
+# Every setting is local to the batch's transaction (`set_config(..., true)`): the pooled connection keeps its own.
 _BEGIN_BATCH = f"""select pg_try_advisory_xact_lock({SWEEP_LOCK}, hashtext(%(key)s)) as mine,
                           set_config('lock_timeout',
                                      case when %(claim)s then current_setting('lock_timeout') else '{LOCK_WAIT}' end,
                                      true),
-                          set_config('atelier.erasing', case when %(erasing)s then 'on' else 'off' end, true)"""
+                          set_config('atelier.erasing', case when %(erasing)s then 'on' else 'off' end, true),
+                          set_config('synchronous_commit', 'off', true)"""
 
 
 def _change(sweep: Sweep) -> str:
@@ -211,8 +222,7 @@ def apply_sweep(
             raise ValueError(f"sweep of {sweep.table} deletes storage objects: a Storage is needed")
         return _apply_with_objects(db, storage, sweep, cutoff=cutoff, now=now, batch=min(batch, STORAGE_BATCH))
     result = SweepResult(sweep.rule, sweep.table)
-    ranges = {keyset: _range_statement(sweep, keyset=keyset) for keyset in (False, True)}
-    claims = {keyset: _claim_statement(sweep, keyset=keyset) for keyset in (False, True)}
+    statements = {keyset: _Statements.of(sweep, keyset=keyset) for keyset in (False, True)}
     size = max(1, min(batch, max_batch))
     after: datetime | None = None
     claim = False  # the next batch claims rows (SKIP LOCKED) instead of taking a range
@@ -220,7 +230,7 @@ def apply_sweep(
         params = {"cutoff": cutoff, "now": now, "limit": size, "after": after}
         started = time.perf_counter()
         try:
-            row = _batch(db, sweep, (claims if claim else ranges)[after is not None], params, claim=claim)
+            row = _batch(db, sweep, statements[after is not None], params, claim=claim)
         except LockNotAvailable:  # the range met a row another transaction holds: claim around it
             if claim:
                 raise  # the session's own lock_timeout, on a table lock: not ours to retry
@@ -246,16 +256,36 @@ def apply_sweep(
     return result
 
 
+@dataclass(frozen=True)
+class _Statements:
+    bound: str
+    range: str
+    claim: str
+
+    @classmethod
+    def of(cls, sweep: Sweep, *, keyset: bool) -> _Statements:
+        return cls(
+            _bound_statement(sweep, keyset=keyset),
+            _range_statement(sweep, keyset=keyset),
+            _claim_statement(sweep, keyset=keyset),
+        )
+
+
 def _batch(
-    db: Database, sweep: Sweep, statement: str, params: dict[str, Any], *, claim: bool
+    db: Database, sweep: Sweep, statements: _Statements, params: dict[str, Any], *, claim: bool
 ) -> tuple[int, datetime | None] | None:
     """One batch in its own transaction: (rows changed, mark), or None when another run holds the sweep."""
     with db.transaction() as conn:
         begun = conn.execute(_BEGIN_BATCH, {"key": sweep.table, "claim": claim, "erasing": sweep.erasing}).fetchone()
         if not (begun and begun["mine"]):
             return None
-        row = conn.execute(statement, params).fetchone()
-    return (int(row["done"]), row["mark"]) if row else (0, None)
+        if claim:
+            row = conn.execute(statements.claim, params).fetchone()
+            return (int(row["done"]), row["mark"]) if row else (0, None)
+        bound = conn.execute(statements.bound, params).fetchone()
+        mark = bound["mark"] if bound else None
+        done = conn.execute(statements.range, {**params, "mark": params["cutoff"] if mark is None else mark}).rowcount
+    return done, mark
 
 
 def _next_size(size: int, took: float, *, max_batch: int, batch_seconds: float) -> int:

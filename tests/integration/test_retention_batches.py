@@ -22,14 +22,7 @@ from shared import ratelimit
 from shared.kit.db import Database
 from shared.media.service import PURGE_BATCH, purge_media
 from shared.media.storage import LocalStorage
-from shared.retention.service import (
-    STORAGE_BATCH,
-    SWEEP_LOCK,
-    SweepResult,
-    _claim_statement,
-    _range_statement,
-    apply_sweep,
-)
+from shared.retention.service import STORAGE_BATCH, SWEEP_LOCK, SweepResult, _Statements, apply_sweep
 from shared.retention.sweeps import SWEEPS, Sweep
 from tests.support.accounts import make_account
 from tests.support.threads import run_together
@@ -157,12 +150,44 @@ def test_two_runs_at_once_change_each_row_once(db: Database) -> None:
     assert (_sweep(db).items, apply_sweep(db, None, LOG, cutoff=CUTOFF + timedelta(hours=1), now=NOW).items) == (0, 0)
 
 
+def test_a_batchs_settings_end_with_its_transaction(database_url: str) -> None:
+    """A batch commits without waiting for the disk, with its own lock_timeout and erasing flag: none of it stays on
+    the pooled connection (one connection here, so the next user gets the same)."""
+    db = Database(database_url, min_size=1, max_size=1).open()
+    try:
+        with db.transaction() as conn:
+            before = conn.execute(
+                "select current_setting('synchronous_commit') as durability, current_setting('lock_timeout') as wait,"
+                " coalesce(current_setting('atelier.erasing', true), '') = 'on' as erasing"
+            ).fetchone()
+        _events(db, 30)
+        held_at = T0 + timedelta(seconds=7)
+        with psycopg.connect(database_url) as other:  # a held row: the claimed batches run too
+            other.execute("select 1 from security_events where at = %s for update", (held_at,))
+            assert _sweep(db, batch=10, max_batch=10).items == 29
+            other.rollback()
+        audit = next(sweep for sweep in SWEEPS if sweep.erasing)  # its batches set the erasing flag
+        assert apply_sweep(db, None, audit, cutoff=CUTOFF, now=NOW).items == 0
+        with db.transaction() as conn:
+            after = conn.execute(
+                "select current_setting('synchronous_commit') as durability, current_setting('lock_timeout') as wait,"
+                " coalesce(current_setting('atelier.erasing', true), '') = 'on' as erasing"
+            ).fetchone()
+        assert before is not None
+        assert (before["durability"], before["erasing"]) == ("on", False)
+        assert after == before
+        assert _left(db) == [held_at]
+    finally:
+        db.close()
+
+
 @pytest.mark.parametrize("sweep", SWEEPS, ids=lambda sweep: sweep.table)
 def test_every_sweep_walks_an_index_not_the_table(db: Database, sweep: Sweep) -> None:
     """A batch's cost follows the rows it takes, not the table's size: no batch statement reads the whole table
     (with sequential scans priced out, one still planned means no index serves the sweep)."""
-    params = {"cutoff": NOW, "after": T0, "limit": 1000, "now": NOW}
-    for statement in (_range_statement(sweep, keyset=True), _claim_statement(sweep, keyset=True)):
+    params = {"cutoff": NOW, "after": T0, "limit": 1000, "now": NOW, "mark": T0 + timedelta(days=1)}
+    statements = _Statements.of(sweep, keyset=True)
+    for statement in (statements.bound, statements.range, statements.claim):
         with db.transaction() as conn:
             conn.execute("set local enable_seqscan = off")
             plan = "\n".join(row["QUERY PLAN"] for row in conn.execute("explain " + statement, params).fetchall())
