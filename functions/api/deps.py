@@ -144,8 +144,9 @@ def _caller(
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
     device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428).
 
-    One transaction: the account's upsert, then the account with its standing in one statement (what every check
-    below reads), the security log row (and the device's consent link), COMMIT."""
+    One transaction: the account with its standing in one statement (what every check below reads; the account is
+    upserted only when it is missing, due its hourly activity refresh or its email changed: `sign_in`), the
+    device's consent link (when the request names a device), the security log row, COMMIT."""
     db = app_db(request)
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
@@ -159,9 +160,11 @@ def _caller(
         standing.check_entry()
         if created:  # a token issued before its account was erased must not bring the account back
             locks.check_not_erased(conn, principal.user_id)
-        security_log.record(conn, account.id, info)
-        if info.device_id:
-            consent.link_device(conn, account.id, info.device_id)
+        # The device's consent link first (written once per device and account): when neither it nor a new account
+        # (its signup credits) was written, the security log row is all this commit keeps, and it commits without
+        # waiting for its WAL flush (`security_log.record`, docs/operating.md "The security log's durability").
+        linked = consent.link_device(conn, account.id, info.device_id) if info.device_id else None
+        security_log.record(conn, account.id, info, durable=created or linked is not None)
         try:
             # Awaiting erasure: 403 account_locked except reading /v1/me and cancelling; then the policy gate.
             standing.check_access(method=request.method, path=request.url.path)
