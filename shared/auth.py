@@ -98,6 +98,11 @@ class TokenVerifier:
             self._remember(token, principal, until)
         return principal
 
+    def remembered_until(self, token: str) -> float | None:
+        """Until when (epoch seconds) this verifier answers `token` without verifying it again; None: it does not."""
+        known = self._verified.get(token)
+        return known[1] if known is not None else None
+
     def _remember(self, token: str, principal: Principal, until: float) -> None:
         with self._verified_lock:
             if len(self._verified) >= VERIFIED_TOKENS:

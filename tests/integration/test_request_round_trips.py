@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.pq import TransactionStatus
 
 from config.settings import Settings
 from functions.api.app import create_app
@@ -27,7 +29,7 @@ from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from tests.support.people import onboard, person
 from tests.support.roundtrips import CountingConnection, per_request
-from tests.support.tokens import HS256_SECRET
+from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 JOB = {"task": "text_to_image", "prompt": "a lighthouse at dusk"}
 REQUESTS = 10
@@ -85,3 +87,60 @@ def test_the_counter_counts_begin_and_commit(counted: TestClient) -> None:
     after = CountingConnection.snapshot()
     assert (middle.statements - before.statements, middle.round_trips - before.round_trips) == (1, 3)
     assert (after.statements - middle.statements, after.round_trips - middle.round_trips) == (1, 1)
+
+
+def test_the_account_is_upserted_only_when_due_its_hourly_refresh_or_its_email_changed(counted: TestClient) -> None:
+    """The fifth statement comes back exactly when the upsert has something to write, and writes it."""
+    who = person()
+    onboard(counted, who)
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)
+    with db.transaction() as conn:
+        conn.execute("update accounts set last_active_at = now() - interval '2 hours' where id = %s", (who.id,))
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=1) == (5, 7)
+    with db.transaction() as conn:
+        row = conn.execute(
+            "select now() - last_active_at < interval '1 minute' as fresh from accounts where id = %s", (who.id,)
+        ).fetchone()
+    assert row == {"fresh": True}
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2) == (4, 6)
+
+    renamed = bearer(hs256(user_id=who.id, email="renamed@example.com"))
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=1) == (5, 7)
+    assert counted.get("/v1/me", headers=renamed).json()["email"] == "renamed@example.com"
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (4, 6)
+
+
+class CommitSettings(CountingConnection):
+    """Records `synchronous_commit` as each transaction's COMMIT finds it."""
+
+    found: ClassVar[list[str]] = []
+
+    def commit(self) -> None:
+        if self.info.transaction_status != TransactionStatus.IDLE:
+            row = super().execute("select current_setting('synchronous_commit') as setting").fetchone()
+            CommitSettings.found.append(row["setting"])
+        super().commit()
+
+
+def test_only_a_request_that_wrote_nothing_but_its_security_log_row_commits_lazily(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A new account's first request commits its signup credits durably; the requests after it write only their
+    security log row, which commits without waiting for its WAL flush (docs/operating.md)."""
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
+    db = Database(database_url, connection_class=CommitSettings).open()
+    try:
+        with TestClient(create_app(settings, db, dispatcher=QueueOnly())) as client:
+            who = person()
+            CommitSettings.found.clear()
+            onboard(client, who)  # the account's first request: created, its signup credits granted
+            assert CommitSettings.found[0] == "on"  # the caller's commit (the onboarding's own commits follow)
+            CommitSettings.found.clear()
+            assert client.get("/v1/me", headers=who.headers).status_code == 200
+            assert CommitSettings.found == ["off"]
+            with db.transaction() as conn:
+                logged = conn.execute("select count(*) as n from security_log where user_id = %s", (who.id,))
+                assert logged.fetchone() == {"n": 2}  # the onboarding, GET /v1/me
+    finally:
+        db.close()
