@@ -23,6 +23,7 @@ from shared.access.onboarding import BLOCKED_SQL, block_hash
 from shared.accounts import repo as accounts
 from shared.accounts.models import Account
 from shared.accounts.repo import STALE_SQL
+from shared.consent.service import LINK_DUE_SQL, linkable_device
 from shared.kit.db.database import Connection
 from shared.kit.errors import Underage
 from shared.policies.repo import pending_material_sql
@@ -37,6 +38,7 @@ _COLUMNS = {
     "suspended": "a.suspended_at is not null",
     "restricted": "a.restricted_at is not null",
     "stale": STALE_SQL,
+    "device_link_due": LINK_DUE_SQL,
 }
 
 
@@ -51,6 +53,7 @@ class Standing:
     suspended: bool  # creating routes answer 403 `account_suspended` (shared/trust/suspension.py)
     restricted: bool  # processing restricted (PUT /v1/me/restriction): nothing optional (shared/access/guard.py)
     stale: bool = False  # its activity was last recorded over an hour ago: the upsert would refresh it
+    device_link_due: bool = False  # the request's device has a consent choice to link to it (`consent.link_device`)
 
     def check_entry(self) -> None:
         """The refusals that write nothing (asked inside the caller's transaction, which they roll back):
@@ -71,15 +74,25 @@ class Standing:
 
 
 def read(
-    conn: Connection, user_id: UUID, *, settings: Settings, now: datetime | None = None, key_share: bool = False
+    conn: Connection,
+    user_id: UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    key_share: bool = False,
+    device_id: str | None = None,
 ) -> Standing | None:
     """The account and its standing in one statement; None when there is no such account. `key_share` locks the
-    row FOR KEY SHARE (`accounts.get_with`)."""
+    row FOR KEY SHARE (`accounts.get_with`); `device_id`: the request's device, for `device_link_due`."""
     found = accounts.get_with(
         conn,
         user_id,
         _COLUMNS,
-        {"block_hash": block_hash(settings, user_id), "now": now or datetime.now(UTC)},
+        {
+            "block_hash": block_hash(settings, user_id),
+            "now": now or datetime.now(UTC),
+            "device_id": linkable_device(device_id),
+        },
         key_share=key_share,
     )
     if found is None:
@@ -95,4 +108,5 @@ def read(
         suspended=bool(flags["suspended"]),
         restricted=bool(flags["restricted"]),
         stale=bool(flags["stale"]),
+        device_link_due=bool(flags["device_link_due"]),
     )

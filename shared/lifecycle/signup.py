@@ -49,7 +49,9 @@ def ensure_account(conn: Connection, principal: Principal, *, settings: Settings
     return account, created
 
 
-def sign_in(conn: Connection, principal: Principal, *, settings: Settings) -> tuple[Standing, bool]:
+def sign_in(
+    conn: Connection, principal: Principal, *, settings: Settings, device_id: str | None = None
+) -> tuple[Standing, bool]:
     """`ensure_account` for the API's caller: the account with its standing (shared/access/standing.py); returns
     (standing, created).
 
@@ -60,8 +62,8 @@ def sign_in(conn: Connection, principal: Principal, *, settings: Settings) -> tu
     it, while a writer that locks the row FOR UPDATE (onboarding, an under-13 refusal, the Auth sync) or deletes it
     (erasure's last step) is waited for, and the read then sees the row as that writer left it: a deleted row reads
     as missing, the upsert re-creates it and the caller refuses the erased account (`locks.check_not_erased`), as
-    when the upsert came first."""
-    standing = standings.read(conn, principal.user_id, settings=settings, key_share=True)
+    when the upsert came first. `device_id`: the request's device, for the standing's `device_link_due`."""
+    standing = standings.read(conn, principal.user_id, settings=settings, key_share=True, device_id=device_id)
     claims = _claims(principal)
     if standing is not None and not standing.stale and standing.account.email == claims["email"]:
         return standing, False
@@ -70,7 +72,7 @@ def sign_in(conn: Connection, principal: Principal, *, settings: Settings) -> tu
         return (replace(standing, account=upserted, stale=False) if upserted is not None else standing), False
     if created and upserted is not None:
         _welcome(conn, upserted, settings)
-    standing = standings.read(conn, principal.user_id, settings=settings, key_share=True)
+    standing = standings.read(conn, principal.user_id, settings=settings, key_share=True, device_id=device_id)
     if standing is None:  # the upsert above proves the row exists; this would be a bug in the SQL
         raise RuntimeError("account vanished during upsert")
     return standing, created

@@ -15,6 +15,7 @@ refresh or its email changed (shared/lifecycle/signup.py `sign_in`); the tests b
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -109,6 +110,23 @@ def test_the_account_is_upserted_only_when_due_its_hourly_refresh_or_its_email_c
     assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=1) == (5, 7)
     assert counted.get("/v1/me", headers=renamed).json()["email"] == "renamed@example.com"
     assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (4, 6)
+
+
+def test_a_device_linked_already_costs_no_statement(counted: TestClient) -> None:
+    """The web app names its device (X-Device-ID) on every request: its consent choice is linked to the account
+    once, and afterwards the standing's statement says there is nothing to link (no fifth statement)."""
+    who = person()
+    onboard(counted, who)
+    device = f"dev-{uuid.uuid4().hex}"
+    body = {"device_id": device, "categories": {"analytics": True, "marketing": False}, "notice_version": 1}
+    assert counted.post("/v1/consents", json=body).status_code == 201  # an anonymous choice on that device
+    headers = {**who.headers, "X-Device-ID": device}
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=1) == (5, 7)  # the link
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=REQUESTS) == (4, 6)
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    with db.transaction() as conn:
+        links = conn.execute("select count(*) as n from consent_events where user_id = %s", (who.id,)).fetchone()
+    assert links == {"n": 1}
 
 
 class CommitSettings(CountingConnection):
