@@ -15,6 +15,7 @@ refresh or its email changed (shared/lifecycle/signup.py `sign_in`); the tests b
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from config.settings import Settings
 from functions.api.app import create_app
 from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
+from shared.lifecycle.signup import sign_in
 from tests.support.people import onboard, person
 from tests.support.roundtrips import CountingConnection, per_request
 from tests.support.tokens import HS256_SECRET, bearer, hs256
@@ -162,3 +164,26 @@ def test_only_a_request_that_wrote_nothing_but_its_security_log_row_commits_lazi
                 assert logged.fetchone() == {"n": 2}  # the onboarding, GET /v1/me
     finally:
         db.close()
+
+
+def test_requests_of_one_account_do_not_wait_for_each_other(counted: TestClient) -> None:
+    """The caller's transaction holds only a KEY SHARE lock on the account row (the one its security log row's foreign
+    key takes anyway): another request of the same account goes through while it is open. The upsert it replaced
+    locked the row even when it changed nothing, and the second request waited for the first one's commit."""
+    who = person()
+    onboard(counted, who)
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    app_state = counted.app.state  # type: ignore[attr-defined]
+    principal = app_state.verifier.verify(who.headers["Authorization"].removeprefix("Bearer "))
+    answered: list[int] = []
+    with db.transaction() as conn:
+        sign_in(conn, principal, settings=app_state.settings)  # a first request's caller, not committed yet
+        second = threading.Thread(
+            target=lambda: answered.append(counted.get("/v1/me", headers=who.headers).status_code)
+        )
+        second.start()
+        second.join(timeout=15)
+        waited = second.is_alive()
+    second.join()
+    assert not waited, "the second request waited for the first one's transaction"
+    assert answered == [200]
