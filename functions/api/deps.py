@@ -144,24 +144,29 @@ def _caller(
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
     device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428).
 
-    One transaction: the account's upsert, then the account with its standing in one statement (what every check
-    below reads), the security log row (and the device's consent link), COMMIT."""
+    One transaction: the account with its standing in one statement (what every check below reads; the account is
+    upserted only when it is missing, due its hourly activity refresh or its email changed: `sign_in`), the
+    device's consent link (when the request names a device not linked yet), the security log row, COMMIT."""
     db = app_db(request)
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(bearer_token(request))
     info = request_info(request)
     gate_error: AtelierError | None = None
     with db.transaction() as conn:
-        standing, created = sign_in(conn, principal, settings=request.app.state.settings)
+        standing, created = sign_in(conn, principal, settings=request.app.state.settings, device_id=info.device_id)
         account = standing.account
         # Read after the upsert, in its transaction: a refusal committed meanwhile rolls this back too. Blocked
         # (under 13), or its erasure under way: refused, nothing written.
         standing.check_entry()
         if created:  # a token issued before its account was erased must not bring the account back
             locks.check_not_erased(conn, principal.user_id)
-        security_log.record(conn, account.id, info)
-        if info.device_id:
-            consent.link_device(conn, account.id, info.device_id)
+        # The device's consent link first, asked only when the standing says one is due (written once per device
+        # and account): when neither it nor a new account (its signup credits) was written, the security log row is
+        # all this commit keeps, and it commits without waiting for its WAL flush (`security_log.record`,
+        # docs/operating.md "The security log's durability").
+        due = info.device_id if standing.device_link_due else None
+        linked = consent.link_device(conn, account.id, due) if due else None
+        security_log.record(conn, account.id, info, durable=created or linked is not None)
         try:
             # Awaiting erasure: 403 account_locked except reading /v1/me and cancelling; then the policy gate.
             standing.check_access(method=request.method, path=request.url.path)

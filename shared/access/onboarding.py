@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 from config.settings import Settings
@@ -24,11 +25,17 @@ def _salt(settings: Settings) -> bytes:
     if settings.supabase_secret_key:
         return hmac.new(settings.supabase_secret_key.encode(), b"atelier-signup-block", hashlib.sha256).digest()
     path = settings.signup_block_salt_path
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    salt = _FILE_SALTS.get(path)
+    if salt is None:  # read once per process: every request's standing hashes its id with it
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        salt = _FILE_SALTS[path] = path.read_text().strip().encode()
+    return salt
+
+
+_FILE_SALTS: dict[Path, bytes] = {}  # salt file -> its salt (the file never changes once written)
 
 
 def block_hash(settings: Settings, user_id: UUID) -> str:

@@ -3,8 +3,9 @@
 The API's caller refuses a blocked id (under 13) and an account whose erasure is under way, locks an account
 awaiting erasure out of all but a few routes, and applies the policy gate; the creating routes then refuse a
 suspended account and one that has not finished onboarding. Asked one by one that was six statements, in three
-transactions; `read` asks them all in one (`get_with` of the accounts' repo), after the account's upsert, in its
-transaction, where the caller asked them before: a refusal committed meanwhile is seen.
+transactions; `read` asks them all in one (`get_with` of the accounts' repo), in the caller's transaction, with the
+row locked FOR KEY SHARE (shared/lifecycle/signup.py `sign_in` says why), and whether the account's activity is
+due a refresh (`stale`): the caller then upserts the account only when it is missing or stale or its email changed.
 
 Each flag is the very condition its own check uses (`onboarding.BLOCKED_SQL`, `locks.UNDERWAY_SQL`, the policies'
 `pending_material_sql`, the account's own columns), so the statement and the separate checks cannot disagree.
@@ -21,6 +22,8 @@ from shared.access.locks import UNDERWAY_SQL, AccountLocked, locked_may
 from shared.access.onboarding import BLOCKED_SQL, block_hash
 from shared.accounts import repo as accounts
 from shared.accounts.models import Account
+from shared.accounts.repo import STALE_SQL
+from shared.consent.service import LINK_DUE_SQL, linkable_device
 from shared.kit.db.database import Connection
 from shared.kit.errors import Underage
 from shared.policies.repo import pending_material_sql
@@ -34,6 +37,8 @@ _COLUMNS = {
     "onboarded_at": "a.onboarded_at",
     "suspended": "a.suspended_at is not null",
     "restricted": "a.restricted_at is not null",
+    "stale": STALE_SQL,
+    "device_link_due": LINK_DUE_SQL,
 }
 
 
@@ -47,6 +52,8 @@ class Standing:
     onboarded_at: datetime | None  # None: creating routes answer 403 `onboarding_required`
     suspended: bool  # creating routes answer 403 `account_suspended` (shared/trust/suspension.py)
     restricted: bool  # processing restricted (PUT /v1/me/restriction): nothing optional (shared/access/guard.py)
+    stale: bool = False  # its activity was last recorded over an hour ago: the upsert would refresh it
+    device_link_due: bool = False  # the request's device has a consent choice to link to it (`consent.link_device`)
 
     def check_entry(self) -> None:
         """The refusals that write nothing (asked inside the caller's transaction, which they roll back):
@@ -66,13 +73,27 @@ class Standing:
         return self.policy_pending and not is_gate_exempt(method, path)
 
 
-def read(conn: Connection, user_id: UUID, *, settings: Settings, now: datetime | None = None) -> Standing | None:
-    """The account and its standing in one statement; None when there is no such account."""
+def read(
+    conn: Connection,
+    user_id: UUID,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    key_share: bool = False,
+    device_id: str | None = None,
+) -> Standing | None:
+    """The account and its standing in one statement; None when there is no such account. `key_share` locks the
+    row FOR KEY SHARE (`accounts.get_with`); `device_id`: the request's device, for `device_link_due`."""
     found = accounts.get_with(
         conn,
         user_id,
         _COLUMNS,
-        {"block_hash": block_hash(settings, user_id), "now": now or datetime.now(UTC)},
+        {
+            "block_hash": block_hash(settings, user_id),
+            "now": now or datetime.now(UTC),
+            "device_id": linkable_device(device_id),
+        },
+        key_share=key_share,
     )
     if found is None:
         return None
@@ -86,4 +107,6 @@ def read(conn: Connection, user_id: UUID, *, settings: Settings, now: datetime |
         onboarded_at=flags["onboarded_at"],
         suspended=bool(flags["suspended"]),
         restricted=bool(flags["restricted"]),
+        stale=bool(flags["stale"]),
+        device_link_due=bool(flags["device_link_due"]),
     )

@@ -28,6 +28,12 @@ def _account(row: dict[str, Any]) -> Account:
     return Account(**{key: row[key] for key in _COLUMNS.split(", ")})
 
 
+# Whether the upsert above would change a stored account: what `sign_in` reads first so that it upserts only then. The
+# upsert locks the conflicting row (FOR UPDATE) even when its WHERE is false, so upserting on every request made the
+# requests of one account queue on that lock until each one's commit.
+STALE_SQL = "a.last_active_at < now() - interval '1 hour'"
+
+
 def upsert_claims(conn: Connection, values: dict[str, Any]) -> tuple[Account | None, bool]:
     """Create the account or refresh its activity; returns (account, created), the account None when the row was
     left as it was (refreshed within the hour): the caller reads it with its next statement (`get`, `get_with`)."""
@@ -54,16 +60,22 @@ def get(conn: Connection, account_id: UUID) -> Account | None:
 
 
 def get_with(
-    conn: Connection, account_id: UUID, columns: dict[str, str], params: dict[str, Any]
+    conn: Connection, account_id: UUID, columns: dict[str, str], params: dict[str, Any], *, key_share: bool = False
 ) -> tuple[Account, dict[str, Any]] | None:
     """The account and, in the same statement, `columns` (name -> SQL expression over the account row `a`, binding
-    named `params`): what the request path asks of every request, in one round trip (shared/access/standing.py)."""
+    named `params`): what the request path asks of every request, in one round trip (shared/access/standing.py).
+
+    `key_share` locks the row FOR KEY SHARE until the transaction ends: the lock a row that references the account
+    takes anyway (the security log's foreign key), which waits for a writer holding FOR UPDATE (onboarding, the
+    Auth sync) or deleting the row (erasure) and then reads the row as that writer left it, while requests of one
+    account never wait for each other."""
     if not all(name.isidentifier() for name in columns):
         raise ValueError(f"not column names: {sorted(columns)}")
     selected = [f"a.{column}" for column in _COLUMNS.split(", ")]
     selected += [f"({expression}) as {name}" for name, expression in columns.items()]
     row = conn.execute(
-        f"select {', '.join(selected)} from accounts a where a.id = %(account_id)s",
+        f"select {', '.join(selected)} from accounts a where a.id = %(account_id)s"
+        + (" for key share of a" if key_share else ""),
         {**params, "account_id": account_id},
     ).fetchone()
     if row is None:

@@ -173,6 +173,19 @@ def account_choice(conn: Connection, user_id: UUID, category: str) -> bool | Non
     return None if row is None else bool(row["chosen"])
 
 
+# Whether `link_device` could write anything for the account `a` (a statement binding %(device_id)s: None for no
+# device or an invalid one): the device has an anonymous choice and no link to the account yet. Both are conditions
+# of the link's own insert, so when this is false the link writes nothing. The API's caller reads it with the
+# account's standing (shared/access/standing.py), so a device linked already costs no statement per request.
+LINK_DUE_SQL = """exists (select 1 from consent_events e where e.device_id = %(device_id)s and e.user_id is null)
+    and not exists (select 1 from consent_events l where l.device_id = %(device_id)s and l.user_id = a.id)"""
+
+
+def linkable_device(device_id: str | None) -> str | None:
+    """The device id as `link_device` accepts it, else None."""
+    return device_id if device_id is not None and DEVICE_ID.fullmatch(device_id) else None
+
+
 def link_device(conn: Connection, user_id: UUID, device_id: str) -> ConsentEvent | None:
     """Tie a device's anonymous choice to the user who signed in on it (once): a new `device_link` event
     copying the device's latest anonymous event, newer than anything the user recorded. Returns it, if made."""

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from functions.api.app import create_app
-from shared.auth import issue_dev_token
+from shared.auth import TokenVerifier, issue_dev_token
 from shared.kit.db import Database
+from shared.kit.errors import Unauthorized
 from tests.support.loopback import Loopback, Reply, loopback_server
 from tests.support.production import MAIL_SETTINGS
 from tests.support.tokens import HS256_SECRET, bearer, claims, hs256
@@ -170,3 +171,45 @@ def test_dev_tokens_work_locally_only(tmp_path: Path, db: Database) -> None:
     assert production.dev_key_path.exists()  # the key is there, and still refused
     with TestClient(create_app(production, db)) as client:
         assert client.get("/v1/me", headers=bearer(token)).status_code == 401
+
+
+def test_an_accepted_token_is_remembered_until_its_exp_and_never_beyond(tmp_path: Path) -> None:
+    verifier = TokenVerifier(Settings(data_dir=tmp_path, supabase_jwt_secret=HS256_SECRET))
+    now = int(time.time())
+    token = hs256(exp=now + 600)
+    first = verifier.verify(token)
+    assert verifier.remembered_until(token) == now + 600
+    assert verifier.verify(token) is first  # answered from memory: the same principal
+
+    # Past its exp but within the leeway: accepted, as before, but verified anew every time.
+    late = hs256(exp=now - 5)
+    verifier.verify(late)
+    assert verifier.remembered_until(late) is None
+
+    # A refused token is never remembered: refused the same way every time.
+    forged = hs256(secret="another-secret-of-at-least-32-bytes!!", exp=now + 600)
+    expired = hs256(exp=now - 3600)
+    for _ in range(2):
+        with pytest.raises(Unauthorized) as refused:
+            verifier.verify(forged)
+        assert refused.value.code == "invalid_token"
+        with pytest.raises(Unauthorized) as too_old:
+            verifier.verify(expired)
+        assert too_old.value.code == "token_expired"
+    assert verifier.remembered_until(forged) is None
+    assert verifier.remembered_until(expired) is None
+
+
+def test_a_jwks_token_is_remembered_no_longer_than_its_key(
+    jwks_server: tuple[Loopback, ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey], tmp_path: Path
+) -> None:
+    server, es_key, _ = jwks_server
+    verifier = TokenVerifier(Settings(data_dir=tmp_path, supabase_url=server.url + "/", jwks_cache_seconds=60))
+    before = time.time()
+    token = jwt.encode(
+        claims(iss=f"{server.url}/auth/v1", exp=int(before) + 3600), es_key, algorithm="ES256", headers={"kid": "es-1"}
+    )
+    verifier.verify(token)
+    until = verifier.remembered_until(token)
+    assert until is not None
+    assert before + 60 <= until <= time.time() + 60  # the JWKS cache's lifespan, not the token's hour

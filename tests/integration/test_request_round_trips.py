@@ -2,31 +2,39 @@
 they are deterministic). A change that adds a query to the request path fails here; one that removes one updates
 the numbers here and in docs/benchmarks.md ("API"), where bench/api.py prints the same counts next to its figures.
 
-Where a POST /v1/jobs request's 13 round trips go: the per-address limiter (1, autocommit), the caller (BEGIN, the
-account's upsert, the account with its standing, the security log row, COMMIT: 5), the per-member limiter (1), the
-admission (BEGIN, the hold (it takes the credit lock), the job's insert carrying the hold's id with the
-Idempotency-Key's lookup and the active-jobs count in the same statement, the analytics event inserted where the guard
-allows it, COMMIT: 5; it was 9: a lock, the count, the insert, the hold, the hold's id on the job and the guard's two
-reads each went alone) and the dispatch mark (1, autocommit). A request with an Idempotency-Key (the web app sends one)
-costs the same. GET /v1/me is the two limiters and the caller (7): the answer is
-built from the standing the caller read.
+Where a POST /v1/jobs request's 12 round trips go: the per-address limiter (1, autocommit), the caller (BEGIN, the
+account with its standing, the security log row, COMMIT: 4), the per-member limiter (1), the admission (BEGIN, the
+hold (it takes the credit lock), the job's insert carrying the hold's id with the Idempotency-Key's lookup and the
+active-jobs count in the same statement, the analytics event inserted where the guard allows it, COMMIT: 5; it was 9:
+a lock, the count, the insert, the hold, the hold's id on the job and the guard's two reads each went alone) and the
+dispatch mark (1, autocommit). A request with an Idempotency-Key (the web app sends one) costs the same. GET /v1/me
+is the two limiters and the caller (6): the answer is built from the standing the caller read.
+
+The caller no longer upserts the account on every request (one statement less on both routes, issue 34): it reads
+the account with its standing first and upserts only when the account is missing, its activity is due the hourly
+refresh or its email changed (shared/lifecycle/signup.py `sign_in`); the tests below pin that path too.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.pq import TransactionStatus
 
 from config.settings import Settings
 from functions.api.app import create_app
 from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
+from shared.lifecycle.signup import sign_in
 from tests.support.people import onboard, person
 from tests.support.roundtrips import CountingConnection, per_request
-from tests.support.tokens import HS256_SECRET
+from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 JOB = {"task": "text_to_image", "prompt": "a lighthouse at dusk"}
 REQUESTS = 10
@@ -55,20 +63,20 @@ def counted(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         db.close()
 
 
-def test_get_me_costs_five_statements_in_seven_round_trips(counted: TestClient) -> None:
+def test_get_me_costs_four_statements_in_six_round_trips(counted: TestClient) -> None:
     who = person()
     onboard(counted, who)
     per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)  # the account's first requests
-    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (5, 7)
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (4, 6)
 
 
-def test_post_jobs_costs_nine_statements_in_thirteen_round_trips(counted: TestClient) -> None:
+def test_post_jobs_costs_eight_statements_in_twelve_round_trips(counted: TestClient) -> None:
     who = person()
     onboard(counted, who)
     per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=2, expect=202)
     assert per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=REQUESTS, expect=202) == (
-        9,
-        13,
+        8,
+        12,
     )
 
 
@@ -87,7 +95,7 @@ def test_post_jobs_with_an_idempotency_key_and_analytics_consent_costs_the_same(
     per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)
     counts = [per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)]
     counts += [per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)]
-    assert counts == [(9, 13), (9, 13)]
+    assert counts == [(8, 12), (8, 12)]
     db: Database = counted.app.state.db  # type: ignore[attr-defined]
     with db.transaction() as conn:
         row = conn.execute(
@@ -109,3 +117,100 @@ def test_the_counter_counts_begin_and_commit(counted: TestClient) -> None:
     after = CountingConnection.snapshot()
     assert (middle.statements - before.statements, middle.round_trips - before.round_trips) == (1, 3)
     assert (after.statements - middle.statements, after.round_trips - middle.round_trips) == (1, 1)
+
+
+def test_the_account_is_upserted_only_when_due_its_hourly_refresh_or_its_email_changed(counted: TestClient) -> None:
+    """The fifth statement comes back exactly when the upsert has something to write, and writes it."""
+    who = person()
+    onboard(counted, who)
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)
+    with db.transaction() as conn:
+        conn.execute("update accounts set last_active_at = now() - interval '2 hours' where id = %s", (who.id,))
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=1) == (5, 7)
+    with db.transaction() as conn:
+        row = conn.execute(
+            "select now() - last_active_at < interval '1 minute' as fresh from accounts where id = %s", (who.id,)
+        ).fetchone()
+    assert row == {"fresh": True}
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2) == (4, 6)
+
+    renamed = bearer(hs256(user_id=who.id, email="renamed@example.com"))
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=1) == (5, 7)
+    assert counted.get("/v1/me", headers=renamed).json()["email"] == "renamed@example.com"
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (4, 6)
+
+
+def test_a_device_linked_already_costs_no_statement(counted: TestClient) -> None:
+    """The web app names its device (X-Device-ID) on every request: its consent choice is linked to the account
+    once, and afterwards the standing's statement says there is nothing to link (no fifth statement)."""
+    who = person()
+    onboard(counted, who)
+    device = f"dev-{uuid.uuid4().hex}"
+    body = {"device_id": device, "categories": {"analytics": True, "marketing": False}, "notice_version": 1}
+    assert counted.post("/v1/consents", json=body).status_code == 201  # an anonymous choice on that device
+    headers = {**who.headers, "X-Device-ID": device}
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=1) == (5, 7)  # the link
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=REQUESTS) == (4, 6)
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    with db.transaction() as conn:
+        links = conn.execute("select count(*) as n from consent_events where user_id = %s", (who.id,)).fetchone()
+    assert links == {"n": 1}
+
+
+class CommitSettings(CountingConnection):
+    """Records `synchronous_commit` as each transaction's COMMIT finds it."""
+
+    found: ClassVar[list[str]] = []
+
+    def commit(self) -> None:
+        if self.info.transaction_status != TransactionStatus.IDLE:
+            row = super().execute("select current_setting('synchronous_commit') as setting").fetchone()
+            CommitSettings.found.append(row["setting"])
+        super().commit()
+
+
+def test_only_a_request_that_wrote_nothing_but_its_security_log_row_commits_lazily(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A new account's first request commits its signup credits durably; the requests after it write only their
+    security log row, which commits without waiting for its WAL flush (docs/operating.md)."""
+    settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
+    db = Database(database_url, connection_class=CommitSettings).open()
+    try:
+        with TestClient(create_app(settings, db, dispatcher=QueueOnly())) as client:
+            who = person()
+            CommitSettings.found.clear()
+            onboard(client, who)  # the account's first request: created, its signup credits granted
+            assert CommitSettings.found[0] == "on"  # the caller's commit (the onboarding's own commits follow)
+            CommitSettings.found.clear()
+            assert client.get("/v1/me", headers=who.headers).status_code == 200
+            assert CommitSettings.found == ["off"]
+            with db.transaction() as conn:
+                logged = conn.execute("select count(*) as n from security_log where user_id = %s", (who.id,))
+                assert logged.fetchone() == {"n": 2}  # the onboarding, GET /v1/me
+    finally:
+        db.close()
+
+
+def test_requests_of_one_account_do_not_wait_for_each_other(counted: TestClient) -> None:
+    """The caller's transaction holds only a KEY SHARE lock on the account row (the one its security log row's foreign
+    key takes anyway): another request of the same account goes through while it is open. The upsert it replaced
+    locked the row even when it changed nothing, and the second request waited for the first one's commit."""
+    who = person()
+    onboard(counted, who)
+    db: Database = counted.app.state.db  # type: ignore[attr-defined]
+    app_state = counted.app.state  # type: ignore[attr-defined]
+    principal = app_state.verifier.verify(who.headers["Authorization"].removeprefix("Bearer "))
+    answered: list[int] = []
+    with db.transaction() as conn:
+        sign_in(conn, principal, settings=app_state.settings)  # a first request's caller, not committed yet
+        second = threading.Thread(
+            target=lambda: answered.append(counted.get("/v1/me", headers=who.headers).status_code)
+        )
+        second.start()
+        second.join(timeout=15)
+        waited = second.is_alive()
+    second.join()
+    assert not waited, "the second request waited for the first one's transaction"
+    assert answered == [200]
