@@ -134,6 +134,24 @@ def test_prune_deletes_only_ended_windows_and_runs_as_a_task(db: Database) -> No
         assert conn.execute("select count(*) as n from rate_limit_log").fetchone() == {"n": 0}
 
 
+def test_a_busy_keys_expiry_moves_about_once_per_window(db: Database) -> None:
+    """Each check rewrites the key's row; `expires_at` is indexed (the prune reads it), so when it moved with every
+    admission every check wrote index entries. It moves only when the newest admission would outlive it, then a
+    minute (or the window, when shorter) further (migration 0038): never short of the newest admission's window,
+    never more than a minute past it."""
+    seen: list[datetime] = []
+    for second in range(90):
+        at = T0 + timedelta(seconds=second)
+        assert ratelimit.check(db, bucket="busy", key="k", limit=1000, window_seconds=60, now=at).allowed
+        with db.transaction() as conn:
+            row = conn.execute("select expires_at from rate_limit_log where bucket = 'busy'").fetchone()
+        assert row is not None
+        assert at + timedelta(seconds=60) <= row["expires_at"] <= at + timedelta(seconds=120)
+        seen.append(row["expires_at"])
+    assert seen[0] == T0 + timedelta(seconds=60)  # a key's first admission: exactly its window
+    assert len(set(seen)) <= 3, sorted(set(seen))  # 90 s of admissions, 60 s windows: moved twice at most
+
+
 def _unreachable(tmp_path: Path) -> Database:
     database = Database(f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=1", min_size=0, max_size=1)
     database.pool.open(wait=False)
