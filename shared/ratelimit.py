@@ -42,7 +42,7 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from shared.kit.db import Database
-from shared.kit.db.database import Connection
+from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 from shared.kit.errors import ServiceUnavailable
 
 # How long a check waits for a pooled connection before failing closed.
@@ -95,7 +95,7 @@ _CHECK = "select * from atelier_rate_check(%(bucket)s, %(key)s, %(window)s, %(li
 # request); a crash of the database may lose the admissions of its last ~0.6 s (three `wal_writer_delay`s), which
 # only makes the limiter that much more lenient just after a crash. Postgres never leaves the log half-written. A
 # check that joins a caller's transaction (given a `Connection`) leaves its durability to the caller.
-_CHECK_ALONE = f"select set_config('synchronous_commit', 'off', true) as durability, c.* from ({_CHECK}) c"
+_CHECK_ALONE = f"select {COMMIT_WITHOUT_FLUSH} as durability, c.* from ({_CHECK}) c"
 
 _UPSERT = """
 with w as (

@@ -13,12 +13,13 @@ PROFILE_FIELDS = frozenset({"display_name", "full_name", "avatar_url"})  # what 
 _COLUMNS = "id, email, display_name, full_name, avatar_url, created_at, last_active_at"
 
 # Activity is recorded at most hourly: enough for "3 years after last activity", without a write per request.
+_REFRESH_AFTER = "interval '1 hour'"
 _UPSERT = f"""
 insert into accounts (id, email, display_name, full_name, avatar_url)
 values (%(id)s, %(email)s, %(display_name)s, %(full_name)s, %(avatar_url)s)
 on conflict (id) do update
    set last_active_at = now(), email = excluded.email
- where accounts.last_active_at < now() - interval '1 hour'
+ where accounts.last_active_at < now() - {_REFRESH_AFTER}
     or accounts.email is distinct from excluded.email
 returning {_COLUMNS}, (xmax = 0) as created
 """
@@ -31,7 +32,7 @@ def _account(row: dict[str, Any]) -> Account:
 # Whether the upsert above would change a stored account: what `sign_in` reads first so that it upserts only then. The
 # upsert locks the conflicting row (FOR UPDATE) even when its WHERE is false, so upserting on every request made the
 # requests of one account queue on that lock until each one's commit.
-STALE_SQL = "a.last_active_at < now() - interval '1 hour'"
+STALE_SQL = f"a.last_active_at < now() - {_REFRESH_AFTER}"
 
 
 def upsert_claims(conn: Connection, values: dict[str, Any]) -> tuple[Account | None, bool]:

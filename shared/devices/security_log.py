@@ -7,7 +7,7 @@ from uuid import UUID
 
 from shared.devices.network import IPAddress
 from shared.devices.useragent import parse_user_agent, preferred_language, screen_resolution
-from shared.kit.db.database import Connection
+from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 
 
 @dataclass(frozen=True)
@@ -24,15 +24,13 @@ class RequestInfo:
     gpc: bool = False
 
 
-# The row alone, or with `synchronous_commit` off for the rest of its transaction (`set_config(..., true)`, as
-# SET LOCAL): folded into the insert, so it costs no round trip.
+# The row alone, or with its transaction's commit not waiting for the WAL flush (COMMIT_WITHOUT_FLUSH, folded into
+# the insert, so it costs no round trip).
 _INSERT = """insert into security_log
-               (user_id, ip, user_agent, browser, os, device_type, language, screen, method, route)
-           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
-_INSERT_LAZY = """insert into security_log
-               (user_id, ip, user_agent, browser, os, device_type, language, screen, method, route)
-           select %s, %s::inet, %s, %s, %s, %s, %s, %s, %s, %s
-             from (select set_config('synchronous_commit', 'off', true)) as lazy"""
+               (user_id, ip, user_agent, browser, os, device_type, language, screen, method, route)"""
+_VALUES = "%s, %s::inet, %s, %s, %s, %s, %s, %s, %s, %s"
+_INSERT_DURABLE = f"{_INSERT} values ({_VALUES})"
+_INSERT_LAZY = f"{_INSERT} select {_VALUES} from (select {COMMIT_WITHOUT_FLUSH}) as lazy"
 
 
 def record(conn: Connection, user_id: UUID, info: RequestInfo, *, durable: bool = True) -> None:
@@ -41,7 +39,7 @@ def record(conn: Connection, user_id: UUID, info: RequestInfo, *, durable: bool 
     and a crash of the database may lose the rows of its last ~0.6 s; docs/operating.md)."""
     device = parse_user_agent(info.user_agent)
     conn.execute(
-        _INSERT if durable else _INSERT_LAZY,
+        _INSERT_DURABLE if durable else _INSERT_LAZY,
         (
             user_id,
             str(info.ip) if info.ip is not None else None,

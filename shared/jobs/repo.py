@@ -10,7 +10,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from shared.jobs.models import ACTIVE, Job, JobParams, JobSpec
-from shared.kit.db.database import Connection
+from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 from shared.kit.pagination import Cursor
 
 _COLUMNS = (
@@ -191,9 +191,9 @@ def mark_dispatched_alone(conn: Connection, job_id: UUID) -> None:
     database crash that loses the mark leaves the job as if the API had stopped between dispatch and mark: the
     reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away."""
     conn.execute(
-        """update jobs set dispatched_at = now()
-             from (select set_config('synchronous_commit', 'off', true)) as durability
-            where id = %s and status = 'queued'""",
+        f"""update jobs set dispatched_at = now()
+              from (select {COMMIT_WITHOUT_FLUSH}) as durability
+             where id = %s and status = 'queued'""",
         (job_id,),
     )
 

@@ -37,7 +37,7 @@ from psycopg.errors import LockNotAvailable
 from config.retention import RULES, Then
 from config.settings import Settings
 from shared.kit.db import Database
-from shared.kit.db.database import Connection
+from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 from shared.media.storage import Storage
 from shared.retention.sweeps import SWEEPS, Sweep
 
@@ -190,7 +190,7 @@ _BEGIN_BATCH = f"""select pg_try_advisory_xact_lock({SWEEP_LOCK}, hashtext(%(key
                                      case when %(claim)s then current_setting('lock_timeout') else '{LOCK_WAIT}' end,
                                      true),
                           set_config('atelier.erasing', case when %(erasing)s then 'on' else 'off' end, true),
-                          set_config('synchronous_commit', 'off', true)"""
+                          {COMMIT_WITHOUT_FLUSH}"""
 
 
 def _change(sweep: Sweep) -> str:
