@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
+
+import pytest
 
 from functions.api.routes import LOADED_BY_THEIR_CALLS
 
@@ -28,8 +32,24 @@ def test_api_imports_without_torch_or_diffusers() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _modules_after(imports: str) -> list[str]:
+@cache  # a fresh interpreter per entry, once per test process: several tests read the same entry's modules
+def _modules_after(imports: str) -> tuple[str, ...]:
     code = f"import sys, {imports}; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return tuple(result.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def modules_at_api_start(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The modules loaded once the API is imported and its app made (`create_app`), in a fresh interpreter."""
+    data_dir = tmp_path_factory.mktemp("api-start")
+    code = (
+        "import sys\n"
+        "from config.settings import Settings\n"
+        "from functions.api.app import create_app\n"
+        f"create_app(Settings(data_dir={str(data_dir)!r}))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return result.stdout.split()
 
@@ -54,20 +74,14 @@ def test_polar_sdk_is_imported_where_it_is_used_not_at_api_start() -> None:
 OUTBOUND_SDKS = ("httpx", "storage3", "rich", "pygments", "yarl", "polar")
 
 
-def _outbound_sdks(loaded: list[str]) -> list[str]:
+def _outbound_sdks(loaded: Iterable[str]) -> list[str]:
     return sorted({name.split(".")[0] for name in loaded} & set(OUTBOUND_SDKS))
 
 
-def test_outbound_sdks_are_imported_where_they_are_used_not_when_the_api_starts(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from config.settings import Settings\n"
-        "from functions.api.app import create_app\n"
-        f"create_app(Settings(data_dir={str(tmp_path)!r}))\n"
-        "print(' '.join(sorted(sys.modules)))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert _outbound_sdks(result.stdout.split()) == []
+def test_outbound_sdks_are_imported_where_they_are_used_not_when_the_api_starts(
+    modules_at_api_start: list[str],
+) -> None:
+    assert _outbound_sdks(modules_at_api_start) == []
 
 
 # Imported by the calls that use them, as the outbound SDKs are (issue 34: cold start): Pillow by the calls that decode
@@ -75,16 +89,10 @@ def test_outbound_sdks_are_imported_where_they_are_used_not_when_the_api_starts(
 LAZY_AT_START = ("PIL", "tomllib")
 
 
-def test_modules_only_some_requests_need_are_imported_by_those_calls_not_when_the_api_starts(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from config.settings import Settings\n"
-        "from functions.api.app import create_app\n"
-        f"create_app(Settings(data_dir={str(tmp_path)!r}))\n"
-        "print(' '.join(sorted(sys.modules)))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    modules = set(result.stdout.split())
+def test_modules_only_some_requests_need_are_imported_by_those_calls_not_when_the_api_starts(
+    modules_at_api_start: list[str],
+) -> None:
+    modules = set(modules_at_api_start)
     loaded = {name.split(".")[0] for name in modules}
     assert loaded & set(LAZY_AT_START) == set()
     # Ours, imported by the rarer calls that need them (functions/api/routes/__init__.py); smtplib with the SMTP sender.
