@@ -40,16 +40,19 @@ class Admission:
     active: int  # the user's jobs queued or running before this one
 
 
-# One statement under the user's credit-account lock (taken by an earlier statement, so its snapshot sees every
-# admission committed before the lock was granted): the key's earlier job, the active count, and the insert only
-# when there is neither an earlier job nor a full quota. `on conflict` still guards the key's unique index.
-_ADMIT = f"""
+# The Idempotency-Key's earlier job and the user's jobs queued or running: what an admission asks, and what a
+# refused one (`admission_state`) still answers first.
+_STATE = """
 with existing as (
     select id, request_sha256 from jobs
      where %(key)s::text is not null and user_id = %(user_id)s and idempotency_key = %(key)s
 ), active as (
     select count(*) as n from jobs where user_id = %(user_id)s and status = any(%(active)s::text[])
-), inserted as (
+)"""
+# One statement under the user's credit-account lock (taken by an earlier statement, so its snapshot sees every
+# admission committed before the lock was granted): the key's earlier job, the active count, and the insert only
+# when there is neither an earlier job nor a full quota. `on conflict` still guards the key's unique index.
+_ADMIT = f"""{_STATE}, inserted as (
     insert into jobs (id, user_id, task, model, prompt, params, image_id, mask_id, cost, seed, hold_id,
                       idempotency_key, request_sha256, deadline_at)
     select %(id)s::uuid, %(user_id)s::uuid, %(task)s::text, %(model)s::text, %(prompt)s::text, %(params)s::jsonb,
@@ -116,13 +119,10 @@ def admission_state(conn: Connection, user_id: UUID, key: str | None) -> tuple[U
     """(the key's earlier job, its fingerprint, the active count) without inserting: for a request the ledger
     refused, whose replay or full quota is answered first. The caller holds the user's credit-account lock."""
     row = conn.execute(
-        """select e.id, e.request_sha256,
-                  (select count(*) from jobs where user_id = %(user_id)s and status = any(%(active)s::text[])) as n
-             from (select 1) one left join jobs e
-               on %(key)s::text is not null and e.user_id = %(user_id)s and e.idempotency_key = %(key)s""",
+        f"{_STATE} select e.id, e.request_sha256, a.n from active a left join existing e on true",
         {"user_id": user_id, "key": key, "active": list(ACTIVE)},
     ).fetchone()
-    assert row is not None  # noqa: S101 - one row always
+    assert row is not None  # noqa: S101 - `active` is always one row
     return row["id"], row["request_sha256"], int(row["n"])
 
 
