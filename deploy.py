@@ -39,6 +39,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 if TYPE_CHECKING:
     from config.models import ModelEntry
@@ -69,10 +70,9 @@ def _by_email(conn: Connection, email: str) -> Account:
     return matches[0]
 
 
-def _in_transaction(work: Callable[[Connection], str | None], *, malformed: str | None = None) -> int:
+def _in_transaction(work: Callable[[Connection], str | None]) -> int:
     """Open the database, run `work` in one transaction, close; print what it answers once committed (a listing
-    prints its own lines and answers None). A refusal prints its code and message, and a malformed id (ValueError)
-    the `malformed` line where the verb takes one: exit 2 either way."""
+    prints its own lines and answers None). A refusal prints its code and message: exit 2."""
     from shared.kit.db import open_database
     from shared.kit.errors import AtelierError
 
@@ -83,16 +83,24 @@ def _in_transaction(work: Callable[[Connection], str | None], *, malformed: str 
     except AtelierError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 2
-    except ValueError:
-        if malformed is None:
-            raise
-        print(malformed, file=sys.stderr)
-        return 2
     finally:
         db.close()
     if said is not None:
         print(said)
     return 0
+
+
+def _an_id(refusal: str) -> Callable[[str], UUID]:
+    """An argparse type for a verb's id argument: a malformed one is refused with `refusal` (exit 2, with the
+    verb's usage) before the database is opened."""
+
+    def parse(text: str) -> UUID:
+        try:
+            return UUID(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(refusal) from None
+
+    return parse
 
 
 def _on_account(email: str, action: Callable[[Connection, Account], str]) -> int:
@@ -476,7 +484,6 @@ def _print_request(request: PrivacyRequest) -> None:
 
 def cmd_privacy(args: argparse.Namespace) -> int:
     """The rights-requests register: list (overdue), log an emailed request, extend once, complete, refuse."""
-    from uuid import UUID
 
     from shared.privacy import requests
 
@@ -500,11 +507,11 @@ def cmd_privacy(args: argparse.Namespace) -> int:
             print(f"{len(found)} request(s){' overdue' if args.overdue else ''}")
             return None
         if args.privacy_verb == "extend":
-            request = requests.extend_request(conn, UUID(args.id), reason=args.reason, now=now)
+            request = requests.extend_request(conn, args.id, reason=args.reason, now=now)
         elif args.privacy_verb == "complete":
-            request = requests.complete_request(conn, UUID(args.id), now=now, actor="operator")
+            request = requests.complete_request(conn, args.id, now=now, actor="operator")
         else:
-            request = requests.refuse_request(conn, UUID(args.id), now=now)
+            request = requests.refuse_request(conn, args.id, now=now)
         return _request_line(request)
 
     return _in_transaction(register)
@@ -525,10 +532,11 @@ def _add_privacy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser
     log_request.add_argument("--received", help="when it arrived: ISO time (default: now)")
     log_request.add_argument("--reference", help="your mailbox or ticket reference (no personal data)")
     extend = privacy_verbs.add_parser("extend", help="extend a deadline once, to three months after receipt")
-    extend.add_argument("id")
+    request_id = _an_id("ID must be a request's id (a UUID, as `privacy requests` prints it)")
+    extend.add_argument("id", type=request_id)
     extend.add_argument("--reason", required=True)
     for verb in ("complete", "refuse"):
-        privacy_verbs.add_parser(verb, help=f"{verb} a request").add_argument("id")
+        privacy_verbs.add_parser(verb, help=f"{verb} a request").add_argument("id", type=request_id)
     for verb_parser in privacy_verbs.choices.values():
         verb_parser.set_defaults(run=cmd_privacy)
 
@@ -718,7 +726,6 @@ def _review_links(keys: list[str]) -> dict[str, str]:
 
 def cmd_moderation(args: argparse.Namespace) -> int:
     """The moderation desk: the queue, takedown/restore of an image, suspend/unsuspend of an account (audited)."""
-    from uuid import UUID
 
     from shared.trust import queue, suspension, takedown
 
@@ -753,18 +760,17 @@ def cmd_moderation(args: argparse.Namespace) -> int:
             print(f"{len(items)} item(s) to review")
             return None
         if args.moderation_verb == "takedown":
-            change = takedown.takedown(conn, UUID(args.media_id), reason=args.reason)
+            change = takedown.takedown(conn, args.media_id, reason=args.reason)
             return f"{'taken down' if change.changed else 'already taken down'}: {change.media_id}"
-        change = takedown.restore(conn, UUID(args.media_id))
+        change = takedown.restore(conn, args.media_id)
         return f"{'restored' if change.changed else 'not taken down'}: {change.media_id}"
 
-    return _in_transaction(desk, malformed="MEDIA_ID must be an image id (a UUID)")
+    return _in_transaction(desk)
 
 
 def _moderation_appeals(args: argparse.Namespace) -> int:
     """List appeals against moderation decisions, or restore/confirm one (the person is told; audited)."""
     from datetime import UTC, datetime
-    from uuid import UUID
 
     from shared.support import appeals
 
@@ -777,14 +783,14 @@ def _moderation_appeals(args: argparse.Namespace) -> int:
             return None
         decided = appeals.decide(
             conn,
-            UUID(args.ticket_id),
+            args.ticket_id,
             outcome="restored" if args.restore else "confirmed",
             note=args.note,
             now=datetime.now(UTC),
         )
         return f"{decided.outcome}: appeal {decided.ticket_id} (decision {decided.decision_id}); the person is told"
 
-    return _in_transaction(review, malformed="TICKET_ID must be an appeal's ticket id (a UUID)")
+    return _in_transaction(review)
 
 
 def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -801,10 +807,11 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--links", action="store_true", help="print a 15-minute signed link to review each image")
     down = moderation_verbs.add_parser("takedown", help="remove an image from the gallery and tell its owner why")
-    down.add_argument("media_id")
+    media_id = _an_id("MEDIA_ID must be an image id (a UUID)")
+    down.add_argument("media_id", type=media_id)
     down.add_argument("--reason", required=True, help="shown to the owner; not written to the audit log")
     moderation_verbs.add_parser("restore", help="let the owner publish a taken-down image again").add_argument(
-        "media_id"
+        "media_id", type=media_id
     )
     suspend = moderation_verbs.add_parser(
         "suspend", help="stop an account from uploading, generating, publishing, buying"
@@ -818,7 +825,11 @@ def _add_trust_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     decide = moderation_verbs.add_parser(
         "appeal-decide", help="restore or confirm the decision an appeal contests; the person is told (audited)"
     )
-    decide.add_argument("ticket_id", help="the appeal's ticket id (see `moderation appeals`)")
+    decide.add_argument(
+        "ticket_id",
+        type=_an_id("TICKET_ID must be an appeal's ticket id (a UUID)"),
+        help="the appeal's ticket id (see `moderation appeals`)",
+    )
     outcome = decide.add_mutually_exclusive_group(required=True)
     outcome.add_argument("--restore", action="store_true", help="overturn: lift the takedown/suspension/block/flag")
     outcome.add_argument("--confirm", action="store_true", help="the decision stands")

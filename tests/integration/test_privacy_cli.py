@@ -46,6 +46,12 @@ def test_log_list_overdue_and_extend_once(db: Database, database_url: str, tmp_p
     again = _deploy(database_url, tmp_path, "privacy", "extend", request_id, "--reason", "more")
     assert again.returncode == 2
     assert "request_already_extended" in again.stderr
+    for verb in ("extend", "complete", "refuse"):  # refused before the database is opened, no traceback
+        extra = ("--reason", "x") if verb == "extend" else ()
+        malformed = _deploy(database_url, tmp_path, "privacy", verb, "not-an-id", *extra)
+        assert malformed.returncode == 2
+        assert "ID must be a request's id (a UUID" in malformed.stderr
+        assert "Traceback" not in malformed.stderr
     unknown = _deploy(database_url, tmp_path, "privacy", "log-request", "who@example.com", "--kind", "access")
     assert unknown.returncode == 2
     assert "account_not_found" in unknown.stderr  # the refusal every EMAIL verb gives (deploy.py _by_email)
