@@ -179,7 +179,7 @@ def test_route_modules_evaluate_their_annotations_when_defined() -> None:
 
 # Issue 34 (cold start): pydantic reads a default factory's signature when a model or a route's parameter is declared
 # (does the factory take the validated data?); a builtin's (`list`, `dict`) has no Python signature and is parsed from
-# its text by the tokenizer, ~2 million instructions each, ~25 million for the settings' ten empty defaults.
+# its text by the tokenizer: the twelve the API had cost ~20 million instructions of its start.
 _BUILTIN_FACTORIES = """
 import sys, builtins
 import functions.api.app
