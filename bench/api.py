@@ -2,6 +2,7 @@
 
     python -m bench.api [--requests 3000] [--concurrency 32] [--job-body '{"task": "...", "prompt": "..."}']
     python -m bench.api --imports-only [--repeat 9]
+    python -m bench.api --after-restore [--repeat 9]
     python -m bench.api --counts-only
 
 First the import cost a cold container pays: CPU and wall seconds of `import functions.api.app` next to the
@@ -10,6 +11,8 @@ every token, pydantic-settings reads the settings), each in a fresh interpreter 
 (median and minimum), and the ratio (target: at most 1.3x, issue 34); with, for context, bare `import fastapi,
 uvicorn`, a one-route FastAPI app and the import plus `create_app()`, which a container also runs before its first
 answer. Each statement runs once untimed first, so our modules read cached bytecode as the installed packages do.
+`--after-restore` prints instead the CPU of what the API on Modal runs after a restore from its memory snapshot
+(`configure_logging` and `create_app`, in interpreters that ran the Modal entry module first: `SNAPSHOT` says more).
 Then the throughput:
 
 Starts `deploy.py local --workers 0` on a free loopback port with a temporary data directory (budgets
@@ -215,8 +218,9 @@ IMPORT_TARGETS = (
 IMPORT_TARGET_RATIO = 1.3  # functions.api.app against NEEDED (issue 34, item 7)
 
 
-def _run_timed(statement: str, env: dict[str, str]) -> tuple[float, float]:
+def _run_timed(statement: str, env: dict[str, str], setup: str = "") -> tuple[float, float]:
     code = (
+        f"{setup}\n"
         "import time; c, w = time.process_time(), time.perf_counter()\n"
         f"{statement}\n"
         "print(time.process_time() - c, time.perf_counter() - w)"
@@ -266,6 +270,34 @@ def print_import_times(repeat: int) -> None:
     print()
 
 
+# What the API on Modal runs after a restore from its memory snapshot (functions/api_service.py): the snapshot holds
+# the interpreter once the entry module ran (the app's modules, the response models built, httpx, storage3, Pillow,
+# the modules rarer calls import); `api()` then configures logging and makes the app, reading the settings from the
+# environment. Measured in a fresh interpreter that first runs the entry module (untimed), which stands for the
+# restored memory. The restore itself, opening the pool to the pooler and the first request's network are Modal's and
+# Supabase's, and are not measured here (docs/benchmarks.md says how an operator measures them).
+SNAPSHOT = "import functions.api_service"
+AFTER_RESTORE = (
+    "from functions.api.app import create_app; from shared.logs import configure_logging\n"
+    "configure_logging(); create_app(warm_up=True)"
+)
+
+
+def print_after_restore(repeat: int) -> None:
+    """Median and minimum CPU (and median wall) seconds of what runs after the snapshot, over `repeat` interpreters."""
+    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp:
+        env = {**os.environ, "ATELIER_DATA_DIR": tmp}
+        _run_timed(AFTER_RESTORE, {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}, SNAPSHOT)
+        runs = [_run_timed(AFTER_RESTORE, env, SNAPSHOT) for _ in range(repeat)]
+    cpus, walls = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
+    print(
+        f"after a memory-snapshot restore (configure_logging + create_app(warm_up=True), {repeat} interpreters): "
+        f"cpu median {cpus[len(cpus) // 2] * 1000:.1f} ms, min {cpus[0] * 1000:.1f} ms, "
+        f"wall median {walls[len(walls) // 2] * 1000:.1f} ms"
+    )
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per target (bounded)")
@@ -277,12 +309,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=9, help="interleaved rounds of fresh interpreters per import")
     parser.add_argument("--imports-only", action="store_true", help="print the import times and stop")
+    parser.add_argument(
+        "--after-restore", action="store_true", help="print what runs after a memory-snapshot restore and stop"
+    )
     parser.add_argument("--counts-only", action="store_true", help="print statements and round trips per request")
     args = parser.parse_args(argv)
 
     if args.counts_only:
         for name, (stmts, rts) in count_round_trips(json.loads(args.job_body)).items():
             print(f"{name:28} {stmts:6.1f} statements {rts:6.1f} round trips per request")
+        return 0
+    if args.after_restore:
+        print_after_restore(args.repeat)
         return 0
     print_import_times(args.repeat)
     if args.imports_only:

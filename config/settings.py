@@ -7,7 +7,7 @@ import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,6 +27,17 @@ PLACEHOLDERS = frozenset({"", "changeme", "change-me", "placeholder", "secret", 
 def _env(name: str) -> AliasChoices:
     """Read a field from exactly this environment name (and from its field name in code)."""
     return AliasChoices(name)
+
+
+# The empty defaults' factories, rather than the builtins `list` and `dict`: pydantic reads a default factory's
+# signature when the class is made, and a builtin's is parsed from its text by the tokenizer (~2 million instructions
+# each, and the first compiles the tokenizer's regular expressions: ~20 million of the API's cold start, issue 34).
+def _empty_list() -> list[Any]:
+    return []
+
+
+def _empty_dict() -> dict[Any, Any]:
+    return {}
 
 
 class Settings(BaseSettings):
@@ -83,7 +94,9 @@ class Settings(BaseSettings):
     checkout_success_url: str | None = Field(None, validation_alias=_env("ATELIER_CHECKOUT_SUCCESS_URL"))
     portal_return_url: str | None = Field(None, validation_alias=_env("ATELIER_PORTAL_RETURN_URL"))
 
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("CORS_ORIGINS"))
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=_empty_list, validation_alias=_env("CORS_ORIGINS")
+    )
     # The studio web app's runtime config (functions/static_site.py): where its API is (empty: same origin) and
     # the Supabase publishable key its Google sign-in uses (public by design, unlike SUPABASE_SECRET_KEY).
     web_api_base_url: str | None = Field(None, validation_alias=_env("ATELIER_WEB_API_URL"))
@@ -94,21 +107,21 @@ class Settings(BaseSettings):
     weights_dir: Path = Field(Path("/weights"), validation_alias=_env("ATELIER_WEIGHTS_DIR"))
     paid: bool | None = Field(None, validation_alias=_env("ATELIER_PAID"))
     noncommercial_licensed: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("ATELIER_NONCOMMERCIAL_LICENSED")
+        default_factory=_empty_list, validation_alias=_env("ATELIER_NONCOMMERCIAL_LICENSED")
     )
     # Each task's default model, `text_to_image=flux-schnell,edit=flux-kontext-dev` (tasks left out keep
     # config/models.DEFAULT_MODEL); checked against the registry and the licence gate at startup.
     default_models: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, validation_alias=_env("ATELIER_DEFAULT_MODELS")
+        default_factory=_empty_dict, validation_alias=_env("ATELIER_DEFAULT_MODELS")
     )
     # GPU serving speed-ups to turn off: `compile`, `fuse_qkv`, `fp8` (every model) or `<model id>:<speed-up>`.
     speedups_off: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("ATELIER_SPEEDUPS_OFF")
+        default_factory=_empty_list, validation_alias=_env("ATELIER_SPEEDUPS_OFF")
     )
 
     # Consent, policies, device data (issue 8).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("ATELIER_TRUSTED_PROXIES")
+        default_factory=_empty_list, validation_alias=_env("ATELIER_TRUSTED_PROXIES")
     )  # proxy IPs/CIDRs (or "*", never in production) whose X-Forwarded-For is believed: the one client-address rule
     security_log_retention_days: int = Field(90, ge=1, validation_alias=_env("ATELIER_SECURITY_LOG_RETENTION_DAYS"))
     signup_block_salt: str | None = Field(None, validation_alias=_env("ATELIER_SIGNUP_BLOCK_SALT"))
@@ -128,7 +141,7 @@ class Settings(BaseSettings):
     # its credits, and operator additions to the prompt term list (config/moderation.py).
     job_deadline_seconds: int = Field(900, ge=30, validation_alias=_env("ATELIER_JOB_DEADLINE_SECONDS"))
     blocked_terms: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("ATELIER_BLOCKED_TERMS")
+        default_factory=_empty_list, validation_alias=_env("ATELIER_BLOCKED_TERMS")
     )
     # Where images are classified (functions/safety/factory.py): in this process, by the Modal function, or not.
     image_classifier: Literal["local", "modal", "off"] = Field(
@@ -142,7 +155,7 @@ class Settings(BaseSettings):
     # Privacy rights (issue 7).
     deletion_grace_days: int = Field(7, ge=0, le=90, validation_alias=_env("ATELIER_DELETION_GRACE_DAYS"))
     privacy_operator_emails: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("ATELIER_PRIVACY_OPERATOR_EMAILS")
+        default_factory=_empty_list, validation_alias=_env("ATELIER_PRIVACY_OPERATOR_EMAILS")
     )  # who is told about overdue rights requests
 
     # Service-improvement dataset (shared/dataset): whether the choice is off (opt_in) or on (opt_out) until the
@@ -163,10 +176,10 @@ class Settings(BaseSettings):
     supervisory_authority: str | None = Field(None, validation_alias=_env("ATELIER_SUPERVISORY_AUTHORITY"))
     email_provider: str | None = Field(None, validation_alias=_env("ATELIER_EMAIL_PROVIDER"))
     processor_regions: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, validation_alias=_env("ATELIER_PROCESSOR_REGIONS")
+        default_factory=_empty_dict, validation_alias=_env("ATELIER_PROCESSOR_REGIONS")
     )
     transfer_safeguards: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, validation_alias=_env("ATELIER_TRANSFER_SAFEGUARDS")
+        default_factory=_empty_dict, validation_alias=_env("ATELIER_TRANSFER_SAFEGUARDS")
     )
 
     @field_validator("processor_regions", "transfer_safeguards", mode="before")
@@ -206,7 +219,7 @@ class Settings(BaseSettings):
     # Jobs one account may have queued or running at once; past it POST /v1/jobs answers 429 `too_many_active_jobs`.
     max_active_jobs: int = Field(4, ge=1, le=100, validation_alias=_env("ATELIER_MAX_ACTIVE_JOBS"))
     rate_limit_overrides: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, validation_alias=_env("ATELIER_RATE_LIMITS")
+        default_factory=_empty_dict, validation_alias=_env("ATELIER_RATE_LIMITS")
     )
     # Deprecated: believe the N-th X-Forwarded-For entry from whatever peer connects. Outside production only, and
     # never with ATELIER_TRUSTED_PROXIES (see `_one_client_address_rule`).

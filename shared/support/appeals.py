@@ -17,7 +17,7 @@ from uuid import UUID
 from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import Conflict, NotFound
-from shared.support.service import check_text
+from shared.support.rules import check_text
 from shared.trust import decisions, suspension, takedown
 from shared.trust.notices import notify
 

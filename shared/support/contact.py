@@ -14,51 +14,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
 from uuid import UUID
 
 from shared import ratelimit
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
-from shared.kit.text import VISIBLE_TEXT_PATTERN
 from shared.privacy import requests
 from shared.support.reference import short_reference
-from shared.support.service import MAX_MESSAGE, check_text
+from shared.support.rules import (
+    EMAIL_BODY,
+    MAX_EMAIL,
+    MAX_NAME,
+    NAME_BODY,
+    TOPICS,
+    InvalidContactEmail,
+    InvalidContactName,
+    Topic,
+    check_text,
+)
 
-Topic = Literal["general", "account", "billing", "privacy", "other"]
-TOPICS: tuple[str, ...] = get_args(Topic)
-MAX_EMAIL = 254
-MAX_NAME = 200
 # The form must not become a way to flood someone else's mailbox: at most this many acknowledgements go to one
 # address per day, whatever the number of senders (counted under a keyed hash of the address).
 ACKS_PER_ADDRESS = 3
 ACK_WINDOW_SECONDS = 24 * 3600
-
-# Patterns hold for both regex dialects that read them: JSON Schema's (ECMA) and Python's. C0 and C1 control
-# characters are never allowed in an address or a name; the characters Python strips but ECMA's \s does not
-# know (\x1c-\x1f, \x85) are excluded explicitly from "a visible character".
-_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
-_FORBIDDEN = rf"\s<>()\[\],;:\"\\{_CONTROLS}"
-# One address, no display name, no comments or quoting: what a person types into a form. Kept simple and
-# strict on purpose (the address goes into an SMTP envelope): local part, "@", a dotted domain.
-EMAIL_BODY = rf"[^@{_FORBIDDEN}]{{1,64}}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
-EMAIL_SCHEMA: dict[str, Any] = {"maxLength": MAX_EMAIL, "pattern": f"^{EMAIL_BODY}$"}
-NAME_BODY = rf"[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*"
-NAME_SCHEMA: dict[str, Any] = {"maxLength": MAX_NAME, "pattern": f"^{NAME_BODY}$"}
-# The message rule of `check_text` (1-10,000 characters, something visible, no control character).
-MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": MAX_MESSAGE, "pattern": VISIBLE_TEXT_PATTERN}
-
-
-class InvalidContactEmail(Unprocessable):
-    """The address is not one we can answer to (one plain address, at most 254 characters)."""
-
-    code = "invalid_contact_email"
-
-
-class InvalidContactName(Unprocessable):
-    """The name is empty, longer than 200 characters, or holds control characters."""
-
-    code = "invalid_contact_name"
 
 
 @dataclass(frozen=True)

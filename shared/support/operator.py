@@ -17,7 +17,7 @@ from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.notify.outbox import enqueue
 from shared.support.reference import short_reference
-from shared.support.service import check_text
+from shared.support.rules import check_text
 
 
 @dataclass(frozen=True)

@@ -15,30 +15,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from config.limits import MAX_ATTACHMENTS
 from shared.access import locks
 from shared.kit.db.database import Connection, Database
-from shared.kit.errors import Conflict, NotFound, Unprocessable
+from shared.kit.errors import NotFound
 from shared.kit.pagination import Cursor, Page, page_of
-from shared.kit.text import has_control_characters
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.storage import Storage, user_prefix
+from shared.support.rules import AlreadyAppealed, check_attachment_count, check_text
 from shared.trust import decisions
-
-MAX_SUBJECT = 200
-MAX_MESSAGE = 10_000
-
-
-class TooManyAttachments(Unprocessable):
-    """A message carries at most five attachments."""
-
-    code = "too_many_attachments"
-
-
-class InvalidSupportText(Unprocessable):
-    """The subject (1-200 characters) or message (1-10,000 characters) is empty or too long."""
-
-    code = "invalid_support_text"
 
 
 @dataclass(frozen=True)
@@ -73,29 +57,8 @@ class Ticket:
     appeal_outcome: str | None = None  # restored | confirmed, once a person has decided
 
 
-class AlreadyAppealed(Conflict):
-    """This decision has an appeal already; add to that ticket instead."""
-
-    code = "already_appealed"
-
-
 def support_prefix(user_id: UUID) -> str:
     return f"{user_prefix(user_id)}support/"
-
-
-def check_text(subject: str | None, message: str) -> None:
-    """Lengths, and no control character (Postgres text cannot hold NUL: it would be a 500, not a refusal).
-
-    The same rule as every stored text field (`shared.kit.text`), under this form's own stable code."""
-    if subject is not None and (not subject.strip() or len(subject) > MAX_SUBJECT or has_control_characters(subject)):
-        raise InvalidSupportText("The subject must be 1-200 characters.")
-    if not message.strip() or len(message) > MAX_MESSAGE or has_control_characters(message):
-        raise InvalidSupportText("The message must be 1-10,000 characters.")
-
-
-def check_attachment_count(count: int) -> None:
-    if count > MAX_ATTACHMENTS:
-        raise TooManyAttachments(f"At most {MAX_ATTACHMENTS} attachments per message.")
 
 
 def _store(storage: Storage, user_id: UUID, images: Sequence[CleanImage]) -> list[tuple[UUID, str, CleanImage]]:

@@ -50,11 +50,12 @@ LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
 
 # Imported by the calls that need them, not when the API starts (issue 34: cold start): the export builder (its ZIP
 # archive), the data map (read by erasure's steps, which a task runs), the holdings the privacy center and the
-# preferences read, the processors' clients onboarding names (the SMTP sender among them), and the mail machinery
+# preferences read, the processors' clients onboarding names (the SMTP sender among them), the mail machinery
 # (outbox, templates, statements of reasons) that only rare calls reach: an erasure asked for or cancelled, a contact
-# form, a flagged image, an operator's suspension. tests/unit/test_architecture.py keeps them out of the API's start;
-# the Modal entry imports them before its memory snapshot (functions/api_service.py), so a restored container does
-# not pay for them either.
+# form, a flagged image, an operator's suspension; and the services of support tickets and of the contact form (their
+# routes declare the forms' rules from shared/support/rules.py). tests/unit/test_architecture.py keeps them out of
+# the API's start; the Modal entry imports them before its memory snapshot (functions/api_service.py), so a restored
+# container does not pay for them either.
 LOADED_BY_THEIR_CALLS = (
     "shared.privacy.exports",
     "shared.privacy.holdings",
@@ -64,4 +65,7 @@ LOADED_BY_THEIR_CALLS = (
     "shared.trust.notices",
     "shared.privacy.datamap",
     "shared.dataset.holdings",
+    "shared.support.service",
+    "shared.support.contact",
+    "shared.support.reference",
 )

@@ -15,9 +15,8 @@ from functions.api.ratelimits import rate_limited
 from functions.api.schemas import RequestModel, ResponseModel
 from shared.auth import TokenVerifier
 from shared.kit.errors import AtelierError
-from shared.support import contact
-from shared.support.contact import InvalidContactEmail, InvalidContactName
-from shared.support.service import InvalidSupportText
+from shared.support import rules
+from shared.support.rules import InvalidContactEmail, InvalidContactName, InvalidSupportText
 
 log = logging.getLogger("atelier.api.contact")
 
@@ -28,13 +27,13 @@ class ContactIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     # Described, not enforced by the framework, so a refusal keeps its stable code (invalid_contact_*).
-    email: Annotated[str, Field(json_schema_extra=contact.EMAIL_SCHEMA), storable(code=InvalidContactEmail.code)]
-    name: (
-        Annotated[str, Field(json_schema_extra=contact.NAME_SCHEMA), storable(code=InvalidContactName.code)] | None
-    ) = None
-    topic: contact.Topic
+    email: Annotated[str, Field(json_schema_extra=rules.EMAIL_SCHEMA), storable(code=InvalidContactEmail.code)]
+    name: Annotated[str, Field(json_schema_extra=rules.NAME_SCHEMA), storable(code=InvalidContactName.code)] | None = (
+        None
+    )
+    topic: rules.Topic
     message: Annotated[
-        str, Field(json_schema_extra=contact.MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
+        str, Field(json_schema_extra=rules.MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
     ]
 
 
@@ -74,10 +73,12 @@ def _sender_account(request: Request, email: str) -> UUID | None:
     status_code=202,
     summary="Write to support without an account (the answer comes by email)",
     dependencies=[rate_limited("public"), rate_limited("contact")],
-    responses=errors(contact.InvalidContactEmail, contact.InvalidContactName, InvalidSupportText),
+    responses=errors(InvalidContactEmail, InvalidContactName, InvalidSupportText),
     openapi_extra=DESCRIPTION,
 )
 def send_contact(body: ContactIn, request: Request, db: Db, settings: AppSettings) -> ContactOut:
+    from shared.support import contact  # loaded by the first message, not at start (routes/__init__.py)
+
     signed_in = _sender_account(request, body.email)
     with db.transaction() as conn:
         ticket = contact.open_contact_ticket(

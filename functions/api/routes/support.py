@@ -3,7 +3,7 @@ reply."""
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -31,8 +31,11 @@ from shared.media.images import (
 )
 from shared.media.storage import StorageUnavailable
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
-from shared.support import service
-from shared.support.service import AlreadyAppealed, InvalidSupportText, TooManyAttachments
+from shared.support import rules
+from shared.support.rules import AlreadyAppealed, InvalidSupportText, TooManyAttachments
+
+if TYPE_CHECKING:  # the tickets' service is imported by these routes' calls (cold start: routes/__init__.py)
+    from shared.support import service
 
 log = logging.getLogger("atelier.api.support")
 
@@ -48,15 +51,21 @@ ATTACHMENT_ERRORS = (
     ModerationUnavailable,
 )
 REFUSED = "An attachment is not allowed by the content policy; nothing was stored."
-# The text rules `service.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
+# The text rules `rules.check_text` applies, described in the OpenAPI (not enforced by the framework, so a
 # refusal keeps its stable code `invalid_support_text`): at least one non-blank character, and no control
 # character (shared/kit/text.py: C0 but tab, newline and carriage return; DEL; C1).
 TEXT_PATTERN = VISIBLE_TEXT_PATTERN
-SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_SUBJECT, "pattern": VISIBLE_LINE_PATTERN}
-MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": service.MAX_MESSAGE, "pattern": TEXT_PATTERN}
+SUBJECT_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": rules.MAX_SUBJECT, "pattern": VISIBLE_LINE_PATTERN}
+MESSAGE_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": rules.MAX_MESSAGE, "pattern": TEXT_PATTERN}
 # Described, not enforced by the framework: more attachments are 422 `too_many_attachments`.
 MAX_FILES: dict[str, Any] = {"json_schema_extra": {"maxItems": MAX_ATTACHMENTS}}
 ATTACHMENTS = f"up to {MAX_ATTACHMENTS} images (JPEG, PNG or WebP)"
+
+
+def _no_files() -> list[UploadFile]:
+    """No attachment: a factory of ours, not `list`, whose signature pydantic would parse with the tokenizer when
+    the route is declared (cold start, issue 34; config/settings.py says more)."""
+    return []
 
 
 router = APIRouter(prefix="/v1/support", tags=["support"])
@@ -100,7 +109,7 @@ def _absolute(request: Request, url: str) -> str:
     return f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
 
 
-def _message_out(request: Request, message: service.Message, urls: dict[str, str]) -> MessageOut:
+def _message_out(request: Request, message: "service.Message", urls: dict[str, str]) -> MessageOut:
     return MessageOut(
         id=message.id,
         author=message.author,
@@ -120,13 +129,13 @@ def _message_out(request: Request, message: service.Message, urls: dict[str, str
     )
 
 
-def _urls(storage: Any, messages: list[service.Message]) -> dict[str, str]:
+def _urls(storage: Any, messages: "list[service.Message]") -> dict[str, str]:
     keys = [a.storage_key for m in messages for a in m.attachments]
     found: dict[str, str] = storage.signed_urls(keys) if keys else {}
     return found
 
 
-def _ticket_out(request: Request, ticket: service.Ticket, urls: dict[str, str]) -> TicketOut:
+def _ticket_out(request: Request, ticket: "service.Ticket", urls: dict[str, str]) -> TicketOut:
     return TicketOut(
         id=ticket.id,
         subject=ticket.subject,
@@ -145,7 +154,7 @@ def _clean(
 ) -> list[CleanImage]:
     """Validate, then classify (as uploads are), every attachment before anything is stored; the first bad one
     refuses the whole request, and a blocked one is recorded like a blocked upload."""
-    service.check_attachment_count(len(files))
+    rules.check_attachment_count(len(files))
     images = []
     for file in files:
         data = file.file.read(settings.max_upload_bytes + 1)
@@ -182,14 +191,16 @@ def open_ticket(
     message: Annotated[
         str, Form(json_schema_extra=MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
     ],
-    attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
+    attachments: Annotated[list[UploadFile], File(default_factory=_no_files, description=ATTACHMENTS, **MAX_FILES)],
     decision_id: Annotated[
         UUID | None,
         Form(description="Appeal this moderation decision (the id its notice names)"),
         WithJsonSchema({"type": "string", "format": "uuid"}),  # optional, never `null`: a form field is text
     ] = None,
 ) -> TicketOut:
-    service.check_text(subject, message)
+    from shared.support import service  # lazy: see the imports
+
+    rules.check_text(subject, message)
     images = _clean(attachments, settings, db=db, moderator=moderator, user_id=caller.account.id)
     ticket = service.open_ticket(
         db, storage, user_id=caller.account.id, subject=subject, message=message, images=images,
@@ -213,6 +224,8 @@ def list_tickets(
     cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> TicketPage:
+    from shared.support import service  # lazy: see the imports
+
     position = Cursor.decode(cursor)
     with db.transaction() as conn:
         page = service.list_tickets(conn, caller.account.id, cursor=position, limit=limit)
@@ -224,6 +237,8 @@ def list_tickets(
     "/tickets/{ticket_id}", summary="One of the caller's support tickets", dependencies=[rate_limited("account")]
 )
 def get_ticket(request: Request, ticket_id: UUID, caller: CurrentCaller, db: Db, storage: Storage) -> TicketOut:
+    from shared.support import service  # lazy: see the imports
+
     with db.transaction() as conn:
         ticket = service.get_ticket(conn, caller.account.id, ticket_id)
     return _ticket_out(request, ticket, _urls(storage, ticket.messages))
@@ -248,9 +263,11 @@ def post_message(
     message: Annotated[
         str, Form(json_schema_extra=MESSAGE_SCHEMA), storable(multiline=True, code=InvalidSupportText.code)
     ],
-    attachments: Annotated[list[UploadFile], File(default_factory=list, description=ATTACHMENTS, **MAX_FILES)],
+    attachments: Annotated[list[UploadFile], File(default_factory=_no_files, description=ATTACHMENTS, **MAX_FILES)],
 ) -> MessageOut:
-    service.check_text(None, message)
+    from shared.support import service  # lazy: see the imports
+
+    rules.check_text(None, message)
     with db.transaction() as conn:
         service.get_ticket(conn, caller.account.id, ticket_id)  # 404 before reading any attachment
     images = _clean(attachments, settings, db=db, moderator=moderator, user_id=caller.account.id)
