@@ -201,28 +201,31 @@ def get_hold(conn: Connection, hold_id: UUID) -> Hold | None:
     return _hold(row) if row else None
 
 
+# The connection's loader of the functions' answers, kept on the connection: it keeps a transformer for the answer's
+# field types, which a loader made per call would build anew each time (~8 µs). (In a dictionary keyed by
+# connection it would keep its connection alive: the loader refers to it.)
+_ANSWER_LOADER = "_atelier_credit_answer_loader"
+
+
 def _call(conn: Connection, sql: str, params: tuple[object, ...]) -> tuple[str, Hold | None]:
     """(outcome, the hold it names or None): the answer of `credit_reserve` and `credit_resolve`, one composite
     value (`credit_hold_outcome`: `outcome`, then the hold's columns in `Hold`'s order). These two run once per job
     each, so the call is the cheapest form measured (issue 34, item 4): the function in the select list, not in
     FROM (no function scan, no tuple store, one column to describe and send instead of ten), the value in binary
-    (ids and times not parsed from text), rows as tuples (no column names read). psycopg loads a named composite
-    only once its type is registered on the connection; the first call on a connection registers the type's oid,
-    read from the answer, with psycopg's record loader (the fields' types travel in each value), so no extra
-    round trip is ever made."""
-    cur = conn.cursor(row_factory=tuple_row, binary=True)
-    row = cur.execute(sql, params).fetchone()
+    (ids and times not parsed from text; each field carries its type), the row as a tuple (no column names read).
+    psycopg hands a composite whose type is not registered over as bytes; the connection's record loader reads
+    them with the connection's own loaders (its time zone included)."""
+    row = conn.cursor(row_factory=tuple_row, binary=True).execute(sql, params).fetchone()
     if row is None:  # both functions always answer one row
         raise RuntimeError("a credit function answered nothing")
     value = row[0]
-    if not isinstance(value, tuple):  # the first answer on this connection: its type is not registered yet
-        description = cur.description
-        if description is None or not isinstance(value, bytes):
-            raise RuntimeError("a credit function answered no composite value")
-        oid = description[0].type_code
-        conn.adapters.register_loader(oid, RecordBinaryLoader)
-        value = RecordBinaryLoader(oid, cur).load(value)
-    outcome, *hold = value
+    if isinstance(value, bytes):
+        loader = getattr(conn, _ANSWER_LOADER, None)
+        if loader is None:
+            loader = RecordBinaryLoader(0, conn)
+            setattr(conn, _ANSWER_LOADER, loader)
+        value = loader.load(value)
+    outcome, *hold = value  # a tuple already where the type is registered on the connection
     return outcome, Hold(*hold) if hold[0] is not None else None
 
 

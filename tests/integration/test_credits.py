@@ -439,14 +439,14 @@ def test_the_database_refuses_each_out_of_range_value(db: Database) -> None:
 
 
 def test_every_connection_reads_the_credit_functions_answers_alike(database_url: str, db: Database) -> None:
-    """The functions answer one composite value; psycopg learns its type from the first answer on each connection
-    (repo._call). A fresh connection's first and later answers read the same as the stored hold."""
+    """The functions answer one composite value in binary, read by a loader each connection makes with its first
+    answer (repo._call). A fresh connection's first and later answers read the same as the stored hold."""
     user = make_account(db)
     _grant(db, user, 5, "order_1")
     for n in range(2):
         with psycopg.connect(database_url, **connect_kwargs()) as conn:
             placed = credits.reserve(conn, user_id=user, amount=2, ref=f"job_{n}", now=T0)  # the first answer
-            again = credits.reserve(conn, user_id=user, amount=2, ref=f"job_{n}", now=T0)  # a replay, type known
+            again = credits.reserve(conn, user_id=user, amount=2, ref=f"job_{n}", now=T0)  # a replay: the kept loader
             assert placed == again == credits.get_hold(conn, placed.id)
             assert (placed.user_id, placed.ref, placed.amount, placed.status) == (user, f"job_{n}", 2, "pending")
             assert placed.created_at == T0
