@@ -2,10 +2,11 @@
 
 Every function takes a connection first and never commits; the caller owns the transaction.
 Every operation that moves a user's credits first locks that user's `credit_accounts` row, so the
-database serialises them per user; per-grant `remaining >= 0` and `remaining + spent + revoked + expired <= amount`
-check constraints make an overdraft impossible to store even if this code were wrong. Placing and
-resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`, migrations 0014, 0033, 0036): one round trip
-each on the hottest path; this module validates their input and turns their outcomes into errors.
+database serialises them per user; per-grant `remaining >= 0` (a domain, migration 0040) and
+`remaining + spent + revoked + expired <= amount` (a check constraint) make an overdraft impossible to store even if
+this code were wrong. Placing and resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`,
+migrations 0014, 0033, 0036): one round trip each on the hottest path; this module validates their input and turns
+their outcomes into errors.
 
 Balance: available = Σ remaining of unexpired grants = granted − posted − pending − expired − revoked.
 Expiry needs no sweeper: a grant stops counting at `expires_at` (every function takes `now` for tests).

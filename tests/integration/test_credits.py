@@ -13,6 +13,7 @@ from shared import audit
 from shared.auth import Principal
 from shared.credits import service as credits
 from shared.kit.db import Database
+from shared.kit.db.database import connect_kwargs
 from shared.kit.errors import BadRequest, Conflict, HoldAlreadyResolved, InsufficientCredits, NotFound
 from shared.lifecycle.signup import ensure_account
 from tests.support.accounts import make_account
@@ -398,6 +399,64 @@ def test_the_database_refuses_history_edits_and_overdrafts(db: Database) -> None
         conn.execute("delete from accounts where id = %s", (user,))
     assert _count(db, "credit_ledger") == 0
     assert _count(db, "credit_holds") == 0
+
+
+def test_the_database_refuses_each_out_of_range_value(db: Database) -> None:
+    """The single-column rules (domains since migration 0040) hold for every write of their column, each alone: a
+    value that breaks only that rule is refused."""
+    user = make_account(db)
+    _grant(db, user, 5, "order_1")
+    with db.transaction() as conn:
+        hold = credits.reserve(conn, user_id=user, amount=2, ref="job_1")
+    statements = [
+        "update credit_grant_state set spent = -1",  # the sum stays within the amount: only spent >= 0 refuses it
+        "update credit_grant_state set revoked = -1",
+        "update credit_grant_state set expired = -1",
+        "update credit_grant_state set remaining = -1",
+        "update credit_grant_state set amount = 0, remaining = 0",
+        f"insert into credit_ledger (user_id, type, amount) values ('{user}', 'hold', -1)",
+        f"insert into credit_ledger (user_id, type, amount) values ('{user}', 'gift', 1)",
+        f"""insert into credit_holds (user_id, ref, amount, expires_at)
+            values ('{user}', 'job_2', 0, now() + interval '1 hour')""",
+        f"""insert into credit_holds (user_id, ref, amount, expires_at)
+            values ('{user}', '', 1, now() + interval '1 hour')""",
+        f"""insert into credit_holds (user_id, ref, amount, expires_at)
+            values ('{user}', repeat('x', 201), 1, now() + interval '1 hour')""",
+    ]
+    before = _snapshot(db)
+    for sql in statements:
+        with pytest.raises(psycopg.errors.CheckViolation), db.transaction() as conn:
+            conn.execute(sql)
+    assert _snapshot(db) == before
+    with db.transaction() as conn:  # the edges of each range are stored
+        conn.execute(
+            """insert into credit_holds (user_id, ref, amount, expires_at)
+               values (%s, repeat('x', 200), 1, now() + interval '1 hour')""",
+            (user,),
+        )
+        credits.post(conn, hold.id, 0)  # posted_amount 0: a ledger entry of 0 credits
+    assert _balance(db, user) == (5, 1)  # all released; the hold inserted by hand is pending
+
+
+def test_every_connection_reads_the_credit_functions_answers_alike(database_url: str, db: Database) -> None:
+    """The functions answer one composite value in binary, read by a loader each connection makes with its first
+    answer (repo._call). A fresh connection's first and later answers read the same as the stored hold."""
+    user = make_account(db)
+    _grant(db, user, 5, "order_1")
+    for n in range(2):
+        with psycopg.connect(database_url, **connect_kwargs()) as conn:
+            placed = credits.reserve(conn, user_id=user, amount=2, ref=f"job_{n}", now=T0)  # the first answer
+            again = credits.reserve(conn, user_id=user, amount=2, ref=f"job_{n}", now=T0)  # a replay: the kept loader
+            assert placed == again == credits.get_hold(conn, placed.id)
+            assert (placed.user_id, placed.ref, placed.amount, placed.status) == (user, f"job_{n}", 2, "pending")
+            assert placed.created_at == T0
+            assert placed.expires_at > T0
+            assert placed.posted_amount is None
+            posted = credits.post(conn, placed.id, 1, now=T0)
+            assert posted == credits.get_hold(conn, placed.id)
+            assert (posted.status, posted.posted_amount, posted.resolved_at) == ("posted", 1, T0)
+            with pytest.raises(InsufficientCredits):
+                credits.reserve(conn, user_id=user, amount=50, ref=f"job_{n}_big", now=T0)
 
 
 def test_only_the_backend_role_may_call_the_credit_functions(db: Database) -> None:
