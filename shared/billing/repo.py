@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -150,42 +151,76 @@ def get_order(conn: Connection, polar_order_id: str) -> dict[str, Any] | None:
     return conn.execute("select * from billing_orders where polar_order_id = %s", (polar_order_id,)).fetchone()
 
 
+@dataclass(frozen=True)
+class InboxMark:
+    """The inbox row a statement marks as it ends (as `finish_delivery` does), saving that statement's round trip."""
+
+    inbox_id: UUID
+    status: str
+    note: str | None
+    retry: bool
+
+
+def _mark(condition: str = "true") -> str:
+    """A CTE marking the `mark_*` parameters' inbox row, when `condition` holds."""
+    return f"""mark as (
+    update billing_webhook_inbox
+       set status = %(mark_status)s, note = %(mark_note)s, processed_at = now(), attempts = attempts + %(mark_retry)s
+     where id = %(mark_id)s and {condition}
+)"""
+
+
+def _mark_values(mark: InboxMark | None) -> dict[str, Any]:
+    if mark is None:  # the update matches no row
+        return {"mark_id": None, "mark_status": None, "mark_note": None, "mark_retry": 0}
+    return {"mark_id": mark.inbox_id, "mark_status": mark.status, "mark_note": mark.note, "mark_retry": int(mark.retry)}
+
+
 def paid_order_state(
-    conn: Connection, polar_order_id: str, *, user_id: UUID | None, status: str, polar_refunded_amount: int
+    conn: Connection,
+    polar_order_id: str,
+    *,
+    user_id: UUID | None,
+    status: str,
+    polar_refunded_amount: int,
+    mark: InboxMark | None = None,
 ) -> dict[str, Any]:
     """One statement for a paid order about to be applied (the caller holds the order's lock): an order applied
     already (`grant_state` not pending) gets Polar's status and refunded figure (`refreshed` true, as
-    `update_order_status`); otherwise its `grant_state` (None: first sight), and whether `user_id`'s account exists
-    (`account_exists`)."""
+    `update_order_status`) and then `mark` is applied to its delivery's inbox row; otherwise its `grant_state` (None:
+    first sight), whether `user_id`'s account exists (`account_exists`) and the database's `now`."""
     row = conn.execute(
-        """with refreshed as (
+        f"""with refreshed as (
                update billing_orders
                   set status = %(status)s,
                       polar_refunded_amount = greatest(polar_refunded_amount, %(refunded)s), updated_at = now()
                 where polar_order_id = %(order)s and grant_state <> 'pending'
             returning grant_state
-           )
+           ), {_mark("exists (select from refreshed)")}
            select exists (select from refreshed) as refreshed,
                   coalesce((select grant_state from refreshed),
                            (select grant_state from billing_orders where polar_order_id = %(order)s)) as grant_state,
-                  exists (select from accounts where id = %(user)s) as account_exists""",
-        {"order": polar_order_id, "user": user_id, "status": status, "refunded": polar_refunded_amount},
+                  exists (select from accounts where id = %(user)s) as account_exists,
+                  now() as now""",
+        {"order": polar_order_id, "user": user_id, "status": status, "refunded": polar_refunded_amount}
+        | _mark_values(mark),
     ).fetchone()
     if row is None:
         raise RuntimeError("paid_order_state answered nothing")
     return row
 
 
-def upsert_order(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+def upsert_order(conn: Connection, values: dict[str, Any], *, mark: InboxMark | None = None) -> dict[str, Any]:
     """Record the order (first sight) or refresh what Polar reports about it; our grant columns are kept
     unless the caller decides them (`grant_state` moves pending -> granted | none only).
 
     `customer_ref` is computed here from `customer_subject`: sha256 of the audit key and the subject, the same as
-    `shared.audit.subject_ref`; the row comes back with
-    `unsettled_refunds`, how many of its recorded refunds are not applied yet (the caller holds the order's lock, so
-    no refund of it is recorded meanwhile)."""
+    `shared.audit.subject_ref`. The row comes back with `unsettled_refunds`, how many of the order's recorded refunds
+    are not applied yet (the caller holds the order's lock: none is recorded meanwhile). `mark`: the inbox row of
+    the delivery being applied, marked in the same statement."""
     row = conn.execute(
-        """insert into billing_orders (polar_order_id, user_id, customer_ref, polar_product_id, product_kind,
+        f"""with {_mark()}
+           insert into billing_orders (polar_order_id, user_id, customer_ref, polar_product_id, product_kind,
                    polar_subscription_id, billing_reason, status, currency, net_amount, tax_amount, total_amount,
                    polar_refunded_amount, credits, grant_state, grant_ref, credits_expire_at, ordered_at)
            values (%(polar_order_id)s, %(user_id)s,
@@ -211,7 +246,7 @@ def upsert_order(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
            returning *, (select count(*) from billing_refunds r
                           where r.polar_order_id = billing_orders.polar_order_id and r.applied_at is null)
                         as unsettled_refunds""",
-        values,
+        values | _mark_values(mark),
     ).fetchone()
     if row is None:
         raise RuntimeError("order upsert returned nothing")

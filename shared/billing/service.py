@@ -33,6 +33,7 @@ Effects:
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,7 @@ class Outcome:
     status: str
     note: str | None = None
     granted: bool = False
+    marked: bool = False  # the delivery's inbox row was marked with this outcome by the effect's last statement
 
 
 def order_grant_ref(polar_order_id: str) -> str:
@@ -132,8 +134,11 @@ def receive(conn: Connection, delivery: Delivery, *, catalogue: Catalogue) -> Ou
     if delivery.payload is None:
         outcome = Outcome("unparsed" if delivery.problem == "unparseable_payload" else "ignored", delivery.problem)
     else:
-        outcome = apply_event(conn, delivery.payload, catalogue=catalogue, locked=order_key is not None)
-    repo.finish_delivery(conn, inbox_id, status=outcome.status, note=outcome.note, retry=retry)
+        outcome = apply_event(
+            conn, delivery.payload, catalogue=catalogue, locked=order_key is not None, inbox=(inbox_id, retry)
+        )
+    if not outcome.marked:
+        repo.finish_delivery(conn, inbox_id, status=outcome.status, note=outcome.note, retry=retry)
     return outcome
 
 
@@ -161,11 +166,19 @@ def record_failure(conn: Connection, delivery: Delivery, error: BaseException) -
     )
 
 
-def apply_event(conn: Connection, payload: WebhookPayload, *, catalogue: Catalogue, locked: bool = False) -> Outcome:
-    """Apply one event's effect; `locked`: the caller holds the lock of the event's order already."""
+def apply_event(
+    conn: Connection,
+    payload: WebhookPayload,
+    *,
+    catalogue: Catalogue,
+    locked: bool = False,
+    inbox: tuple[UUID, bool] | None = None,
+) -> Outcome:
+    """Apply one event's effect; `locked`: the caller holds the lock of the event's order already; `inbox`: the
+    delivery's inbox row (id, whether this is a retry), which an effect may mark itself (`Outcome.marked`)."""
     event_at = _parse_time(payload.timestamp)
     if isinstance(payload, WebhookOrderPaidPayload):
-        return apply_paid_order(conn, payload.data, catalogue=catalogue, locked=locked)
+        return apply_paid_order(conn, payload.data, catalogue=catalogue, locked=locked, inbox=inbox)
     if isinstance(payload, WebhookOrderRefundedPayload | WebhookOrderUpdatedPayload):
         return _order_changed(conn, payload.data, locked=locked)
     if isinstance(payload, WebhookRefundCreatedPayload | WebhookRefundUpdatedPayload):
@@ -178,24 +191,38 @@ def apply_event(conn: Connection, payload: WebhookPayload, *, catalogue: Catalog
 # --- orders ----------------------------------------------------------------------------------------
 
 
-def apply_paid_order(conn: Connection, order: Order, *, catalogue: Catalogue, locked: bool = False) -> Outcome:
+def apply_paid_order(
+    conn: Connection,
+    order: Order,
+    *,
+    catalogue: Catalogue,
+    locked: bool = False,
+    inbox: tuple[UUID, bool] | None = None,
+) -> Outcome:
     """The effect of a paid order (from `order.paid` or the reconciler); safe to run any number of times.
-    `locked`: the caller holds the order's lock already."""
+    `locked`: the caller holds the order's lock already; `inbox`: the delivery's inbox row (id, retry), marked with
+    the outcome by the order's upsert when there is one."""
     if not locked:
         repo.lock_order(conn, order.id)
     external = _external_id(order.customer.external_id, order.metadata)
     candidate = _uuid(external)
+    applied = Outcome("processed", "already_applied", marked=inbox is not None)
     state_row = repo.paid_order_state(
-        conn, order.id, user_id=candidate, status=order.status, polar_refunded_amount=order.refunded_amount
+        conn,
+        order.id,
+        user_id=candidate,
+        status=order.status,
+        polar_refunded_amount=order.refunded_amount,
+        mark=None if inbox is None else repo.InboxMark(inbox[0], applied.status, applied.note, inbox[1]),
     )
     if state_row["refreshed"]:
-        return Outcome("processed", "already_applied")
+        return applied
     if not order.paid:
         return Outcome("ignored", "order_not_paid")
 
     user_id = candidate if state_row["account_exists"] else None
     product = catalogue.get(order.product_id)
-    plan = _plan(conn, order, product)
+    plan = _plan(order, product, now=state_row["now"])
     state, note = plan.state, plan.note
     if state == "granted" and user_id is None:
         state, note = "pending", "customer_has_no_account"
@@ -210,6 +237,17 @@ def apply_paid_order(conn: Connection, order: Order, *, catalogue: Catalogue, lo
             expires_at=plan.expires_at,
             reason=f"{product.name} (Polar order)",
         )
+    if state == "pending":
+        log.info("order for a customer without an account", extra={"polar_order_id": order.id})
+        outcome = Outcome("unmatched", note)
+    elif state == "none":
+        outcome = Outcome("ignored" if note == "product_not_in_catalogue" else "processed", note)
+    else:
+        outcome = Outcome("processed", note, granted=True)
+    mark = None
+    if inbox is not None:
+        mark = repo.InboxMark(inbox[0], outcome.status, outcome.note, inbox[1])
+        outcome = dataclasses.replace(outcome, marked=True)
     row = repo.upsert_order(
         conn,
         {
@@ -232,14 +270,10 @@ def apply_paid_order(conn: Connection, order: Order, *, catalogue: Catalogue, lo
             "credits_expire_at": plan.expires_at if state != "none" else None,
             "ordered_at": _parse_time(order.created_at),
         },
+        mark=mark,
     )
     _settle_refunds(conn, row)
-    if state == "pending":
-        log.info("order for a customer without an account", extra={"polar_order_id": order.id})
-        return Outcome("unmatched", note)
-    if state == "none":
-        return Outcome("ignored" if note == "product_not_in_catalogue" else "processed", note)
-    return Outcome("processed", note, granted=True)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -249,7 +283,7 @@ class _Plan:
     expires_at: datetime | None
 
 
-def _plan(conn: Connection, order: Order, product: Product | None) -> _Plan:
+def _plan(order: Order, product: Product | None, *, now: datetime) -> _Plan:
     if product is None:
         log.warning("paid order for a product not in the catalogue", extra={"polar_product_id": order.product_id})
         return _Plan("none", "product_not_in_catalogue", None)
@@ -258,7 +292,7 @@ def _plan(conn: Connection, order: Order, product: Product | None) -> _Plan:
     if order.billing_reason not in SUBSCRIPTION_REASONS:
         return _Plan("none", f"no_credits_for_{order.billing_reason}", None)
     expires_at = period_end(order)
-    if expires_at <= _db_now(conn):
+    if expires_at <= now:
         return _Plan("none", "period_already_over", None)
     return _Plan("granted", None, expires_at)
 
@@ -427,11 +461,3 @@ def _add_interval(start: datetime, interval: str, count: int) -> datetime:
     year, month = start.year + month_index // 12, month_index % 12 + 1
     day = min(start.day, calendar.monthrange(year, month)[1])
     return start.replace(year=year, month=month, day=day)
-
-
-def _db_now(conn: Connection) -> datetime:
-    row = conn.execute("select now() as now").fetchone()
-    if row is None:
-        raise RuntimeError("select now() answered nothing")
-    value: datetime = row["now"]
-    return value
