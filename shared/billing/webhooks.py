@@ -114,11 +114,13 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, dict):
         person = "email" in value
         return {
-            key: None if key in _PERSONAL_KEYS or (person and key == "name") else _redacted(item)
+            key: None
+            if key in _PERSONAL_KEYS or (person and key == "name")
+            else (_redacted(item) if isinstance(item, dict | list) else item)  # scalars as they are, no call
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_redacted(item) for item in value]
+        return [_redacted(item) if isinstance(item, dict | list) else item for item in value]
     return value
 
 
