@@ -67,9 +67,9 @@ def build_deliveries(users: list[uuid.UUID], events: int, duplicates: float) -> 
     return distinct, deliveries
 
 
-def sdk_rate(deliveries: list[tuple[bytes, str]]) -> float:
+def sdk_rate(deliveries: list[tuple[bytes, str]]) -> tuple[float, float]:
     """polar-sdk's `validate_event` alone (signature check and typed parse) over the same deliveries, one thread:
-    the reference every figure here is divided by."""
+    the reference every figure here is divided by; (events/s, CPU seconds per event)."""
     from polar.v2026_10.webhooks import validate_event
 
     signed = [
@@ -77,10 +77,30 @@ def sdk_rate(deliveries: list[tuple[bytes, str]]) -> float:
         for body, wid in deliveries
     ]
     validate_event(signed[0][0], signed[0][1], fx.NEW_SECRET)  # its loaders are built on first use
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for body, headers in signed:
         validate_event(body, headers, fx.NEW_SECRET)
-    return len(signed) / (time.perf_counter() - started)
+    return len(signed) / (time.perf_counter() - started), (time.process_time() - cpu) / len(signed)
+
+
+def server_cpu(data_dir: Path) -> float | None:
+    """CPU seconds the embedded Postgres under `data_dir` has used so far (its postmaster and live backends, from
+    /proc); None on `DATABASE_URL` or without /proc. On a shared machine CPU per event swings far less than rates."""
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    if os.environ.get("DATABASE_URL") or not pid_file.exists() or not Path("/proc").is_dir():
+        return None
+    postmaster = int(pid_file.read_text().split()[0])
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry.name) == postmaster or int(fields[1]) == postmaster:  # fields[1]: the parent's pid
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def send_all(
@@ -193,6 +213,35 @@ def over_http(url: str, root: Path, args: argparse.Namespace, deliveries: list[t
             proc.wait()
 
 
+def in_process(
+    db: Database, root: Path, args: argparse.Namespace, deliveries: list[tuple[bytes, str]], reference_cpu: float
+) -> float:
+    """The app under Starlette's TestClient, `--threads` senders; prints the rate and the CPU each event cost
+    (this process and the embedded Postgres) next to validate_event's; returns the rate."""
+    settings = Settings(
+        data_dir=root / "data", products_file=root / "products.toml", polar_webhook_secret=fx.NEW_SECRET
+    )
+    with TestClient(create_app(settings, db)) as client:
+
+        def post(body: bytes, headers: dict[str, str]) -> int:
+            return client.post("/webhooks/polar", content=body, headers=headers).status_code
+
+        server_before, cpu_before = server_cpu(root / "data"), time.process_time()
+        elapsed, statuses = send_all(post, deliveries, args.threads)
+        server_after, cpu_after = server_cpu(root / "data"), time.process_time()
+    rate = len(deliveries) / elapsed
+    print(f"in process, {args.threads} threads: {rate:.1f} signed events/s ({elapsed:.2f} s)")
+    here = (cpu_after - cpu_before) / len(deliveries) * 1000
+    line = f"CPU per event: this process (senders, TestClient, app) {here:.2f} ms"
+    if server_before is not None and server_after is not None:
+        there = (server_after - server_before) / len(deliveries) * 1000
+        line += f" + Postgres {there:.2f} ms = {here + there:.2f} ms"
+    print(f"{line}; validate_event alone {reference_cpu * 1000:.2f} ms")
+    if any(s != 200 for s in statuses):
+        raise SystemExit("MISMATCH: every delivery must answer 200")
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=600, help="deliveries to send, duplicates included")
@@ -213,7 +262,7 @@ def main() -> None:
                 for user in users:
                     conn.execute("insert into accounts (id) values (%s)", (user,))
             distinct, deliveries = build_deliveries(users, args.events, args.duplicates)
-            reference = sdk_rate(deliveries)
+            reference, reference_cpu = sdk_rate(deliveries)
             print(
                 f"deliveries: {len(deliveries)} ({len(deliveries) - distinct} duplicates), customers: {args.customers}"
             )
@@ -222,19 +271,7 @@ def main() -> None:
                 rate = over_http(url, root, args, deliveries)
                 where = "over HTTP (local stack)"
             else:
-                settings = Settings(
-                    data_dir=root / "data", products_file=root / "products.toml", polar_webhook_secret=fx.NEW_SECRET
-                )
-                with TestClient(create_app(settings, db)) as client:
-
-                    def post(body: bytes, headers: dict[str, str]) -> int:
-                        return client.post("/webhooks/polar", content=body, headers=headers).status_code
-
-                    elapsed, statuses = send_all(post, deliveries, args.threads)
-                rate = len(deliveries) / elapsed
-                print(f"in process, {args.threads} threads: {rate:.1f} signed events/s ({elapsed:.2f} s)")
-                if any(s != 200 for s in statuses):
-                    raise SystemExit("MISMATCH: every delivery must answer 200")
+                rate = in_process(db, root, args, deliveries, reference_cpu)
                 where = "in process"
 
             with db.transaction() as conn:

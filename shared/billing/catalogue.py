@@ -115,7 +115,7 @@ def load_catalogue(path: Path) -> Catalogue:
         stat = path.stat()
     except OSError as exc:
         raise CatalogueError(f"product catalogue not found: {path.name}") from exc
-    return _load(path.resolve(), stat.st_mtime_ns)
+    return _load(path, stat.st_mtime_ns)  # the path as given: resolving it cost more than the stat (each delivery)
 
 
 @lru_cache(maxsize=8)

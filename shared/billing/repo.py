@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -9,18 +10,6 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from shared.kit.db.database import Connection
-
-
-def pseudonym(conn: Connection, external_id: str) -> str:
-    """The pseudonym orders keep: sha256 of the audit key and the id, the same as `shared.audit.subject_ref`."""
-    row = conn.execute(
-        "select encode(sha256(convert_to(key || ':' || %s, 'UTF8')), 'hex') as ref from audit_pseudonym_key",
-        (external_id,),
-    ).fetchone()
-    if row is None:
-        raise RuntimeError("the audit pseudonym key is missing; run the migrations")
-    ref: str = row["ref"]
-    return ref
 
 
 def lock_order(conn: Connection, polar_order_id: str) -> None:
@@ -35,6 +24,24 @@ def account_exists(conn: Connection, user_id: UUID) -> bool:
 # --- inbox -----------------------------------------------------------------------------------------
 
 
+_CLAIM = """
+with claimed as (
+    insert into billing_webhook_inbox (webhook_id, event_type, payload, external_customer_id, signed_at, status)
+    values (%(webhook_id)s, %(event_type)s, %(payload)s, %(external_customer_id)s, %(signed_at)s, 'received')
+    on conflict (webhook_id) do nothing
+    returning id, status, attempts
+)
+select c.id, c.status, c.attempts, true as claimed,
+       (select true from (select pg_advisory_xact_lock(hashtextextended('billing-order:' || %(lock)s, 0))) l
+         where %(lock)s::text is not null) as order_locked
+  from claimed c
+union all
+select i.id, i.status, i.attempts, false, null
+  from billing_webhook_inbox i
+ where i.webhook_id = %(webhook_id)s and not exists (select from claimed)
+"""
+
+
 def claim_delivery(
     conn: Connection,
     *,
@@ -43,16 +50,27 @@ def claim_delivery(
     document: dict[str, Any],
     external_customer_id: str | None,
     signed_at: datetime,
+    lock_order: str | None = None,
 ) -> dict[str, Any] | None:
-    """Insert the delivery as `received`; None when this webhook-id is already in the inbox.
+    """Insert the delivery as `received` (`claimed` true), taking the lock of the order it is about (`lock_order`,
+    as `lock_order` does) in the same statement; or, when this webhook-id is in the inbox already, that row
+    (`claimed` false, read without a lock). None when the row exists but this statement's snapshot could not see
+    it: a concurrent delivery of the same id committed it while this one waited on the unique index (then
+    `lock_delivery` reads it).
 
-    A concurrent delivery of the same id waits here on the unique index until the first one commits."""
+    A concurrent delivery of the same id waits here on the unique index until the first one commits. The lock is
+    taken after the insert, as before (inbox row, then order): a later statement's snapshot sees every change made
+    under it; this statement reads nothing it guards."""
     return conn.execute(
-        """insert into billing_webhook_inbox (webhook_id, event_type, payload, external_customer_id, signed_at, status)
-           values (%s, %s, %s, %s, %s, 'received')
-           on conflict (webhook_id) do nothing
-           returning id, status, attempts""",
-        (webhook_id, event_type, Jsonb(document), external_customer_id, signed_at),
+        _CLAIM,
+        {
+            "webhook_id": webhook_id,
+            "event_type": event_type,
+            "payload": Jsonb(document),
+            "external_customer_id": external_customer_id,
+            "signed_at": signed_at,
+            "lock": lock_order,
+        },
     ).fetchone()
 
 
@@ -133,14 +151,82 @@ def get_order(conn: Connection, polar_order_id: str) -> dict[str, Any] | None:
     return conn.execute("select * from billing_orders where polar_order_id = %s", (polar_order_id,)).fetchone()
 
 
-def upsert_order(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-    """Record the order (first sight) or refresh what Polar reports about it; our grant columns are kept
-    unless the caller decides them (`grant_state` moves pending -> granted | none only)."""
+@dataclass(frozen=True)
+class InboxMark:
+    """The inbox row a statement marks as it ends (as `finish_delivery` does), saving that statement's round trip."""
+
+    inbox_id: UUID
+    status: str
+    note: str | None
+    retry: bool
+
+
+def _mark(condition: str = "true") -> str:
+    """A CTE marking the `mark_*` parameters' inbox row, when `condition` holds."""
+    return f"""mark as (
+    update billing_webhook_inbox
+       set status = %(mark_status)s, note = %(mark_note)s, processed_at = now(), attempts = attempts + %(mark_retry)s
+     where id = %(mark_id)s and {condition}
+)"""
+
+
+def _mark_values(mark: InboxMark | None) -> dict[str, Any]:
+    if mark is None:  # the update matches no row
+        return {"mark_id": None, "mark_status": None, "mark_note": None, "mark_retry": 0}
+    return {"mark_id": mark.inbox_id, "mark_status": mark.status, "mark_note": mark.note, "mark_retry": int(mark.retry)}
+
+
+def paid_order_state(
+    conn: Connection,
+    polar_order_id: str,
+    *,
+    user_id: UUID | None,
+    status: str,
+    polar_refunded_amount: int,
+    mark: InboxMark | None = None,
+) -> dict[str, Any]:
+    """One statement for a paid order about to be applied (the caller holds the order's lock): an order applied
+    already (`grant_state` not pending) gets Polar's status and refunded figure (`refreshed` true, as
+    `update_order_status`) and then `mark` is applied to its delivery's inbox row; otherwise its `grant_state` (None:
+    first sight), whether `user_id`'s account exists (`account_exists`) and the database's `now`."""
     row = conn.execute(
-        """insert into billing_orders (polar_order_id, user_id, customer_ref, polar_product_id, product_kind,
+        f"""with refreshed as (
+               update billing_orders
+                  set status = %(status)s,
+                      polar_refunded_amount = greatest(polar_refunded_amount, %(refunded)s), updated_at = now()
+                where polar_order_id = %(order)s and grant_state <> 'pending'
+            returning grant_state
+           ), {_mark("exists (select from refreshed)")}
+           select exists (select from refreshed) as refreshed,
+                  coalesce((select grant_state from refreshed),
+                           (select grant_state from billing_orders where polar_order_id = %(order)s)) as grant_state,
+                  exists (select from accounts where id = %(user)s) as account_exists,
+                  now() as now""",
+        {"order": polar_order_id, "user": user_id, "status": status, "refunded": polar_refunded_amount}
+        | _mark_values(mark),
+    ).fetchone()
+    if row is None:
+        raise RuntimeError("paid_order_state answered nothing")
+    return row
+
+
+def upsert_order(conn: Connection, values: dict[str, Any], *, mark: InboxMark | None = None) -> dict[str, Any]:
+    """Record the order (first sight) or refresh what Polar reports about it; our grant columns are kept
+    unless the caller decides them (`grant_state` moves pending -> granted | none only).
+
+    `customer_ref` is computed here from `customer_subject`: sha256 of the audit key and the subject, the same as
+    `shared.audit.subject_ref`. The row comes back with `unsettled_refunds`, how many of the order's recorded refunds
+    are not applied yet (the caller holds the order's lock: none is recorded meanwhile). `mark`: the inbox row of
+    the delivery being applied, marked in the same statement."""
+    row = conn.execute(
+        f"""with {_mark()}
+           insert into billing_orders (polar_order_id, user_id, customer_ref, polar_product_id, product_kind,
                    polar_subscription_id, billing_reason, status, currency, net_amount, tax_amount, total_amount,
                    polar_refunded_amount, credits, grant_state, grant_ref, credits_expire_at, ordered_at)
-           values (%(polar_order_id)s, %(user_id)s, %(customer_ref)s, %(polar_product_id)s, %(product_kind)s,
+           values (%(polar_order_id)s, %(user_id)s,
+                   (select encode(sha256(convert_to(key || ':' || %(customer_subject)s, 'UTF8')), 'hex')
+                      from audit_pseudonym_key),
+                   %(polar_product_id)s, %(product_kind)s,
                    %(polar_subscription_id)s, %(billing_reason)s, %(status)s, %(currency)s, %(net_amount)s,
                    %(tax_amount)s, %(total_amount)s, %(polar_refunded_amount)s, %(credits)s, %(grant_state)s,
                    %(grant_ref)s, %(credits_expire_at)s, %(ordered_at)s)
@@ -157,8 +243,10 @@ def upsert_order(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
                credits_expire_at = case when billing_orders.grant_state = 'pending' then excluded.credits_expire_at
                                         else billing_orders.credits_expire_at end,
                updated_at = now()
-           returning *""",
-        values,
+           returning *, (select count(*) from billing_refunds r
+                          where r.polar_order_id = billing_orders.polar_order_id and r.applied_at is null)
+                        as unsettled_refunds""",
+        values | _mark_values(mark),
     ).fetchone()
     if row is None:
         raise RuntimeError("order upsert returned nothing")

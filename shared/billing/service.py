@@ -33,6 +33,7 @@ Effects:
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,7 @@ class Outcome:
     status: str
     note: str | None = None
     granted: bool = False
+    marked: bool = False  # the delivery's inbox row was marked with this outcome by the effect's last statement
 
 
 def order_grant_ref(polar_order_id: str) -> str:
@@ -99,33 +101,56 @@ def refund_revocation_ref(polar_refund_id: str) -> str:
 def receive(conn: Connection, delivery: Delivery, *, catalogue: Catalogue) -> Outcome:
     """Record a verified delivery and apply its effect, in the caller's transaction.
 
-    A webhook-id already processed (or ignored, unmatched, unparsed) → `duplicate`, nothing changes.
+    A webhook-id already processed (or ignored, unmatched, unparsed) → `duplicate`, nothing changes: one statement.
     A webhook-id whose earlier attempt failed is applied now. If this raises, the caller rolls back:
-    neither the inbox row nor any effect remains (see `record_failure`)."""
-    claimed = repo.claim_delivery(
+    neither the inbox row nor any effect remains (see `record_failure`).
+
+    The inbox insert, the duplicate check and the order's lock are one statement (`repo.claim_delivery`); the
+    effect then runs under that lock (`locked=True`: not taken a second time)."""
+    order_key = _order_key(delivery.payload)
+    row = repo.claim_delivery(
         conn,
         webhook_id=delivery.webhook_id,
         event_type=delivery.event_type,
         document=delivery.document,
         external_customer_id=delivery.external_customer_id,
         signed_at=delivery.signed_at,
+        lock_order=order_key,
     )
     retry = False
-    if claimed is None:
+    if row is not None and not row["claimed"] and row["status"] not in ("failed", "received"):
+        return Outcome("duplicate", row["status"])
+    if row is None or not row["claimed"]:
         existing = repo.lock_delivery(conn, delivery.webhook_id)
         if existing is None:  # the unique index said it exists; it cannot vanish (deletes are refused)
             raise RuntimeError("webhook delivery vanished")
         if existing["status"] not in ("failed", "received"):
             return Outcome("duplicate", existing["status"])
         inbox_id, retry = existing["id"], True
+        if order_key is not None:
+            repo.lock_order(conn, order_key)
     else:
-        inbox_id = claimed["id"]
+        inbox_id = row["id"]
     if delivery.payload is None:
         outcome = Outcome("unparsed" if delivery.problem == "unparseable_payload" else "ignored", delivery.problem)
     else:
-        outcome = apply_event(conn, delivery.payload, catalogue=catalogue)
-    repo.finish_delivery(conn, inbox_id, status=outcome.status, note=outcome.note, retry=retry)
+        outcome = apply_event(
+            conn, delivery.payload, catalogue=catalogue, locked=order_key is not None, inbox=(inbox_id, retry)
+        )
+    if not outcome.marked:
+        repo.finish_delivery(conn, inbox_id, status=outcome.status, note=outcome.note, retry=retry)
     return outcome
+
+
+def _order_key(payload: WebhookPayload | None) -> str | None:
+    """The Polar order whose lock `apply_event` takes for this payload (None: it takes none)."""
+    if isinstance(payload, WebhookOrderPaidPayload | WebhookOrderRefundedPayload | WebhookOrderUpdatedPayload):
+        return payload.data.id
+    if isinstance(payload, WebhookRefundCreatedPayload | WebhookRefundUpdatedPayload) and (
+        payload.data.status == "succeeded"
+    ):
+        return payload.data.order_id
+    return None
 
 
 def record_failure(conn: Connection, delivery: Delivery, error: BaseException) -> None:
@@ -141,14 +166,23 @@ def record_failure(conn: Connection, delivery: Delivery, error: BaseException) -
     )
 
 
-def apply_event(conn: Connection, payload: WebhookPayload, *, catalogue: Catalogue) -> Outcome:
+def apply_event(
+    conn: Connection,
+    payload: WebhookPayload,
+    *,
+    catalogue: Catalogue,
+    locked: bool = False,
+    inbox: tuple[UUID, bool] | None = None,
+) -> Outcome:
+    """Apply one event's effect; `locked`: the caller holds the lock of the event's order already; `inbox`: the
+    delivery's inbox row (id, whether this is a retry), which an effect may mark itself (`Outcome.marked`)."""
     event_at = _parse_time(payload.timestamp)
     if isinstance(payload, WebhookOrderPaidPayload):
-        return apply_paid_order(conn, payload.data, catalogue=catalogue)
+        return apply_paid_order(conn, payload.data, catalogue=catalogue, locked=locked, inbox=inbox)
     if isinstance(payload, WebhookOrderRefundedPayload | WebhookOrderUpdatedPayload):
-        return _order_changed(conn, payload.data)
+        return _order_changed(conn, payload.data, locked=locked)
     if isinstance(payload, WebhookRefundCreatedPayload | WebhookRefundUpdatedPayload):
-        return apply_refund(conn, payload.data)
+        return apply_refund(conn, payload.data, locked=locked)
     if isinstance(payload, _SUBSCRIPTION_EVENTS):
         return _subscription(conn, payload.data, event_at=event_at)
     return Outcome("ignored", "event_type_not_handled")
@@ -157,20 +191,38 @@ def apply_event(conn: Connection, payload: WebhookPayload, *, catalogue: Catalog
 # --- orders ----------------------------------------------------------------------------------------
 
 
-def apply_paid_order(conn: Connection, order: Order, *, catalogue: Catalogue) -> Outcome:
-    """The effect of a paid order (from `order.paid` or the reconciler); safe to run any number of times."""
-    repo.lock_order(conn, order.id)
-    existing = repo.get_order(conn, order.id)
-    if existing is not None and existing["grant_state"] != "pending":
-        repo.update_order_status(conn, order.id, status=order.status, polar_refunded_amount=order.refunded_amount)
-        return Outcome("processed", "already_applied")
+def apply_paid_order(
+    conn: Connection,
+    order: Order,
+    *,
+    catalogue: Catalogue,
+    locked: bool = False,
+    inbox: tuple[UUID, bool] | None = None,
+) -> Outcome:
+    """The effect of a paid order (from `order.paid` or the reconciler); safe to run any number of times.
+    `locked`: the caller holds the order's lock already; `inbox`: the delivery's inbox row (id, retry), marked with
+    the outcome by the order's upsert when there is one."""
+    if not locked:
+        repo.lock_order(conn, order.id)
+    external = _external_id(order.customer.external_id, order.metadata)
+    candidate = _uuid(external)
+    applied = Outcome("processed", "already_applied", marked=inbox is not None)
+    state_row = repo.paid_order_state(
+        conn,
+        order.id,
+        user_id=candidate,
+        status=order.status,
+        polar_refunded_amount=order.refunded_amount,
+        mark=None if inbox is None else repo.InboxMark(inbox[0], applied.status, applied.note, inbox[1]),
+    )
+    if state_row["refreshed"]:
+        return applied
     if not order.paid:
         return Outcome("ignored", "order_not_paid")
 
-    external = _external_id(order.customer.external_id, order.metadata)
-    user_id = _account(conn, external)
+    user_id = candidate if state_row["account_exists"] else None
     product = catalogue.get(order.product_id)
-    plan = _plan(conn, order, product)
+    plan = _plan(order, product, now=state_row["now"])
     state, note = plan.state, plan.note
     if state == "granted" and user_id is None:
         state, note = "pending", "customer_has_no_account"
@@ -185,12 +237,23 @@ def apply_paid_order(conn: Connection, order: Order, *, catalogue: Catalogue) ->
             expires_at=plan.expires_at,
             reason=f"{product.name} (Polar order)",
         )
+    if state == "pending":
+        log.info("order for a customer without an account", extra={"polar_order_id": order.id})
+        outcome = Outcome("unmatched", note)
+    elif state == "none":
+        outcome = Outcome("ignored" if note == "product_not_in_catalogue" else "processed", note)
+    else:
+        outcome = Outcome("processed", note, granted=True)
+    mark = None
+    if inbox is not None:
+        mark = repo.InboxMark(inbox[0], outcome.status, outcome.note, inbox[1])
+        outcome = dataclasses.replace(outcome, marked=True)
     row = repo.upsert_order(
         conn,
         {
             "polar_order_id": order.id,
             "user_id": user_id,
-            "customer_ref": repo.pseudonym(conn, str(user_id) if user_id else external or f"polar:{order.customer_id}"),
+            "customer_subject": str(user_id) if user_id else external or f"polar:{order.customer_id}",
             "polar_product_id": order.product_id,
             "product_kind": product.kind if product else None,
             "polar_subscription_id": order.subscription_id,
@@ -207,14 +270,10 @@ def apply_paid_order(conn: Connection, order: Order, *, catalogue: Catalogue) ->
             "credits_expire_at": plan.expires_at if state != "none" else None,
             "ordered_at": _parse_time(order.created_at),
         },
+        mark=mark,
     )
     _settle_refunds(conn, row)
-    if state == "pending":
-        log.info("order for a customer without an account", extra={"polar_order_id": order.id})
-        return Outcome("unmatched", note)
-    if state == "none":
-        return Outcome("ignored" if note == "product_not_in_catalogue" else "processed", note)
-    return Outcome("processed", note, granted=True)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -224,7 +283,7 @@ class _Plan:
     expires_at: datetime | None
 
 
-def _plan(conn: Connection, order: Order, product: Product | None) -> _Plan:
+def _plan(order: Order, product: Product | None, *, now: datetime) -> _Plan:
     if product is None:
         log.warning("paid order for a product not in the catalogue", extra={"polar_product_id": order.product_id})
         return _Plan("none", "product_not_in_catalogue", None)
@@ -233,7 +292,7 @@ def _plan(conn: Connection, order: Order, product: Product | None) -> _Plan:
     if order.billing_reason not in SUBSCRIPTION_REASONS:
         return _Plan("none", f"no_credits_for_{order.billing_reason}", None)
     expires_at = period_end(order)
-    if expires_at <= _db_now(conn):
+    if expires_at <= now:
         return _Plan("none", "period_already_over", None)
     return _Plan("granted", None, expires_at)
 
@@ -250,8 +309,9 @@ def period_end(order: Order) -> datetime:
     return _add_interval(ordered_at, subscription.recurring_interval, subscription.recurring_interval_count)
 
 
-def _order_changed(conn: Connection, order: Order) -> Outcome:
-    repo.lock_order(conn, order.id)
+def _order_changed(conn: Connection, order: Order, *, locked: bool = False) -> Outcome:
+    if not locked:
+        repo.lock_order(conn, order.id)
     if repo.update_order_status(conn, order.id, status=order.status, polar_refunded_amount=order.refunded_amount):
         return Outcome("processed", "order_status_recorded")
     return Outcome("ignored", "order_not_recorded")
@@ -260,11 +320,13 @@ def _order_changed(conn: Connection, order: Order) -> Outcome:
 # --- refunds ---------------------------------------------------------------------------------------
 
 
-def apply_refund(conn: Connection, refund: Refund) -> Outcome:
-    """The effect of a refund event (or of the reconciler finding one); once per refund id."""
+def apply_refund(conn: Connection, refund: Refund, *, locked: bool = False) -> Outcome:
+    """The effect of a refund event (or of the reconciler finding one); once per refund id. `locked`: the caller
+    holds the lock of the refund's order already."""
     if refund.status != "succeeded":
         return Outcome("ignored", f"refund_{refund.status}")
-    repo.lock_order(conn, refund.order_id)
+    if not locked:
+        repo.lock_order(conn, refund.order_id)
     recorded = repo.insert_refund(
         conn,
         polar_refund_id=refund.id,
@@ -284,8 +346,8 @@ def apply_refund(conn: Connection, refund: Refund) -> Outcome:
 
 def _settle_refunds(conn: Connection, order: dict[str, Any]) -> None:
     """Apply the order's recorded, unsettled refunds in the order they arrived (caller holds the order lock)."""
-    if order["grant_state"] == "pending":
-        return  # settled once the order's credits are granted (or found to be none)
+    if order["grant_state"] == "pending" or order.get("unsettled_refunds") == 0:
+        return  # pending: settled once the order's credits are granted (or found to be none); or nothing to settle
     credits, net, cumulative = order["credits"], order["net_amount"], order["refunded_amount"]
     for refund in repo.unsettled_refunds(conn, order["polar_order_id"]):
         before, cumulative = cumulative, cumulative + refund["amount"]
@@ -364,14 +426,19 @@ def _external_id(external_id: str | None, metadata: dict[str, Any] | None) -> st
     return value if isinstance(value, str) and value else None
 
 
-def _account(conn: Connection, external_id: str | None) -> UUID | None:
+def _uuid(external_id: str | None) -> UUID | None:
+    """Our account id, when the external id is one (its account may still not exist)."""
     if not external_id:
         return None
     try:
-        user_id = UUID(external_id)
+        return UUID(external_id)
     except ValueError:
         return None
-    return user_id if repo.account_exists(conn, user_id) else None
+
+
+def _account(conn: Connection, external_id: str | None) -> UUID | None:
+    user_id = _uuid(external_id)
+    return user_id if user_id is not None and repo.account_exists(conn, user_id) else None
 
 
 def _parse_time(value: str) -> datetime:
@@ -394,11 +461,3 @@ def _add_interval(start: datetime, interval: str, count: int) -> datetime:
     year, month = start.year + month_index // 12, month_index % 12 + 1
     day = min(start.day, calendar.monthrange(year, month)[1])
     return start.replace(year=year, month=month, day=day)
-
-
-def _db_now(conn: Connection) -> datetime:
-    row = conn.execute("select now() as now").fetchone()
-    if row is None:
-        raise RuntimeError("select now() answered nothing")
-    value: datetime = row["now"]
-    return value

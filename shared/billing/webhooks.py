@@ -104,23 +104,24 @@ def warm_loaders(event_types: frozenset[str]) -> None:
 def redact(document: dict[str, Any]) -> dict[str, Any]:
     """A copy without personal fields, at any depth (kept as null so the SDK still parses the document).
 
-    Customer objects (any object with an `email`) also lose their `name`; product names stay."""
-    out: dict[str, Any] = json.loads(json.dumps(document))
-    _redact(out)
+    Customer objects (any object with an `email`) also lose their `name`; product names stay. The copy is built
+    as it is redacted (the document is JSON already: dicts, lists and scalars), not serialised and parsed again."""
+    out: dict[str, Any] = _redacted(document)
     return out
 
 
-def _redact(value: Any) -> None:
+def _redacted(value: Any) -> Any:
     if isinstance(value, dict):
         person = "email" in value
-        for key in value:
-            if key in _PERSONAL_KEYS or (person and key == "name"):
-                value[key] = None
-            else:
-                _redact(value[key])
-    elif isinstance(value, list):
-        for item in value:
-            _redact(item)
+        return {
+            key: None
+            if key in _PERSONAL_KEYS or (person and key == "name")
+            else (_redacted(item) if isinstance(item, dict | list) else item)  # scalars as they are, no call
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(item) if isinstance(item, dict | list) else item for item in value]
+    return value
 
 
 def external_customer_id(document: Mapping[str, Any]) -> str | None:

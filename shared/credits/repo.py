@@ -66,7 +66,8 @@ _INSERT_GRANT = f"""
 with g as (
     insert into credit_grants (user_id, kind, amount, source_ref, expires_at, reason, created_at)
     select a.id, %(kind)s, %(amount)s, %(source_ref)s, %(expires_at)s, %(reason)s, {_NOW}
-      from accounts a where a.id = %(user_id)s
+      from accounts a
+     where a.id = %(user_id)s and (%(expires_at)s::timestamptz is null or %(expires_at)s > {_NOW})
     on conflict (source_ref) do nothing
     returning *
 ), s as (
@@ -94,7 +95,8 @@ def insert_grant(
     reason: str | None,
     now: datetime | None,
 ) -> Grant | None:
-    """The new grant, or None when the source reference exists already (or the account does not)."""
+    """The new grant, or None when the source reference exists already, the account does not, or `expires_at` is
+    not after `now` (the database's when None)."""
     row = conn.execute(
         _INSERT_GRANT,
         {

@@ -103,25 +103,25 @@ def grant(
     _reason(reason)
     if kind not in GRANT_KINDS:
         raise BadRequest(f"kind must be one of {', '.join(GRANT_KINDS)}.", code="invalid_grant_kind")
-    existing = repo.grant_by_source_ref(conn, source_ref)
+    # The insert first (one round trip for a new grant, the common case); it inserts nothing for a replay, an
+    # unknown account or an expiry not in the future, which the lookup after it tells apart.
+    created = repo.insert_grant(
+        conn,
+        user_id=user_id,
+        amount=amount,
+        kind=kind,
+        source_ref=source_ref,
+        expires_at=expires_at,
+        reason=reason,
+        now=now,
+    )
+    if created is not None:
+        return created
+    existing = repo.grant_by_source_ref(conn, source_ref)  # a replay, or a concurrent grant won the insert
     if existing is None:
         if expires_at is not None and expires_at <= (now or _db_now(conn)):
             raise BadRequest("expires_at must be in the future.", code="invalid_expiry")
-        created = repo.insert_grant(
-            conn,
-            user_id=user_id,
-            amount=amount,
-            kind=kind,
-            source_ref=source_ref,
-            expires_at=expires_at,
-            reason=reason,
-            now=now,
-        )
-        if created is not None:
-            return created
-        existing = repo.grant_by_source_ref(conn, source_ref)  # a concurrent grant won the insert
-        if existing is None:
-            raise NotFound("No such account.", code="account_not_found")
+        raise NotFound("No such account.", code="account_not_found")
     if (existing.user_id, existing.kind, existing.amount) != (user_id, kind, amount):
         raise Conflict("This source reference already granted different credits.", code="source_ref_conflict")
     return existing
