@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,6 +25,30 @@ BUSY_RETRY_AFTER = 2  # seconds a refused request is told to wait
 # (its last ~0.6 s, three `wal_writer_delay`s) without harm: Postgres never leaves the log half-written, and each
 # user says why its writes may be lost (rate-limit admissions, a security log row, a dispatch mark, retention batches).
 COMMIT_WITHOUT_FLUSH = "set_config('synchronous_commit', 'off', true)"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its parameters (`%(name)s` placeholders), to be sent with others (`execute_together`)."""
+
+    sql: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+def execute_together(conn: Connection, statements: Sequence[Statement]) -> list[list[dict[str, Any]]]:
+    """Send `statements` as one query string (one round trip) and return each one's rows, in order (none for a
+    statement that answers no rows, such as SAVEPOINT).
+
+    Postgres runs the statements of one query message in turn, each with its own snapshot. On an autocommit
+    connection they are one implicit transaction: committed together after the last, and when one fails none of
+    them is kept and none after it runs. Inside the caller's transaction they join it (a failure aborts it). The
+    parameters are bound here, on the client (psycopg's `ClientCursor` quoting, the statements' own `::type`
+    casts), since the protocol that binds them on the server takes one statement per message; nothing is
+    prepared, as everywhere (Supabase's transaction pooler)."""
+    binder = psycopg.ClientCursor(conn)
+    text = ";\n".join(binder.mogrify(statement.sql, statement.params) for statement in statements)
+    cursor = conn.execute(text)  # no parameters: the simple query protocol, which takes several statements
+    return [result.fetchall() if result.description is not None else [] for result in cursor.results()]
 
 
 def connect_kwargs() -> dict[str, Any]:
