@@ -1,4 +1,5 @@
-"""Job rules: submit (validate → reserve → insert), cancel, and the worker's transitions.
+"""Job rules: submit (the hold, the admission's checks and the insert in one statement), cancel, and the worker's
+transitions.
 
 Each transition and its ledger effect are written in the same transaction: success posts the hold,
 failure, cancel and timeout void it. A finished job never changes (a database trigger refuses it).
