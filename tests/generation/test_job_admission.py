@@ -180,3 +180,20 @@ def test_a_free_job_is_admitted_under_the_lock_and_holds_nothing(studio_factory:
         locked = conn.execute("select count(*) as n from credit_accounts where user_id = %s", (who.id,)).fetchone()
     assert job.hold_id is None
     assert locked == {"n": 1}  # credit_lock made the account's credit row on its first use
+
+
+def test_a_prompt_with_quotes_percent_signs_and_backslashes_is_stored_as_sent(studio_factory: Any) -> None:
+    """The admission's parameters are bound on the client (one query string, several statements): what a person
+    types reaches the row unchanged, placeholders and quoting characters included."""
+    studio: Studio = studio_factory(workers=0)
+    who = _member(studio)
+    prompt = "it's 100% \"cat\"; %s %(id)s \\' \\\\ ‐ 猫 $$ $q$ -- /* */"
+    response = _submit(studio, who, {"task": "text_to_image", "prompt": prompt}, **{"Idempotency-Key": "it's 100%"})
+    assert response.status_code == 202, response.text
+    with studio.db.transaction() as conn:
+        row = conn.execute(
+            "select prompt, idempotency_key from jobs where id = %s", (response.json()["id"],)
+        ).fetchone()
+    assert row == {"prompt": prompt, "idempotency_key": "it's 100%"}
+    replay = _submit(studio, who, {"task": "text_to_image", "prompt": prompt}, **{"Idempotency-Key": "it's 100%"})
+    assert replay.json()["id"] == response.json()["id"]
