@@ -126,7 +126,8 @@ class Database:
 
         For work that is one statement (a rate-limit check, marking a job dispatched): one round trip, where
         `transaction()` pays three (psycopg's BEGIN, the statement, COMMIT). Never for several statements that
-        must hold together: each commits on its own. Waits and fails as `connection` does."""
+        must hold together, each sent alone: each commits on its own (sent as one query string, `execute_together`,
+        they are one implicit transaction). Waits and fails as `connection` does."""
         with self.connection(timeout) as conn:
             conn.autocommit = True
             try:
