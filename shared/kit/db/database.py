@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -35,6 +36,15 @@ class Statement:
     params: Mapping[str, object] = field(default_factory=dict)
 
 
+class Together(sql.Composed):
+    """Statements with their values bound, joined into one query string; `statements` keeps each one (a recording
+    connection, bench/scale.py, explains them one by one)."""
+
+    def __init__(self, statements: list[str]) -> None:
+        self.statements = statements
+        super().__init__([sql.SQL(";\n").join(sql.SQL(statement) for statement in statements)])
+
+
 def execute_together(conn: Connection, statements: Sequence[Statement]) -> list[list[dict[str, Any]]]:
     """Send `statements` as one query string (one round trip) and return each one's rows, in order (none for a
     statement that answers no rows, such as SAVEPOINT).
@@ -46,8 +56,8 @@ def execute_together(conn: Connection, statements: Sequence[Statement]) -> list[
     casts), since the protocol that binds them on the server takes one statement per message; nothing is
     prepared, as everywhere (Supabase's transaction pooler)."""
     binder = psycopg.ClientCursor(conn)
-    text = ";\n".join(binder.mogrify(statement.sql, statement.params) for statement in statements)
-    cursor = conn.execute(text)  # no parameters: the simple query protocol, which takes several statements
+    query = Together([binder.mogrify(statement.sql, statement.params) for statement in statements])
+    cursor = conn.execute(query)  # no parameters: the simple query protocol, which takes several statements
     return [result.fetchall() if result.description is not None else [] for result in cursor.results()]
 
 

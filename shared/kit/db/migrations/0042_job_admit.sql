@@ -35,6 +35,18 @@ begin
 end;
 $$;
 
+-- What an admission reads under the lock: the Idempotency-Key's earlier job (none without a key) and the user's jobs
+-- queued or running. A plain SQL function, so a caller's plan includes its statement (tests/integration/
+-- test_scale_plans.py explains it: job_admit's own statements are out of EXPLAIN's sight).
+create function job_admission_state(p_user uuid, p_key text)
+returns table (existing_id uuid, existing_sha256 text, active bigint)
+language sql stable as $$
+    select e.id, e.request_sha256,
+           (select count(*) from jobs a where a.user_id = p_user and a.status in ('queued', 'running'))
+      from (select 1) as one
+      left join jobs e on e.user_id = p_user and e.idempotency_key = p_key
+$$;
+
 create function job_admit(
     p_id uuid, p_user uuid, p_task text, p_model text, p_prompt text, p_params jsonb, p_image uuid, p_mask uuid,
     p_cost integer, p_seed bigint, p_key text, p_sha text, p_deadline interval, p_hold_ttl interval,
@@ -45,7 +57,7 @@ declare
     v_hold credit_hold_outcome;
     v_existing uuid;
     v_existing_sha text;
-    v_active integer;
+    v_active bigint;
     v_job jobs;
 begin
     if p_cost > 0 then
@@ -54,21 +66,16 @@ begin
         perform credit_lock(p_user);
     end if;
 
-    if p_key is not null then
-        select j.id, j.request_sha256 into v_existing, v_existing_sha
-          from jobs j where j.user_id = p_user and j.idempotency_key = p_key;
-        if found then
-            if v_existing_sha = p_sha then
-                raise exception using errcode = 'JA001', message = 'replayed', detail = v_existing::text;
-            end if;
-            raise exception using errcode = 'JA001', message = 'idempotency_key_reused';
+    select s.existing_id, s.existing_sha256, s.active into v_existing, v_existing_sha, v_active
+      from job_admission_state(p_user, p_key) s;
+    if v_existing is not null then
+        if v_existing_sha = p_sha then
+            raise exception using errcode = 'JA001', message = 'replayed', detail = v_existing::text;
         end if;
+        raise exception using errcode = 'JA001', message = 'idempotency_key_reused';
     end if;
-    if p_max_active is not null then
-        select count(*) into v_active from jobs j where j.user_id = p_user and j.status in ('queued', 'running');
-        if v_active >= p_max_active then
-            raise exception using errcode = 'JA001', message = 'too_many_active_jobs', detail = p_max_active::text;
-        end if;
+    if p_max_active is not null and v_active >= p_max_active then
+        raise exception using errcode = 'JA001', message = 'too_many_active_jobs', detail = p_max_active::text;
     end if;
     if p_cost > 0 and v_hold.outcome <> 'reserved' then  -- 'replayed' cannot be: the job's id is new
         raise exception using errcode = 'JA001', message = v_hold.outcome;
