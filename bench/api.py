@@ -25,7 +25,7 @@ request costs, counted in process on a scratch database (the same app, a connect
 
 `POST /v1/jobs` is measured for an onboarded member with enough signup credits (ATELIER_SIGNUP_CREDITS is raised
 for the run). With `--workers 0` jobs stay queued, so this measures the API's admission path only: validation,
-the credit hold and the insert in one transaction, then the (no-op) dispatch.
+the credit hold and the insert in one statement (one round trip with the analytics guard), then the (no-op) dispatch.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scale_data import Filled, Shape, fill
 from bench.scratch import scratch_database, server_label
+from shared.kit.db.database import Together
 
 # Every bucket's budgets raised: the limiter runs (and is counted) but never refuses.
 GENEROUS = {
@@ -66,6 +67,10 @@ PAGE_ROWS = 1000  # a sort of more rows than this is a sort of a table, not of a
 
 
 def _record(conn: psycopg.Connection[Any], query: Any, params: Any) -> None:
+    if isinstance(query, Together):  # several statements in one query string: each is recorded (and explained)
+        for statement in query.statements:
+            _record(conn, statement, None)
+        return
     RecordingConnection.statements += 1
     if RecordingConnection.recording is not None:
         text = query.as_string(conn) if isinstance(query, sql.Composable) else str(query)

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from shared.accounts.preferences import improvement_on_by_default
 from shared.consent import service as consent
-from shared.kit.db.database import Connection
+from shared.kit.db.database import Connection, Statement
 
 Purpose = Literal["analytics", "marketing", "gallery", "service_improvement"]
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
@@ -157,12 +157,37 @@ def record_analytics_if_allowed(
     aspect_ratio: str | None = None,
     edit_action: str | None = None,
 ) -> bool:
-    """`record_analytics(..., allowed=can_process(conn, user_id, "analytics", device_id=..., gpc=...))` in one
-    statement (one round trip where the two paid two to four): the event is inserted only where the guard allows
-    analytics, evaluated by the same SQL condition. Under `Sec-GPC: 1` nothing is asked at all."""
-    if gpc:  # analytics is among what GPC switches off
-        return False
-    row = conn.execute(
+    """`record_analytics(..., allowed=can_process(conn, user_id, "analytics", ...))` in one statement
+    (`analytics_if_allowed`); True when the event was written."""
+    statement = analytics_if_allowed(
+        user_id,
+        device_id=device_id,
+        gpc=gpc,
+        feature=feature,
+        model=model,
+        aspect_ratio=aspect_ratio,
+        edit_action=edit_action,
+    )
+    return statement is not None and conn.execute(statement.sql, statement.params).fetchone() is not None
+
+
+def analytics_if_allowed(
+    user_id: UUID,
+    *,
+    device_id: str | None,
+    gpc: bool,
+    feature: str,
+    model: str | None = None,
+    aspect_ratio: str | None = None,
+    edit_action: str | None = None,
+) -> Statement | None:
+    """The statement that records one usage event where the guard allows analytics (the same SQL condition as
+    `can_process`, so asking and recording are one statement where the two paid two to four), for a caller that
+    sends it with its own (a job's admission: `shared.jobs.service.submit(along=...)`). None under `Sec-GPC: 1`:
+    analytics is among what GPC switches off, so nothing is asked at all. Answers one row when it wrote."""
+    if gpc:
+        return None
+    return Statement(
         f"""insert into analytics_events (user_id, feature, model, aspect_ratio, edit_action)
             select a.id, %(feature)s, %(model)s, %(aspect_ratio)s, %(edit_action)s
               from accounts a where a.id = %(uid)s and {_CONSENTED_SQL}
@@ -176,5 +201,4 @@ def record_analytics_if_allowed(
             "aspect_ratio": aspect_ratio,
             "edit_action": edit_action,
         },
-    ).fetchone()
-    return row is not None
+    )

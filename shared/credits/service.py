@@ -183,13 +183,6 @@ def revoke(
 # --- holds -----------------------------------------------------------------------------------------
 
 
-def lock_account(conn: Connection, user_id: UUID) -> bool:
-    """Take the user's credit-account lock (until the transaction ends), as every credit movement does first: a
-    caller that must decide something about the account before it reserves (e.g. how many jobs are active)
-    decides under the same lock as the hold. False when no such account exists."""
-    return repo.lock_account(conn, user_id)
-
-
 def reserve(
     conn: Connection,
     *,

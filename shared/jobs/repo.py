@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg.types.json import Jsonb
 
-from shared.jobs.models import ACTIVE, Job, JobParams, JobSpec
-from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
+from shared.jobs.models import Job, JobParams, JobSpec
+from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection, Statement
 from shared.kit.pagination import Cursor
 
 _COLUMNS = (
@@ -30,61 +30,34 @@ def _job(row: dict[str, Any] | None) -> Job | None:
     return Job(**{**row, "params": JobParams.from_json(row["params"])}) if row else None
 
 
-@dataclass(frozen=True)
-class Admission:
-    """What `admit` found: the job it inserted, else why not (the key's earlier job, the active count)."""
-
-    job: Job | None
-    existing_id: UUID | None  # the job this Idempotency-Key admitted before
-    existing_sha256: str | None  # and the fingerprint of the body it came with
-    active: int  # the user's jobs queued or running before this one
-
-
-# The Idempotency-Key's earlier job and the user's jobs queued or running: what an admission asks, and what a
-# refused one (`admission_state`) still answers first.
-_STATE = """
-with existing as (
-    select id, request_sha256 from jobs
-     where %(key)s::text is not null and user_id = %(user_id)s and idempotency_key = %(key)s
-), active as (
-    select count(*) as n from jobs where user_id = %(user_id)s and status = any(%(active)s::text[])
-)"""
-# One statement under the user's credit-account lock (taken by an earlier statement, so its snapshot sees every
-# admission committed before the lock was granted): the key's earlier job, the active count, and the insert only
-# when there is neither an earlier job nor a full quota. `on conflict` still guards the key's unique index.
-_ADMIT = f"""{_STATE}, inserted as (
-    insert into jobs (id, user_id, task, model, prompt, params, image_id, mask_id, cost, seed, hold_id,
-                      idempotency_key, request_sha256, deadline_at)
-    select %(id)s::uuid, %(user_id)s::uuid, %(task)s::text, %(model)s::text, %(prompt)s::text, %(params)s::jsonb,
-           %(image_id)s::uuid, %(mask_id)s::uuid, %(cost)s::integer, %(seed)s::bigint, %(hold_id)s::uuid,
-           %(key)s::text, %(sha)s::text, now() + %(deadline)s::interval
-     where not exists (select 1 from existing)
-       and (%(max_active)s::integer is null or (select n from active) < %(max_active)s::integer)
-    on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
-    returning {_COLUMNS}
-)
-select e.id as existing_id, e.request_sha256 as existing_sha256, a.n as active, i.*
-  from active a left join existing e on true left join inserted i on true
-"""
+# The admission (migration 0042): the hold (it takes the user's credit-account lock), the Idempotency-Key's earlier
+# job and the jobs queued or running, both read after the lock was granted, and the insert carrying the hold's id, in
+# one statement. A refusal raises ADMISSION_REFUSED, so nothing of it is kept (`refusal` reads which one).
+_ADMIT = f"""select {_COLUMNS} from job_admit(
+    %(id)s::uuid, %(user_id)s::uuid, %(task)s::text, %(model)s::text, %(prompt)s::text, %(params)s::jsonb,
+    %(image_id)s::uuid, %(mask_id)s::uuid, %(cost)s::integer, %(seed)s::bigint, %(key)s::text, %(sha)s::text,
+    %(deadline)s::interval, %(hold_ttl)s::interval, %(max_active)s::integer)"""
+ADMISSION_REFUSED = "JA001"  # job_admit's SQLSTATE: MESSAGE names the refusal, DETAIL carries its value
 
 
-def admit(
-    conn: Connection,
+def admit_statement(
     *,
     job_id: UUID,
     user_id: UUID,
     spec: JobSpec,
     cost: int,
-    hold_id: UUID | None,
     idempotency_key: str | None,
     request_sha256: str,
     deadline: timedelta,
+    hold_ttl: timedelta,
     max_active: int | None,
-) -> Admission:
-    """Insert a queued job carrying its hold, due `deadline` after the transaction's start (`now()`), unless the
-    user already used the idempotency key or has `max_active` jobs queued or running: one round trip. The caller
-    holds the user's credit-account lock, so the key's lookup and the count are exact."""
-    row = conn.execute(
+) -> Statement:
+    """Hold `cost` credits for `hold_ttl` (none for a free job) and insert the queued job carrying the hold, due
+    `deadline` after the transaction's start (`now()`), unless the user already used the idempotency key, has
+    `max_active` jobs queued or running, or lacks the credits: one statement, whose one row is the job
+    (`admitted`); a refusal raises ADMISSION_REFUSED. The key's lookup and the count run under the user's
+    credit-account lock, which the hold takes first, so both are exact."""
+    return Statement(
         _ADMIT,
         {
             "id": job_id,
@@ -97,33 +70,25 @@ def admit(
             "mask_id": spec.mask_id,
             "cost": cost,
             "seed": spec.seed,
-            "hold_id": hold_id,
             "key": idempotency_key,
             "sha": request_sha256,
             "deadline": deadline,
+            "hold_ttl": hold_ttl,
             "max_active": max_active,
-            "active": list(ACTIVE),
         },
-    ).fetchone()
-    assert row is not None  # noqa: S101 - `active` is always one row
-    existing_id, existing_sha256, active = row.pop("existing_id"), row.pop("existing_sha256"), int(row.pop("active"))
-    return Admission(
-        job=_job(row) if row["id"] is not None else None,
-        existing_id=existing_id,
-        existing_sha256=existing_sha256,
-        active=active,
     )
 
 
-def admission_state(conn: Connection, user_id: UUID, key: str | None) -> tuple[UUID | None, str | None, int]:
-    """(the key's earlier job, its fingerprint, the active count) without inserting: for a request the ledger
-    refused, whose replay or full quota is answered first. The caller holds the user's credit-account lock."""
-    row = conn.execute(
-        f"{_STATE} select e.id, e.request_sha256, a.n from active a left join existing e on true",
-        {"user_id": user_id, "key": key, "active": list(ACTIVE)},
-    ).fetchone()
-    assert row is not None  # noqa: S101 - `active` is always one row
-    return row["id"], row["request_sha256"], int(row["n"])
+def admitted(rows: list[dict[str, Any]]) -> Job:
+    """The job `admit_statement` inserted, from its rows."""
+    return _job_of(rows[0])
+
+
+def refusal(error: psycopg.Error) -> tuple[str, str | None] | None:
+    """(the refusal, its value) when `error` is the admission's refusal, else None (any other error)."""
+    if error.sqlstate != ADMISSION_REFUSED:
+        return None
+    return error.diag.message_primary or "", error.diag.message_detail
 
 
 def _job_of(row: dict[str, Any]) -> Job:

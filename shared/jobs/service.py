@@ -1,4 +1,5 @@
-"""Job rules: submit (validate → reserve → insert), cancel, and the worker's transitions.
+"""Job rules: submit (the hold, the admission's checks and the insert in one statement), cancel, and the worker's
+transitions.
 
 Each transition and its ledger effect are written in the same transaction: success posts the hold,
 failure, cancel and timeout void it. A finished job never changes (a database trigger refuses it).
@@ -9,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
+
+import psycopg
 
 from shared.credits import service as credits
 from shared.jobs import repo
@@ -26,8 +30,8 @@ from shared.jobs.models import (
     TooManyActiveJobs,
     Withheld,
 )
-from shared.kit.db.database import Connection
-from shared.kit.errors import InsufficientCredits
+from shared.kit.db.database import Connection, Statement, execute_together
+from shared.kit.errors import Conflict, InsufficientCredits
 from shared.kit.pagination import Cursor, Page, page_of
 
 
@@ -47,87 +51,73 @@ def submit(
     fingerprint: str,
     deadline: timedelta,
     max_active: int | None = None,
+    along: Sequence[Statement] = (),
 ) -> Job:
-    """Hold a priced job's credits and queue it, in the caller's transaction (two statements); returns the job.
+    """Hold a priced job's credits and queue it: one statement (`job_admit`, migration 0042), sent with `along`
+    (statements to run only when the job is admitted, e.g. the analytics guard's insert) in one round trip.
 
     The hold comes first: placing it takes the user's credit-account lock (the lock every credit movement takes
-    first, `credit_reserve`), so one account's submissions run one at a time, and the job's insert, the statement
-    after it, carries the hold's id and sees every admission committed before: it looks the Idempotency-Key up and
-    counts the jobs queued or running exactly. A refusal raises and the caller's transaction rolls the hold back
-    with everything else: a replay of the key raises `Replayed` (the caller answers with the earlier job), more
-    than `max_active` 429 `too_many_active_jobs`. When the ledger refuses (402), a replay and a full quota are
-    still answered first, as if they had been checked before the hold. A free job takes the lock on its own.
-    """
-    job_id = uuid.uuid4()
-    hold_id: UUID | None = None
-    if cost > 0:
-        try:
-            hold = credits.reserve(
-                conn, user_id=user_id, amount=cost, ref=f"job:{job_id}", ttl=deadline + timedelta(minutes=5)
-            )
-        except InsufficientCredits:
-            existing_id, existing_sha256, active = repo.admission_state(conn, user_id, idempotency_key)
-            _refuse(
-                conn,
-                fingerprint,
-                existing_id=existing_id,
-                existing_sha256=existing_sha256,
-                active=active,
-                max_active=max_active,
-            )
-            raise
-        hold_id = hold.id
-    else:
-        credits.lock_account(conn, user_id)
-    admitted = repo.admit(
-        conn,
-        job_id=job_id,
+    first), so one account's submissions run one at a time, and the key's lookup and the count of the jobs queued
+    or running, read after it, see every admission committed before. A refusal raises and keeps nothing: a replay
+    of the key raises `Replayed` (the caller answers with the earlier job), the key with another body 409
+    `idempotency_key_reused`, more than `max_active` 429 `too_many_active_jobs`, too few credits 402; in that
+    order, whichever applies first. A free job takes the lock on its own.
+
+    On an autocommit connection (`Database.autocommit()`, the API) the statements are their own transaction,
+    committed together. Inside the caller's transaction they run under a savepoint, so a refusal leaves that
+    transaction usable (the caller decides what becomes of it)."""
+    admit = repo.admit_statement(
+        job_id=uuid.uuid4(),
         user_id=user_id,
         spec=spec,
         cost=cost,
-        hold_id=hold_id,
         idempotency_key=idempotency_key,
         request_sha256=fingerprint,
         deadline=deadline,
+        hold_ttl=deadline + timedelta(minutes=5),
         max_active=max_active,
     )
-    if admitted.job is not None:
-        return admitted.job
-    _refuse(
-        conn,
-        fingerprint,
-        existing_id=admitted.existing_id,
-        existing_sha256=admitted.existing_sha256,
-        active=admitted.active,
-        max_active=max_active,
-    )
-    # Only the key's unique index can refuse the insert otherwise: a row another transaction has not committed
-    # (every admission takes the lock first, so this is a submission that did not).
-    raise IdempotencyKeyReused("The earlier request with this key is still being processed; retry.")
+    own = conn.autocommit
+    statements = [admit, *along] if own else [_SAVEPOINT, admit, *along, _RELEASE]
+    try:
+        results = execute_together(conn, statements)
+    except psycopg.Error as error:
+        refused = repo.refusal(error)
+        if refused is None:
+            raise
+        if not own:
+            conn.execute(_ROLLBACK.sql)
+        _refuse(conn, *refused, cost=cost)
+    return repo.admitted(results[0 if own else 1])
 
 
-def _refuse(
-    conn: Connection,
-    fingerprint: str,
-    *,
-    existing_id: UUID | None,
-    existing_sha256: str | None,
-    active: int,
-    max_active: int | None,
-) -> None:
-    """Raise the refusal that comes first: the key's earlier job (a replay, or the key reused with another body),
-    then the active-jobs limit; nothing when neither applies."""
-    if existing_id is not None:
-        if existing_sha256 != fingerprint:
-            raise IdempotencyKeyReused()
-        found = repo.get(conn, existing_id)
-        assert found is not None  # noqa: S101 - seen by this transaction's previous statement, under the lock
-        raise Replayed(found)
-    if max_active is not None and active >= max_active:
+_SAVEPOINT = Statement("savepoint job_admission")
+_RELEASE = Statement("release savepoint job_admission")
+_ROLLBACK = Statement("rollback to savepoint job_admission")
+
+
+def _refuse(conn: Connection, reason: str, value: str | None, *, cost: int) -> NoReturn:
+    """Raise the error of `job_admit`'s refusal (its MESSAGE, and DETAIL as `value`)."""
+    if reason == "replayed" and value is not None:
+        found = repo.get(conn, UUID(value))
+        if found is not None:  # committed before the refused request took the lock; jobs go only with an erasure
+            raise Replayed(found)
+    if reason == "too_many_active_jobs" and value is not None:
+        max_active = int(value)
         raise TooManyActiveJobs(
             f"You have {max_active} jobs queued or running, the most an account may; wait for one to finish.",
             details={"max_active_jobs": max_active},
         )
+    if reason == "no_account":
+        raise InsufficientCredits("This account has no credits.")
+    if reason == "insufficient":
+        raise InsufficientCredits(f"{cost} credits are needed; fewer are available.")
+    if reason == "ref_conflict":
+        raise Conflict("This hold reference is already used.", code="hold_ref_conflict")
+    if reason == "idempotency_key_reused":
+        raise IdempotencyKeyReused()
+    # The key's row is another transaction's, not committed (or its job went with an erasure meanwhile).
+    raise IdempotencyKeyReused("The earlier request with this key is still being processed; retry.")
 
 
 def recent_prompts(conn: Connection, user_id: UUID, limit: int) -> list[tuple[str, datetime]]:

@@ -3,8 +3,9 @@
 `Database(url, connection_class=CountingConnection)` counts on every connection of its pool. A round trip is one
 exchange with the server: a statement, the BEGIN psycopg sends before the first statement of a transaction (it
 goes alone), and a COMMIT or ROLLBACK that has a transaction to end (psycopg sends nothing for one that has none).
-A statement run with autocommit on is its own transaction: one round trip, no BEGIN, no COMMIT. Only
-`Connection.execute` is counted: the request path runs every statement through it (no cursors, no COPY).
+A statement run with autocommit on is its own transaction: one round trip, no BEGIN, no COMMIT. Several statements
+sent as one query string (`shared.kit.db.database.execute_together`) are one round trip and count as statements each.
+Only `Connection.execute` is counted: the request path runs every statement through it (no cursors, no COPY).
 
 Used by `bench/api.py` (the figures it prints) and by the test that pins them
 (tests/integration/test_request_round_trips.py): counts are deterministic, times are not.
@@ -51,7 +52,13 @@ class CountingConnection(psycopg.Connection[Any]):
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         begins = 1 if self._idle() and not self.autocommit else 0  # psycopg sends BEGIN first, on its own
         CountingConnection._add(1, 1 + begins)
-        return super().execute(*args, **kwargs)
+        cursor = super().execute(*args, **kwargs)
+        # Several statements in one query string (`execute_together`): one round trip, each statement counted.
+        more = sum(1 for _ in cursor.results()) - 1
+        if more > 0:
+            CountingConnection._add(more, 0)
+            cursor.set_result(0)
+        return cursor
 
     def commit(self) -> None:
         if not self._idle():

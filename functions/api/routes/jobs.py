@@ -32,7 +32,7 @@ from functions.api.ratelimits import rate_limited
 from functions.api.schemas import RequestModel, ResponseModel
 from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
-from shared.access.guard import record_analytics_if_allowed
+from shared.access.guard import analytics_if_allowed
 from shared.jobs import service as jobs
 from shared.jobs.models import (
     ACTIVE,
@@ -300,8 +300,17 @@ def create_job(
     answer is 429 `too_many_active_jobs` and nothing is held."""
     command = body.command()
     try:
-        with db.transaction() as conn:
+        # Autocommit: the admission is one round trip, its own transaction (shared/jobs/service.submit).
+        with db.autocommit() as conn:
             spec, cost = plan_job(conn, settings, moderator, user_id=caller.account.id, request=command)
+            analytics = analytics_if_allowed(
+                caller.account.id,
+                device_id=info.device_id,
+                gpc=info.gpc,
+                feature=f"job:{spec.task}",
+                model=spec.model,
+                aspect_ratio=spec.params.aspect_ratio,
+            )
             job = jobs.submit(
                 conn,
                 user_id=caller.account.id,
@@ -311,17 +320,9 @@ def create_job(
                 fingerprint=jobs.request_fingerprint(command),
                 deadline=settings.job_deadline,
                 max_active=settings.max_active_jobs,
+                along=[analytics] if analytics else [],
             )
-            record_analytics_if_allowed(
-                conn,
-                caller.account.id,
-                device_id=info.device_id,
-                gpc=info.gpc,
-                feature=f"job:{spec.task}",
-                model=spec.model,
-                aspect_ratio=spec.params.aspect_ratio,
-            )
-    except Replayed as replay:  # the transaction rolled back: nothing new held, inserted or recorded
+    except Replayed as replay:  # nothing new held, inserted or recorded
         job = replay.job
     else:
         dispatcher.dispatch(job.id, job.model)

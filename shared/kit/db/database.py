@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -24,6 +26,39 @@ BUSY_RETRY_AFTER = 2  # seconds a refused request is told to wait
 # (its last ~0.6 s, three `wal_writer_delay`s) without harm: Postgres never leaves the log half-written, and each
 # user says why its writes may be lost (rate-limit admissions, a security log row, a dispatch mark, retention batches).
 COMMIT_WITHOUT_FLUSH = "set_config('synchronous_commit', 'off', true)"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its parameters (`%(name)s` placeholders), to be sent with others (`execute_together`)."""
+
+    sql: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+class Together(sql.Composed):
+    """Statements with their values bound, joined into one query string; `statements` keeps each one (a recording
+    connection, bench/scale.py, explains them one by one)."""
+
+    def __init__(self, statements: list[str]) -> None:
+        self.statements = statements
+        super().__init__([sql.SQL(";\n").join(sql.SQL(statement) for statement in statements)])
+
+
+def execute_together(conn: Connection, statements: Sequence[Statement]) -> list[list[dict[str, Any]]]:
+    """Send `statements` as one query string (one round trip) and return each one's rows, in order (none for a
+    statement that answers no rows, such as SAVEPOINT).
+
+    Postgres runs the statements of one query message in turn, each with its own snapshot. On an autocommit
+    connection they are one implicit transaction: committed together after the last, and when one fails none of
+    them is kept and none after it runs. Inside the caller's transaction they join it (a failure aborts it). The
+    parameters are bound here, on the client (psycopg's `ClientCursor` quoting, the statements' own `::type`
+    casts), since the protocol that binds them on the server takes one statement per message; nothing is
+    prepared, as everywhere (Supabase's transaction pooler)."""
+    binder = psycopg.ClientCursor(conn)
+    query = Together([binder.mogrify(statement.sql, statement.params) for statement in statements])
+    cursor = conn.execute(query)  # no parameters: the simple query protocol, which takes several statements
+    return [result.fetchall() if result.description is not None else [] for result in cursor.results()]
 
 
 def connect_kwargs() -> dict[str, Any]:
@@ -101,7 +136,8 @@ class Database:
 
         For work that is one statement (a rate-limit check, marking a job dispatched): one round trip, where
         `transaction()` pays three (psycopg's BEGIN, the statement, COMMIT). Never for several statements that
-        must hold together: each commits on its own. Waits and fails as `connection` does."""
+        must hold together, each sent alone: each commits on its own (sent as one query string, `execute_together`,
+        they are one implicit transaction). Waits and fails as `connection` does."""
         with self.connection(timeout) as conn:
             conn.autocommit = True
             try:
