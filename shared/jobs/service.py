@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -31,8 +32,10 @@ from shared.jobs.models import (
     Withheld,
 )
 from shared.kit.db.database import Connection, Statement, execute_together
-from shared.kit.errors import Conflict, InsufficientCredits
+from shared.kit.errors import Conflict, HoldAlreadyResolved, InsufficientCredits
 from shared.kit.pagination import Cursor, Page, page_of
+
+log = logging.getLogger("atelier.jobs")
 
 
 def request_fingerprint(body: dict[str, Any] | JobRequest) -> str:
@@ -226,11 +229,7 @@ def succeed(
     if done is None:
         return None
     if job.hold_id is not None:
-        charge = charge_for(job.cost, job.params.count, delivered)
-        if charge > 0:
-            credits.post(conn, job.hold_id, charge)
-        else:
-            credits.void(conn, job.hold_id)
+        _settle(conn, job.hold_id, charge_for(job.cost, job.params.count, delivered))
     return done
 
 
@@ -254,8 +253,22 @@ def _finish(
     """Finish without delivering anything: the hold is voided in the same transaction."""
     done = repo.finish(conn, job.id, status=status, from_statuses=from_statuses, error_code=code, error_message=message)
     if done is not None and job.hold_id is not None:
-        credits.void(conn, job.hold_id)
+        _settle(conn, job.hold_id, 0)
     return done
+
+
+def _settle(conn: Connection, hold_id: UUID, charge: int) -> None:
+    """Post `charge` credits of a finishing job's hold (void it when nothing is charged). A hold the sweeper voided
+    already (`expire-holds`: its deadline, the job's plus five minutes, passed while the scheduler or the worker was
+    late) gave the credits back: the job still ends, and nothing is charged for it. Refusing would roll the job's
+    end back every time, leaving it active for ever and failing the reconciler's whole batch."""
+    try:
+        if charge > 0:
+            credits.post(conn, hold_id, charge)
+        else:
+            credits.void(conn, hold_id)
+    except HoldAlreadyResolved:  # the operator's sign that holds expire before their jobs end
+        log.warning("a finishing job's hold was resolved already", extra={"hold_id": str(hold_id)})
 
 
 def fail_overdue(conn: Connection, *, now: datetime, limit: int = 100) -> int:

@@ -197,3 +197,29 @@ def test_a_prompt_with_quotes_percent_signs_and_backslashes_is_stored_as_sent(st
     assert row == {"prompt": prompt, "idempotency_key": "it's 100%"}
     replay = _submit(studio, who, {"task": "text_to_image", "prompt": prompt}, **{"Idempotency-Key": "it's 100%"})
     assert replay.json()["id"] == response.json()["id"]
+
+
+def test_a_job_whose_hold_the_sweeper_voided_first_still_finishes(studio_factory: Any) -> None:
+    """After an outage of the scheduler, `expire-holds` may void a job's hold (deadline + 5 minutes) before the
+    reconciler fails the job, and a worker may finish a job whose hold has expired: the job still ends, its
+    credits are back once (the void gave them back), and nothing is charged for a hold that is gone."""
+    from shared.jobs.reconcile import reconcile
+
+    studio: Studio = studio_factory(workers=0, job_deadline_seconds=60, max_active_jobs=5)
+    who = _member(studio)
+    before = _available(studio, who)
+    failed = _submit(studio, who, {"task": "text_to_image", "prompt": "left queued"}).json()["id"]
+    done = _submit(studio, who, {"task": "text_to_image", "prompt": "rendered late"}).json()["id"]
+    _status(studio.db, who, done, "running")
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    with studio.db.transaction() as conn:
+        assert credits.expire_holds(conn, now=later) == 2
+    assert _available(studio, who) == before
+    with studio.db.transaction() as conn:
+        running = jobs.get_owned(conn, who.id, uuid.UUID(done))
+        assert jobs.succeed(conn, running, delivered=1, seed=1, prompt_text=None) is not None
+    assert reconcile(studio.db, base.Recording(), now=later) == 1  # what the scheduler runs every minute
+    with studio.db.transaction() as conn:
+        assert jobs.get_owned(conn, who.id, uuid.UUID(failed)).status == "failed"
+        assert jobs.get_owned(conn, who.id, uuid.UUID(done)).status == "succeeded"
+    assert _available(studio, who) == before
