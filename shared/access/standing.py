@@ -72,6 +72,16 @@ class Standing:
         """True when the policy gate refuses this route: `policies.check_gate` then raises 428 with the versions."""
         return self.policy_pending and not is_gate_exempt(method, path)
 
+    def admits(self, *, method: str, path: str) -> bool:
+        """True when none of the caller's refusals applies (`check_entry`, `check_access`, `gated`): what lets the
+        request path take its one-statement admission (shared/lifecycle/entry.py)."""
+        return not (
+            self.blocked
+            or self.erasure_underway
+            or (self.erasure_pending and not locked_may(method, path))
+            or self.gated(method=method, path=path)
+        )
+
 
 def read(
     conn: Connection,
