@@ -95,12 +95,13 @@ def _read_me(db: Database, account_id: UUID) -> AccountOut:
         return account_out(conn, account_id)
 
 
+# `async` (issue 34): the common answer waits on nothing, and a plain `def` route costs two hand-offs to the thread
+# pool (the handler, then its answer's validation); the rare re-read goes to the thread pool itself.
 @router.get("/me", summary="The caller's account", dependencies=[rate_limited("account")])
 async def get_me(caller: CurrentCaller, db: Db) -> AccountOut:
     """Built from the caller's standing (the account and its flags, read in the caller's statement). Only an
     account awaiting erasure (its date), one not onboarded (the versions in force) or one the policy gate waits
-    for (which versions) is read again, in the thread pool. `async`: the common answer waits on nothing, and a
-    plain `def` route costs two hand-offs to the thread pool (the handler, then its answer's validation)."""
+    for (which versions) is read again."""
     s = caller.standing
     if s.onboarded_at is not None and not s.erasure_pending and not s.policy_pending:
         return _account_out(s.account, s.restricted, None, s.onboarded_at, [])
