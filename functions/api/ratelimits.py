@@ -7,7 +7,7 @@ store is unreachable the request is refused with 503 `rate_limiter_unavailable`:
 closed, cheap reads included, because those reads need the same database anyway.
 
 With a per-user budget the address's check, the caller (functions/api/deps.py) and the account's check are one
-call to the thread pool (`_admit`), in that order of refusals, and usually two statements on one connection
+call to the thread pool (`_admit`), in that order of refusals, and usually one statement
 (shared/lifecycle/entry.py): each was a hand-off and a pooled connection of its own (issue 34).
 """
 
@@ -77,7 +77,7 @@ def _admit(request: Request, bucket: str) -> None:
     thread pool where there were three). The order of refusals is the one three dependencies gave: over the
     address's budget is 429 whatever the token (a flood of bad tokens is counted and throttled), then the caller's
     401/403/428, then the account's 429; a refused caller spends nothing of the account's budget, and the store
-    failing is 503 `rate_limiter_unavailable`. The common case is two statements (`entry.enter`); a request the
+    failing is 503 `rate_limiter_unavailable`. The common case is one statement (`entry.enter`); a request the
     caller must write more for, or refuse, takes the full path (`resolve_caller`) as before."""
     budgets = _buckets(request)[bucket]
     db, settings = app_db(request), app_settings(request)

@@ -2,17 +2,17 @@
 they are deterministic). A change that adds a query to the request path fails here; one that removes one updates
 the numbers here and in docs/benchmarks.md ("API"), where bench/api.py prints the same counts next to its figures.
 
-Where a POST /v1/jobs request's 8 round trips go: the account with its standing (1, autocommit), the per-address
-check, the security log row and the per-member check in one statement (1, autocommit: shared/lifecycle/entry.py;
-they were the per-address limiter, the caller's BEGIN, its two statements and COMMIT, and the per-member limiter: 6
-round trips), the admission (BEGIN, the
+Where a POST /v1/jobs request's 7 round trips go: the account with its standing, the per-address check, the
+security log row and the per-member check in one statement (1, autocommit: shared/lifecycle/entry.py; they were the
+per-address limiter, the caller's BEGIN, its two statements and COMMIT, and the per-member limiter: 6 round trips),
+the admission (BEGIN, the
 hold (it takes the credit lock), the job's insert carrying the hold's id with the Idempotency-Key's lookup and the
 active-jobs count in the same statement, the analytics event inserted where the guard allows it, COMMIT: 5; it was 9:
 a lock, the count, the insert, the hold, the hold's id on the job and the guard's two reads each went alone) and the
 dispatch mark (1, autocommit). A request with an Idempotency-Key (the web app sends one) costs the same. GET /v1/me
-is the two statements of the limiters and the caller (2): the answer is built from the standing the caller read. A
-request the caller must write more for (a new account, the hourly refresh, a device's consent link) or refuse takes
-the caller's full path, as before, after the standing's read: one statement more than it cost before the fold.
+is that one statement (1): the answer is built from the standing it read. A request the caller must write more for
+(a new account, the hourly refresh, a device's consent link) or refuse takes the caller's full path, as before, after
+that statement (which then only read the standing): one statement more than it cost before the fold.
 
 The caller no longer upserts the account on every request (one statement less on both routes, issue 34): it reads
 the account with its standing first and upserts only when the account is missing, its activity is due the hourly
@@ -67,20 +67,20 @@ def counted(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         db.close()
 
 
-def test_get_me_costs_two_statements_in_two_round_trips(counted: TestClient) -> None:
+def test_get_me_costs_one_statement_in_one_round_trip(counted: TestClient) -> None:
     who = person()
     onboard(counted, who)
     per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)  # the account's first requests
-    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (2, 2)
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (1, 1)
 
 
-def test_post_jobs_costs_six_statements_in_eight_round_trips(counted: TestClient) -> None:
+def test_post_jobs_costs_five_statements_in_seven_round_trips(counted: TestClient) -> None:
     who = person()
     onboard(counted, who)
     per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=2, expect=202)
     assert per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=REQUESTS, expect=202) == (
-        6,
-        8,
+        5,
+        7,
     )
 
 
@@ -99,7 +99,7 @@ def test_post_jobs_with_an_idempotency_key_and_analytics_consent_costs_the_same(
     per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)
     counts = [per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)]
     counts += [per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)]
-    assert counts == [(6, 8), (6, 8)]
+    assert counts == [(5, 7), (5, 7)]
     db: Database = counted.app.state.db  # type: ignore[attr-defined]
     with db.transaction() as conn:
         row = conn.execute(
@@ -139,12 +139,12 @@ def test_the_account_is_upserted_only_when_due_its_hourly_refresh_or_its_email_c
             "select now() - last_active_at < interval '1 minute' as fresh from accounts where id = %s", (who.id,)
         ).fetchone()
     assert row == {"fresh": True}
-    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2) == (2, 2)
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2) == (1, 1)
 
     renamed = bearer(hs256(user_id=who.id, email="renamed@example.com"))
     assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=1) == (6, 8)
     assert counted.get("/v1/me", headers=renamed).json()["email"] == "renamed@example.com"
-    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (2, 2)
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (1, 1)
 
 
 def test_a_device_linked_already_costs_no_statement(counted: TestClient) -> None:
@@ -157,7 +157,7 @@ def test_a_device_linked_already_costs_no_statement(counted: TestClient) -> None
     assert counted.post("/v1/consents", json=body).status_code == 201  # an anonymous choice on that device
     headers = {**who.headers, "X-Device-ID": device}
     assert per_request(counted, "GET", "/v1/me", headers=headers, requests=1) == (6, 8)  # the link
-    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=REQUESTS) == (2, 2)
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=REQUESTS) == (1, 1)
     db: Database = counted.app.state.db  # type: ignore[attr-defined]
     with db.transaction() as conn:
         links = conn.execute("select count(*) as n from consent_events where user_id = %s", (who.id,)).fetchone()
