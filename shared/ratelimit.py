@@ -137,11 +137,59 @@ def check(
         "now": now,
     }
     row = _one(conn_or_db, _CHECK_ALONE if isinstance(conn_or_db, Database) else _CHECK, params)
+    return _decision(row, limit, window_seconds)
+
+
+def _decision(row: dict[str, Any], limit: int, window_seconds: int) -> Decision:
     if row["allowed"]:
         return Decision(True, 0, row["admitted"], limit, window_seconds)
     # Refused: a request is admitted again once the admission `limit` places back leaves the window (`frees_at`).
     retry_after = max(1, math.ceil((row["frees_at"] - row["now"]).total_seconds()))
     return Decision(False, retry_after, row["admitted"], limit, window_seconds)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check, for a statement that runs it with other work (`check` runs one alone): the request path's
+    per-address and per-account checks ride in the statement that writes the security log row
+    (shared/lifecycle/entry.py), one round trip where they took three."""
+
+    bucket: str
+    key: str
+    limit: int
+    window_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_seconds < 1:
+            raise ValueError("limit and window_seconds must be at least 1")
+
+    @staticmethod
+    def sql(name: str) -> str:
+        """A check as a row source, its parameters named after `name` (an identifier; `params` gives them):
+        `select * from {sql}` answers `allowed`, `admitted`, `frees_at`, `now` as `check` reads them, on the
+        database's clock."""
+        if not name.isidentifier():
+            raise ValueError(f"not a name: {name!r}")
+        return (
+            f"atelier_rate_check(%({name}_bucket)s, %({name}_key)s, %({name}_window)s, %({name}_limit)s, "
+            "null::timestamptz)"
+        )
+
+    def params(self, name: str, secret: bytes) -> dict[str, object]:
+        return {
+            f"{name}_bucket": self.bucket,
+            f"{name}_key": hash_key(self.bucket, self.key, secret),
+            f"{name}_window": self.window_seconds,
+            f"{name}_limit": self.limit,
+        }
+
+    def decision(self, row: dict[str, Any]) -> Decision:
+        """The `Decision` of a row the check's `sql` answered."""
+        return _decision(row, self.limit, self.window_seconds)
+
+
+# What the store failing looks like to a check; anything else is a bug and passes up as one.
+UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
 
 
 def count_in_window(
@@ -170,7 +218,7 @@ def _one(conn_or_db: Connection | Database, query: str, params: dict[str, object
                 row = conn.execute(query, params).fetchone()
         else:
             row = conn_or_db.execute(query, params).fetchone()
-    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError) as exc:
+    except UNAVAILABLE as exc:
         raise RateLimiterUnavailable() from exc
     if row is None:  # pragma: no cover - insert ... returning always yields a row
         raise RateLimiterUnavailable()

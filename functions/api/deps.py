@@ -136,20 +136,40 @@ _bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access tok
 # start (issue 34: cold start). Route handlers still take `db: Db` and `settings: AppSettings`.
 
 
-@raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
-def _caller(
-    request: Request,
-    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
-) -> Caller:
+# Where the request's caller is kept once known (the scope lives as long as the request): the limiter of a bucket
+# with a per-account budget resolves the caller in its own call (functions/api/ratelimits.py), and `_caller` reads it.
+_CALLER_KEY = "atelier.caller"
+
+
+def known_caller(request: Request) -> Caller | None:
+    """The caller, when this request's limiter or caller dependency has already resolved it."""
+    caller: Caller | None = request.scope.get(_CALLER_KEY)
+    return caller
+
+
+def remember_caller(request: Request, caller: Caller) -> None:
+    request.scope[_CALLER_KEY] = caller
+    request.state.account_id = caller.account.id  # for the denial monitor (counted per account, hashed)
+
+
+def verify_token(request: Request) -> Principal:
+    """The request's bearer token, verified (401 `unauthorized` when missing or not valid)."""
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier.verify(bearer_token(request))
+
+
+def resolve_caller(request: Request, principal: Principal | None = None) -> Caller:
     """Verify the token, refuse a blocked (under-13) or erased account, create the account, log the request's
     device data, link the device's consent, refuse a locked account (403) and apply the policy gate (428).
 
     One transaction: the account with its standing in one statement (what every check below reads; the account is
     upserted only when it is missing, due its hourly activity refresh or its email changed: `sign_in`), the
-    device's consent link (when the request names a device not linked yet), the security log row, COMMIT."""
+    device's consent link (when the request names a device not linked yet), the security log row, COMMIT.
+    The limiter of a bucket with a per-account budget asks all of it in fewer statements when nothing but the
+    security log row is to be written (shared/lifecycle/entry.py) and comes here otherwise."""
     db = app_db(request)
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = verifier.verify(bearer_token(request))
+    if principal is None:
+        principal = verify_token(request)
     info = request_info(request)
     gate_error: AtelierError | None = None
     with db.transaction() as conn:
@@ -177,7 +197,23 @@ def _caller(
     request.state.account_id = account.id  # for the denial monitor (counted per account, hashed)
     if gate_error is not None:
         raise gate_error
-    return Caller(principal, account, standing)
+    caller = Caller(principal, account, standing)
+    remember_caller(request, caller)
+    return caller
+
+
+@raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
+async def _caller(
+    request: Request,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
+) -> Caller:
+    """The authenticated caller (`resolve_caller`). Every route whose limiter has a per-account budget has resolved
+    it already, in the limiter's one call to the thread pool (a hand-off per `def` dependency, and the three were
+    the most of a cheap request's CPU after the statements: issue 34); any other route resolves it here."""
+    known = known_caller(request)
+    if known is not None:
+        return known
+    return await run_in_threadpool(resolve_caller, request)
 
 
 @raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
@@ -185,7 +221,7 @@ def _optional_caller(request: Request) -> Caller | None:
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:
         return None
-    return _caller(request, None)
+    return known_caller(request) or resolve_caller(request)
 
 
 def _refuse_not_onboarded(db: Database) -> None:

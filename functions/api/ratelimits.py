@@ -5,6 +5,10 @@ tokens are throttled too) and then, when the bucket has a per-user budget, per a
 the route an authenticated one). Over budget → 429 `rate_limited` with `Retry-After`. If the counters'
 store is unreachable the request is refused with 503 `rate_limiter_unavailable`: every route fails
 closed, cheap reads included, because those reads need the same database anyway.
+
+With a per-user budget the address's check, the caller (functions/api/deps.py) and the account's check are one
+call to the thread pool (`_admit`), in that order of refusals, and usually one statement
+(shared/lifecycle/entry.py): each was a hand-off and a pooled connection of its own (issue 34).
 """
 
 from typing import Annotated, Any
@@ -12,11 +16,26 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
-from functions.api.deps import AppSettings, CurrentCaller, Db, analysed_once, app_db, app_settings
+from functions.api.deps import (
+    AppSettings,
+    Caller,
+    CurrentCaller,
+    Db,
+    analysed_once,
+    app_db,
+    app_settings,
+    known_caller,
+    remember_caller,
+    request_info,
+    resolve_caller,
+    verify_token,
+)
 from functions.api.middleware import client_ip, proxy_rule
 from functions.api.raises import raises
 from shared import ratelimit
 from shared.kit.errors import RateLimited
+from shared.lifecycle import entry
+from shared.ratelimit import Check, Decision
 
 # Every limiter dependency `rate_limited` made, with its bucket: lets tests prove each route carries one.
 LIMITERS: dict[Any, str] = {}
@@ -29,19 +48,73 @@ def _buckets(request: Request) -> dict[str, Bucket]:
 
 def enforce(db: Db, settings: AppSettings, *, bucket: str, scope: str, key: str, budget: Budget) -> None:
     """Count one request and raise `RateLimited` when it is over `budget` (what the dependencies call)."""
-    decision = ratelimit.check(
-        db,
-        bucket=f"{bucket}:{scope}",
-        key=key,
-        limit=budget.limit,
-        window_seconds=budget.window_seconds,
-        secret=settings.pseudonym_key,
+    _refuse_over(
+        ratelimit.check(
+            db,
+            bucket=f"{bucket}:{scope}",
+            key=key,
+            limit=budget.limit,
+            window_seconds=budget.window_seconds,
+            secret=settings.pseudonym_key,
+        )
     )
+
+
+def _refuse_over(decision: Decision) -> None:
     if not decision.allowed:
         raise RateLimited(
-            f"Too many requests ({budget.limit} per {budget.window_seconds} s); retry later.",
+            f"Too many requests ({decision.limit} per {decision.window_seconds} s); retry later.",
             retry_after=decision.retry_after,
         )
+
+
+def _check(bucket: str, scope: str, key: str, budget: Budget | None) -> Check | None:
+    return Check(f"{bucket}:{scope}", key, budget.limit, budget.window_seconds) if budget is not None else None
+
+
+def _admit(request: Request, bucket: str) -> None:
+    """The address's check, the caller and the account's check, in that order, in one call (one hand-off to the
+    thread pool where there were three). The order of refusals is the one three dependencies gave: over the
+    address's budget is 429 whatever the token (a flood of bad tokens is counted and throttled), then the caller's
+    401/403/428, then the account's 429; a refused caller spends nothing of the account's budget, and the store
+    failing is 503 `rate_limiter_unavailable`. The common case is one statement (`entry.enter`); a request the
+    caller must write more for, or refuse, takes the full path (`resolve_caller`) as before."""
+    budgets = _buckets(request)[bucket]
+    db, settings = app_db(request), app_settings(request)
+    ip = _check(bucket, "ip", client_ip(request.scope, proxy_rule(settings)), budgets.ip)
+    caller: Caller | None = known_caller(request)  # a dependency before the limiter asked for it
+    ip_counted = False
+    if caller is None:
+        try:
+            principal = verify_token(request)
+        except Exception:
+            if ip is not None:  # the address first: once over budget, 429 rather than 401
+                _refuse_over(ratelimit.check(db, **_alone(ip), secret=settings.pseudonym_key))
+            raise
+        user = _check(bucket, "user", str(principal.user_id), budgets.user)
+        entered = entry.enter(
+            db, principal, request_info(request), path=request.url.path, settings=settings, ip=ip, user=user
+        )
+        if entered.ip is not None:
+            ip_counted = True
+            _refuse_over(entered.ip)
+        if entered.standing is not None:
+            remember_caller(request, Caller(principal, entered.standing.account, entered.standing))
+            if entered.user is not None:
+                _refuse_over(entered.user)
+            return
+        if ip is not None and not ip_counted:
+            _refuse_over(ratelimit.check(db, **_alone(ip), secret=settings.pseudonym_key))
+        caller = resolve_caller(request, principal)
+    elif ip is not None:
+        _refuse_over(ratelimit.check(db, **_alone(ip), secret=settings.pseudonym_key))
+    user = _check(bucket, "user", str(caller.account.id), budgets.user)
+    if user is not None:
+        _refuse_over(ratelimit.check(db, **_alone(user), secret=settings.pseudonym_key))
+
+
+def _alone(check: Check) -> dict[str, Any]:
+    return {"bucket": check.bucket, "key": check.key, "limit": check.limit, "window_seconds": check.window_seconds}
 
 
 # One dependency per bucket, whichever route asks: FastAPI analyses a route's dependencies when the route is declared,
@@ -76,14 +149,16 @@ def _limiter(bucket: str) -> Any:
     if BUCKETS[bucket].user is None:
         return Depends(per_ip)
 
-    def per_user(_ip: Annotated[None, Depends(per_ip)], request: Request, caller: CurrentCaller) -> None:
-        budget = _buckets(request)[bucket].user
-        if budget is not None:
-            key = str(caller.account.id)
-            enforce(app_db(request), app_settings(request), bucket=bucket, scope="user", key=key, budget=budget)
+    @raises(RateLimited, ratelimit.RateLimiterUnavailable)
+    def admit(request: Request) -> None:
+        _admit(request, bucket)
 
+    async def per_user(_admitted: Annotated[None, Depends(admit)], caller: CurrentCaller) -> None:
+        """The account's budget: checked by `admit` with the address's, around the caller (`_admit`)."""
+
+    LIMITERS[admit] = bucket
     LIMITERS[per_user] = bucket
-    analysed_once(per_user)
+    analysed_once(admit, per_user)
     return Depends(per_user)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from config.settings import Settings
@@ -72,6 +73,16 @@ class Standing:
         """True when the policy gate refuses this route: `policies.check_gate` then raises 428 with the versions."""
         return self.policy_pending and not is_gate_exempt(method, path)
 
+    def admits(self, *, method: str, path: str) -> bool:
+        """True when none of the caller's refusals applies (`check_entry`, `check_access`, `gated`): what lets the
+        request path take its one-statement admission (shared/lifecycle/entry.py)."""
+        return not (
+            self.blocked
+            or self.erasure_underway
+            or (self.erasure_pending and not locked_may(method, path))
+            or self.gated(method=method, path=path)
+        )
+
 
 def read(
     conn: Connection,
@@ -88,16 +99,34 @@ def read(
         conn,
         user_id,
         _COLUMNS,
-        {
-            "block_hash": block_hash(settings, user_id),
-            "now": now or datetime.now(UTC),
-            "device_id": linkable_device(device_id),
-        },
+        read_params(user_id, settings=settings, now=now, device_id=device_id),
         key_share=key_share,
     )
-    if found is None:
-        return None
-    account, flags = found
+    return _standing(*found) if found is not None else None
+
+
+def read_params(
+    user_id: UUID, *, settings: Settings, now: datetime | None = None, device_id: str | None = None
+) -> dict[str, object]:
+    """The parameters of `READ_SQL` but the account id (`%(account_id)s`)."""
+    return {
+        "block_hash": block_hash(settings, user_id),
+        "now": now or datetime.now(UTC),
+        "device_id": linkable_device(device_id),
+    }
+
+
+# `read`'s statement, unlocked, for a bigger statement that reads the standing with other work
+# (shared/lifecycle/entry.py); its parameters are `read_params`' and `%(account_id)s`, its row is `from_row`'s.
+READ_SQL = accounts.select_with(_COLUMNS)
+FLAGS = tuple(_COLUMNS)
+
+
+def from_row(row: dict[str, Any]) -> Standing:
+    return _standing(*accounts.split_with(row, _COLUMNS))
+
+
+def _standing(account: Account, flags: dict[str, Any]) -> Standing:
     return Standing(
         account=account,
         blocked=bool(flags["blocked"]),

@@ -70,17 +70,23 @@ def get_with(
     takes anyway (the security log's foreign key), which waits for a writer holding FOR UPDATE (onboarding, the
     Auth sync) or deleting the row (erasure) and then reads the row as that writer left it, while requests of one
     account never wait for each other."""
+    row = conn.execute(
+        select_with(columns) + (" for key share of a" if key_share else ""), {**params, "account_id": account_id}
+    ).fetchone()
+    return split_with(row, columns) if row is not None else None
+
+
+def select_with(columns: dict[str, str]) -> str:
+    """`get_with`'s statement without its lock, for a bigger statement to read from (the account id is
+    `%(account_id)s`); `split_with` reads its row."""
     if not all(name.isidentifier() for name in columns):
         raise ValueError(f"not column names: {sorted(columns)}")
     selected = [f"a.{column}" for column in _COLUMNS.split(", ")]
     selected += [f"({expression}) as {name}" for name, expression in columns.items()]
-    row = conn.execute(
-        f"select {', '.join(selected)} from accounts a where a.id = %(account_id)s"
-        + (" for key share of a" if key_share else ""),
-        {**params, "account_id": account_id},
-    ).fetchone()
-    if row is None:
-        return None
+    return f"select {', '.join(selected)} from accounts a where a.id = %(account_id)s"
+
+
+def split_with(row: dict[str, Any], columns: dict[str, str]) -> tuple[Account, dict[str, Any]]:
     return _account(row), {name: row[name] for name in columns}
 
 

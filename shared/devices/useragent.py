@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,13 @@ def _first(patterns: tuple[tuple[str, str], ...], ua: str) -> str | None:
 def parse_user_agent(ua: str | None) -> DeviceInfo:
     if not ua:
         return DeviceInfo(None, None, None)
-    ua = ua[:512]
+    return _parse(ua[:512])
+
+
+# Every authenticated request logs its device (up to 14 pattern searches, ~15-20 µs); a client sends the same
+# user agent each time, so the answers of the last 1,024 distinct (truncated) strings are kept.
+@lru_cache(maxsize=1024)
+def _parse(ua: str) -> DeviceInfo:
     browser = _first(_BROWSERS, ua) or "other"
     os_name = _first(_OSES, ua)
     if _BOT.search(ua):

@@ -2,14 +2,17 @@
 they are deterministic). A change that adds a query to the request path fails here; one that removes one updates
 the numbers here and in docs/benchmarks.md ("API"), where bench/api.py prints the same counts next to its figures.
 
-Where a POST /v1/jobs request's 8 round trips (7 statements) go: the per-address limiter (1, autocommit), the caller
-(BEGIN, the account with its standing, the security log row, COMMIT: 4), the per-member limiter (1), the admission
-(1, autocommit: `job_admit`, which places the hold (taking the credit lock), reads the Idempotency-Key's earlier job
-and the active-jobs count under it and inserts the job, and the analytics event inserted where the guard allows it,
-two statements sent as one query string, one implicit transaction; it was BEGIN, the hold, the insert, the guard,
-COMMIT: 5, and before that 9) and the dispatch mark (1, autocommit). A request with an Idempotency-Key (the web app
-sends one) costs the same. GET /v1/me is the two limiters and the caller (6): the answer is built from the standing
-the caller read.
+Where a POST /v1/jobs request's 3 round trips (4 statements) go: the account with its standing, the per-address
+check, the security log row and the per-member check in one statement (1, autocommit: shared/lifecycle/entry.py; they
+were the per-address limiter, the caller's BEGIN, its two statements and COMMIT, and the per-member limiter: 6 round
+trips), the admission (1, autocommit: `job_admit`, which places the hold (taking the credit lock), reads the
+Idempotency-Key's earlier job and the active-jobs count under it and inserts the job, and the analytics event
+inserted where the guard allows it, two statements sent as one query string, one implicit transaction; it was BEGIN,
+the hold, the insert, the guard, COMMIT: 5, and before that 9) and the dispatch mark (1, autocommit). A request with
+an Idempotency-Key (the web app sends one) costs the same. GET /v1/me is that first statement (1): the answer is
+built from the standing it read. A request the caller must write more for (a new account, the hourly refresh, a
+device's consent link) or refuse takes the caller's full path, as before, after that statement (which then only read
+the standing): one statement more than it cost before the fold.
 
 The caller no longer upserts the account on every request (one statement less on both routes, issue 34): it reads
 the account with its standing first and upserts only when the account is missing, its activity is due the hourly
@@ -22,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -64,20 +67,20 @@ def counted(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         db.close()
 
 
-def test_get_me_costs_four_statements_in_six_round_trips(counted: TestClient) -> None:
+def test_get_me_costs_one_statement_in_one_round_trip(counted: TestClient) -> None:
     who = person()
     onboard(counted, who)
     per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)  # the account's first requests
-    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (4, 6)
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=REQUESTS) == (1, 1)
 
 
-def test_post_jobs_costs_seven_statements_in_eight_round_trips(counted: TestClient) -> None:
+def test_post_jobs_costs_four_statements_in_three_round_trips(counted: TestClient) -> None:
     who = person()
     onboard(counted, who)
     per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=2, expect=202)
     assert per_request(counted, "POST", "/v1/jobs", headers=who.headers, json=JOB, requests=REQUESTS, expect=202) == (
-        7,
-        8,
+        4,
+        3,
     )
 
 
@@ -96,7 +99,7 @@ def test_post_jobs_with_an_idempotency_key_and_analytics_consent_costs_the_same(
     per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)
     counts = [per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)]
     counts += [per_request(counted, "POST", "/v1/jobs", headers=keyed(), json=JOB, requests=1, expect=202)]
-    assert counts == [(7, 8), (7, 8)]
+    assert counts == [(4, 3), (4, 3)]
     db: Database = counted.app.state.db  # type: ignore[attr-defined]
     with db.transaction() as conn:
         row = conn.execute(
@@ -121,38 +124,40 @@ def test_the_counter_counts_begin_and_commit(counted: TestClient) -> None:
 
 
 def test_the_account_is_upserted_only_when_due_its_hourly_refresh_or_its_email_changed(counted: TestClient) -> None:
-    """The fifth statement comes back exactly when the upsert has something to write, and writes it."""
+    """The upsert comes back exactly when it has something to write, and writes it (the full path: the standing's
+    read, the per-address check, BEGIN, the standing again, the upsert, the security log row, COMMIT, the
+    per-account check)."""
     who = person()
     onboard(counted, who)
     db: Database = counted.app.state.db  # type: ignore[attr-defined]
     per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2)
     with db.transaction() as conn:
         conn.execute("update accounts set last_active_at = now() - interval '2 hours' where id = %s", (who.id,))
-    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=1) == (5, 7)
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=1) == (6, 8)
     with db.transaction() as conn:
         row = conn.execute(
             "select now() - last_active_at < interval '1 minute' as fresh from accounts where id = %s", (who.id,)
         ).fetchone()
     assert row == {"fresh": True}
-    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2) == (4, 6)
+    assert per_request(counted, "GET", "/v1/me", headers=who.headers, requests=2) == (1, 1)
 
     renamed = bearer(hs256(user_id=who.id, email="renamed@example.com"))
-    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=1) == (5, 7)
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=1) == (6, 8)
     assert counted.get("/v1/me", headers=renamed).json()["email"] == "renamed@example.com"
-    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (4, 6)
+    assert per_request(counted, "GET", "/v1/me", headers=renamed, requests=2) == (1, 1)
 
 
 def test_a_device_linked_already_costs_no_statement(counted: TestClient) -> None:
     """The web app names its device (X-Device-ID) on every request: its consent choice is linked to the account
-    once, and afterwards the standing's statement says there is nothing to link (no fifth statement)."""
+    once (the caller's full path), and afterwards the standing's statement says there is nothing to link."""
     who = person()
     onboard(counted, who)
     device = f"dev-{uuid.uuid4().hex}"
     body = {"device_id": device, "categories": {"analytics": True, "marketing": False}, "notice_version": 1}
     assert counted.post("/v1/consents", json=body).status_code == 201  # an anonymous choice on that device
     headers = {**who.headers, "X-Device-ID": device}
-    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=1) == (5, 7)  # the link
-    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=REQUESTS) == (4, 6)
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=1) == (6, 8)  # the link
+    assert per_request(counted, "GET", "/v1/me", headers=headers, requests=REQUESTS) == (1, 1)
     db: Database = counted.app.state.db  # type: ignore[attr-defined]
     with db.transaction() as conn:
         links = conn.execute("select count(*) as n from consent_events where user_id = %s", (who.id,)).fetchone()
@@ -160,7 +165,9 @@ def test_a_device_linked_already_costs_no_statement(counted: TestClient) -> None
 
 
 class CommitSettings(CountingConnection):
-    """Records `synchronous_commit` as each transaction's COMMIT finds it."""
+    """Records `synchronous_commit` as each transaction's COMMIT finds it, and for a statement run with autocommit
+    that writes, the setting its own `durability` column made (`set_config` answers the value it set; a
+    statement that sets nothing commits durably: "on")."""
 
     found: ClassVar[list[str]] = []
 
@@ -170,12 +177,25 @@ class CommitSettings(CountingConnection):
             CommitSettings.found.append(row["setting"])
         super().commit()
 
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        cursor = super().execute(*args, **kwargs)
+        query = str(args[0]).lower()
+        if self.autocommit and ("insert into" in query or "atelier_rate_check" in query):
+            names = [column.name for column in cursor.description or []]
+            if "durability" in names:
+                CommitSettings.found.append(cursor.fetchone()["durability"])
+                cursor.scroll(0, mode="absolute")  # the caller reads the row as if untouched
+            else:
+                CommitSettings.found.append("on")
+        return cursor
+
 
 def test_only_a_request_that_wrote_nothing_but_its_security_log_row_commits_lazily(
     database_url: str, tmp_path: Path
 ) -> None:
     """A new account's first request commits its signup credits durably; the requests after it write only their
-    security log row, which commits without waiting for its WAL flush (docs/operating.md)."""
+    security log row (and the rate checks' admissions, in the same statement), which commits without waiting for its
+    WAL flush (docs/operating.md)."""
     settings = Settings(data_dir=tmp_path / "data", supabase_jwt_secret=HS256_SECRET)
     db = Database(database_url, connection_class=CommitSettings).open()
     try:
@@ -183,10 +203,11 @@ def test_only_a_request_that_wrote_nothing_but_its_security_log_row_commits_lazi
             who = person()
             CommitSettings.found.clear()
             onboard(client, who)  # the account's first request: created, its signup credits granted
-            assert CommitSettings.found[0] == "on"  # the caller's commit (the onboarding's own commits follow)
+            # The address's check alone, then the caller's commit (the onboarding's own commits follow).
+            assert CommitSettings.found[:2] == ["off", "on"]
             CommitSettings.found.clear()
             assert client.get("/v1/me", headers=who.headers).status_code == 200
-            assert CommitSettings.found == ["off"]
+            assert CommitSettings.found == ["off"]  # the checks' and the security log row's one statement
             with db.transaction() as conn:
                 logged = conn.execute("select count(*) as n from security_log where user_id = %s", (who.id,))
                 assert logged.fetchone() == {"n": 2}  # the onboarding, GET /v1/me
