@@ -27,7 +27,6 @@ from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
-from shared.lifecycle.signup import sign_in
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.storage import StorageUnavailable
 from shared.moderation import Moderator
@@ -167,6 +166,10 @@ def resolve_caller(request: Request, principal: Principal | None = None) -> Call
     device's consent link (when the request names a device not linked yet), the security log row, COMMIT.
     The limiter of a bucket with a per-account budget asks all of it in fewer statements when nothing but the
     security log row is to be written (shared/lifecycle/entry.py) and comes here otherwise."""
+    # A caller's first request (or its hourly refresh) reaches the signup: imported by the first call, with the
+    # billing repository it brings (cold start: routes/__init__.py).
+    from shared.lifecycle.signup import sign_in
+
     db = app_db(request)
     if principal is None:
         principal = verify_token(request)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from config.settings import Settings
@@ -21,7 +22,9 @@ from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
-from shared.privacy import erasure
+
+if TYPE_CHECKING:  # only an under-13 answer reaches erasure: imported then (the API's cold start, issue 34)
+    from shared.privacy import erasure
 
 log = logging.getLogger("atelier.onboarding")
 
@@ -56,6 +59,8 @@ def age_on(birth_date: date, today: date) -> int:
 
 def _lock_and_block(conn: Connection, settings: Settings, user_id: UUID, now: datetime) -> None:
     """Lock the account (due at once, no grace, no cancel) and block its id; the erasure steps follow."""
+    from shared.privacy import erasure  # noqa: PLC0415 - see the imports
+
     erasure.request_erasure(conn, user_id, now=now, grace_days=0, by="underage")
     block(conn, settings, user_id)
 
@@ -112,6 +117,8 @@ def onboard(
             _lock_and_block(conn, settings, user_id, now)
         # Lock first (every later request of this account is refused), then storage, Polar, Auth, rows. A
         # failing remote step leaves the account locked and blocked; `erase-accounts` resumes it.
+        from shared.privacy import erasure  # noqa: PLC0415 - see the imports
+
         if not erasure.erase_now(db, user_id, processors, now=now):
             log.warning("underage erasure did not finish at once; the scheduled task resumes it")
         raise Underage()

@@ -52,10 +52,11 @@ LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
 # archive), the data map (read by erasure's steps, which a task runs), the holdings the privacy center and the
 # preferences read, the processors' clients onboarding names (the SMTP sender among them), the mail machinery
 # (outbox, templates, statements of reasons) that only rare calls reach: an erasure asked for or cancelled, a contact
-# form, a flagged image, an operator's suspension; and the services of support tickets and of the contact form (their
-# routes declare the forms' rules from shared/support/rules.py). tests/unit/test_architecture.py keeps them out of
-# the API's start; the Modal entry imports them before its memory snapshot (functions/api_service.py), so a restored
-# container does not pay for them either.
+# form, a flagged image, an operator's suspension; the services of support tickets and of the contact form (their
+# routes declare the forms' rules from shared/support/rules.py); the signup a caller's first request reaches (and the
+# billing repository it reads), and the services of the privacy rights, erasure, privacy requests and notices.
+# tests/unit/test_architecture.py keeps them out of the API's start; the Modal entry imports them before its memory
+# snapshot (functions/api_service.py), so a restored container does not pay for them either.
 LOADED_BY_THEIR_CALLS = (
     "shared.privacy.exports",
     "shared.privacy.holdings",
@@ -68,4 +69,9 @@ LOADED_BY_THEIR_CALLS = (
     "shared.support.service",
     "shared.support.contact",
     "shared.support.reference",
+    "shared.lifecycle.signup",
+    "shared.privacy.erasure",
+    "shared.privacy.rights",
+    "shared.privacy.requests",
+    "shared.notify.notifications",
 )

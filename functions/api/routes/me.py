@@ -15,7 +15,6 @@ from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.policies import service as policies
 from shared.policies.models import PolicyVersion
-from shared.privacy import erasure, rights
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -49,6 +48,9 @@ class AccountOut(ResponseModel):
 
 
 def account_out(conn: Connection, account_id: UUID) -> AccountOut:
+    # Imported by the first call (cold start: routes/__init__.py); the Modal entry loads them before its snapshot.
+    from shared.privacy import erasure, rights
+
     a = accounts.get(conn, account_id)
     if a is None:
         raise NotFound("No such account.")

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -12,9 +12,11 @@ from functions.api.ratelimits import rate_limited
 from functions.api.schemas import RequestModel, ResponseModel
 from shared.kit.errors import PolicyVersionNotCurrent, PolicyVersionNotFound, UnknownPolicyVersion
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
-from shared.notify import notifications
 from shared.policies import service as policies
 from shared.policies.models import PolicyVersion
+
+if TYPE_CHECKING:  # the notices are imported by their routes' calls (cold start: routes/__init__.py)
+    from shared.notify import notifications
 
 router = APIRouter(prefix="/v1", tags=["policies"])
 
@@ -117,7 +119,7 @@ class NotificationPage(ResponseModel):
     next_cursor: str | None
 
 
-def _notification(n: notifications.Notification) -> NotificationOut:
+def _notification(n: "notifications.Notification") -> NotificationOut:
     return NotificationOut(
         id=n.id,
         kind=n.kind,
@@ -137,6 +139,8 @@ def list_notifications(
     cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NotificationPage:
+    from shared.notify import notifications  # lazy: see the imports
+
     position = Cursor.decode(cursor)
     with db.transaction() as conn:
         page = notifications.list_for(conn, caller.account.id, cursor=position, limit=limit)
@@ -147,5 +151,7 @@ def list_notifications(
     "/me/notifications/{notification_id}/seen", summary="Mark a notice as seen", dependencies=[rate_limited("account")]
 )
 def mark_seen(notification_id: UUID, caller: CurrentCaller, db: Db) -> NotificationOut:
+    from shared.notify import notifications  # lazy: see the imports
+
     with db.transaction() as conn:
         return _notification(notifications.mark_seen(conn, caller.account.id, notification_id))

@@ -11,7 +11,6 @@ from functions.api.deps import AppSettings, CurrentCaller, Db
 from functions.api.ratelimits import rate_limited
 from functions.api.schemas import ResponseModel
 from shared.policies import repo as policy_repo
-from shared.privacy import requests as privacy_requests
 
 if TYPE_CHECKING:  # the data map's holdings are imported by the call that reads them (cold start)
     from shared.privacy import holdings as held
@@ -124,6 +123,8 @@ class RequestsOut(ResponseModel):
 
 @router.get("/requests", summary="The caller's privacy requests on record, with due dates and outcomes")
 def get_requests(caller: CurrentCaller, db: Db) -> RequestsOut:
+    from shared.privacy import requests as privacy_requests  # by the call: routes/__init__.py
+
     now = datetime.now(UTC)
     with db.transaction() as conn:
         found = privacy_requests.list_requests(conn, now=now, user_id=caller.account.id)

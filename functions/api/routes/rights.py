@@ -17,7 +17,8 @@ from functions.api.schemas import RequestModel, ResponseModel
 from shared.accounts import preferences as prefs
 from shared.accounts.models import PreferenceChange, ProfileCorrection
 from shared.kit.db.database import Connection
-from shared.privacy import erasure, rights
+
+# The rights' and erasure's services are imported by these routes' calls (cold start: routes/__init__.py).
 
 router = APIRouter(prefix="/v1/me", tags=["privacy rights"], dependencies=[rate_limited("account")])
 
@@ -36,6 +37,8 @@ class RectifyIn(RequestModel):
 
 @router.patch("", summary="Correct the account's names or avatar (rectification)")
 def patch_me(body: RectifyIn, caller: CurrentCaller, db: Db) -> AccountOut:
+    from shared.privacy import rights  # lazy: see the imports
+
     with db.transaction() as conn:
         correction = ProfileCorrection(**body.model_dump(exclude_unset=True))
         rights.rectify(conn, caller.account.id, correction, now=datetime.now(UTC))
@@ -48,6 +51,8 @@ class ErasureOut(ResponseModel):
 
 @router.delete("", status_code=202, summary="Delete the account: locked now, erased after the grace period")
 def delete_me(caller: CurrentCaller, db: Db, settings: AppSettings) -> ErasureOut:
+    from shared.privacy import erasure  # lazy: see the imports
+
     with db.transaction() as conn:
         found = erasure.request_erasure(
             conn, caller.account.id, now=datetime.now(UTC), grace_days=settings.deletion_grace_days
@@ -65,6 +70,8 @@ class CancelOut(ResponseModel):
     responses={409: {"model": ErrorBody, "description": "The grace period is over; erasure has begun"}},
 )
 def cancel_deletion(caller: CurrentCaller, db: Db) -> CancelOut:
+    from shared.privacy import erasure  # lazy: see the imports
+
     with db.transaction() as conn:
         return CancelOut(cancelled=erasure.cancel_erasure(conn, caller.account.id, now=datetime.now(UTC)))
 
@@ -82,6 +89,8 @@ class RestrictionOut(ResponseModel):
 
 @router.put("/restriction", summary="Restrict processing (data kept, nothing optional done) or lift it")
 def put_restriction(body: RestrictionIn, caller: CurrentCaller, db: Db) -> RestrictionOut:
+    from shared.privacy import rights  # lazy: see the imports
+
     with db.transaction() as conn:
         found = rights.set_restriction(
             conn, caller.account.id, restricted=body.restricted, reason=body.reason, now=datetime.now(UTC)
@@ -138,6 +147,8 @@ def get_preferences(caller: CurrentCaller, db: Db, settings: AppSettings) -> Pre
 
 @router.put("/preferences", summary="Change choices (objection); effective at once, recorded as events")
 def put_preferences(body: PreferencesIn, caller: CurrentCaller, db: Db, settings: AppSettings) -> PreferencesOut:
+    from shared.privacy import rights  # lazy: see the imports
+
     change = PreferenceChange(**body.model_dump(exclude_none=True))
     user_id = caller.account.id
     with db.transaction() as conn:
