@@ -89,13 +89,21 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+# Where the request's RequestInfo is kept once read (the limiter reads it, then a route's `RequestData`).
+_INFO_KEY = "atelier.request_info"
+
+
 def request_info(request: Request) -> security_log.RequestInfo:
     """Device and connection data of this request (the client address by the one rule of shared/devices/network.py,
-    as rate limits count it; route template, headers)."""
+    as rate limits count it; route template, headers). Kept in the request's scope once routed: the limiter and a
+    route's `RequestData` read the same."""
+    known: security_log.RequestInfo | None = request.scope.get(_INFO_KEY)
+    if known is not None:
+        return known
     settings: Settings = request.app.state.settings
     route = request.scope.get("route")
     peer = request.client.host if request.client else None
-    return security_log.RequestInfo(
+    info = security_log.RequestInfo(
         method=request.method,
         route=str(getattr(route, "path", "") or "unknown"),
         ip=client_ip(
@@ -109,6 +117,9 @@ def request_info(request: Request) -> security_log.RequestInfo:
         device_id=request.headers.get(DEVICE_ID_HEADER.lower()),
         gpc=request.headers.get("sec-gpc", "").strip() == "1",
     )
+    if route is not None:  # once routed, nothing it reads changes while the request is handled
+        request.scope[_INFO_KEY] = info
+    return info
 
 
 async def _request_data(request: Request) -> security_log.RequestInfo:

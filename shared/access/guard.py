@@ -41,7 +41,9 @@ _HELD_SQL = """select a.restricted_at is not null
 # A consent category (analytics, marketing) in force for the account `a`, as `consent.current` reads it: the
 # account's latest event if it has one, else the latest event of the device (`%(device)s`, NULL for none) that is
 # anonymous or the account's own; the category on only when that event has it true. Not held (restricted or
-# awaiting erasure) as in `_HELD_SQL`. `can_process` and `record_analytics_if_allowed` both evaluate this.
+# awaiting erasure) as in `_HELD_SQL`. `can_process` evaluates this; `record_analytics_if_allowed` the same
+# condition for analytics, written out in `analytics_record_if_consented` (migration 0043;
+# tests/integration/test_analytics_guard.py holds both to the parts).
 _CONSENTED_SQL = """a.restricted_at is null
     and not exists (select 1 from account_erasures e where e.user_id = a.id)
     and coalesce(
@@ -171,6 +173,11 @@ def record_analytics_if_allowed(
     return statement is not None and conn.execute(statement.sql, statement.params).fetchone() is not None
 
 
+_RECORD_ANALYTICS_SQL = """select 1 from analytics_record_if_consented(
+    %(uid)s::uuid, %(device)s::text, %(feature)s::text, %(model)s::text, %(aspect_ratio)s::text,
+    %(edit_action)s::text) as wrote where wrote"""
+
+
 def analytics_if_allowed(
     user_id: UUID,
     *,
@@ -184,17 +191,16 @@ def analytics_if_allowed(
     """The statement that records one usage event where the guard allows analytics (the same SQL condition as
     `can_process`, so asking and recording are one statement where the two paid two to four), for a caller that
     sends it with its own (a job's admission: `shared.jobs.service.submit(along=...)`). None under `Sec-GPC: 1`:
-    analytics is among what GPC switches off, so nothing is asked at all. Answers one row when it wrote."""
+    analytics is among what GPC switches off, so nothing is asked at all. Answers one row when it wrote.
+
+    The insert is a PL/pgSQL function (`analytics_record_if_consented`, migration 0043: `_CONSENTED_SQL` for
+    analytics), so its plan is kept for the connection's life rather than made again for every request."""
     if gpc:
         return None
     return Statement(
-        f"""insert into analytics_events (user_id, feature, model, aspect_ratio, edit_action)
-            select a.id, %(feature)s, %(model)s, %(aspect_ratio)s, %(edit_action)s
-              from accounts a where a.id = %(uid)s and {_CONSENTED_SQL}
-            returning 1""",
+        _RECORD_ANALYTICS_SQL,
         {
             "uid": user_id,
-            "purpose": "analytics",
             "device": _device(device_id),
             "feature": feature[:64],
             "model": model[:128] if model else None,

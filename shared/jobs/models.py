@@ -3,7 +3,8 @@ carries from the API to the worker (`JobParams`, stored in the `jobs.params` jso
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -81,7 +82,7 @@ class JobRequest:
         """The request as JSON values, fields left out when not given (what the fingerprint hashes)."""
         return {
             key: str(value) if isinstance(value, UUID) else value
-            for key, value in asdict(self).items()
+            for key, value in _values(self, _REQUEST_FIELDS)
             if value is not None
         }
 
@@ -129,13 +130,22 @@ class JobParams:
 
     def to_json(self) -> dict[str, Any]:
         """The jsonb value stored in jobs.params."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        return {key: value for key, value in _values(self, _PARAMS_FIELDS) if value is not None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> JobParams:
         """Read a stored jobs.params value back (unknown keys are ignored: a newer writer's extras)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in (data or {}).items() if key in known})
+        return cls(**{key: value for key, value in (data or {}).items() if key in _PARAMS_FIELDS})
+
+
+# The field names of the two records whose values every submission reads (its fingerprint, its stored params):
+# the same values as `asdict`, without its deep copy of each one (the fields are scalars; ~70 µs a request).
+_REQUEST_FIELDS = tuple(f.name for f in fields(JobRequest))
+_PARAMS_FIELDS = tuple(f.name for f in fields(JobParams))
+
+
+def _values(record: object, names: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+    return ((name, getattr(record, name)) for name in names)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from shared.jobs.models import Job, JobParams, JobSpec
-from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection, Statement
+from shared.kit.db.database import Connection, Statement
 from shared.kit.pagination import Cursor
 
 _COLUMNS = (
@@ -154,13 +154,9 @@ def mark_dispatched_alone(conn: Connection, job_id: UUID) -> None:
     """`mark_dispatched` as a transaction of its own (autocommit) that does not wait for its WAL flush
     (`synchronous_commit` off for that transaction only; a durable commit costs 1-3 ms on the shared machine). A
     database crash that loses the mark leaves the job as if the API had stopped between dispatch and mark: the
-    reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away."""
-    conn.execute(
-        f"""update jobs set dispatched_at = now()
-              from (select {COMMIT_WITHOUT_FLUSH}) as durability
-             where id = %s and status = 'queued'""",
-        (job_id,),
-    )
+    reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away.
+    A PL/pgSQL function (`job_mark_dispatched`, migration 0043), so its update's plan is kept per connection."""
+    conn.execute("select job_mark_dispatched(%s::uuid)", (job_id,))
 
 
 def claim(conn: Connection, job_id: UUID) -> Job | None:
