@@ -11,7 +11,8 @@ call to the thread pool (`_admit`), in that order of refusals, and usually one s
 (shared/lifecycle/entry.py): each was a hand-off and a pooled connection of its own (issue 34).
 """
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 
@@ -36,6 +37,9 @@ from shared import ratelimit
 from shared.kit.errors import RateLimited
 from shared.lifecycle import entry
 from shared.ratelimit import Check, Decision
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Every limiter dependency `rate_limited` made, with its bucket: lets tests prove each route carries one.
 LIMITERS: dict[Any, str] = {}
@@ -138,11 +142,7 @@ def _limiter(bucket: str) -> Any:
     # The database and the settings come from the request's app (functions/api/deps.py says why).
     @raises(RateLimited, ratelimit.RateLimiterUnavailable)
     def per_ip(request: Request) -> None:
-        budget = _buckets(request)[bucket].ip
-        if budget is not None:
-            settings = app_settings(request)
-            ip = client_ip(request.scope, proxy_rule(settings))
-            enforce(app_db(request), settings, bucket=bucket, scope="ip", key=ip, budget=budget)
+        AddressCheck(request, bucket)()
 
     LIMITERS[per_ip] = bucket
     analysed_once(per_ip)
@@ -160,6 +160,58 @@ def _limiter(bucket: str) -> Any:
     LIMITERS[per_user] = bucket
     analysed_once(admit, per_user)
     return Depends(per_user)
+
+
+class AddressCheck:
+    """An address-only bucket's check, handed to an `async def` route that does its work in one call to the thread
+    pool, so that the check runs first in that call (`then`) rather than in a hand-off of its own: each hand-off was
+    a thread switch and a wait for the pool on every request (issue 34: webhooks). The refusals are the limiter's:
+    429 `rate_limited` with Retry-After over the budget, 503 `rate_limiter_unavailable` when the store is down,
+    raised before `work` runs, so a refused request does nothing else."""
+
+    __slots__ = ("_bucket", "_request")
+
+    def __init__(self, request: Request, bucket: str) -> None:
+        self._request, self._bucket = request, bucket
+
+    def __call__(self) -> None:
+        """The check alone (blocking: in the thread pool): for a route that refuses something before its work."""
+        request = self._request
+        budget = _buckets(request)[self._bucket].ip
+        if budget is not None:
+            settings = app_settings(request)
+            ip = client_ip(request.scope, proxy_rule(settings))
+            enforce(app_db(request), settings, bucket=self._bucket, scope="ip", key=ip, budget=budget)
+
+    def then(self, work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """The check, then `work` (blocking: the one call the route makes to the thread pool)."""
+        self()
+        return work(*args, **kwargs)
+
+
+def checked_in_handler(bucket: str) -> Any:
+    """The limiter of an address-only `bucket` for an `async def` route that runs it itself, first in its one call
+    to the thread pool: `check: Annotated[AddressCheck, checked_in_handler("webhooks")]`, then
+    `await run_in_threadpool(check.then, work, ...)`, and `await run_in_threadpool(check)` before any refusal the
+    route gives on its own, so the limiter's refusals still come first. It is in `LIMITERS`, as `rate_limited`'s."""
+    if BUCKETS[bucket].user is not None:
+        raise ValueError(f"bucket {bucket!r} has a per-account budget: use rate_limited")
+    if bucket not in _DEFERRED:
+        _DEFERRED[bucket] = _deferred(bucket)
+    return _DEFERRED[bucket]
+
+
+_DEFERRED: dict[str, Any] = {}
+
+
+def _deferred(bucket: str) -> Any:
+    @raises(RateLimited, ratelimit.RateLimiterUnavailable)
+    async def address_check(request: Request) -> AddressCheck:
+        return AddressCheck(request, bucket)
+
+    LIMITERS[address_check] = bucket
+    analysed_once(address_check)
+    return Depends(address_check)
 
 
 def limiter_buckets(dependant: Any) -> set[str]:

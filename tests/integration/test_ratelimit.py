@@ -23,6 +23,7 @@ from functions.tasks import TASKS
 from shared import ratelimit
 from shared.kit.db import Database
 from shared.tasks.runner import run_task
+from tests.support import polar
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -201,6 +202,47 @@ def test_unauthenticated_endpoints_are_limited_per_address_but_healthz_is_not(tm
         assert [client.get("/openapi.json").status_code for _ in range(3)] == [200, 200, 429]
         assert client.get("/docs").status_code == 429
         assert all(client.get("/healthz").status_code == 200 for _ in range(5))
+
+
+def test_the_webhook_route_refuses_an_address_over_budget_before_its_own_refusals(tmp_path: Path, db: Database) -> None:
+    """The webhook route runs its address check inside its own call to the thread pool (issue 34), not as a
+    dependency: the refusals and their order are the dependency's. A bad signature and an oversized body spend the
+    budget and are refused as themselves under it; over it, 429 with Retry-After whatever the request; the store
+    down is 503 `rate_limiter_unavailable` before the signature is looked at."""
+    products = tmp_path / "products.toml"
+    products.write_text('[[product]]\npolar_product_id = "pack"\nname = "Pack"\nkind = "pack"\ncredits = 10\n')
+    settings = Settings(
+        data_dir=tmp_path,
+        products_file=products,
+        polar_webhook_secret=polar.NEW_SECRET,
+        rate_limit_overrides={"webhooks.ip": "3/60"},
+    )
+    body = polar.encode(polar.event("order.paid", polar.order(external_id=str(uuid.uuid4()), product_id="pack")))
+    oversized = b" " * 1_000_001  # over the route's 1 MB, under the body cap the middleware enforces first
+    with TestClient(create_app(settings, db)) as client:
+
+        def post(content: bytes, headers: dict[str, str]) -> tuple[int, str]:
+            response = client.post("/webhooks/polar", content=content, headers=headers)
+            return response.status_code, response.json()["error"]["code"] if response.status_code >= 400 else ""
+
+        unsigned = {"webhook-id": "msg_1", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
+        assert post(body, unsigned) == (403, "invalid_signature")
+        assert post(oversized, polar.sign(oversized, polar.NEW_SECRET)) == (413, "payload_too_large")
+        assert post(body, polar.sign(body, polar.NEW_SECRET))[0] == 200
+        for content in (body, oversized):
+            assert post(content, polar.sign(content, polar.NEW_SECRET)) == (429, "rate_limited")
+        assert post(body, unsigned) == (429, "rate_limited")
+        refused = client.post("/webhooks/polar", content=body, headers=polar.sign(body, polar.NEW_SECRET))
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+    unreachable = _unreachable(tmp_path)
+    try:
+        with TestClient(create_app(settings, unreachable)) as client:
+            for content, headers in ((body, unsigned), (oversized, {})):
+                response = client.post("/webhooks/polar", content=content, headers=headers)
+                assert response.status_code == 503
+                assert response.json()["error"]["code"] == "rate_limiter_unavailable"
+    finally:
+        unreachable.close()
 
 
 def test_unknown_buckets_and_budgets_are_errors_not_unlimited(tmp_path: Path) -> None:
