@@ -1,6 +1,6 @@
 """API cold start and throughput: Atelier next to a bare FastAPI, both under uvicorn.
 
-    python -m bench.api [--requests 3000] [--concurrency 32] [--job-body '{"task": "...", "prompt": "..."}']
+    python -m bench.api [--requests 3000] [--concurrency 32] [--rounds 3] [--job-body '{"task": "...", ...}']
     python -m bench.api --imports-only [--repeat 9]
     python -m bench.api --after-restore [--repeat 9]
     python -m bench.api --counts-only
@@ -18,7 +18,11 @@ Then the throughput:
 Starts `deploy.py local --workers 0` on a free loopback port with a temporary data directory (budgets
 raised through ATELIER_RATE_LIMITS so the limiter is paid for but never refuses), and the hello-world
 app with `uvicorn.run` in its own process (one process, no reload, no access log: the same model).
-Each target gets a warm-up, then a bounded number of requests from `--concurrency` concurrent clients.
+Each target gets a warm-up, then a bounded number of requests from `--concurrency` concurrent clients. A round
+measures the bare route, then Atelier's two routes (its stack started again on the same data folder), each server
+alone on the machine; `--rounds` rounds (3 by default) run in turn, and each ratio printed is the median of the
+rounds' ratios (each against the bare route's rate in the same round), with their range: on a machine whose speed
+moves from minute to minute, a ratio of two figures measured far apart moves with it.
 Prints requests/s, p50 and p99 per target and the ratio to the hello-world (target: Atelier at least 0.5x of it
 for GET /v1/me, 0.35x for POST /v1/jobs), and next to each route the database statements and round trips one
 request costs, counted in process on a scratch database (the same app, a connection class that counts).
@@ -36,6 +40,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,17 +100,24 @@ def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 90) -> None:
 
 @contextmanager
 def _serving(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    try:
-        _wait(probe, proc)
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
+    """Run the server `cmd` while the block runs; if the block fails, print the end of the server's log (a load
+    that ends in a reset connection says why on the server's side)."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            _wait(probe, proc)
+            yield
+        except BaseException:
+            log.seek(0)
+            print("\n".join(log.read().decode(errors="replace").splitlines()[-40:]), file=sys.stderr)
+            raise
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 async def _load(
@@ -142,18 +154,26 @@ async def _load(
     return Result(name, len(latencies), seconds, latencies, statuses)
 
 
-def _print(results: list[Result], baseline: Result, trips: dict[str, tuple[float, float]]) -> None:
+def _print(rounds: list[list[Result]], trips: dict[str, tuple[float, float]]) -> None:
+    """One row per target over all rounds (requests/s, p50, p99); `vs hello` is the median of the rounds' ratios to
+    the bare route's rate in the same round, with their range when there are several."""
     print(
         f"{'target':28} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9} {'target':>7} "
-        f"{'stmts':>6} {'trips':>6}  statuses"
+        f"{'stmts':>6} {'trips':>6}  rounds' ratios  statuses"
     )
-    for r in results:
-        ratio = r.rps / baseline.rps
+    for column, first in enumerate(rounds[0]):
+        runs = [round_[column] for round_ in rounds]
+        codes = sorted({code for run in runs for code in run.statuses})
+        statuses = {code: sum(run.statuses.get(code, 0) for run in runs) for code in codes}
+        latencies = [latency for run in runs for latency in run.latencies_ms]
+        r = Result(first.name, sum(run.requests for run in runs), sum(run.seconds for run in runs), latencies, statuses)
+        ratios = sorted(run.rps / round_[0].rps for run, round_ in zip(runs, rounds, strict=True))
+        spread = f"{ratios[0]:.2f}–{ratios[-1]:.2f}" if len(ratios) > 1 else ""
         target = f"{TARGETS[r.name]:.2f}x" if r.name in TARGETS else ""
         stmts, rts = trips.get(r.name, (0.0, 0.0))
         print(
             f"{r.name:28} {r.requests:8d} {r.rps:9.0f} {r.percentile(0.5):8.2f} {r.percentile(0.99):8.2f} "
-            f"{ratio:8.2f}x {target:>7} {stmts:6.1f} {rts:6.1f}  {dict(sorted(r.statuses.items()))}"
+            f"{statistics.median(ratios):8.2f}x {target:>7} {stmts:6.1f} {rts:6.1f}  {spread:>14}  {r.statuses}"
         )
 
 
@@ -298,10 +318,30 @@ def print_after_restore(repeat: int) -> None:
     print()
 
 
+def _members(base: str, data_dir: str, *, count: int) -> list[dict[str, str]]:
+    """`count` onboarded members' headers. Queued jobs count as active (at most 100 each): enough members for every
+    POST /v1/jobs of the run to be admitted."""
+    from config.settings import Settings
+    from shared.auth import issue_dev_token  # what `deploy.py token` signs with, for this data folder
+
+    version = httpx.get(f"{base}/v1/policies/current", timeout=5).json()["version"]
+    onboarding = {"age_confirmed": True, "accepted_policy_version": version}
+    members = []
+    for n in range(count):
+        token = issue_dev_token(Settings(data_dir=Path(data_dir)), f"bench{n}@example.com", hours=1)
+        member = {"Authorization": f"Bearer {token}"}
+        httpx.post(f"{base}/v1/me/onboarding", json=onboarding, headers=member, timeout=30).raise_for_status()
+        members.append(member)
+    return members
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per target (bounded)")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the three targets in turn, both servers up; median ratio"
+    )
     parser.add_argument(
         "--job-body",
         default='{"task": "text_to_image", "prompt": "a lighthouse at dusk"}',
@@ -326,7 +366,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.imports_only:
         return 0
     trips = count_round_trips(json.loads(args.job_body))
-    results: list[Result] = []
     hello_port = _free_port()
     hello_cmd = [
         sys.executable,
@@ -334,20 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         "import uvicorn; uvicorn.run('bench.hello:app', host='127.0.0.1', "
         f"port={hello_port}, log_level='warning', access_log=False)",
     ]
-    with _serving(hello_cmd, dict(os.environ), f"http://127.0.0.1:{hello_port}/hello"):
-        hello = asyncio.run(
-            _load(
-                "GET /hello (bare FastAPI)",
-                "GET",
-                f"http://127.0.0.1:{hello_port}/hello",
-                headers={},
-                body=None,
-                total=args.requests,
-                concurrency=args.concurrency,
-            )
-        )
-    results.append(hello)
-
+    hello_url = f"http://127.0.0.1:{hello_port}/hello"
+    rounds: list[list[Result]] = []
     with tempfile.TemporaryDirectory(prefix="atelier-bench-") as data_dir:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -361,35 +388,39 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         cmd = [sys.executable, "deploy.py", "local", "--port", str(port), "--workers", "0", "--data-dir", data_dir]
-        with _serving(cmd, env, f"{base}/healthz"):
-            from config.settings import Settings
-            from shared.auth import issue_dev_token  # what `deploy.py token` signs with, for this data folder
-
-            version = httpx.get(f"{base}/v1/policies/current", timeout=5).json()["version"]
-            onboarding = {"age_confirmed": True, "accepted_policy_version": version}
-            members = []
-            # Queued jobs count as active (at most 100 each): enough members for every POST /v1/jobs to be admitted.
-            for n in range((args.requests + 100) // 90 + 1):
-                token = issue_dev_token(Settings(data_dir=Path(data_dir)), f"bench{n}@example.com", hours=1)
-                member = {"Authorization": f"Bearer {token}"}
-                httpx.post(f"{base}/v1/me/onboarding", json=onboarding, headers=member, timeout=30).raise_for_status()
-                members.append(member)
-            auth = members[0]
-            results.append(
-                asyncio.run(
+        members: list[dict[str, str]] = []
+        # Each round measures the bare route with nothing else running, then Atelier's stack (started again on the
+        # same data folder: its accounts and jobs stay) with nothing else running, so a round's ratio compares two
+        # figures measured a minute or two apart: the machine's own swings (the bare route alone moved by a third
+        # between two runs an hour apart) fall on both sides of it far less than between separate runs.
+        for _ in range(args.rounds):
+            with _serving(hello_cmd, dict(os.environ), hello_url):
+                hello = asyncio.run(
                     _load(
-                        "GET /v1/me (Atelier)",
+                        "GET /hello (bare FastAPI)",
                         "GET",
-                        f"{base}/v1/me",
-                        headers=auth,
+                        hello_url,
+                        headers={},
                         body=None,
                         total=args.requests,
                         concurrency=args.concurrency,
                     )
                 )
-            )
-            results.append(
-                asyncio.run(
+            with _serving(cmd, env, f"{base}/healthz"):
+                if not members:
+                    members = _members(base, data_dir, count=(args.rounds * (args.requests + 100)) // 90 + 1)
+                me = asyncio.run(
+                    _load(
+                        "GET /v1/me (Atelier)",
+                        "GET",
+                        f"{base}/v1/me",
+                        headers=members[0],
+                        body=None,
+                        total=args.requests,
+                        concurrency=args.concurrency,
+                    )
+                )
+                admissions = asyncio.run(
                     _load(
                         "POST /v1/jobs (Atelier)",
                         "POST",
@@ -400,11 +431,14 @@ def main(argv: list[str] | None = None) -> int:
                         concurrency=args.concurrency,
                     )
                 )
-            )
+            rounds.append([hello, me, admissions])
 
-    print(f"{args.concurrency} concurrent clients, {args.requests} requests per target, loopback, uvicorn, 1 process")
+    print(
+        f"{args.concurrency} concurrent clients, {args.requests} requests per target and round, {args.rounds} "
+        "round(s), loopback, uvicorn, 1 process"
+    )
     print("stmts: SQL statements per request; trips: round trips to Postgres (statements, BEGIN, COMMIT, ROLLBACK)")
-    _print(results, hello, trips)
+    _print(rounds, trips)
     return 0
 
 
