@@ -22,6 +22,7 @@ from bench.scale import RecordingConnection, large_tables, plan_of, problems, re
 from bench.scale_data import Filled, Shape, fill
 from config.settings import Settings
 from functions.api.app import create_app
+from shared.access import guard
 from shared.jobs.dispatcher import QueueOnly
 from shared.kit.db import Database
 from shared.media.storage import LocalStorage
@@ -44,7 +45,8 @@ EXPECTED: dict[str, set[str]] = {
     "me": {"accounts_pkey"},
     "credits": {"credit_grant_state_spend", "credit_grant_state_user"},
     # The credit lock is taken inside `credit_reserve`, whose statements an EXPLAIN of its call does not show; the
-    # key's lookup and the active count are job_admission_state's (explained on its own, below).
+    # key's lookup and the active count are job_admission_state's, the consent read the analytics guard's (each
+    # explained on its own, below).
     "admission": {"jobs_user_active", "jobs_idempotency", "consent_events_user"},
     "export": {"media_user", "jobs_user_created", "credit_ledger_user", "credit_grant_state_user", "accounts_pkey"},
     "erasure": {"media_user", "jobs_user_created", "credit_ledger_user", "credit_grant_state_user", "accounts_pkey"},
@@ -116,6 +118,10 @@ def _capture(tmp_path: Path, db: Database, studio: Filled) -> dict[str, list[tup
         # job_admit reads the key's earlier job and the active count through job_admission_state, inside the
         # function, where EXPLAIN of its call cannot see: that statement is explained as job_admit calls it.
         captured["admission"].append(("select * from job_admission_state(%s::uuid, %s::text)", (payer, key)))
+        # So is the analytics event's consent read (analytics_record_if_consented, migration 0043): its condition is
+        # the guard's for analytics (tests/integration/test_analytics_guard.py holds the two equal), explained here.
+        consented = f"select {guard._CONSENTED_SQL} as allowed from accounts a where a.id = %(uid)s"
+        captured["admission"].append((consented, {"uid": payer, "purpose": "analytics", "device": None}))
 
     now = datetime.now(UTC)
     target = studio.erasure_account
