@@ -187,6 +187,17 @@ class Check:
         """The `Decision` of a row the check's `sql` answered."""
         return _decision(row, self.limit, self.window_seconds)
 
+    def run(self, conn_or_db: Connection | Database, secret: bytes) -> Decision:
+        """The check alone, as `check` runs one (committed at once given a `Database`)."""
+        return check(
+            conn_or_db,
+            bucket=self.bucket,
+            key=self.key,
+            limit=self.limit,
+            window_seconds=self.window_seconds,
+            secret=secret,
+        )
+
 
 # What the store failing looks like to a check; anything else is a bug and passes up as one.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)

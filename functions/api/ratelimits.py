@@ -18,10 +18,8 @@ from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
 from functions.api.deps import (
-    AppSettings,
     Caller,
     CurrentCaller,
-    Db,
     analysed_once,
     app_db,
     app_settings,
@@ -50,18 +48,9 @@ def _buckets(request: Request) -> dict[str, Bucket]:
     return buckets
 
 
-def enforce(db: Db, settings: AppSettings, *, bucket: str, scope: str, key: str, budget: Budget) -> None:
-    """Count one request and raise `RateLimited` when it is over `budget` (what the dependencies call)."""
-    _refuse_over(
-        ratelimit.check(
-            db,
-            bucket=f"{bucket}:{scope}",
-            key=key,
-            limit=budget.limit,
-            window_seconds=budget.window_seconds,
-            secret=settings.pseudonym_key,
-        )
-    )
+def _spend(request: Request, check: Check) -> None:
+    """Count one request against `check` alone, committed at once; raise `RateLimited` when it is over its budget."""
+    _refuse_over(check.run(app_db(request), app_settings(request).pseudonym_key))
 
 
 def _refuse_over(decision: Decision) -> None:
@@ -87,38 +76,32 @@ def _admit(request: Request, bucket: str) -> None:
     db, settings = app_db(request), app_settings(request)
     ip = _check(bucket, "ip", client_ip(request.scope, proxy_rule(settings)), budgets.ip)
     caller: Caller | None = known_caller(request)  # a dependency before the limiter asked for it
-    ip_counted = False
     if caller is None:
         try:
             principal = verify_token(request)
         except Exception:
             if ip is not None:  # the address first: once over budget, 429 rather than 401
-                _refuse_over(ratelimit.check(db, **_alone(ip), secret=settings.pseudonym_key))
+                _spend(request, ip)
             raise
         user = _check(bucket, "user", str(principal.user_id), budgets.user)
         entered = entry.enter(
             db, principal, request_info(request), path=request.url.path, settings=settings, ip=ip, user=user
         )
-        if entered.ip is not None:
-            ip_counted = True
+        if entered.ip is not None:  # counted by the statement
             _refuse_over(entered.ip)
         if entered.standing is not None:
             remember_caller(request, Caller(principal, entered.standing.account, entered.standing))
             if entered.user is not None:
                 _refuse_over(entered.user)
             return
-        if ip is not None and not ip_counted:
-            _refuse_over(ratelimit.check(db, **_alone(ip), secret=settings.pseudonym_key))
+        if ip is not None and entered.ip is None:
+            _spend(request, ip)
         caller = resolve_caller(request, principal)
     elif ip is not None:
-        _refuse_over(ratelimit.check(db, **_alone(ip), secret=settings.pseudonym_key))
+        _spend(request, ip)
     user = _check(bucket, "user", str(caller.account.id), budgets.user)
     if user is not None:
-        _refuse_over(ratelimit.check(db, **_alone(user), secret=settings.pseudonym_key))
-
-
-def _alone(check: Check) -> dict[str, Any]:
-    return {"bucket": check.bucket, "key": check.key, "limit": check.limit, "window_seconds": check.window_seconds}
+        _spend(request, user)
 
 
 # One dependency per bucket, whichever route asks: FastAPI analyses a route's dependencies when the route is declared,
@@ -177,11 +160,10 @@ class AddressCheck:
     def __call__(self) -> None:
         """The check alone (blocking: in the thread pool): for a route that refuses something before its work."""
         request = self._request
-        budget = _buckets(request)[self._bucket].ip
-        if budget is not None:
-            settings = app_settings(request)
-            ip = client_ip(request.scope, proxy_rule(settings))
-            enforce(app_db(request), settings, bucket=self._bucket, scope="ip", key=ip, budget=budget)
+        address = client_ip(request.scope, proxy_rule(app_settings(request)))
+        check = _check(self._bucket, "ip", address, _buckets(request)[self._bucket].ip)
+        if check is not None:
+            _spend(request, check)
 
     def then(self, work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """The check, then `work` (blocking: the one call the route makes to the thread pool)."""
