@@ -15,8 +15,9 @@ import pytest
 
 from shared.credits import service as credits
 from shared.jobs import service as jobs
-from shared.jobs.models import ACTIVE, JobParams, JobSpec, Replayed, TooManyActiveJobs
+from shared.jobs.models import ACTIVE, Job, JobParams, JobSpec, Replayed, TooManyActiveJobs
 from shared.kit.db import Database
+from shared.kit.db.database import Connection
 from shared.kit.errors import InsufficientCredits
 from tests.generation import test_jobs_http as base
 from tests.generation.test_jobs_http import Studio, _available, _member, _submit
@@ -35,6 +36,22 @@ def _status(db: Database, who: Person, job_id: str, status: str) -> None:
         else:
             job = jobs.get_owned(conn, who.id, uuid.UUID(job_id))
             assert jobs.fail(conn, job, code="test", message="ended by the test") is not None
+
+
+def _submit_directly(
+    conn: Connection, who: Person, fingerprint: str, *, cost: int, key: str | None = None, max_active: int | None = None
+) -> Job:
+    """`jobs.submit` of SPEC for `who`, as the route calls it, on the caller's connection."""
+    return jobs.submit(
+        conn,
+        user_id=who.id,
+        spec=SPEC,
+        cost=cost,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        deadline=timedelta(minutes=15),
+        max_active=max_active,
+    )
 
 
 def test_the_statuses_counted_as_active_are_the_models_own() -> None:
@@ -100,49 +117,14 @@ def test_submit_in_the_callers_transaction_leaves_it_usable_after_a_refusal(stud
     studio: Studio = studio_factory(workers=0, max_active_jobs=1)
     who = _member(studio)
     with studio.db.transaction() as conn:
-        job = jobs.submit(
-            conn,
-            user_id=who.id,
-            spec=SPEC,
-            cost=1,
-            idempotency_key="k",
-            fingerprint="f",
-            deadline=timedelta(minutes=15),
-            max_active=1,
-        )
+        job = _submit_directly(conn, who, "f", cost=1, key="k", max_active=1)
         with pytest.raises(Replayed) as replay:
-            jobs.submit(
-                conn,
-                user_id=who.id,
-                spec=SPEC,
-                cost=1,
-                idempotency_key="k",
-                fingerprint="f",
-                deadline=timedelta(minutes=15),
-                max_active=1,
-            )
+            _submit_directly(conn, who, "f", cost=1, key="k", max_active=1)
         assert replay.value.job.id == job.id
         with pytest.raises(TooManyActiveJobs):
-            jobs.submit(
-                conn,
-                user_id=who.id,
-                spec=SPEC,
-                cost=1,
-                idempotency_key=None,
-                fingerprint="g",
-                deadline=timedelta(minutes=15),
-                max_active=1,
-            )
+            _submit_directly(conn, who, "g", cost=1, max_active=1)
         with pytest.raises(InsufficientCredits):
-            jobs.submit(
-                conn,
-                user_id=who.id,
-                spec=SPEC,
-                cost=10**9,
-                idempotency_key=None,
-                fingerprint="h",
-                deadline=timedelta(minutes=15),
-            )
+            _submit_directly(conn, who, "h", cost=10**9)
         row = conn.execute("select count(*) as n from jobs where user_id = %s", (who.id,)).fetchone()
         assert row == {"n": 1}
     with studio.db.transaction() as conn:
@@ -156,27 +138,9 @@ def test_a_free_job_is_admitted_under_the_lock_and_holds_nothing(studio_factory:
     studio: Studio = studio_factory(workers=0, signup_credits=0)
     who = _member(studio)
     with studio.db.autocommit() as conn:
-        job = jobs.submit(
-            conn,
-            user_id=who.id,
-            spec=SPEC,
-            cost=0,
-            idempotency_key=None,
-            fingerprint="f",
-            deadline=timedelta(minutes=15),
-            max_active=1,
-        )
+        job = _submit_directly(conn, who, "f", cost=0, max_active=1)
         with pytest.raises(TooManyActiveJobs):
-            jobs.submit(
-                conn,
-                user_id=who.id,
-                spec=SPEC,
-                cost=0,
-                idempotency_key=None,
-                fingerprint="g",
-                deadline=timedelta(minutes=15),
-                max_active=1,
-            )
+            _submit_directly(conn, who, "g", cost=0, max_active=1)
         locked = conn.execute("select count(*) as n from credit_accounts where user_id = %s", (who.id,)).fetchone()
     assert job.hold_id is None
     assert locked == {"n": 1}  # credit_lock made the account's credit row on its first use
