@@ -83,16 +83,25 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Application logs as configured in production, captured; the root logger is put back afterwards."""
+@pytest.fixture(autouse=True)
+def _root_logger_put_back() -> Iterator[None]:
+    """Every test leaves the root logger as it found it. A test that configures logging (`deploy.main` does, as
+    in production) would otherwise leave the root handler on that test's capture stream, which pytest closes:
+    every later log line in the same worker, a library's thread included, then fails with "I/O operation on
+    closed file" and is lost."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging(logging.INFO, stream=stream)
-    yield stream
+    yield
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in saved_handlers:
         root.addHandler(handler)
     root.setLevel(saved_level)
+
+
+@pytest.fixture
+def log_output() -> io.StringIO:
+    """Application logs as configured in production, captured (the root logger is put back after the test)."""
+    stream = io.StringIO()
+    configure_logging(logging.INFO, stream=stream)
+    return stream
