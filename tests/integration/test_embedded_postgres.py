@@ -68,6 +68,7 @@ def test_a_stale_lock_file_naming_another_process_is_ignored_and_that_process_le
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     try:
         (pgdata / "postmaster.pid").write_text(_lock_file(bystander.pid, pgdata.resolve()))
+        (pgdata / ".s.PGSQL.5432.lock").write_text(f"{bystander.pid}\n{pgdata.resolve()}\n0\n5432\n")
         second = _start_and_stop(tmp_path)
         time.sleep(0.5)  # a signal sent on stop has arrived by now
         assert bystander.poll() is None, f"the process holding the stale PID was stopped ({bystander.returncode})"

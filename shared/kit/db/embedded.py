@@ -47,14 +47,30 @@ def stop_embedded() -> None:
 
 
 def _remove_stale_lock(pgdata: Path) -> None:
-    """Remove `pgdata/postmaster.pid` when the process it names is not a Postgres of this data folder (see above)."""
+    """Remove `pgdata/postmaster.pid` when the process it names is not a Postgres of this data folder (see above),
+    with the socket's lock file that the same Postgres left (Postgres would refuse to start over either while their
+    PID is a live process of its own user)."""
     lock = pgdata / "postmaster.pid"
     try:
-        pid = int(lock.read_text().split(maxsplit=1)[0])
-    except (FileNotFoundError, IndexError, ValueError):  # none, or one Postgres is still writing: leave it
+        lines = lock.read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, IndexError, ValueError):  # none, or one Postgres is still writing it: leave it
         return
-    if not _postgres_of(pid, pgdata):
-        lock.unlink(missing_ok=True)
+    if _postgres_of(pid, pgdata):
+        return
+    sockets = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else pgdata  # line 5: the socket folder
+    for socket_lock in sockets.glob(".s.PGSQL.*.lock"):
+        if _pid_in(socket_lock) == pid:
+            socket_lock.unlink(missing_ok=True)
+    lock.unlink(missing_ok=True)
+
+
+def _pid_in(lock: Path) -> int | None:
+    """The PID on a lock file's first line; None when there is no file, or one Postgres is still writing."""
+    try:
+        return int(lock.read_text().split(maxsplit=1)[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _postgres_of(pid: int, pgdata: Path) -> bool:
