@@ -53,6 +53,9 @@ from typing import Any
 
 import httpx
 
+from bench.pooling import pool_limits
+from functions.server import KEEP_ALIVE_SECONDS
+
 ROOT = Path(__file__).resolve().parents[1]
 # Budgets that are paid for but never refuse: one second windows, so the limiter's log holds about a second of
 # requests (~600 times: the size of the largest production budget, 600 a minute per address), not the whole run.
@@ -134,8 +137,9 @@ async def _load(
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = total
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    # Idle connections are given up long before the server's keep-alive closes them (bench/pooling.py): a request
+    # on one the server is closing would end in a reset.
+    async with httpx.AsyncClient(limits=pool_limits(concurrency), timeout=30) as client:
 
         async def one_client() -> None:
             nonlocal remaining
@@ -354,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--counts-only", action="store_true", help="print statements and round trips per request")
     args = parser.parse_args(argv)
+    # Told to stop (SIGTERM: `kill PID`, `timeout`), leave as Ctrl-C does, through the `finally` blocks that stop the
+    # servers this bench started and remove its data folder: by default the bench would die and leave them running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     if args.counts_only:
         for name, (stmts, rts) in count_round_trips(json.loads(args.job_body)).items():
@@ -371,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.executable,
         "-c",
         "import uvicorn; uvicorn.run('bench.hello:app', host='127.0.0.1', "
-        f"port={hello_port}, log_level='warning', access_log=False)",
+        f"port={hello_port}, log_level='warning', access_log=False, timeout_keep_alive={KEEP_ALIVE_SECONDS})",
     ]
     hello_url = f"http://127.0.0.1:{hello_port}/hello"
     rounds: list[list[Result]] = []

@@ -33,6 +33,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from bench.pooling import pool_limits
 from bench.scratch import scratch_database
 from config.settings import Settings
 from functions.api.app import create_app
@@ -174,7 +175,7 @@ def over_http(url: str, root: Path, args: argparse.Namespace, deliveries: list[t
             if time.monotonic() - started > 180:
                 raise SystemExit("the local stack did not say ready in 180 s")
             time.sleep(0.2)
-        with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=args.threads + 1)) as client:
+        with httpx.Client(base_url=base, timeout=30, limits=pool_limits(args.threads + 1)) as client:
 
             def post(body: bytes, headers: dict[str, str]) -> int:
                 return client.post("/webhooks/polar", content=body, headers=headers).status_code

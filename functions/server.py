@@ -8,6 +8,10 @@
   `ReadTimeoutH11Protocol` closes a connection whose request headers are not complete within the read
   timeout of its first byte (or of the connection itself), and one whose request body stalls for longer
   than that between two chunks (unless the app is not reading, which pauses the socket instead).
+- A connection idle between requests is closed after `KEEP_ALIVE_SECONDS` (uvicorn's default). A client that
+  sends on a pooled connection idle for about that long races the close and reads a reset (httpx keeps idle
+  connections 5 s by default: the same figure), so the benches' clients give theirs up well before
+  (`bench/pooling.py`; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+KEEP_ALIVE_SECONDS = 5  # uvicorn's default, named for the clients that must give idle connections up sooner
 
 
 class ReadTimeoutH11Protocol(H11Protocol):
@@ -90,5 +96,5 @@ def server_config(app: Any, *, host: str, port: int, read_timeout: float) -> uvi
         http=protocol,
         proxy_headers=False,
         forwarded_allow_ips=[],
-        timeout_keep_alive=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
