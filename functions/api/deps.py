@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 
 from config.settings import Settings
 from functions import job_routing
@@ -136,8 +137,18 @@ class Caller:
     standing: Standing
 
 
-# Declares the bearer scheme in the OpenAPI description; the token itself is read and verified below.
-_bearer_scheme = HTTPBearer(auto_error=False, description="A Supabase access token (JWT).")
+class BearerScheme(SecurityBase):
+    """A dependency that reads the request's bearer token, declared in the OpenAPI description as the bearer scheme
+    (`HTTPBearer`: a Supabase access token). The caller dependencies below and the limiter of a bucket with a
+    per-account budget (functions/api/ratelimits.py) are each one: FastAPI declares a route's security from the scheme
+    dependencies in its tree, and analyses every node of that tree when the route is declared, so a scheme of its own
+    beneath each of them (`HTTPBearer`, whose answer none read) was two more nodes per caller per route, and the
+    limiter's own wrapper around the admission and the caller three more (issue 34: cold start). A subclass gives
+    `__call__`, the dependency itself."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="A Supabase access token (JWT).")
+        self.scheme_name = "HTTPBearer"  # the name FastAPI's HTTPBearer gave it: the description's key
 
 
 # The dependencies below that every route carries (the caller, the rate limiter's, the suspension guard) read the
@@ -216,21 +227,27 @@ def resolve_caller(request: Request, principal: Principal | None = None) -> Call
     return caller
 
 
-@raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
-async def _caller(
-    request: Request,
-    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
-) -> Caller:
-    """The authenticated caller (`resolve_caller`). Every route whose limiter has a per-account budget has resolved
-    it already, in the limiter's one call to the thread pool (a hand-off per `def` dependency, and the three were
-    the most of a cheap request's CPU after the statements: issue 34); any other route resolves it here."""
-    known = known_caller(request)
-    if known is not None:
-        return known
-    return await run_in_threadpool(resolve_caller, request)
+# What resolving the caller may refuse with, in this order (the OpenAPI description lists them so).
+CALLER_ERRORS = (Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
 
 
-@raises(Unauthorized, locks.AccountErased, Underage, locks.AccountLocked, PolicyAcceptanceRequired)
+class _CallerScheme(BearerScheme):
+    """`CurrentCaller`: the authenticated caller (`resolve_caller`)."""
+
+    async def __call__(self, request: Request) -> Caller:
+        """Every route whose limiter has a per-account budget has resolved the caller already, in the limiter's one
+        call to the thread pool (a hand-off per `def` dependency, and the three were the most of a cheap request's
+        CPU after the statements: issue 34); any other route resolves it here."""
+        known = known_caller(request)
+        if known is not None:
+            return known
+        return await run_in_threadpool(resolve_caller, request)
+
+
+_caller = raises(*CALLER_ERRORS)(_CallerScheme())
+
+
+@raises(*CALLER_ERRORS)
 def _optional_caller(request: Request) -> Caller | None:
     """The caller when a bearer token is sent (and must then be valid); None for anonymous calls."""
     if bearer_token(request) is None:
@@ -243,14 +260,20 @@ def _refuse_not_onboarded(db: Database) -> None:
         raise onboarding_required(conn)
 
 
-@raises(OnboardingRequired)
-async def _onboarded_caller(request: Request, caller: Annotated[Caller, Depends(_caller)]) -> Caller:
-    """The caller, refused with 403 `onboarding_required` until onboarding completed (generation, purchase): read
-    with the account in the caller's statement, so only a refusal asks the database (which version to accept), in
-    the thread pool."""
-    if caller.standing.onboarded_at is None:
-        await run_in_threadpool(_refuse_not_onboarded, app_db(request))
-    return caller
+class _OnboardedCallerScheme(_CallerScheme):
+    """`OnboardedCaller`: the caller (its refusals first), refused with 403 `onboarding_required` until onboarding
+    completed (generation, purchase): read with the account in the caller's statement, so only a refusal asks the
+    database (which version to accept), in the thread pool."""
+
+    async def __call__(self, request: Request) -> Caller:
+        caller = await super().__call__(request)
+        if caller.standing.onboarded_at is None:
+            await run_in_threadpool(_refuse_not_onboarded, app_db(request))
+        return caller
+
+
+# Its own refusal first, then the caller's: the order the description listed them in when it depended on `_caller`.
+_onboarded_caller = raises(OnboardingRequired, *CALLER_ERRORS)(_OnboardedCallerScheme())
 
 
 def analysed_once(*calls: Callable[..., Any]) -> None:
@@ -263,7 +286,6 @@ def analysed_once(*calls: Callable[..., Any]) -> None:
 
 
 analysed_once(
-    _bearer_scheme,  # a callable instance: its signature is its __call__'s, also read once per route
     _db,
     _settings,
     _auth_admin,
@@ -271,7 +293,7 @@ analysed_once(
     _dispatcher,
     _moderator,
     request_info,
-    _caller,
+    _caller,  # a callable instance: its signature is its __call__'s, also read once per route
     _optional_caller,
     _onboarded_caller,
 )

@@ -12,14 +12,15 @@ call to the thread pool (`_admit`), in that order of refusals, and usually one s
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 
 from config.limits import BUCKETS, Bucket, Budget
 from functions.api.deps import (
+    CALLER_ERRORS,
+    BearerScheme,
     Caller,
-    CurrentCaller,
     analysed_once,
     app_db,
     app_settings,
@@ -132,17 +133,25 @@ def _limiter(bucket: str) -> Any:
     if BUCKETS[bucket].user is None:
         return Depends(per_ip)
 
-    @raises(RateLimited, ratelimit.RateLimiterUnavailable)
-    def admit(request: Request) -> None:
-        _admit(request, bucket)
-
-    async def per_user(_admitted: Annotated[None, Depends(admit)], caller: CurrentCaller) -> None:
-        """The account's budget: checked by `admit` with the address's, around the caller (`_admit`)."""
-
+    # The address's check, the caller and the account's check (`_admit`): one dependency, which is also the bearer
+    # scheme the route declares (deps.BearerScheme), where it was a wrapper depending on the admission and the caller.
+    # Its refusals are the limiter's and then the caller's, in the order the description listed them.
+    admit = raises(RateLimited, ratelimit.RateLimiterUnavailable, *CALLER_ERRORS)(Admission(bucket))
     LIMITERS[admit] = bucket
-    LIMITERS[per_user] = bucket
-    analysed_once(admit, per_user)
-    return Depends(per_user)
+    analysed_once(admit)
+    return Depends(admit)
+
+
+class Admission(BearerScheme):
+    """The limiter of a bucket with a per-account budget (`_admit`). A `def`: FastAPI runs it in the thread pool, one
+    hand-off for the three steps; the route's caller dependency then reads the caller it resolved."""
+
+    def __init__(self, bucket: str) -> None:
+        super().__init__()
+        self.bucket = bucket
+
+    def __call__(self, request: Request) -> None:
+        _admit(request, self.bucket)
 
 
 class AddressCheck:
