@@ -21,6 +21,7 @@ import psycopg
 from shared.credits import service as credits
 from shared.jobs import repo
 from shared.jobs.models import (
+    Admitted,
     IdempotencyKeyReused,
     Job,
     JobFinished,
@@ -55,7 +56,7 @@ def submit(
     deadline: timedelta,
     max_active: int | None = None,
     along: Sequence[Statement] = (),
-) -> Job:
+) -> Admitted:
     """Hold a priced job's credits and queue it: one statement (`job_admit`, migration 0042), sent with `along`
     (statements to run only when the job is admitted, e.g. the analytics guard's insert) in one round trip.
 

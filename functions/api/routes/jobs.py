@@ -36,6 +36,7 @@ from shared.access.guard import analytics_if_allowed
 from shared.jobs import service as jobs
 from shared.jobs.models import (
     ACTIVE,
+    Admitted,
     IdempotencyKeyReused,
     Job,
     JobFinished,
@@ -299,6 +300,7 @@ def create_job(
     An account may have ATELIER_MAX_ACTIVE_JOBS jobs queued or running (GET /v1/studio states it); past it the
     answer is 429 `too_many_active_jobs` and nothing is held."""
     command = body.command()
+    job: Admitted | Job
     try:
         # Autocommit: the admission is one round trip, its own transaction (shared/jobs/service.submit).
         with db.autocommit() as conn:
