@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -151,13 +152,14 @@ def mark_dispatched(conn: Connection, job_id: UUID) -> None:
     conn.execute("update jobs set dispatched_at = now() where id = %s and status = 'queued'", (job_id,))
 
 
-def mark_dispatched_alone(conn: Connection, job_id: UUID) -> None:
-    """`mark_dispatched` as a transaction of its own (autocommit) that does not wait for its WAL flush
-    (`synchronous_commit` off for that transaction only; a durable commit costs 1-3 ms on the shared machine). A
-    database crash that loses the mark leaves the job as if the API had stopped between dispatch and mark: the
-    reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away.
-    A PL/pgSQL function (`job_mark_dispatched`, migration 0043), so its update's plan is kept per connection."""
-    conn.execute("select job_mark_dispatched(%s::uuid)", (job_id,))
+def mark_dispatched_alone(conn: Connection, job_ids: Sequence[UUID]) -> None:
+    """`mark_dispatched` of every job in `job_ids` (a batch: `shared/jobs/marks.py`) as one statement, a
+    transaction of its own (autocommit) that does not wait for its WAL flush (`synchronous_commit` off for that
+    transaction only; a durable commit costs 1-3 ms on the shared machine). A database crash that loses the marks
+    leaves the jobs as if the API had stopped between dispatch and mark: the reconciler dispatches them again, and
+    the worker's claim (queued → running, once) turns the second spawn away. Through a PL/pgSQL function
+    (`job_mark_dispatched`, migration 0043), whose update's plan is kept per connection."""
+    conn.execute("select job_mark_dispatched(m.id) from unnest(%s::uuid[]) as m (id)", (list(job_ids),))
 
 
 def claim(conn: Connection, job_id: UUID) -> Job | None:
