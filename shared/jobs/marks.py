@@ -23,6 +23,7 @@ log = logging.getLogger("atelier.jobs")
 
 LINGER_SECONDS = 0.05  # how long the first mark of a batch waits for others: far inside the reconciler's 60 s
 BATCH = 1000  # ids per statement at most
+WAIT_SECONDS = 5.0  # for a pooled connection; then the batch is dropped (a shutdown does not wait out the pool's 30 s)
 
 
 class DispatchMarks:
@@ -59,7 +60,7 @@ class DispatchMarks:
         for start in range(0, len(ids), BATCH):
             batch = ids[start : start + BATCH]
             try:
-                with self._db.autocommit() as conn:
+                with self._db.autocommit(timeout=WAIT_SECONDS) as conn:
                     jobs.mark_dispatched(conn, batch)
             except Exception:  # a lost mark is a second dispatch at worst, and the thread must go on
                 log.warning("dispatch marks not written", extra={"jobs": len(batch)}, exc_info=True)
