@@ -25,6 +25,7 @@ from functions.api.routes.jobs import state_prompt_limit
 from functions.safety.factory import moderator_for, warm
 from shared.auth import TokenVerifier
 from shared.jobs.dispatcher import Dispatcher
+from shared.jobs.marks import LINGER_SECONDS, DispatchMarks
 from shared.kit.db import Database, open_database
 from shared.media import decoding
 from shared.media.storage import Storage, build_storage
@@ -39,6 +40,7 @@ def create_app(
     dispatcher: Dispatcher | None = None,
     moderator: Moderator | None = None,
     warm_up: bool = False,
+    mark_linger: float | None = LINGER_SECONDS,
 ) -> FastAPI:
     """The API. Pass `database` to share a pool (tests, the local stack); otherwise one is opened at startup.
 
@@ -46,7 +48,8 @@ def create_app(
     to this process's (functions/job_routing.py); `moderator` to the one `ATELIER_IMAGE_CLASSIFIER` picks
     (functions/safety/factory.py). With `warm_up` (the local stack, the API on Modal) polar-sdk and its webhook
     loaders (when webhooks are on) and the image classifier are loaded in the background at start, and `/healthz`
-    answers 503 `not_ready` until they are (functions/api/readiness.py).
+    answers 503 `not_ready` until they are (functions/api/readiness.py). Admitted jobs' dispatch marks are written
+    in batches, `mark_linger` seconds after the first of each (shared/jobs/marks.py; None: only when flushed).
     """
     settings = settings or get_settings()
 
@@ -54,6 +57,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.db = database if database is not None else open_database(settings)
+        app.state.dispatch_marks = DispatchMarks(app.state.db, linger=mark_linger)
         if warm_up:
             steps = {"image classifier": lambda: warm(app.state.moderator)}
             if settings.polar_webhook_secret:
@@ -62,6 +66,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.dispatch_marks.close()  # the marks not yet written, before the pool closes
             if owned:
                 app.state.db.close()
 
@@ -90,6 +95,7 @@ def create_app(
         app.state.readiness.mark_ready()
     if database is not None:
         app.state.db = database
+        app.state.dispatch_marks = DispatchMarks(database, linger=mark_linger)
 
     install_error_handlers(app)
     # Added innermost first: body caps sit inside CORS, so a 413 still carries CORS headers.

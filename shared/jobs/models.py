@@ -171,6 +171,19 @@ class Withheld:
 
 
 @dataclass(frozen=True)
+class Admitted:
+    """What `submit` answers for a job it queued: the columns its callers read (the 202's id, status and cost, the
+    dispatch's model, the hold), not the whole row (a job's 28 columns cost the database their output and the API
+    their parsing on every admission, for a row whose other columns are the insert's defaults)."""
+
+    id: UUID
+    status: Status
+    cost: int
+    model: str
+    hold_id: UUID | None
+
+
+@dataclass(frozen=True)
 class Job:
     id: UUID
     user_id: UUID

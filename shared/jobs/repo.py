@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -9,7 +10,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from shared.jobs.models import Job, JobParams, JobSpec
+from shared.jobs.models import Admitted, Job, JobParams, JobSpec
 from shared.kit.db.database import Connection, Statement
 from shared.kit.pagination import Cursor
 
@@ -32,8 +33,9 @@ def _job(row: dict[str, Any] | None) -> Job | None:
 
 # The admission (migration 0042): the hold (it takes the user's credit-account lock), the Idempotency-Key's earlier
 # job and the jobs queued or running, both read after the lock was granted, and the insert carrying the hold's id, in
-# one statement. A refusal raises ADMISSION_REFUSED, so nothing of it is kept (`refusal` reads which one).
-_ADMIT = f"""select {_COLUMNS} from job_admit(
+# one statement. A refusal raises ADMISSION_REFUSED, so nothing of it is kept (`refusal` reads which one). Only the
+# columns `Admitted` holds are read back: the function still answers the whole row.
+_ADMIT = """select id, status, cost, model, hold_id from job_admit(
     %(id)s::uuid, %(user_id)s::uuid, %(task)s::text, %(model)s::text, %(prompt)s::text, %(params)s::jsonb,
     %(image_id)s::uuid, %(mask_id)s::uuid, %(cost)s::integer, %(seed)s::bigint, %(key)s::text, %(sha)s::text,
     %(deadline)s::interval, %(hold_ttl)s::interval, %(max_active)s::integer)"""
@@ -54,9 +56,9 @@ def admit_statement(
 ) -> Statement:
     """Hold `cost` credits for `hold_ttl` (none for a free job) and insert the queued job carrying the hold, due
     `deadline` after the transaction's start (`now()`), unless the user already used the idempotency key, has
-    `max_active` jobs queued or running, or lacks the credits: one statement, whose one row is the job
-    (`admitted`); a refusal raises ADMISSION_REFUSED. The key's lookup and the count run under the user's
-    credit-account lock, which the hold takes first, so both are exact."""
+    `max_active` jobs queued or running, or lacks the credits: one statement, whose one row is the job's id,
+    status, cost, model and hold (`admitted`); a refusal raises ADMISSION_REFUSED. The key's lookup and the count
+    run under the user's credit-account lock, which the hold takes first, so both are exact."""
     return Statement(
         _ADMIT,
         {
@@ -79,9 +81,9 @@ def admit_statement(
     )
 
 
-def admitted(rows: list[dict[str, Any]]) -> Job:
+def admitted(rows: list[dict[str, Any]]) -> Admitted:
     """The job `admit_statement` inserted, from its rows."""
-    return _job_of(rows[0])
+    return Admitted(**rows[0])
 
 
 def refusal(error: psycopg.Error) -> tuple[str, str | None] | None:
@@ -150,13 +152,14 @@ def mark_dispatched(conn: Connection, job_id: UUID) -> None:
     conn.execute("update jobs set dispatched_at = now() where id = %s and status = 'queued'", (job_id,))
 
 
-def mark_dispatched_alone(conn: Connection, job_id: UUID) -> None:
-    """`mark_dispatched` as a transaction of its own (autocommit) that does not wait for its WAL flush
-    (`synchronous_commit` off for that transaction only; a durable commit costs 1-3 ms on the shared machine). A
-    database crash that loses the mark leaves the job as if the API had stopped between dispatch and mark: the
-    reconciler dispatches it again, and the worker's claim (queued → running, once) turns the second spawn away.
-    A PL/pgSQL function (`job_mark_dispatched`, migration 0043), so its update's plan is kept per connection."""
-    conn.execute("select job_mark_dispatched(%s::uuid)", (job_id,))
+def mark_dispatched_alone(conn: Connection, job_ids: Sequence[UUID]) -> None:
+    """`mark_dispatched` of every job in `job_ids` (a batch: `shared/jobs/marks.py`) as one statement, a
+    transaction of its own (autocommit) that does not wait for its WAL flush (`synchronous_commit` off for that
+    transaction only; a durable commit costs 1-3 ms on the shared machine). A database crash that loses the marks
+    leaves the jobs as if the API had stopped between dispatch and mark: the reconciler dispatches them again, and
+    the worker's claim (queued → running, once) turns the second spawn away. Through a PL/pgSQL function
+    (`job_mark_dispatched`, migration 0043), whose update's plan is kept per connection."""
+    conn.execute("select job_mark_dispatched(m.id) from unnest(%s::uuid[]) as m (id)", (list(job_ids),))
 
 
 def claim(conn: Connection, job_id: UUID) -> Job | None:

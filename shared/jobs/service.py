@@ -21,6 +21,7 @@ import psycopg
 from shared.credits import service as credits
 from shared.jobs import repo
 from shared.jobs.models import (
+    Admitted,
     IdempotencyKeyReused,
     Job,
     JobFinished,
@@ -55,7 +56,7 @@ def submit(
     deadline: timedelta,
     max_active: int | None = None,
     along: Sequence[Statement] = (),
-) -> Job:
+) -> Admitted:
     """Hold a priced job's credits and queue it: one statement (`job_admit`, migration 0042), sent with `along`
     (statements to run only when the job is admitted, e.g. the analytics guard's insert) in one round trip.
 
@@ -182,10 +183,11 @@ def claim(conn: Connection, job_id: UUID) -> Job | None:
     return repo.claim(conn, job_id)
 
 
-def mark_dispatched(conn: Connection, job_id: UUID) -> None:
-    """Record that the job was handed to a worker (the reconciler re-dispatches queued jobs without this): one
-    statement on an autocommit connection (`Database.autocommit()`), committed without waiting for the disk."""
-    repo.mark_dispatched_alone(conn, job_id)
+def mark_dispatched(conn: Connection, job_ids: Sequence[UUID]) -> None:
+    """Record that the jobs were handed to a worker (the reconciler re-dispatches queued jobs without this): one
+    statement on an autocommit connection (`Database.autocommit()`), committed without waiting for the disk. The
+    API's marks come in batches (`shared/jobs/marks.DispatchMarks`)."""
+    repo.mark_dispatched_alone(conn, job_ids)
 
 
 def cancel_wins(conn: Connection, job: Job) -> bool:

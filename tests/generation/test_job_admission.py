@@ -15,7 +15,7 @@ import pytest
 
 from shared.credits import service as credits
 from shared.jobs import service as jobs
-from shared.jobs.models import ACTIVE, Job, JobParams, JobSpec, Replayed, TooManyActiveJobs
+from shared.jobs.models import ACTIVE, Admitted, JobParams, JobSpec, Replayed, TooManyActiveJobs
 from shared.kit.db import Database
 from shared.kit.db.database import Connection
 from shared.kit.errors import InsufficientCredits
@@ -40,7 +40,7 @@ def _status(db: Database, who: Person, job_id: str, status: str) -> None:
 
 def _submit_directly(
     conn: Connection, who: Person, fingerprint: str, *, cost: int, key: str | None = None, max_active: int | None = None
-) -> Job:
+) -> Admitted:
     """`jobs.submit` of SPEC for `who`, as the route calls it, on the caller's connection."""
     return jobs.submit(
         conn,

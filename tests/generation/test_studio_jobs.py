@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from PIL import Image
 
 from shared.credits import service as credits
 from shared.jobs import service as jobs
+from shared.jobs.marks import DispatchMarks
+from shared.jobs.models import JobParams, JobSpec
+from shared.kit.db import Database
 from tests.generation import test_jobs_http as base
 from tests.generation.conftest import png, size_of
 from tests.generation.test_jobs_http import Studio, _available, _job, _member, _submit, _upload
@@ -296,18 +301,67 @@ def test_a_replay_holds_nothing_more_and_records_no_second_analytics_event(studi
     assert events is not None and events["n"] == 1  # noqa: PT018
 
 
-def test_an_admitted_job_is_marked_dispatched_and_the_lazy_mark_stays_in_its_own_transaction(
+def _dispatched_at(studio: Studio, job_id: str) -> Any:
+    with studio.db.autocommit() as conn:
+        row = conn.execute("select dispatched_at from jobs where id = %s", (job_id,)).fetchone()
+    assert row is not None
+    return row["dispatched_at"]
+
+
+def test_an_admitted_job_is_marked_dispatched_after_the_answer_and_the_lazy_mark_stays_in_its_own_transaction(
     studio_factory: Any,
 ) -> None:
     studio: Studio = studio_factory(workers=0)
     who = _member(studio)
     job_id = _submit(studio, who, {"task": "text_to_image", "prompt": "a cat"}).json()["id"]
+    deadline = time.monotonic() + 10  # the marks' thread writes it LINGER_SECONDS (0.05 s) after the answer
+    while _dispatched_at(studio, job_id) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _dispatched_at(studio, job_id) is not None
     with studio.db.autocommit() as conn:
-        row = conn.execute("select dispatched_at from jobs where id = %s", (job_id,)).fetchone()
-        assert row is not None and row["dispatched_at"] is not None  # noqa: PT018
-        jobs.mark_dispatched(conn, uuid.UUID(job_id))
+        jobs.mark_dispatched(conn, [uuid.UUID(job_id)])
         after = conn.execute("show synchronous_commit").fetchone()
     assert after == {"synchronous_commit": "on"}  # the next statement on the connection commits durably again
+
+
+def test_dispatch_marks_mark_queued_jobs_only_survive_a_failed_write_and_are_written_at_close(
+    studio_factory: Any,
+) -> None:
+    """A mark that comes after the worker's claim changes nothing (queued jobs only); a batch the database refused
+    is logged and dropped (the reconciler's grace covers it) without raising; `close` writes what is left, and a
+    mark added after it is written at once."""
+    studio: Studio = studio_factory(workers=0)
+    who = _member(studio)
+    with studio.db.transaction() as conn:  # committed as the API commits them, never dispatched nor marked
+        spec = JobSpec(
+            task="text_to_image", model="flux-schnell", prompt="a cat", params=JobParams(width=64, height=64)
+        )
+        ids = [
+            jobs.submit(
+                conn,
+                user_id=who.id,
+                spec=spec,
+                cost=1,
+                idempotency_key=None,
+                fingerprint=str(n),
+                deadline=timedelta(minutes=15),
+            ).id
+            for n in range(4)
+        ]
+    with studio.db.transaction() as conn:
+        assert jobs.claim(conn, ids[0]) is not None
+    unreachable = Database(studio.db.url).open()
+    unreachable.close()
+    failing = DispatchMarks(unreachable)
+    failing.add(ids[1])
+    assert failing.flush() == 1  # taken and dropped: nothing raised
+    marks = DispatchMarks(studio.db, linger=30)  # the thread waits: close cuts its wait short and writes
+    marks.add(ids[0])
+    marks.add(ids[1])
+    marks.add(ids[2])
+    marks.close()
+    marks.add(ids[3])
+    assert [_dispatched_at(studio, str(job_id)) is not None for job_id in ids] == [False, True, True, True]
 
 
 # -- progress, seeds, prompts ----------------------------------------------------------------------------------------

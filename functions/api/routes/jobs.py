@@ -34,8 +34,10 @@ from functions.api.suspension import NOT_SUSPENDED
 from functions.api.urls import absolute
 from shared.access.guard import analytics_if_allowed
 from shared.jobs import service as jobs
+from shared.jobs.marks import DispatchMarks
 from shared.jobs.models import (
     ACTIVE,
+    Admitted,
     IdempotencyKeyReused,
     Job,
     JobFinished,
@@ -285,6 +287,7 @@ def _outputs(request: Request, conn: Connection, storage: ObjectStorage, job: Jo
 )
 def create_job(
     *,
+    request: Request,
     body: JobCreate,
     caller: OnboardedCaller,
     db: Db,
@@ -299,6 +302,7 @@ def create_job(
     An account may have ATELIER_MAX_ACTIVE_JOBS jobs queued or running (GET /v1/studio states it); past it the
     answer is 429 `too_many_active_jobs` and nothing is held."""
     command = body.command()
+    job: Admitted | Job
     try:
         # Autocommit: the admission is one round trip, its own transaction (shared/jobs/service.submit).
         with db.autocommit() as conn:
@@ -326,8 +330,9 @@ def create_job(
         job = replay.job
     else:
         dispatcher.dispatch(job.id, job.model)
-        with db.autocommit() as conn:  # one statement: one round trip
-            jobs.mark_dispatched(conn, job.id)
+        # Written with other jobs' marks, after the answer (shared/jobs/marks.py): a hint to the reconciler only.
+        marks: DispatchMarks = request.app.state.dispatch_marks
+        marks.add(job.id)
     accepted = JobAccepted(id=job.id, status=job.status, cost=job.cost)
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
