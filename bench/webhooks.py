@@ -1,12 +1,15 @@
 """Signed Polar webhooks through POST /webhooks/polar: events per second with 30% duplicate deliveries, next to
 polar-sdk's own `validate_event` over the same deliveries in the same run (the reference: target at least 0.5× of
-it), then a check that the credit grants equal the distinct orders.
+it), then checks that the credit grants equal the distinct orders and every duplicate was a no-op.
 
-    .venv/bin/python bench/webhooks.py [--events 600] [--threads 8] [--customers 30] [--http]
+    .venv/bin/python bench/webhooks.py [--events 600] [--threads 8] [--customers 30] [--http] [--no-old-harness]
 
-In process (default): the app under Starlette's TestClient, `--threads` senders. With `--http`: the local stack
-(`deploy.py local --workers 0`, polar-sdk warmed at start as in production) on a free loopback port, `--threads`
-concurrent HTTP clients, and also one delivery at a time (latency), after the stack says ready.
+In process (default): the app (its middleware, the real database, polar-sdk warmed as at start) called through its
+ASGI interface in one event loop, as uvicorn calls it, by `--threads` concurrent senders, without a network; then,
+for comparison, the same app under Starlette's TestClient from `--threads` threads, as this bench measured before
+(its portal thread costs about as much CPU per request as a delivery: docs/benchmarks.md). With `--http`: the local
+stack (`deploy.py local --workers 0`, polar-sdk warmed at start as in production) on a free loopback port,
+`--threads` concurrent HTTP clients, and also one delivery at a time (latency), after the stack says ready.
 Runs on a scratch database (on `DATABASE_URL` when set, else an embedded Postgres in a temporary directory):
 the real app, the real inbox, the real ledger; nothing is faked but Polar itself, whose deliveries are built
 and signed here as it signs them.
