@@ -180,10 +180,33 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+# A JSON string as `json_depth_exceeds` skips it: from a quote to the next quote no backslash escapes, a backslash
+# escaping the byte after it (a lone one at the very end too), or to the end of the text when it is never closed.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """True when the JSON text nests arrays/objects deeper than `limit` (strings are skipped, not parsed)."""
+    """True when the JSON text nests arrays/objects deeper than `limit` (strings are skipped, not parsed).
+
+    The strings and every byte but brackets are dropped by regular expressions (in C), and only the brackets left are
+    walked in Python: half the CPU of the byte-by-byte walk it replaced (0.25-0.4 ms for a 4.5 KB webhook payload with
+    more openers than the limit; issue 34), the same answers on any text, JSON or not."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return False  # cannot nest deeper than the number of openers
+    depth = 0
+    for byte in _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", body)):
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        else:  # ] }
+            depth -= 1
+    return False
+
+
+def _json_depth_exceeds_bytewise(body: bytes, limit: int) -> bool:
+    """The byte-by-byte walk `json_depth_exceeds` replaces, kept as its reference (tests/unit/test_limits.py)."""
     depth = 0
     in_string = escaped = False
     for byte in body:

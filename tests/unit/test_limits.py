@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from config.limits import BUCKETS, DEFAULT_BODY_LIMIT, Budget, body_limit, body_limits, buckets_with
 from config.settings import Settings
 from functions.api.deps import DEFAULT_LIMIT, Limit
-from functions.api.middleware import json_depth_exceeds
+from functions.api.middleware import _json_depth_exceeds_bytewise, json_depth_exceeds
 from shared.kit import http
 
 
@@ -66,6 +67,19 @@ def test_json_depth() -> None:
     assert not json_depth_exceeds(b'{"a": "[[[[[[[[{{{{{{{{"}', 2)  # brackets inside strings do not count
     assert not json_depth_exceeds(b'{"a": "\\"[[[[[[[["}', 2)  # nor after an escaped quote
     assert json_depth_exceeds(b"[" * 33 + b"]" * 33, 32)
+    assert not json_depth_exceeds(b'["' + b"[" * 40 + b"]", 32)  # an unclosed string runs to the end
+    assert json_depth_exceeds(b'["\\\\"' + b"[" * 40, 32)  # an escaped backslash does not escape the quote
+
+
+def test_json_depth_agrees_with_the_bytewise_walk() -> None:
+    """The regular-expression version answers as the byte-by-byte walk it replaced, on texts made of the bytes that
+    matter (quotes, backslashes, brackets) and others, valid JSON or not."""
+    rng = random.Random(34)
+    alphabet = b'"\\[]{}a,'
+    for _ in range(20_000):
+        body = bytes(rng.choice(alphabet) for _ in range(rng.randrange(60)))
+        for limit in (0, 1, 3):
+            assert json_depth_exceeds(body, limit) == _json_depth_exceeds_bytewise(body, limit), (body, limit)
 
 
 def test_limit_alias_bounds_pagination() -> None:
