@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
@@ -27,6 +26,7 @@ from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
+from shared.kit.values import value
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.storage import StorageUnavailable
 from shared.moderation import Moderator
@@ -126,7 +126,7 @@ async def _request_data(request: Request) -> security_log.RequestInfo:
     return request_info(request)
 
 
-@dataclass(frozen=True)
+@value
 class Caller:
     """The verified principal, their account row and its standing (suspended, onboarded: the creating routes'
     guards read it rather than asking the database again)."""

@@ -13,7 +13,6 @@ Each flag is the very condition its own check uses (`onboarding.BLOCKED_SQL`, `l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -27,6 +26,7 @@ from shared.accounts.repo import STALE_SQL
 from shared.consent.service import LINK_DUE_SQL, linkable_device
 from shared.kit.db.database import Connection
 from shared.kit.errors import Underage
+from shared.kit.values import value
 from shared.policies.repo import pending_material_sql
 from shared.policies.service import is_gate_exempt
 
@@ -43,7 +43,7 @@ _COLUMNS = {
 }
 
 
-@dataclass(frozen=True)
+@value
 class Standing:
     account: Account
     blocked: bool  # its id was refused as under 13, within ATELIER_SIGNUP_BLOCK_HOURS

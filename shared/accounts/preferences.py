@@ -11,7 +11,7 @@ the person objects).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -20,11 +20,12 @@ from config.settings import get_settings
 from shared import audit
 from shared.consent import service as consent
 from shared.kit.db.database import Connection
+from shared.kit.values import value
 
 ImprovementDefault = Literal["opt_in", "opt_out"]
 
 
-@dataclass(frozen=True)
+@value
 class Preferences:
     analytics: bool = False
     marketing_emails: bool = False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,6 +19,7 @@ from config.cookies import ACCOUNT_CATEGORIES, CONSENT_CATEGORIES, COOKIE_CATEGO
 from shared.devices.network import IPAddress, truncate_ip
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
+from shared.kit.values import value
 from shared.policies import service as policies
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
@@ -38,7 +38,7 @@ class UnknownConsentCategory(Unprocessable):
     code = "unknown_consent_category"
 
 
-@dataclass(frozen=True)
+@value
 class ConsentEvent:
     id: UUID
     device_id: str | None  # None for choices made in the account settings (source 'account')

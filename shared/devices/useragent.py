@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.kit.values import value
 
-@dataclass(frozen=True)
+
+@value
 class DeviceInfo:
     browser: str | None
     os: str | None

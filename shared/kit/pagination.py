@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
 from shared.kit.errors import InvalidCursor
+from shared.kit.values import value
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ MAX_LIMIT = 100
 MAX_CURSOR_CHARS = 160
 
 
-@dataclass(frozen=True)
+@value
 class Cursor:
     """Position after the last item of a page, newest-first order."""
 
@@ -54,7 +54,7 @@ class Cursor:
         return position
 
 
-@dataclass(frozen=True)
+@value
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None

@@ -22,7 +22,6 @@ The store failing is `RateLimiterUnavailable` (503, fail closed), as each check 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -36,6 +35,7 @@ from shared.devices import security_log
 from shared.devices.security_log import RequestInfo
 from shared.kit.db import Database
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH
+from shared.kit.values import value
 from shared.policies.service import is_gate_exempt
 from shared.ratelimit import Check, Decision, RateLimiterUnavailable
 
@@ -44,7 +44,7 @@ _FIELDS = ("allowed", "admitted", "frees_at", "now")
 _NO_CHECK = "select true as allowed, null::integer as admitted, null::timestamptz as frees_at, null::timestamptz as now"
 
 
-@dataclass(frozen=True)
+@value
 class Entry:
     """What `enter` did. `standing` None: the caller's full path must run; `ip` is the address's decision when its
     check ran (it is then counted: the full path must not count it again), `user` the account's."""

@@ -10,7 +10,6 @@ then every row the data map names (webhook inbox included), and a last sweep of 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -21,6 +20,7 @@ from shared.access.onboarding import block
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
+from shared.kit.values import value
 from shared.policies import service as policies
 
 if TYPE_CHECKING:  # only an under-13 answer reaches erasure: imported then (the API's cold start, issue 34)
@@ -43,7 +43,7 @@ class AlreadyOnboarded(Conflict):
     code = "already_onboarded"
 
 
-@dataclass(frozen=True)
+@value
 class Onboarded:
     onboarded_at: datetime
     policy_version: int

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
+
+from shared.kit.values import value
 
 MediaKind = Literal["upload", "output", "mask"]
 KINDS: tuple[MediaKind, ...] = ("upload", "output", "mask")
 
 
-@dataclass(frozen=True)
+@value
 class MediaItem:
     id: UUID
     user_id: UUID
@@ -39,7 +40,7 @@ class MediaItem:
     takedown_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@value
 class GalleryItem:
     """What the anonymous gallery may show: never the owner, never an upload."""
 
@@ -54,7 +55,7 @@ class GalleryItem:
     thumbnail_key: str | None = None
 
 
-@dataclass(frozen=True)
+@value
 class MediaFilter:
     kind: MediaKind | None = None
     task: str | None = None

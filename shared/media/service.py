@@ -11,7 +11,6 @@ import logging
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -19,6 +18,7 @@ from shared.access import locks
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, NotFound, Unprocessable
 from shared.kit.pagination import Cursor, Page, page_of
+from shared.kit.values import value
 from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind
@@ -153,7 +153,7 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
         raise
 
 
-@dataclass(frozen=True)
+@value
 class UploadedOutput:
     """A generated image whose object is written but whose row is not: delete it if the row never commits."""
 

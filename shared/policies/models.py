@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from config.policies import PolicyKind
+from shared.kit.values import value
 
 
-@dataclass(frozen=True)
+@value
 class PolicyVersion:
     id: UUID
     kind: PolicyKind
@@ -25,7 +25,7 @@ class PolicyVersion:
         return f"/v1/policies/{self.kind}/{self.version}"
 
 
-@dataclass(frozen=True)
+@value
 class Acceptance:
     id: UUID
     kind: PolicyKind
@@ -34,7 +34,7 @@ class Acceptance:
     accepted_at: datetime
 
 
-@dataclass(frozen=True)
+@value
 class PublishResult:
     policy: PolicyVersion
     created: bool  # False when the text equals the latest version (a re-run resumes the fan-out)

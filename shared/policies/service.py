@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 from config.policies import KINDS, PolicyKind, shipped_text
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
+from shared.kit.values import value
 from shared.policies import repo
 from shared.policies.models import Acceptance, PolicyVersion
 
 _PUBLISH_LOCK = 7_351_005  # advisory-lock key: one publisher per kind at a time
 
 
-@dataclass(frozen=True)
+@value
 class GateExempt:
     """A route the acceptance gate lets through: `path` exactly or anything under `path/`."""
 

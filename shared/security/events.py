@@ -10,7 +10,6 @@ personal data (route templates and status codes only).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,12 +18,13 @@ from psycopg.types.json import Jsonb
 from config.limits import Budget
 from shared import ratelimit
 from shared.kit.db import Database
+from shared.kit.values import value
 
 Kind = Literal["auth_failures", "access_denied"]
 SubjectKind = Literal["ip", "account"]
 
 
-@dataclass(frozen=True)
+@value
 class SecurityEvent:
     id: uuid.UUID
     at: datetime

@@ -7,13 +7,13 @@ in a notice that states the reasons and links back here, so they can appeal it (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
+from shared.kit.values import value
 from shared.moderation import ImageVerdict, Stage
 
 OperatorStage = Literal["takedown", "suspension"]
@@ -29,7 +29,7 @@ WHAT = {
 }
 
 
-@dataclass(frozen=True)
+@value
 class Decision:
     id: UUID
     user_id: UUID

@@ -7,7 +7,6 @@ address finds the account and is stored nowhere, and the audit row names the acc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from shared import audit
@@ -15,6 +14,7 @@ from shared.accounts import repo as accounts_repo
 from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, Forbidden, NotFound
+from shared.kit.values import value
 from shared.trust import decisions
 
 OPERATOR = "operator"
@@ -27,7 +27,7 @@ class AccountSuspended(Forbidden):
     code = "account_suspended"
 
 
-@dataclass(frozen=True)
+@value
 class SuspensionChange:
     account_id: UUID
     changed: bool  # False when the account already was in the asked state (a repeat is harmless)

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from shared.kit.db.database import connect_kwargs
+from shared.kit.values import value
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_351_002  # one advisory-lock key for every migrator of this schema
 
 
-@dataclass(frozen=True)
+@value
 class Migration:
     version: str
     name: str
