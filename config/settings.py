@@ -12,10 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.email import check_sender_settings
 from config.limits import Bucket, buckets_with
 from config.models import check_default_models, check_speedups_off, offered_models
-from config.processors import KEYS as PROCESSOR_KEYS
 
 # Values that mean "nobody filled this in"; production refuses them.
 # The product catalogue ships next to this module, so it is found wherever the package is installed.
@@ -192,7 +190,9 @@ class Settings(BaseSettings):
             if any(not sep for _, sep, _ in pairs):
                 raise ValueError("a processor list is `key=text` pairs separated by `;`")
             value = {key.strip(): text.strip() for key, _, text in pairs}
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
+            from config.processors import KEYS as PROCESSOR_KEYS  # noqa: PLC0415  (lazy: only when the list is set)
+
             unknown = sorted(set(value) - set(PROCESSOR_KEYS))
             if unknown:
                 raise ValueError(f"unknown processor(s) {', '.join(unknown)}; known: {', '.join(PROCESSOR_KEYS)}")
@@ -276,6 +276,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _smtp_is_complete(self) -> Settings:
         if self.email_sender == "smtp":
+            from config.email import check_sender_settings  # noqa: PLC0415  (lazy: only with the SMTP sender)
+
             check_sender_settings(self.smtp_url, self.email_from)  # raises ValueError naming the variable
         return self
 
