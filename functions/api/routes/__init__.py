@@ -55,7 +55,8 @@ LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
 # form, a flagged image, an operator's suspension; the services of support tickets and of the contact form (their
 # routes declare the forms' rules from shared/support/rules.py); the signup a caller's first request reaches (and the
 # billing repository it reads), and the services of the privacy rights, erasure, privacy requests and notices; the
-# SMTP settings' parser and the processors' table, which the settings read only when those variables are set.
+# SMTP settings' parser and the processors' table, which the settings read only when those variables are set; the
+# product catalogue (the products list, a checkout, a Polar delivery).
 # tests/unit/test_architecture.py keeps them out of the API's start; the Modal entry imports them before its memory
 # snapshot (functions/api_service.py), so a restored container does not pay for them either.
 LOADED_BY_THEIR_CALLS = (
@@ -77,4 +78,5 @@ LOADED_BY_THEIR_CALLS = (
     "shared.notify.notifications",
     "config.email",
     "config.processors",
+    "shared.billing.catalogue",
 )
