@@ -15,7 +15,6 @@ from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, Forbidden, NotFound
 from shared.kit.values import value
-from shared.trust import decisions
 
 OPERATOR = "operator"
 MAX_REASON = 1000
@@ -70,9 +69,12 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
     account = _one_account(conn, email)
     if not accounts_repo.suspend(conn, account.id, reason=text):
         return SuspensionChange(account.id, changed=False)
-    decision = decisions.record_operator(conn, user_id=account.id, stage="suspension", reason=text)
-    # Lazy: operators suspend; the API's routes only read the standing, and start without the mail machinery.
+    # Lazy: operators suspend; the API's routes only read the standing, and start without the decisions' records and
+    # the mail machinery.
+    from shared.trust import decisions  # noqa: PLC0415
     from shared.trust.notices import CONTEST, notify  # noqa: PLC0415
+
+    decision = decisions.record_operator(conn, user_id=account.id, stage="suspension", reason=text)
 
     notify(
         conn,
@@ -100,6 +102,8 @@ def unsuspend_account(conn: Connection, account_id: UUID, *, tell_owner: bool = 
     them (an appeal)."""
     if not accounts_repo.unsuspend(conn, account_id):
         return SuspensionChange(account_id, changed=False)
+    from shared.trust import decisions  # noqa: PLC0415  (lazy: see suspend)
+
     found = decisions.latest_operator(conn, stage="suspension", user_id=account_id, media_id=None)
     if found is not None:
         decisions.overturn(conn, found.id)

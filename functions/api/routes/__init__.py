@@ -56,7 +56,8 @@ LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
 # routes declare the forms' rules from shared/support/rules.py); the signup a caller's first request reaches (and the
 # billing repository it reads), and the services of the privacy rights, erasure, privacy requests and notices; the
 # SMTP settings' parser and the processors' table, which the settings read only when those variables are set; the
-# product catalogue (the products list, a checkout, a Polar delivery).
+# product catalogue (the products list, a checkout, a Polar delivery); the moderation decisions' records (an image
+# judged at upload or publication, an operator's suspension).
 # tests/unit/test_architecture.py keeps them out of the API's start; the Modal entry imports them before its memory
 # snapshot (functions/api_service.py), so a restored container does not pay for them either.
 LOADED_BY_THEIR_CALLS = (
@@ -79,4 +80,5 @@ LOADED_BY_THEIR_CALLS = (
     "config.email",
     "config.processors",
     "shared.billing.catalogue",
+    "shared.trust.decisions",
 )
