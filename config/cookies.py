@@ -6,10 +6,10 @@ the API sets one only when that category is allowed for the caller (and never un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from config.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Cookie:
     name: str
     purpose: str

@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 
 from config.settings import Settings
+from config.values import value
 from shared.kit.errors import ServiceUnavailable, Unauthorized
 from shared.kit.text import strip_control_characters
-from shared.kit.values import value
 
 AUDIENCE = "authenticated"
 DEV_KID = "atelier-dev"

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Literal, Protocol
 
 from config.moderation import BLOCKED_TERMS, THRESHOLDS, Thresholds
+from config.values import value
 from shared.kit.errors import ServiceUnavailable, Unprocessable
-from shared.kit.values import value
 
 Stage = Literal["output", "upload", "publish"]
 Outcome = Literal["allowed", "flagged", "blocked"]

@@ -40,10 +40,10 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
+from config.values import value
 from shared.kit.db import Database
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 from shared.kit.errors import ServiceUnavailable
-from shared.kit.values import value
 
 # How long a check waits for a pooled connection before failing closed.
 CONNECTION_TIMEOUT_SECONDS = 5.0

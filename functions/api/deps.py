@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
+from config.values import value
 from functions import job_routing
 from functions.api.raises import raises
 from shared.access import locks
@@ -26,7 +27,6 @@ from shared.jobs.dispatcher import Dispatcher
 from shared.kit.db import Database
 from shared.kit.errors import AtelierError, OnboardingRequired, PolicyAcceptanceRequired, Unauthorized, Underage
 from shared.kit.pagination import DEFAULT_LIMIT, MAX_CURSOR_CHARS, MAX_LIMIT
-from shared.kit.values import value
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.storage import StorageUnavailable
 from shared.moderation import Moderator

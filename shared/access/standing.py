@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from config.settings import Settings
+from config.values import value
 from shared.access.locks import UNDERWAY_SQL, AccountLocked, locked_may
 from shared.access.onboarding import BLOCKED_SQL, block_hash
 from shared.accounts import repo as accounts
@@ -26,7 +27,6 @@ from shared.accounts.repo import STALE_SQL
 from shared.consent.service import LINK_DUE_SQL, linkable_device
 from shared.kit.db.database import Connection
 from shared.kit.errors import Underage
-from shared.kit.values import value
 from shared.policies.repo import pending_material_sql
 from shared.policies.service import is_gate_exempt
 

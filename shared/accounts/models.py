@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import Enum
 from uuid import UUID
 
-from shared.kit.values import value
+from config.values import value
 
 
 @value

@@ -17,10 +17,10 @@ from typing import Literal
 from uuid import UUID
 
 from config.settings import get_settings
+from config.values import value
 from shared import audit
 from shared.consent import service as consent
 from shared.kit.db.database import Connection
-from shared.kit.values import value
 
 ImprovementDefault = Literal["opt_in", "opt_out"]
 

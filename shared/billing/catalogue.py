@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from shared.kit.values import value
+from config.values import value
 
 ProductKind = Literal["pack", "subscription"]
 KINDS: tuple[ProductKind, ...] = ("pack", "subscription")

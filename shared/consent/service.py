@@ -16,10 +16,10 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from config.cookies import ACCOUNT_CATEGORIES, CONSENT_CATEGORIES, COOKIE_CATEGORIES
+from config.values import value
 from shared.devices.network import IPAddress, truncate_ip
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
-from shared.kit.values import value
 from shared.policies import service as policies
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")

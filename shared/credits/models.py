@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from shared.kit.values import value
+from config.values import value
 
 GrantKind = Literal["signup", "purchase", "subscription", "adjustment"]
 GRANT_KINDS: tuple[GrantKind, ...] = ("signup", "purchase", "subscription", "adjustment")

@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
 
-from shared.kit.values import value
+from config.values import value
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from config.values import value
 from shared.devices.network import IPAddress
 from shared.devices.useragent import parse_user_agent, preferred_language, screen_resolution
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
-from shared.kit.values import value
 
 
 @value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from shared.kit.values import value
+from config.values import value
 
 
 @value

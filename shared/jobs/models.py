@@ -10,8 +10,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 from config.models import TASKS, OutputFormat, Size, Task, VaryStrength
+from config.values import value
 from shared.kit.errors import AtelierError, Conflict, NotFound
-from shared.kit.values import value
 
 __all__ = ["TASKS", "Task"]
 

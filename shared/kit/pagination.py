@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from config.values import value
 from shared.kit.errors import InvalidCursor
-from shared.kit.values import value
 
 T = TypeVar("T")
 

@@ -26,6 +26,7 @@ from functools import cache
 from typing import Any
 
 from config.settings import Settings
+from config.values import value
 from shared import ratelimit
 from shared.access import standing as standings
 from shared.access.locks import locked_may
@@ -35,7 +36,6 @@ from shared.devices import security_log
 from shared.devices.security_log import RequestInfo
 from shared.kit.db import Database
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH
-from shared.kit.values import value
 from shared.policies.service import is_gate_exempt
 from shared.ratelimit import Check, Decision, RateLimiterUnavailable
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from config.settings import Settings
+from config.values import value
 from shared.access.locks import AccountErased, AccountLocked
 from shared.access.onboarding import block
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
-from shared.kit.values import value
 from shared.policies import service as policies
 
 if TYPE_CHECKING:  # only an under-13 answer reaches erasure: imported then (the API's cold start, issue 34)

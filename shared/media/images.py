@@ -24,8 +24,8 @@ import warnings
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Literal
 
+from config.values import value
 from shared.kit.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from shared.kit.values import value
 from shared.media.decoding import (
     DecodeBudget,
     DecodingBusy,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from shared.kit.values import value
+from config.values import value
 
 MediaKind = Literal["upload", "output", "mask"]
 KINDS: tuple[MediaKind, ...] = ("upload", "output", "mask")

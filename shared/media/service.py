@@ -14,11 +14,11 @@ import uuid
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from config.values import value
 from shared.access import locks
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, NotFound, Unprocessable
 from shared.kit.pagination import Cursor, Page, page_of
-from shared.kit.values import value
 from shared.media import repo
 from shared.media.images import EXTENSIONS, CleanImage
 from shared.media.models import KINDS, GalleryItem, MediaFilter, MediaItem, MediaKind

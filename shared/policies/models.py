@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from config.policies import PolicyKind
-from shared.kit.values import value
+from config.values import value
 
 
 @value

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from config.policies import KINDS, PolicyKind, shipped_text
+from config.values import value
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
-from shared.kit.values import value
 from shared.policies import repo
 from shared.policies.models import Acceptance, PolicyVersion
 

@@ -16,9 +16,9 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 
 from config.limits import Budget
+from config.values import value
 from shared import ratelimit
 from shared.kit.db import Database
-from shared.kit.values import value
 
 Kind = Literal["auth_failures", "access_denied"]
 SubjectKind = Literal["ip", "account"]

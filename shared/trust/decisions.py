@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from config.values import value
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
-from shared.kit.values import value
 from shared.moderation import ImageVerdict, Stage
 
 OperatorStage = Literal["takedown", "suspension"]

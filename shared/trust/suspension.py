@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.accounts import repo as accounts_repo
 from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, Forbidden, NotFound
-from shared.kit.values import value
 
 OPERATOR = "operator"
 MAX_REASON = 1000

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.kit.values import value
+from config.values import value
 
 
 @value

@@ -14,9 +14,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from config.settings import Settings
+from config.values import value
 from shared.kit.db.embedded import embedded_database_url
 from shared.kit.errors import Busy
-from shared.kit.values import value
 
 Connection = psycopg.Connection[dict[str, Any]]
 BUSY_RETRY_AFTER = 2  # seconds a refused request is told to wait

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 
+from config.values import value
 from shared.kit.db.database import connect_kwargs
-from shared.kit.values import value
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

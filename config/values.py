@@ -2,10 +2,11 @@
 
 `@dataclass(frozen=True)` on Python 3.11 writes the source of six methods for each class (`__init__`, `__repr__`,
 `__eq__`, `__hash__`, `__setattr__`, `__delattr__`) and compiles each one when the class is made: ~2.3 M instructions
-a class plus ~0.3 M a field, which for the ~45 value classes the API loads was about a tenth of what its start costs
-beyond the libraries it needs (issue 34: cold start). `@value` makes the same class with `@dataclass(frozen=True,
-eq=False, repr=False)` (the constructor and the immutability are still generated) and gives it `__eq__`, `__hash__`
-and `__repr__` that read the class's fields when called, with the meaning the generated ones have:
+a class plus ~0.3 M a field. For the ~55 records and table rows the API makes when it starts, that was about a tenth of
+what its start costs beyond the libraries it needs (issue 34: cold start). `@value` makes the same class with
+`@dataclass(frozen=True, eq=False, repr=False)` (the constructor and the immutability are still generated) and gives
+it `__eq__`, `__hash__` and `__repr__` that read the class's fields when called, with the meaning the generated ones
+have:
 
 - equal when the other object is of exactly the same class and the fields that take part in comparison are equal
   (`NotImplemented` otherwise);
@@ -13,7 +14,9 @@ and `__repr__` that read the class's fields when called, with the meaning the ge
 - shown as `Name(field=repr, ...)` over the fields with `repr=True` (`...` for a recursive reference).
 
 Immutability, `dataclasses.replace`, `fields`, `asdict` and type checking (mypy reads `dataclass_transform`) are
-those of any frozen dataclass. tests/unit/test_values.py compares each method with the generated one.
+those of any frozen dataclass. It lives in config/, the lowest floor, so config's tables and shared/'s records both
+use it. tests/unit/test_values.py compares each method with the generated one; tests/unit/test_architecture.py checks
+that every frozen dataclass the API makes at start is a `@value`.
 """
 
 from __future__ import annotations
