@@ -20,7 +20,7 @@ from shared.access.locks import AccountErased, AccountLocked
 from shared.access.onboarding import block
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
-from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
+from shared.kit.errors import AlreadyOnboarded, InvalidBirthDate, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
 
 if TYPE_CHECKING:  # only an under-13 answer reaches erasure: imported then (the API's cold start, issue 34)
@@ -29,18 +29,6 @@ if TYPE_CHECKING:  # only an under-13 answer reaches erasure: imported then (the
 log = logging.getLogger("atelier.onboarding")
 
 MINIMUM_AGE = 13
-
-
-class InvalidBirthDate(Unprocessable):
-    """The birth date is in the future or implausibly far in the past."""
-
-    code = "invalid_birth_date"
-
-
-class AlreadyOnboarded(Conflict):
-    """Onboarding is done for this account; it happens once."""
-
-    code = "already_onboarded"
 
 
 @value

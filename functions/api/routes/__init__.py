@@ -57,7 +57,7 @@ LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
 # billing repository it reads), and the services of the privacy rights, erasure, privacy requests and notices; the
 # SMTP settings' parser and the processors' table, which the settings read only when those variables are set; the
 # product catalogue (the products list, a checkout, a Polar delivery); the moderation decisions' records (an image
-# judged at upload or publication, an operator's suspension).
+# judged at upload or publication, an operator's suspension); onboarding's service (once per account).
 # tests/unit/test_architecture.py keeps them out of the API's start; the Modal entry imports them before its memory
 # snapshot (functions/api_service.py), so a restored container does not pay for them either.
 LOADED_BY_THEIR_CALLS = (
@@ -81,4 +81,5 @@ LOADED_BY_THEIR_CALLS = (
     "config.processors",
     "shared.billing.catalogue",
     "shared.trust.decisions",
+    "shared.lifecycle.onboarding",
 )
