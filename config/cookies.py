@@ -11,6 +11,8 @@ from config.values import value
 
 @value
 class Cookie:
+    """A cookie the site sets: what it is for, how long it lives, the consent it needs."""
+
     name: str
     purpose: str
     essential: bool

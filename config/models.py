@@ -140,6 +140,8 @@ class ModelUnavailable(LookupError):
 
 @value
 class Licence:
+    """A model's licence: its id, whether it allows commercial use, and where its text is."""
+
     id: str
     commercial: bool
     url: str

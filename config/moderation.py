@@ -37,6 +37,8 @@ BLOCKED_TERMS: tuple[str, ...] = (
 
 @value
 class Thresholds:
+    """A category's scores: to flag for review, to block, and the stricter bar for the public gallery."""
+
     flag: float
     block: float
     public: float

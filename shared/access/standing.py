@@ -45,6 +45,8 @@ _COLUMNS = {
 
 @value
 class Standing:
+    """The caller's account and every check a request asks about it, read in one statement."""
+
     account: Account
     blocked: bool  # its id was refused as under 13, within ATELIER_SIGNUP_BLOCK_HOURS
     erasure_pending: bool  # awaiting erasure: locked (`locks.check_access`)

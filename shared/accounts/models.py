@@ -10,6 +10,8 @@ from config.values import value
 
 @value
 class Account:
+    """An account as its row holds it."""
+
     id: UUID
     email: str | None
     display_name: str | None

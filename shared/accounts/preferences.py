@@ -27,6 +27,8 @@ ImprovementDefault = Literal["opt_in", "opt_out"]
 
 @value
 class Preferences:
+    """An account's privacy preferences, off unless chosen (the gallery display on)."""
+
     analytics: bool = False
     marketing_emails: bool = False
     gallery_display: bool = True

@@ -40,6 +40,8 @@ class UnknownConsentCategory(Unprocessable):
 
 @value
 class ConsentEvent:
+    """One consent choice as recorded: what was asked, what is in effect, and under which notice."""
+
     id: UUID
     device_id: str | None  # None for choices made in the account settings (source 'account')
     user_id: UUID | None

@@ -49,12 +49,16 @@ class Hold:
 
 @value
 class Balance:
+    """Credits an account can spend now, and those held by pending holds (jobs not yet charged)."""
+
     available: int
     pending: int
 
 
 @value
 class LedgerEntry:
+    """One row of an account's credit ledger, as its history shows it."""
+
     id: UUID
     type: LedgerType
     amount: int

@@ -10,6 +10,8 @@ from config.values import value
 
 @value
 class DeviceInfo:
+    """What a User-Agent says of the device (browser, operating system, kind), each None when unknown."""
+
     browser: str | None
     os: str | None
     device_type: str | None

@@ -173,6 +173,8 @@ class Withheld:
 
 @value
 class Job:
+    """A generation job as its row holds it."""
+
     id: UUID
     user_id: UUID
     task: Task

@@ -56,6 +56,8 @@ class Cursor:
 
 @value
 class Page(Generic[T]):
+    """One page of a list and the cursor of the next (None on the last page)."""
+
     items: list[T]
     next_cursor: str | None
 

@@ -14,6 +14,8 @@ KINDS: tuple[MediaKind, ...] = ("upload", "output", "mask")
 
 @value
 class MediaItem:
+    """An image as its row holds it: an upload, an output or a mask."""
+
     id: UUID
     user_id: UUID
     kind: MediaKind
@@ -57,6 +59,8 @@ class GalleryItem:
 
 @value
 class MediaFilter:
+    """The History page's filters; None leaves a field unfiltered."""
+
     kind: MediaKind | None = None
     task: str | None = None
     model: str | None = None

@@ -11,6 +11,8 @@ from config.values import value
 
 @value
 class PolicyVersion:
+    """One published version of a policy text (terms, privacy, content)."""
+
     id: UUID
     kind: PolicyKind
     version: int
@@ -27,6 +29,8 @@ class PolicyVersion:
 
 @value
 class Acceptance:
+    """An account's acceptance of one policy version."""
+
     id: UUID
     kind: PolicyKind
     version: int
@@ -36,6 +40,8 @@ class Acceptance:
 
 @value
 class PublishResult:
+    """What publishing a policy text did: the version in force and the notices and mails it queued."""
+
     policy: PolicyVersion
     created: bool  # False when the text equals the latest version (a re-run resumes the fan-out)
     notices_created: int

@@ -26,6 +26,8 @@ SubjectKind = Literal["ip", "account"]
 
 @value
 class SecurityEvent:
+    """Repeated authentication failures or access denials for one subject (address or account) in one window."""
+
     id: uuid.UUID
     at: datetime
     kind: str

@@ -28,6 +28,8 @@ class AccountSuspended(Forbidden):
 
 @value
 class SuspensionChange:
+    """What suspending or lifting did to an account."""
+
     account_id: UUID
     changed: bool  # False when the account already was in the asked state (a repeat is harmless)
 

@@ -21,6 +21,8 @@ _LOCK_KEY = 7_351_002  # one advisory-lock key for every migrator of this schema
 
 @value
 class Migration:
+    """One SQL migration file: its version, name and statements."""
+
     version: str
     name: str
     sql: str
