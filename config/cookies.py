@@ -6,11 +6,13 @@ the API sets one only when that category is allowed for the caller (and never un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from config.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Cookie:
+    """A cookie the site sets: what it is for, how long it lives, the consent it needs."""
+
     name: str
     purpose: str
     essential: bool

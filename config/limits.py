@@ -7,10 +7,12 @@ A bucket name used in code but missing here is an error at start-up, never a sil
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from config.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Budget:
     """At most `limit` requests in any `window_seconds` (a sliding window: shared/ratelimit.py)."""
 
@@ -33,7 +35,7 @@ class Budget:
         return f"{self.limit}/{self.window_seconds}"
 
 
-@dataclass(frozen=True)
+@value
 class Bucket:
     """One rate-limit budget family. `user` applies per account, `ip` per client address (either may be None)."""
 

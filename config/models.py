@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Literal, Protocol, get_args
+
+from config.values import value
 
 Task = Literal["text_to_image", "edit", "inpaint", "upscale", "image_to_prompt", "vary"]
 TASKS: tuple[Task, ...] = get_args(Task)
@@ -136,8 +138,10 @@ class ModelUnavailable(LookupError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@value
 class Licence:
+    """A model's licence: its id, whether it allows commercial use, and where its text is."""
+
     id: str
     commercial: bool
     url: str
@@ -153,7 +157,7 @@ FLUX_DEV_NC = Licence(
 )
 
 
-@dataclass(frozen=True)
+@value
 class Serving:
     """How a model is served on its GPU: speed switches, output encoding and the container's reservations.
 
@@ -193,7 +197,7 @@ QWEN_IMAGE_SERVING = Serving(compile=True, fp8=True, memory_mib=98304, cpu=8.0, 
 FLUX2_KLEIN_SERVING = Serving(compile=True, fuse_qkv=True, fp8=True, memory_mib=32768, cpu=8.0, max_containers=4)
 
 
-@dataclass(frozen=True)
+@value
 class ModelEntry:
     """One model the engine can run. Prices are in credits."""
 

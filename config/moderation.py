@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+
+from config.values import value
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -34,8 +35,10 @@ BLOCKED_TERMS: tuple[str, ...] = (
 # listed in `deploy.py moderation queue` for a person to look at.
 
 
-@dataclass(frozen=True)
+@value
 class Thresholds:
+    """A category's scores: to flag for review, to block, and the stricter bar for the public gallery."""
+
     flag: float
     block: float
     public: float
@@ -52,7 +55,7 @@ THRESHOLDS: Mapping[str, Thresholds] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True)
+@value
 class ClassifierEntry:
     """The production image classifier, licensed like the generation models (config/models.py) and, like them,
     naming a commit (pinned) or a branch that `deploy.py weights` resolves and locks on the volume (shared/weights.py).

@@ -1,7 +1,7 @@
 """Typed settings read from the environment; the names are a public contract for operators."""
 
-from __future__ import annotations
-
+# Annotations are evaluated as the class body runs (not postponed by a __future__ import): postponed, pydantic would
+# evaluate each of the ~80 fields' strings again when `Settings` is made, at every start (issue 34: cold start).
 import hashlib
 import ipaddress
 from datetime import timedelta
@@ -12,10 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.email import check_sender_settings
 from config.limits import Bucket, buckets_with
 from config.models import check_default_models, check_speedups_off, offered_models
-from config.processors import KEYS as PROCESSOR_KEYS
 
 # Values that mean "nobody filled this in"; production refuses them.
 # The product catalogue ships next to this module, so it is found wherever the package is installed.
@@ -192,7 +190,9 @@ class Settings(BaseSettings):
             if any(not sep for _, sep, _ in pairs):
                 raise ValueError("a processor list is `key=text` pairs separated by `;`")
             value = {key.strip(): text.strip() for key, _, text in pairs}
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
+            from config.processors import KEYS as PROCESSOR_KEYS  # noqa: PLC0415  (lazy: only when the list is set)
+
             unknown = sorted(set(value) - set(PROCESSOR_KEYS))
             if unknown:
                 raise ValueError(f"unknown processor(s) {', '.join(unknown)}; known: {', '.join(PROCESSOR_KEYS)}")
@@ -268,19 +268,21 @@ class Settings(BaseSettings):
         return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
-    def _licences_name_known_models(self) -> Settings:
+    def _licences_name_known_models(self) -> "Settings":
         offered_models(self)  # raises ValueError for an unknown id in ATELIER_NONCOMMERCIAL_LICENSED
         check_default_models(self)  # and for a default model that is unknown, wrong for its task or not licensed
         return self
 
     @model_validator(mode="after")
-    def _smtp_is_complete(self) -> Settings:
+    def _smtp_is_complete(self) -> "Settings":
         if self.email_sender == "smtp":
+            from config.email import check_sender_settings  # noqa: PLC0415  (lazy: only with the SMTP sender)
+
             check_sender_settings(self.smtp_url, self.email_from)  # raises ValueError naming the variable
         return self
 
     @model_validator(mode="after")
-    def _one_client_address_rule(self) -> Settings:
+    def _one_client_address_rule(self) -> "Settings":
         """One rule decides the client address (shared/devices/network.py). ATELIER_TRUSTED_PROXIES is it; the
         deprecated ATELIER_TRUSTED_PROXY_HOPS works alone outside production. Refused: both at once (they used to
         decide the address for different purposes and could disagree on one request), an entry that is not an
@@ -312,7 +314,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _production_needs_real_secrets(self) -> Settings:
+    def _production_needs_real_secrets(self) -> "Settings":
         if self.environment != "production":
             return self
         required = {
@@ -457,6 +459,6 @@ def is_placeholder(value: str | None) -> bool:
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
+def get_settings() -> "Settings":
     """The process-wide settings, read once from the environment."""
     return Settings()

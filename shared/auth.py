@@ -11,7 +11,6 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import jwt
 
 from config.settings import Settings
+from config.values import value
 from shared.kit.errors import ServiceUnavailable, Unauthorized
 from shared.kit.text import strip_control_characters
 
@@ -37,7 +37,7 @@ _JWKS_ALGORITHMS = ("ES256", "RS256")  # verified with a key from the project's 
 VERIFIED_TOKENS = 4096  # accepted tokens a verifier remembers (`TokenVerifier.__init__`)
 
 
-@dataclass(frozen=True)
+@value
 class Principal:
     """Who a verified token speaks for."""
 

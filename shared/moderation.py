@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from config.moderation import BLOCKED_TERMS, THRESHOLDS, Thresholds
+from config.values import value
 from shared.kit.errors import ServiceUnavailable, Unprocessable
 
 Stage = Literal["output", "upload", "publish"]
@@ -36,7 +36,7 @@ class ModerationUnavailable(ServiceUnavailable):
     code = "moderation_unavailable"
 
 
-@dataclass(frozen=True)
+@value
 class ImageVerdict:
     """One decision about one image: what it is recorded as (never the image itself)."""
 
@@ -51,7 +51,7 @@ class ImageVerdict:
         return self.outcome != "blocked"
 
 
-@dataclass(frozen=True)
+@value
 class Classification:
     """Per-category scores, 0..1 (e.g. {"sexual": 0.03}), and the model that gave them: `<id>@<revision>`, the
     revision being the commit of the weights loaded (or the tiny model's own identity)."""

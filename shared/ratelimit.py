@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +40,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
+from config.values import value
 from shared.kit.db import Database
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 from shared.kit.errors import ServiceUnavailable
@@ -56,7 +56,7 @@ class RateLimiterUnavailable(ServiceUnavailable):
     code = "rate_limiter_unavailable"
 
 
-@dataclass(frozen=True)
+@value
 class Decision:
     """The outcome of one checked request: `admitted` requests of this key in the window ending now (this one
     included when it was allowed)."""
@@ -72,7 +72,7 @@ class Decision:
         return max(self.limit - self.admitted, 0)
 
 
-@dataclass(frozen=True)
+@value
 class WindowCount:
     """One counted event in a fixed window aligned to the epoch: `hits` is its number in that window."""
 
@@ -148,7 +148,7 @@ def _decision(row: dict[str, Any], limit: int, window_seconds: int) -> Decision:
     return Decision(False, retry_after, row["admitted"], limit, window_seconds)
 
 
-@dataclass(frozen=True)
+@value
 class Check:
     """One check, for a statement that runs it with other work (`check` runs one alone): the request path's
     per-address and per-account checks ride in the statement that writes the security log row

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -13,6 +12,7 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from config.settings import Settings
+from config.values import value
 from functions import job_routing
 from functions.api.raises import raises
 from shared.access import locks
@@ -127,7 +127,7 @@ async def _request_data(request: Request) -> security_log.RequestInfo:
     return request_info(request)
 
 
-@dataclass(frozen=True)
+@value
 class Caller:
     """The verified principal, their account row and its standing (suspended, onboarded: the creating routes'
     guards read it rather than asking the database again)."""

@@ -13,12 +13,12 @@ Each flag is the very condition its own check uses (`onboarding.BLOCKED_SQL`, `l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from config.settings import Settings
+from config.values import value
 from shared.access.locks import UNDERWAY_SQL, AccountLocked, locked_may
 from shared.access.onboarding import BLOCKED_SQL, block_hash
 from shared.accounts import repo as accounts
@@ -43,8 +43,10 @@ _COLUMNS = {
 }
 
 
-@dataclass(frozen=True)
+@value
 class Standing:
+    """The caller's account and every check a request asks about it, read in one statement."""
+
     account: Account
     blocked: bool  # its id was refused as under 13, within ATELIER_SIGNUP_BLOCK_HOURS
     erasure_pending: bool  # awaiting erasure: locked (`locks.check_access`)

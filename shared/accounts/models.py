@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from enum import Enum
 from uuid import UUID
 
+from config.values import value
 
-@dataclass(frozen=True)
+
+@value
 class Account:
+    """An account as its row holds it."""
+
     id: UUID
     email: str | None
     display_name: str | None
@@ -26,7 +30,7 @@ class Keep(Enum):
 KEEP = Keep.KEEP
 
 
-@dataclass(frozen=True)
+@value
 class ProfileCorrection:
     """Rectification (PATCH /v1/me): the profile fields to correct; None clears one, KEEP leaves it."""
 
@@ -38,7 +42,7 @@ class ProfileCorrection:
         return {f.name: value for f in fields(self) if not isinstance(value := getattr(self, f.name), Keep)}
 
 
-@dataclass(frozen=True)
+@value
 class PreferenceChange:
     """Objection and choices (PUT /v1/me/preferences): the choices to change; None leaves one as it is."""
 

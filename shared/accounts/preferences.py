@@ -11,12 +11,13 @@ the person objects).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from config.settings import get_settings
+from config.values import value
 from shared import audit
 from shared.consent import service as consent
 from shared.kit.db.database import Connection
@@ -24,8 +25,10 @@ from shared.kit.db.database import Connection
 ImprovementDefault = Literal["opt_in", "opt_out"]
 
 
-@dataclass(frozen=True)
+@value
 class Preferences:
+    """An account's privacy preferences, off unless chosen (the gallery display on)."""
+
     analytics: bool = False
     marketing_emails: bool = False
     gallery_display: bool = True

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+
+from config.values import value
 
 ProductKind = Literal["pack", "subscription"]
 KINDS: tuple[ProductKind, ...] = ("pack", "subscription")
@@ -23,7 +24,7 @@ class CatalogueError(ValueError):
     """The catalogue file is missing or invalid; the message names the file and the entry."""
 
 
-@dataclass(frozen=True)
+@value
 class Product:
     polar_product_id: str
     name: str
@@ -38,7 +39,7 @@ class Product:
         return self.polar_product_id.startswith(PLACEHOLDER_PREFIX)
 
 
-@dataclass(frozen=True)
+@value
 class Catalogue:
     products: tuple[Product, ...]
 

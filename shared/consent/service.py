@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +16,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from config.cookies import ACCOUNT_CATEGORIES, CONSENT_CATEGORIES, COOKIE_CATEGORIES
+from config.values import value
 from shared.devices.network import IPAddress, truncate_ip
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
@@ -38,8 +38,10 @@ class UnknownConsentCategory(Unprocessable):
     code = "unknown_consent_category"
 
 
-@dataclass(frozen=True)
+@value
 class ConsentEvent:
+    """One consent choice as recorded: what was asked, what is in effect, and under which notice."""
+
     id: UUID
     device_id: str | None  # None for choices made in the account settings (source 'account')
     user_id: UUID | None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
+
+from config.values import value
 
 GrantKind = Literal["signup", "purchase", "subscription", "adjustment"]
 GRANT_KINDS: tuple[GrantKind, ...] = ("signup", "purchase", "subscription", "adjustment")
@@ -14,7 +15,7 @@ HoldStatus = Literal["pending", "posted", "voided"]
 LedgerType = Literal["grant", "hold", "post", "release", "void", "revoke", "expire"]
 
 
-@dataclass(frozen=True)
+@value
 class Grant:
     """Credits from one source (an order, a subscription period, the signup bonus, an operator)."""
 
@@ -31,7 +32,7 @@ class Grant:
     revoked: int
 
 
-@dataclass(frozen=True)
+@value
 class Hold:
     """A reservation that resolves exactly once: posted (fully or partly) or voided."""
 
@@ -46,14 +47,18 @@ class Hold:
     resolved_at: datetime | None
 
 
-@dataclass(frozen=True)
+@value
 class Balance:
+    """Credits an account can spend now, and those held by pending holds (jobs not yet charged)."""
+
     available: int
     pending: int
 
 
-@dataclass(frozen=True)
+@value
 class LedgerEntry:
+    """One row of an account's credit ledger, as its history shows it."""
+
     id: UUID
     type: LedgerType
     amount: int

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+
+from config.values import value
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True)
+@value
 class ProxyRule:
     """Whose `X-Forwarded-For` (and `X-Forwarded-Proto`) is believed: peers in `networks` (`any_peer` for `*`), or,
     with the deprecated `hops`, the N-th entry from the right whoever the peer is. Empty: only the socket peer."""

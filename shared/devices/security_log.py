@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
+from config.values import value
 from shared.devices.network import IPAddress
 from shared.devices.useragent import parse_user_agent, preferred_language, screen_resolution
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 
 
-@dataclass(frozen=True)
+@value
 class RequestInfo:
     """What the edge knows about one request; built from the ASGI scope and headers."""
 

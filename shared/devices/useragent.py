@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
+from config.values import value
 
-@dataclass(frozen=True)
+
+@value
 class DeviceInfo:
+    """What a User-Agent says of the device (browser, operating system, kind), each None when unknown."""
+
     browser: str | None
     os: str | None
     device_type: str | None

@@ -4,12 +4,13 @@ carries from the API to the worker (`JobParams`, stored in the `jobs.params` jso
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from config.models import TASKS, OutputFormat, Size, Task, VaryStrength
+from config.values import value
 from shared.kit.errors import AtelierError, Conflict, NotFound
 
 __all__ = ["TASKS", "Task"]
@@ -54,7 +55,7 @@ class Replayed(Exception):
         self.job = job
 
 
-@dataclass(frozen=True)
+@value
 class JobRequest:
     """The command a route submits: the request as the person sent it, unvalidated against the registry.
 
@@ -87,7 +88,7 @@ class JobRequest:
         }
 
 
-@dataclass(frozen=True)
+@value
 class JobParams:
     """A planned job's parameters besides task, model, prompt, inputs and seed: one typed record from the API to
     the worker, stored in `jobs.params` (fields left out when None, so older rows read back unchanged).
@@ -148,7 +149,7 @@ def _values(record: object, names: tuple[str, ...]) -> Iterator[tuple[str, Any]]
     return ((name, getattr(record, name)) for name in names)
 
 
-@dataclass(frozen=True)
+@value
 class JobSpec:
     """A validated, resolved generation request, ready to queue: the job row's columns and its typed parameters."""
 
@@ -161,7 +162,7 @@ class JobSpec:
     params: JobParams = field(default_factory=JobParams)
 
 
-@dataclass(frozen=True)
+@value
 class Withheld:
     """Images a succeeded job rendered but did not deliver: `count` of them, and why (the output classifier blocked
     them, or the object store refused them). Nothing of them is kept and none of them is charged."""
@@ -170,7 +171,7 @@ class Withheld:
     reason: WithheldReason
 
 
-@dataclass(frozen=True)
+@value
 class Admitted:
     """What `submit` answers for a job it queued: the columns its callers read (the 202's id, status and cost, the
     dispatch's model, the hold), not the whole row (a job's 28 columns cost the database their output and the API
@@ -183,8 +184,10 @@ class Admitted:
     hold_id: UUID | None
 
 
-@dataclass(frozen=True)
+@value
 class Job:
+    """A generation job as its row holds it."""
+
     id: UUID
     user_id: UUID
     task: Task

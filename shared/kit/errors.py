@@ -164,6 +164,20 @@ class Underage(Forbidden):
     code = "underage"
 
 
+# Onboarding's own refusals (shared/lifecycle/onboarding.py), here so its route declares them without importing the
+# service, which its calls import (issue 34: cold start).
+class InvalidBirthDate(Unprocessable):
+    """The birth date is in the future or implausibly far in the past."""
+
+    code = "invalid_birth_date"
+
+
+class AlreadyOnboarded(Conflict):
+    """Onboarding is done for this account; it happens once."""
+
+    code = "already_onboarded"
+
+
 class UnknownProduct(NotFound):
     """No product with this id is on sale here."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from config.values import value
 from shared.kit.errors import InvalidCursor
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ MAX_LIMIT = 100
 MAX_CURSOR_CHARS = 160
 
 
-@dataclass(frozen=True)
+@value
 class Cursor:
     """Position after the last item of a page, newest-first order."""
 
@@ -54,8 +54,10 @@ class Cursor:
         return position
 
 
-@dataclass(frozen=True)
+@value
 class Page(Generic[T]):
+    """One page of a list and the cursor of the next (None on the last page)."""
+
     items: list[T]
     next_cursor: str | None
 

@@ -22,11 +22,11 @@ The store failing is `RateLimiterUnavailable` (503, fail closed), as each check 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from config.settings import Settings
+from config.values import value
 from shared import ratelimit
 from shared.access import standing as standings
 from shared.access.locks import locked_may
@@ -44,7 +44,7 @@ _FIELDS = ("allowed", "admitted", "frees_at", "now")
 _NO_CHECK = "select true as allowed, null::integer as admitted, null::timestamptz as frees_at, null::timestamptz as now"
 
 
-@dataclass(frozen=True)
+@value
 class Entry:
     """What `enter` did. `standing` None: the caller's full path must run; `ip` is the address's decision when its
     check ran (it is then counted: the full path must not count it again), `user` the account's."""

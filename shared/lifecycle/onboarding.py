@@ -10,17 +10,17 @@ then every row the data map names (webhook inbox included), and a last sweep of 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from config.settings import Settings
+from config.values import value
 from shared.access.locks import AccountErased, AccountLocked
 from shared.access.onboarding import block
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
-from shared.kit.errors import Conflict, OnboardingRequired, Underage, Unprocessable
+from shared.kit.errors import AlreadyOnboarded, InvalidBirthDate, OnboardingRequired, Underage, Unprocessable
 from shared.policies import service as policies
 
 if TYPE_CHECKING:  # only an under-13 answer reaches erasure: imported then (the API's cold start, issue 34)
@@ -31,19 +31,7 @@ log = logging.getLogger("atelier.onboarding")
 MINIMUM_AGE = 13
 
 
-class InvalidBirthDate(Unprocessable):
-    """The birth date is in the future or implausibly far in the past."""
-
-    code = "invalid_birth_date"
-
-
-class AlreadyOnboarded(Conflict):
-    """Onboarding is done for this account; it happens once."""
-
-    code = "already_onboarded"
-
-
-@dataclass(frozen=True)
+@value
 class Onboarded:
     onboarded_at: datetime
     policy_version: int

@@ -22,9 +22,9 @@ import io
 import math
 import warnings
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from config.values import value
 from shared.kit.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from shared.media.decoding import (
     DecodeBudget,
@@ -82,7 +82,7 @@ class ImageBodyTooLarge(PayloadTooLarge):
     """The image file is larger than this service accepts."""
 
 
-@dataclass(frozen=True)
+@value
 class CleanImage:
     """Re-encoded pixels with no metadata, ready to store."""
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
+
+from config.values import value
 
 MediaKind = Literal["upload", "output", "mask"]
 KINDS: tuple[MediaKind, ...] = ("upload", "output", "mask")
 
 
-@dataclass(frozen=True)
+@value
 class MediaItem:
+    """An image as its row holds it: an upload, an output or a mask."""
+
     id: UUID
     user_id: UUID
     kind: MediaKind
@@ -39,7 +42,7 @@ class MediaItem:
     takedown_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@value
 class GalleryItem:
     """What the anonymous gallery may show: never the owner, never an upload."""
 
@@ -54,8 +57,10 @@ class GalleryItem:
     thumbnail_key: str | None = None
 
 
-@dataclass(frozen=True)
+@value
 class MediaFilter:
+    """The History page's filters; None leaves a field unfiltered."""
+
     kind: MediaKind | None = None
     task: str | None = None
     model: str | None = None

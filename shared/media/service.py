@@ -11,10 +11,10 @@ import logging
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from config.values import value
 from shared.access import locks
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import Conflict, NotFound, Unprocessable
@@ -153,7 +153,7 @@ def store_upload(db: Database, storage: Storage, *, user_id: UUID, image: CleanI
         raise
 
 
-@dataclass(frozen=True)
+@value
 class UploadedOutput:
     """A generated image whose object is written but whose row is not: delete it if the row never commits."""
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from config.policies import PolicyKind
+from config.values import value
 
 
-@dataclass(frozen=True)
+@value
 class PolicyVersion:
+    """One published version of a policy text (terms, privacy, content)."""
+
     id: UUID
     kind: PolicyKind
     version: int
@@ -25,8 +27,10 @@ class PolicyVersion:
         return f"/v1/policies/{self.kind}/{self.version}"
 
 
-@dataclass(frozen=True)
+@value
 class Acceptance:
+    """An account's acceptance of one policy version."""
+
     id: UUID
     kind: PolicyKind
     version: int
@@ -34,8 +38,10 @@ class Acceptance:
     accepted_at: datetime
 
 
-@dataclass(frozen=True)
+@value
 class PublishResult:
+    """What publishing a policy text did: the version in force and the notices and mails it queued."""
+
     policy: PolicyVersion
     created: bool  # False when the text equals the latest version (a re-run resumes the fan-out)
     notices_created: int

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 from config.policies import KINDS, PolicyKind, shipped_text
+from config.values import value
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import PolicyAcceptanceRequired, PolicyVersionNotCurrent, UnknownPolicyVersion
 from shared.policies import repo
@@ -16,7 +16,7 @@ from shared.policies.models import Acceptance, PolicyVersion
 _PUBLISH_LOCK = 7_351_005  # advisory-lock key: one publisher per kind at a time
 
 
-@dataclass(frozen=True)
+@value
 class GateExempt:
     """A route the acceptance gate lets through: `path` exactly or anything under `path/`."""
 

@@ -10,13 +10,13 @@ personal data (route templates and status codes only).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
 from config.limits import Budget
+from config.values import value
 from shared import ratelimit
 from shared.kit.db import Database
 
@@ -24,8 +24,10 @@ Kind = Literal["auth_failures", "access_denied"]
 SubjectKind = Literal["ip", "account"]
 
 
-@dataclass(frozen=True)
+@value
 class SecurityEvent:
+    """Repeated authentication failures or access denials for one subject (address or account) in one window."""
+
     id: uuid.UUID
     at: datetime
     kind: str

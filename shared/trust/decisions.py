@@ -7,11 +7,11 @@ in a notice that states the reasons and links back here, so they can appeal it (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from config.values import value
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.moderation import ImageVerdict, Stage
@@ -29,7 +29,7 @@ WHAT = {
 }
 
 
-@dataclass(frozen=True)
+@value
 class Decision:
     id: UUID
     user_id: UUID

@@ -13,7 +13,6 @@ from uuid import UUID
 
 from shared.kit.db import Database
 from shared.moderation import ImageVerdict, Moderator, Stage
-from shared.trust import decisions
 
 
 def judge_and_record(
@@ -30,6 +29,9 @@ def judge_and_record(
     verdicts = [moderator.judge_image(data, content_type, stage) for data, content_type in images]
     if not verdicts:
         return verdicts
+    # Lazy: the API starts without the decisions' records; the first image judged loads them (LOADED_BY_THEIR_CALLS).
+    from shared.trust import decisions  # noqa: PLC0415
+
     with db.transaction() as conn:
         stated = False
         for verdict in verdicts:

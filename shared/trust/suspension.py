@@ -7,15 +7,14 @@ address finds the account and is stored nowhere, and the audit row names the acc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.accounts import repo as accounts_repo
 from shared.accounts.models import Account
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, Forbidden, NotFound
-from shared.trust import decisions
 
 OPERATOR = "operator"
 MAX_REASON = 1000
@@ -27,8 +26,10 @@ class AccountSuspended(Forbidden):
     code = "account_suspended"
 
 
-@dataclass(frozen=True)
+@value
 class SuspensionChange:
+    """What suspending or lifting did to an account."""
+
     account_id: UUID
     changed: bool  # False when the account already was in the asked state (a repeat is harmless)
 
@@ -70,9 +71,12 @@ def suspend(conn: Connection, *, email: str, reason: str) -> SuspensionChange:
     account = _one_account(conn, email)
     if not accounts_repo.suspend(conn, account.id, reason=text):
         return SuspensionChange(account.id, changed=False)
-    decision = decisions.record_operator(conn, user_id=account.id, stage="suspension", reason=text)
-    # Lazy: operators suspend; the API's routes only read the standing, and start without the mail machinery.
+    # Lazy: operators suspend; the API's routes only read the standing, and start without the decisions' records and
+    # the mail machinery.
+    from shared.trust import decisions  # noqa: PLC0415
     from shared.trust.notices import CONTEST, notify  # noqa: PLC0415
+
+    decision = decisions.record_operator(conn, user_id=account.id, stage="suspension", reason=text)
 
     notify(
         conn,
@@ -100,6 +104,8 @@ def unsuspend_account(conn: Connection, account_id: UUID, *, tell_owner: bool = 
     them (an appeal)."""
     if not accounts_repo.unsuspend(conn, account_id):
         return SuspensionChange(account_id, changed=False)
+    from shared.trust import decisions  # noqa: PLC0415  (lazy: see suspend)
+
     found = decisions.latest_operator(conn, stage="suspension", user_id=account_id, media_id=None)
     if found is not None:
         decisions.overturn(conn, found.id)

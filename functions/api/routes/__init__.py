@@ -54,7 +54,10 @@ LOCAL_ROUTERS = [dev_signin.router, docs.local_router]
 # (outbox, templates, statements of reasons) that only rare calls reach: an erasure asked for or cancelled, a contact
 # form, a flagged image, an operator's suspension; the services of support tickets and of the contact form (their
 # routes declare the forms' rules from shared/support/rules.py); the signup a caller's first request reaches (and the
-# billing repository it reads), and the services of the privacy rights, erasure, privacy requests and notices.
+# billing repository it reads), and the services of the privacy rights, erasure, privacy requests and notices; the
+# SMTP settings' parser and the processors' table, which the settings read only when those variables are set; the
+# product catalogue (the products list, a checkout, a Polar delivery); the moderation decisions' records (an image
+# judged at upload or publication, an operator's suspension); onboarding's service (once per account).
 # tests/unit/test_architecture.py keeps them out of the API's start; the Modal entry imports them before its memory
 # snapshot (functions/api_service.py), so a restored container does not pay for them either.
 LOADED_BY_THEIR_CALLS = (
@@ -74,4 +77,9 @@ LOADED_BY_THEIR_CALLS = (
     "shared.privacy.rights",
     "shared.privacy.requests",
     "shared.notify.notifications",
+    "config.email",
+    "config.processors",
+    "shared.billing.catalogue",
+    "shared.trust.decisions",
+    "shared.lifecycle.onboarding",
 )

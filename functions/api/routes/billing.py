@@ -9,7 +9,6 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.schemas import RequestModel, ResponseModel
 from functions.api.suspension import NOT_SUSPENDED
-from shared.billing.catalogue import load_catalogue
 from shared.kit.errors import BillingDisabled, PaymentProviderError, UnknownProduct
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -43,6 +42,8 @@ class UrlOut(ResponseModel):
     dependencies=[rate_limited("public")],
 )
 def list_products(settings: AppSettings) -> ProductList:
+    from shared.billing.catalogue import load_catalogue  # lazy: LOADED_BY_THEIR_CALLS (routes/__init__.py)
+
     catalogue = load_catalogue(settings.products_file)
     return ProductList(
         items=[
@@ -67,6 +68,7 @@ def list_products(settings: AppSettings) -> ProductList:
 )
 def create_checkout(body: CheckoutIn, caller: OnboardedCaller, settings: AppSettings) -> UrlOut:
     from shared.billing import polar_api  # polar-sdk is heavy: imported on first use, not at cold start
+    from shared.billing.catalogue import load_catalogue  # lazy: LOADED_BY_THEIR_CALLS (routes/__init__.py)
 
     product = load_catalogue(settings.products_file).get(body.product_id)
     if product is None:

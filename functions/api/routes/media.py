@@ -38,7 +38,6 @@ from shared.media.storage import LocalStorage, StorageUnavailable
 from shared.media.storage import Storage as ObjectStorage
 from shared.media.thumbnails import THUMBNAIL_TYPE
 from shared.moderation import ContentBlocked, ModerationUnavailable, Moderator
-from shared.trust import decisions
 from shared.trust.suspension import AccountSuspended, require_active
 
 log = logging.getLogger("atelier.api.media")
@@ -304,6 +303,8 @@ def publish_media(
             require_active(conn, caller.account.id)  # a suspended account may withdraw, never publish
         if not item.public and item.kind == "output" and item.taken_down_at is None:
             verdict = moderator.judge_image(storage.get(item.storage_key), item.content_type, "publish")
+            from shared.trust import decisions  # lazy: LOADED_BY_THEIR_CALLS (routes/__init__.py)
+
             with db.transaction() as conn:
                 decisions.record(conn, user_id=caller.account.id, stage="publish", verdict=verdict, media_id=item.id)
             if not verdict.allowed:

@@ -9,9 +9,14 @@ from functions.api.raises import errors
 from functions.api.ratelimits import rate_limited
 from functions.api.schemas import RequestModel, ResponseModel
 from shared.access.locks import AccountErased, AccountLocked
-from shared.kit.errors import OnboardingRequired, PolicyVersionNotCurrent, Underage, UnknownPolicyVersion
-from shared.lifecycle import onboarding
-from shared.lifecycle.onboarding import AlreadyOnboarded, InvalidBirthDate
+from shared.kit.errors import (
+    AlreadyOnboarded,
+    InvalidBirthDate,
+    OnboardingRequired,
+    PolicyVersionNotCurrent,
+    Underage,
+    UnknownPolicyVersion,
+)
 
 router = APIRouter(prefix="/v1", tags=["account"], dependencies=[rate_limited("account")])
 
@@ -61,7 +66,9 @@ class OnboardingOut(ResponseModel):
 def post_onboarding(
     *, body: OnboardingIn, caller: CurrentCaller, db: Db, settings: AppSettings, auth_admin: AuthAdmin, storage: Storage
 ) -> OnboardingOut:
-    # Lazy: the processors' clients (the SMTP sender among them) are needed once per account, not to start the API.
+    # Lazy: the processors' clients (the SMTP sender among them) and the onboarding service are needed once per
+    # account, not to start the API (LOADED_BY_THEIR_CALLS).
+    from shared.lifecycle import onboarding
     from shared.privacy.processors import processors_for
 
     done = onboarding.onboard(

@@ -17,7 +17,6 @@ from config.settings import Settings
 from functions.api.errors import error_response
 from functions.api.raises import ErrorBody, errors
 from functions.api.ratelimits import AddressCheck, checked_in_handler
-from shared.billing.catalogue import load_catalogue
 from shared.kit.db import Database
 from shared.kit.errors import InvalidSignature, PayloadTooLarge, WebhooksDisabled
 
@@ -29,6 +28,7 @@ router = APIRouter(tags=["webhooks"])
 def handle_polar_delivery(db: Database, settings: Settings, body: bytes, headers: dict[str, str]) -> JSONResponse:
     # polar-sdk takes about a third of the API's import time: imported by the first delivery, not at cold start.
     from shared.billing import service
+    from shared.billing.catalogue import load_catalogue
     from shared.billing.webhooks import verify
 
     delivery = verify(body, headers, settings.polar_webhook_secret)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import psycopg
@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from config.settings import Settings
+from config.values import value
 from shared.kit.db.embedded import embedded_database_url
 from shared.kit.errors import Busy
 
@@ -27,7 +28,7 @@ BUSY_RETRY_AFTER = 2  # seconds a refused request is told to wait
 COMMIT_WITHOUT_FLUSH = "set_config('synchronous_commit', 'off', true)"
 
 
-@dataclass(frozen=True)
+@value
 class Statement:
     """One SQL statement and its parameters (`%(name)s` placeholders), to be sent with others (`execute_together`)."""
 

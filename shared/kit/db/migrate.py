@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from config.values import value
 from shared.kit.db.database import connect_kwargs
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -19,8 +19,10 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_351_002  # one advisory-lock key for every migrator of this schema
 
 
-@dataclass(frozen=True)
+@value
 class Migration:
+    """One SQL migration file: its version, name and statements."""
+
     version: str
     name: str
     sql: str
