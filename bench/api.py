@@ -49,13 +49,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.pooling import pool_limits
+from config.values import value
 from functions.server import KEEP_ALIVE_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ GENEROUS = "account.user=1000000/1,account.ip=1000000/1,jobs.user=1000000/1,jobs
 TARGETS = {"GET /v1/me (Atelier)": 0.5, "POST /v1/jobs (Atelier)": 0.35}
 
 
-@dataclass(frozen=True)
+@value
 class Result:
     name: str
     requests: int

@@ -47,6 +47,8 @@ from typing import Any
 
 import psycopg
 
+from config.values import value
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scratch import scratch_database, server_label
@@ -100,7 +102,7 @@ def operation(workload: str, conn: Connection, index: int, user: uuid.UUID) -> C
     return {"trivial": trivial, "floor": floor, "ledger": ledger, "2 commits": two_commits}[workload]
 
 
-@dataclass(frozen=True)
+@value
 class Client:
     url: str
     workload: str

@@ -17,9 +17,10 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from config.values import value
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,7 +31,7 @@ from shared.privacy import erasure
 from tests.support.images import plain
 
 
-@dataclass(frozen=True)
+@value
 class ErasureFigures:
     images: int
     seed_seconds: float

@@ -53,6 +53,8 @@ from typing import Any
 
 import psycopg
 
+from config.values import value
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config.retention import RULES
@@ -270,7 +272,7 @@ _WORDS = (
 )
 
 
-@dataclass(frozen=True)
+@value
 class Shape:
     """How much to generate. `scaled(f)` keeps the proportions of the full studio at a fraction `f` of its size."""
 
@@ -689,7 +691,10 @@ class _Loader:
             raise RuntimeError("the COPY thread failed") from self.error
 
 
-def fill(url: str, shape: Shape = Shape(), *, now: datetime | None = None, log: bool = False) -> Filled:
+DEFAULT_SHAPE = Shape()  # the studio the issue describes
+
+
+def fill(url: str, shape: Shape = DEFAULT_SHAPE, *, now: datetime | None = None, log: bool = False) -> Filled:
     """Generate `shape` into the migrated database at `url` (which should hold no accounts yet), then VACUUM
     ANALYZE it. Deterministic for a given shape and `now`."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)

@@ -13,8 +13,9 @@ A request that finds its container's pool busy waits ATELIER_DB_ACQUIRE_TIMEOUT_
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
+
+from config.values import value
 
 API_MAX_CONTAINERS = 6  # the API web function (functions/api_service.py), each with ATELIER_DB_POOL_MAX connections
 TASK_POOL_MAX = 2  # the Cron tick and each scheduled-task run: one task, short transactions
@@ -31,7 +32,7 @@ class PoolSettings(Protocol):
     def db_connection_limit(self) -> int: ...
 
 
-@dataclass(frozen=True)
+@value
 class PoolUse:
     """One function's share: at most `containers` containers, each with a pool of at most `pool_max`."""
 

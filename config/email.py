@@ -6,14 +6,16 @@ opens with TLS (implicit). User and password are percent-decoded, so `%40` carri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
+
+from config.values import value
 
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
 
 
-@dataclass(frozen=True)
+@value
 class SmtpTarget:
     host: str
     port: int

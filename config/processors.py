@@ -11,10 +11,10 @@ workspace, the SMTP provider chosen), so the region and the transfer safeguard c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from config.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Processor:
     key: str  # in ATELIER_PROCESSOR_REGIONS / ATELIER_TRANSFER_SAFEGUARDS
     name: str  # as the policy names it; the email provider's comes from ATELIER_EMAIL_PROVIDER

@@ -8,7 +8,7 @@ retention rule that purpose states; tests/unit/test_policy_completeness.py fails
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from config.values import value
 
 # The legal bases of Art. 6(1) GDPR the service relies on (the values of shared.privacy.datamap.LegalBasis).
 CONTRACT = "contract"
@@ -24,7 +24,7 @@ BASIS_TEXT = {
 }
 
 
-@dataclass(frozen=True)
+@value
 class Purpose:
     key: str
     title: str  # the first column of the policy's table

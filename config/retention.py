@@ -11,9 +11,10 @@ the rule (see functions/tasks.py); the tables each rule sweeps are in `shared/re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+
+from config.values import value
 
 
 class CountedFrom(StrEnum):
@@ -33,7 +34,7 @@ class Then(StrEnum):
 ACCOUNT_ERASURE = "account erasure"
 
 
-@dataclass(frozen=True)
+@value
 class RetentionRule:
     name: str
     keep: timedelta

@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import mimetypes
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -22,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from config.settings import Settings
+from config.values import value
 from functions.web_session import WebSession
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -44,7 +44,7 @@ def runtime_config(settings: Settings) -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True)
+@value
 class Asset:
     body: bytes
     gzipped: bytes

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from config.models import select_for_download as select_models
 from config.moderation import IMAGE_CLASSIFIER
+from config.values import value
 
 LOCK_FILE = "weights.lock.json"
 
@@ -53,7 +54,7 @@ def select_for_download(model_ids: list[str] | None) -> tuple[Lockable, ...]:
     return tuple(chosen[model_id] for model_id in named)
 
 
-@dataclass(frozen=True)
+@value
 class Locked:
     """One model's entry in the lock: the repository, what the registry asked for, and the commit downloaded."""
 

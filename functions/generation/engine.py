@@ -54,6 +54,7 @@ from config.models import (
     upscale_size,
 )
 from config.settings import Settings
+from config.values import value
 from functions.generation.prompting import CAPTION_TASK, Region
 
 KLEIN_MIN_REFERENCE_SIDE = 64  # Flux2KleinPipeline refuses a reference image with a side under 64 px
@@ -89,7 +90,7 @@ class RenderCanceled(Exception):
     """The caller asked to stop; the render stopped between two steps and produced nothing."""
 
 
-@dataclass(frozen=True)
+@value
 class RenderRequest:
     """What to render. Images are the encoded bytes of the inputs (any format Pillow reads)."""
 
@@ -121,7 +122,7 @@ class RenderRequest:
         return cls(**data)
 
 
-@dataclass(frozen=True)
+@value
 class RenderedImage:
     data: bytes
     width: int
@@ -129,7 +130,7 @@ class RenderedImage:
     content_type: str
 
 
-@dataclass(frozen=True)
+@value
 class RenderResult:
     """What a render produced, with the seed and every parameter used (defaults filled in)."""
 
@@ -166,7 +167,7 @@ class ModelSource(Protocol):
     def path_for(self, entry: ModelEntry) -> Path: ...
 
 
-@dataclass(frozen=True)
+@value
 class TinySource:
     """Tiny random models built in code under `root` (default: ATELIER_DATA_DIR/models/tiny); never downloads."""
 
@@ -181,7 +182,7 @@ class TinySource:
         return ensure_tiny(entry.family, self.root)
 
 
-@dataclass(frozen=True)
+@value
 class VolumeSource:
     """Snapshots on the weights volume, `<root>/<repo>/<commit>`, filled by `deploy.py weights`: the pinned commit
     of config/models.py, else the one the volume's lock records (shared/weights.py); never a branch."""

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
 from config.models import PromptFamily
+from config.values import value
 
 MAX_PROMPT_CHARS = 1000
 CAPTION_TASK = "<MORE_DETAILED_CAPTION>"
@@ -56,7 +56,7 @@ _NOT_ACTIONS = frozenset(
 _GERUND = re.compile(r"\b([a-z]{3,}ing)\b([^,.;]*)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@value
 class Region:
     """A labelled box in image pixels (x0, y0, x1, y1)."""
 
@@ -69,7 +69,7 @@ class Region:
         return max(0.0, x1 - x0) * max(0.0, y1 - y0)
 
 
-@dataclass(frozen=True)
+@value
 class ImageReading:
     """What Florence-2 read in one image."""
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from config.connections import GPU_POOL_MAX
 from config.models import FOUR_K_LONG_SIDE, SEEDLESS_TASKS
 from config.settings import Settings, get_settings
+from config.values import value
 from functions.generation.engine import (
     Engine,
     RenderCanceled,
@@ -271,7 +272,7 @@ def _withheld(*, blocked: int, unstored: int) -> Withheld | None:
     return Withheld(blocked + unstored, "moderation" if blocked else "storage")
 
 
-@dataclass(frozen=True)
+@value
 class _MarkedOutput:
     """A rendered output with its marked bytes and its marked thumbnail, ready to store."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from config.values import value
 from shared.kit.db.database import Connection
 
 
@@ -151,7 +151,7 @@ def get_order(conn: Connection, polar_order_id: str) -> dict[str, Any] | None:
     return conn.execute("select * from billing_orders where polar_order_id = %s", (polar_order_id,)).fetchone()
 
 
-@dataclass(frozen=True)
+@value
 class InboxMark:
     """The inbox row a statement marks as it ends (as `finish_delivery` does), saving that statement's round trip."""
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -57,6 +56,7 @@ from polar.v2026_10.webhooks import (
     WebhookSubscriptionUpdatedPayload,
 )
 
+from config.values import value
 from shared.billing import repo
 from shared.billing.catalogue import Catalogue, Product
 from shared.billing.webhooks import METADATA_USER_KEY, Delivery, load_payload
@@ -77,7 +77,7 @@ _SUBSCRIPTION_EVENTS = (
 )
 
 
-@dataclass(frozen=True)
+@value
 class Outcome:
     """What one event did: the inbox status it ends in (or `duplicate`), a short note, whether it granted."""
 
@@ -276,7 +276,7 @@ def apply_paid_order(
     return outcome
 
 
-@dataclass(frozen=True)
+@value
 class _Plan:
     state: str  # granted | none
     note: str | None

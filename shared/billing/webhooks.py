@@ -17,7 +17,6 @@ import contextlib
 import json
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from polar.v2026_10.webhooks import (
 )
 from polar.webhooks import validate_event as validate_with_loader
 
+from config.values import value
 from shared.kit.errors import InvalidSignature, WebhooksDisabled
 
 MAX_BODY_BYTES = 1_000_000
@@ -53,7 +53,7 @@ _PERSONAL_KEYS = frozenset(
 METADATA_USER_KEY = "atelier_user_id"
 
 
-@dataclass(frozen=True)
+@value
 class Delivery:
     """One verified delivery: what the inbox stores and what the effects read."""
 

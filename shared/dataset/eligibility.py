@@ -11,12 +11,12 @@ with the same choice rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from math import gcd
 from typing import Literal
 from uuid import UUID
 
+from config.values import value
 from shared.kit.db.database import Connection
 
 Default = Literal["opt_in", "opt_out"]
@@ -43,7 +43,7 @@ select m.id, m.user_id, m.storage_key, m.task, m.model, m.width, m.height, m.cre
  order by m.created_at, m.id"""
 
 
-@dataclass(frozen=True)
+@value
 class Candidate:
     media_id: UUID
     user_id: UUID

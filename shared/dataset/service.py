@@ -14,12 +14,12 @@ import json
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from config.values import value
 from shared.dataset import keys
 from shared.dataset.eligibility import Candidate, Default, eligible
 from shared.dataset.manifest import ITEM_CONTENT_TYPE, claim, flush, item_key, release, render, write_and_release
@@ -55,7 +55,7 @@ class DatasetBusy(Conflict):
     code = "dataset_busy"
 
 
-@dataclass(frozen=True)
+@value
 class VersionInfo:
     version: str
     created_at: datetime

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
 from uuid import UUID
 
 from config.email import sender_domain
+from config.values import value
 
 log = logging.getLogger("atelier.email")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-@dataclass(frozen=True)
+@value
 class OutgoingEmail:
     outbox_id: UUID
     to: str = field(repr=False)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from config.values import value
 
 TEMPLATES: tuple[str, ...] = (
     "policy_update",
@@ -32,7 +33,7 @@ TEMPLATES: tuple[str, ...] = (
 TOPICS = {"general": "a general question", "account": "your account", "billing": "billing", "privacy": "privacy"}
 
 
-@dataclass(frozen=True)
+@value
 class Site:
     """The product name and where links point (from settings)."""
 
@@ -45,7 +46,7 @@ class Site:
         return f"{self.app_url}/#/privacy"
 
 
-@dataclass(frozen=True)
+@value
 class Rendered:
     subject: str
     text: str
@@ -53,7 +54,7 @@ class Rendered:
     transactional: bool = True
 
 
-@dataclass(frozen=True)
+@value
 class Link:
     label: str
     url: str

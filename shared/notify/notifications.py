@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from config.values import value
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
 from shared.kit.pagination import Cursor, Page, page_of
@@ -14,7 +14,7 @@ from shared.kit.pagination import Cursor, Page, page_of
 _COLUMNS = "id, kind, title, body, created_at, seen_at, policy_version_id, decision_id"
 
 
-@dataclass(frozen=True)
+@value
 class Notification:
     id: UUID
     kind: str

@@ -33,6 +33,7 @@ from psycopg import sql
 
 from config.retention import RULES
 from config.settings import get_settings
+from config.values import value
 from shared.dataset import keys
 from shared.dataset.holdings import versions_holding
 from shared.kit.db import Database
@@ -67,7 +68,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=_plain, ensure_ascii=False, sort_keys=True)
 
 
-@dataclass(frozen=True)
+@value
 class DataMap:
     """The parts of the data map an archive is built from (the real map unless a test extends it)."""
 
@@ -79,6 +80,9 @@ class DataMap:
         """Entries whose rows name the account directly. The others hold only a pseudonym (a salted hash) that
         cannot be tied back to the user without our key; the summary says so."""
         return [item for item in self.tables if item.subject_column is not None]
+
+
+REAL_MAP = DataMap()  # the default of `write`: the data map as shared/privacy/datamap.py declares it
 
 
 @dataclass
@@ -286,7 +290,7 @@ def write_archive(
     path: Path,
     *,
     generated_at: datetime,
-    data_map: DataMap = DataMap(),
+    data_map: DataMap = REAL_MAP,
     dataset_key: bytes | None = None,
 ) -> ArchiveStats:
     """Write the whole archive for `user_id` to `path`. Table reads happen in short read-only transactions,

@@ -6,10 +6,10 @@ user-linked column nobody mapped fails the suite. Add an entry in the same chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from config.processors import PROCESSORS
+from config.values import value
 
 
 class Category(StrEnum):
@@ -35,7 +35,7 @@ class Erasure(StrEnum):
     KEEP_PSEUDONYMISED = "keep pseudonymised"  # kept under a legal obligation, linked by a pseudonym only
 
 
-@dataclass(frozen=True)
+@value
 class TableEntry:
     table: str
     subject_column: str | None  # the column holding the account id; None where only a pseudonym remains
@@ -54,7 +54,7 @@ class TableEntry:
     address_match: str | None = None
 
 
-@dataclass(frozen=True)
+@value
 class StorageEntry:
     prefix: str  # with {user_id} where the user's id goes, e.g. "users/{user_id}/uploads/"
     category: Category
@@ -64,7 +64,7 @@ class StorageEntry:
     exported: bool = True  # copied into the user's data export (the exports themselves are not)
 
 
-@dataclass(frozen=True)
+@value
 class Recipient:
     """A processor or other recipient of personal data, named in the export's summary."""
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.accounts import repo as accounts_repo
 from shared.jobs import service as jobs
@@ -56,7 +56,7 @@ class ErasureInProgress(Conflict):
     code = "erasure_in_progress"
 
 
-@dataclass(frozen=True)
+@value
 class PendingErasure:
     requested_at: datetime
     scheduled_for: datetime
@@ -71,7 +71,7 @@ class AuthUsers(Protocol):
     def delete_user(self, user_id: UUID) -> bool: ...
 
 
-@dataclass(frozen=True)
+@value
 class Processors:
     """The remote side of erasure: object storage, Polar (None when billing is off), Supabase Auth admin."""
 

@@ -14,12 +14,12 @@ import contextlib
 import hashlib
 import logging
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from config.values import value
 from shared.access.locks import UNDERWAY_SQL
 from shared.kit.db import Database
 from shared.kit.db.database import Connection
@@ -45,7 +45,7 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@value
 class Export:
     id: UUID
     user_id: UUID

@@ -3,18 +3,18 @@ so the privacy center can never describe data differently from how the code trea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from psycopg import sql
 
 from config.retention import RetentionRule, rule
+from config.values import value
 from shared.kit.db.database import Connection
 from shared.privacy.datamap import STORAGE, TABLES, Category, Erasure
 from shared.privacy.plain import GROUPS, Group
 
 
-@dataclass(frozen=True)
+@value
 class Holding:
     """One table or storage prefix: why it is held, on what basis, how long, what erasure does, how many rows."""
 
@@ -29,7 +29,7 @@ class Holding:
     key: str = ""  # the data map's table or storage prefix
 
 
-@dataclass(frozen=True)
+@value
 class PlainHolding:
     """One group of the data map in the person's words (shared/privacy/plain.py), with the entries' counts."""
 

@@ -7,10 +7,10 @@ how long, and a group says it keeps something exactly when one of its entries is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from config.values import value
 
 
-@dataclass(frozen=True)
+@value
 class Group:
     id: str
     label: str  # "your images and uploads": lower case, reads inside a sentence and as a list item

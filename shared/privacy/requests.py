@@ -9,11 +9,11 @@ the person by the audit pseudonym as well as by account id, so it outlives erasu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.accounts import repo as accounts
 from shared.kit.db.database import Connection, Database
@@ -42,7 +42,7 @@ class RequestClosed(Conflict):
     code = "request_closed"
 
 
-@dataclass(frozen=True)
+@value
 class PrivacyRequest:
     id: UUID
     user_id: UUID | None

@@ -6,10 +6,10 @@ takes effect immediately) and audited by field name only, never by value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.accounts import preferences as prefs
 from shared.accounts import repo as accounts
@@ -22,7 +22,7 @@ _MAX_NAME = 200
 _MAX_URL = 2000
 
 
-@dataclass(frozen=True)
+@value
 class Restriction:
     restricted: bool
     since: datetime | None
@@ -36,8 +36,8 @@ def _kept_at_once(conn: Connection, user_id: UUID, kind: requests.RequestKind, n
 def rectify(conn: Connection, user_id: UUID, correction: ProfileCorrection, *, now: datetime) -> Account:
     """Correct the account's names or avatar (None clears one). Audited by field name only."""
     clean: dict[str, str | None] = {}
-    for name, value in correction.changes().items():
-        text = value.strip() if isinstance(value, str) else None
+    for name, given in correction.changes().items():
+        text = given.strip() if isinstance(given, str) else None
         if name == "avatar_url" and text and (not text.startswith("https://") or len(text) > _MAX_URL):
             raise Unprocessable("avatar_url must be an https URL.")
         if name != "avatar_url" and text and len(text) > _MAX_NAME:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import io
 import threading
-from dataclasses import dataclass
 from importlib import metadata
 
 import c2pa
 
 from config.models import ModelUnavailable, get_model
 from config.settings import Settings
+from config.values import value
 from shared.media.images import CONTENT_TYPES, sniff_format
 from shared.provenance.signing import Credential, credential_for
 from shared.provenance.xmp import (
@@ -60,7 +60,7 @@ def _content_type(data: bytes) -> str:
     return CONTENT_TYPES[found]
 
 
-@dataclass(frozen=True)
+@value
 class Marked:
     data: bytes
     digital_source_type: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from config.settings import Settings, is_placeholder
+from config.values import value
 
 DEV_ORGANIZATION = "Atelier development (untrusted)"
 DEV_FILE = "dev-signer.pem"
@@ -32,7 +32,7 @@ class SigningCredentialError(RuntimeError):
     """The configured signing certificate or key is missing, unreadable or not allowed here."""
 
 
-@dataclass(frozen=True)
+@value
 class Credential:
     """A PEM chain (leaf first) and its PEM private key."""
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import c2pa
 from PIL import Image
 
+from config.values import value
 from shared.media.images import CONTENT_TYPES, sniff_format
 
 UNTRUSTED = "signingCredential.untrusted"
@@ -21,7 +22,7 @@ UNTRUSTED = "signingCredential.untrusted"
 NOT_FAILURES = frozenset({UNTRUSTED, "signingCredential.ocsp.skipped"})
 
 
-@dataclass(frozen=True)
+@value
 class Verification:
     present: bool
     valid: bool = False  # signature and hashes check out (trusted or not)

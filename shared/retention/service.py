@@ -36,6 +36,7 @@ from psycopg.errors import LockNotAvailable
 
 from config.retention import RULES, Then
 from config.settings import Settings
+from config.values import value
 from shared.kit.db import Database
 from shared.kit.db.database import COMMIT_WITHOUT_FLUSH, Connection
 from shared.media.storage import Storage
@@ -256,7 +257,7 @@ def apply_sweep(
     return result
 
 
-@dataclass(frozen=True)
+@value
 class _Statements:
     bound: str
     range: str

@@ -16,13 +16,12 @@ and SQL fragments are constants written here, never input; values always travel 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from config.values import value
 from shared.devices.security_log import ANONYMISE_SET
 from shared.jobs.repo import JOB_INPUTS_ANONYMISED
 
 
-@dataclass(frozen=True)
+@value
 class Sweep:
     rule: str  # a name in config.retention.RULES: how long, and delete or anonymise
     table: str

@@ -9,11 +9,11 @@ in one notice (with its email) that they see in Notices, and the audit log recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import Conflict, NotFound
@@ -30,7 +30,7 @@ class AppealDecided(Conflict):
     code = "appeal_already_decided"
 
 
-@dataclass(frozen=True)
+@value
 class Appeal:
     ticket_id: UUID
     status: str

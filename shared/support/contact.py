@@ -12,10 +12,10 @@ later.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from config.values import value
 from shared import ratelimit
 from shared.kit.db.database import Connection
 from shared.kit.errors import Unprocessable
@@ -39,7 +39,7 @@ ACKS_PER_ADDRESS = 3
 ACK_WINDOW_SECONDS = 24 * 3600
 
 
-@dataclass(frozen=True)
+@value
 class ContactTicket:
     id: UUID
     topic: str

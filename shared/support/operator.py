@@ -7,11 +7,11 @@ shown either: the reply goes to them through the outbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import NotFound
@@ -20,7 +20,7 @@ from shared.support.reference import short_reference
 from shared.support.rules import check_text
 
 
-@dataclass(frozen=True)
+@value
 class TicketSummary:
     id: UUID
     source: str  # app | contact
@@ -35,7 +35,7 @@ class TicketSummary:
     contact_name: str | None
 
 
-@dataclass(frozen=True)
+@value
 class ThreadMessage:
     id: UUID
     author: str

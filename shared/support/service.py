@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from config.values import value
 from shared.access import locks
 from shared.kit.db.database import Connection, Database
 from shared.kit.errors import NotFound
@@ -25,7 +25,7 @@ from shared.support.rules import AlreadyAppealed, check_attachment_count, check_
 from shared.trust import decisions
 
 
-@dataclass(frozen=True)
+@value
 class Attachment:
     id: UUID
     storage_key: str
@@ -35,7 +35,7 @@ class Attachment:
     bytes: int
 
 
-@dataclass(frozen=True)
+@value
 class Message:
     id: UUID
     author: str
@@ -44,7 +44,7 @@ class Message:
     attachments: list[Attachment]
 
 
-@dataclass(frozen=True)
+@value
 class Ticket:
     id: UUID
     subject: str

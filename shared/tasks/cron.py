@@ -4,8 +4,9 @@ restricted, either may match."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from config.values import value
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _SEARCH_DAYS = 366 * 5  # far enough back for any expression that matches at all (Feb 29 included)
@@ -38,7 +39,7 @@ def _values(text: str, low: int, high: int) -> frozenset[int]:
     return frozenset(values)
 
 
-@dataclass(frozen=True)
+@value
 class Cron:
     minutes: frozenset[int]
     hours: frozenset[int]

@@ -7,9 +7,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
+from config.values import value
 from shared.kit.db import Database
 from shared.kit.db.database import Connection
 from shared.tasks.cron import Cron
@@ -19,7 +19,7 @@ log = logging.getLogger("atelier.tasks")
 TaskFn = Callable[[Database, datetime], int]
 
 
-@dataclass(frozen=True)
+@value
 class TaskDef:
     """A scheduled task: its name (the CLI and Modal name), how often it runs, and what it does."""
 
@@ -37,7 +37,7 @@ class TaskDef:
             Cron.parse(self.schedule)
 
 
-@dataclass(frozen=True)
+@value
 class TaskRun:
     id: uuid.UUID
     task: str

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from config.values import value
 from shared.kit.db import Database
 from shared.tasks.cron import Cron
 from shared.tasks.runner import TaskDef, TaskRun, run_task
@@ -25,7 +25,7 @@ log = logging.getLogger("atelier.tasks")
 DEFAULT_LEASE = timedelta(seconds=960)
 
 
-@dataclass(frozen=True)
+@value
 class Claim:
     task: str
     run_id: uuid.UUID

@@ -5,14 +5,14 @@ A flag raised when an output was rendered is attributed to the outputs of its jo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from config.values import value
 from shared.kit.db.database import Connection
 
 
-@dataclass(frozen=True)
+@value
 class QueueItem:
     media_id: UUID
     storage_key: str  # to make a short-lived review link for the operator

@@ -7,9 +7,9 @@ does not publish by itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
+from config.values import value
 from shared import audit
 from shared.kit.db.database import Connection
 from shared.kit.errors import BadRequest, NotFound
@@ -21,7 +21,7 @@ OPERATOR = "operator"
 MAX_REASON = 1000
 
 
-@dataclass(frozen=True)
+@value
 class TakedownChange:
     media_id: UUID
     changed: bool  # False when it already was in the asked state

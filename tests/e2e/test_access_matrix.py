@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from httpx2 import Response
 from PIL import Image
 
 from config.settings import Settings
+from config.values import value
 from functions.api.app import create_app
 from functions.api.deps import CurrentCaller
 from shared.kit.db import Database
@@ -47,7 +47,7 @@ Create = Callable[[TestClient, Headers], dict[str, str]]
 Files = dict[str, tuple[str, bytes, str]]
 
 
-@dataclass(frozen=True)
+@value
 class Access:
     public: bool = False
     create: Create | None = None  # id routes: make user A's resource, return the path parameters
@@ -313,8 +313,8 @@ def declaration_problems(app: FastAPI, matrix: dict[tuple[str, str], Access]) ->
 
 
 def _fill(path: str, params: dict[str, str]) -> str:
-    for name, value in params.items():
-        path = path.replace("{" + name + "}", value)
+    for name, given in params.items():
+        path = path.replace("{" + name + "}", given)
     return path
 
 

@@ -11,6 +11,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from config.settings import Settings
+from config.values import value
 from functions.api.app import create_app
 from shared.kit.db import Database
 from shared.media.storage import LocalStorage, Storage, SupabaseStorage, build_storage
@@ -18,7 +19,7 @@ from tests.support.fake_storage_api import BUCKET, SECRET_KEY, FakeStorageApi, f
 from tests.support.tokens import bearer, hs256
 
 
-@dataclass(frozen=True)
+@value
 class Fetched:
     status_code: int
     content: bytes
@@ -84,7 +85,7 @@ def media_app(
             remote.close()
 
 
-@dataclass(frozen=True)
+@value
 class User:
     id: uuid.UUID
     email: str

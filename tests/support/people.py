@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from config.values import value
 from shared.kit.db import Database
 from tests.support.tokens import bearer, hs256
 
 
-@dataclass(frozen=True)
+@value
 class Person:
     id: uuid.UUID
     email: str

@@ -14,15 +14,16 @@ Used by `bench/api.py` (the figures it prints) and by the test that pins them
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 from psycopg.pq import TransactionStatus
 
+from config.values import value
 
-@dataclass(frozen=True)
+
+@value
 class Counts:
     statements: int
     round_trips: int
