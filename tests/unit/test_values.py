@@ -134,6 +134,12 @@ def test_values_stay_frozen_and_work_with_the_dataclass_functions() -> None:
         point.x = 2  # type: ignore[misc]
     with pytest.raises(FrozenInstanceError):
         del point.y
+    for made in (point, GeneratedPoint(1, "b")):  # a name that is not a field, as the generated class refuses it
+        with pytest.raises(FrozenInstanceError):
+            made.other = 1  # type: ignore[union-attr]
+    with pytest.raises(FrozenInstanceError):
+        del point.note
+    assert (point.x, point.y, point.note) == (1, "b", [3])  # nothing above changed it
     assert dataclasses.is_dataclass(point)
     assert dataclasses.replace(point, x=5) == Point(5, "b")
     assert dataclasses.asdict(point) == {"x": 1, "y": "b", "note": [3]}
