@@ -29,8 +29,8 @@ replaces the function.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from config.settings import Settings
@@ -128,10 +128,18 @@ _CALL = f"select * from request_entry({', '.join(f'%({name})s::{kind}' for name,
 _UNCHECKED = {f"{name}_{field}": None for name in ("ip", "usr") for field in ("bucket", "key", "window", "limit")}
 
 
+class _AsArguments(dict[str, str]):
+    """Each `%(name)s` of a statement formatted with it becomes `p_name`, the function's argument."""
+
+    def __missing__(self, name: str) -> str:
+        return f"p_{name}"
+
+
+@cache
 def function_body() -> str:
     """What `request_entry` must run: `STATEMENT` with its parameters named as the function's (the migration holds
     a copy; tests/integration/test_request_admission.py keeps the two equal)."""
-    return re.sub(r"%\((\w+)\)s", r"p_\1", STATEMENT)
+    return STATEMENT % _AsArguments()
 
 
 def _decision(check: Check, row: dict[str, Any], name: str) -> Decision:
