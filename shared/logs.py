@@ -57,6 +57,10 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 _ADDRESS_PATTERNS = _PATTERNS[3:]  # IPv4 and IPv6
+# What each pattern above cannot match without: a bearer token its word, a JWT its header's "eyJ", an email its "@",
+# an IPv4 address a digit and a dot, an IPv6 one a ":". Text holding none of them is returned unsearched: most of what
+# is logged (every request's access-log record: "request", the method, the route template; issue 34).
+_CANDIDATE = re.compile(r"@|:|\d\.|eyJ|(?i:bearer)")
 
 # The server's own bind address is not personal data, and hiding it hides a port clash: uvicorn's start-up line and
 # its bind failure keep their address (emails and tokens are still removed, should one ever appear there).
@@ -66,6 +70,8 @@ _SERVER_ADDRESS_LINES = ("Uvicorn running on ", "error while attempting to bind 
 
 def redact(text: str, *, keep_addresses: bool = False) -> str:
     """The text with emails, bearer tokens, JWTs and (unless kept) IP addresses replaced by a marker."""
+    if not _CANDIDATE.search(text):
+        return text
     for pattern in _PATTERNS:
         if keep_addresses and pattern in _ADDRESS_PATTERNS:
             continue

@@ -18,6 +18,13 @@ last ~0.6 s may be lost; docs/operating.md). Anything else (a new account, one d
 changed, a refusal, the policy gate, a device's consent link to write) counted and wrote nothing here: `Entry(None)`,
 and the edge takes the caller's full path (`signup.sign_in` in a transaction) as before, the address's check first.
 The store failing is `RateLimiterUnavailable` (503, fail closed), as each check alone answered.
+
+The statement is sent as a PL/pgSQL function, `request_entry` (migration 0044), which runs `STATEMENT` with each
+`%(name)s` written `p_name`: nothing is prepared through Supabase's transaction pooler, so the statement sent as text
+was parsed and planned on every request (~0.4 ms of the backend's ~1.2 ms), while a PL/pgSQL function keeps its plan
+for the session. The rules stay written here and where each belongs; the migration holds a copy that a test holds
+equal to `STATEMENT` (tests/integration/test_request_admission.py), so changing a fragment means a migration that
+replaces the function.
 """
 
 from __future__ import annotations
@@ -40,8 +47,6 @@ from shared.policies.service import is_gate_exempt
 from shared.ratelimit import Check, Decision, RateLimiterUnavailable
 
 _FIELDS = ("allowed", "admitted", "frees_at", "now")
-# The address's check when its budget is off (an override): admitted, nothing counted.
-_NO_CHECK = "select true as allowed, null::integer as admitted, null::timestamptz as frees_at, null::timestamptz as now"
 
 
 @value
@@ -75,24 +80,66 @@ _PLAIN_SQL = """not s0.stale and s0.email is not distinct from %(token_email)s a
     and not (s0.erasure_pending and not %(locked_may)s) and not (s0.policy_pending and not %(gate_exempt)s)"""
 
 
-@cache
-def _statement(ip: bool, user: bool) -> str:
-    """The one statement, with the address's check (`ip`) and the account's (`user`) or without (budget off)."""
+def _check_source(name: str, when: str) -> str:
+    """The check `name` as a row source, asked only `when`; a budget turned off (an override: its bucket is null)
+    answers admitted, nothing counted."""
+    given = f"%({name}_bucket)s is not null"
+    return (
+        f"select * from {Check.sql(name)} where {given} and {when}"
+        f" union all select true, null::integer, null::timestamptz, null::timestamptz where not {given} and {when}"
+    )
+
+
+def _statement() -> str:
+    """The one statement (see the module): the body of `request_entry`, migration 0044."""
     account_exists = "exists (select 1 from accounts a where a.id = %(log_0)s for key share of a)"
-    ip_source = f"select * from {Check.sql('ip')}" if ip else _NO_CHECK
     ctes = [
         f"s as materialized (select s0.*, ({_PLAIN_SQL}) as plain from ({standings.READ_SQL}) s0)",
-        f"ip as materialized ({ip_source} where (select s.plain from s))",
+        f"ip as materialized ({_check_source('ip', '(select s.plain from s)')})",
         f"logged as ({security_log.insert_select(f'from ip where ip.allowed and {account_exists}')})",
+        f"usr as materialized ({_check_source('usr', 'exists (select 1 from logged)')})",
     ]
     selected = [f"{COMMIT_WITHOUT_FLUSH} as durability", "(select count(*) from logged) as logged", "s.*"]
-    selected += [f"ip.{field} as ip_{field}" for field in _FIELDS]
-    source = "(select) one left join s on true left join ip on true"
-    if user:
-        ctes.append(f"usr as materialized (select * from {Check.sql('usr')} where exists (select 1 from logged))")
-        selected += [f"usr.{field} as usr_{field}" for field in _FIELDS]
-        source += " left join usr on true"
+    selected += [f"{name}.{field} as {name}_{field}" for name in ("ip", "usr") for field in _FIELDS]
+    source = "(select) one left join s on true left join ip on true left join usr on true"
     return f"with {', '.join(ctes)} select {', '.join(selected)} from {source}"
+
+
+STATEMENT = _statement()
+
+# `request_entry`'s parameters (migration 0044), in its signature's order, with their types: `_statement`'s
+# parameters, each `%(name)s` there being `p_name` in the function.
+_PARAMETERS = {
+    "account_id": "uuid",
+    "token_email": "text",
+    "block_hash": "text",
+    "now": "timestamptz",
+    "device_id": "text",
+    "locked_may": "boolean",
+    "gate_exempt": "boolean",
+    **{f"log_{n}": "uuid" if n == 0 else "text" for n in range(10)},
+    **{
+        f"{name}_{field}": kind
+        for name in ("ip", "usr")
+        for field, kind in (("bucket", "text"), ("key", "text"), ("window", "integer"), ("limit", "integer"))
+    },
+}
+_CALL = f"select * from request_entry({', '.join(f'%({name})s::{kind}' for name, kind in _PARAMETERS.items())})"
+_UNCHECKED = {f"{name}_{field}": None for name in ("ip", "usr") for field in ("bucket", "key", "window", "limit")}
+
+
+class _AsArguments(dict[str, str]):
+    """Each `%(name)s` of a statement formatted with it becomes `p_name`, the function's argument."""
+
+    def __missing__(self, name: str) -> str:
+        return f"p_{name}"
+
+
+@cache
+def function_body() -> str:
+    """What `request_entry` must run: `STATEMENT` with its parameters named as the function's (the migration holds
+    a copy; tests/integration/test_request_admission.py keeps the two equal)."""
+    return STATEMENT % _AsArguments()
 
 
 def _decision(check: Check, row: dict[str, Any], name: str) -> Decision:
@@ -118,6 +165,7 @@ def enter(
         "locked_may": locked_may(info.method, path),
         "gate_exempt": is_gate_exempt(info.method, path),
         **security_log.params(principal.user_id, info),
+        **_UNCHECKED,
     }
     if ip is not None:
         params |= ip.params("ip", settings.pseudonym_key)
@@ -125,7 +173,7 @@ def enter(
         params |= user.params("usr", settings.pseudonym_key)
     try:
         with db.autocommit(timeout=ratelimit.CONNECTION_TIMEOUT_SECONDS) as conn:
-            row = conn.execute(_statement(ip is not None, user is not None), params).fetchone()
+            row = conn.execute(_CALL, params).fetchone()
     except ratelimit.UNAVAILABLE as exc:
         raise RateLimiterUnavailable() from exc
     if row is None:  # pragma: no cover - the statement always answers one row

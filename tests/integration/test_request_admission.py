@@ -20,7 +20,11 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from functions.api.app import create_app
 from shared import ratelimit
+from shared.auth import Principal
+from shared.devices.security_log import RequestInfo
 from shared.kit.db import Database
+from shared.lifecycle import entry
+from shared.ratelimit import Check
 from tests.support.people import Person, onboard, person
 from tests.support.tokens import HS256_SECRET, bearer, hs256
 
@@ -132,3 +136,35 @@ def test_the_store_failing_is_503_for_a_valid_token_too(tmp_path: Path) -> None:
                 assert response.json()["error"]["code"] == "rate_limiter_unavailable"
     finally:
         unreachable.close()
+
+
+def test_request_entry_runs_the_statement_python_builds(db: Database) -> None:
+    """Migration 0044 holds a copy of the statement (`request_entry`): its rules are written in Python, each flag its
+    own check's SQL. A change to one of them must come with a migration that replaces the function."""
+    with db.transaction() as conn:
+        row = conn.execute("select prosrc from pg_proc where proname = 'request_entry'").fetchone()
+    assert row is not None
+    assert " ".join(entry.function_body().split()) in " ".join(row["prosrc"].split())
+
+
+def test_a_budget_turned_off_counts_nothing_and_admits(make: Make, db: Database) -> None:
+    """`enter` with no address check (a null bucket in the function): admitted, nothing counted by address; the
+    account's check and the log row as usual."""
+    client = make(**{"account.ip": "100/60", "account.user": "100/60"})
+    who = person()
+    onboard(client, who)
+    before = _counts(db, client, who)
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    info = RequestInfo("GET", "/v1/me", None, "pytest", None, None)
+    user = Check("account:user", str(who.id), 100, 60)
+    entered = entry.enter(db, Principal(who.id, who.email), info, path="/v1/me", settings=settings, ip=None, user=user)
+    assert entered.standing is not None
+    assert entered.ip is None
+    assert entered.user is not None
+    assert entered.user.allowed
+    after = _counts(db, client, who)
+    assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (0, 1, 1)
+    # Neither check: the log row alone.
+    assert entry.enter(db, Principal(who.id, who.email), info, path="/v1/me", settings=settings, ip=None, user=None)
+    last = _counts(db, client, who)
+    assert (last[0] - after[0], last[1] - after[1], last[2] - after[2]) == (0, 0, 1)

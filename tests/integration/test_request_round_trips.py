@@ -195,7 +195,8 @@ class CommitSettings(CountingConnection):
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         cursor = super().execute(*args, **kwargs)
         query = str(args[0]).lower()
-        if self.autocommit and ("insert into" in query or "atelier_rate_check" in query):
+        writes = ("insert into", "atelier_rate_check", "request_entry(")  # request_entry: migration 0044
+        if self.autocommit and any(word in query for word in writes):
             names = [column.name for column in cursor.description or []]
             if "durability" in names:
                 CommitSettings.found.append(cursor.fetchone()["durability"])

@@ -1,10 +1,10 @@
 from datetime import datetime
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from functions.api.deps import CurrentCaller, Db
+from functions.api.deps import CurrentCaller, app_db
 from functions.api.ratelimits import rate_limited
 from functions.api.schemas import ResponseModel
 from shared.access.onboarding import onboarded_at
@@ -98,13 +98,14 @@ def _read_me(db: Database, account_id: UUID) -> AccountOut:
 
 
 # `async` (issue 34): the common answer waits on nothing, and a plain `def` route costs two hand-offs to the thread
-# pool (the handler, then its answer's validation); the rare re-read goes to the thread pool itself.
+# pool (the handler, then its answer's validation); the rare re-read goes to the thread pool itself, with the app's
+# database read from the request (a `Db` dependency was one more node FastAPI resolved on every request).
 @router.get("/me", summary="The caller's account", dependencies=[rate_limited("account")])
-async def get_me(caller: CurrentCaller, db: Db) -> AccountOut:
+async def get_me(request: Request, caller: CurrentCaller) -> AccountOut:
     """Built from the caller's standing (the account and its flags, read in the caller's statement). Only an
     account awaiting erasure (its date), one not onboarded (the versions in force) or one the policy gate waits
     for (which versions) is read again."""
     s = caller.standing
     if s.onboarded_at is not None and not s.erasure_pending and not s.policy_pending:
         return _account_out(s.account, s.restricted, None, s.onboarded_at, [])
-    return await run_in_threadpool(_read_me, db, caller.account.id)
+    return await run_in_threadpool(_read_me, app_db(request), caller.account.id)
