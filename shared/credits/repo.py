@@ -239,7 +239,7 @@ def reserve_hold(
     conn: Connection, *, user_id: UUID, amount: int, ref: str, ttl: timedelta, now: datetime | None
 ) -> tuple[str, Hold | None]:
     """Lock the account, draw `amount` soonest-expiring first and place the hold, in one round trip
-    (migrations 0014, 0036). Outcomes: reserved, replayed, no_account, insufficient, ref_conflict."""
+    (migrations 0014, 0036, 0047). Outcomes: reserved, replayed, no_account, insufficient, ref_conflict."""
     return _call(conn, _RESERVE, (user_id, amount, ref, ttl, now))
 
 
@@ -247,7 +247,7 @@ def resolve_hold(
     conn: Connection, *, hold_id: UUID, posted: int | None, now: datetime | None
 ) -> tuple[str, Hold | None]:
     """Post (`posted` credits, -1 for all) or void (None) a pending hold in one round trip (migrations 0014,
-    0036). Outcomes: resolved, not_found, already_resolved (the hold carries its status), invalid_amount."""
+    0036, 0047). Outcomes: resolved, not_found, already_resolved (the hold carries its status), invalid_amount."""
     return _call(conn, _RESOLVE, (hold_id, posted, now))
 
 

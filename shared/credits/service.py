@@ -5,7 +5,7 @@ Every operation that moves a user's credits first locks that user's `credit_acco
 database serialises them per user; per-grant `remaining >= 0` (a domain, migration 0040) and
 `remaining + spent + revoked + expired <= amount` (a check constraint) make an overdraft impossible to store even if
 this code were wrong. Placing and resolving a hold run inside Postgres (`credit_reserve` / `credit_resolve`,
-migrations 0014, 0033, 0036): one round trip each on the hottest path; this module validates their input and turns
+migrations 0014, 0033, 0036, 0047): one round trip each on the hottest path; this module validates their input and turns
 their outcomes into errors.
 
 Balance: available = Σ remaining of unexpired grants = granted − posted − pending − expired − revoked.
