@@ -65,3 +65,18 @@ def test_production_refuses_placeholders(monkeypatch: pytest.MonkeyPatch) -> Non
         Settings()
     monkeypatch.setenv("SUPABASE_SECRET_KEY", "sb_secret_real")
     assert Settings().is_production
+
+
+def test_env_file_named_at_construction_is_read_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The `.env` source is left out only when no file is named (cold start, issue 34): a named one is still read,
+    below the environment, as pydantic-settings orders them."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("ATELIER_MAX_ACTIVE_JOBS=7\nATELIER_MAX_PROMPT_CHARS=300\n")
+    monkeypatch.delenv("ATELIER_MAX_ACTIVE_JOBS", raising=False)
+    monkeypatch.setenv("ATELIER_MAX_PROMPT_CHARS", "500")
+    settings = Settings(_env_file=env_file)
+    assert settings.max_active_jobs == 7
+    assert settings.max_prompt_chars == 500
+    assert Settings().max_active_jobs == 4
