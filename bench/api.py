@@ -239,7 +239,7 @@ IMPORT_TARGETS = (
     (
         "functions.api.app + create_app()",
         "import tempfile; from config.settings import Settings; from functions.api.app import create_app; "
-        "create_app(Settings(data_dir=tempfile.mkdtemp(prefix='atelier-bench-')))",
+        "folder = tempfile.TemporaryDirectory(prefix='atelier-bench-'); create_app(Settings(data_dir=folder.name))",
     ),
 )
 IMPORT_TARGET_RATIO = 1.3  # functions.api.app against NEEDED (issue 34, item 7)
