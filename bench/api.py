@@ -361,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--counts-only", action="store_true", help="print statements and round trips per request")
     args = parser.parse_args(argv)
-    # Told to stop (SIGTERM: `kill PID`, `timeout`), leave as Ctrl-C does, through the `finally` blocks that stop the
-    # servers this bench started and remove its data folder: by default the bench would die and leave them running.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from bench.scratch import leave_on_sigterm
+
+    leave_on_sigterm()
 
     if args.counts_only:
         for name, (stmts, rts) in count_round_trips(json.loads(args.job_body)).items():

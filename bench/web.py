@@ -27,6 +27,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import sync_playwright
 
+from bench.scratch import leave_on_sigterm
+
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARGS += ["--no-first-run"]
@@ -133,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    leave_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="atelier-web-bench-") as folder:
         proc, base = _stack(Path(folder) / "data")
         try:

@@ -38,7 +38,7 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench.pooling import pool_limits
-from bench.scratch import scratch_database
+from bench.scratch import leave_on_sigterm, scratch_database
 from config.settings import Settings
 from functions.api.app import create_app, warm_webhooks
 from shared.kit.db import Database
@@ -352,6 +352,7 @@ def main() -> None:
         "--no-old-harness", action="store_true", help="in process: skip the TestClient run printed for comparison"
     )
     args = parser.parse_args()
+    leave_on_sigterm()
 
     with tempfile.TemporaryDirectory() as tmp, scratch_database("bench_webhooks", Path(tmp) / "data") as url:
         root = Path(tmp)
