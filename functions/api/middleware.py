@@ -205,29 +205,6 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
-def _json_depth_exceeds_bytewise(body: bytes, limit: int) -> bool:
-    """The byte-by-byte walk `json_depth_exceeds` replaces, kept as its reference (tests/unit/test_limits.py)."""
-    depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return False
-
-
 def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
