@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -55,6 +54,7 @@ from typing import Any
 import httpx
 
 from bench.pooling import pool_limits
+from bench.processes import leave_on_sigterm, stop_stack
 from config.values import value
 from functions.server import KEEP_ALIVE_SECONDS
 
@@ -117,12 +117,7 @@ def _serving(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
             print("\n".join(log.read().decode(errors="replace").splitlines()[-40:]), file=sys.stderr)
             raise
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_stack(proc)
 
 
 async def _load(
@@ -361,8 +356,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--counts-only", action="store_true", help="print statements and round trips per request")
     args = parser.parse_args(argv)
-    from bench.scratch import leave_on_sigterm
-
     leave_on_sigterm()
 
     if args.counts_only:

@@ -7,8 +7,6 @@ embedded Postgres whose files live under the given folder and which is stopped a
 from __future__ import annotations
 
 import os
-import signal
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,12 +17,6 @@ from psycopg.conninfo import make_conninfo
 
 from shared.kit.db import migrate
 from shared.kit.db.embedded import embedded_database_url, stop_embedded
-
-
-def leave_on_sigterm() -> None:
-    """Told to stop (SIGTERM: `kill PID`, `timeout`), leave as Ctrl-C does, through the `finally` blocks that stop
-    the servers a bench started and drop its scratch database: by default the process would die and leave them."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def server_label() -> str:

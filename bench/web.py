@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import sync_playwright
 
-from bench.scratch import leave_on_sigterm
+from bench.processes import leave_on_sigterm, stop_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -141,11 +140,7 @@ def main() -> None:
         try:
             measure(base, args.runs)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_stack(proc)
 
 
 if __name__ == "__main__":

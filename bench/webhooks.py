@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +37,8 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench.pooling import pool_limits
-from bench.scratch import leave_on_sigterm, scratch_database
+from bench.processes import leave_on_sigterm, stop_stack
+from bench.scratch import scratch_database
 from config.settings import Settings
 from functions.api.app import create_app, warm_webhooks
 from shared.kit.db import Database
@@ -210,12 +210,7 @@ def over_http(url: str, root: Path, args: argparse.Namespace, deliveries: list[t
             print(f"{args.threads} at a time ({len(concurrent)}): {rate:.1f} signed events/s ({elapsed:.2f} s)")
             return rate
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_stack(proc)
 
 
 def _settings(root: Path) -> Settings:
